@@ -1,0 +1,129 @@
+import ZooCore
+
+/// A flat, ordered map from parameter names (`features.0.weight`) to tensors — what a model binds.
+public struct StateDict: @unchecked Sendable {
+    public let entries: [(name: String, tensor: TorchTensor)]
+    /// The checkpoint entry it came from (`"state_dict"`, `"model"`), or nil for the checkpoint itself.
+    public let key: String?
+    /// A prefix removed from every name (`"module."` from nn.DataParallel), if any.
+    public let strippedPrefix: String?
+
+    private let index: [String: Int]
+
+    public init(entries: [(name: String, tensor: TorchTensor)], key: String? = nil, strippedPrefix: String? = nil) {
+        self.entries = entries
+        self.key = key
+        self.strippedPrefix = strippedPrefix
+        var index: [String: Int] = [:]
+        for (i, entry) in entries.enumerated() { index[entry.name] = i }
+        self.index = index
+    }
+
+    public subscript(name: String) -> TorchTensor? { index[name].map { entries[$0].tensor } }
+
+    /// Total elements over all tensors.
+    public var parameterCount: Int { entries.reduce(0) { $0 + $1.tensor.tensor.count } }
+    /// Total bytes of the tensors' elements.
+    public var byteCount: Int { entries.reduce(0) { $0 + $1.tensor.tensor.byteCount } }
+}
+
+extension Checkpoint {
+    /// Top-level entries whose value is a state dict (a dict of tensors only), by key.
+    public var stateDictCandidates: [String] {
+        guard case let .dict(root) = root else { return [] }
+        return root.items.compactMap { item in
+            guard let key = TreeWalker.componentIfSimple(item.key), Checkpoint.isStateDict(item.value) else { return nil }
+            return key
+        }
+    }
+
+    /// The state dict this checkpoint holds: the checkpoint itself when it is a dict of tensors,
+    /// else the entry named by `key` (a dotted path such as `model` or `ema.model`), else its only
+    /// top-level entry that is a state dict. A `module.` prefix on every name (nn.DataParallel) is
+    /// removed.
+    /// - Throws: `.ambiguous` naming the candidates when several entries qualify and no key is given;
+    ///   `.notACheckpoint` when nothing qualifies or `key` does not name a state dict.
+    public func stateDict(key: String? = nil) throws(CheckpointError) -> StateDict {
+        let chosenKey: String?
+        let value: PyValue
+        if let key {
+            guard let found = lookup(key) else {
+                throw CheckpointError(.notACheckpoint("no entry '\(key)'; top-level entries: \(topLevelKeys.joined(separator: ", "))"), file: path)
+            }
+            guard Checkpoint.isStateDict(found) else {
+                throw CheckpointError(.notACheckpoint("entry '\(key)' is \(found.kindName), not a dict of tensors"), file: path)
+            }
+            (chosenKey, value) = (key, found)
+        } else if Checkpoint.isStateDict(root) {
+            (chosenKey, value) = (nil, root)
+        } else {
+            let candidates = stateDictCandidates
+            guard candidates.count == 1, let only = candidates.first, let found = lookup(only) else {
+                if candidates.isEmpty {
+                    throw CheckpointError(.notACheckpoint("no state dict found: the checkpoint is \(root.kindName) with entries \(topLevelKeys.joined(separator: ", "))"), file: path)
+                }
+                throw CheckpointError(.ambiguous("several entries hold state dicts (\(candidates.joined(separator: ", "))): choose one with --key"), file: path)
+            }
+            (chosenKey, value) = (only, found)
+        }
+        guard case let .dict(dict) = value else { fatalError("isStateDict guarantees a dict") }
+        var entries: [(name: String, tensor: TorchTensor)] = dict.items.map { item in
+            guard case let .tensor(t) = item.value else { fatalError("isStateDict guarantees tensors") }
+            return (TreeWalker.component(item.key), t)
+        }
+        var stripped: String?
+        let prefix = "module."
+        if entries.allSatisfy({ $0.name.hasPrefix(prefix) }) {
+            entries = entries.map { (String($0.name.dropFirst(prefix.count)), $0.tensor) }
+            stripped = prefix
+        }
+        return StateDict(entries: entries, key: chosenKey, strippedPrefix: stripped)
+    }
+
+    /// Top-level entries of a dict checkpoint other than `excluding`, in order.
+    public func otherEntries(excluding key: String?) -> [(key: String, value: PyValue)] {
+        guard case let .dict(root) = root, key != nil || !Checkpoint.isStateDict(self.root) else { return [] }
+        return root.items.compactMap { item in
+            let name = TreeWalker.component(item.key)
+            return name == key ? nil : (name, item.value)
+        }
+    }
+
+    private var topLevelKeys: [String] {
+        guard case let .dict(root) = root else { return [] }
+        return root.items.map { "'\(TreeWalker.component($0.key))'" }
+    }
+
+    /// The value at a dotted key path, trying the longest matching key at each level (keys may
+    /// themselves contain dots).
+    public func lookup(_ path: String) -> PyValue? {
+        func find(_ value: PyValue, _ rest: Substring) -> PyValue? {
+            if rest.isEmpty { return value }
+            guard case let .dict(dict) = value else { return nil }
+            for item in dict.items {
+                let key = TreeWalker.component(item.key)
+                if rest == key { return item.value }
+                if rest.hasPrefix(key + "."), let found = find(item.value, rest.dropFirst(key.count + 1)) { return found }
+            }
+            return nil
+        }
+        return find(root, Substring(path))
+    }
+
+    static func isStateDict(_ value: PyValue) -> Bool {
+        guard case let .dict(dict) = value, dict.count > 0 else { return false }
+        return dict.items.allSatisfy { item in
+            if case .tensor = item.value, case .string = item.key { return true }
+            return false
+        }
+    }
+}
+
+extension TreeWalker {
+    static func componentIfSimple(_ key: PyValue) -> String? {
+        switch key {
+        case .string, .int: component(key)
+        default: nil
+        }
+    }
+}

@@ -1,0 +1,104 @@
+import ArgumentParser
+import TorchFormat
+import ZooCore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+struct BenchIO: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench-io",
+        abstract: "Time opening a checkpoint (every tensor ready to read) and writing it back.",
+        discussion: """
+        Prints median and minimum wall time over --runs runs for: open without CRC checks, open \
+        with CRC-32 verification of every record, and (with --write) saving the whole checkpoint \
+        as torch.save would; then the process's peak resident memory. Benchmarks/checkpoint_io.py \
+        runs it next to torch.load and torch.save.
+        """
+    )
+
+    @Argument(help: "The checkpoint to open.")
+    var file: String
+
+    @Option(help: "Also write the checkpoint to this path (it is overwritten) and time that.")
+    var write: String?
+
+    @Option(help: "Runs per measurement.")
+    var runs: Int = 10
+
+    @Flag(help: "Print one JSON object instead of text.")
+    var json = false
+
+    func run() throws {
+        guard runs > 0 else { throw ValidationError("--runs must be positive") }
+        var results: [(String, [Double])] = []
+        do {
+            var tensors = 0
+            results.append(("open", try time { tensors = try Checkpoint.load(path: file, options: .init(verifyChecksums: false)).tensors.count }))
+            results.append(("open_crc", try time { _ = try Checkpoint.load(path: file, options: .init(verifyChecksums: true)) }))
+            if let write {
+                let checkpoint = try Checkpoint.load(path: file, options: .init(verifyChecksums: false))
+                results.append(("save", try time { try Checkpoint.save(checkpoint.root, to: write) }))
+            }
+            let peak = peakResidentBytes()
+            if json {
+                var members: [(String, JSON)] = [("file", .string(file)), ("tensors", .int(tensors))]
+                for (name, times) in results {
+                    members.append((name, .object([("median_s", .double(median(times))), ("min_s", .double(times.min()!))])))
+                }
+                members.append(("peak_rss_bytes", .int(peak)))
+                print(JSON.object(members).rendered())
+            } else {
+                print("\(file): \(tensors) tensors, \(runs) runs each")
+                for (name, times) in results {
+                    print("  \(name.padding(9))  median \(ms(median(times)))  min \(ms(times.min()!))")
+                }
+                print("  peak resident memory: \(grouped(peak / 1_048_576)) MiB")
+            }
+        } catch let error as CheckpointError {
+            throw UserError(error)
+        }
+    }
+
+    private func time(_ body: () throws -> Void) throws -> [Double] {
+        var times: [Double] = []
+        for _ in 0..<runs {
+            let start = ContinuousClock.now
+            try body()
+            let elapsed = ContinuousClock.now - start
+            times.append(Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18)
+        }
+        return times
+    }
+
+    private func median(_ values: [Double]) -> Double {
+        let sorted = values.sorted()
+        return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+    }
+
+    private func ms(_ seconds: Double) -> String {
+        let value = seconds * 1000
+        return (value < 10 ? String(format1: value, digits: 2) : String(format1: value, digits: 1)) + " ms"
+    }
+
+    private func peakResidentBytes() -> Int {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        return Int(usage.ru_maxrss) * 1024
+    }
+}
+
+extension String {
+    /// `value` with a fixed number of decimals (no Foundation needed).
+    init(format1 value: Double, digits: Int) {
+        var scale = 1.0
+        for _ in 0..<digits { scale *= 10 }
+        let rounded = (value * scale).rounded() / scale
+        var text = "\(rounded)"
+        if let dot = text.firstIndex(of: ".") {
+            let decimals = text.distance(from: dot, to: text.endIndex) - 1
+            if decimals < digits { text += String(repeating: "0", count: digits - decimals) }
+        }
+        self = text
+    }
+}

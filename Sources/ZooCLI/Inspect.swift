@@ -1,0 +1,205 @@
+import ArgumentParser
+import TorchFormat
+import ZooCore
+
+struct Inspect: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "List a checkpoint's format, tensors and other entries.",
+        discussion: """
+        Reads PyTorch checkpoints in the zip (torch.save), legacy and tar formats without running \
+        anything from the file. The state dict is found automatically when unambiguous (the file \
+        itself, or its one entry such as 'state_dict' or 'model'); choose with --key otherwise.
+        """
+    )
+
+    @Argument(help: "The checkpoint (.pth, .pt, .bin).")
+    var file: String
+
+    @Option(help: "Entry holding the state dict, as a dotted path (e.g. model, ema.model).")
+    var key: String?
+
+    @Flag(help: "Print stable JSON (documented in the README) instead of text.")
+    var json = false
+
+    @Flag(help: "Skip CRC-32 verification of zip records.")
+    var noVerifyCrc = false
+
+    func run() throws {
+        let checkpoint: Checkpoint
+        do {
+            checkpoint = try Checkpoint.load(path: file, options: .init(verifyChecksums: !noVerifyCrc))
+        } catch { throw UserError(error) }
+        var stateDict: StateDict?
+        var note: String?
+        do {
+            stateDict = try checkpoint.stateDict(key: key)
+        } catch {
+            if key != nil { throw UserError(error) }
+            note = error.reason.description
+        }
+        let report = Report(checkpoint: checkpoint, stateDict: stateDict, note: note)
+        print(json ? report.json.rendered() : report.text)
+    }
+}
+
+/// What `zoo inspect` shows, built once and rendered as text or JSON.
+struct Report {
+    let checkpoint: Checkpoint
+    let stateDict: StateDict?
+    let note: String?
+
+    /// Tensors outside the state dict, by full path.
+    var otherTensors: [(path: String, tensor: TorchTensor)] {
+        guard let stateDict else { return checkpoint.tensors }
+        let inside = Set(stateDict.entries.map { ObjectIdentifier($0.tensor) })
+        let prefix = stateDict.key.map { $0 + "." } ?? ""
+        return checkpoint.tensors.filter { !(inside.contains(ObjectIdentifier($0.tensor)) && $0.path.hasPrefix(prefix)) }
+    }
+
+    var others: [(key: String, value: PyValue)] { checkpoint.otherEntries(excluding: stateDict?.key) }
+
+    var text: String {
+        var lines = ["file:      \(checkpoint.path)",
+                     "format:    \(checkpoint.format.rawValue) (\(checkpoint.byteOrder.rawValue)-endian data)"]
+        if let stateDict {
+            var origin = stateDict.key.map { "entry '\($0)'" } ?? "the whole file"
+            if let prefix = stateDict.strippedPrefix { origin += ", prefix '\(prefix)' removed" }
+            lines.append("state dict: \(origin): \(stateDict.entries.count) tensors, "
+                + "\(grouped(stateDict.parameterCount)) parameters, \(grouped(stateDict.byteCount)) bytes")
+            lines.append("")
+            lines += table(stateDict.entries.map { ($0.name, $0.tensor) })
+        } else if let note {
+            lines.append("state dict: none chosen — \(note)")
+        }
+        let rest = otherTensors
+        if !rest.isEmpty {
+            lines.append("")
+            lines.append(stateDict == nil ? "tensors:" : "other tensors:")
+            lines += table(rest.map { ($0.path, $0.tensor) })
+        }
+        let entries = others
+        if !entries.isEmpty {
+            lines.append("")
+            lines.append("other entries:")
+            let width = entries.map(\.key.count).max() ?? 0
+            for entry in entries {
+                lines.append("  " + entry.key.padding(width) + "  " + Report.summary(entry.value))
+            }
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    private func table(_ rows: [(String, TorchTensor)]) -> [String] {
+        let cells = rows.map { name, t in
+            [name, t.tensor.dtype.rawValue, "[" + t.tensor.shape.map(String.init).joined(separator: ", ") + "]",
+             grouped(t.tensor.byteCount), t.tensor.isView ? "view" : (t.isParameter ? "param" : "")]
+        }
+        let header = ["name", "dtype", "shape", "bytes", ""]
+        let widths = (0..<5).map { column in ([header] + cells).map { $0[column].count }.max() ?? 0 }
+        return ([header] + cells).map { row in
+            "  " + row.enumerated().map { column, cell in
+                column == 3 ? cell.leftPadding(widths[column]) : cell.padding(widths[column])
+            }.joined(separator: "  ").trailingSpacesRemoved
+        }
+    }
+
+    var json: JSON {
+        func tensor(_ name: String, _ path: String, _ t: TorchTensor) -> JSON {
+            .object([
+                ("name", .string(name)), ("path", .string(path)), ("dtype", .string(t.tensor.dtype.rawValue)),
+                ("shape", .array(t.tensor.shape.map { .int($0) })), ("strides", .array(t.tensor.strides.map { .int($0) })),
+                ("storage_offset", .int(t.tensor.offset)), ("bytes", .int(t.tensor.byteCount)),
+                ("view", .bool(t.tensor.isView)), ("parameter", .bool(t.isParameter)),
+            ])
+        }
+        var members: [(String, JSON)] = [
+            ("file", .string(checkpoint.path)), ("format", .string(checkpoint.format.rawValue)),
+            ("byteorder", .string(checkpoint.byteOrder.rawValue)),
+        ]
+        if let stateDict {
+            let prefix = stateDict.key.map { $0 + "." } ?? ""
+            members.append(("state_dict", .object([
+                ("key", stateDict.key.map { .string($0) } ?? .null),
+                ("stripped_prefix", stateDict.strippedPrefix.map { .string($0) } ?? .null),
+                ("tensor_count", .int(stateDict.entries.count)), ("parameter_count", .int(stateDict.parameterCount)),
+                ("bytes", .int(stateDict.byteCount)),
+            ])))
+            members.append(("tensors", .array(stateDict.entries.map {
+                tensor($0.name, prefix + (stateDict.strippedPrefix ?? "") + $0.name, $0.tensor)
+            })))
+        } else {
+            members.append(("state_dict", .null))
+            members.append(("state_dict_note", note.map { .string($0) } ?? .null))
+            members.append(("tensors", .array([])))
+        }
+        members.append(("other_tensors", .array(otherTensors.map { tensor($0.path, $0.path, $0.tensor) })))
+        members.append(("others", .array(others.map { entry in
+            .object([("key", .string(entry.key)), ("type", .string(entry.value.kindName)),
+                     ("summary", .string(Report.summary(entry.value)))])
+        })))
+        return .object(members)
+    }
+
+    /// A one-line description of a non-tensor value.
+    static func summary(_ value: PyValue) -> String {
+        switch value {
+        case .none: return "None"
+        case let .bool(b): return b ? "True" : "False"
+        case let .int(i): return String(i)
+        case .bigInt: return "int (more than 64 bits)"
+        case let .float(f): return "\(f)"
+        case let .string(s): return "'\(s.value.count > 60 ? String(s.value.prefix(57)) + "..." : s.value)'"
+        case let .tensor(t): return "tensor \(t.tensor.dtype.rawValue) \(t.tensor.shape)"
+        case .storage: return "storage"
+        case .global(let g): return "\(g)"
+        case let .object(o):
+            if let bytes = value.bytesValue { return "bytes (\(bytes.count))" }
+            if let scalar = numpyScalar(o) { return scalar }
+            if let items = o.args.items.first?.sequenceItems { return "\(o.callable.name) of \(items.count)" }
+            return o.callable.description
+        case .bytes(let b): return "bytes (\(b.value.count))"
+        case .tuple, .list, .dict:
+            let count = (try? Checkpoint.tensors(in: value))?.count ?? 0
+            let n = value.sequenceItems?.count ?? { if case let .dict(d) = value { d.count } else { 0 } }()
+            return "\(value.kindName) of \(n)" + (count > 0 ? ", \(count) tensors inside" : "")
+        }
+    }
+
+    /// A numpy scalar (`numpy.core.multiarray.scalar(dtype, bytes)`) as its value.
+    private static func numpyScalar(_ object: PyObject) -> String? {
+        guard object.callable.name == "scalar", object.args.items.count == 2,
+              case let .object(dtype) = object.args.items[0], let code = dtype.args.items.first?.stringValue,
+              let raw = object.args.items[1].bytesValue else { return nil }
+        let value: String? = raw.withUnsafeBytes { b in
+            switch (code, b.count) {
+            case ("f8", 8): "\(b.loadUnaligned(as: Double.self))"
+            case ("f4", 4): "\(b.loadUnaligned(as: Float.self))"
+            case ("i8", 8): "\(b.loadUnaligned(as: Int64.self))"
+            case ("i4", 4): "\(b.loadUnaligned(as: Int32.self))"
+            case ("b1", 1): b[0] != 0 ? "True" : "False"
+            default: nil
+            }
+        }
+        return value.map { "\($0) (numpy \(code))" }
+    }
+}
+
+func grouped(_ n: Int) -> String {
+    let digits = String(n)
+    var out = ""
+    for (i, c) in digits.enumerated() {
+        if i > 0, (digits.count - i) % 3 == 0 { out += "," }
+        out.append(c)
+    }
+    return out
+}
+
+extension String {
+    func padding(_ width: Int) -> String { self + String(repeating: " ", count: max(0, width - count)) }
+    func leftPadding(_ width: Int) -> String { String(repeating: " ", count: max(0, width - count)) + self }
+    var trailingSpacesRemoved: String {
+        var s = Substring(self)
+        while s.last == " " { s.removeLast() }
+        return String(s)
+    }
+}

@@ -1,0 +1,210 @@
+/// Why a tensor's geometry was refused.
+public enum TensorError: Error, Equatable, Sendable, CustomStringConvertible {
+    case rankMismatch(shape: Int, strides: Int)
+    case negativeSize(dim: Int, size: Int)
+    case negativeStride(dim: Int, stride: Int)
+    case negativeOffset(Int)
+    case overflow
+    /// The elements the tensor reaches end past its storage.
+    case outOfBounds(offset: Int, extent: Int, storageElements: Int)
+
+    public var description: String {
+        switch self {
+        case let .rankMismatch(shape, strides): "shape has \(shape) dimensions but strides have \(strides)"
+        case let .negativeSize(dim, size): "negative size \(size) in dimension \(dim)"
+        case let .negativeStride(dim, stride): "negative stride \(stride) in dimension \(dim)"
+        case let .negativeOffset(offset): "negative storage offset \(offset)"
+        case .overflow: "size arithmetic overflows 64 bits"
+        case let .outOfBounds(offset, extent, storageElements):
+            "reaches element \(offset + extent) (offset \(offset) + extent \(extent)) of a storage holding \(storageElements)"
+        }
+    }
+}
+
+/// An n-dimensional strided view over a shared `Storage`.
+///
+/// Shape, strides and offset are in elements. Every tensor is validated when built: sizes and
+/// strides are non-negative, all arithmetic is overflow-checked, and every element it can reach lies
+/// inside the storage. Views (slices, transposes, expansions with stride 0) share storage; turning a
+/// view into a dense C-order tensor is explicit (`contiguous()`).
+public struct Tensor: @unchecked Sendable {
+    public let dtype: DType
+    public let shape: [Int]
+    public let strides: [Int]
+    /// First element, counted in elements from the start of the storage.
+    public let offset: Int
+    public let storage: Storage
+
+    /// Builds a strided view, validating it against the storage.
+    public init(dtype: DType, shape: [Int], strides: [Int], offset: Int, storage: Storage) throws(TensorError) {
+        let storageElements = storage.byteCount / dtype.itemSize
+        _ = try Tensor.checkedExtent(shape: shape, strides: strides, offset: offset, storageElements: storageElements)
+        self.dtype = dtype
+        self.shape = shape
+        self.strides = strides
+        self.offset = offset
+        self.storage = storage
+    }
+
+    /// A dense C-order tensor over the start of `storage` (which must be large enough).
+    public init(dtype: DType, shape: [Int], storage: Storage) throws(TensorError) {
+        try self.init(dtype: dtype, shape: shape, strides: Tensor.contiguousStrides(for: shape), offset: 0, storage: storage)
+    }
+
+    /// A new dense tensor whose bytes `initialize` writes (C order, `count * itemSize` bytes).
+    public init(dtype: DType, shape: [Int], initialize: (UnsafeMutableRawBufferPointer) throws -> Void) throws {
+        guard let count = Tensor.checkedCount(shape) else { throw TensorError.overflow }
+        let (bytes, overflow) = count.multipliedReportingOverflow(by: dtype.itemSize)
+        guard !overflow else { throw TensorError.overflow }
+        let storage = try Storage(byteCount: bytes, initialize: initialize)
+        try self.init(dtype: dtype, shape: shape, storage: storage)
+    }
+
+    /// C-order strides for `shape`, in elements.
+    public static func contiguousStrides(for shape: [Int]) -> [Int] {
+        var strides = [Int](repeating: 1, count: shape.count)
+        var running = 1
+        for dim in shape.indices.reversed() {
+            strides[dim] = running
+            running = running &* max(shape[dim], 1)
+        }
+        return strides
+    }
+
+    /// The product of `shape`, or nil on a negative size or overflow.
+    public static func checkedCount(_ shape: [Int]) -> Int? {
+        var count = 1
+        for size in shape {
+            guard size >= 0 else { return nil }
+            let (product, overflow) = count.multipliedReportingOverflow(by: size)
+            guard !overflow else { return nil }
+            count = product
+        }
+        return count
+    }
+
+    /// Validates a view's geometry and returns its extent: one past the largest element index it
+    /// reaches, relative to `offset` (0 for an empty tensor).
+    @discardableResult
+    public static func checkedExtent(shape: [Int], strides: [Int], offset: Int, storageElements: Int) throws(TensorError) -> Int {
+        guard shape.count == strides.count else { throw .rankMismatch(shape: shape.count, strides: strides.count) }
+        guard offset >= 0 else { throw .negativeOffset(offset) }
+        for (dim, size) in shape.enumerated() where size < 0 { throw .negativeSize(dim: dim, size: size) }
+        for (dim, stride) in strides.enumerated() where stride < 0 { throw .negativeStride(dim: dim, stride: stride) }
+        guard checkedCount(shape) != nil else { throw .overflow }
+        if shape.contains(0) { return 0 }
+        var last = 0
+        for (size, stride) in zip(shape, strides) {
+            let (step, o1) = (size - 1).multipliedReportingOverflow(by: stride)
+            let (sum, o2) = last.addingReportingOverflow(step)
+            guard !o1, !o2 else { throw .overflow }
+            last = sum
+        }
+        let (extent, o3) = last.addingReportingOverflow(1)
+        let (end, o4) = offset.addingReportingOverflow(extent)
+        guard !o3, !o4 else { throw .overflow }
+        guard end <= storageElements else {
+            throw .outOfBounds(offset: offset, extent: extent, storageElements: storageElements)
+        }
+        return extent
+    }
+
+    public var rank: Int { shape.count }
+    /// Number of elements.
+    public var count: Int { shape.reduce(1, *) }
+    /// Bytes the elements take when dense.
+    public var byteCount: Int { count * dtype.itemSize }
+
+    /// True when the elements are dense in C order (sizes-1 dimensions and empty tensors ignore strides).
+    public var isContiguous: Bool {
+        if count == 0 { return true }
+        var expected = 1
+        for dim in shape.indices.reversed() where shape[dim] != 1 {
+            if strides[dim] != expected { return false }
+            expected *= shape[dim]
+        }
+        return true
+    }
+
+    /// True when the tensor is not a dense C-order run covering its whole storage — a slice, a
+    /// transpose, an expansion, or one of several tensors sharing a storage.
+    public var isView: Bool {
+        !isContiguous || offset != 0 || byteCount != storage.byteCount
+    }
+
+    /// The element's byte offset in the storage for each element in C order.
+    public func forEachByteOffset(_ body: (Int) throws -> Void) rethrows {
+        let n = count
+        if n == 0 { return }
+        let item = dtype.itemSize
+        if isContiguous {
+            for i in 0..<n { try body((offset + i) * item) }
+            return
+        }
+        var index = [Int](repeating: 0, count: rank)
+        var position = offset
+        for _ in 0..<n {
+            try body(position * item)
+            var dim = rank - 1
+            while dim >= 0 {
+                index[dim] += 1
+                position += strides[dim]
+                if index[dim] < shape[dim] { break }
+                position -= strides[dim] * shape[dim]
+                index[dim] = 0
+                dim -= 1
+            }
+        }
+    }
+
+    /// Calls `body` with the elements' bytes in C order: the storage itself when the tensor is
+    /// contiguous, otherwise a temporary dense copy.
+    public func withContiguousBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        if isContiguous {
+            let start = offset * dtype.itemSize
+            return try body(UnsafeRawBufferPointer(rebasing: storage.bytes[start..<(start + byteCount)]))
+        }
+        return try contiguous().withContiguousBytes(body)
+    }
+
+    /// This tensor when already dense and starting its storage at offset 0 with nothing after it;
+    /// otherwise a dense copy of its elements in new storage.
+    public func contiguous() -> Tensor {
+        if isContiguous && !isView { return self }
+        let item = dtype.itemSize
+        let source = storage.bytes
+        let copy = Storage(byteCount: byteCount) { destination in
+            var written = 0
+            forEachByteOffset { at in
+                destination.baseAddress!.advanced(by: written)
+                    .copyMemory(from: source.baseAddress!.advanced(by: at), byteCount: item)
+                written += item
+            }
+        }
+        return try! Tensor(dtype: dtype, shape: shape, storage: copy)
+    }
+
+    /// Every element converted to Double, in C order (bool → 0/1; i64 beyond 2^53 rounds).
+    public func doubles() -> [Double] {
+        var values: [Double] = []
+        values.reserveCapacity(count)
+        let base = storage.bytes.baseAddress
+        forEachByteOffset { at in
+            let p = base!.advanced(by: at)
+            let v: Double = switch dtype {
+            case .f32: Double(p.loadUnaligned(as: Float.self))
+            case .f64: p.loadUnaligned(as: Double.self)
+            case .f16: Double(HalfPrecision.f16ToF32(p.loadUnaligned(as: UInt16.self)))
+            case .bf16: Double(HalfPrecision.bf16ToF32(p.loadUnaligned(as: UInt16.self)))
+            case .i64: Double(p.loadUnaligned(as: Int64.self))
+            case .i32: Double(p.loadUnaligned(as: Int32.self))
+            case .i16: Double(p.loadUnaligned(as: Int16.self))
+            case .i8: Double(p.load(as: Int8.self))
+            case .u8: Double(p.load(as: UInt8.self))
+            case .bool: p.load(as: UInt8.self) != 0 ? 1 : 0
+            }
+            values.append(v)
+        }
+        return values
+    }
+}
