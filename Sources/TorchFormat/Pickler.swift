@@ -58,12 +58,11 @@ struct Pickler {
             // Protocol 2 has no bytes opcode: Python writes _codecs.encode(str, 'latin1').
             if recall(b) { return }
             if b.value.isEmpty {
-                saveReduce(PyGlobal("__builtin__", "bytes"), PyTuple([]), state: nil)
+                saveReduce(PyGlobal("__builtin__", "bytes"), PyTuple([]), state: nil, memoizing: b)
             } else {
                 let text = String(String.UnicodeScalarView(b.value.map { Unicode.Scalar($0) }))
-                saveReduce(.codecsEncode, (PyTuple([.string((PyString(text))), .string((PyString("latin1")))])), state: nil)
+                saveReduce(.codecsEncode, PyTuple([.string(PyString(text)), .string(PyString("latin1"))]), state: nil, memoizing: b)
             }
-            memoize(b)
         case let .tuple(t): saveTuple(t)
         case let .list(l):
             if recall(l) { return }
@@ -88,8 +87,7 @@ struct Pickler {
         case let .global(g): saveGlobal(g)
         case let .object(o):
             if recall(o) { return }
-            saveReduce(o.callable, o.args, state: o.state)
-            memoize(o)
+            saveReduce(o.callable, o.args, state: o.state, memoizing: o)
         case let .storage(s):
             savePersistentID(s)
         case let .tensor(t): saveTensor(t)
@@ -101,21 +99,20 @@ struct Pickler {
         if t.isParameter {
             // Parameter.__reduce_ex__: (_rebuild_parameter, (self.data, requires_grad, OrderedDict()));
             // `self.data` is a fresh plain tensor each time.
-            let data = (TorchTensor(tensor: t.tensor, source: t.source))
-            saveReduce(.rebuildParameter, (PyTuple([.tensor(data), .bool(t.requiresGrad), emptyOrderedDict()])), state: nil)
+            let data = TorchTensor(tensor: t.tensor, source: t.source)
+            saveReduce(.rebuildParameter, PyTuple([.tensor(data), .bool(t.requiresGrad), emptyOrderedDict()]), state: nil, memoizing: t)
         } else {
             let v = t.tensor
-            let args = (PyTuple([
-                .storage(t.source), .int(v.offset), .tuple((PyTuple(v.shape.map { .int($0) }))),
-                .tuple((PyTuple(v.strides.map { .int($0) }))), .bool(t.requiresGrad), emptyOrderedDict(),
-            ]))
-            saveReduce(.rebuildTensorV2, args, state: nil)
+            let args = PyTuple([
+                .storage(t.source), .int(v.offset), .tuple(PyTuple(v.shape.map { .int($0) })),
+                .tuple(PyTuple(v.strides.map { .int($0) })), .bool(t.requiresGrad), emptyOrderedDict(),
+            ])
+            saveReduce(.rebuildTensorV2, args, state: nil, memoizing: t)
         }
-        memoize(t)
     }
 
     private mutating func emptyOrderedDict() -> PyValue {
-        .dict((PyDict(ordered: true)))
+        .dict(PyDict(ordered: true))
     }
 
     private mutating func savePersistentID(_ s: TorchStorage) {
@@ -128,19 +125,20 @@ struct Pickler {
             storages.append(s)
             keepAlive.append(s)
         }
-        let id = (PyTuple([
+        let id = PyTuple([
             .string(storageLiteral), .global(PyGlobal("torch", s.dtype.storageClassName)), .string(key),
             .string(cpuLiteral), .int(s.elementCount),
-        ]))
+        ])
         saveTuple(id)
         output.append(Opcode.binPersId.rawValue)
     }
 
-    /// save_reduce: callable, argument tuple, REDUCE, then BUILD with `state` (the caller memoizes).
-    private mutating func saveReduce(_ callable: PyGlobal, _ args: PyTuple, state: PyValue?) {
+    /// save_reduce: callable, argument tuple, REDUCE, memoize the result, then BUILD with `state`.
+    private mutating func saveReduce(_ callable: PyGlobal, _ args: PyTuple, state: PyValue?, memoizing object: AnyObject) {
         saveGlobal(callable)
         saveTuple(args)
         output.append(Opcode.reduce.rawValue)
+        memoize(object)
         if let state {
             save(state)
             output.append(Opcode.build.rawValue)

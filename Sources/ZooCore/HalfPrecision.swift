@@ -1,6 +1,7 @@
 /// Bit-exact conversions between IEEE binary16 / bfloat16 bit patterns and Float.
 ///
-/// Widening (f16/bf16 → f32) is exact for every pattern, NaN payloads included. Narrowing rounds to
+/// Widening (f16/bf16 → f32) is exact for every number; f16 NaNs keep their payload and are
+/// quieted, like the hardware (F16C) conversion torch uses. Narrowing rounds to
 /// nearest, ties to even, overflows to ±Inf, and produces subnormals where the value needs them — the
 /// results are checked against PyTorch's own conversions for every f16/bf16 pattern and a set of tie,
 /// subnormal, overflow and NaN cases (Fixtures/torch/f32_to_f16.bin and friends).
@@ -13,8 +14,8 @@ public enum HalfPrecision {
         var mantissa = UInt32(h) & 0x3FF
         let bits: UInt32
         if exponent == 0x1F {
-            // Inf or NaN: keep the payload in the top of the f32 mantissa.
-            bits = sign | 0x7F80_0000 | (mantissa << 13)
+            // Inf, or NaN with its payload in the top of the f32 mantissa, quieted (as F16C does).
+            bits = sign | 0x7F80_0000 | (mantissa << 13) | (mantissa != 0 ? 0x40_0000 : 0)
         } else if exponent != 0 {
             bits = sign | ((exponent + 112) << 23) | (mantissa << 13)
         } else if mantissa == 0 {
@@ -71,11 +72,12 @@ public enum HalfPrecision {
         Float(bitPattern: UInt32(b) << 16)
     }
 
-    /// The nearest bfloat16 bit pattern to `value` (ties to even); NaN stays NaN, quieted.
+    /// The nearest bfloat16 bit pattern to `value` (ties to even); every NaN becomes the canonical
+    /// quiet NaN 0x7FC0, as torch's conversion does.
     @inlinable
     public static func f32ToBF16(_ value: Float) -> UInt16 {
         let bits = value.bitPattern
-        if value.isNaN { return UInt16(truncatingIfNeeded: (bits >> 16) | 0x40) }
+        if value.isNaN { return 0x7FC0 }
         let rounding = UInt32(0x7FFF) + ((bits >> 16) & 1)
         return UInt16(truncatingIfNeeded: (bits &+ rounding) >> 16)
     }
