@@ -30,7 +30,7 @@ public struct Checkpoint: @unchecked Sendable {
     /// Opens and parses `path`. Errors name the file and, where known, record, byte offset and tensor.
     public static func load(path: String, options: Options = Options()) throws(CheckpointError) -> Checkpoint {
         let file: MappedFile
-        do { file = try MappedFile(path: path) } catch { throw CheckpointError(.io(error.message), file: path) }
+        do { file = try MappedFile(path: path) } catch { throw CheckpointError(.io("cannot \(error.operation): \(error.message)"), file: path) }
         do {
             return try load(file: file, options: options)
         } catch {
@@ -76,10 +76,11 @@ public struct Checkpoint: @unchecked Sendable {
 }
 
 /// Walks an object graph from the unpickler. Shared references are followed (a value referenced
-/// twice is listed under both paths, as Python sees it) within a budget, so a memo bomb is refused
-/// instead of expanded; cycles are refused.
+/// twice is listed under both paths, as Python sees it), but only after the graph's expanded size
+/// has been counted over unique objects: a memo bomb (references nested to expand exponentially)
+/// is refused in time linear in the file, never expanded. Cycles are refused.
 enum TreeWalker {
-    static let maxVisits = 10_000_000
+    static let maxExpandedValues = 5_000_000
 
     /// Every tensor reachable from `root`, by dotted key path.
     static func tensors(in root: PyValue) throws(CheckpointError) -> [(path: String, tensor: TorchTensor)] {
@@ -93,38 +94,56 @@ enum TreeWalker {
     /// Calls `body` for every value in the graph with its key path ("" for the root). Dict keys that
     /// are strings or integers become path components; list and tuple items use their index.
     static func visit(_ root: PyValue, _ body: (String, PyValue) throws(CheckpointError) -> Void) throws(CheckpointError) {
-        var visits = 0
-        var ancestors: Set<ObjectIdentifier> = []
+        try checkExpandedSize(root)
         func walk(_ value: PyValue, _ path: String) throws(CheckpointError) {
-            visits += 1
-            guard visits <= maxVisits else {
-                throw CheckpointError(.limit("object graph expands to more than \(maxVisits) values (shared references nested too deeply)"), path: path)
-            }
             try body(path, value)
-            let children: [(String, PyValue)]
-            let identity: ObjectIdentifier
-            switch value {
-            case let .dict(d):
-                identity = ObjectIdentifier(d)
-                children = d.items.map { (component($0.key), $0.value) }
-            case let .list(l):
-                identity = ObjectIdentifier(l)
-                children = l.items.enumerated().map { (String($0.offset), $0.element) }
-            case let .tuple(t):
-                identity = ObjectIdentifier(t)
-                children = t.items.enumerated().map { (String($0.offset), $0.element) }
-            default:
-                return
-            }
-            guard ancestors.insert(identity).inserted else {
-                throw CheckpointError(.pickle("object graph contains a cycle"), path: path)
-            }
-            for (key, child) in children {
+            for (key, child) in children(value) {
                 try walk(child, path.isEmpty ? key : path + "." + key)
             }
-            ancestors.remove(identity)
         }
         try walk(root, "")
+    }
+
+    /// Counts the values a full walk would visit, sharing counts between references to one object.
+    private static func checkExpandedSize(_ root: PyValue) throws(CheckpointError) {
+        var sizes: [ObjectIdentifier: Int] = [:]
+        var inProgress: Set<ObjectIdentifier> = []
+        func size(_ value: PyValue) throws(CheckpointError) -> Int {
+            guard let identity = identity(value) else { return 1 }
+            if let known = sizes[identity] { return known }
+            guard inProgress.insert(identity).inserted else {
+                throw CheckpointError(.pickle("object graph contains a cycle"))
+            }
+            var total = 1
+            for (_, child) in children(value) {
+                total += try size(child)
+                guard total <= maxExpandedValues else {
+                    throw CheckpointError(.limit("object graph expands to more than \(maxExpandedValues) values (shared references nested too deeply: a memo bomb?)"))
+                }
+            }
+            inProgress.remove(identity)
+            sizes[identity] = total
+            return total
+        }
+        _ = try size(root)
+    }
+
+    private static func identity(_ value: PyValue) -> ObjectIdentifier? {
+        switch value {
+        case let .dict(d): ObjectIdentifier(d)
+        case let .list(l): ObjectIdentifier(l)
+        case let .tuple(t): ObjectIdentifier(t)
+        default: nil
+        }
+    }
+
+    private static func children(_ value: PyValue) -> [(String, PyValue)] {
+        switch value {
+        case let .dict(d): d.items.map { (component($0.key), $0.value) }
+        case let .list(l): l.items.enumerated().map { (String($0.offset), $0.element) }
+        case let .tuple(t): t.items.enumerated().map { (String($0.offset), $0.element) }
+        default: []
+        }
     }
 
     static func component(_ key: PyValue) -> String {

@@ -44,6 +44,18 @@ public struct CheckpointError: Error, CustomStringConvertible, Sendable {
         self.file = file
     }
 
+    /// The same error with the location filled in where it has none of its own (an error from a
+    /// storage record raised while reading the pickle keeps naming the storage record).
+    public func located(record: String, offset: Int, path: String?) -> CheckpointError {
+        var copy = self
+        if copy.record == nil {
+            copy.record = record
+            copy.offset = offset
+        }
+        if copy.path == nil { copy.path = path }
+        return copy
+    }
+
     /// The same error with `file` set, unless it already names one.
     public func inFile(_ file: String) -> CheckpointError {
         var copy = self

@@ -70,10 +70,9 @@ public struct Unpickler {
                 throw fail(.pickle("unknown opcode 0x\(String(code, radix: 16))"))
             }
             if op == .stop {
-                guard stack.count == 1, marks.isEmpty else {
-                    throw fail(.pickle("STOP with \(stack.count) values on the stack"))
-                }
-                return stack.removeLast()
+                // Python's load_stop returns the top of the stack and ignores anything below it.
+                guard let value = stack.popLast() else { throw fail(.pickle("STOP with an empty stack")) }
+                return value
             }
             try execute(op)
             guard stack.count <= limits.maxStack else { throw fail(.limit("pickle stack deeper than \(limits.maxStack)")) }
@@ -227,7 +226,7 @@ public struct Unpickler {
             do {
                 stack.append(try TorchGlobals.call(global, tuple))
             } catch let error {
-                throw fail(error.reason, path: error.path ?? nearestKey())
+                throw error.located(record: record, offset: opcodeStart, path: nearestKey())
             }
         case .build:
             let state = try pop()
@@ -235,21 +234,21 @@ public struct Unpickler {
             do {
                 try TorchGlobals.build(try top(), state: state)
             } catch let error {
-                throw fail(error.reason, path: error.path)
+                throw error.located(record: record, offset: opcodeStart, path: nil)
             }
         case .binPersId:
             let id = try pop()
             do {
                 stack.append(try persistentLoad(id))
             } catch let error {
-                throw fail(error.reason, path: error.path ?? nearestKey())
+                throw error.located(record: record, offset: opcodeStart, path: nearestKey())
             }
         case .persId:
             let id = try readLine()
             do {
                 stack.append(try persistentLoad(.string(PyString(id))))
             } catch let error {
-                throw fail(error.reason, path: error.path ?? nearestKey())
+                throw error.located(record: record, offset: opcodeStart, path: nearestKey())
             }
         case .put:
             guard let index = Int(try readLine()) else { throw fail(.pickle("bad PUT index")) }

@@ -128,6 +128,7 @@ public struct ZipArchive: Sendable {
     ///
     /// With `verifyCRC`, the CRC-32 of the bytes must equal the recorded one. A recorded CRC of 0 on
     /// non-empty data means "not computed" (torch.save with compute_crc32 off) and is not checked.
+    /// `entry` must be one of this archive's entries.
     public func contents(of entry: ZipEntry, verifyCRC: Bool) throws(CheckpointError) -> Storage {
         let storage: Storage
         switch entry.method {
@@ -531,8 +532,7 @@ public enum CRC32 {
         }
         var crc = seed
         for part in 0 ..< parts {
-            let length = min(partSize, bytes.count - part * partSize)
-            crc = part == 0 && seed == 0 ? results[0] : combine(crc, results[part], secondLength: length)
+            crc = combine(crc, results[part], secondLength: min(partSize, bytes.count - part * partSize))
         }
         return crc
     }
