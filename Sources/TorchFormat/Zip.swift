@@ -677,12 +677,11 @@ public struct ZipWriter {
         var central = LittleEndianBytes()
         central.u32(Signature.centralHeader); central.u16(0); central.u16(0); central.u16(flags); central.u16(0)
         central.u32(0); central.u32(crc); central.u32(UInt32(clamping: size)); central.u32(UInt32(clamping: size))
-        let centralZip64Length = bigSize || bigOffset ? 4 + (bigSize ? 16 : 0) + (bigOffset ? 8 : 0) : 0
-        central.u16(UInt16(fullName.count)); central.u16(UInt16(centralZip64Length)); central.u16(0)
+        central.u16(UInt16(fullName.count)); central.u16(UInt16(zip64Length)); central.u16(0)
         central.u16(0); central.u16(0); central.u32(0); central.u32(UInt32(clamping: offset))
         central.bytes += fullName
-        if centralZip64Length > 0 {
-            central.u16(0x0001); central.u16(UInt16(centralZip64Length - 4))
+        if zip64Length > 0 {
+            central.u16(0x0001); central.u16(UInt16(zip64Length - 4))
             if bigSize { central.u64(size); central.u64(size) }
             if bigOffset { central.u64(offset) }
         }

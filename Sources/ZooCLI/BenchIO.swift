@@ -31,29 +31,35 @@ struct BenchIO: ParsableCommand {
 
     func run() throws {
         guard runs > 0 else { throw ValidationError("--runs must be positive") }
-        var results: [(String, [Double])] = []
+        // Peak resident memory is read after each phase (it only grows), so each figure covers the
+        // phases up to and including its own.
+        var results: [(name: String, times: [Double], peak: Int)] = []
         do {
             var tensors = 0
-            results.append(("open", try time { tensors = try Checkpoint.load(path: file, options: .init(verifyChecksums: false)).tensors.count }))
-            results.append(("open_crc", try time { _ = try Checkpoint.load(path: file, options: .init(verifyChecksums: true)) }))
+            let open = try time { tensors = try Checkpoint.load(path: file, options: .init(verifyChecksums: false)).tensors.count }
+            results.append(("open", open, peakResidentBytes()))
+            let crc = try time { _ = try Checkpoint.load(path: file, options: .init(verifyChecksums: true)) }
+            results.append(("open_crc", crc, peakResidentBytes()))
             if let write {
                 let checkpoint = try Checkpoint.load(path: file, options: .init(verifyChecksums: false))
-                results.append(("save", try time { try Checkpoint.save(checkpoint.root, to: write) }))
+                let save = try time { try Checkpoint.save(checkpoint.root, to: write) }
+                results.append(("save", save, peakResidentBytes()))
             }
-            let peak = peakResidentBytes()
             if json {
                 var members: [(String, JSON)] = [("file", .string(file)), ("tensors", .int(tensors))]
-                for (name, times) in results {
-                    members.append((name, .object([("median_s", .double(median(times))), ("min_s", .double(times.min()!))])))
+                for result in results {
+                    members.append((result.name, .object([
+                        ("median_s", .double(median(result.times))), ("min_s", .double(result.times.min()!)),
+                        ("peak_rss_bytes", .int(result.peak)),
+                    ])))
                 }
-                members.append(("peak_rss_bytes", .int(peak)))
                 print(JSON.object(members).rendered())
             } else {
                 print("\(file): \(tensors) tensors, \(runs) runs each")
-                for (name, times) in results {
-                    print("  \(name.padding(9))  median \(ms(median(times)))  min \(ms(times.min()!))")
+                for result in results {
+                    print("  \(result.name.padding(9))  median \(ms(median(result.times)))  min \(ms(result.times.min()!))"
+                        + "  peak resident \(grouped(result.peak / 1_048_576)) MiB")
                 }
-                print("  peak resident memory: \(grouped(peak / 1_048_576)) MiB")
             }
         } catch let error as CheckpointError {
             throw UserError(error)
@@ -81,10 +87,19 @@ struct BenchIO: ParsableCommand {
         return (value < 10 ? String(format1: value, digits: 2) : String(format1: value, digits: 1)) + " ms"
     }
 
+    /// The process's peak resident set (VmHWM): per address space, so unlike getrusage's maxrss it
+    /// does not inherit the peak of whatever process forked this one.
     private func peakResidentBytes() -> Int {
-        var usage = rusage()
-        getrusage(RUSAGE_SELF.rawValue, &usage)
-        return Int(usage.ru_maxrss) * 1024
+        guard let file = fopen("/proc/self/status", "r") else { return 0 }
+        defer { fclose(file) }
+        var line = [CChar](repeating: 0, count: 256)
+        while fgets(&line, Int32(line.count), file) != nil {
+            let text = String(decoding: line.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            if text.hasPrefix("VmHWM:") {
+                return (Int(text.dropFirst(6).filter(\.isNumber)) ?? 0) * 1024
+            }
+        }
+        return 0
     }
 }
 

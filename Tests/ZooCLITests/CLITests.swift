@@ -1,0 +1,115 @@
+import Foundation
+import XCTest
+
+/// Runs the built `zoo` binary as a user would: output, exit status and the one-line errors.
+final class CLITests: XCTestCase {
+    static let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        .appendingPathComponent("zoo").path
+    static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("Fixtures/torch")
+
+    struct Result {
+        let status: Int32
+        let stdout: String
+        let stderr: String
+    }
+
+    func zoo(_ arguments: String...) throws -> Result {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Self.binary)
+        process.arguments = arguments
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let stdout = out.fileHandleForReading.readDataToEndOfFile()
+        let stderr = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return Result(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
+                      stderr: String(decoding: stderr, as: UTF8.self))
+    }
+
+    func fixture(_ name: String) -> String { Self.fixtures.appendingPathComponent(name).path }
+
+    func testInspectJSONListsAlexNetInEveryFormat() throws {
+        for name in ["alexnet_small.pth", "alexnet_small_legacy.pth", "alexnet_small_tar.pth"] {
+            let result = try zoo("inspect", fixture(name), "--json")
+            XCTAssertEqual(result.status, 0, result.stderr)
+            let json = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as! [String: Any]
+            let tensors = json["tensors"] as! [[String: Any]]
+            XCTAssertEqual(tensors.count, 16, name)
+            XCTAssertEqual(tensors.first?["name"] as? String, "features.0.weight")
+            XCTAssertEqual(tensors.first?["shape"] as? [Int], [8, 3, 11, 11])
+            XCTAssertEqual(tensors.last?["name"] as? String, "classifier.6.bias")
+            XCTAssertEqual(tensors.last?["dtype"] as? String, "f32")
+            let stateDict = json["state_dict"] as! [String: Any]
+            XCTAssertEqual(stateDict["parameter_count"] as? Int, 57_138)
+            XCTAssertEqual(json["format"] as? String, ["alexnet_small.pth": "zip", "alexnet_small_legacy.pth": "legacy",
+                                                       "alexnet_small_tar.pth": "tar"][name])
+        }
+    }
+
+    func testInspectTextShowsOtherEntriesAndKeySelection() throws {
+        let nested = try zoo("inspect", fixture("nested.pth"))
+        XCTAssertEqual(nested.status, 0)
+        XCTAssertTrue(nested.stdout.contains("state dict: entry 'model': 9 tensors"), nested.stdout)
+        XCTAssertTrue(nested.stdout.contains("optimizer.state.0.exp_avg"), nested.stdout)
+        XCTAssertTrue(nested.stdout.contains("epoch"), nested.stdout)
+
+        let ambiguous = try zoo("inspect", fixture("ambiguous.pth"))
+        XCTAssertEqual(ambiguous.status, 0)
+        XCTAssertTrue(ambiguous.stdout.contains("choose one with --key"), ambiguous.stdout)
+        let chosen = try zoo("inspect", fixture("ambiguous.pth"), "--key", "ema")
+        XCTAssertTrue(chosen.stdout.contains("state dict: entry 'ema': 9 tensors"), chosen.stdout)
+        let wrong = try zoo("inspect", fixture("ambiguous.pth"), "--key", "step")
+        XCTAssertEqual(wrong.status, 1)
+    }
+
+    /// Every bad input: exit status 1, one line on stderr naming the file, nothing on stdout.
+    func testBadInputsFailWithOneLine() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("zoo-cli-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let empty = directory.appendingPathComponent("empty.pth").path
+        _ = FileManager.default.createFile(atPath: empty, contents: Data())
+        let text = directory.appendingPathComponent("notes.pth").path
+        _ = FileManager.default.createFile(atPath: text, contents: Data("just some text, not a checkpoint\n".utf8))
+
+        let bad = try FileManager.default.contentsOfDirectory(atPath: Self.fixtures.appendingPathComponent("bad").path)
+            .filter { $0.hasSuffix(".pth") }.map { fixture("bad/" + $0) }
+        XCTAssertGreaterThanOrEqual(bad.count, 10)
+        for path in bad + [empty, text, directory.appendingPathComponent("missing.pth").path] {
+            let result = try zoo("inspect", path)
+            XCTAssertEqual(result.status, 1, path)
+            XCTAssertEqual(result.stdout, "", path)
+            let lines = result.stderr.split(separator: "\n")
+            XCTAssertEqual(lines.count, 1, "\(path): \(result.stderr)")
+            XCTAssertTrue(result.stderr.contains(path), "\(path): \(result.stderr)")
+        }
+    }
+
+    func testConvertWritesAVerifiedZipCheckpoint() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("zoo-cli-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let output = directory.appendingPathComponent("alexnet_small.pth").path
+        let tar = try zoo("convert", fixture("alexnet_small_tar.pth"), output)
+        XCTAssertEqual(tar.status, 0, tar.stderr)
+        XCTAssertTrue(tar.stdout.contains("16 tensors, read back bit-identical"), tar.stdout)
+        // The legacy file's state dict comes out exactly as torch.save writes it in the zip format.
+        let result = try zoo("convert", fixture("alexnet_small_legacy.pth"), output)
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: output)),
+                       try Data(contentsOf: URL(fileURLWithPath: fixture("alexnet_small.pth"))))
+
+        let refused = try zoo("convert", fixture("alexnet_small.pth"), directory.appendingPathComponent("x.onnx").path)
+        XCTAssertEqual(refused.status, 1)
+        XCTAssertTrue(refused.stderr.contains("unsupported extension"), refused.stderr)
+    }
+
+    func testHelpListsTheCommands() throws {
+        let help = try zoo("--help")
+        XCTAssertEqual(help.status, 0)
+        for command in ["inspect", "convert", "bench-io"] { XCTAssertTrue(help.stdout.contains(command), help.stdout) }
+    }
+}
