@@ -5,7 +5,7 @@ struct Zoo: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "zoo",
         abstract: "Convert, inspect and check pretrained neural-network checkpoints — no Python needed.",
-        subcommands: [Inspect.self, Convert.self, BenchIO.self]
+        subcommands: [Inspect.self, Convert.self, Run.self, Parity.self, Init.self, Bench.self, Models.self, BenchIO.self]
     )
 }
 

@@ -208,3 +208,30 @@ public struct Tensor: @unchecked Sendable {
         return values
     }
 }
+
+extension Tensor {
+    /// A dense f32 tensor holding `floats` (count must equal the shape's product).
+    public init(floats: [Float], shape: [Int]) {
+        precondition(Tensor.checkedCount(shape) == floats.count, "\(floats.count) values for shape \(shape)")
+        let storage = floats.withUnsafeBytes { Storage(copying: $0) }
+        try! self.init(dtype: .f32, shape: shape, storage: storage)
+    }
+
+    /// This tensor as dense f32: itself when it already is (no copy), else a converted copy.
+    /// Floating-point sources convert exactly (f16, bf16) or with rounding to nearest (f64);
+    /// integers convert by value.
+    public func converted(to target: DType) throws -> Tensor {
+        precondition(target == .f32, "only conversion to f32 is implemented")
+        if dtype == .f32 { return contiguous() }
+        let values = doubles()
+        return Tensor(floats: values.map { Float($0) }, shape: shape)
+    }
+
+    /// The elements as f32 values in C order (see `converted(to:)`).
+    public func floats() -> [Float] {
+        if dtype == .f32 {
+            return withContiguousBytes { Array($0.bindMemory(to: Float.self)) }
+        }
+        return doubles().map { Float($0) }
+    }
+}

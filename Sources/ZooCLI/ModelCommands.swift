@@ -1,0 +1,116 @@
+import ArgumentParser
+import TorchFormat
+import ZooCore
+import ZooModels
+import ZooRuntime
+
+struct Models: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "List the architectures zoo can build from a state dict.")
+
+    func run() {
+        for architecture in Architecture.allCases {
+            print(architecture.rawValue.padding(15) + architecture.summary)
+        }
+    }
+}
+
+struct Run: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run a model on a .npy input and write its output as .npy.",
+        discussion: "The input is [batch, 3, height, width] float32 or float64, C order, little-endian."
+    )
+
+    @Argument(help: "The model: a PyTorch checkpoint of a zoo architecture.")
+    var model: String
+    @Option(help: "Input .npy file.")
+    var input: String
+    @Option(help: "Output .npy file (written atomically).")
+    var output: String
+    @Option(help: "Architecture, when detection from the state dict is not wanted (see zoo models).")
+    var arch: String?
+    @Option(help: "Worker threads (default: all cores).")
+    var threads: Int?
+
+    func run() throws {
+        let loaded = try loadModel(model, architecture: arch)
+        let executor = try makeExecutor(loaded, threads: threads)
+        let x = try readInput(input)
+        let start = ContinuousClock.now
+        let y = try execute(executor, x, path: input)
+        let elapsed = seconds(ContinuousClock.now - start)
+        do { try NumPy.write(y, to: output) } catch { throw UserError(error) }
+        print("\(output): \(y.shape) from \(loaded.architecture.rawValue) in \(String(format1: elapsed * 1000, digits: 1)) ms")
+    }
+}
+
+struct Init: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Write deterministic weights for an architecture in torchvision's state-dict layout.",
+        discussion: """
+        The generator (integer arithmetic mapped exactly to float32) is implemented identically in \
+        Fixtures/make_parity_fixtures.py, so PyTorch can compute reference outputs for these weights \
+        without any weight file being shipped.
+        """
+    )
+
+    @Argument(help: "Architecture (see zoo models).")
+    var arch: String
+    @Option(name: .shortAndLong, help: "Output checkpoint (.pth).")
+    var output: String
+    @Option(help: "Generator seed.")
+    var seed: UInt64 = 0
+
+    func run() throws {
+        guard let architecture = Architecture(rawValue: arch) else {
+            throw UserError(message: "unknown architecture '\(arch)' (zoo models lists them)")
+        }
+        let entries = WeightGenerator(seed: seed).stateDict(architecture)
+        let dict = PyDict(ordered: true)
+        for entry in entries {
+            let source = TorchStorage(key: entry.name, dtype: .f32, location: "cpu", storage: entry.tensor.storage)
+            dict.set(.string(PyString(entry.name)), .tensor(TorchTensor(tensor: entry.tensor, source: source)))
+        }
+        do { try Checkpoint.save(.dict(dict), to: output) } catch { throw UserError(error) }
+        let parameters = entries.reduce(0) { $0 + $1.tensor.count }
+        print("wrote \(output): \(architecture.rawValue), \(entries.count) tensors, \(grouped(parameters)) parameters, seed \(seed)")
+    }
+}
+
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Time a model's forward pass on a generated input.",
+        discussion: "Prints median and best ms per batch, ms per image and images/s over --runs runs after a warm-up."
+    )
+
+    @Argument(help: "The model.")
+    var model: String
+    @Option(help: "Batch size.")
+    var batch: Int = 1
+    @Option(help: "Worker threads (default: all cores).")
+    var threads: Int?
+    @Option(help: "Timed runs.")
+    var runs: Int = 20
+    @Option(help: "Architecture (see zoo models).")
+    var arch: String?
+
+    func run() throws {
+        guard batch > 0, runs > 0 else { throw ValidationError("--batch and --runs must be positive") }
+        let loaded = try loadModel(model, architecture: arch)
+        let executor = try makeExecutor(loaded, threads: threads)
+        let size = loaded.graph.inputs[0].shape[2].value ?? loaded.architecture.defaultInputSize
+        let x = WeightGenerator(seed: 0).input(batch: batch, height: size, width: size)
+        _ = try execute(executor, x, path: model)
+        var times: [Double] = []
+        for _ in 0..<runs {
+            let start = ContinuousClock.now
+            _ = try execute(executor, x, path: model)
+            times.append(seconds(ContinuousClock.now - start))
+        }
+        times.sort()
+        let median = times[times.count / 2], best = times[0]
+        print("\(loaded.architecture.rawValue) batch \(batch), \(executor.options.threads) threads, \(runs) runs: "
+            + "median \(String(format1: median * 1000, digits: 2)) ms (best \(String(format1: best * 1000, digits: 2))), "
+            + "\(String(format1: median * 1000 / Double(batch), digits: 2)) ms/image, "
+            + "\(String(format1: Double(batch) / median, digits: 1)) images/s")
+    }
+}

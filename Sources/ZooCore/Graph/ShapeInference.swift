@@ -1,0 +1,189 @@
+/// Output shapes of each op from its inputs' shapes. Spatial dimensions must be fixed; the batch
+/// may be symbolic and passes through.
+enum ShapeInference {
+    struct Failure: Error {
+        let message: String
+        init(_ message: String) { self.message = message }
+    }
+
+    static func output(of op: Op, inputs: [ValueInfo]) throws(Failure) -> [Dim] {
+        for input in inputs where input.dtype != .f32 {
+            throw Failure("input '\(input.name)' is \(input.dtype.rawValue); the executor computes in f32")
+        }
+        let x = inputs[0].shape
+        switch op {
+        case let .conv(c):
+            try rank(inputs[0], 4)
+            guard let w = inputs[1].fixedShape, w.count == 4 else { throw Failure("weight '\(inputs[1].name)' must be a fixed [M, C/group, kH, kW] tensor") }
+            try checkPairs(c.kernel, c.strides, c.dilations, c.pads)
+            guard c.groups >= 1, w[0] % c.groups == 0 else { throw Failure("\(w[0]) output channels do not split into \(c.groups) groups") }
+            guard c.kernel == [w[2], w[3]] else { throw Failure("kernel_shape \(c.kernel) but weight is \(w[2])×\(w[3])") }
+            let channels = try fixed(x[1], "input channels")
+            guard channels == w[1] * c.groups else {
+                throw Failure("input has \(channels) channels but weight '\(inputs[1].name)' expects \(w[1] * c.groups) (\(w[1]) × \(c.groups) groups)")
+            }
+            if inputs.count == 3 { try vector(inputs[2], w[0]) }
+            let h = try window(x[2], kernel: c.kernel[0], stride: c.strides[0], dilation: c.dilations[0], pads: (c.pads[0], c.pads[2]), ceil: false, "height")
+            let wd = try window(x[3], kernel: c.kernel[1], stride: c.strides[1], dilation: c.dilations[1], pads: (c.pads[1], c.pads[3]), ceil: false, "width")
+            return [x[0], .fixed(w[0]), .fixed(h), .fixed(wd)]
+        case let .maxPool(p), let .averagePool(p):
+            try rank(inputs[0], 4)
+            try checkPairs(p.kernel, p.strides, [1, 1], p.pads)
+            guard p.pads[0] < p.kernel[0], p.pads[2] < p.kernel[0], p.pads[1] < p.kernel[1], p.pads[3] < p.kernel[1] else {
+                throw Failure("pads \(p.pads) must be smaller than the kernel \(p.kernel)")
+            }
+            let h = try window(x[2], kernel: p.kernel[0], stride: p.strides[0], dilation: 1, pads: (p.pads[0], p.pads[2]), ceil: p.ceilMode, "height")
+            let w = try window(x[3], kernel: p.kernel[1], stride: p.strides[1], dilation: 1, pads: (p.pads[1], p.pads[3]), ceil: p.ceilMode, "width")
+            return [x[0], x[1], .fixed(h), .fixed(w)]
+        case let .adaptiveAveragePool(h, w):
+            try rank(inputs[0], 4)
+            guard h >= 1, w >= 1 else { throw Failure("output size \(h)×\(w) must be positive") }
+            _ = try fixed(x[2], "height")
+            _ = try fixed(x[3], "width")
+            return [x[0], x[1], .fixed(h), .fixed(w)]
+        case .globalAveragePool:
+            try rank(inputs[0], 4)
+            return [x[0], x[1], .fixed(1), .fixed(1)]
+        case let .lrn(l):
+            guard x.count >= 3 else { throw Failure("input must be [N, C, …], is rank \(x.count)") }
+            guard l.size >= 1 else { throw Failure("size \(l.size) must be positive") }
+            return x
+        case let .flatten(axis):
+            let a = axis < 0 ? axis + x.count : axis
+            guard (0...x.count).contains(a) else { throw Failure("axis \(axis) out of range for rank \(x.count)") }
+            return [try product(x[..<a]), try product(x[a...])]
+        case let .reshape(target, allowZero):
+            return try reshape(x, target, allowZero: allowZero)
+        case let .gemm(g):
+            let a = inputs[0].shape, b = inputs[1].shape
+            guard a.count == 2, b.count == 2 else { throw Failure("A and B must be 2-D, are rank \(a.count) and \(b.count)") }
+            let (m, ka) = g.transA ? (a[1], a[0]) : (a[0], a[1])
+            let (kb, n) = g.transB ? (b[1], b[0]) : (b[0], b[1])
+            guard ka == kb else { throw Failure("A has \(ka) columns but B has \(kb) rows (inner dimensions differ)") }
+            if inputs.count == 3 {
+                let c = inputs[2].shape
+                let ok = c.isEmpty || c == [n] || c == [.fixed(1)] || c == [.fixed(1), n] || c == [m, n] || c == [m, .fixed(1)]
+                guard ok else { throw Failure("C \(c) does not broadcast to [\(m), \(n)]") }
+            }
+            return [m, n]
+        case .relu, .dropout:
+            return x
+        case let .softmax(axis):
+            guard (-x.count..<x.count).contains(axis) else { throw Failure("axis \(axis) out of range for rank \(x.count)") }
+            return x
+        case .add:
+            guard inputs[0].shape == inputs[1].shape else { throw Failure("shapes \(inputs[0].shape) and \(inputs[1].shape) differ") }
+            return x
+        case .batchNormalization:
+            guard x.count >= 2 else { throw Failure("input must be [N, C, …]") }
+            let channels = try fixed(x[1], "channels")
+            for parameter in inputs[1...] { try vector(parameter, channels) }
+            return x
+        case let .concat(axis):
+            let a = axis < 0 ? axis + x.count : axis
+            guard (0..<x.count).contains(a) else { throw Failure("axis \(axis) out of range for rank \(x.count)") }
+            var total = 0
+            for input in inputs {
+                guard input.shape.count == x.count else { throw Failure("'\(input.name)' has rank \(input.shape.count), not \(x.count)") }
+                for d in 0..<x.count where d != a && input.shape[d] != x[d] {
+                    throw Failure("'\(input.name)' differs from '\(inputs[0].name)' in dimension \(d)")
+                }
+                total += try fixed(input.shape[a], "concatenated dimension")
+            }
+            var out = x
+            out[a] = .fixed(total)
+            return out
+        }
+    }
+
+    /// Output length of a sliding window; with `ceil`, a last window starting in the end padding is dropped.
+    static func window(_ dim: Dim, kernel: Int, stride: Int, dilation: Int, pads: (Int, Int), ceil: Bool, _ what: String) throws(Failure) -> Int {
+        let size = try fixed(dim, what)
+        let span = dilation * (kernel - 1) + 1
+        let room = size + pads.0 + pads.1 - span
+        guard room >= 0 else {
+            throw Failure("input \(what) \(size) (padded \(size + pads.0 + pads.1)) is smaller than the window \(span)")
+        }
+        var count = (ceil ? (room + stride - 1) / stride : room / stride) + 1
+        if ceil, (count - 1) * stride >= size + pads.0 { count -= 1 }
+        return count
+    }
+
+    private static func rank(_ info: ValueInfo, _ expected: Int) throws(Failure) {
+        guard info.shape.count == expected else {
+            throw Failure("input '\(info.name)' must have rank \(expected), has shape [\(info.shape.map(\.description).joined(separator: ", "))]")
+        }
+    }
+
+    private static func fixed(_ dim: Dim, _ what: String) throws(Failure) -> Int {
+        guard let value = dim.value else { throw Failure("\(what) must be fixed, is symbolic '\(dim)'") }
+        return value
+    }
+
+    private static func vector(_ info: ValueInfo, _ length: Int) throws(Failure) {
+        guard info.fixedShape == [length] else { throw Failure("'\(info.name)' must have shape [\(length)], has \(info)") }
+    }
+
+    private static func checkPairs(_ kernel: [Int], _ strides: [Int], _ dilations: [Int], _ pads: [Int]) throws(Failure) {
+        guard kernel.count == 2, strides.count == 2, dilations.count == 2, pads.count == 4 else {
+            throw Failure("2-D attributes expected (kernel \(kernel), strides \(strides), dilations \(dilations), pads \(pads))")
+        }
+        guard kernel.allSatisfy({ $0 >= 1 }), strides.allSatisfy({ $0 >= 1 }), dilations.allSatisfy({ $0 >= 1 }),
+              pads.allSatisfy({ $0 >= 0 }) else {
+            throw Failure("kernel, strides and dilations must be positive and pads non-negative")
+        }
+    }
+
+    /// The product of dims: fixed when all are, the symbolic one when it is alone.
+    private static func product(_ dims: ArraySlice<Dim>) throws(Failure) -> Dim {
+        if dims.count == 1 { return dims.first! }
+        var total = 1
+        for dim in dims {
+            guard let value = dim.value else { throw Failure("cannot flatten a symbolic dimension together with others") }
+            total *= value
+        }
+        return .fixed(total)
+    }
+
+    private static func reshape(_ x: [Dim], _ target: [Int], allowZero: Bool) throws(Failure) -> [Dim] {
+        var out: [Dim] = []
+        var inferred: Int?
+        var known = 1
+        for (i, t) in target.enumerated() {
+            if t == 0 && !allowZero {
+                guard i < x.count else { throw Failure("shape \(target): 0 at \(i) copies a dimension the input (rank \(x.count)) lacks") }
+                out.append(x[i])
+                if let v = x[i].value { known *= v }
+            } else if t == -1 {
+                guard inferred == nil else { throw Failure("shape \(target) has more than one -1") }
+                inferred = i
+                out.append(.fixed(0))
+            } else {
+                guard t >= 0 else { throw Failure("shape \(target) has a negative size") }
+                out.append(.fixed(t))
+                known *= t
+            }
+        }
+        // Symbolic input dims must be carried through by a 0 at their position.
+        var remaining = 1
+        for (i, dim) in x.enumerated() {
+            if let v = dim.value {
+                remaining *= v
+            } else {
+                guard i < target.count, target[i] == 0, !allowZero else {
+                    throw Failure("shape \(target) must copy the symbolic dimension \(dim) with a 0 at position \(i)")
+                }
+            }
+        }
+        let copiedFixed = zip(target, x).reduce(1) { $0 * ($1.0 == 0 && !allowZero ? ($1.1.value ?? 1) : 1) }
+        let fixedTarget = known / max(copiedFixed, 1)
+        let fixedInput = remaining / max(copiedFixed, 1)
+        if let i = inferred {
+            guard fixedTarget > 0, fixedInput % fixedTarget == 0 else { throw Failure("cannot reshape \(x) to \(target)") }
+            out[i] = .fixed(fixedInput / fixedTarget)
+        } else {
+            guard fixedTarget == fixedInput else { throw Failure("cannot reshape \(x) (\(fixedInput) elements) to \(target)") }
+        }
+        return out
+    }
+}

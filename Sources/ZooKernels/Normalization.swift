@@ -1,0 +1,94 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+public enum NormalizationKernels {
+    /// Local response normalization across channels of [batch, channels, spatial]:
+    /// y = x / (bias + alpha/size · Σ_{c' ∈ [c+low, c+high] ∩ [0, C)} x_{c'}²)^beta.
+    /// `low`/`high` give the window (PyTorch and ONNX differ for even sizes; the caller decides).
+    public static func lrn(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, batch: Int, channels: Int,
+                           spatial: Int, size: Int, low: Int, high: Int, alpha: Float, beta: Float, bias: Float, pool: ThreadPool) {
+        let scale = alpha / Float(size)
+        pool.parallelFor(batch * channels) { index in
+            let n = index / channels, c = index % channels
+            let base = input + n * channels * spatial
+            let y = output + index * spatial
+            let first = max(c + low, 0), last = min(c + high, channels - 1)
+            for s in 0..<spatial {
+                var sum: Float = 0
+                if first <= last {
+                    for k in first...last {
+                        let v = base[k * spatial + s]
+                        sum += v * v
+                    }
+                }
+                y[s] = base[c * spatial + s] / powf(bias + scale * sum, beta)
+            }
+        }
+    }
+
+    /// Inference batch normalization of [batch, channels, spatial]:
+    /// y = (x − mean) / √(var + ε) · scale + shift.
+    public static func batchNorm(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, batch: Int, channels: Int,
+                                 spatial: Int, scale: UnsafePointer<Float>, shift: UnsafePointer<Float>, mean: UnsafePointer<Float>,
+                                 variance: UnsafePointer<Float>, epsilon: Float, pool: ThreadPool) {
+        pool.parallelFor(batch * channels) { index in
+            let c = index % channels
+            let inverse = 1 / sqrtf(variance[c] + epsilon)
+            let x = input + index * spatial, y = output + index * spatial
+            for s in 0..<spatial { y[s] = (x[s] - mean[c]) * inverse * scale[c] + shift[c] }
+        }
+    }
+
+    /// Softmax along the middle axis of [outer, length, inner]: exp(x − max) / Σ exp(x − max).
+    public static func softmax(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, outer: Int, length: Int,
+                               inner: Int, pool: ThreadPool) {
+        pool.parallelFor(outer) { o in
+            let x = input + o * length * inner, y = output + o * length * inner
+            for i in 0..<inner {
+                var maximum = -Float.infinity
+                for l in 0..<length { maximum = max(maximum, x[l * inner + i]) }
+                var sum: Float = 0
+                for l in 0..<length {
+                    let e = expf(x[l * inner + i] - maximum)
+                    y[l * inner + i] = e
+                    sum += e
+                }
+                for l in 0..<length { y[l * inner + i] /= sum }
+            }
+        }
+    }
+}
+
+public enum ElementwiseKernels {
+    public static func relu(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, count: Int) {
+        for i in 0..<count { output[i] = max(input[i], 0) }
+    }
+
+    public static func add(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, count: Int) {
+        for i in 0..<count { output[i] = a[i] + b[i] }
+    }
+
+    /// General ONNX Gemm, Y = alpha·A'·B' + beta·C with C broadcast from [N], [1, N], [M, 1] or [M, N]
+    /// (`cRows`/`cColumns` give C's shape; 0×0 for no C). A plain loop for the rare non-Linear cases.
+    public static func gemm(a: UnsafePointer<Float>, b: UnsafePointer<Float>, c: UnsafePointer<Float>?, cRows: Int, cColumns: Int,
+                            output: UnsafeMutablePointer<Float>, m: Int, n: Int, k: Int, transA: Bool, transB: Bool,
+                            alpha: Float, beta: Float) {
+        for i in 0..<m {
+            for j in 0..<n {
+                var sum: Float = 0
+                for p in 0..<k {
+                    let av = transA ? a[p * m + i] : a[i * k + p]
+                    let bv = transB ? b[j * k + p] : b[p * n + j]
+                    sum += av * bv
+                }
+                var value = alpha * sum
+                if let c {
+                    let ci = cRows == 1 ? 0 : i, cj = cColumns == 1 ? 0 : j
+                    value += beta * c[ci * cColumns + cj]
+                }
+                output[i * n + j] = value
+            }
+        }
+    }
+}

@@ -1,0 +1,98 @@
+import ZooCore
+
+/// torchvision's AlexNet, exactly: torchvision/models/alexnet.py (the "one weird trick" layout,
+/// Krizhevsky 2014, arXiv:1404.5997, as trained for `alexnet-owt-7be5be79.pth`), 64-192-384-256-256
+/// convolutions, AdaptiveAvgPool2d(6, 6), 9216-4096-4096-1000 classifier. Takes any input ≥ 63×63.
+enum AlexNet {
+    static let summary = "torchvision AlexNet (64-192-384-256-256, adaptive 6×6 pool, any input ≥ 63×63)"
+    static let defaultConfig = ModelConfig(convChannels: [64, 192, 384, 256, 256], hidden: [4096, 4096], classes: 1000)
+
+    /// (module index, kernel, stride, padding) of each convolution in `features`.
+    static let convs = [(0, 11, 4, 2), (3, 5, 1, 2), (6, 3, 1, 1), (8, 3, 1, 1), (10, 3, 1, 1)]
+    static let linears = [1, 4, 6]
+
+    static func layout(_ c: ModelConfig) -> [(name: String, shape: [Int])] {
+        var layout: [(name: String, shape: [Int])] = []
+        var inChannels = 3
+        for (i, (index, kernel, _, _)) in convs.enumerated() {
+            layout.append(("features.\(index).weight", [c.convChannels[i], inChannels, kernel, kernel]))
+            layout.append(("features.\(index).bias", [c.convChannels[i]]))
+            inChannels = c.convChannels[i]
+        }
+        var inFeatures = inChannels * 36
+        for (i, index) in linears.enumerated() {
+            let out = i < 2 ? c.hidden[i] : c.classes
+            layout.append(("classifier.\(index).weight", [out, inFeatures]))
+            layout.append(("classifier.\(index).bias", [out]))
+            inFeatures = out
+        }
+        return layout
+    }
+
+    static func config(from shapes: [String: [Int]]) -> ModelConfig? {
+        let channels = convs.compactMap { shapes["features.\($0.0).weight"]?.first }
+        let outs = linears.compactMap { shapes["classifier.\($0).weight"]?.first }
+        guard channels.count == 5, outs.count == 3 else { return nil }
+        return ModelConfig(convChannels: channels, hidden: Array(outs.prefix(2)), classes: outs[2])
+    }
+
+    static func graph(config: ModelConfig, weights: [String: Tensor], inputSize: Int) throws(GraphError) -> Graph {
+        var b = GraphBuilder(input: "input", channels: 3, size: inputSize)
+        for (index, kernel, stride, pad) in convs {
+            b.conv("features.\(index)", kernel: kernel, stride: stride, pad: pad)
+            b.add("features.\(index + 1)", .relu)
+            if index == 0 || index == 3 || index == 10 {
+                b.add("features.\(index + 2)", .maxPool(Op.Pool(kernel: [3, 3], strides: [2, 2])))
+            }
+        }
+        b.add("avgpool", .adaptiveAveragePool(outputHeight: 6, outputWidth: 6))
+        b.add("flatten", .flatten(axis: 1))
+        b.add("classifier.0", .dropout(ratio: 0.5))
+        b.linear("classifier.1")
+        b.add("classifier.2", .relu)
+        b.add("classifier.3", .dropout(ratio: 0.5))
+        b.linear("classifier.4")
+        b.add("classifier.5", .relu)
+        b.linear("classifier.6")
+        return try b.build(name: "alexnet (torchvision, \(config))", weights: weights)
+    }
+}
+
+/// Builds a sequential graph whose nodes are named after module paths and whose weights are the
+/// state-dict entries `<node>.weight` / `<node>.bias`.
+struct GraphBuilder {
+    private(set) var nodes: [Node] = []
+    private var last: String
+    private let input: ValueInfo
+    private var parameters: [String] = []
+
+    init(input: String, channels: Int, size: Int) {
+        self.input = ValueInfo(name: input, dtype: .f32, shape: [.symbolic("N"), .fixed(channels), .fixed(size), .fixed(size)])
+        last = input
+    }
+
+    mutating func add(_ name: String, _ op: Op, inputs extra: [String] = []) {
+        nodes.append(Node(name, op, inputs: [last] + extra))
+        last = name
+    }
+
+    mutating func conv(_ name: String, kernel: Int, stride: Int = 1, pad: Int, groups: Int = 1) {
+        parameters += [name + ".weight", name + ".bias"]
+        add(name, .conv(Op.Conv(kernel: [kernel, kernel], strides: [stride, stride], pads: [pad, pad, pad, pad], groups: groups)),
+            inputs: [name + ".weight", name + ".bias"])
+    }
+
+    mutating func linear(_ name: String) {
+        parameters += [name + ".weight", name + ".bias"]
+        add(name, .gemm(.linear), inputs: [name + ".weight", name + ".bias"])
+    }
+
+    func build(name: String, weights: [String: Tensor]) throws(GraphError) -> Graph {
+        var initializers: [(name: String, tensor: Tensor)] = []
+        for parameter in parameters {
+            guard let tensor = weights[parameter] else { throw GraphError("weight '\(parameter)' is missing") }
+            initializers.append((parameter, tensor))
+        }
+        return try Graph(name: name, inputs: [input], initializers: initializers, nodes: nodes, outputs: [last])
+    }
+}

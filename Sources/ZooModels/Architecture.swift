@@ -1,0 +1,166 @@
+import TorchFormat
+import ZooCore
+
+/// The widths that size a classic CNN: output channels of each convolution, hidden fc widths,
+/// classes. Reduced-width variants (used for small fixtures) are the same architecture.
+public struct ModelConfig: Equatable, Sendable, CustomStringConvertible {
+    public var convChannels: [Int]
+    public var hidden: [Int]
+    public var classes: Int
+
+    public init(convChannels: [Int], hidden: [Int], classes: Int) {
+        self.convChannels = convChannels
+        self.hidden = hidden
+        self.classes = classes
+    }
+
+    public var description: String {
+        convChannels.map(String.init).joined(separator: "-") + " / " + (hidden + [classes]).map(String.init).joined(separator: "-")
+    }
+}
+
+/// A state dict that does not fit an architecture: every problem, reported together.
+public struct BindingError: Error, CustomStringConvertible, Sendable {
+    public let architecture: String
+    public let problems: [String]
+    public var description: String {
+        "state dict does not fit \(architecture): " + problems.joined(separator: "; ")
+    }
+}
+
+/// The zoo's architectures. Each is one file that builds its graph from a state dict in the
+/// original implementation's key layout, with its source cited there.
+public enum Architecture: String, CaseIterable, Sendable {
+    case alexnet
+    case alexnetPaper = "alexnet-paper"
+
+    public var summary: String {
+        switch self {
+        case .alexnet: AlexNet.summary
+        case .alexnetPaper: AlexNetPaper.summary
+        }
+    }
+
+    /// The full-size configuration (ImageNet).
+    public var defaultConfig: ModelConfig {
+        switch self {
+        case .alexnet: AlexNet.defaultConfig
+        case .alexnetPaper: AlexNetPaper.defaultConfig
+        }
+    }
+
+    /// The input size the architecture is defined for (height = width).
+    public var defaultInputSize: Int {
+        switch self {
+        case .alexnet: 224
+        case .alexnetPaper: 227
+        }
+    }
+
+    /// Every state-dict key with its shape, in the original implementation's order.
+    public func layout(_ config: ModelConfig) -> [(name: String, shape: [Int])] {
+        switch self {
+        case .alexnet: AlexNet.layout(config)
+        case .alexnetPaper: AlexNetPaper.layout(config)
+        }
+    }
+
+    /// The configuration a state dict's shapes imply, or nil when its keys are not this layout's.
+    public func config(from shapes: [String: [Int]]) -> ModelConfig? {
+        switch self {
+        case .alexnet: AlexNet.config(from: shapes)
+        case .alexnetPaper: AlexNetPaper.config(from: shapes)
+        }
+    }
+
+    /// Input channels fan into each output of the layer owning `key` (for the weight generator).
+    func fanIn(of key: String, config: ModelConfig) -> Int {
+        let weightShape = layout(config).first { $0.name == key.replacingSuffix(".bias", ".weight") }?.shape ?? [1]
+        return weightShape.dropFirst().reduce(1, *)
+    }
+
+    /// Builds the graph over `weights` (f32, by state-dict key; already checked against `layout`).
+    func graph(config: ModelConfig, weights: [String: Tensor], inputSize: Int) throws(GraphError) -> Graph {
+        switch self {
+        case .alexnet: try AlexNet.graph(config: config, weights: weights, inputSize: inputSize)
+        case .alexnetPaper: try AlexNetPaper.graph(config: config, weights: weights, inputSize: inputSize)
+        }
+    }
+
+    /// The architecture whose layout a state dict's keys match, with its configuration.
+    public static func detect(_ shapes: [String: [Int]]) -> (Architecture, ModelConfig)? {
+        for architecture in allCases {
+            if let config = architecture.config(from: shapes),
+               Set(architecture.layout(config).map(\.name)) == Set(shapes.keys) {
+                return (architecture, config)
+            }
+        }
+        return nil
+    }
+}
+
+/// A model ready to run: the architecture, its configuration and the graph over bound weights.
+public struct Model: Sendable {
+    public let architecture: Architecture
+    public let config: ModelConfig
+    public let graph: Graph
+
+    /// Binds a state dict strictly: every missing key, unexpected key and shape mismatch is
+    /// reported together. The architecture is detected from keys and shapes unless given.
+    /// Floating-point tensors of other dtypes are converted to f32; f32 tensors are used in place.
+    public static func bind(_ stateDict: StateDict, architecture: Architecture? = nil, inputSize: Int? = nil) throws -> Model {
+        var shapes: [String: [Int]] = [:]
+        for entry in stateDict.entries { shapes[entry.name] = entry.tensor.tensor.shape }
+        let chosen: Architecture
+        let config: ModelConfig
+        if let architecture {
+            chosen = architecture
+            config = architecture.config(from: shapes) ?? architecture.defaultConfig
+        } else if let (found, foundConfig) = Architecture.detect(shapes) {
+            (chosen, config) = (found, foundConfig)
+        } else {
+            let closest = Architecture.allCases.max { a, b in
+                Set(a.layout(a.defaultConfig).map(\.name)).intersection(shapes.keys).count
+                    < Set(b.layout(b.defaultConfig).map(\.name)).intersection(shapes.keys).count
+            }!
+            let problems = check(closest, closest.config(from: shapes) ?? closest.defaultConfig, shapes)
+            throw BindingError(architecture: "any zoo architecture (closest: \(closest.rawValue))",
+                               problems: problems.isEmpty ? ["keys match no architecture"] : problems)
+        }
+        let problems = check(chosen, config, shapes)
+        guard problems.isEmpty else { throw BindingError(architecture: chosen.rawValue, problems: problems) }
+        var weights: [String: Tensor] = [:]
+        for entry in stateDict.entries {
+            let tensor = entry.tensor.tensor
+            guard tensor.dtype.isFloatingPoint else {
+                throw BindingError(architecture: chosen.rawValue, problems: ["'\(entry.name)' is \(tensor.dtype.rawValue), not floating point"])
+            }
+            weights[entry.name] = try tensor.converted(to: .f32)
+        }
+        let graph = try chosen.graph(config: config, weights: weights, inputSize: inputSize ?? chosen.defaultInputSize)
+        return Model(architecture: chosen, config: config, graph: graph)
+    }
+
+    private static func check(_ architecture: Architecture, _ config: ModelConfig, _ shapes: [String: [Int]]) -> [String] {
+        let layout = architecture.layout(config)
+        var problems: [String] = []
+        let expected = Set(layout.map(\.name))
+        for (name, shape) in layout {
+            guard let actual = shapes[name] else {
+                problems.append("missing '\(name)' \(shape)")
+                continue
+            }
+            if actual != shape { problems.append("'\(name)' has shape \(actual), expected \(shape)") }
+        }
+        for name in shapes.keys.sorted() where !expected.contains(name) {
+            problems.append("unexpected '\(name)' \(shapes[name]!)")
+        }
+        return problems
+    }
+}
+
+extension String {
+    func replacingSuffix(_ suffix: String, _ replacement: String) -> String {
+        hasSuffix(suffix) ? String(dropLast(suffix.count)) + replacement : self
+    }
+}

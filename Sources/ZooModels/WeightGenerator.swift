@@ -1,0 +1,63 @@
+import ZooCore
+
+/// Deterministic weights and inputs that PyTorch can reproduce exactly, so that parity with torch can
+/// be checked for full-size models without committing their weights.
+///
+/// Integer arithmetic only (mod 2^64), mapped exactly to f32; Fixtures/make_parity_fixtures.py
+/// implements the same rule in numpy:
+/// ```
+/// mix(z)  = splitmix64 finalizer
+/// base    = mix(seed·GOLDEN + stream + 1)
+/// h_i     = mix(base + (i + 1)·GOLDEN)            for element i in C order
+/// value_i = ((h_i >> 41) − 2^22) · 2^−shift       an integer in [−2^22, 2^22) scaled by a power of two
+/// ```
+/// Weights: the tensor at position t of the state dict is stream t, with
+/// shift = 22 + ⌊(bitLength(fanIn − 1) + 1) / 2⌋ (≈ uniform in ±1/√fanIn). Inputs: stream 0xFFFF, shift 22.
+public struct WeightGenerator: Sendable {
+    public static let golden: UInt64 = 0x9E37_79B9_7F4A_7C15
+    public static let inputStream: UInt64 = 0xFFFF
+
+    public let seed: UInt64
+    public init(seed: UInt64) { self.seed = seed }
+
+    @inline(__always)
+    static func mix(_ value: UInt64) -> UInt64 {
+        var z = value
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+
+    /// The scaling exponent for a layer with `fanIn` inputs per output.
+    public static func shift(fanIn: Int) -> Int {
+        let n = max(fanIn - 1, 0)
+        let bitLength = n == 0 ? 0 : Int.bitWidth - n.leadingZeroBitCount
+        return 22 + (bitLength + 1) / 2
+    }
+
+    /// `count` values of `stream`, scaled by 2^−shift.
+    public func values(stream: UInt64, count: Int, shift: Int) -> [Float] {
+        let base = WeightGenerator.mix(seed &* WeightGenerator.golden &+ stream &+ 1)
+        let scale = Float(sign: .plus, exponent: -shift, significand: 1)
+        return (0..<count).map { i in
+            let h = WeightGenerator.mix(base &+ UInt64(i + 1) &* WeightGenerator.golden)
+            return Float(Int(h >> 41) - (1 << 22)) * scale
+        }
+    }
+
+    /// A generated input batch [batch, channels, height, width].
+    public func input(batch: Int, channels: Int = 3, height: Int, width: Int) -> Tensor {
+        let values = values(stream: WeightGenerator.inputStream, count: batch * channels * height * width, shift: 22)
+        return Tensor(floats: values, shape: [batch, channels, height, width])
+    }
+
+    /// A full state dict for `architecture` in its original key order.
+    public func stateDict(_ architecture: Architecture, config: ModelConfig? = nil) -> [(name: String, tensor: Tensor)] {
+        let config = config ?? architecture.defaultConfig
+        return architecture.layout(config).enumerated().map { index, entry in
+            let shift = WeightGenerator.shift(fanIn: architecture.fanIn(of: entry.name, config: config))
+            let values = values(stream: UInt64(index), count: entry.shape.reduce(1, *), shift: shift)
+            return (entry.name, Tensor(floats: values, shape: entry.shape))
+        }
+    }
+}

@@ -1,0 +1,209 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import ZooCore
+import ZooKernels
+
+/// Why a graph could not be prepared or run, naming the node when one is at fault.
+public struct ExecutionError: Error, CustomStringConvertible, Sendable {
+    public var node: String?
+    public var message: String
+    public init(node: String? = nil, _ message: String) {
+        self.node = node
+        self.message = message
+    }
+
+    public var description: String { (node.map { "node '\($0)': " } ?? "") + message }
+}
+
+/// Runs a `Graph` on the CPU with zoo's own kernels — no BLAS.
+///
+/// Preparation happens once: convolution and fully connected weights are packed for the GEMM
+/// kernels, ReLUs that follow a convolution or Linear are fused into it (unless `fuse` is off), and
+/// Flatten / Reshape / Dropout become views of their input. For each input shape a plan is made once
+/// — every value's size and a place in one arena, reusing memory whose value is dead — so steady-state
+/// runs allocate only their outputs. Results are bit-identical for any thread count.
+///
+/// An executor runs one input at a time; calls from several threads must be serialized by the caller.
+public final class Executor: @unchecked Sendable {
+    public struct Options: Sendable {
+        public var threads: Int
+        /// Fuse ReLU into the preceding Conv / Linear. Off when every node's own output is wanted.
+        public var fuse: Bool
+        public init(threads: Int = Executor.defaultThreads, fuse: Bool = true) {
+            self.threads = max(1, threads)
+            self.fuse = fuse
+        }
+    }
+
+    /// The machine's online processor count.
+    public static var defaultThreads: Int { max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN))) }
+
+    public let graph: Graph
+    public let options: Options
+    private let pool: ThreadPool
+    private let steps: [Step]
+    private var plans: [[Int]: Plan] = [:]
+
+    public init(graph: Graph, options: Options = Options()) throws(ExecutionError) {
+        guard graph.inputs.count == 1 else { throw ExecutionError("the executor runs graphs with one input, this one has \(graph.inputs.count)") }
+        self.graph = graph
+        self.options = options
+        pool = ThreadPool(threads: options.threads)
+        steps = try Compiler(graph: graph, fuse: options.fuse).steps()
+    }
+
+    /// The steps actually executed, with the graph nodes each covers (a fused Conv+ReLU covers two).
+    public var stepNodes: [[String]] { steps.map(\.nodes) }
+
+    /// Runs the graph on `input` (any floating dtype; converted to f32) and returns its outputs by name.
+    public func run(_ input: Tensor) throws(ExecutionError) -> [String: Tensor] {
+        try execute(input, capture: false).outputs
+    }
+
+    /// Runs the graph and returns every executed step's output in order, named by the last node it
+    /// covers (with `fuse` off, every node). Intended for layer-by-layer comparison.
+    public func runCapturingEveryNode(_ input: Tensor) throws(ExecutionError) -> [(node: String, value: Tensor)] {
+        try execute(input, capture: true).captured
+    }
+
+    private func execute(_ input: Tensor, capture: Bool) throws(ExecutionError) -> (outputs: [String: Tensor], captured: [(node: String, value: Tensor)]) {
+        let declared = graph.inputs[0]
+        guard input.dtype.isFloatingPoint else {
+            throw ExecutionError("input is \(input.dtype.rawValue); the model takes floating-point input \(declared)")
+        }
+        let x: Tensor
+        do { x = try input.converted(to: .f32) } catch { throw ExecutionError("\(error)") }
+        guard x.rank == declared.shape.count else {
+            throw ExecutionError("input has shape \(x.shape), the model takes \(declared) (rank \(declared.shape.count))")
+        }
+        if let channels = declared.shape[1].value, x.shape[1] != channels {
+            throw ExecutionError("input has \(x.shape[1]) channels, the model takes \(channels) (input \(declared))")
+        }
+        let key = x.shape + [capture ? 1 : 0]
+        let plan: Plan
+        if let cached = plans[key] {
+            plan = cached
+        } else {
+            plan = try Plan(graph: graph, steps: steps, inputShape: x.shape, reuse: !capture, threads: options.threads)
+            plans[key] = plan
+        }
+        return x.withContiguousBytes { raw in
+            let inputPointer = raw.bindMemory(to: Float.self).baseAddress.map { UnsafeMutablePointer(mutating: $0) } ?? plan.arena
+            func pointer(_ name: String) -> UnsafeMutablePointer<Float> {
+                if name == declared.name { return inputPointer }
+                if let constant = plan.constants[name] { return constant }
+                return plan.arena + plan.offsets[name]!
+            }
+            var captured: [(node: String, value: Tensor)] = []
+            for step in steps {
+                step.run(plan: plan, pointer: pointer, pool: pool)
+                if capture, let shape = plan.shapes[step.output] {
+                    captured.append((step.nodes.last!, copy(pointer(step.output), shape)))
+                }
+            }
+            var outputs: [String: Tensor] = [:]
+            for name in graph.outputs { outputs[name] = copy(pointer(name), plan.shapes[name]!) }
+            return (outputs, captured)
+        }
+    }
+
+    private func copy(_ source: UnsafeMutablePointer<Float>, _ shape: [Int]) -> Tensor {
+        let count = shape.reduce(1, *)
+        return try! Tensor(dtype: .f32, shape: shape) { buffer in
+            buffer.baseAddress!.copyMemory(from: source, byteCount: count * 4)
+        }
+    }
+}
+
+/// One executed operation over planned buffers.
+struct Step {
+    enum Kernel {
+        case conv(Conv2DKernel)
+        case linear(LinearKernel)
+        case gemm(Op.Gemm)
+        case relu
+        case maxPool(Pool2DShape)
+        case averagePool(Pool2DShape, countIncludePad: Bool)
+        case adaptiveAveragePool
+        case lrn(Op.LRN)
+        case softmax(axis: Int)
+        case add
+        case batchNorm(epsilon: Float)
+        case concat(axis: Int)
+        /// Flatten, Reshape, Dropout: the output is the input's buffer under another shape.
+        case view
+    }
+
+    let kernel: Kernel
+    let inputs: [String]
+    let output: String
+    /// Graph nodes this step computes, in order.
+    let nodes: [String]
+
+    func run(plan: Plan, pointer: (String) -> UnsafeMutablePointer<Float>, pool: ThreadPool) {
+        let y = pointer(output)
+        let inShape = plan.shapes[inputs[0]]!, outShape = plan.shapes[output]!
+        let x = UnsafePointer(pointer(inputs[0]))
+        switch kernel {
+        case let .conv(kernel):
+            kernel.run(input: x, output: y, batch: inShape[0], inHeight: inShape[2], inWidth: inShape[3],
+                       workspace: plan.workspace, pool: pool)
+        case let .linear(kernel):
+            kernel.run(input: x, output: y, batch: inShape[0], workspace: plan.workspace, pool: pool)
+        case let .gemm(g):
+            let b = plan.shapes[inputs[1]]!
+            let (m, k) = g.transA ? (inShape[1], inShape[0]) : (inShape[0], inShape[1])
+            let n = g.transB ? b[0] : b[1]
+            var c: UnsafePointer<Float>?
+            var cRows = 0, cColumns = 0
+            if inputs.count == 3 {
+                let cShape = plan.shapes[inputs[2]]!
+                c = UnsafePointer(pointer(inputs[2]))
+                (cRows, cColumns) = cShape.count == 2 ? (cShape[0], cShape[1]) : (1, cShape.first ?? 1)
+            }
+            ElementwiseKernels.gemm(a: x, b: pointer(inputs[1]), c: c, cRows: cRows, cColumns: cColumns, output: y,
+                                    m: m, n: n, k: k, transA: g.transA, transB: g.transB, alpha: g.alpha, beta: g.beta)
+        case .relu:
+            ElementwiseKernels.relu(input: x, output: y, count: inShape.reduce(1, *))
+        case let .maxPool(shape):
+            PoolKernels.maxPool(shape, input: x, output: y, planes: inShape[0] * inShape[1], inHeight: inShape[2],
+                                inWidth: inShape[3], outHeight: outShape[2], outWidth: outShape[3], pool: pool)
+        case let .averagePool(shape, countIncludePad):
+            PoolKernels.averagePool(shape, countIncludePad: countIncludePad, input: x, output: y, planes: inShape[0] * inShape[1],
+                                    inHeight: inShape[2], inWidth: inShape[3], outHeight: outShape[2], outWidth: outShape[3], pool: pool)
+        case .adaptiveAveragePool:
+            PoolKernels.adaptiveAveragePool(input: x, output: y, planes: inShape[0] * inShape[1], inHeight: inShape[2],
+                                            inWidth: inShape[3], outHeight: outShape[2], outWidth: outShape[3], pool: pool)
+        case let .lrn(l):
+            let (low, high) = l.offsets
+            NormalizationKernels.lrn(input: x, output: y, batch: inShape[0], channels: inShape[1],
+                                     spatial: inShape[2...].reduce(1, *), size: l.size, low: low, high: high,
+                                     alpha: l.alpha, beta: l.beta, bias: l.bias, pool: pool)
+        case let .softmax(axis):
+            let a = axis < 0 ? axis + inShape.count : axis
+            NormalizationKernels.softmax(input: x, output: y, outer: inShape[..<a].reduce(1, *), length: inShape[a],
+                                         inner: inShape[(a + 1)...].reduce(1, *), pool: pool)
+        case .add:
+            ElementwiseKernels.add(x, pointer(inputs[1]), output: y, count: inShape.reduce(1, *))
+        case let .batchNorm(epsilon):
+            NormalizationKernels.batchNorm(input: x, output: y, batch: inShape[0], channels: inShape[1],
+                                           spatial: inShape[2...].reduce(1, *), scale: pointer(inputs[1]), shift: pointer(inputs[2]),
+                                           mean: pointer(inputs[3]), variance: pointer(inputs[4]), epsilon: epsilon, pool: pool)
+        case let .concat(axis):
+            let a = axis < 0 ? axis + outShape.count : axis
+            let outer = outShape[..<a].reduce(1, *), inner = outShape[(a + 1)...].reduce(1, *)
+            var offset = 0
+            for name in inputs {
+                let part = plan.shapes[name]![a] * inner
+                let source = pointer(name)
+                for o in 0..<outer {
+                    (y + o * outShape[a] * inner + offset).update(from: source + o * part, count: part)
+                }
+                offset += part
+            }
+        case .view:
+            break  // shares its input's buffer
+        }
+    }
+}

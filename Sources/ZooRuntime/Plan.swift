@@ -1,0 +1,220 @@
+import ZooCore
+import ZooKernels
+
+/// Turns graph nodes into executable steps, once per executor: packs weights into kernels, fuses
+/// ReLU into a preceding Conv or Linear whose output nothing else reads, and turns shape-only
+/// nodes into views.
+struct Compiler {
+    let graph: Graph
+    let fuse: Bool
+
+    func steps() throws(ExecutionError) -> [Step] {
+        var consumers: [String: Int] = [:]
+        for node in graph.nodes { for input in node.inputs { consumers[input, default: 0] += 1 } }
+        for output in graph.outputs { consumers[output, default: 0] += 1 }
+
+        var steps: [Step] = []
+        var index = 0
+        let nodes = graph.nodes
+        while index < nodes.count {
+            let node = nodes[index]
+            // A ReLU right after, reading only this node's output, which nothing else reads.
+            var relu: Node?
+            if fuse, index + 1 < nodes.count, case .relu = nodes[index + 1].op, nodes[index + 1].inputs == [node.output],
+               consumers[node.output] == 1 {
+                relu = nodes[index + 1]
+            }
+            let step: Step
+            switch node.op {
+            case let .conv(c):
+                let kernel = try convKernel(node, c, relu: relu != nil)
+                step = Step(kernel: .conv(kernel), inputs: [node.inputs[0]], output: relu?.output ?? node.output,
+                            nodes: [node.name] + (relu.map { [$0.name] } ?? []))
+                if relu != nil { index += 1 }
+            case let .gemm(g):
+                if let kernel = try linearKernel(node, g, relu: relu != nil) {
+                    step = Step(kernel: .linear(kernel), inputs: [node.inputs[0]], output: relu?.output ?? node.output,
+                                nodes: [node.name] + (relu.map { [$0.name] } ?? []))
+                    if relu != nil { index += 1 }
+                } else {
+                    step = Step(kernel: .gemm(g), inputs: node.inputs, output: node.output, nodes: [node.name])
+                }
+            default:
+                step = Step(kernel: try simpleKernel(node), inputs: node.inputs, output: node.output, nodes: [node.name])
+            }
+            steps.append(step)
+            index += 1
+        }
+        return steps
+    }
+
+    private func constant(_ node: Node, _ name: String, _ role: String) throws(ExecutionError) -> Tensor {
+        guard let tensor = graph.initializer(name) else {
+            throw ExecutionError(node: node.name, "\(role) '\(name)' must be a constant initializer")
+        }
+        do { return try tensor.converted(to: .f32) } catch { throw ExecutionError(node: node.name, "\(error)") }
+    }
+
+    private func convKernel(_ node: Node, _ c: Op.Conv, relu: Bool) throws(ExecutionError) -> Conv2DKernel {
+        let weight = try constant(node, node.inputs[1], "weight")
+        let bias = node.inputs.count == 3 ? try constant(node, node.inputs[2], "bias") : nil
+        let shape = Conv2DShape(inChannels: weight.shape[1] * c.groups, outChannels: weight.shape[0], kernelH: c.kernel[0],
+                                kernelW: c.kernel[1], strideH: c.strides[0], strideW: c.strides[1], dilationH: c.dilations[0],
+                                dilationW: c.dilations[1], padTop: c.pads[0], padLeft: c.pads[1], padBottom: c.pads[2],
+                                padRight: c.pads[3], groups: c.groups)
+        return weight.withContiguousBytes { w in
+            let wp = w.bindMemory(to: Float.self).baseAddress!
+            guard let bias else { return Conv2DKernel(shape: shape, weights: wp, bias: nil, relu: relu) }
+            return bias.withContiguousBytes { b in
+                Conv2DKernel(shape: shape, weights: wp, bias: b.bindMemory(to: Float.self).baseAddress, relu: relu)
+            }
+        }
+    }
+
+    /// A LinearKernel when the Gemm is torch.nn.Linear (x · Wᵀ + b, W and b constant); else nil.
+    private func linearKernel(_ node: Node, _ g: Op.Gemm, relu: Bool) throws(ExecutionError) -> LinearKernel? {
+        guard !g.transA, g.transB, g.alpha == 1, g.beta == 1, let w = graph.initializer(node.inputs[1]) else { return nil }
+        var bias: Tensor?
+        if node.inputs.count == 3 {
+            guard let b = graph.initializer(node.inputs[2]), b.shape == [w.shape[0]] else { return nil }
+            bias = b
+        }
+        let weight = try constant(node, node.inputs[1], "weight")
+        let biasF32 = try bias.map { _ throws(ExecutionError) in try constant(node, node.inputs[2], "bias") }
+        return weight.withContiguousBytes { wb in
+            let wp = wb.bindMemory(to: Float.self).baseAddress!
+            guard let biasF32 else {
+                return LinearKernel(inFeatures: weight.shape[1], outFeatures: weight.shape[0], weights: wp, bias: nil, relu: relu)
+            }
+            return biasF32.withContiguousBytes { bb in
+                LinearKernel(inFeatures: weight.shape[1], outFeatures: weight.shape[0], weights: wp,
+                             bias: bb.bindMemory(to: Float.self).baseAddress, relu: relu)
+            }
+        }
+    }
+
+    private func simpleKernel(_ node: Node) throws(ExecutionError) -> Step.Kernel {
+        switch node.op {
+        case .relu: return .relu
+        case let .maxPool(p): return .maxPool(poolShape(p))
+        case let .averagePool(p): return .averagePool(poolShape(p), countIncludePad: p.countIncludePad)
+        case .adaptiveAveragePool, .globalAveragePool: return .adaptiveAveragePool
+        case let .lrn(l): return .lrn(l)
+        case let .softmax(axis): return .softmax(axis: axis)
+        case .add: return .add
+        case let .batchNormalization(epsilon): return .batchNorm(epsilon: epsilon)
+        case let .concat(axis): return .concat(axis: axis)
+        case .flatten, .reshape, .dropout: return .view
+        case .conv, .gemm: fatalError("handled by the caller")
+        }
+    }
+
+    private func poolShape(_ p: Op.Pool) -> Pool2DShape {
+        Pool2DShape(kernelH: p.kernel[0], kernelW: p.kernel[1], strideH: p.strides[0], strideW: p.strides[1],
+                    padTop: p.pads[0], padLeft: p.pads[1], padBottom: p.pads[2], padRight: p.pads[3])
+    }
+}
+
+/// Buffers for one input shape: every value's concrete shape, and its place in one arena. Values
+/// whose last reader has run give their memory back for later values (first fit by offset); views
+/// share their source's buffer and extend its life. Graph outputs live to the end.
+final class Plan: @unchecked Sendable {
+    let shapes: [String: [Int]]
+    /// Float offsets into `arena` of every value computed by a step.
+    let offsets: [String: Int]
+    let arena: UnsafeMutablePointer<Float>
+    let arenaFloats: Int
+    let workspace: UnsafeMutableRawPointer
+    let workspaceBytes: Int
+    /// Initializers read by steps other than Conv/Linear (which hold packed copies), as f32.
+    let constants: [String: UnsafeMutablePointer<Float>]
+    private let constantTensors: [Tensor]
+
+    init(graph: Graph, steps: [Step], inputShape: [Int], reuse: Bool, threads: Int) throws(ExecutionError) {
+        let infos: [String: ValueInfo]
+        do {
+            infos = try graph.inferShapes(for: [graph.inputs[0].name: inputShape])
+        } catch {
+            throw ExecutionError(node: error.node, "for input shape \(inputShape): \(error.message)")
+        }
+        var shapes: [String: [Int]] = [:]
+        for (name, info) in infos { shapes[name] = info.fixedShape }
+        self.shapes = shapes
+
+        // Constants for non-packed readers.
+        var constants: [String: UnsafeMutablePointer<Float>] = [:]
+        var kept: [Tensor] = []
+        for step in steps {
+            switch step.kernel {
+            case .conv, .linear: continue
+            default: break
+            }
+            for name in step.inputs where constants[name] == nil {
+                guard let tensor = graph.initializer(name) else { continue }
+                let f32: Tensor
+                do { f32 = try tensor.converted(to: .f32) } catch { throw ExecutionError(node: step.nodes[0], "\(error)") }
+                kept.append(f32)
+                constants[name] = UnsafeMutablePointer(mutating: f32.storage.bytes.bindMemory(to: Float.self).baseAddress!
+                    .advanced(by: f32.offset))
+            }
+        }
+        self.constants = constants
+        constantTensors = kept
+
+        // Liveness: each buffer's root (views map to their source) and the last step reading it.
+        var root: [String: String] = [:]
+        var lastUse: [String: Int] = [:]
+        for (i, step) in steps.enumerated() {
+            for input in step.inputs { if let r = root[input] { lastUse[r] = i } }
+            if case .view = step.kernel, let source = root[step.inputs[0]] {
+                root[step.output] = source
+            } else {
+                root[step.output] = step.output
+            }
+            lastUse[root[step.output]!] = max(lastUse[root[step.output]!] ?? i, i)
+        }
+        for output in graph.outputs { if let r = root[output] { lastUse[r] = Int.max } }
+
+        // First-fit placement by offset among live buffers.
+        var live: [(offset: Int, size: Int, name: String)] = []
+        var rootOffsets: [String: Int] = [:]
+        var top = 0
+        for (i, step) in steps.enumerated() {
+            if reuse { live.removeAll { (lastUse[$0.name] ?? 0) < i } }
+            guard root[step.output] == step.output else { continue }
+            let size = ((shapes[step.output]?.reduce(1, *) ?? 0) + 15) / 16 * 16  // 64-byte granules
+            var offset = 0
+            for block in live.sorted(by: { $0.offset < $1.offset }) {
+                if block.offset - offset >= size { break }
+                offset = max(offset, block.offset + block.size)
+            }
+            live.append((offset, size, step.output))
+            rootOffsets[step.output] = offset
+            top = max(top, offset + size)
+        }
+        var offsets: [String: Int] = [:]
+        for (name, r) in root { offsets[name] = rootOffsets[r] }
+        self.offsets = offsets
+        arenaFloats = max(top, 16)
+        arena = UnsafeMutableRawPointer.allocate(byteCount: arenaFloats * 4, alignment: 64).bindMemory(to: Float.self, capacity: arenaFloats)
+
+        var workspaceBytes = 64
+        for step in steps {
+            let input = shapes[step.inputs[0]] ?? []
+            switch step.kernel {
+            case let .conv(kernel):
+                workspaceBytes = max(workspaceBytes, kernel.workspaceBytes(batch: input[0], inHeight: input[2], inWidth: input[3], threads: threads))
+            case let .linear(kernel):
+                workspaceBytes = max(workspaceBytes, kernel.workspaceBytes(batch: input[0], threads: threads))
+            default: break
+            }
+        }
+        self.workspaceBytes = workspaceBytes
+        workspace = UnsafeMutableRawPointer.allocate(byteCount: workspaceBytes, alignment: 64)
+    }
+
+    deinit {
+        arena.deallocate()
+        workspace.deallocate()
+    }
+}

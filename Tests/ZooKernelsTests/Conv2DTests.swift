@@ -1,0 +1,112 @@
+import XCTest
+@testable import ZooKernels
+
+/// Fast convolution vs the Double-accumulating reference over edge cases and seeded random shapes.
+final class Conv2DTests: XCTestCase {
+    static let pool = ThreadPool(threads: 2)
+
+    /// Runs one case against the reference; input/weights/bias drawn from `rng`.
+    func check(_ shape: Conv2DShape, batch: Int, h: Int, w: Int, bias: Bool = true, relu: Bool = true,
+               rng: inout SeededRandom, file: StaticString = #filePath, line: UInt = #line) {
+        let input = [Float].random(batch * shape.inChannels * h * w, &rng)
+        let weights = [Float].random(shape.outChannels * shape.reductionSize, &rng)
+        let b: [Float]? = bias ? .random(shape.outChannels, &rng) : nil
+        let fast = fastConv(shape, input: input, weights: weights, bias: b, relu: relu, batch: batch, h: h, w: w, pool: Self.pool)
+        let expected = referenceConv(shape, input: input, weights: weights, bias: b, relu: relu, batch: batch, h: h, w: w)
+        let magnitude = referenceConv(shape, input: input, weights: weights, bias: b, relu: relu, batch: batch, h: h, w: w, absolute: true)
+        assertClose(fast, expected, magnitude: magnitude, k: shape.reductionSize,
+                    "\(shape) batch \(batch) \(h)×\(w) bias \(bias) relu \(relu)", file: file, line: line)
+    }
+
+    func testOutputSize() {
+        let alex1 = Conv2DShape(inChannels: 3, outChannels: 64, kernelH: 11, kernelW: 11, strideH: 4, strideW: 4,
+                                padTop: 2, padLeft: 2, padBottom: 2, padRight: 2)
+        XCTAssert(alex1.outputSize(inHeight: 224, inWidth: 224) == (55, 55))
+        XCTAssert(alex1.outputSize(inHeight: 63, inWidth: 64) == (15, 15))
+        let asym = Conv2DShape(inChannels: 1, outChannels: 1, kernelH: 3, kernelW: 2, strideH: 2, dilationW: 3,
+                               padTop: 1, padLeft: 0, padBottom: 0, padRight: 2)
+        XCTAssert(asym.outputSize(inHeight: 7, inWidth: 5) == (3, 5))   // (7+1-3)/2+1, (5+2-3-1)/1+1
+        XCTAssert(asym.outputSize(inHeight: 1, inWidth: 1) == (0, 0))
+    }
+
+    /// Output channels around the 6-row tile and pixel counts around the 16-column tile, with 1×1
+    /// kernels and reductions around the vector width (8) and the k block (256).
+    func testTileEdges() {
+        var rng = SeededRandom(seed: 1)
+        for cout in [1, 5, 6, 7, 12, 13] {
+            for (h, w) in [(4, 4), (3, 5), (1, 17), (4, 8), (3, 11), (1, 1)] {   // 16, 15, 17, 32, 33, 1 pixels
+                check(Conv2DShape(inChannels: 3, outChannels: cout, kernelH: 1, kernelW: 1), batch: 1, h: h, w: w, rng: &rng)
+            }
+        }
+        for cin in [1, 7, 8, 9, 255, 256, 257, 513] {
+            check(Conv2DShape(inChannels: cin, outChannels: 7, kernelH: 1, kernelW: 1), batch: 1, h: 4, w: 5, rng: &rng)
+        }
+        // K = 3·9·... spanning several k blocks with 3×3 taps.
+        check(Conv2DShape(inChannels: 61, outChannels: 13, kernelH: 3, kernelW: 3, padTop: 1, padLeft: 1, padBottom: 1, padRight: 1),
+              batch: 1, h: 7, w: 6, rng: &rng)
+    }
+
+    func testNoBiasNoReLU() {
+        var rng = SeededRandom(seed: 2)
+        let shape = Conv2DShape(inChannels: 5, outChannels: 9, kernelH: 3, kernelW: 3, padTop: 1, padLeft: 1, padBottom: 1, padRight: 1)
+        check(shape, batch: 2, h: 9, w: 7, bias: false, relu: false, rng: &rng)
+        check(shape, batch: 2, h: 9, w: 7, bias: true, relu: false, rng: &rng)
+        check(shape, batch: 2, h: 9, w: 7, bias: false, relu: true, rng: &rng)
+    }
+
+    func testGroupsAndDepthwise() {
+        var rng = SeededRandom(seed: 3)
+        let pad1 = (padTop: 1, padLeft: 1, padBottom: 1, padRight: 1)
+        check(Conv2DShape(inChannels: 8, outChannels: 14, kernelH: 3, kernelW: 3, padTop: pad1.padTop, padLeft: pad1.padLeft,
+                          padBottom: pad1.padBottom, padRight: pad1.padRight, groups: 2), batch: 3, h: 6, w: 7, rng: &rng)
+        check(Conv2DShape(inChannels: 12, outChannels: 12, kernelH: 3, kernelW: 3, strideH: 2, strideW: 2,
+                          padTop: 1, padLeft: 1, padBottom: 1, padRight: 1, groups: 12), batch: 1, h: 11, w: 10, rng: &rng)
+        check(Conv2DShape(inChannels: 5, outChannels: 10, kernelH: 5, kernelW: 5, padTop: 2, padLeft: 2, padBottom: 2,
+                          padRight: 2, groups: 5), batch: 2, h: 9, w: 9, rng: &rng)   // depth multiplier 2
+        check(Conv2DShape(inChannels: 6, outChannels: 9, kernelH: 1, kernelW: 1, groups: 3), batch: 1, h: 5, w: 5, rng: &rng)
+    }
+
+    func testStridesDilationAsymmetricPads() {
+        var rng = SeededRandom(seed: 4)
+        check(Conv2DShape(inChannels: 3, outChannels: 8, kernelH: 11, kernelW: 11, strideH: 4, strideW: 4,
+                          padTop: 2, padLeft: 2, padBottom: 2, padRight: 2), batch: 1, h: 63, w: 67, rng: &rng)  // AlexNet conv1 geometry
+        check(Conv2DShape(inChannels: 4, outChannels: 7, kernelH: 3, kernelW: 3, dilationH: 2, dilationW: 3,
+                          padTop: 2, padLeft: 3, padBottom: 2, padRight: 3), batch: 2, h: 10, w: 12, rng: &rng)
+        check(Conv2DShape(inChannels: 3, outChannels: 5, kernelH: 2, kernelW: 4, strideH: 3, strideW: 2,
+                          padTop: 0, padLeft: 3, padBottom: 2, padRight: 1), batch: 3, h: 13, w: 9, rng: &rng)
+        check(Conv2DShape(inChannels: 2, outChannels: 6, kernelH: 5, kernelW: 5, padTop: 4, padLeft: 4, padBottom: 4, padRight: 4),
+              batch: 1, h: 2, w: 3, rng: &rng)   // kernel mostly in padding
+    }
+
+    /// Seeded random geometries: every parameter drawn independently.
+    func testRandomShapes() {
+        var rng = SeededRandom(seed: 5)
+        var done = 0
+        while done < 40 {
+            let groups = [1, 1, 1, 2, 3].randomElement(using: &rng) ?? 1
+            let cin = groups * Int.random(in: 1...9, using: &rng)
+            let cout = groups * Int.random(in: 1...11, using: &rng)
+            let shape = Conv2DShape(
+                inChannels: cin, outChannels: cout,
+                kernelH: Int.random(in: 1...5, using: &rng), kernelW: Int.random(in: 1...5, using: &rng),
+                strideH: Int.random(in: 1...3, using: &rng), strideW: Int.random(in: 1...3, using: &rng),
+                dilationH: Int.random(in: 1...2, using: &rng), dilationW: Int.random(in: 1...2, using: &rng),
+                padTop: Int.random(in: 0...2, using: &rng), padLeft: Int.random(in: 0...2, using: &rng),
+                padBottom: Int.random(in: 0...2, using: &rng), padRight: Int.random(in: 0...2, using: &rng),
+                groups: groups)
+            let h = Int.random(in: 1...20, using: &rng), w = Int.random(in: 1...20, using: &rng)
+            let out = shape.outputSize(inHeight: h, inWidth: w)
+            if out.height == 0 || out.width == 0 { continue }
+            check(shape, batch: Int.random(in: 1...3, using: &rng), h: h, w: w,
+                  bias: Bool.random(using: &rng), relu: Bool.random(using: &rng), rng: &rng)
+            done += 1
+        }
+    }
+
+    func testEmptyOutputIsANoOp() {
+        let shape = Conv2DShape(inChannels: 1, outChannels: 2, kernelH: 5, kernelW: 5)
+        let out = fastConv(shape, input: [1, 2, 3, 4], weights: .init(repeating: 1, count: 50), bias: nil, relu: false,
+                           batch: 1, h: 2, w: 2, pool: Self.pool)
+        XCTAssertEqual(out.count, 0)
+    }
+}

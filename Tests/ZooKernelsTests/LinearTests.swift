@@ -1,0 +1,55 @@
+import XCTest
+@testable import ZooKernels
+
+/// Fast Linear (GEMV for batch 1, packed GEMM otherwise) vs the Double-accumulating reference.
+final class LinearTests: XCTestCase {
+    static let pool = ThreadPool(threads: 2)
+
+    func check(inFeatures: Int, outFeatures: Int, batch: Int, bias: Bool = true, relu: Bool = true,
+               rng: inout SeededRandom, file: StaticString = #filePath, line: UInt = #line) {
+        let x = [Float].random(batch * inFeatures, &rng)
+        let w = [Float].random(outFeatures * inFeatures, &rng)
+        let b: [Float]? = bias ? .random(outFeatures, &rng) : nil
+        let fast = fastLinear(inFeatures: inFeatures, outFeatures: outFeatures, input: x, weights: w, bias: b, relu: relu,
+                              batch: batch, pool: Self.pool)
+        let expected = referenceLinear(inFeatures: inFeatures, outFeatures: outFeatures, input: x, weights: w, bias: b,
+                                       relu: relu, batch: batch)
+        let magnitude = referenceLinear(inFeatures: inFeatures, outFeatures: outFeatures, input: x, weights: w, bias: b,
+                                        relu: relu, batch: batch, absolute: true)
+        assertClose(fast, expected, magnitude: magnitude, k: inFeatures,
+                    "linear \(inFeatures)→\(outFeatures) batch \(batch) bias \(bias) relu \(relu)", file: file, line: line)
+    }
+
+    /// Batches around the 6-row tile, outputs around the 16-column panel and the 64-output GEMV
+    /// group, inputs around the vector width and the k block.
+    func testTileEdges() {
+        var rng = SeededRandom(seed: 11)
+        for batch in [1, 2, 5, 6, 7, 13] {
+            for outFeatures in [1, 15, 16, 17, 63, 64, 65, 129] {
+                check(inFeatures: 37, outFeatures: outFeatures, batch: batch, rng: &rng)
+            }
+        }
+        for inFeatures in [1, 7, 8, 9, 255, 256, 257, 600] {
+            check(inFeatures: inFeatures, outFeatures: 70, batch: 1, rng: &rng)
+            check(inFeatures: inFeatures, outFeatures: 70, batch: 3, rng: &rng)
+        }
+    }
+
+    func testBiasAndReLUVariants() {
+        var rng = SeededRandom(seed: 12)
+        for batch in [1, 4] {
+            for (bias, relu) in [(false, false), (true, false), (false, true), (true, true)] {
+                check(inFeatures: 50, outFeatures: 33, batch: batch, bias: bias, relu: relu, rng: &rng)
+            }
+        }
+    }
+
+    func testRandomShapes() {
+        var rng = SeededRandom(seed: 13)
+        for _ in 0..<30 {
+            check(inFeatures: Int.random(in: 1...400, using: &rng), outFeatures: Int.random(in: 1...150, using: &rng),
+                  batch: Int.random(in: 1...14, using: &rng), bias: Bool.random(using: &rng), relu: Bool.random(using: &rng),
+                  rng: &rng)
+        }
+    }
+}
