@@ -34,17 +34,20 @@ All arithmetic is on unsigned 64-bit integers modulo 2^64.
         value = float32(k) * 2**(-shift)     # exact in float32
 
   * Weights: the tensor at position t (0-based) of the model's state-dict order uses stream = t and
-        shift = 22 + ((fan_in - 1).bit_length() + 1) // 2
+        shift = 21 + ((fan_in - 1).bit_length() + 1) // 2          for a weight
+        shift = 25 + ((fan_in - 1).bit_length() + 1) // 2          for a bias (16x smaller)
     with fan_in = in_features for a Linear weight and bias, and in_channels / groups * kH * kW for a
-    Conv2d weight and bias. (So values lie in [-2^-s, 2^-s) with s = ceil(bit_length(fan_in-1)/2),
-    roughly +-1/sqrt(fan_in).) Examples: fan_in 1 -> 22, 363 -> 27, 1200 -> 28, 2304 -> 28,
-    3456 -> 28, 4096 -> 28, 9216 -> 29.
+    Conv2d weight and bias. (So weights lie in [-2^(1-s), 2^(1-s)) with s = ceil(bit_length(fan_in-1)/2),
+    roughly +-2/sqrt(fan_in): a ReLU network keeps most of its signal layer after layer, and the small
+    biases leave the logits driven by the input, not by the last bias.) Weight shift examples:
+    fan_in 1 -> 21, 363 -> 26, 1200 -> 27, 2304 -> 27, 3456 -> 27, 4096 -> 27, 9216 -> 28.
   * Inputs: a batch [N, 3, H, W] is one tensor with stream = 0xFFFF and shift = 22 (values in
     [-1, 1)), the element rule applied over the whole batch in C order.
   * Checks: generator_check.npy holds the first 64 values of seed 7, stream 3, shift 25; the manifest
-    lists more cases (raw mix() values, stream bases, h at large indices, wrap-around seeds/streams,
-    the shift table) and the sha256 of every full-size weight tensor and input (little-endian float32
-    bytes, C order).
+    lists more cases (generator_check.cases: small seeds/streams/indices; cases_large: indices up to
+    2^64 - 2 and seeds/streams up to 2^64 - 1, which need UInt64 parsing and random access), raw
+    mix() test vectors, the shift table, and the sha256 of every full-size weight tensor and of
+    every generated input (little-endian float32 bytes, C order).
 
 Fixtures
 --------
@@ -80,6 +83,7 @@ import copy
 import hashlib
 import json
 import math
+import re
 import shutil
 import time
 from pathlib import Path
@@ -161,8 +165,8 @@ def generate(seed, stream, shift, shape, chunk=1 << 22):
     return out.reshape(shape)
 
 
-def weight_shift(fan_in):
-    return 22 + ((fan_in - 1).bit_length() + 1) // 2
+def weight_shift(fan_in, bias=False):
+    return (25 if bias else 21) + ((fan_in - 1).bit_length() + 1) // 2
 
 
 def fan_in_of(module):
@@ -184,7 +188,7 @@ def generate_weights(model, seed):
         mod_name, _, leaf = name.rpartition(".")
         assert leaf in ("weight", "bias"), name
         fan_in = fan_in_of(modules[mod_name])
-        shift = weight_shift(fan_in)
+        shift = weight_shift(fan_in, bias=(leaf == "bias"))
         arr = generate(seed, t, shift, tuple(tensor.shape))
         new[name] = torch.from_numpy(arr)
         records.append({"name": name, "stream": t, "shape": list(tensor.shape), "fan_in": fan_in,
@@ -278,6 +282,15 @@ def child_paths(model, parents):
 def module_desc(m):
     """A one-line constructor-like description of a leaf module."""
     return repr(m)
+
+
+def format_json(obj):
+    """json.dumps(indent=1) with every innermost list (numbers, strings) on one line."""
+    text = json.dumps(obj, indent=1)
+    text = re.sub(r"\[[^\[\]{}]*\]",
+                  lambda m: re.sub(r"\n\s*", "", re.sub(r",\n\s*", ", ", m.group(0))), text)
+    assert json.loads(text) == obj
+    return text + "\n"
 
 
 # ------------------------------------------------------------------------------------------------
@@ -392,16 +405,25 @@ def generator_checks():
                 "base_hex": f"{stream_base(seed, stream):016x}", "h_hex": f"{h:016x}", "k": k,
                 "value": float(v), "value_bits_hex": f"{int(np.float32(v).view(np.uint32)):08x}"}
 
+    i64max = (1 << 63) - 1
+    # Small cases: seed, stream and index fit in a signed 64-bit integer and index < 2^19, so a test
+    # may simply generate index + 1 values. (seed * GOLDEN and (i + 1) * GOLDEN already wrap for
+    # seed >= 2 and i >= 1.)
     cases = [
         case(7, 3, 25, 0), case(7, 3, 25, 63),
         case(0, 0, 22, 0), case(0, 0, 27, 1),
         case(0, INPUT_STREAM, INPUT_SHIFT, 0), case(0, INPUT_STREAM, INPUT_SHIFT, 301055),
         case(1, INPUT_STREAM, INPUT_SHIFT, 0), case(3, INPUT_STREAM, INPUT_SHIFT, 309173),
+        case(i64max, INPUT_STREAM, INPUT_SHIFT, 5), case(9, i64max, 26, 2),
+    ]
+    assert all(max(c["seed"], c["stream"]) <= i64max and c["index"] < 1 << 19 for c in cases)
+    # Large cases: need random access to element i and unsigned 64-bit parsing of the JSON numbers.
+    cases_large = [
         case(0, 10, 29, 4096 * 9216 - 1),           # last element of full classifier.1.weight
         case(2, 5, 30, 1 << 32), case(2, 5, 30, (1 << 40) + 12345),
-        case(M64, 0, 22, 0),                        # seed * GOLDEN wraps
+        case(M64, 0, 22, 0),                        # seed = 2^64 - 1
         case(12345, M64, 22, 7),                    # stream + 1 wraps to 0
-        case(M64, M64, 22, M64 - 1),                # (i + 1) * GOLDEN wraps, i + 1 = 2^64 - 1
+        case(M64, M64, 22, M64 - 1),                # i + 1 = 2^64 - 1
     ]
     mixes = [{"z_hex": f"{z:016x}", "mix_hex": f"{mix_int(z):016x}"}
              for z in (0, 1, GOLDEN, M64, 0x0123456789ABCDEF)]
@@ -411,10 +433,14 @@ def generator_checks():
     return {
         "file": file["file"], "seed": 7, "stream": 3, "shift": 25, "count": 64,
         "first8": [float(v) for v in check[:8]],
-        "cases": cases, "mix": mixes, "weight_shift_by_fan_in": shifts,
-        "notes": "cases: h_hex/base_hex are the raw uint64 values (hex, 16 digits); value is exact "
+        "cases": cases, "cases_large": cases_large, "mix": mixes,
+        "weight_shift_by_fan_in": shifts,
+        "notes": "cases: seed, stream, index fit in Int64 and index < 2^19 (generating index + 1 "
+                 "values is fine). cases_large: indices up to 2^64 - 2 and seeds/streams up to "
+                 "2^64 - 1 (parse as UInt64; compute element i directly, do not generate index + 1 "
+                 "values). h_hex/base_hex are the raw uint64 values (hex, 16 digits); value is exact "
                  "(k * 2^-shift); value_bits_hex is its float32 bit pattern. mix: splitmix64 finalizer "
-                 "test vectors. weight_shift_by_fan_in: 22 + ((fan_in - 1).bit_length() + 1) // 2.",
+                 "test vectors. weight_shift_by_fan_in: 21 + ((fan_in - 1).bit_length() + 1) // 2 (biases: +4).",
     }
 
 
@@ -533,7 +559,7 @@ def alexnet_paper_small_fixture():
 
     entry = {"model": "alexnet_paper_small", "weights": "alexnet_paper_small.pth",
              "weights_generator": {"seed": 2, "streams": "state-dict position 0..15",
-                                   "shift": "22 + ((fan_in - 1).bit_length() + 1) // 2"},
+                                   "shift": "weights 21 + ((fan_in - 1).bit_length() + 1) // 2, biases 25 + (the same)"},
              "architecture": "Krizhevsky et al. 2012 / Caffe bvlc_alexnet layout at reduced width "
                              "(conv 16-32-48-48-32, classifier 1152-64-64-10; full size is "
                              "96-256-384-384-256, 9216-4096-4096-1000). No adaptive pool: the "
@@ -638,7 +664,7 @@ def alexnet_full_fixture():
         "architecture": "torchvision.models.alexnet(weights=None), every state-dict tensor "
                         "replaced by generator values (seed 0, stream = state-dict position)",
         "weights_generator": {"seed": 0, "streams": "state-dict position 0..15",
-                              "shift": "22 + ((fan_in - 1).bit_length() + 1) // 2"},
+                              "shift": "weights 21 + ((fan_in - 1).bit_length() + 1) // 2, biases 25 + (the same)"},
         "tensors": records,
         "input_generator": {"seed": 0, "stream": INPUT_STREAM, "shift": INPUT_SHIFT,
                             "shape": [2, 3, 224, 224]},
@@ -693,7 +719,7 @@ def main():
             "stream_base": "mix(seed * GOLDEN + stream + 1)",
             "element": "h = mix(base + (i + 1) * GOLDEN); k = (h >> 41) - 2^22; "
                        "value = float32(k) * 2^-shift; i = 0-based C-order index",
-            "weights": "stream = state-dict position t; shift = 22 + ((fan_in - 1).bit_length() "
+            "weights": "stream = state-dict position t; shift = 21 (weights) or 25 (biases) + ((fan_in - 1).bit_length() "
                        "+ 1) // 2; fan_in = in_features (Linear weight and bias) or in_channels / "
                        "groups * kH * kW (Conv2d weight and bias)",
             "inputs": f"[N, 3, H, W] as one tensor, stream = {INPUT_STREAM} (0xFFFF), "
@@ -711,7 +737,7 @@ def main():
                  "classifier. Runs with input_committed false: regenerate the input and compare its "
                  "sha256 with input_sha256.",
     }
-    text = json.dumps(manifest, indent=1) + "\n"
+    text = format_json(manifest)
     (OUT / "manifest.json").write_text(text)
     FILES.append("manifest.json")
     on_disk = sorted(str(p.relative_to(OUT)) for p in OUT.rglob("*") if p.is_file())

@@ -109,8 +109,13 @@ public struct Model: Sendable {
     /// reported together. The architecture is detected from keys and shapes unless given.
     /// Floating-point tensors of other dtypes are converted to f32; f32 tensors are used in place.
     public static func bind(_ stateDict: StateDict, architecture: Architecture? = nil, inputSize: Int? = nil) throws -> Model {
+        try bind(tensors: stateDict.entries.map { ($0.name, $0.tensor.tensor) }, architecture: architecture, inputSize: inputSize)
+    }
+
+    /// Binds named tensors (a state dict's entries) the same way.
+    public static func bind(tensors: [(name: String, tensor: Tensor)], architecture: Architecture? = nil, inputSize: Int? = nil) throws -> Model {
         var shapes: [String: [Int]] = [:]
-        for entry in stateDict.entries { shapes[entry.name] = entry.tensor.tensor.shape }
+        for entry in tensors { shapes[entry.name] = entry.tensor.shape }
         let chosen: Architecture
         let config: ModelConfig
         if let architecture {
@@ -130,8 +135,8 @@ public struct Model: Sendable {
         let problems = check(chosen, config, shapes)
         guard problems.isEmpty else { throw BindingError(architecture: chosen.rawValue, problems: problems) }
         var weights: [String: Tensor] = [:]
-        for entry in stateDict.entries {
-            let tensor = entry.tensor.tensor
+        for entry in tensors {
+            let tensor = entry.tensor
             guard tensor.dtype.isFloatingPoint else {
                 throw BindingError(architecture: chosen.rawValue, problems: ["'\(entry.name)' is \(tensor.dtype.rawValue), not floating point"])
             }

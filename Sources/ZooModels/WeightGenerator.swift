@@ -12,7 +12,9 @@ import ZooCore
 /// value_i = ((h_i >> 41) − 2^22) · 2^−shift       an integer in [−2^22, 2^22) scaled by a power of two
 /// ```
 /// Weights: the tensor at position t of the state dict is stream t, with
-/// shift = 22 + ⌊(bitLength(fanIn − 1) + 1) / 2⌋ (≈ uniform in ±1/√fanIn). Inputs: stream 0xFFFF, shift 22.
+/// shift = 21 + ⌊(bitLength(fanIn − 1) + 1) / 2⌋ for weights (≈ uniform in ±2/√fanIn, so a ReLU network
+/// keeps its signal) and 4 more for biases (small, so the input — not the last bias — drives the
+/// logits). Inputs: stream 0xFFFF, shift 22 (uniform in [−1, 1)).
 public struct WeightGenerator: Sendable {
     public static let golden: UInt64 = 0x9E37_79B9_7F4A_7C15
     public static let inputStream: UInt64 = 0xFFFF
@@ -28,11 +30,11 @@ public struct WeightGenerator: Sendable {
         return z ^ (z >> 31)
     }
 
-    /// The scaling exponent for a layer with `fanIn` inputs per output.
-    public static func shift(fanIn: Int) -> Int {
+    /// The scaling exponent for a layer's weight (or bias) with `fanIn` inputs per output.
+    public static func shift(fanIn: Int, bias: Bool = false) -> Int {
         let n = max(fanIn - 1, 0)
         let bitLength = n == 0 ? 0 : Int.bitWidth - n.leadingZeroBitCount
-        return 22 + (bitLength + 1) / 2
+        return (bias ? 25 : 21) + (bitLength + 1) / 2
     }
 
     /// `count` values of `stream`, scaled by 2^−shift.
@@ -55,7 +57,8 @@ public struct WeightGenerator: Sendable {
     public func stateDict(_ architecture: Architecture, config: ModelConfig? = nil) -> [(name: String, tensor: Tensor)] {
         let config = config ?? architecture.defaultConfig
         return architecture.layout(config).enumerated().map { index, entry in
-            let shift = WeightGenerator.shift(fanIn: architecture.fanIn(of: entry.name, config: config))
+            let shift = WeightGenerator.shift(fanIn: architecture.fanIn(of: entry.name, config: config),
+                                              bias: entry.name.hasSuffix(".bias"))
             let values = values(stream: UInt64(index), count: entry.shape.reduce(1, *), shift: shift)
             return (entry.name, Tensor(floats: values, shape: entry.shape))
         }
