@@ -65,8 +65,42 @@ public enum ElementwiseKernels {
         for i in 0..<count { output[i] = max(input[i], 0) }
     }
 
-    public static func add(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, count: Int) {
-        for i in 0..<count { output[i] = a[i] + b[i] }
+    /// y = a + b with NumPy broadcasting: `aShape` and `bShape` are right-aligned against `shape`
+    /// (the output's), a dimension of 1 repeating.
+    public static func add(_ a: UnsafePointer<Float>, _ aShape: [Int], _ b: UnsafePointer<Float>, _ bShape: [Int],
+                           output: UnsafeMutablePointer<Float>, shape: [Int]) {
+        let count = shape.reduce(1, *)
+        if aShape == shape && bShape == shape {
+            for i in 0..<count { output[i] = a[i] + b[i] }
+            return
+        }
+        func strides(_ s: [Int]) -> [Int] {
+            let aligned = [Int](repeating: 1, count: shape.count - s.count) + s
+            var result = [Int](repeating: 0, count: shape.count)
+            var running = 1
+            for d in aligned.indices.reversed() {
+                result[d] = aligned[d] == 1 ? 0 : running
+                running *= aligned[d]
+            }
+            return result
+        }
+        let sa = strides(aShape), sb = strides(bShape)
+        var index = [Int](repeating: 0, count: shape.count)
+        var ia = 0, ib = 0
+        for i in 0..<count {
+            output[i] = a[ia] + b[ib]
+            var d = shape.count - 1
+            while d >= 0 {
+                index[d] += 1
+                ia += sa[d]
+                ib += sb[d]
+                if index[d] < shape[d] { break }
+                ia -= sa[d] * shape[d]
+                ib -= sb[d] * shape[d]
+                index[d] = 0
+                d -= 1
+            }
+        }
     }
 
     /// General ONNX Gemm, Y = alpha·A'·B' + beta·C with C broadcast from [N], [1, N], [M, 1] or [M, N]

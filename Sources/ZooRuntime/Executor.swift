@@ -77,8 +77,13 @@ public final class Executor: @unchecked Sendable {
         guard x.rank == declared.shape.count else {
             throw ExecutionError("input has shape \(x.shape), the model takes \(declared) (rank \(declared.shape.count))")
         }
-        if let channels = declared.shape[1].value, x.shape[1] != channels {
-            throw ExecutionError("input has \(x.shape[1]) channels, the model takes \(channels) (input \(declared))")
+        // Images may have any height and width (shapes are re-inferred); every other dimension but
+        // the batch must be as declared.
+        for axis in 1..<x.rank where !(x.rank == 4 && axis >= 2) {
+            if let size = declared.shape[axis].value, x.shape[axis] != size {
+                let what = x.rank == 4 ? "\(x.shape[1]) channels" : "size \(x.shape[axis]) in dimension \(axis)"
+                throw ExecutionError("input has shape \(x.shape) (\(what)); the model takes \(declared)")
+            }
         }
         let key = x.shape + [capture ? 1 : 0]
         let plan: Plan
@@ -91,8 +96,9 @@ public final class Executor: @unchecked Sendable {
         return x.withContiguousBytes { raw in
             let inputPointer = raw.bindMemory(to: Float.self).baseAddress.map { UnsafeMutablePointer(mutating: $0) } ?? plan.arena
             func pointer(_ name: String) -> UnsafeMutablePointer<Float> {
-                if name == declared.name { return inputPointer }
-                if let constant = plan.constants[name] { return constant }
+                let root = plan.roots[name] ?? name
+                if root == declared.name { return inputPointer }
+                if let constant = plan.constants[root] { return constant }
                 return plan.arena + plan.offsets[name]!
             }
             var captured: [(node: String, value: Tensor)] = []
@@ -185,7 +191,7 @@ struct Step {
             NormalizationKernels.softmax(input: x, output: y, outer: inShape[..<a].reduce(1, *), length: inShape[a],
                                          inner: inShape[(a + 1)...].reduce(1, *), pool: pool)
         case .add:
-            ElementwiseKernels.add(x, pointer(inputs[1]), output: y, count: inShape.reduce(1, *))
+            ElementwiseKernels.add(x, inShape, pointer(inputs[1]), plan.shapes[inputs[1]]!, output: y, shape: outShape)
         case let .batchNorm(epsilon):
             NormalizationKernels.batchNorm(input: x, output: y, batch: inShape[0], channels: inShape[1],
                                            spatial: inShape[2...].reduce(1, *), scale: pointer(inputs[1]), shift: pointer(inputs[2]),

@@ -120,8 +120,11 @@ struct Compiler {
 /// share their source's buffer and extend its life. Graph outputs live to the end.
 final class Plan: @unchecked Sendable {
     let shapes: [String: [Int]]
-    /// Float offsets into `arena` of every value computed by a step.
+    /// Float offsets into `arena` of every value computed by a step and stored there.
     let offsets: [String: Int]
+    /// The value whose memory each value uses: itself, or for a view, what it views (possibly the
+    /// graph input or a constant, which live outside the arena).
+    let roots: [String: String]
     let arena: UnsafeMutablePointer<Float>
     let arenaFloats: Int
     let workspace: UnsafeMutableRawPointer
@@ -162,7 +165,8 @@ final class Plan: @unchecked Sendable {
         constantTensors = kept
 
         // Liveness: each buffer's root (views map to their source) and the last step reading it.
-        var root: [String: String] = [:]
+        var root: [String: String] = [graph.inputs[0].name: graph.inputs[0].name]
+        for name in constants.keys { root[name] = name }
         var lastUse: [String: Int] = [:]
         for (i, step) in steps.enumerated() {
             for input in step.inputs { if let r = root[input] { lastUse[r] = i } }
@@ -174,6 +178,7 @@ final class Plan: @unchecked Sendable {
             lastUse[root[step.output]!] = max(lastUse[root[step.output]!] ?? i, i)
         }
         for output in graph.outputs { if let r = root[output] { lastUse[r] = Int.max } }
+        roots = root
 
         // First-fit placement by offset among live buffers.
         var live: [(offset: Int, size: Int, name: String)] = []
@@ -193,7 +198,7 @@ final class Plan: @unchecked Sendable {
             top = max(top, offset + size)
         }
         var offsets: [String: Int] = [:]
-        for (name, r) in root { offsets[name] = rootOffsets[r] }
+        for (name, r) in root { if let offset = rootOffsets[r] { offsets[name] = offset } }
         self.offsets = offsets
         arenaFloats = max(top, 16)
         arena = UnsafeMutableRawPointer.allocate(byteCount: arenaFloats * 4, alignment: 64).bindMemory(to: Float.self, capacity: arenaFloats)

@@ -23,7 +23,7 @@ public enum Op: Sendable, Equatable {
     /// Identity at inference; the ratio is kept for export.
     case dropout(ratio: Float)
     case softmax(axis: Int)
-    /// Elementwise sum of two tensors of one shape.
+    /// Elementwise sum with NumPy broadcasting.
     case add
     /// Inference batch normalization: inputs X, scale, B, mean, var (ONNX order).
     case batchNormalization(epsilon: Float)

@@ -72,8 +72,7 @@ enum ShapeInference {
             guard (-x.count..<x.count).contains(axis) else { throw Failure("axis \(axis) out of range for rank \(x.count)") }
             return x
         case .add:
-            guard inputs[0].shape == inputs[1].shape else { throw Failure("shapes \(inputs[0].shape) and \(inputs[1].shape) differ") }
-            return x
+            return try broadcast(inputs[0], inputs[1])
         case .batchNormalization:
             guard x.count >= 2 else { throw Failure("input must be [N, C, …]") }
             let channels = try fixed(x[1], "channels")
@@ -94,6 +93,21 @@ enum ShapeInference {
             out[a] = .fixed(total)
             return out
         }
+    }
+
+    /// NumPy (ONNX multidirectional) broadcasting: shapes align on the right; each pair of dims is
+    /// equal or one of them is 1.
+    static func broadcast(_ a: ValueInfo, _ b: ValueInfo) throws(Failure) -> [Dim] {
+        let rank = max(a.shape.count, b.shape.count)
+        let x = [Dim](repeating: .fixed(1), count: rank - a.shape.count) + a.shape
+        let y = [Dim](repeating: .fixed(1), count: rank - b.shape.count) + b.shape
+        var out: [Dim] = []
+        for (p, q) in zip(x, y) {
+            if p == q || q == .fixed(1) { out.append(p) }
+            else if p == .fixed(1) { out.append(q) }
+            else { throw Failure("shapes \(a) and \(b) do not broadcast") }
+        }
+        return out
     }
 
     /// Output length of a sliding window; with `ceil`, a last window starting in the end padding is dropped.
