@@ -1,0 +1,162 @@
+import Foundation
+import TorchFormat
+import XCTest
+import ZooCore
+
+/// The model commands (run, parity, init, bench, models) as a user meets them, bad input included.
+final class ModelCLITests: XCTestCase {
+    private var directory: URL!
+
+    override func setUpWithError() throws {
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("zoo-model-cli-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    }
+
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: directory) }
+
+    private func temp(_ name: String) -> String { directory.appendingPathComponent(name).path }
+
+    private func run(_ arguments: String...) throws -> (status: Int32, stdout: String, stderr: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: CLITests.binary)
+        process.arguments = arguments
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let stdout = out.fileHandleForReading.readDataToEndOfFile(), stderr = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: stdout, as: UTF8.self), String(decoding: stderr, as: UTF8.self))
+    }
+
+    private func fixture(_ relative: String) -> String {
+        CLITests.fixtures.deletingLastPathComponent().appendingPathComponent(relative).path
+    }
+
+    /// The reduced AlexNet with its entries changed by `edit` (name → tensor, nil to drop), plus extras.
+    private func editedCheckpoint(_ name: String, edit: (String, Tensor) -> Tensor?, extra: [(String, Tensor)] = []) throws -> String {
+        let stateDict = try Checkpoint.load(path: fixture("torch/alexnet_small.pth")).stateDict()
+        var entries: [(name: String, tensor: TorchTensor)] = []
+        for (entryName, t) in stateDict.entries.map({ ($0.name, $0.tensor.tensor) }) + extra {
+            guard let edited = edit(entryName, t) else { continue }
+            let storage = TorchStorage(key: entryName, dtype: edited.dtype, location: "cpu", storage: edited.contiguous().storage)
+            entries.append((entryName, TorchTensor(tensor: edited.contiguous(), source: storage)))
+        }
+        let path = temp(name)
+        try Checkpoint.save(StateDict(entries: entries), to: path)
+        return path
+    }
+
+    /// One weight element changed: parity fails and names the first node computed from it.
+    func testParityLayersNamesTheFirstDivergingNode() throws {
+        let changed = try editedCheckpoint("changed.pth") { name, t in
+            guard name == "features.3.weight" else { return t }
+            var values = t.floats()
+            values[17] += 0.25
+            return Tensor(floats: values, shape: t.shape)
+        }
+        let input = fixture("parity/alexnet_small_input.npy")
+        let same = try run("parity", fixture("torch/alexnet_small.pth"), fixture("torch/alexnet_small.pth"), "--layers", "--input", input)
+        XCTAssertEqual(same.status, 0, same.stdout + same.stderr)
+        XCTAssertTrue(same.stdout.contains("features.3 ") && same.stdout.contains("classifier.6"), same.stdout)
+
+        let result = try run("parity", fixture("torch/alexnet_small.pth"), changed, "--layers", "--input", input)
+        XCTAssertEqual(result.status, 1, result.stdout)
+        XCTAssertTrue(result.stderr.contains("first diverging node is 'features.3'"), result.stderr)
+        // Layers before it still agree.
+        let lines = result.stdout.split(separator: "\n")
+        XCTAssertTrue(lines.contains { $0.contains("features.2 ") && $0.hasSuffix("yes") }, result.stdout)
+        XCTAssertTrue(lines.contains { $0.contains("features.3 ") && $0.hasSuffix("NO") }, result.stdout)
+
+        let outputs = try run("parity", fixture("torch/alexnet_small.pth"), changed, "--input", input)
+        XCTAssertEqual(outputs.status, 1)
+        XCTAssertTrue(outputs.stderr.contains("parity FAILS"), outputs.stderr)
+    }
+
+    func testRunWritesTorchEqualLogits() throws {
+        let output = temp("logits.npy")
+        let result = try run("run", fixture("torch/alexnet_small.pth"), "--input", fixture("parity/alexnet_small_input.npy"), "--output", output)
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let parity = try run("parity", fixture("torch/alexnet_small.pth"), fixture("parity/alexnet_small_logits.npy"),
+                             "--input", fixture("parity/alexnet_small_input.npy"))
+        XCTAssertEqual(parity.status, 0, parity.stdout + parity.stderr)
+        let written = try NumPy.read(path: output)
+        XCTAssertEqual(written.shape, [2, 10])
+        let reference = try NumPy.read(path: fixture("parity/alexnet_small_logits.npy")).doubles()
+        XCTAssertLessThan(zip(written.doubles(), reference).map { abs($0 - $1) }.max()!, 1e-6)
+    }
+
+    func testMismatchedStateDictReportsEveryProblem() throws {
+        let broken = try editedCheckpoint("broken.pth", edit: { name, t in
+            switch name {
+            case "features.6.bias": return nil
+            case "classifier.4.weight": return Tensor(floats: Array(t.floats().prefix(64 * 63)), shape: [64, 63])
+            default: return t
+            }
+        }, extra: [("features.99.weight", Tensor(floats: [1], shape: [1]))])
+        let result = try run("run", broken, "--arch", "alexnet", "--input", fixture("parity/alexnet_small_input.npy"), "--output", temp("y.npy"))
+        XCTAssertEqual(result.status, 1)
+        XCTAssertEqual(result.stderr.split(separator: "\n").count, 1, result.stderr)
+        for part in ["missing 'features.6.bias'", "'classifier.4.weight' has shape [64, 63], expected [64, 64]", "unexpected 'features.99.weight'"] {
+            XCTAssertTrue(result.stderr.contains(part), "\(part) not in: \(result.stderr)")
+        }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: temp("y.npy")))
+    }
+
+    func testUnknownArchitecture() throws {
+        let result = try run("init", "resnet50", "-o", temp("r.pth"))
+        XCTAssertEqual(result.status, 1)
+        XCTAssertTrue(result.stderr.contains("unknown architecture 'resnet50'"), result.stderr)
+        let detect = try run("run", fixture("torch/nested.pth"), "--input", fixture("parity/alexnet_small_input.npy"), "--output", temp("y.npy"))
+        XCTAssertEqual(detect.status, 1)
+        XCTAssertTrue(detect.stderr.contains("does not fit"), detect.stderr)
+    }
+
+    private func npy(_ name: String, descr: String, fortran: Bool = false, shape: String, data: [UInt8]) throws -> String {
+        var header = "{'descr': '\(descr)', 'fortran_order': \(fortran ? "True" : "False"), 'shape': \(shape), }"
+        header += String(repeating: " ", count: (64 - (10 + header.utf8.count + 1) % 64) % 64) + "\n"
+        let bytes = [0x93] + Array("NUMPY".utf8) + [1, 0, UInt8(header.utf8.count & 0xFF), UInt8(header.utf8.count >> 8)] + Array(header.utf8) + data
+        let path = temp(name)
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        return path
+    }
+
+    func testBadInputsToRun() throws {
+        let model = fixture("torch/alexnet_small.pth")
+        func check(_ input: String, _ expected: String, file: StaticString = #filePath, line: UInt = #line) throws {
+            let result = try run("run", model, "--input", input, "--output", temp("y.npy"))
+            XCTAssertEqual(result.status, 1, file: file, line: line)
+            XCTAssertEqual(result.stderr.split(separator: "\n").count, 1, result.stderr, file: file, line: line)
+            XCTAssertTrue(result.stderr.contains(expected), "expected '\(expected)' in: \(result.stderr)", file: file, line: line)
+        }
+        try check(try npy("channels.npy", descr: "<f4", shape: "(1, 4, 80, 80)", data: [UInt8](repeating: 0, count: 4 * 4 * 6400)), "4 channels")
+        try check(try npy("small.npy", descr: "<f4", shape: "(1, 3, 50, 50)", data: [UInt8](repeating: 0, count: 4 * 3 * 2500)), "features.12")
+        try check(try npy("ints.npy", descr: "<i8", shape: "(1, 3, 2, 2)", data: [UInt8](repeating: 0, count: 96)), "i64")
+        try check(try npy("big.npy", descr: ">f4", shape: "(1, 3, 2, 2)", data: [UInt8](repeating: 0, count: 48)), "'>f4' is not supported")
+        try check(try npy("half.npy", descr: "<f2", shape: "(1, 3, 2, 2)", data: [UInt8](repeating: 0, count: 24)), "'<f2' is not supported")
+        try check(try npy("fortran.npy", descr: "<f4", fortran: true, shape: "(1, 3, 2, 2)", data: [UInt8](repeating: 0, count: 48)), "Fortran")
+        try check(try npy("short.npy", descr: "<f4", shape: "(1, 3, 64, 64)", data: [UInt8](repeating: 0, count: 100)), "needs 49152 data bytes")
+        let text = temp("text.npy")
+        try Data("not numpy".utf8).write(to: URL(fileURLWithPath: text))
+        try check(text, "not a .npy file")
+        try check(temp("missing.npy"), "cannot open")
+        try check(try npy("rank.npy", descr: "<f4", shape: "(3, 64, 64)", data: [UInt8](repeating: 0, count: 4 * 3 * 4096)), "rank")
+    }
+
+    func testModelsInitAndBench() throws {
+        let models = try run("models")
+        XCTAssertTrue(models.stdout.contains("alexnet ") && models.stdout.contains("alexnet-paper"), models.stdout)
+        let path = temp("paper.pth")
+        let written = try run("init", "alexnet-paper", "-o", path, "--seed", "3")
+        XCTAssertEqual(written.status, 0, written.stderr)
+        let inspect = try run("inspect", path, "--json")
+        let json = try JSONSerialization.jsonObject(with: Data(inspect.stdout.utf8)) as! [String: Any]
+        let tensors = json["tensors"] as! [[String: Any]]
+        XCTAssertEqual(tensors.count, 16)
+        // conv2 of the paper layout is grouped: 256 filters over 96 / 2 input channels.
+        XCTAssertEqual(tensors.first { $0["name"] as? String == "features.4.weight" }?["shape"] as? [Int], [256, 48, 5, 5])
+        let bench = try run("bench", fixture("torch/alexnet_small.pth"), "--batch", "2", "--runs", "2")
+        XCTAssertEqual(bench.status, 0, bench.stderr)
+        XCTAssertTrue(bench.stdout.contains("images/s"), bench.stdout)
+    }
+}
