@@ -1,0 +1,142 @@
+#!/usr/bin/env python3
+"""Peer benchmark: torchvision AlexNet on zoo, onnxruntime, PyTorch (and OpenVINO / tract when
+installed), same weights, same input, one run, same thread count.
+
+Weights: `zoo init alexnet --seed 0` (the deterministic generator), loaded into torchvision's AlexNet
+with torch.load(weights_only=True) and exported to ONNX (opset 17) for the other engines. Input: a
+fixed random batch. For each engine and batch size: median and min ms per batch over --runs after
+warm-up, ms per image, images/s, the ratio to onnxruntime (ms/image), and max |Δ| of its logits
+against PyTorch's.
+
+Run from the repository root with the oracle venv, after `swift build -c release --product zoo`:
+    $(../shared/oracle/setup) Benchmarks/peers.py [--threads 2] [--runs 20] [--batches 1 16]
+"""
+import argparse
+import os
+import platform
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+
+def cpu_name():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
+def timed(fn, runs, warmup=3):
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times), min(times)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--zoo", default=".build/release/zoo")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--batches", type=int, nargs="+", default=[1, 16])
+    parser.add_argument("--workdir", default=os.path.join(tempfile.gettempdir(), "zoo-peers"))
+    args = parser.parse_args()
+    os.makedirs(args.workdir, exist_ok=True)
+
+    import torch
+    import torchvision
+    import onnxruntime as ort
+    torch.set_num_threads(args.threads)
+
+    weights = os.path.join(args.workdir, "alexnet-zoo-seed0.pth")
+    subprocess.run([args.zoo, "init", "alexnet", "-o", weights, "--seed", "0"], check=True, capture_output=True)
+    model = torchvision.models.alexnet(weights=None).eval()
+    model.load_state_dict(torch.load(weights, weights_only=True))
+    onnx_path = os.path.join(args.workdir, "alexnet.onnx")
+    if not os.path.exists(onnx_path):
+        torch.onnx.export(model, torch.zeros(1, 3, 224, 224), onnx_path, opset_version=17, dynamo=False,
+                          input_names=["input"], output_names=["logits"],
+                          dynamic_axes={"input": {0: "N"}, "logits": {0: "N"}})
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = args.threads
+    options.inter_op_num_threads = 1
+    session = ort.InferenceSession(onnx_path, options, providers=["CPUExecutionProvider"])
+
+    engines = {}
+    try:
+        import openvino as ov
+        core = ov.Core()
+        # f32 like the others (on CPUs with bf16 support it would otherwise pick bf16).
+        compiled = core.compile_model(onnx_path, "CPU", {"INFERENCE_NUM_THREADS": args.threads,
+                                                          "INFERENCE_PRECISION_HINT": "f32"})
+        engines["OpenVINO"] = lambda x: compiled(x)[0]
+    except Exception as error:  # optional peer
+        print(f"(OpenVINO not run: {error})", file=sys.stderr)
+    tract_models = {}
+    try:
+        import tract
+
+        def tract_run(x):
+            batch = x.shape[0]
+            if batch not in tract_models:  # tract is single-threaded and wants concrete shapes
+                tract_models[batch] = (tract.onnx().model_for_path(onnx_path)
+                                       .with_input_fact(0, f"{batch},3,224,224,f32").into_optimized().into_runnable())
+            return tract_models[batch].run([x])[0].to_numpy()
+        engines["tract (1 thr)"] = tract_run
+    except Exception as error:  # optional peer
+        print(f"(tract not run: {error})", file=sys.stderr)
+
+    rows = []
+    for batch in args.batches:
+        rng = np.random.default_rng(batch)
+        x = rng.standard_normal((batch, 3, 224, 224)).astype(np.float32)
+        input_path = os.path.join(args.workdir, f"input{batch}.npy")
+        output_path = os.path.join(args.workdir, f"zoo{batch}.npy")
+        np.save(input_path, x)
+        with torch.no_grad():
+            reference = model(torch.from_numpy(x)).numpy()
+            torch_times = timed(lambda: model(torch.from_numpy(x)), args.runs)
+        results = {"PyTorch": (torch_times, reference)}
+        ort_out = session.run(None, {"input": x})[0]
+        results["onnxruntime"] = (timed(lambda: session.run(None, {"input": x}), args.runs), ort_out)
+        for name, run in engines.items():
+            out = np.asarray(run(x))
+            results[name] = (timed(lambda: run(x), args.runs), out)
+        # zoo: timing from `zoo bench` (in-process), outputs from `zoo run` on the same input.
+        subprocess.run([args.zoo, "run", weights, "--input", input_path, "--output", output_path,
+                        "--threads", str(args.threads)], check=True, capture_output=True)
+        bench = subprocess.run([args.zoo, "bench", weights, "--batch", str(batch), "--runs", str(args.runs),
+                                "--threads", str(args.threads)], check=True, capture_output=True, text=True).stdout
+        median, best = map(float, re.search(r"median ([\d.]+) ms \(best ([\d.]+)\)", bench).groups())
+        results["zoo"] = ((median / 1e3, best / 1e3), np.load(output_path))
+        ort_per_image = results["onnxruntime"][0][0] / batch
+        for name, ((median_s, best_s), out) in results.items():
+            rows.append((batch, name, median_s * 1e3, best_s * 1e3, median_s * 1e3 / batch, batch / median_s,
+                         (median_s / batch) / ort_per_image, float(np.abs(out - reference).max())))
+
+    print(f"AlexNet (torchvision, fp32) — {cpu_name()}, {os.cpu_count()} cores, {args.threads} threads, "
+          f"{args.runs} runs; torch {torch.__version__}, onnxruntime {ort.__version__}")
+    print()
+    print("| batch | engine        | median ms | min ms | ms/image | images/s | vs onnxruntime | max abs diff vs PyTorch |")
+    print("|------:|---------------|----------:|-------:|---------:|---------:|---------------:|------------------------:|")
+    for batch, name, median, best, per_image, ips, ratio, diff in rows:
+        print(f"| {batch:5} | {name:13} | {median:9.2f} | {best:6.2f} | {per_image:8.2f} | {ips:8.1f} | "
+              f"{ratio:13.2f}x | {diff:23.2e} |")
+
+
+if __name__ == "__main__":
+    main()
