@@ -153,10 +153,11 @@ public final class Conv2DKernel: @unchecked Sendable {
 
 /// Writes im2col columns of one group directly into 16-column B panels.
 ///
-/// Panel `p` covers output pixels `16p ..< 16p+16` (row-major over outH × outW). Its 16 columns are
-/// split into runs that lie on one output row; for every reduction index (channel, ky, kx) a run
-/// reads one input row with the horizontal stride, writing zeros where the kernel tap falls into
-/// padding. Lanes past the last pixel are zero.
+/// Panel `p` covers output pixels `16p ..< 16p+16` (row-major over outH × outW); row `kk` of the
+/// panel is reduction index `kk = (channel·kH + ky)·kW + kx`. For each kernel tap (ky, kx) the 16
+/// lanes' input offsets and padding masks are computed once and reused for every channel: a
+/// fully valid, unit-stride tap is a 16-float vector copy, anything else a masked gather writing
+/// zeros where the tap falls into padding. Lanes past the last pixel are zero.
 struct Im2col {
     let shape: Conv2DShape
     let inHeight: Int
@@ -165,56 +166,50 @@ struct Im2col {
     let pixels: Int
 
     func packPanel(_ p: Int, input: UnsafePointer<Float>, into dst: UnsafeMutablePointer<Float>) {
-        let first = p * Gemm.nr
-        let cols = min(Gemm.nr, pixels - first)
-        let sh = shape.strideH, sw = shape.strideW, dh = shape.dilationH, dw = shape.dilationW
-        let h = inHeight, w = inWidth
+        let nr = Gemm.nr
+        let first = p * nr
+        let cols = min(nr, pixels - first)
+        let h = inHeight, w = inWidth, plane = h * w
+        let taps = shape.kernelH * shape.kernelW
+        let channels = shape.groupInChannels
 
-        // Runs: (first lane, length, input row of ky = 0, input column of kx = 0 at the first lane).
-        withUnsafeTemporaryAllocation(of: Int.self, capacity: 4 * Gemm.nr) { runs in
-            var runCount = 0
-            var lane = 0
-            while lane < cols {
-                let pixel = first + lane
-                let oh = pixel / outWidth, ow = pixel - oh * outWidth
-                let length = min(cols - lane, outWidth - ow)
-                runs[4 * runCount] = lane
-                runs[4 * runCount + 1] = length
-                runs[4 * runCount + 2] = oh * sh - shape.padTop
-                runs[4 * runCount + 3] = ow * sw - shape.padLeft
-                runCount += 1
-                lane += length
+        withUnsafeTemporaryAllocation(of: Int.self, capacity: 4 * nr) { scratch in
+            guard let iy0 = scratch.baseAddress else { return }
+            let ix0 = iy0 + nr, offset = iy0 + 2 * nr, valid = iy0 + 3 * nr
+            for j in 0..<nr {
+                let pixel = first + min(j, cols - 1)
+                let oh = pixel / outWidth
+                iy0[j] = oh * shape.strideH - shape.padTop
+                ix0[j] = (pixel - oh * outWidth) * shape.strideW - shape.padLeft
             }
-
-            var d = dst
-            for c in 0..<shape.groupInChannels {
-                let channel = input + c * h * w
-                for ky in 0..<shape.kernelH {
-                    for kx in 0..<shape.kernelW {
-                        for r in 0..<runCount {
-                            let out = d + runs[4 * r]
-                            let length = runs[4 * r + 1]
-                            let iy = runs[4 * r + 2] + ky * dh
-                            if iy < 0 || iy >= h {
-                                for t in 0..<length { out[t] = 0 }
-                                continue
-                            }
-                            let row = channel + iy * w
-                            let ix0 = runs[4 * r + 3] + kx * dw
-                            // Lanes t with 0 ≤ ix0 + t·sw < w.
-                            let lo = ix0 >= 0 ? 0 : min(length, (-ix0 + sw - 1) / sw)
-                            let hi = ix0 >= w ? lo : max(lo, min(length, (w - 1 - ix0) / sw + 1))
-                            for t in 0..<lo { out[t] = 0 }
-                            if sw == 1 {
-                                let src = row + ix0
-                                for t in lo..<hi { out[t] = src[t] }
-                            } else {
-                                for t in lo..<hi { out[t] = row[ix0 + t * sw] }
-                            }
-                            for t in hi..<length { out[t] = 0 }
+            for ky in 0..<shape.kernelH {
+                for kx in 0..<shape.kernelW {
+                    var allValid = true
+                    for j in 0..<nr {
+                        let iy = iy0[j] + ky * shape.dilationH, ix = ix0[j] + kx * shape.dilationW
+                        let ok = j < cols && iy >= 0 && iy < h && ix >= 0 && ix < w
+                        valid[j] = ok ? 1 : 0
+                        offset[j] = ok ? iy * w + ix : 0   // masked lanes load in bounds, store 0
+                        allValid = allValid && ok
+                    }
+                    let contiguous = allValid && offset[nr - 1] - offset[0] == nr - 1
+                    var d = dst + (ky * shape.kernelW + kx) * nr
+                    var src = input
+                    if contiguous {
+                        let o = offset[0]
+                        for _ in 0..<channels {
+                            Gemm.store(Gemm.load(src + o), d)
+                            Gemm.store(Gemm.load(src + o + 8), d + 8)
+                            src += plane; d += taps * nr
                         }
-                        for t in cols..<Gemm.nr { d[t] = 0 }
-                        d += Gemm.nr
+                    } else {
+                        for _ in 0..<channels {
+                            for j in 0..<nr {
+                                let x = src[offset[j]]
+                                d[j] = valid[j] != 0 ? x : 0
+                            }
+                            src += plane; d += taps * nr
+                        }
                     }
                 }
             }

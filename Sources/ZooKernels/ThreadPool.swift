@@ -18,12 +18,52 @@ import Synchronization
 /// calls per layer do not pay a futex wake-up) and then sleep on a condition variable.
 ///
 /// Calls are serialized: concurrent callers from different threads wait their turn. A body must
-/// not call `parallelFor` on the same pool (that deadlocks).
+/// not call `parallelFor` on the same pool (that deadlocks). Releasing the pool stops and joins
+/// its workers.
 public final class ThreadPool: @unchecked Sendable {
     /// Worker threads plus the caller.
     public let threadCount: Int
+    private let core = Core()
+    private var workers: [pthread_t] = []
 
-    /// Incremented once per `parallelFor` call (and once at shutdown); workers wait for a change.
+    /// - Parameter threads: total threads including the caller; must be ≥ 1.
+    public init(threads: Int) {
+        precondition(threads >= 1, "ThreadPool needs at least one thread")
+        threadCount = threads
+        for _ in 1..<threads {
+            // Each worker owns a reference to the core (not to the pool, so the pool can deinit).
+            let context = Unmanaged.passRetained(core).toOpaque()
+            var thread = pthread_t()
+            let status = pthread_create(&thread, nil, { context in
+                guard let context else { return nil }
+                let core = Unmanaged<Core>.fromOpaque(context).takeRetainedValue()
+                core.workerLoop()
+                return nil
+            }, context)
+            precondition(status == 0, "pthread_create failed (\(status))")
+            workers.append(thread)
+        }
+    }
+
+    deinit {
+        core.stop()
+        for thread in workers { pthread_join(thread, nil) }
+    }
+
+    /// Runs `body(i)` for every `i` in `0..<count` on the pool's threads; returns when all are done.
+    public func parallelFor(_ count: Int, _ body: (Int) -> Void) {
+        if count <= 0 { return }
+        if threadCount == 1 || count == 1 {
+            for i in 0..<count { body(i) }
+            return
+        }
+        core.run(count, workers: threadCount - 1, body)
+    }
+}
+
+/// State shared by the caller and the workers of one pool.
+private final class Core: @unchecked Sendable {
+    /// Incremented once per call (and once at shutdown); workers wait for a change.
     private let generation = Atomic<Int>(0)
     /// Next unclaimed item index of the current call.
     private let nextItem = Atomic<Int>(0)
@@ -39,72 +79,53 @@ public final class ThreadPool: @unchecked Sendable {
     private let lock = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
     private let wakeCondition = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
     private let doneCondition = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
-    private var workers: [pthread_t] = []
 
     /// Atomic polls before a waiting thread falls back to sleeping (tens of microseconds).
     private static let spinLimit = 1 << 16
 
-    /// - Parameter threads: total threads including the caller; must be ≥ 1.
-    public init(threads: Int) {
-        precondition(threads >= 1, "ThreadPool needs at least one thread")
-        threadCount = threads
+    init() {
         pthread_mutex_init(callLock, nil)
         pthread_mutex_init(lock, nil)
         pthread_cond_init(wakeCondition, nil)
         pthread_cond_init(doneCondition, nil)
-        let context = Unmanaged.passUnretained(self).toOpaque()
-        for _ in 1..<threads {
-            var thread = pthread_t()
-            let status = pthread_create(&thread, nil, { context in
-                // The pool joins its workers in deinit, so it outlives them: unretained is safe.
-                guard let context else { return nil }
-                Unmanaged<ThreadPool>.fromOpaque(context).takeUnretainedValue().workerLoop()
-                return nil
-            }, context)
-            precondition(status == 0, "pthread_create failed (\(status))")
-            workers.append(thread)
-        }
     }
 
     deinit {
-        stopping.store(true, ordering: .releasing)
-        pthread_mutex_lock(lock)
-        generation.wrappingAdd(1, ordering: .releasing)
-        pthread_cond_broadcast(wakeCondition)
-        pthread_mutex_unlock(lock)
-        for thread in workers { pthread_join(thread, nil) }
         pthread_cond_destroy(wakeCondition)
         pthread_cond_destroy(doneCondition)
         pthread_mutex_destroy(lock)
         pthread_mutex_destroy(callLock)
-        for p in [callLock, lock] { p.deallocate() }
+        callLock.deallocate()
+        lock.deallocate()
         wakeCondition.deallocate()
         doneCondition.deallocate()
     }
 
-    /// Runs `body(i)` for every `i` in `0..<count` on the pool's threads; returns when all are done.
-    public func parallelFor(_ count: Int, _ body: (Int) -> Void) {
-        if count <= 0 { return }
-        if threadCount == 1 || count == 1 {
-            for i in 0..<count { body(i) }
-            return
-        }
+    func stop() {
+        stopping.store(true, ordering: .releasing)
+        publishGeneration()
+    }
+
+    func run(_ count: Int, workers: Int, _ body: (Int) -> Void) {
         pthread_mutex_lock(callLock)
         defer { pthread_mutex_unlock(callLock) }
         withoutActuallyEscaping(body) { body in
             self.body = body
             itemCount = count
             nextItem.store(0, ordering: .relaxed)
-            busyWorkers.store(threadCount - 1, ordering: .relaxed)
-            pthread_mutex_lock(lock)
-            generation.wrappingAdd(1, ordering: .releasing)
-            pthread_cond_broadcast(wakeCondition)
-            pthread_mutex_unlock(lock)
-
+            busyWorkers.store(workers, ordering: .relaxed)
+            publishGeneration()
             runItems()
             waitForWorkers()
             self.body = nil
         }
+    }
+
+    private func publishGeneration() {
+        pthread_mutex_lock(lock)
+        generation.wrappingAdd(1, ordering: .releasing)
+        pthread_cond_broadcast(wakeCondition)
+        pthread_mutex_unlock(lock)
     }
 
     /// Claims and runs items until none are left. Not inlined so that the local copy of `body`
@@ -127,7 +148,7 @@ public final class ThreadPool: @unchecked Sendable {
         pthread_mutex_unlock(lock)
     }
 
-    private func workerLoop() {
+    func workerLoop() {
         var seen = 0
         while true {
             seen = waitForGeneration(after: seen)

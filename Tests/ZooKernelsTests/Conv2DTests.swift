@@ -25,7 +25,7 @@ final class Conv2DTests: XCTestCase {
         XCTAssert(alex1.outputSize(inHeight: 63, inWidth: 64) == (15, 15))
         let asym = Conv2DShape(inChannels: 1, outChannels: 1, kernelH: 3, kernelW: 2, strideH: 2, dilationW: 3,
                                padTop: 1, padLeft: 0, padBottom: 0, padRight: 2)
-        XCTAssert(asym.outputSize(inHeight: 7, inWidth: 5) == (3, 5))   // (7+1-3)/2+1, (5+2-3-1)/1+1
+        XCTAssert(asym.outputSize(inHeight: 7, inWidth: 5) == (3, 4))   // (7+1-2-1)/2+1, (5+2-3-1)/1+1
         XCTAssert(asym.outputSize(inHeight: 1, inWidth: 1) == (0, 0))
     }
 

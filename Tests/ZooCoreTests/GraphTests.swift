@@ -1,0 +1,83 @@
+import XCTest
+import ZooCore
+
+final class GraphTests: XCTestCase {
+    private func weights(_ shape: [Int]) -> Tensor { Tensor(floats: [Float](repeating: 0.5, count: shape.reduce(1, *)), shape: shape) }
+
+    private func input(_ shape: [Dim]) -> ValueInfo { ValueInfo(name: "x", dtype: .f32, shape: shape) }
+
+    func testShapesAreInferredWithASymbolicBatch() throws {
+        let graph = try Graph(
+            name: "g", inputs: [input([.symbolic("N"), .fixed(3), .fixed(224), .fixed(224)])],
+            initializers: [("w", weights([8, 3, 11, 11])), ("b", weights([8])), ("fcw", weights([10, 8 * 36]))],
+            nodes: [
+                Node("conv", .conv(Op.Conv(kernel: [11, 11], strides: [4, 4], pads: [2, 2, 2, 2])), inputs: ["x", "w", "b"]),
+                Node("pool", .maxPool(Op.Pool(kernel: [3, 3], strides: [2, 2])), inputs: ["conv"]),
+                Node("avg", .adaptiveAveragePool(outputHeight: 6, outputWidth: 6), inputs: ["pool"]),
+                Node("flat", .flatten(axis: 1), inputs: ["avg"]),
+                Node("fc", .gemm(.linear), inputs: ["flat", "fcw"]),
+            ], outputs: ["fc"])
+        XCTAssertEqual(graph.values["conv"]?.shape, [.symbolic("N"), .fixed(8), .fixed(55), .fixed(55)])
+        XCTAssertEqual(graph.values["pool"]?.shape, [.symbolic("N"), .fixed(8), .fixed(27), .fixed(27)])
+        XCTAssertEqual(graph.values["flat"]?.shape, [.symbolic("N"), .fixed(288)])
+        XCTAssertEqual(graph.values["fc"]?.shape, [.symbolic("N"), .fixed(10)])
+        // Re-inferred for another input size, the adaptive pool keeps the classifier's shape.
+        let other = try graph.inferShapes(for: ["x": [2, 3, 100, 120]])
+        XCTAssertEqual(other["pool"]?.fixedShape, [2, 8, 11, 14])
+        XCTAssertEqual(other["fc"]?.fixedShape, [2, 10])
+        XCTAssertTrue(graph.dump.contains("conv  Conv(k=11×11 s=4×4 p=2,2,2,2)  x, @w, @b -> f32 [N, 8, 55, 55]"), graph.dump)
+        XCTAssertEqual(graph.parameterCount, 8 * 3 * 121 + 8 + 10 * 288)
+    }
+
+    /// torch.nn.MaxPool2d(ceil_mode=True) sizes (the last window must start inside the input or
+    /// its left padding): 55 → 27, 54 → 27 (floor: 26), 8 with k3 s3 p1 → 3 (not 4).
+    func testCeilModeDropsWindowsStartingInThePadding() throws {
+        func pooled(_ size: Int, kernel: Int, stride: Int, pad: Int, ceil: Bool) throws -> Int? {
+            let graph = try Graph(name: "p", inputs: [input([.fixed(1), .fixed(1), .fixed(size), .fixed(size)])], initializers: [],
+                                  nodes: [Node("pool", .maxPool(Op.Pool(kernel: [kernel, kernel], strides: [stride, stride],
+                                                                         pads: [pad, pad, pad, pad], ceilMode: ceil)), inputs: ["x"])],
+                                  outputs: ["pool"])
+            return graph.values["pool"]?.fixedShape?[2]
+        }
+        XCTAssertEqual(try pooled(55, kernel: 3, stride: 2, pad: 0, ceil: true), 27)
+        XCTAssertEqual(try pooled(54, kernel: 3, stride: 2, pad: 0, ceil: true), 27)
+        XCTAssertEqual(try pooled(54, kernel: 3, stride: 2, pad: 0, ceil: false), 26)
+        XCTAssertEqual(try pooled(8, kernel: 3, stride: 3, pad: 1, ceil: true), 3)
+    }
+
+    func testErrorsNameTheNode() {
+        func error(_ nodes: [Node], _ initializers: [(name: String, tensor: Tensor)] = [], shape: [Dim] = [.fixed(1), .fixed(3), .fixed(32), .fixed(32)]) -> GraphError? {
+            do {
+                _ = try Graph(name: "g", inputs: [input(shape)], initializers: initializers, nodes: nodes, outputs: [nodes.last!.output])
+                return nil
+            } catch { return error }
+        }
+        let conv = Op.conv(Op.Conv(kernel: [3, 3]))
+        let channels = error([Node("c1", conv, inputs: ["x", "w"])], [("w", weights([4, 5, 3, 3]))])
+        XCTAssertEqual(channels?.node, "c1")
+        XCTAssertTrue(channels?.description.hasPrefix("node 'c1' (Conv): input has 3 channels but weight 'w' expects 5") ?? false, "\(String(describing: channels))")
+        XCTAssertEqual(error([Node("c1", conv, inputs: ["x", "nothing"])])?.node, "c1")
+        XCTAssertEqual(error([Node("r", .relu, inputs: ["x"]), Node("r", .relu, inputs: ["r"], output: "r2")])?.message, "node name used twice")
+        let small = error([Node("pool", .maxPool(Op.Pool(kernel: [3, 3], strides: [2, 2])), inputs: ["x"])],
+                          shape: [.fixed(1), .fixed(3), .fixed(2), .fixed(2)])
+        XCTAssertTrue(small?.message.contains("smaller than the window 3") ?? false, "\(String(describing: small))")
+        let gemm = error([Node("flat", .flatten(axis: 1), inputs: ["x"]), Node("fc", .gemm(.linear), inputs: ["flat", "w"])],
+                         [("w", weights([10, 7]))])
+        XCTAssertEqual(gemm?.node, "fc")
+        XCTAssertTrue(gemm?.message.contains("inner dimensions differ") ?? false)
+        let symbolic = error([Node("r", .relu, inputs: ["x"])], shape: [.fixed(1), .symbolic("C"), .fixed(2), .fixed(2)])
+        XCTAssertTrue(symbolic?.message.contains("only the batch dimension may be symbolic") ?? false)
+    }
+
+    func testReshapeAndFlatten() throws {
+        func shape(_ op: Op, _ dims: [Dim]) throws -> [Dim]? {
+            try Graph(name: "r", inputs: [input(dims)], initializers: [], nodes: [Node("r", op, inputs: ["x"])], outputs: ["r"]).values["r"]?.shape
+        }
+        let batch: [Dim] = [.symbolic("N"), .fixed(256), .fixed(6), .fixed(6)]
+        XCTAssertEqual(try shape(.reshape(shape: [0, -1], allowZero: false), batch), [.symbolic("N"), .fixed(9216)])
+        XCTAssertEqual(try shape(.flatten(axis: 1), batch), [.symbolic("N"), .fixed(9216)])
+        XCTAssertEqual(try shape(.reshape(shape: [2, -1], allowZero: false), [.fixed(4), .fixed(6)]), [.fixed(2), .fixed(12)])
+        XCTAssertThrowsError(try shape(.reshape(shape: [5, -1], allowZero: false), [.fixed(4), .fixed(6)]))
+        XCTAssertThrowsError(try shape(.reshape(shape: [-1, 36], allowZero: false), batch))  // symbolic N not carried by a 0
+    }
+}

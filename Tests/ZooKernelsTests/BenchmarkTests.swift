@@ -1,0 +1,148 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import XCTest
+@testable import ZooKernels
+
+/// Opt-in throughput benchmark of the AlexNet layer shapes (run with `ZOO_BENCH=1`, ideally
+/// `swift test -c release --filter BenchmarkTests`; the kernels are optimized in debug too).
+/// Prints GFLOP/s per layer at batch 1 and 16 and ms per image for the whole conv+fc stack
+/// (pooling excluded: it belongs to the executor). Threads: ZOO_BENCH_THREADS (default 2).
+final class BenchmarkTests: XCTestCase {
+    enum Layer {
+        case conv(Conv2DShape, inSize: Int)
+        case linear(inFeatures: Int, outFeatures: Int)
+    }
+
+    static let alexNet: [(String, Layer)] = [
+        ("conv1 3→64 11×11 s4", .conv(Conv2DShape(inChannels: 3, outChannels: 64, kernelH: 11, kernelW: 11, strideH: 4, strideW: 4,
+                                                 padTop: 2, padLeft: 2, padBottom: 2, padRight: 2), inSize: 224)),
+        ("conv2 64→192 5×5", .conv(Conv2DShape(inChannels: 64, outChannels: 192, kernelH: 5, kernelW: 5,
+                                              padTop: 2, padLeft: 2, padBottom: 2, padRight: 2), inSize: 27)),
+        ("conv3 192→384 3×3", .conv(Conv2DShape(inChannels: 192, outChannels: 384, kernelH: 3, kernelW: 3,
+                                               padTop: 1, padLeft: 1, padBottom: 1, padRight: 1), inSize: 13)),
+        ("conv4 384→256 3×3", .conv(Conv2DShape(inChannels: 384, outChannels: 256, kernelH: 3, kernelW: 3,
+                                               padTop: 1, padLeft: 1, padBottom: 1, padRight: 1), inSize: 13)),
+        ("conv5 256→256 3×3", .conv(Conv2DShape(inChannels: 256, outChannels: 256, kernelH: 3, kernelW: 3,
+                                               padTop: 1, padLeft: 1, padBottom: 1, padRight: 1), inSize: 13)),
+        ("fc6 9216→4096", .linear(inFeatures: 9216, outFeatures: 4096)),
+        ("fc7 4096→4096", .linear(inFeatures: 4096, outFeatures: 4096)),
+        ("fc8 4096→1000", .linear(inFeatures: 4096, outFeatures: 1000)),
+    ]
+
+    /// A layer ready to run: kernel, buffers and its multiply-add count per image.
+    final class Prepared {
+        let run: () -> Void
+        let macsPerImage: Double
+        private var buffers: [UnsafeMutableRawPointer] = []
+
+        init(_ layer: Layer, batch: Int, pool: ThreadPool) {
+            func buffer(_ bytes: Int, fill: Bool) -> UnsafeMutableRawPointer {
+                let p = UnsafeMutableRawPointer.allocate(byteCount: max(bytes, 64), alignment: 64)
+                let floats = p.bindMemory(to: Float.self, capacity: max(bytes, 64) / 4)
+                for i in 0..<(max(bytes, 64) / 4) { floats[i] = fill ? Float(i % 97) / 97 - 0.5 : 0 }
+                return p
+            }
+            var made: [UnsafeMutableRawPointer] = []
+            switch layer {
+            case let .conv(shape, size):
+                let out = shape.outputSize(inHeight: size, inWidth: size)
+                let weights = buffer(shape.outChannels * shape.reductionSize * 4, fill: true)
+                let bias = buffer(shape.outChannels * 4, fill: true)
+                let kernel = Conv2DKernel(shape: shape, weights: weights.assumingMemoryBound(to: Float.self),
+                                          bias: bias.assumingMemoryBound(to: Float.self), relu: true)
+                let input = buffer(batch * shape.inChannels * size * size * 4, fill: true)
+                let output = buffer(batch * shape.outChannels * out.height * out.width * 4, fill: false)
+                let ws = buffer(kernel.workspaceBytes(batch: batch, inHeight: size, inWidth: size, threads: pool.threadCount), fill: false)
+                made = [weights, bias, input, output, ws]
+                macsPerImage = Double(shape.outChannels * shape.reductionSize * out.height * out.width)
+                run = {
+                    kernel.run(input: input.assumingMemoryBound(to: Float.self), output: output.assumingMemoryBound(to: Float.self),
+                               batch: batch, inHeight: size, inWidth: size, workspace: ws, pool: pool)
+                }
+            case let .linear(inF, outF):
+                let weights = buffer(inF * outF * 4, fill: true)
+                let bias = buffer(outF * 4, fill: true)
+                let kernel = LinearKernel(inFeatures: inF, outFeatures: outF, weights: weights.assumingMemoryBound(to: Float.self),
+                                          bias: bias.assumingMemoryBound(to: Float.self), relu: true)
+                weights.deallocate()   // packed copy kept by the kernel
+                let input = buffer(batch * inF * 4, fill: true)
+                let output = buffer(batch * outF * 4, fill: false)
+                let ws = buffer(kernel.workspaceBytes(batch: batch, threads: pool.threadCount), fill: false)
+                made = [bias, input, output, ws]
+                macsPerImage = Double(inF * outF)
+                run = {
+                    kernel.run(input: input.assumingMemoryBound(to: Float.self), output: output.assumingMemoryBound(to: Float.self),
+                               batch: batch, workspace: ws, pool: pool)
+                }
+            }
+            buffers = made
+        }
+
+        deinit { for b in buffers { b.deallocate() } }
+    }
+
+    static func now() -> Double {
+        var t = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &t)
+        return Double(t.tv_sec) + Double(t.tv_nsec) * 1e-9
+    }
+
+    /// Best-of time in seconds for `body` (repeats until ~0.3 s spent, at least 3 times).
+    static func time(_ body: () -> Void) -> Double {
+        body()
+        var best = Double.infinity, spent = 0.0, runs = 0
+        while runs < 3 || spent < 0.3 {
+            let start = now()
+            body()
+            let t = now() - start
+            best = min(best, t); spent += t; runs += 1
+        }
+        return best
+    }
+
+    /// GFLOP/s of `Gemm.kernel6x16` alone on operands that stay in L1 (the kernel's ceiling).
+    static func microKernelPeak() -> Double {
+        let k = Gemm.kc
+        let a = [Float](repeating: 0.5, count: k * Gemm.mr), b = [Float](repeating: 0.25, count: k * Gemm.nr)
+        var c = [Float](repeating: 0, count: Gemm.mr * Gemm.nr)
+        let calls = 2000
+        let t = a.withUnsafeBufferPointer { ap in
+            b.withUnsafeBufferPointer { bp in
+                c.withUnsafeMutableBufferPointer { cp in
+                    time {
+                        for _ in 0..<calls {
+                            Gemm.kernel6x16(k: k, a: ap.baseAddress!, b: bp.baseAddress!, c: cp.baseAddress!, ldc: Gemm.nr,
+                                            accumulate: true, finish: false, rowBias: nil, colBias: nil, relu: false)
+                        }
+                    }
+                }
+            }
+        }
+        return 2 * Double(calls * k * Gemm.mr * Gemm.nr) / t / 1e9
+    }
+
+    func testAlexNetThroughput() throws {
+        let env = ProcessInfo.processInfo.environment
+        try XCTSkipUnless(env["ZOO_BENCH"] == "1", "set ZOO_BENCH=1 to run the kernel benchmark")
+        let threads = Int(env["ZOO_BENCH_THREADS"] ?? "") ?? 2
+        let pool = ThreadPool(threads: threads)
+        print(String(format: "6×16 micro-kernel, L1-resident operands, 1 thread: %.1f GFLOP/s", Self.microKernelPeak()))
+        for batch in [1, 16] {
+            print("AlexNet kernels, batch \(batch), \(threads) threads")
+            var stack: [Prepared] = []
+            var sum = 0.0
+            for (name, layer) in Self.alexNet {
+                let prepared = Prepared(layer, batch: batch, pool: pool)
+                let t = Self.time(prepared.run)
+                sum += t
+                let gflops = 2 * prepared.macsPerImage * Double(batch) / t / 1e9
+                print(String(format: "  %-20@ %8.3f ms  %6.1f GFLOP/s", name as NSString, t * 1e3, gflops))
+                stack.append(prepared)
+            }
+            let whole = Self.time { for layer in stack { layer.run() } }
+            print(String(format: "  whole stack: %.2f ms/image (sum of layer bests %.2f ms/image)",
+                         whole * 1e3 / Double(batch), sum * 1e3 / Double(batch)))
+        }
+    }
+}
