@@ -1,0 +1,1 @@
+/* placeholder until Schemas/generate runs protoc-c */
