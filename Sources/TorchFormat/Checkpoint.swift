@@ -66,21 +66,30 @@ public struct Checkpoint: @unchecked Sendable {
         try TreeWalker.tensors(in: value)
     }
 
-    /// Which of the three formats the bytes look like, from their signatures alone.
+    /// Which of the three formats the bytes are, decided as torch.load decides: a zip local header
+    /// at byte 0 means zip and nothing else (`_is_zipfile`); otherwise a first tar header that Python's
+    /// tarfile accepts (its checksum) means tar; otherwise a pickle means the legacy format.
     static func detectFormat(_ bytes: UnsafeRawBufferPointer) -> Format? {
-        if bytes.count > 262, Array(bytes[257..<262]) == Array("ustar".utf8) { return .tar }
-        if bytes.count >= 2, bytes[0] == 0x80, bytes[1] <= 5 { return .legacy }
         if ZipArchive.looksLikeZip(bytes) { return .zip }
+        if bytes.count >= 512, TarReader.checksumMatches(UnsafeRawBufferPointer(rebasing: bytes[0..<512])) { return .tar }
+        if bytes.count >= 2, bytes[0] == 0x80, bytes[1] <= 5 { return .legacy }
         return nil
     }
 }
 
-/// Walks an object graph from the unpickler. Shared references are followed (a value referenced
-/// twice is listed under both paths, as Python sees it), but only after the graph's expanded size
-/// has been counted over unique objects: a memo bomb (references nested to expand exponentially)
-/// is refused in time linear in the file, never expanded. Cycles are refused.
+/// Walks an object graph from the unpickler, without recursion: a hostile pickle can nest values
+/// arbitrarily deep (the unpickler bounds nesting as it builds, but a list can still be appended to
+/// after something already holds it).
+///
+/// Before any walk, `checkStructure` visits every object once, in time linear in the graph's unique
+/// objects, and refuses cycles, nesting deeper than `maxDepth` (which bounds the recursion of the
+/// pickler, the one part of zoo that descends a graph recursively) and graphs whose walk would
+/// visit more than `maxExpandedValues` values. A shared object is walked once per reference, as
+/// Python sees it, so the count is of expanded values: a memo bomb (references nested to expand
+/// exponentially) is refused without being expanded.
 enum TreeWalker {
     static let maxExpandedValues = 5_000_000
+    static let maxDepth = 1000
 
     /// Every tensor reachable from `root`, by dotted key path.
     static func tensors(in root: PyValue) throws(CheckpointError) -> [(path: String, tensor: TorchTensor)] {
@@ -91,41 +100,67 @@ enum TreeWalker {
         return found
     }
 
-    /// Calls `body` for every value in the graph with its key path ("" for the root). Dict keys that
-    /// are strings or integers become path components; list and tuple items use their index.
+    /// Calls `body` for every value reachable through dict values and list and tuple items, in
+    /// pickle order, with its key path ("" for the root). Dict keys that are strings or integers
+    /// become path components; list and tuple items use their index.
     static func visit(_ root: PyValue, _ body: (String, PyValue) throws(CheckpointError) -> Void) throws(CheckpointError) {
-        try checkExpandedSize(root)
-        func walk(_ value: PyValue, _ path: String) throws(CheckpointError) {
+        try checkStructure(root)
+        var pending: [(path: String, value: PyValue)] = [("", root)]
+        while let (path, value) = pending.popLast() {
             try body(path, value)
-            for (key, child) in children(value) {
-                try walk(child, path.isEmpty ? key : path + "." + key)
+            for (key, child) in children(value).reversed() {
+                pending.append((path.isEmpty ? key : path + "." + key, child))
             }
         }
-        try walk(root, "")
     }
 
-    /// Counts the values a full walk would visit, sharing counts between references to one object.
-    private static func checkExpandedSize(_ root: PyValue) throws(CheckpointError) {
+    /// Refuses cycles, nesting deeper than `maxDepth` and more than `maxExpandedValues` values in
+    /// a walk. Looks inside everything the pickler writes: dict keys, values and attributes, list
+    /// and tuple items, and kept objects' arguments and state. A depth-first search over unique
+    /// objects with an explicit stack; each object's expanded size is counted once.
+    static func checkStructure(_ root: PyValue) throws(CheckpointError) {
+        struct Frame {
+            let identity: ObjectIdentifier
+            let parts: [PyValue]
+            var next = 0
+            var size = 1
+        }
         var sizes: [ObjectIdentifier: Int] = [:]
-        var inProgress: Set<ObjectIdentifier> = []
-        func size(_ value: PyValue) throws(CheckpointError) -> Int {
+        var open: [Frame] = []
+        var onPath: Set<ObjectIdentifier> = []
+
+        /// The expanded size of `value` when known; otherwise opens a frame for it and returns nil.
+        func enter(_ value: PyValue) throws(CheckpointError) -> Int? {
             guard let identity = identity(value) else { return 1 }
             if let known = sizes[identity] { return known }
-            guard inProgress.insert(identity).inserted else {
+            guard onPath.insert(identity).inserted else {
                 throw CheckpointError(.pickle("object graph contains a cycle"))
             }
-            var total = 1
-            for (_, child) in children(value) {
-                total += try size(child)
-                guard total <= maxExpandedValues else {
-                    throw CheckpointError(.limit("object graph expands to more than \(maxExpandedValues) values (shared references nested too deeply: a memo bomb?)"))
-                }
+            guard open.count < maxDepth else {
+                throw CheckpointError(.limit("values nested more than \(maxDepth) levels deep"))
             }
-            inProgress.remove(identity)
-            sizes[identity] = total
-            return total
+            open.append(Frame(identity: identity, parts: parts(value)))
+            return nil
         }
-        _ = try size(root)
+        func add(_ size: Int) throws(CheckpointError) {
+            open[open.count - 1].size += size
+            guard open[open.count - 1].size <= maxExpandedValues else {
+                throw CheckpointError(.limit("object graph holds more than \(maxExpandedValues) values, counting each reference to a shared value"))
+            }
+        }
+
+        guard try enter(root) == nil else { return }
+        while let frame = open.last {
+            if frame.next < frame.parts.count {
+                open[open.count - 1].next += 1
+                if let size = try enter(frame.parts[frame.next]) { try add(size) }
+            } else {
+                open.removeLast()
+                onPath.remove(frame.identity)
+                sizes[frame.identity] = frame.size
+                if !open.isEmpty { try add(frame.size) }
+            }
+        }
     }
 
     private static func identity(_ value: PyValue) -> ObjectIdentifier? {
@@ -133,15 +168,28 @@ enum TreeWalker {
         case let .dict(d): ObjectIdentifier(d)
         case let .list(l): ObjectIdentifier(l)
         case let .tuple(t): ObjectIdentifier(t)
+        case let .object(o): ObjectIdentifier(o)
         default: nil
         }
     }
 
+    /// What a walk descends into, with path components.
     private static func children(_ value: PyValue) -> [(String, PyValue)] {
         switch value {
         case let .dict(d): d.items.map { (component($0.key), $0.value) }
         case let .list(l): l.items.enumerated().map { (String($0.offset), $0.element) }
         case let .tuple(t): t.items.enumerated().map { (String($0.offset), $0.element) }
+        default: []
+        }
+    }
+
+    /// Everything the pickler descends into.
+    private static func parts(_ value: PyValue) -> [PyValue] {
+        switch value {
+        case let .dict(d): d.items.flatMap { [$0.key, $0.value] } + (d.attributes.map { [$0] } ?? [])
+        case let .list(l): l.items
+        case let .tuple(t): t.items
+        case let .object(o): o.args.items + (o.state.map { [$0] } ?? [])
         default: []
         }
     }

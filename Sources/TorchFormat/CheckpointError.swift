@@ -12,9 +12,10 @@ public struct CheckpointError: Error, CustomStringConvertible, Sendable {
         case truncated(String)
         /// A structural problem in the zip container.
         case zip(String)
+        /// A structural problem in the tar container.
+        case tar(String)
         case missingRecord(String)
         case crcMismatch(stored: UInt32, computed: UInt32)
-        case compressed(String)
         /// A malformed or unsupported pickle.
         case pickle(String)
         /// A global outside the allow-list: never resolved, never called.
@@ -81,10 +82,10 @@ extension CheckpointError.Reason: CustomStringConvertible {
         case let .notACheckpoint(why): "not a PyTorch checkpoint (\(why))"
         case let .truncated(what): "file is truncated: \(what)"
         case let .zip(what): "malformed zip archive: \(what)"
+        case let .tar(what): "malformed tar archive: \(what)"
         case let .missingRecord(name): "record '\(name)' is missing from the archive"
         case let .crcMismatch(stored, computed):
             "CRC-32 mismatch: archive says \(hex(stored)), data has \(hex(computed))"
-        case let .compressed(what): what
         case let .pickle(what): "malformed pickle: \(what)"
         case let .forbiddenGlobal(module, name):
             "refused global '\(module).\(name)': not on the allow-list of tensor-rebuilding globals (nothing was executed)"

@@ -42,13 +42,18 @@ enum LegacyCheckpoint {
         if case let .dict(info) = sysInfo, case let .bool(little)? = info["little_endian"] { order = little ? .little : .big }
 
         // Pass 1: learn each storage's element type and count; tensors are not built yet.
-        var declared: [String: Declared] = [:]
+        var declared: [ExactString: Declared] = [:]
         let (_, afterObject) = try next(at: afterSysInfo, dryRun: true) { id throws(CheckpointError) in
             let (key, dtype, numel, location, _) = try parse(id)
-            if let known = declared[key], known.dtype != dtype {
-                throw CheckpointError(.storage("storage '\(key)' is used as both \(known.dtype.rawValue) and \(dtype.rawValue)"))
+            if let known = declared[ExactString(key)] {
+                guard known.dtype == dtype else {
+                    throw CheckpointError(.storage("storage '\(key)' is used as both \(known.dtype.rawValue) and \(dtype.rawValue)"))
+                }
+                guard known.numel == numel else {
+                    throw CheckpointError(.storage("storage '\(key)' is declared with \(known.numel) and \(numel) elements"))
+                }
             }
-            declared[key] = Declared(dtype: dtype, numel: numel, location: location)
+            declared[ExactString(key)] = Declared(dtype: dtype, numel: numel, location: location)
             return .none
         }
         let (keyList, dataStart) = try next(at: afterObject)
@@ -57,10 +62,10 @@ enum LegacyCheckpoint {
         }
 
         // The data section: per key, an int64 element count and the bytes.
-        var roots: [String: TorchStorage] = [:]
+        var roots: [ExactString: TorchStorage] = [:]
         var position = dataStart
         for key in keys {
-            guard let info = declared[key] else {
+            guard let info = declared[ExactString(key)] else {
                 throw CheckpointError(.storage("storage '\(key)' has data but no tensor uses it"), offset: position)
             }
             guard bytes.count - position >= 8 else { throw CheckpointError(.truncated("storage '\(key)' count header"), offset: position) }
@@ -74,21 +79,22 @@ enum LegacyCheckpoint {
                 throw CheckpointError(.truncated("storage '\(key)' needs \(length) bytes, \(bytes.count - position) remain"), offset: position)
             }
             let raw = Storage(mapping: file, range: position..<(position + length))
-            roots[key] = TorchStorage(key: key, dtype: info.dtype, location: info.location,
+            roots[ExactString(key)] = TorchStorage(key: key, dtype: info.dtype, location: info.location,
                                       storage: StorageBytes.prepare(raw, dtype: info.dtype, byteOrder: order))
             position += length
         }
-        if let missing = declared.keys.sorted().first(where: { roots[$0] == nil }) {
+        if let missing = declared.keys.map(\.value).sorted().first(where: { roots[ExactString($0)] == nil }) {
             throw CheckpointError(.storage("storage '\(missing)' is used but has no data"), offset: dataStart)
         }
 
         // Pass 2: build the object over the located storages.
-        var views: [String: TorchStorage] = [:]
+        var views: [ExactString: TorchStorage] = [:]
         let (object, _) = try next(at: afterSysInfo) { id throws(CheckpointError) in
             let (key, _, _, _, view) = try parse(id)
-            let root = roots[key]!
+            // Pass 1 read the same pickle, so every storage it names has been located.
+            guard let root = roots[ExactString(key)] else { throw CheckpointError(.storage("storage '\(key)' has no data")) }
             guard let (viewKey, offset, numel) = view else { return .storage(root) }
-            if let known = views[viewKey] { return .storage(known) }
+            if let known = views[ExactString(viewKey)] { return .storage(known) }
             let start = try StorageBytes.byteCount(offset, root.dtype, key: viewKey)
             let length = try StorageBytes.byteCount(numel, root.dtype, key: viewKey)
             guard start <= root.storage.byteCount, length <= root.storage.byteCount - start else {
@@ -96,7 +102,7 @@ enum LegacyCheckpoint {
             }
             let slice = Storage(slicing: root.storage, range: start..<(start + length))
             let storage = TorchStorage(key: viewKey, dtype: root.dtype, location: root.location, storage: slice)
-            views[viewKey] = storage
+            views[ExactString(viewKey)] = storage
             return .storage(storage)
         }
         return (object, order)

@@ -107,18 +107,21 @@ public final class PyBytes: @unchecked Sendable {
 
 /// A Python tuple.
 public final class PyTuple: @unchecked Sendable {
-    public let items: [PyValue]
+    public fileprivate(set) var items: [PyValue]
     public init(_ items: [PyValue]) { self.items = items }
+    deinit { PyValue.release(&items) }
 }
 
 /// A Python list.
 public final class PyList: @unchecked Sendable {
     public var items: [PyValue]
     public init(_ items: [PyValue] = []) { self.items = items }
+    deinit { PyValue.release(&items) }
 }
 
 /// A Python dict or `collections.OrderedDict`, keeping insertion order. Keys are compared by value
-/// for strings and integers (the only keys checkpoints use); other keys are kept in order as given.
+/// for strings (by code points, as Python does) and integers, the only keys checkpoints use; other
+/// keys are kept in order as given.
 public final class PyDict: @unchecked Sendable {
     public private(set) var items: [(key: PyValue, value: PyValue)] = []
     /// True for `collections.OrderedDict`.
@@ -128,15 +131,32 @@ public final class PyDict: @unchecked Sendable {
     private var index: [Key: Int] = [:]
 
     private enum Key: Hashable {
-        case string(String)
+        case string(ExactString)
         case int(Int)
     }
 
     public init(ordered: Bool = false) { isOrdered = ordered }
 
+    deinit {
+        var values = detach()
+        PyValue.release(&values)
+    }
+
+    /// Removes and returns every key, value and the attributes.
+    fileprivate func detach() -> [PyValue] {
+        var values: [PyValue] = []
+        values.reserveCapacity(2 * items.count + 1)
+        for item in items { values += [item.key, item.value] }
+        if let attributes { values.append(attributes) }
+        items = []
+        index = [:]
+        attributes = nil
+        return values
+    }
+
     private static func key(_ value: PyValue) -> Key? {
         switch value {
-        case let .string(s): .string(s.value)
+        case let .string(s): .string(ExactString(s.value))
         case let .int(i): .int(i)
         case let .bool(b): .int(b ? 1 : 0)
         default: nil
@@ -156,7 +176,7 @@ public final class PyDict: @unchecked Sendable {
     }
 
     public subscript(_ key: String) -> PyValue? {
-        index[.string(key)].map { items[$0].value }
+        index[.string(ExactString(key))].map { items[$0].value }
     }
 
     public subscript(_ key: Int) -> PyValue? {
@@ -164,6 +184,65 @@ public final class PyDict: @unchecked Sendable {
     }
 
     public var count: Int { items.count }
+}
+
+/// A string compared and hashed by its Unicode scalars (its UTF-8 bytes), as Python compares `str`
+/// — not by Swift's canonical equivalence, under which "caf\u{E9}" and "cafe\u{301}" are equal. Every
+/// lookup of a name from a file (dict keys, storage keys, record names) uses it.
+public struct ExactString: Hashable, Sendable, CustomStringConvertible {
+    public let value: String
+    public init(_ value: String) { self.value = value }
+    public var description: String { value }
+
+    public static func == (a: ExactString, b: ExactString) -> Bool { a.value.utf8.elementsEqual(b.value.utf8) }
+
+    public func hash(into hasher: inout Hasher) {
+        var value = value
+        value.withUTF8 { hasher.combine(bytes: UnsafeRawBufferPointer($0)) }
+    }
+}
+
+extension PyValue {
+    /// Empties `values`, releasing nested containers from a work list instead of recursively: a
+    /// hostile pickle can nest containers a million deep, and freeing such a chain the usual way
+    /// takes one stack frame per level. A container referenced only from the work list has its
+    /// children moved onto the list before it is freed; one referenced elsewhere is left to its
+    /// other owners (whose own release does the same).
+    static func release(_ values: inout [PyValue]) {
+        while !values.isEmpty {
+            // The popped value is a temporary that dies with this statement, leaving `object` the
+            // work list's only reference — unless something else holds the container too.
+            var object = values.removeLast().container
+            guard isKnownUniquelyReferenced(&object) else { continue }
+            switch object {
+            case let tuple as PyTuple:
+                values += tuple.items
+                tuple.items = []
+            case let list as PyList:
+                values += list.items
+                list.items = []
+            case let dict as PyDict:
+                values += dict.detach()
+            case let kept as PyObject:
+                values.append(.tuple(kept.args))
+                if let state = kept.state { values.append(state) }
+                kept.state = nil
+            default:
+                break
+            }
+        }
+    }
+
+    /// The container object this value is, if any.
+    private var container: AnyObject? {
+        switch self {
+        case let .tuple(t): t
+        case let .list(l): l
+        case let .dict(d): d
+        case let .object(o): o
+        default: nil
+        }
+    }
 }
 
 /// A module-qualified Python global such as `torch._utils._rebuild_tensor_v2`.

@@ -8,23 +8,31 @@ public struct StateDict: @unchecked Sendable {
     /// A prefix removed from every name (`"module."` from nn.DataParallel), if any.
     public let strippedPrefix: String?
 
-    private let index: [String: Int]
+    private let index: [ExactString: Int]
 
     public init(entries: [(name: String, tensor: TorchTensor)], key: String? = nil, strippedPrefix: String? = nil) {
         self.entries = entries
         self.key = key
         self.strippedPrefix = strippedPrefix
-        var index: [String: Int] = [:]
-        for (i, entry) in entries.enumerated() { index[entry.name] = i }
+        var index: [ExactString: Int] = [:]
+        for (i, entry) in entries.enumerated() { index[ExactString(entry.name)] = i }
         self.index = index
     }
 
-    public subscript(name: String) -> TorchTensor? { index[name].map { entries[$0].tensor } }
+    public subscript(name: String) -> TorchTensor? { index[ExactString(name)].map { entries[$0].tensor } }
 
-    /// Total elements over all tensors.
-    public var parameterCount: Int { entries.reduce(0) { $0 + $1.tensor.tensor.count } }
-    /// Total bytes of the tensors' elements.
-    public var byteCount: Int { entries.reduce(0) { $0 + $1.tensor.tensor.byteCount } }
+    /// Total elements over all tensors; `Int.max` if the total does not fit (expanded views, with
+    /// stride 0, can each claim up to 2^62 elements over a few bytes of storage).
+    public var parameterCount: Int { saturatingSum(entries.map(\.tensor.tensor.count)) }
+    /// Total bytes of the tensors' elements when dense; `Int.max` if the total does not fit.
+    public var byteCount: Int { saturatingSum(entries.map(\.tensor.tensor.byteCount)) }
+
+    private func saturatingSum(_ values: [Int]) -> Int {
+        values.reduce(0) { total, value in
+            let (sum, overflow) = total.addingReportingOverflow(value)
+            return overflow ? .max : sum
+        }
+    }
 }
 
 extension Checkpoint {
@@ -73,8 +81,8 @@ extension Checkpoint {
         }
         var stripped: String?
         let prefix = "module."
-        if entries.allSatisfy({ $0.name.hasPrefix(prefix) }) {
-            entries = entries.map { (String($0.name.dropFirst(prefix.count)), $0.tensor) }
+        if entries.allSatisfy({ $0.name.utf8.starts(with: prefix.utf8) }) {
+            entries = entries.map { (String($0.name.utf8.dropFirst(prefix.utf8.count))!, $0.tensor) }
             stripped = prefix
         }
         return StateDict(entries: entries, key: chosenKey, strippedPrefix: stripped)
@@ -85,7 +93,7 @@ extension Checkpoint {
         guard case let .dict(root) = root, key != nil || !Checkpoint.isStateDict(self.root) else { return [] }
         return root.items.compactMap { item in
             let name = TreeWalker.component(item.key)
-            return name == key ? nil : (name, item.value)
+            return key.map { ExactString($0) == ExactString(name) } == true ? nil : (name, item.value)
         }
     }
 
@@ -94,20 +102,21 @@ extension Checkpoint {
         return root.items.map { "'\(TreeWalker.component($0.key))'" }
     }
 
-    /// The value at a dotted key path, trying the longest matching key at each level (keys may
-    /// themselves contain dots).
+    /// The value at a dotted key path, trying each key that matches at each level (keys may
+    /// themselves contain dots). Keys are compared by their bytes, as Python compares them.
     public func lookup(_ path: String) -> PyValue? {
-        func find(_ value: PyValue, _ rest: Substring) -> PyValue? {
+        func find(_ value: PyValue, _ rest: Substring.UTF8View) -> PyValue? {
             if rest.isEmpty { return value }
             guard case let .dict(dict) = value else { return nil }
             for item in dict.items {
-                let key = TreeWalker.component(item.key)
-                if rest == key { return item.value }
-                if rest.hasPrefix(key + "."), let found = find(item.value, rest.dropFirst(key.count + 1)) { return found }
+                let key = TreeWalker.component(item.key).utf8
+                if rest.elementsEqual(key) { return item.value }
+                if rest.starts(with: key + [UInt8(ascii: ".")]),
+                   let found = find(item.value, rest.dropFirst(key.count + 1)) { return found }
             }
             return nil
         }
-        return find(root, Substring(path))
+        return find(root, Substring(path).utf8)
     }
 
     static func isStateDict(_ value: PyValue) -> Bool {

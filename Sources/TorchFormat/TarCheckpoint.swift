@@ -14,7 +14,7 @@ enum TarCheckpoint {
     static func read(file: MappedFile, options: Checkpoint.Options) throws(CheckpointError) -> (PyValue, Checkpoint.ByteOrder) {
         let members = try TarReader.members(of: file.bytes)
         func member(_ name: String) throws(CheckpointError) -> Range<Int> {
-            guard let range = members[name] else { throw CheckpointError(.missingRecord(name)) }
+            guard let range = members[ExactString(name)] else { throw CheckpointError(.missingRecord(name)) }
             return range
         }
         var reader = MemberReader(file: file, options: options)
@@ -26,7 +26,7 @@ enum TarCheckpoint {
         }
 
         // Storages, then views of them.
-        var objects: [String: PyValue] = [:]
+        var objects: [ExactString: PyValue] = [:]
         reader.begin("storages", try member("storages"))
         let storageCount = try reader.count()
         for _ in 0..<storageCount {
@@ -40,7 +40,7 @@ enum TarCheckpoint {
             let count = try reader.int64("element count of storage '\(key)'")
             let length = try StorageBytes.byteCount(count, dtype, key: key)
             let raw = try reader.bytes(length, "storage '\(key)'")
-            objects[key] = .storage(TorchStorage(key: key, dtype: dtype, location: location,
+            objects[ExactString(key)] = .storage(TorchStorage(key: key, dtype: dtype, location: location,
                                                  storage: StorageBytes.prepare(raw, dtype: dtype, byteOrder: order)))
         }
         guard let views = try reader.pickle().sequenceItems else { throw reader.fail(.pickle("storage views are not a list")) }
@@ -49,7 +49,7 @@ enum TarCheckpoint {
                   let offset = v[2].intValue, let numel = v[3].intValue else {
                 throw reader.fail(.pickle("storage view is not (key, root, offset, numel)"))
             }
-            guard case let .storage(root)? = objects[rootKey] else {
+            guard case let .storage(root)? = objects[ExactString(rootKey)] else {
                 throw reader.fail(.storage("view '\(viewKey)' of unknown storage '\(rootKey)'"))
             }
             let start = try StorageBytes.byteCount(offset, root.dtype, key: viewKey)
@@ -57,7 +57,7 @@ enum TarCheckpoint {
             guard start <= root.storage.byteCount, length <= root.storage.byteCount - start else {
                 throw reader.fail(.storage("view '\(viewKey)' reaches past storage '\(rootKey)'"))
             }
-            objects[viewKey] = .storage(TorchStorage(key: viewKey, dtype: root.dtype, location: root.location,
+            objects[ExactString(viewKey)] = .storage(TorchStorage(key: viewKey, dtype: root.dtype, location: root.location,
                                                      storage: Storage(slicing: root.storage, range: start..<(start + length))))
         }
 
@@ -69,7 +69,7 @@ enum TarCheckpoint {
                   let storageKey = objectKey(t.items[1]) else {
                 throw reader.fail(.pickle("tensor header is not (key, storage, type)"))
             }
-            guard case let .storage(source)? = objects[storageKey] else {
+            guard case let .storage(source)? = objects[ExactString(storageKey)] else {
                 throw reader.fail(.storage("tensor '\(key)' uses unknown storage '\(storageKey)'"))
             }
             let rank = Int(Int32(truncatingIfNeeded: try reader.int64("rank of tensor '\(key)'", width: 4)))
@@ -85,7 +85,7 @@ enum TarCheckpoint {
             } catch {
                 throw reader.fail(.tensor(error))
             }
-            objects[key] = .tensor(TorchTensor(tensor: tensor, source: source))
+            objects[ExactString(key)] = .tensor(TorchTensor(tensor: tensor, source: source))
         }
 
         // The object itself.
@@ -94,7 +94,7 @@ enum TarCheckpoint {
             guard let key = id.stringValue else {
                 throw CheckpointError(.unsupported("a pickled nn.Module (module source persistent id); save its state_dict() instead"))
             }
-            guard let object = objects[key] else { throw CheckpointError(.storage("persistent id '\(key)' names no tensor or storage")) }
+            guard let object = objects[ExactString(key)] else { throw CheckpointError(.storage("persistent id '\(key)' names no tensor or storage")) }
             return object
         }
         return (root, order)
@@ -163,10 +163,11 @@ enum TarCheckpoint {
     }
 }
 
-/// A minimal POSIX (ustar / pax) tar reader: member name → byte range of its data.
+/// A minimal POSIX (ustar / pax) tar reader: member name → byte range of its data. Every header's
+/// checksum is verified, as Python's tarfile (which torch uses) does.
 enum TarReader {
-    static func members(of bytes: UnsafeRawBufferPointer) throws(CheckpointError) -> [String: Range<Int>] {
-        var members: [String: Range<Int>] = [:]
+    static func members(of bytes: UnsafeRawBufferPointer) throws(CheckpointError) -> [ExactString: Range<Int>] {
+        var members: [ExactString: Range<Int>] = [:]
         var position = 0
         var paxPath: String?
         var paxSize: Int?
@@ -176,14 +177,17 @@ enum TarReader {
             }
             let header = UnsafeRawBufferPointer(rebasing: bytes[position..<(position + 512)])
             if header.allSatisfy({ $0 == 0 }) { break }
+            guard checksumMatches(header) else {
+                throw CheckpointError(.tar("header checksum does not match its bytes"), record: "tar", offset: position)
+            }
             guard Array(header[257..<262]) == Array("ustar".utf8) else {
-                throw CheckpointError(.zip("tar header without ustar magic"), record: "tar", offset: position)
+                throw CheckpointError(.tar("header without ustar magic"), record: "tar", offset: position)
             }
             var name = field(header, 0, 100)
             let prefix = field(header, 345, 155)
             if !prefix.isEmpty { name = prefix + "/" + name }
             guard var size = octal(header, 124, 12) else {
-                throw CheckpointError(.zip("tar header with a bad size field"), record: "tar", offset: position)
+                throw CheckpointError(.tar("header with a bad size field"), record: "tar", offset: position)
             }
             let type = header[156]
             let dataStart = position + 512
@@ -199,15 +203,27 @@ enum TarReader {
                 paxPath = nil
                 paxSize = nil
                 if type == UInt8(ascii: "0") || type == 0 {
-                    guard members[name] == nil else {
-                        throw CheckpointError(.zip("duplicate tar member '\(name)'"), record: "tar", offset: position)
+                    guard members.updateValue(data, forKey: ExactString(name)) == nil else {
+                        throw CheckpointError(.tar("duplicate member '\(name)'"), record: "tar", offset: position)
                     }
-                    members[name] = data
                 }
             }
             position = dataStart + (size + 511) / 512 * 512
         }
         return members
+    }
+
+    /// Whether the 512-byte `header`'s checksum field (octal, bytes 148..<156) equals the sum of
+    /// its bytes with that field counted as spaces — as unsigned bytes, or as signed bytes like some
+    /// old tars (tarfile accepts both).
+    static func checksumMatches(_ header: UnsafeRawBufferPointer) -> Bool {
+        guard header.count == 512, let recorded = octal(header, 148, 8) else { return false }
+        var unsigned = 8 * 0x20, signed = 8 * 0x20
+        for (i, byte) in header.enumerated() where !(148..<156).contains(i) {
+            unsigned += Int(byte)
+            signed += Int(Int8(bitPattern: byte))
+        }
+        return recorded == unsigned || recorded == signed
     }
 
     private static func field(_ header: UnsafeRawBufferPointer, _ start: Int, _ length: Int) -> String {

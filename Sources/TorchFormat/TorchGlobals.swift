@@ -46,6 +46,7 @@ enum TorchGlobals {
     static let torchTensor = PyGlobal("torch", "Tensor")
     static let parameter = PyGlobal("torch.nn.parameter", "Parameter")
     static let untypedStorage = PyGlobal("torch.storage", "UntypedStorage")
+    static let numpyDtype = PyGlobal("numpy", "dtype")
 
     private static let callables: Set<PyGlobal> = [
         .orderedDict, .rebuildTensorV2, .rebuildParameter, rebuildTensor, rebuildTensorV3,
@@ -109,6 +110,7 @@ enum TorchGlobals {
                     guard let kv = pair.sequenceItems, kv.count == 2 else {
                         throw CheckpointError(.pickle("OrderedDict item is not a pair"))
                     }
+                    guard isHashable(kv[0]) else { throw CheckpointError(.pickle("unhashable \(kv[0].kindName) as a dict key")) }
                     dict.set(kv[0], kv[1])
                 }
             }
@@ -133,6 +135,7 @@ enum TorchGlobals {
             guard case let .tensor(data) = a[0] else {
                 throw CheckpointError(.pickle("\(global.name) of \(a[0].kindName), not a tensor"))
             }
+            if a.count == 4 { try checkNoState(a[3], global) }
             return .tensor(TorchTensor(tensor: data.tensor, source: data.source, requiresGrad: try bool(a[1]), isParameter: true))
         case rebuildFromTypeV2:
             guard a.count == 4, case let .global(function) = a[0], case let .global(type) = a[1],
@@ -145,6 +148,7 @@ enum TorchGlobals {
             guard type == torchTensor || type == parameter else {
                 throw CheckpointError(.unsupported("tensor subclass \(type)"))
             }
+            try checkNoState(a[3], global)
             guard case let .tensor(t) = try call(function, inner) else {
                 throw CheckpointError(.pickle("_rebuild_from_type_v2 did not build a tensor"))
             }
@@ -167,20 +171,60 @@ enum TorchGlobals {
         default:
             // set, frozenset, empty bytes, torch.device, numpy scalar / dtype: kept as their recipe.
             guard callables.contains(global) else { throw CheckpointError(.pickle("\(global) is not callable")) }
+            if isSetType(global), let items = a.first {
+                guard a.count == 1, let members = items.sequenceItems else {
+                    throw CheckpointError(.pickle("\(global) of \(items.kindName), not a list"))
+                }
+                if let bad = members.first(where: { !isHashable($0) }) {
+                    throw CheckpointError(.pickle("unhashable \(bad.kindName) in a \(global.name)"))
+                }
+            }
             return .object(PyObject(callable: global, args: args))
         }
     }
 
-    /// Applies BUILD: attributes on an OrderedDict (a state dict's `_metadata`) or the state of a
-    /// kept object (a numpy dtype). Anything else is refused.
+    /// Applies BUILD, which torch's weights-only unpickler allows only where zoo keeps the state:
+    /// attributes on an OrderedDict (a state dict's `_metadata`) and a numpy dtype's state.
     static func build(_ target: PyValue, state: PyValue) throws(CheckpointError) {
         switch target {
-        case let .dict(dict):
+        case let .dict(dict) where dict.isOrdered:
             dict.attributes = state
-        case let .object(object) where object.callable != .codecsEncode:
+        case let .object(object) where object.callable == numpyDtype:
             object.state = state
         default:
-            throw CheckpointError(.pickle("BUILD on \(target.kindName)"))
+            throw CheckpointError(.pickle("BUILD on \(target.kindName) (only an OrderedDict or a numpy dtype takes state)"))
+        }
+    }
+
+    private static func isSetType(_ global: PyGlobal) -> Bool {
+        ["builtins", "__builtin__"].contains(global.module) && ["set", "frozenset"].contains(global.name)
+    }
+
+    /// Whether Python could hash `value`, as set members and dict keys must be: not a list, dict or
+    /// set, nor a tuple holding one. Tensors, storages and kept objects other than sets hash by
+    /// identity or value.
+    static func isHashable(_ value: PyValue) -> Bool {
+        var pending = [value]
+        var seen: Set<ObjectIdentifier> = []
+        while let next = pending.popLast() {
+            switch next {
+            case .list, .dict: return false
+            case let .object(o) where o.callable == set || o.callable == PyGlobal("__builtin__", "set"): return false
+            case let .tuple(t) where seen.insert(ObjectIdentifier(t)).inserted: pending += t.items
+            default: continue
+            }
+        }
+        return true
+    }
+
+    /// Refuses a tensor's Python attributes (the `state` of `_rebuild_parameter_with_state` and
+    /// `_rebuild_from_type_v2`): zoo keeps none of them, so writing the tensor back would drop them.
+    private static func checkNoState(_ state: PyValue, _ global: PyGlobal) throws(CheckpointError) {
+        switch state {
+        case .none: return
+        case let .dict(d) where d.count == 0 && d.attributes == nil: return
+        default:
+            throw CheckpointError(.unsupported("\(global.name) with Python attributes (a non-empty state): zoo would drop them when writing"))
         }
     }
 

@@ -9,8 +9,9 @@ import ZooCore
 /// functions, OrderedDict, torch.Size, dtypes, set, `_codecs.encode`, numpy scalars and dtypes).
 /// A GLOBAL outside the list is refused at once with its name; REDUCE, BUILD, SETITEM(S),
 /// APPEND(S) on anything they do not apply to are refused; object-construction opcodes (INST, OBJ,
-/// NEWOBJ, EXT*) are refused. Memo entries are shared references, never copies. Stack, memo,
-/// nesting and string sizes are bounded by `Limits`.
+/// NEWOBJ, EXT*) are refused; so are unhashable set members and dict keys (a list in a set), which
+/// Python could never have pickled. Memo entries are shared references, never copies. Stack, memo,
+/// marks, string sizes, the number of values and their nesting are bounded by `Limits`.
 public struct Unpickler {
     /// Bounds that keep a hostile pickle from exhausting memory or time.
     public struct Limits: Sendable {
@@ -21,6 +22,16 @@ public struct Unpickler {
         public var maxStringBytes = 1 << 30
         /// Longest arbitrary-precision integer in bytes.
         public var maxLongBytes = 1 << 12
+        /// Most values one pickle may push (every value built, memo reference and DUP counts: each
+        /// container item was pushed once). Twice the 5M values `TreeWalker` accepts in a finished
+        /// graph, since rebuilding a tensor takes about 20 intermediate values; bounds memory long
+        /// before the walker could see the graph.
+        public var maxValues = 2 * TreeWalker.maxExpandedValues
+        /// Deepest nesting of containers (a tuple holding a tuple is 2 deep). Python's own pickler
+        /// cannot write much deeper than its recursion limit of 1000.
+        public var maxDepth = TreeWalker.maxDepth
+        /// Largest zip `data.pkl` record (inflated) that is read.
+        public var maxPickleBytes = 1 << 30
         public init() {}
     }
 
@@ -32,9 +43,18 @@ public struct Unpickler {
     private let limits: Limits
     private let persistentLoad: PersistentLoad
     private var position = 0
-    private var stack: [PyValue] = []
+    /// A value on the stack or in the memo, with how deeply containers nest inside it (0 for a
+    /// scalar). The depth of a container is raised when it is appended to, but not that of any
+    /// container already holding it: `TreeWalker` checks the finished graph exactly.
+    private struct Entry {
+        var value: PyValue
+        var depth = 0
+    }
+
+    private var stack: [Entry] = []
     private var marks: [Int] = []
-    private var memo: [Int: PyValue] = [:]
+    private var memo: [Int: Entry] = [:]
+    private var valueCount = 0
     private var opcodeStart = 0
 
     /// - Parameters:
@@ -63,6 +83,7 @@ public struct Unpickler {
         stack.removeAll(keepingCapacity: true)
         marks.removeAll()
         memo.removeAll()
+        valueCount = 0
         while true {
             opcodeStart = position
             let code = try readByte()
@@ -71,8 +92,8 @@ public struct Unpickler {
             }
             if op == .stop {
                 // Python's load_stop returns the top of the stack and ignores anything below it.
-                guard let value = stack.popLast() else { throw fail(.pickle("STOP with an empty stack")) }
-                return value
+                guard let entry = stack.popLast() else { throw fail(.pickle("STOP with an empty stack")) }
+                return entry.value
             }
             try execute(op)
             guard stack.count <= limits.maxStack else { throw fail(.limit("pickle stack deeper than \(limits.maxStack)")) }
@@ -102,151 +123,163 @@ public struct Unpickler {
         case .popMark:
             _ = try popMark()
         case .dup:
-            stack.append(try top())
+            let entry = try top()
+            try push(entry.value, depth: entry.depth)
         case .none:
-            stack.append(.none)
+            try push(.none)
         case .newTrue:
-            stack.append(.bool(true))
+            try push(.bool(true))
         case .newFalse:
-            stack.append(.bool(false))
+            try push(.bool(false))
         case .int:
             let text = try readLine()
-            if text == "00" { stack.append(.bool(false)) }
-            else if text == "01" { stack.append(.bool(true)) }
-            else if let value = Int(text) { stack.append(.int(value)) }
+            if text == "00" { try push(.bool(false)) }
+            else if text == "01" { try push(.bool(true)) }
+            else if let value = Int(text) { try push(.int(value)) }
             else { throw fail(.pickle("bad INT literal")) }
         case .binInt:
-            stack.append(.int(Int(Int32(truncatingIfNeeded: try readInteger(4)))))
+            try push(.int(Int(Int32(truncatingIfNeeded: try readInteger(4)))))
         case .binInt1:
-            stack.append(.int(Int(try readByte())))
+            try push(.int(Int(try readByte())))
         case .binInt2:
-            stack.append(.int(Int(try readInteger(2))))
+            try push(.int(Int(try readInteger(2))))
         case .long:
             var text = try readLine()
             if text.hasSuffix("L") { text.removeLast() }
             guard let value = Int(text) else { throw fail(.unsupported("text LONG beyond 64 bits")) }
-            stack.append(.int(value))
+            try push(.int(value))
         case .long1:
-            stack.append(try readLong(count: Int(try readByte())))
+            try push(try readLong(count: Int(try readByte())))
         case .long4:
             let count = Int(Int32(truncatingIfNeeded: try readInteger(4)))
             guard count >= 0 else { throw fail(.pickle("negative LONG4 length")) }
-            stack.append(try readLong(count: count))
+            try push(try readLong(count: count))
         case .float:
             guard let value = Double(try readLine()) else { throw fail(.pickle("bad FLOAT literal")) }
-            stack.append(.float(value))
+            try push(.float(value))
         case .binFloat:
-            stack.append(.float(Double(bitPattern: UInt64(bigEndian: UInt64(try readInteger(8).littleEndian)))))
+            try push(.float(Double(bitPattern: UInt64(bigEndian: UInt64(try readInteger(8).littleEndian)))))
         case .binUnicode:
-            stack.append(.string(PyString(try readUTF8(count: try readLength(4)))))
+            try push(.string(PyString(try readUTF8(count: try readLength(4)))))
         case .shortBinUnicode:
-            stack.append(.string(PyString(try readUTF8(count: Int(try readByte())))))
+            try push(.string(PyString(try readUTF8(count: Int(try readByte())))))
         case .binUnicode8:
-            stack.append(.string(PyString(try readUTF8(count: try readLength(8)))))
+            try push(.string(PyString(try readUTF8(count: try readLength(8)))))
         case .binString:
-            stack.append(.string(PyString(latin1(try readBytes(count: try readLength(4))))))
+            try push(.string(PyString(latin1(try readBytes(count: try readLength(4))))))
         case .shortBinString:
-            stack.append(.string(PyString(latin1(try readBytes(count: Int(try readByte()))))))
+            try push(.string(PyString(latin1(try readBytes(count: Int(try readByte()))))))
         case .binBytes:
-            stack.append(.bytes(PyBytes(Array(try readBytes(count: try readLength(4))))))
+            try push(.bytes(PyBytes(Array(try readBytes(count: try readLength(4))))))
         case .shortBinBytes:
-            stack.append(.bytes(PyBytes(Array(try readBytes(count: Int(try readByte()))))))
+            try push(.bytes(PyBytes(Array(try readBytes(count: Int(try readByte()))))))
         case .binBytes8:
-            stack.append(.bytes(PyBytes(Array(try readBytes(count: try readLength(8))))))
+            try push(.bytes(PyBytes(Array(try readBytes(count: try readLength(8))))))
         case .emptyTuple:
-            stack.append(.tuple(PyTuple([])))
+            try push(.tuple(PyTuple([])), depth: 1)
         case .tuple:
-            stack.append(.tuple(PyTuple(try popMark())))
+            try pushContainer(try popMark()) { .tuple(PyTuple($0)) }
         case .tuple1:
             let a = try pop()
-            stack.append(.tuple(PyTuple([a])))
+            try pushContainer([a]) { .tuple(PyTuple($0)) }
         case .tuple2:
             let b = try pop(), a = try pop()
-            stack.append(.tuple(PyTuple([a, b])))
+            try pushContainer([a, b]) { .tuple(PyTuple($0)) }
         case .tuple3:
             let c = try pop(), b = try pop(), a = try pop()
-            stack.append(.tuple(PyTuple([a, b, c])))
+            try pushContainer([a, b, c]) { .tuple(PyTuple($0)) }
         case .emptyList:
-            stack.append(.list(PyList()))
+            try push(.list(PyList()), depth: 1)
         case .list:
-            stack.append(.list(PyList(try popMark())))
+            try pushContainer(try popMark()) { .list(PyList($0)) }
         case .append:
-            let value = try pop()
-            try list(try top()).items.append(value)
+            let entry = try pop()
+            try list(try top().value).items.append(entry.value)
+            try deepenTop(by: [entry])
         case .appends:
-            let values = try popMark()
-            try list(try top()).items.append(contentsOf: values)
+            let entries = try popMark()
+            try list(try top().value).items.append(contentsOf: entries.map(\.value))
+            try deepenTop(by: entries)
         case .emptyDict:
-            stack.append(.dict(PyDict()))
+            try push(.dict(PyDict()), depth: 1)
         case .dict:
-            let values = try popMark()
-            guard values.count % 2 == 0 else { throw fail(.pickle("DICT with an odd number of items")) }
+            let entries = try popMark()
             let dict = PyDict()
-            for i in stride(from: 0, to: values.count, by: 2) { dict.set(values[i], values[i + 1]) }
-            stack.append(.dict(dict))
+            try setItems(entries, in: dict, "DICT")
+            try push(.dict(dict), depth: 1)
+            try deepenTop(by: entries)
         case .setItem:
             let value = try pop(), key = try pop()
-            try dict(try top()).set(key, value)
+            try setItems([key, value], in: try dict(try top().value), "SETITEM")
+            try deepenTop(by: [key, value])
         case .setItems:
-            let values = try popMark()
-            guard values.count % 2 == 0 else { throw fail(.pickle("SETITEMS with an odd number of items")) }
-            let target = try dict(try top())
-            for i in stride(from: 0, to: values.count, by: 2) { target.set(values[i], values[i + 1]) }
+            let entries = try popMark()
+            try setItems(entries, in: try dict(try top().value), "SETITEMS")
+            try deepenTop(by: entries)
         case .emptySet:
-            stack.append(.object(PyObject(callable: TorchGlobals.set, args: PyTuple([.list(PyList())]))))
+            try push(.object(PyObject(callable: TorchGlobals.set, args: PyTuple([.list(PyList())]))), depth: 1)
         case .addItems:
-            let values = try popMark()
-            guard case let .object(object) = try top(), object.callable == TorchGlobals.set,
+            let entries = try popMark()
+            let target = try top().value
+            guard case let .object(object) = target, object.callable == TorchGlobals.set,
                   case let .list(items)? = object.args.items.first else {
-                throw fail(.pickle("ADDITEMS on \(try top().kindName), not a set"))
+                throw fail(.pickle("ADDITEMS on \(target.kindName), not a set"))
             }
+            let values = entries.map(\.value)
+            try checkHashable(values, "in a set")
             items.items.append(contentsOf: values)
+            try deepenTop(by: entries)
         case .frozenSet:
-            let values = try popMark()
-            stack.append(.object(PyObject(callable: PyGlobal("builtins", "frozenset"), args: PyTuple([.list(PyList(values))]))))
+            let entries = try popMark()
+            try checkHashable(entries.map(\.value), "in a frozenset")
+            try pushContainer(entries) { .object(PyObject(callable: PyGlobal("builtins", "frozenset"), args: PyTuple([.list(PyList($0))]))) }
         case .global:
             let module = try readLine(), name = try readLine()
-            stack.append(try resolveGlobal(module, name))
+            try push(try resolveGlobal(module, name))
         case .stackGlobal:
-            let name = try pop(), module = try pop()
+            let name = try pop().value, module = try pop().value
             guard let m = module.stringValue, let n = name.stringValue else {
                 throw fail(.pickle("STACK_GLOBAL needs two strings"))
             }
-            stack.append(try resolveGlobal(m, n))
+            try push(try resolveGlobal(m, n))
         case .reduce:
-            let args = try pop(), callable = try pop()
+            let argsEntry = try pop(), callable = try pop().value
+            let args = argsEntry.value
             guard case let .global(global) = callable else {
                 throw fail(.pickle("REDUCE on \(callable.kindName), which is not callable"))
             }
             guard case let .tuple(tuple) = args else { throw fail(.pickle("REDUCE arguments are not a tuple")) }
             if dryRun, TorchGlobals.rebuildsTensor(global) {
-                stack.append(.none)
+                try push(.none)
                 return
             }
+            let result: PyValue
             do {
-                stack.append(try TorchGlobals.call(global, tuple))
+                result = try TorchGlobals.call(global, tuple)
             } catch let error {
                 throw error.located(record: record, offset: opcodeStart, path: nearestKey())
             }
+            try push(result, depth: argsEntry.depth)
         case .build:
             let state = try pop()
-            if dryRun, case .none = try top() { return }
+            if dryRun, case .none = try top().value { return }
             do {
-                try TorchGlobals.build(try top(), state: state)
+                try TorchGlobals.build(try top().value, state: state.value)
             } catch let error {
                 throw error.located(record: record, offset: opcodeStart, path: nil)
             }
+            try deepenTop(by: [state])
         case .binPersId:
-            let id = try pop()
+            let id = try pop().value
             do {
-                stack.append(try persistentLoad(id))
+                try push(try persistentLoad(id))
             } catch let error {
                 throw error.located(record: record, offset: opcodeStart, path: nearestKey())
             }
         case .persId:
             let id = try readLine()
             do {
-                stack.append(try persistentLoad(.string(PyString(id))))
+                try push(try persistentLoad(.string(PyString(id))))
             } catch let error {
                 throw error.located(record: record, offset: opcodeStart, path: nearestKey())
             }
@@ -274,24 +307,62 @@ public struct Unpickler {
 
     // MARK: - Stack and memo
 
-    private mutating func pop() throws(CheckpointError) -> PyValue {
-        guard let last = stack.last, stack.count > (marks.last ?? 0) else {
-            throw fail(.pickle("stack underflow"))
+    /// Pushes a value, counting it against `maxValues`.
+    private mutating func push(_ value: PyValue, depth: Int = 0) throws(CheckpointError) {
+        valueCount += 1
+        guard valueCount <= limits.maxValues else {
+            throw fail(.limit("pickle builds more than \(limits.maxValues) values"))
         }
-        _ = last
+        guard depth <= limits.maxDepth else { throw nestedTooDeeply() }
+        stack.append(Entry(value: value, depth: depth))
+    }
+
+    /// Pushes the container `make` builds from `entries`, one level deeper than the deepest of them.
+    private mutating func pushContainer(_ entries: [Entry], _ make: ([PyValue]) -> PyValue) throws(CheckpointError) {
+        try push(make(entries.map(\.value)), depth: 1 + (entries.map(\.depth).max() ?? 0))
+    }
+
+    /// Records that the container on top of the stack now holds `entries`.
+    private mutating func deepenTop(by entries: [Entry]) throws(CheckpointError) {
+        let depth = 1 + (entries.map(\.depth).max() ?? 0)
+        guard depth <= limits.maxDepth else { throw nestedTooDeeply() }
+        stack[stack.count - 1].depth = max(stack[stack.count - 1].depth, depth)
+    }
+
+    private func nestedTooDeeply() -> CheckpointError {
+        fail(.limit("values nested more than \(limits.maxDepth) levels deep"))
+    }
+
+    private mutating func pop() throws(CheckpointError) -> Entry {
+        guard stack.count > (marks.last ?? 0) else { throw fail(.pickle("stack underflow")) }
         return stack.removeLast()
     }
 
-    private func top() throws(CheckpointError) -> PyValue {
+    private func top() throws(CheckpointError) -> Entry {
         guard let last = stack.last, stack.count > (marks.last ?? 0) else { throw fail(.pickle("stack underflow")) }
         return last
     }
 
-    private mutating func popMark() throws(CheckpointError) -> [PyValue] {
+    private mutating func popMark() throws(CheckpointError) -> [Entry] {
         guard let mark = marks.popLast() else { throw fail(.pickle("no MARK on the stack")) }
-        let values = Array(stack[mark...])
+        let entries = Array(stack[mark...])
         stack.removeSubrange(mark...)
-        return values
+        return entries
+    }
+
+    /// Sets alternating keys and values of `entries` in `dict`; keys must be hashable.
+    private func setItems(_ entries: [Entry], in dict: PyDict, _ opcode: String) throws(CheckpointError) {
+        guard entries.count % 2 == 0 else { throw fail(.pickle("\(opcode) with an odd number of items")) }
+        for i in stride(from: 0, to: entries.count, by: 2) {
+            try checkHashable([entries[i].value], "as a dict key")
+            dict.set(entries[i].value, entries[i + 1].value)
+        }
+    }
+
+    private func checkHashable(_ values: [PyValue], _ role: String) throws(CheckpointError) {
+        if let bad = values.first(where: { !TorchGlobals.isHashable($0) }) {
+            throw fail(.pickle("unhashable \(bad.kindName) \(role)"))
+        }
     }
 
     private mutating func memoize(_ index: Int) throws(CheckpointError) {
@@ -303,8 +374,8 @@ public struct Unpickler {
     }
 
     private mutating func recall(_ index: Int) throws(CheckpointError) {
-        guard let value = memo[index] else { throw fail(.pickle("memo index \(index) was never stored")) }
-        stack.append(value)
+        guard let entry = memo[index] else { throw fail(.pickle("memo index \(index) was never stored")) }
+        try push(entry.value, depth: entry.depth)
     }
 
     private func list(_ value: PyValue) throws(CheckpointError) -> PyList {
@@ -329,7 +400,7 @@ public struct Unpickler {
         let floor = marks.last ?? 0
         var i = stack.count - 1
         while i >= floor {
-            if let key = stack[i].stringValue { return key }
+            if let key = stack[i].value.stringValue { return key }
             i -= 1
         }
         return nil

@@ -50,9 +50,10 @@ public struct ZipEntry: Sendable, Equatable {
 /// the file and before the central directory, no overlapping entries, no duplicate names, no
 /// encrypted entries, methods 0 and 8 only, names without "..", leading "/" or backslashes, and every
 /// entry inside one top-level folder (`prefix`, taken from the first entry as torch does — any
-/// folder name is accepted). Bytes before the first entry (an "archive prefix", e.g. a
-/// self-extractor stub) are allowed: offsets recorded in the archive are taken relative to the start
-/// the end record implies. Bytes after the end record are refused.
+/// folder name is accepted). Bytes before the first entry (e.g. a self-extractor stub) are allowed
+/// here: offsets recorded in the archive are taken relative to the start the end record implies.
+/// Torch refuses such files, and so does `Checkpoint.load` (it requires `archiveStart == 0`).
+/// Bytes after the end record are refused. Names are compared by their bytes (`ExactString`).
 ///
 /// Entry offsets (`ZipEntry.localHeaderOffset`, `dataOffset`) are absolute file offsets.
 public struct ZipArchive: Sendable {
@@ -63,7 +64,7 @@ public struct ZipArchive: Sendable {
     public let entries: [ZipEntry]
     /// File offset of the archive's first byte: non-zero when other bytes precede it.
     public let archiveStart: Int
-    private let indexByName: [String: Int]
+    private let indexByName: [ExactString: Int]
 
     /// Opens and validates the archive in `file`.
     /// - Throws: `CheckpointError` (`.emptyFile`, `.zip`) naming the entry and offset of the problem.
@@ -88,12 +89,12 @@ public struct ZipArchive: Sendable {
         }
         let prefix = String(first.name[..<slash])
         let folder = Array((prefix + "/").utf8)
-        var index: [String: Int] = [:]
+        var index: [ExactString: Int] = [:]
         for (position, entry) in parsed.enumerated() {
             guard entry.name.utf8.starts(with: folder) else {
                 throw CheckpointError(.zip("entry is outside the archive's folder '\(prefix)/'"), record: entry.name)
             }
-            guard index.updateValue(position, forKey: entry.name) == nil else {
+            guard index.updateValue(position, forKey: ExactString(entry.name)) == nil else {
                 throw CheckpointError(.zip("duplicate entry name"), record: entry.name)
             }
         }
@@ -107,7 +108,7 @@ public struct ZipArchive: Sendable {
 
     /// The entry named `relativeName` inside the folder ("data.pkl", "data/0", "byteorder").
     public func entry(_ relativeName: String) -> ZipEntry? {
-        indexByName[prefix + "/" + relativeName].map { entries[$0] }
+        indexByName[ExactString(prefix + "/" + relativeName)].map { entries[$0] }
     }
 
     /// The entry named `relativeName`, or a `.missingRecord` error naming it.
@@ -148,14 +149,10 @@ public struct ZipArchive: Sendable {
         return storage
     }
 
-    /// Whether `bytes` look like a zip archive: a local file header (or, for an empty archive, an end
-    /// record) at byte 0 — torch files start with "PK\u{3}\u{4}" — or, for archives with bytes before
-    /// their first entry, an end record that ends exactly at the end of `bytes`.
+    /// Whether `bytes` start with a local file header ("PK\u{3}\u{4}"): torch's test for a zip
+    /// checkpoint (`_is_zipfile`), so the only zip archives it reads.
     public static func looksLikeZip(_ bytes: UnsafeRawBufferPointer) -> Bool {
-        let view = ByteView(bytes)
-        if view.has(0, 4), view.u32(0) == Signature.localHeader || view.u32(0) == Signature.endRecord { return true }
-        if case .found = CentralDirectoryLocation.findEndRecord(view) { return true }
-        return false
+        ByteView(bytes).u32(0) == Signature.localHeader
     }
 
     // MARK: Parsing
@@ -564,7 +561,7 @@ public struct ZipWriter {
     private let start: Int
     private var centralDirectory: [UInt8] = []
     private var entryCount = 0
-    private var written = Set<String>()
+    private var written = Set<ExactString>()
     private var names = TorchRecordNameSet()
     private var combinedCRC: UInt64 = 0
     private var finished = false
@@ -597,10 +594,10 @@ public struct ZipWriter {
     /// Writes the records torch adds at the end, the central directory and the end records.
     public mutating func finish() throws(IOError) {
         precondition(!finished, "finish() called twice")
-        if !written.contains("version"), !written.contains(".data/version") {
+        if !written.contains(ExactString("version")), !written.contains(ExactString(".data/version")) {
             try withBytes(Array("3\n".utf8)) { (raw) throws(IOError) in try write("version", raw) }
         }
-        if !written.contains("byteorder") {
+        if !written.contains(ExactString("byteorder")) {
             #if _endian(little)
             let order = "little"
             #else
@@ -631,7 +628,7 @@ public struct ZipWriter {
 
     /// One record, as mz_zip_writer_add_mem_ex_v2 writes it with torch's padding.
     private mutating func write(_ name: String, _ bytes: UnsafeRawBufferPointer) throws(IOError) {
-        precondition(!written.contains(name), "record '\(name)' added twice")
+        precondition(!written.contains(ExactString(name)), "record '\(name)' added twice")
         precondition(!name.isEmpty && !name.hasSuffix("/"), "invalid record name '\(name)'")
         let fullName = Array((prefix + "/" + name).utf8)
         precondition(fullName.count <= 0xFFFF, "record name too long for zip")
@@ -687,7 +684,7 @@ public struct ZipWriter {
         }
         centralDirectory += central.bytes
         entryCount += 1
-        written.insert(name)
+        written.insert(ExactString(name))
         names.insert(name)
     }
 

@@ -2,15 +2,23 @@ import ZooCore
 
 /// The zip checkpoint format (torch.save since 1.6): `<prefix>/data.pkl` (pickle protocol 2) whose
 /// persistent ids ('storage', StorageClass, key, location, numel) name records `<prefix>/data/<key>`;
-/// `<prefix>/byteorder` says the data's byte order (little when absent). See FORMATS.md §1 and
-/// torch/serialization.py `_load`.
+/// `<prefix>/byteorder` says the data's byte order (little when absent). The archive must start at
+/// byte 0, as torch requires (`_is_zipfile`; miniz takes recorded offsets as file offsets). See
+/// FORMATS.md §1 and torch/serialization.py `_load`.
 enum ZipCheckpoint {
     static func read(file: MappedFile, options: Checkpoint.Options) throws(CheckpointError) -> (PyValue, Checkpoint.ByteOrder) {
         let archive = try ZipArchive(file: file)
-        if archive.entry("constants.pkl") != nil || archive.entries.contains(where: { $0.name.hasPrefix(archive.prefix + "/code/") }) {
+        guard archive.archiveStart == 0 else {
+            throw CheckpointError(.zip("\(archive.archiveStart) bytes precede the archive (torch reads only archives that start at byte 0)"), offset: 0)
+        }
+        let code = Array((archive.prefix + "/code/").utf8)
+        if archive.entry("constants.pkl") != nil || archive.entries.contains(where: { $0.name.utf8.starts(with: code) }) {
             throw CheckpointError(.unsupported("a TorchScript archive (torch.jit.save): zoo reads saved tensors, never scripted code"))
         }
         guard let pickleEntry = archive.entry("data.pkl") else { throw CheckpointError(.missingRecord("\(archive.prefix)/data.pkl")) }
+        guard pickleEntry.size <= options.limits.maxPickleBytes else {
+            throw CheckpointError(.limit("pickle of \(pickleEntry.size) bytes (limit \(options.limits.maxPickleBytes))"), record: pickleEntry.name)
+        }
         let pickle = try archive.contents(of: pickleEntry, verifyCRC: options.verifyChecksums)
 
         var order = Checkpoint.ByteOrder.little
@@ -23,7 +31,7 @@ enum ZipCheckpoint {
             order = parsed
         }
 
-        var storages: [String: TorchStorage] = [:]
+        var storages: [ExactString: TorchStorage] = [:]
         var unpickler = Unpickler(bytes: pickle.bytes, record: pickleEntry.name, limits: options.limits) { id throws(CheckpointError) in
             guard case let .tuple(t) = id, t.items.count == 5, t.items[0].stringValue == "storage",
                   let key = t.items[2].stringValue, let location = t.items[3].stringValue,
@@ -31,7 +39,7 @@ enum ZipCheckpoint {
                 throw CheckpointError(.pickle("persistent id is not ('storage', type, key, location, numel)"))
             }
             let dtype = try TorchGlobals.storageDType(t.items[1]) ?? .u8
-            if let known = storages[key] {
+            if let known = storages[ExactString(key)] {
                 guard known.dtype == dtype else {
                     throw CheckpointError(.storage("storage '\(key)' is used as both \(known.dtype.rawValue) and \(dtype.rawValue)"))
                 }
@@ -49,7 +57,7 @@ enum ZipCheckpoint {
             let raw = try archive.contents(of: entry, verifyCRC: options.verifyChecksums)
             let storage = TorchStorage(key: key, dtype: dtype, location: location,
                                        storage: StorageBytes.prepare(raw, dtype: dtype, byteOrder: order))
-            storages[key] = storage
+            storages[ExactString(key)] = storage
             return .storage(storage)
         }
         return (try unpickler.load(), order)

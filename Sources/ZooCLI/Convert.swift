@@ -47,18 +47,33 @@ struct Convert: ParsableCommand {
         }
     }
 
-    /// The first difference between two tensor lists (path, dtype, shape or element bytes), if any.
+    /// The first difference between two tensor lists, if any: in path, dtype, geometry (shape,
+    /// strides, storage offset), flags, which tensors share a storage, or a storage's bytes. Compares
+    /// each storage once and never materializes a view, so it costs O(file size) even for expanded
+    /// views that would be terabytes dense.
     static func firstMismatch(_ a: [(path: String, tensor: TorchTensor)], _ b: [(path: String, tensor: TorchTensor)]) -> String? {
         guard a.count == b.count else { return "\(a.count) tensors in, \(b.count) out" }
+        // Storage of the input → storage of the output, and back: sharing must be kept exactly.
+        var forward: [ObjectIdentifier: ObjectIdentifier] = [:]
+        var backward: [ObjectIdentifier: ObjectIdentifier] = [:]
         for (x, y) in zip(a, b) {
             guard x.path == y.path else { return "tensor '\(x.path)' became '\(y.path)'" }
-            guard x.tensor.tensor.dtype == y.tensor.tensor.dtype, x.tensor.tensor.shape == y.tensor.tensor.shape else {
-                return "tensor '\(x.path)' changed dtype or shape"
+            let s = x.tensor.tensor, t = y.tensor.tensor
+            guard s.dtype == t.dtype, s.shape == t.shape, s.strides == t.strides, s.offset == t.offset else {
+                return "tensor '\(x.path)' changed dtype, shape, strides or storage offset"
             }
-            let equal = x.tensor.tensor.withContiguousBytes { p in
-                y.tensor.tensor.withContiguousBytes { q in p.elementsEqual(q) }
+            guard x.tensor.requiresGrad == y.tensor.requiresGrad, x.tensor.isParameter == y.tensor.isParameter else {
+                return "tensor '\(x.path)' changed requires_grad or parameter flag"
             }
-            guard equal else { return "tensor '\(x.path)' changed value" }
+            let from = ObjectIdentifier(x.tensor.source), to = ObjectIdentifier(y.tensor.source)
+            if forward[from] == nil, backward[to] == nil {
+                forward[from] = to
+                backward[to] = from
+                guard x.tensor.source.storage.bytes.elementsEqual(y.tensor.source.storage.bytes) else {
+                    return "tensor '\(x.path)' changed value (its storage's bytes differ)"
+                }
+            }
+            guard forward[from] == to, backward[to] == from else { return "tensor '\(x.path)' changed storage sharing" }
         }
         return nil
     }

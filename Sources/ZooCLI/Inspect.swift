@@ -52,8 +52,8 @@ struct Report {
     var otherTensors: [(path: String, tensor: TorchTensor)] {
         guard let stateDict else { return checkpoint.tensors }
         let inside = Set(stateDict.entries.map { ObjectIdentifier($0.tensor) })
-        let prefix = stateDict.key.map { $0 + "." } ?? ""
-        return checkpoint.tensors.filter { !(inside.contains(ObjectIdentifier($0.tensor)) && $0.path.hasPrefix(prefix)) }
+        let prefix = (stateDict.key.map { $0 + "." } ?? "").utf8
+        return checkpoint.tensors.filter { !(inside.contains(ObjectIdentifier($0.tensor)) && $0.path.utf8.starts(with: prefix)) }
     }
 
     var others: [(key: String, value: PyValue)] { checkpoint.otherEntries(excluding: stateDict?.key) }

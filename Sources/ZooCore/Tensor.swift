@@ -24,8 +24,9 @@ public enum TensorError: Error, Equatable, Sendable, CustomStringConvertible {
 /// An n-dimensional strided view over a shared `Storage`.
 ///
 /// Shape, strides and offset are in elements. Every tensor is validated when built: sizes and
-/// strides are non-negative, all arithmetic is overflow-checked, and every element it can reach lies
-/// inside the storage. Views (slices, transposes, expansions with stride 0) share storage; turning a
+/// strides are non-negative, all arithmetic is overflow-checked (including the dense byte size, so
+/// `count` and `byteCount` never overflow, even for an expanded view of a tiny storage), and every
+/// element it can reach lies inside the storage. Views (slices, transposes, expansions with stride 0) share storage; turning a
 /// view into a dense C-order tensor is explicit (`contiguous()`).
 public struct Tensor: @unchecked Sendable {
     public let dtype: DType
@@ -38,7 +39,8 @@ public struct Tensor: @unchecked Sendable {
     /// Builds a strided view, validating it against the storage.
     public init(dtype: DType, shape: [Int], strides: [Int], offset: Int, storage: Storage) throws(TensorError) {
         let storageElements = storage.byteCount / dtype.itemSize
-        _ = try Tensor.checkedExtent(shape: shape, strides: strides, offset: offset, storageElements: storageElements)
+        _ = try Tensor.checkedExtent(shape: shape, strides: strides, offset: offset, storageElements: storageElements,
+                                     itemSize: dtype.itemSize)
         self.dtype = dtype
         self.shape = shape
         self.strides = strides
@@ -84,14 +86,18 @@ public struct Tensor: @unchecked Sendable {
     }
 
     /// Validates a view's geometry and returns its extent: one past the largest element index it
-    /// reaches, relative to `offset` (0 for an empty tensor).
+    /// reaches, relative to `offset` (0 for an empty tensor). The element count times `itemSize` (the
+    /// tensor's dense byte size) must fit in an `Int` too.
     @discardableResult
-    public static func checkedExtent(shape: [Int], strides: [Int], offset: Int, storageElements: Int) throws(TensorError) -> Int {
+    public static func checkedExtent(shape: [Int], strides: [Int], offset: Int, storageElements: Int,
+                                     itemSize: Int = 1) throws(TensorError) -> Int {
         guard shape.count == strides.count else { throw .rankMismatch(shape: shape.count, strides: strides.count) }
         guard offset >= 0 else { throw .negativeOffset(offset) }
         for (dim, size) in shape.enumerated() where size < 0 { throw .negativeSize(dim: dim, size: size) }
         for (dim, stride) in strides.enumerated() where stride < 0 { throw .negativeStride(dim: dim, stride: stride) }
-        guard checkedCount(shape) != nil else { throw .overflow }
+        guard let count = checkedCount(shape), !count.multipliedReportingOverflow(by: itemSize).overflow else {
+            throw .overflow
+        }
         if shape.contains(0) { return 0 }
         var last = 0
         for (size, stride) in zip(shape, strides) {
@@ -133,6 +139,10 @@ public struct Tensor: @unchecked Sendable {
     }
 
     /// The element's byte offset in the storage for each element in C order.
+    ///
+    /// Only ever steps to an element's position, all of which the initializer checked: a dimension
+    /// is advanced only while its index stays in range and rewound by exactly the steps it took, so
+    /// a size-1 dimension's stride (which torch allows to be anything) is never added.
     public func forEachByteOffset(_ body: (Int) throws -> Void) rethrows {
         let n = count
         if n == 0 { return }
@@ -143,17 +153,17 @@ public struct Tensor: @unchecked Sendable {
         }
         var index = [Int](repeating: 0, count: rank)
         var position = offset
-        for _ in 0..<n {
-            try body(position * item)
+        try body(position * item)
+        for _ in 1..<n {
             var dim = rank - 1
-            while dim >= 0 {
-                index[dim] += 1
-                position += strides[dim]
-                if index[dim] < shape[dim] { break }
-                position -= strides[dim] * shape[dim]
+            while index[dim] + 1 == shape[dim] {
+                position -= strides[dim] * index[dim]
                 index[dim] = 0
                 dim -= 1
             }
+            index[dim] += 1
+            position += strides[dim]
+            try body(position * item)
         }
     }
 

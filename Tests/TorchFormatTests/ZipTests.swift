@@ -67,7 +67,9 @@ final class ZipTests: XCTestCase {
         }
     }
 
-    func testBytesBeforeTheArchiveAreAllowed() throws {
+    /// The zip reader itself reads an archive after other bytes (torch does not, and neither does
+    /// `Checkpoint.load`: see HostileInputTests.testArchiveMustStartAtByteZero).
+    func testBytesBeforeTheArchiveAreReadByTheZipReader() throws {
         let original = try fixtureBytes("dtypes")
         let stub = [UInt8](repeating: 0x90, count: 1000)
         let archive = try parse(stub + original).get()
@@ -78,7 +80,7 @@ final class ZipTests: XCTestCase {
             XCTAssertEqual(bytes(try archive.contents(of: entry, verifyCRC: true)), bytes(try reference.contents(of: expected, verifyCRC: true)))
         }
         XCTAssertTrue(original.withUnsafeBytes(ZipArchive.looksLikeZip))
-        XCTAssertTrue((stub + original).withUnsafeBytes(ZipArchive.looksLikeZip))
+        XCTAssertFalse((stub + original).withUnsafeBytes(ZipArchive.looksLikeZip), "torch needs PK\\3\\4 at byte 0")
         XCTAssertFalse(try fixtureBytes("legacy").withUnsafeBytes(ZipArchive.looksLikeZip))
         XCTAssertFalse(try fixtureBytes("tar").withUnsafeBytes(ZipArchive.looksLikeZip))
     }

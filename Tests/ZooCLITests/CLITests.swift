@@ -1,5 +1,7 @@
 import Foundation
+import TorchFormat
 import XCTest
+import ZooCore
 
 /// Runs the built `zoo` binary as a user would: output, exit status and the one-line errors.
 final class CLITests: XCTestCase {
@@ -105,6 +107,59 @@ final class CLITests: XCTestCase {
         let refused = try zoo("convert", fixture("alexnet_small.pth"), directory.appendingPathComponent("x.onnx").path)
         XCTAssertEqual(refused.status, 1)
         XCTAssertTrue(refused.stderr.contains("unsupported extension"), refused.stderr)
+    }
+
+    /// Hand-made hostile files (a pickle in a zip made by the project's ZipWriter): one line and
+    /// exit 1 for those torch refuses or zoo cannot hold; an expanded view converts in O(file size).
+    func testHostileCheckpoints() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("zoo-cli-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        func checkpoint(_ name: String, _ pickle: [UInt8], storage: [UInt8] = []) throws -> String {
+            let path = directory.appendingPathComponent(name).path
+            let output = try OutputFile(path: path)
+            var zip = ZipWriter(output: output, prefix: "archive")
+            try zip.add("data.pkl", pickle)
+            if !storage.isEmpty { try zip.add("data/0", storage) }
+            try zip.finish()
+            try output.commit()
+            return path
+        }
+        func long(_ value: Int) -> [UInt8] { [0x8A, 8] + withUnsafeBytes(of: Int64(value).littleEndian, Array.init) }
+        func global(_ module: String, _ name: String) -> [UInt8] { [0x63] + Array("\(module)\n\(name)\n".utf8) }
+        func string(_ text: String) -> [UInt8] { [0x8C, UInt8(text.utf8.count)] + Array(text.utf8) }
+        /// {"w": a view of a 4-float storage with this geometry}
+        func view(_ size: [Int], _ stride: [Int]) -> [UInt8] {
+            let storage = [0x28] + string("storage") + global("torch", "FloatStorage") + string("0") + string("cpu") + long(4) + [0x74, 0x51]
+            let args = storage + long(0) + [0x28] + size.flatMap(long) + [0x74, 0x28] + stride.flatMap(long) + [0x74, 0x89]
+                + global("collections", "OrderedDict") + [0x29, 0x52]
+            return [0x80, 0x02, 0x7D] + string("w") + global("torch._utils", "_rebuild_tensor_v2") + [0x28] + args + [0x74, 0x52, 0x73, 0x2E]
+        }
+        let floats = [Float](repeating: 1, count: 4).withUnsafeBytes(Array.init)
+
+        let refused = [
+            ("deep.pth", try checkpoint("deep.pth", [0x80, 0x02, 0x4E] + [UInt8](repeating: 0x85, count: 30_000) + [0x2E]),
+             "values nested more than 1000 levels deep"),
+            ("deep_broken.pth", try checkpoint("deep_broken.pth", [0x80, 0x02, 0x4E] + [UInt8](repeating: 0x85, count: 50_000) + [0xFF]),
+             "values nested more than 1000 levels deep"),
+            ("overflow.pth", try checkpoint("overflow.pth", view([1 << 31, 1 << 31], [0, 0]), storage: floats),
+             "size arithmetic overflows 64 bits"),
+        ]
+        for (name, path, message) in refused {
+            let result = try zoo("inspect", path)
+            XCTAssertEqual(result.status, 1, name)
+            XCTAssertEqual(result.stderr.split(separator: "\n").count, 1, "\(name): \(result.stderr)")
+            XCTAssertTrue(result.stderr.contains(message), "\(name): \(result.stderr)")
+        }
+
+        // 2^40 elements (4 TiB dense) over 16 bytes: verified by geometry and storage bytes.
+        let expanded = try checkpoint("expanded.pth", view([1 << 20, 1 << 20], [0, 0]), storage: floats)
+        let output = directory.appendingPathComponent("expanded_out.pth").path
+        let converted = try zoo("convert", expanded, output)
+        XCTAssertEqual(converted.status, 0, converted.stderr)
+        XCTAssertTrue(converted.stdout.contains("1 tensors, read back bit-identical"), converted.stdout)
+        let inspected = try zoo("inspect", output)
+        XCTAssertTrue(inspected.stdout.contains("[1048576, 1048576]"), inspected.stdout)
     }
 
     func testHelpListsTheCommands() throws {
