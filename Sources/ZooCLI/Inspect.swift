@@ -1,6 +1,7 @@
 import ArgumentParser
 import TorchFormat
 import ZooCore
+import ZooModels
 
 struct Inspect: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -24,6 +25,12 @@ struct Inspect: ParsableCommand {
     @Flag(help: "Skip CRC-32 verification of zip records.")
     var noVerifyCrc = false
 
+    @Flag(help: "Also bind the state dict to its architecture and print the model's graph.")
+    var graph = false
+
+    @Option(help: "Architecture for --graph (see zoo models); detected by default.")
+    var arch: String?
+
     func run() throws {
         let checkpoint: Checkpoint
         do {
@@ -39,6 +46,18 @@ struct Inspect: ParsableCommand {
         }
         let report = Report(checkpoint: checkpoint, stateDict: stateDict, note: note)
         print(json ? report.json.rendered() : report.text)
+        if graph {
+            guard let stateDict else { throw UserError(message: "\(file): --graph needs a state dict (choose one with --key)") }
+            let model: Model
+            do {
+                model = try Model.bind(stateDict, architecture: try arch.map { name in
+                    guard let found = Architecture(rawValue: name) else { throw UserError(message: "unknown architecture '\(name)' (see zoo models)") }
+                    return found
+                })
+            } catch let error as UserError { throw error } catch { throw UserError(message: "\(file): \(error)") }
+            print("")
+            print(model.graph.dump)
+        }
     }
 }
 

@@ -143,6 +143,17 @@ final class ModelCLITests: XCTestCase {
         try check(try npy("rank.npy", descr: "<f4", shape: "(3, 64, 64)", data: [UInt8](repeating: 0, count: 4 * 3 * 4096)), "rank")
     }
 
+    func testInspectGraphDumpsTheModel() throws {
+        let result = try run("inspect", fixture("parity/alexnet_paper_small.pth"), "--graph")
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertTrue(result.stdout.contains("graph alexnet-paper (16-32-48-48-32 / 64-64-10)"), result.stdout)
+        XCTAssertTrue(result.stdout.contains("features.4    Conv(k=5×5 s=1×1 p=2,2,2,2 g=2)  features.3, @features.4.weight, @features.4.bias -> f32 [N, 32, 27, 27]"), result.stdout)
+        XCTAssertTrue(result.stdout.contains("features.14   MaxPool(k=3×3 s=2×2 ceil)  features.13 -> f32 [N, 32, 6, 6]"), result.stdout)
+        let unbound = try run("inspect", fixture("torch/nested.pth"), "--graph")
+        XCTAssertEqual(unbound.status, 1)
+        XCTAssertTrue(unbound.stderr.contains("does not fit"), unbound.stderr)
+    }
+
     func testModelsInitAndBench() throws {
         let models = try run("models")
         XCTAssertTrue(models.stdout.contains("alexnet ") && models.stdout.contains("alexnet-paper"), models.stdout)
