@@ -1,50 +1,217 @@
 import ArgumentParser
+import ONNXFormat
+import Safetensors
 import TorchFormat
 import ZooCore
+import ZooModels
+import ZooRuntime
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The file formats `zoo convert` reads and writes, by extension.
+enum FileFormat: String {
+    case torch, onnx, safetensors
+
+    init(path: String) throws {
+        let ext = path.split(separator: "/").last.flatMap { name in name.contains(".") ? name.split(separator: ".").last : nil }
+            .map { String($0).lowercased() } ?? ""
+        switch ext {
+        case "pth", "pt", "bin": self = .torch
+        case "onnx": self = .onnx
+        case "safetensors": self = .safetensors
+        default:
+            throw UserError(message: "\(path): unsupported extension '.\(ext)' (supported: .pth, .pt, .bin, .onnx, .safetensors)")
+        }
+    }
+}
 
 struct Convert: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Convert a checkpoint to another file, checking the result.",
+        abstract: "Convert between PyTorch checkpoints, ONNX and safetensors, then check the result.",
         discussion: """
-        Formats follow the extensions. Today: PyTorch checkpoints in any format (.pth, .pt, .bin: \
-        zip, legacy or tar) to a zip checkpoint as torch.save writes it, with everything the file \
-        holds (state dict, optimizer state, other entries). The output is written to a temporary \
-        file and renamed into place; then it is read back and every tensor compared bit for bit \
-        with the input unless --no-verify is given.
+        Formats follow the extensions: .pth/.pt/.bin (PyTorch zip, legacy or tar in; zip out), \
+        .onnx, .safetensors. Directions: pth → pth (the whole object, byte-identical to torch.save), \
+        pth ⇄ safetensors, pth/safetensors → onnx (needs an architecture: detected from the state \
+        dict or --arch), onnx → pth/safetensors (initializers by name — state-dict keys when the \
+        graph came from a torchvision layout). Output is written to a temporary file and renamed \
+        into place; a failure never leaves a partial file or damages an existing one. Then, unless \
+        --no-verify: when both sides are runnable models, both run on a generated input and the \
+        parity line is printed; otherwise every tensor is compared bit for bit. A mismatch fails \
+        the command.
         """
     )
 
-    @Argument(help: "Input checkpoint.")
+    @Argument(help: "Input file.")
     var input: String
-
-    @Argument(help: "Output file (.pth, .pt, .bin).")
+    @Argument(help: "Output file.")
     var output: String
-
-    @Flag(help: "Skip reading the output back and comparing it with the input.")
+    @Option(help: "Architecture for the model graph (see zoo models); detected from the state dict by default.")
+    var arch: String?
+    @Option(help: "ONNX opset to write (13–21).")
+    var opset: Int = 17
+    @Flag(help: "Write ONNX initializers to <output>.data (automatic past 2 GiB).")
+    var externalData = false
+    @Option(help: "Entry holding the state dict in a nested checkpoint.")
+    var key: String?
+    @Flag(help: "Skip reading the result back and checking it.")
     var noVerify = false
 
+    private var showProgress: Bool { isatty(2) != 0 }
+
+    private func progress(_ message: String) {
+        guard showProgress else { return }
+        let line = Array("zoo: \(message)\n".utf8)
+        _ = line.withUnsafeBytes { Glibc.write(2, $0.baseAddress, $0.count) }
+    }
+
     func run() throws {
-        let torchExtensions = ["pth", "pt", "bin"]
-        for path in [input, output] {
-            let ext = path.split(separator: ".").last.map { String($0).lowercased() } ?? ""
-            guard path.contains("."), torchExtensions.contains(ext) else {
-                throw UserError(message: "\(path): unsupported extension '.\(ext)' (supported: .pth, .pt, .bin)")
-            }
+        let from = try FileFormat(path: input), to = try FileFormat(path: output)
+        progress("reading \(input)")
+        switch (from, to) {
+        case (.torch, .torch):
+            try torchToTorch()
+        case (.onnx, .onnx):
+            throw UserError(message: "\(output): ONNX → ONNX is not a conversion; use --opset with a .pth source, or copy the file")
+        case (_, .onnx):
+            let model = try sourceModel(from)
+            progress("writing \(output) (opset \(opset))")
+            do {
+                try ONNX.save(model.graph, to: output, options: ONNXWriteOptions(opset: opset, externalData: externalData))
+            } catch { throw UserError(message: "\(output): \(error)") }
+            try verifyModels(source: model.graph, result: { try onnxGraph(output) })
+        case (.onnx, _):
+            let graph = try onnxGraph(input)
+            let tensors = graph.initializers.map { (name: $0.name, tensor: $0.tensor) }
+            try write(tensors, as: to)
+            try verifyTensors(tensors, sourceGraph: graph)
+        case (.torch, .safetensors), (.safetensors, .torch), (.safetensors, .safetensors):
+            let tensors = try stateDictTensors(from)
+            try write(tensors, as: to)
+            try verifyTensors(tensors, sourceGraph: nil)
         }
+    }
+
+    private func torchToTorch() throws {
         do {
             let source = try Checkpoint.load(path: input)
+            progress("writing \(output)")
             try Checkpoint.save(source.root, to: output)
-            guard !noVerify else {
-                print("wrote \(output): \(source.tensors.count) tensors (not verified)")
-                return
-            }
+            guard !noVerify else { return print("wrote \(output): \(source.tensors.count) tensors (not verified)") }
+            progress("verifying")
             let written = try Checkpoint.load(path: output)
-            let mismatch = Convert.firstMismatch(source.tensors, written.tensors)
-            if let mismatch { throw UserError(message: "\(output): verification failed: \(mismatch)") }
+            if let mismatch = Convert.firstMismatch(source.tensors, written.tensors) {
+                throw UserError(message: "\(output): verification failed: \(mismatch)")
+            }
             print("wrote \(output): \(written.tensors.count) tensors, read back bit-identical to \(input)")
         } catch let error as CheckpointError {
             throw UserError(error)
         }
+    }
+
+    /// A state dict's tensors from a .pth or .safetensors source.
+    private func stateDictTensors(_ format: FileFormat) throws -> [(name: String, tensor: Tensor)] {
+        switch format {
+        case .torch:
+            do {
+                return try Checkpoint.load(path: input).stateDict(key: key).entries.map { ($0.name, $0.tensor.tensor) }
+            } catch { throw UserError(error) }
+        case .safetensors:
+            do { return try Safetensors.load(path: input).tensors } catch { throw UserError(error) }
+        case .onnx:
+            return try onnxGraph(input).initializers.map { ($0.name, $0.tensor) }
+        }
+    }
+
+    private func sourceModel(_ format: FileFormat) throws -> Model {
+        let tensors = try stateDictTensors(format)
+        var architecture: Architecture?
+        if let arch {
+            guard let found = Architecture(rawValue: arch) else { throw UserError(message: "unknown architecture '\(arch)' (see zoo models)") }
+            architecture = found
+        }
+        do { return try Model.bind(tensors: tensors, architecture: architecture) } catch {
+            throw UserError(message: "\(input): \(error)")
+        }
+    }
+
+    private func onnxGraph(_ path: String) throws -> Graph {
+        do { return try ONNX.load(path: path).graph } catch { throw UserError(error) }
+    }
+
+    private func write(_ tensors: [(name: String, tensor: Tensor)], as format: FileFormat) throws {
+        progress("writing \(output)")
+        switch format {
+        case .torch:
+            let entries = tensors.map { entry -> (name: String, tensor: TorchTensor) in
+                let dense = entry.tensor.contiguous()
+                return (entry.name, TorchTensor(tensor: dense, source: TorchStorage(key: entry.name, dtype: dense.dtype, location: "cpu", storage: dense.storage)))
+            }
+            do { try Checkpoint.save(StateDict(entries: entries), to: output) } catch { throw UserError(error) }
+        case .safetensors:
+            do { try Safetensors.save(tensors, to: output) } catch { throw UserError(message: "\(output): \(error)") }
+        case .onnx:
+            fatalError("handled by run()")
+        }
+    }
+
+    /// Tensors read back from the output equal the source's bit for bit; when they bind to an
+    /// architecture and the source was a graph, both also run and must agree.
+    private func verifyTensors(_ source: [(name: String, tensor: Tensor)], sourceGraph: Graph?) throws {
+        guard !noVerify else { return print("wrote \(output): \(source.count) tensors (not verified)") }
+        progress("verifying")
+        let format = try FileFormat(path: output)
+        let written: [(name: String, tensor: Tensor)]
+        do {
+            switch format {
+            case .torch: written = try Checkpoint.load(path: output).stateDict().entries.map { ($0.name, $0.tensor.tensor) }
+            case .safetensors: written = try Safetensors.load(path: output).tensors
+            case .onnx: written = try onnxGraph(output).initializers.map { ($0.name, $0.tensor) }
+            }
+        } catch let error as UserError { throw error } catch { throw UserError(error) }
+        let lookup = Dictionary(written.map { ($0.name, $0.tensor) }, uniquingKeysWith: { a, _ in a })
+        guard written.count == source.count else {
+            throw UserError(message: "\(output): verification failed: \(source.count) tensors in, \(written.count) out")
+        }
+        for (name, tensor) in source {
+            guard let other = lookup[name], other.dtype == tensor.dtype, other.shape == tensor.shape,
+                  tensor.withContiguousBytes({ a in other.withContiguousBytes { b in a.elementsEqual(b) } }) else {
+                throw UserError(message: "\(output): verification failed: tensor '\(name)' differs")
+            }
+        }
+        var line = "wrote \(output): \(source.count) tensors, read back bit-identical"
+        // When the tensors make a zoo model, run source and result too.
+        let reference = sourceGraph ?? (try? Model.bind(tensors: source))?.graph
+        if let reference, let model = try? Model.bind(tensors: written) {
+            let report = try parity(reference, model.graph)
+            line += "; \(model.architecture.rawValue) runs: " + describe(report)
+            guard report.passes(atol: 0, rtol: 1e-4) else { throw UserError(message: "\(output): verification failed: \(describe(report))") }
+        }
+        print(line)
+    }
+
+    private func verifyModels(source: Graph, result: () throws -> Graph) throws {
+        guard !noVerify else { return print("wrote \(output) (not verified)") }
+        progress("verifying: running both models")
+        let report = try parity(source, try result())
+        guard report.passes(atol: 0, rtol: 1e-4) else { throw UserError(message: "\(output): verification failed: \(describe(report))") }
+        print("wrote \(output); parity with \(input): \(describe(report))")
+    }
+
+    /// Runs both graphs on the same generated batch of two and compares their outputs.
+    private func parity(_ a: Graph, _ b: Graph) throws -> ParityReport {
+        let size = a.inputs[0].shape.count == 4 ? (a.inputs[0].shape[2].value ?? 224) : 224
+        let x = WeightGenerator(seed: 0).input(batch: 2, height: size, width: size)
+        do {
+            let ya = try Executor(graph: a).run(x)[a.outputs[0]]!
+            let yb = try Executor(graph: b).run(x)[b.outputs[0]]!
+            return ParityReport(name: b.outputs[0], value: yb, reference: ya)
+        } catch { throw UserError(message: "\(output): verification run failed: \(error)") }
+    }
+
+    private func describe(_ r: ParityReport) -> String {
+        "max|Δ| \(scientific(r.maxAbsDifference)) (\(scientific(r.relativeDifference)) of max|ref|), cosine "
+            + String(format1: r.cosine, digits: 6) + (r.top5Agreement.map { ", top-5 \($0)/\(r.rows)" } ?? "")
     }
 
     /// The first difference between two tensor lists, if any: in path, dtype, geometry (shape,

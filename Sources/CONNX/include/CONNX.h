@@ -1,1 +1,4 @@
-/* placeholder until Schemas/generate runs protoc-c */
+/* Umbrella header of the CONNX module: the protoc-c code for Schemas/onnx.proto, plus a
+   hand-written streaming pack helper. */
+#include "onnx.pb-c.h"
+#include "connx_pack.h"

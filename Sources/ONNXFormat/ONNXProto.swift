@@ -1,0 +1,326 @@
+/// Thin, safe Swift access to the protoc-c code generated from Schemas/onnx.proto (module CONNX),
+/// shared by the ONNX reader and writer.
+///
+/// protobuf-c conventions this file relies on (protobuf-c 1.4.1):
+/// - `onnx__model_proto__unpack` copies every string, bytes and repeated field out of the input, so
+///   the input buffer may be unmapped afterwards; the whole tree is freed by `__free_unpacked`.
+/// - An absent optional string is NULL; repeated fields are `n_x` + `x` (NULL when `n_x` is 0);
+///   repeated messages are arrays of pointers.
+/// - Unknown fields are kept in `base.unknown_fields` and written back by pack, so unpack → pack is
+///   byte-identical for files produced by the usual protobuf serializers.
+import CONNX
+import CProtobufC
+import ZooCore
+
+/// An unpacked ModelProto and the owner of its memory: `deinit` frees the whole message tree.
+/// Pointers read from `model` are valid only while this object is alive.
+public final class ONNXModelProto: @unchecked Sendable {
+    public let model: UnsafeMutablePointer<Onnx__ModelProto>
+    /// The file it came from (for error messages); empty when unpacked from bytes.
+    public let path: String
+    /// The mapped file, when unpacked from one: tensors' raw_data can be zero-copy slices of it.
+    public let file: MappedFile?
+
+    /// Maps the file and unpacks it.
+    /// - Throws: `ONNXError` naming the file when it cannot be read, is not protobuf, is truncated,
+    ///   or is a protobuf message that is not an ONNX model.
+    public convenience init(path: String) throws(ONNXError) {
+        let file: MappedFile
+        do { file = try MappedFile(path: path) } catch { throw ONNXError(file: path, error.description) }
+        try self.init(bytes: file.bytes, path: path, file: file)
+    }
+
+    /// Unpacks `bytes` (copied; the buffer need not outlive this object).
+    public convenience init(bytes: UnsafeRawBufferPointer, path: String) throws(ONNXError) {
+        try self.init(bytes: bytes, path: path, file: nil)
+    }
+
+    private init(bytes: UnsafeRawBufferPointer, path: String, file: MappedFile?) throws(ONNXError) {
+        self.path = path
+        self.file = file
+        guard bytes.count > 0, let base = bytes.baseAddress else {
+            throw ONNXError(file: path, "not an ONNX model: the file is empty")
+        }
+        guard let model = onnx__model_proto__unpack(nil, bytes.count, base.assumingMemoryBound(to: UInt8.self)) else {
+            throw ONNXError(file: path, ProtoWire.diagnose(bytes))
+        }
+        self.model = model
+        // Any byte string that parses as protobuf "is" a ModelProto of unknown fields; a real one
+        // has a graph and an IR version.
+        guard model.pointee.has_ir_version != 0, model.pointee.graph != nil else {
+            let missing = model.pointee.has_ir_version == 0 ? "ir_version" : "graph"
+            onnx__model_proto__free_unpacked(model, nil)
+            throw ONNXError(file: path, "not an ONNX model: protobuf message without \(missing)")
+        }
+    }
+
+    deinit { onnx__model_proto__free_unpacked(model, nil) }
+
+    /// Where each graph initializer's raw_data lies in the mapped file (nil entries: no raw_data), in
+    /// initializer order — or nil when there is no file or the layout is not the plain one (a
+    /// repeated graph field, which protobuf merges). Callers still check each range's length.
+    public private(set) lazy var initializerRawData: [Range<Int>?]? = file.flatMap { ProtoWire.initializerRawData($0.bytes) }
+
+    /// The message packed again (unknown fields included), in memory.
+    public func packed() -> [UInt8] {
+        ONNXProto.pack(UnsafeRawPointer(model).assumingMemoryBound(to: ProtobufCMessage.self))
+    }
+}
+
+/// Accessors over protobuf-c's C representation. Every array read checks its pointer against its count.
+public enum ONNXProto {
+    /// A C string field (`char *`, NULL when absent) as a Swift string; absent → "".
+    public static func string(_ pointer: UnsafePointer<CChar>?) -> String {
+        guard let pointer else { return "" }
+        return String(cString: pointer)
+    }
+
+    /// A bytes field's contents (valid while its message is alive).
+    public static func bytes(_ data: ProtobufCBinaryData) -> UnsafeRawBufferPointer {
+        guard data.len > 0, let pointer = data.data else { return UnsafeRawBufferPointer(start: nil, count: 0) }
+        return UnsafeRawBufferPointer(start: pointer, count: data.len)
+    }
+
+    /// A repeated scalar field as a buffer. A NULL pointer with a nonzero count is a broken
+    /// message (protobuf-c never produces one) and traps.
+    public static func buffer<T>(_ pointer: UnsafeMutablePointer<T>?, _ count: Int) -> UnsafeBufferPointer<T> {
+        guard count > 0 else { return UnsafeBufferPointer(start: nil, count: 0) }
+        guard let pointer else { preconditionFailure("repeated field with \(count) elements but no storage") }
+        return UnsafeBufferPointer(start: pointer, count: count)
+    }
+
+    /// A repeated message field (array of pointers) as an array of non-NULL pointers.
+    public static func messages<T>(_ pointer: UnsafeMutablePointer<UnsafeMutablePointer<T>?>?, _ count: Int)
+        -> [UnsafeMutablePointer<T>] {
+        buffer(pointer, count).map { element in
+            guard let element else { preconditionFailure("repeated message field holds a NULL element") }
+            return element
+        }
+    }
+
+    /// Repeated string fields (`char **`).
+    public static func strings(_ pointer: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?, _ count: Int) -> [String] {
+        buffer(pointer, count).map { string($0) }
+    }
+
+    /// `repeated StringStringEntryProto` as ordered pairs.
+    public static func entries(_ pointer: UnsafeMutablePointer<UnsafeMutablePointer<Onnx__StringStringEntryProto>?>?,
+                               _ count: Int) -> [(key: String, value: String)] {
+        messages(pointer, count).map { (string($0.pointee.key), string($0.pointee.value)) }
+    }
+
+    /// Packs any generated message into memory.
+    public static func pack(_ message: UnsafePointer<ProtobufCMessage>) -> [UInt8] {
+        let size = protobuf_c_message_get_packed_size(message)
+        var out = [UInt8](repeating: 0, count: size)
+        if size > 0 {
+            let written = out.withUnsafeMutableBufferPointer { protobuf_c_message_pack(message, $0.baseAddress!) }
+            precondition(written == size, "protobuf-c packed \(written) bytes, announced \(size)")
+        }
+        return out
+    }
+
+    /// Packs `message` chunk by chunk into `append` without building it in memory (bytes fields are
+    /// passed straight from the message). Returns the byte count. Protobuf's 2 GiB limit is not
+    /// enforced here — the caller must check `protobuf_c_message_get_packed_size` first.
+    @discardableResult
+    public static func packStreaming(_ message: UnsafePointer<ProtobufCMessage>,
+                                     _ append: (UnsafeRawBufferPointer) -> Void) -> Int {
+        withoutActuallyEscaping(append) { append in
+            var box = StreamContext(append: append)
+            return withUnsafeMutablePointer(to: &box) { context in
+                connx_pack_streaming(message, { context, bytes, count in
+                    let box = context!.assumingMemoryBound(to: StreamContext.self)
+                    box.pointee.append(UnsafeRawBufferPointer(start: bytes, count: count))
+                }, context)
+            }
+        }
+    }
+
+    private struct StreamContext {
+        var append: (UnsafeRawBufferPointer) -> Void
+    }
+}
+
+/// ONNX TensorProto.DataType: an open code set (files may hold types zoo does not know yet).
+public struct ONNXDataType: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+    public let rawValue: Int32
+    public init(rawValue: Int32) { self.rawValue = rawValue }
+
+    public static let undefined = ONNXDataType(rawValue: 0)
+    public static let float = ONNXDataType(rawValue: 1)
+    public static let uint8 = ONNXDataType(rawValue: 2)
+    public static let int8 = ONNXDataType(rawValue: 3)
+    public static let uint16 = ONNXDataType(rawValue: 4)
+    public static let int16 = ONNXDataType(rawValue: 5)
+    public static let int32 = ONNXDataType(rawValue: 6)
+    public static let int64 = ONNXDataType(rawValue: 7)
+    public static let string = ONNXDataType(rawValue: 8)
+    public static let bool = ONNXDataType(rawValue: 9)
+    public static let float16 = ONNXDataType(rawValue: 10)
+    public static let double = ONNXDataType(rawValue: 11)
+    public static let uint32 = ONNXDataType(rawValue: 12)
+    public static let uint64 = ONNXDataType(rawValue: 13)
+    public static let complex64 = ONNXDataType(rawValue: 14)
+    public static let complex128 = ONNXDataType(rawValue: 15)
+    public static let bfloat16 = ONNXDataType(rawValue: 16)
+
+    private static let names = [
+        "UNDEFINED", "FLOAT", "UINT8", "INT8", "UINT16", "INT16", "INT32", "INT64", "STRING", "BOOL", "FLOAT16",
+        "DOUBLE", "UINT32", "UINT64", "COMPLEX64", "COMPLEX128", "BFLOAT16", "FLOAT8E4M3FN", "FLOAT8E4M3FNUZ",
+        "FLOAT8E5M2", "FLOAT8E5M2FNUZ", "UINT4", "INT4", "FLOAT4E2M1", "FLOAT8E8M0", "UINT2", "INT2",
+        "FLOAT6E2M3", "FLOAT6E3M2",
+    ]
+
+    /// The standard's name (`FLOAT16`), or `data type N` for a number it does not define.
+    public var description: String {
+        rawValue >= 0 && Int(rawValue) < Self.names.count ? Self.names[Int(rawValue)] : "data type \(rawValue)"
+    }
+
+    /// The ONNX type of a zoo dtype (every zoo dtype has one).
+    public init(_ dtype: DType) {
+        self = switch dtype {
+        case .f32: .float
+        case .f64: .double
+        case .f16: .float16
+        case .bf16: .bfloat16
+        case .i64: .int64
+        case .i32: .int32
+        case .i16: .int16
+        case .i8: .int8
+        case .u8: .uint8
+        case .bool: .bool
+        }
+    }
+
+    /// The zoo dtype, or nil for the types zoo does not hold (unsigned 16/32/64, strings, complex, 8/4/2-bit floats and ints).
+    public var dtype: DType? {
+        switch self {
+        case .float: .f32
+        case .double: .f64
+        case .float16: .f16
+        case .bfloat16: .bf16
+        case .int64: .i64
+        case .int32: .i32
+        case .int16: .i16
+        case .int8: .i8
+        case .uint8: .u8
+        case .bool: .bool
+        default: nil
+        }
+    }
+}
+
+/// Just enough of the protobuf wire format to say *why* bytes are not a ModelProto: the generated
+/// unpack only answers NULL.
+enum ProtoWire {
+    /// Calls `body` with (field number, wire type, payload range) for each field of the message in
+    /// `range`; false when the bytes are malformed.
+    static func forEachField(_ bytes: UnsafeRawBufferPointer, _ range: Range<Int>,
+                             _ body: (UInt64, UInt64, Range<Int>) -> Void) -> Bool {
+        var at = range.lowerBound
+        func varint() -> UInt64? {
+            var value: UInt64 = 0
+            var shift: UInt64 = 0
+            while at < range.upperBound, shift < 64 {
+                let byte = bytes[at]
+                at += 1
+                value |= UInt64(byte & 0x7F) << shift
+                if byte & 0x80 == 0 { return value }
+                shift += 7
+            }
+            return nil
+        }
+        while at < range.upperBound {
+            guard let tag = varint() else { return false }
+            let start: Int
+            switch tag & 7 {
+            case 0: start = at; guard varint() != nil else { return false }
+            case 1, 5:
+                start = at
+                at += tag & 7 == 1 ? 8 : 4
+                guard at <= range.upperBound else { return false }
+            case 2:
+                guard let length = varint(), length <= UInt64(range.upperBound - at) else { return false }
+                start = at
+                at += Int(length)
+            default: return false
+            }
+            body(tag >> 3, tag & 7, start..<at)
+        }
+        return true
+    }
+
+    /// ModelProto.graph (7) → GraphProto.initializer (5) → TensorProto.raw_data (9), by wire order.
+    static func initializerRawData(_ bytes: UnsafeRawBufferPointer) -> [Range<Int>?]? {
+        var graphs: [Range<Int>] = []
+        guard forEachField(bytes, 0..<bytes.count, { field, wire, payload in
+            if field == 7 && wire == 2 { graphs.append(payload) }
+        }), graphs.count == 1 else { return nil }
+        var tensors: [Range<Int>] = []
+        guard forEachField(bytes, graphs[0], { field, wire, payload in
+            if field == 5 && wire == 2 { tensors.append(payload) }
+        }) else { return nil }
+        var result: [Range<Int>?] = []
+        for tensor in tensors {
+            var raw: Range<Int>?
+            guard forEachField(bytes, tensor, { field, wire, payload in
+                if field == 9 && wire == 2 { raw = payload }  // the last occurrence wins, as in protobuf
+            }) else { return nil }
+            result.append(raw)
+        }
+        return result
+    }
+
+    /// ModelProto's field numbers (Schemas/onnx.proto).
+    static let modelFields: Set<UInt64> = [1, 2, 3, 4, 5, 6, 7, 8, 14, 20, 25, 26]
+
+    /// A one-line reason: truncation (with the byte offset), bytes that are not protobuf, or a
+    /// protobuf message that is not a ModelProto.
+    static func diagnose(_ bytes: UnsafeRawBufferPointer) -> String {
+        if bytes.count >= 2, bytes[0] == 0x50, bytes[1] == 0x4B { return "not an ONNX model: this is a zip archive (a PyTorch checkpoint?)" }
+        var at = 0
+        var sawModelField = false
+        func varint() -> UInt64? {
+            var value: UInt64 = 0
+            var shift: UInt64 = 0
+            while at < bytes.count, shift < 64 {
+                let byte = bytes[at]
+                at += 1
+                value |= UInt64(byte & 0x7F) << shift
+                if byte & 0x80 == 0 { return value }
+                shift += 7
+            }
+            return nil
+        }
+        while at < bytes.count {
+            let start = at
+            guard let tag = varint() else { return "truncated protobuf: field tag at byte \(start) runs past the end" }
+            let field = tag >> 3
+            guard field >= 1 else { return "not an ONNX model: byte \(start) is not a protobuf field" }
+            let known = modelFields.contains(field)
+            switch tag & 7 {
+            case 0:
+                guard varint() != nil else { return "truncated protobuf: field \(field) at byte \(start) runs past the end of the file (\(bytes.count) bytes)" }
+            case 1, 5:
+                let width = tag & 7 == 1 ? 8 : 4
+                guard at + width <= bytes.count else { return "truncated protobuf: field \(field) at byte \(start) runs past the end of the file (\(bytes.count) bytes)" }
+                at += width
+            case 2:
+                guard let length = varint() else { return "truncated protobuf: field \(field) at byte \(start) runs past the end of the file" }
+                guard length <= UInt64(bytes.count - at) else {
+                    return known || sawModelField
+                        ? "truncated protobuf: field \(field) at byte \(start) declares \(length) bytes, only \(bytes.count - at) remain"
+                        : "not an ONNX model: byte \(start) does not start a protobuf field of a ModelProto"
+                }
+                at += Int(length)
+            default:
+                return sawModelField
+                    ? "malformed protobuf: invalid wire type \(tag & 7) at byte \(start)"
+                    : "not an ONNX model: byte \(start) is not a protobuf field"
+            }
+            sawModelField = sawModelField || known
+        }
+        return "malformed ONNX model: a nested message is truncated or invalid"
+    }
+}

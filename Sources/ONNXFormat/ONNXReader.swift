@@ -1,0 +1,759 @@
+/// The ONNX reader: a ModelProto (https://onnx.ai/onnx/repo-docs/IR.html, operators at
+/// https://onnx.ai/onnx/operators/) → a zoo `Graph`.
+///
+/// Reads the default operator domain at opsets 7…22. Every op the zoo IR has is imported through a
+/// registry of builders (one per ONNX op type, opset differences as explicit branches); before any
+/// node is built, every node whose op has no builder is collected and reported in one error. Constant
+/// and ConstantOfShape are folded into initializers, Identity is dropped, Dropout kept as the IR's
+/// identity-at-inference op.
+///
+/// Tensors: raw_data and every typed field; external data is memory-mapped (zero-copy when aligned)
+/// from files inside the model's folder only.
+import CONNX
+import CProtobufC
+import ZooCore
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// An imported ONNX model.
+public struct ONNXModel: Sendable {
+    public let graph: Graph
+    public let irVersion: Int
+    /// The default-domain opset the model imports.
+    public let opset: Int
+    /// `producer_name` and, when present, `producer_version` ("pytorch 2.9.1").
+    public let producer: String
+    public let path: String
+}
+
+public enum ONNX {
+    /// The default-domain opsets the reader imports.
+    public static let supportedOpsets = 7...22
+
+    /// Reads the ONNX model at `path` into a zoo graph.
+    /// - Throws: `ONNXError` naming the file and the node, tensor or value at fault.
+    public static func load(path: String) throws(ONNXError) -> ONNXModel {
+        let proto = try ONNXModelProto(path: path)
+        var importer = Importer(proto: proto, path: path)
+        return try importer.run()
+    }
+
+    /// The graph's initializers, decoded (every typed field, raw_data, external data) but not
+    /// interpreted: for inspecting a file whose graph zoo may not import.
+    public static func initializers(path: String) throws(ONNXError) -> [(name: String, tensor: Tensor)] {
+        let proto = try ONNXModelProto(path: path)
+        var importer = Importer(proto: proto, path: path)
+        let graph = proto.model.pointee.graph!.pointee
+        var result: [(name: String, tensor: Tensor)] = []
+        for (index, tensor) in ONNXProto.messages(graph.initializer, graph.n_initializer).enumerated() {
+            result.append((ONNXProto.string(tensor.pointee.name), try importer.readTensor(tensor, initializer: index)))
+        }
+        return result
+    }
+
+    /// Unpacks `path` and packs it again to `destination` (atomically). Fields the schema does not
+    /// know survive as protobuf-c unknown fields, so the result is byte-identical for files written
+    /// by the usual protobuf serializers. The plumbing a read-modify-write tool builds on.
+    public static func rewrite(path: String, to destination: String) throws(ONNXError) {
+        let proto = try ONNXModelProto(path: path)
+        let message = UnsafeRawPointer(proto.model).assumingMemoryBound(to: ProtobufCMessage.self)
+        guard protobuf_c_message_get_packed_size(message) < Int(Int32.max) else {
+            throw ONNXError(file: destination, "the model would exceed protobuf's 2 GiB limit")
+        }
+        do throws(IOError) {
+            let out = try OutputFile(path: destination)
+            var failure: IOError?
+            ONNXProto.packStreaming(message) { bytes in
+                guard failure == nil else { return }
+                do throws(IOError) { try out.write(bytes) } catch { failure = error }
+            }
+            if let failure { throw failure }
+            try out.commit()
+        } catch {
+            throw ONNXError(file: destination, error.description)
+        }
+    }
+}
+
+// MARK: - Importer
+
+/// One import: the model's state while nodes are translated in order.
+struct Importer {
+    let proto: ONNXModelProto
+    let path: String
+    /// The model's folder, where external data must live.
+    let folder: String
+    var opset = 0
+
+    /// Known values: graph inputs, initializers, folded constants, node outputs.
+    var constants: [String: Tensor] = [:]
+    var constantOrder: [String] = []
+    var inputs: [ValueInfo] = []
+    var nodes: [Node] = []
+    var nodeNames: Set<String> = []
+    /// Identity outputs → the value they forward.
+    var aliases: [String: String] = [:]
+    /// Every value some node or the graph output reads (to check that dropped extra outputs are unused).
+    var consumed: Set<String> = []
+    var externalFiles: [String: MappedFile] = [:]
+
+    init(proto: ONNXModelProto, path: String) {
+        self.proto = proto
+        self.path = path
+        let slash = path.lastIndex(of: "/")
+        folder = slash.map { String(path[..<$0]) } ?? "."
+    }
+
+    func fail(_ message: String) -> ONNXError { ONNXError(file: path, message) }
+
+    mutating func run() throws(ONNXError) -> ONNXModel {
+        let model = proto.model.pointee
+        let irVersion = Int(model.ir_version)
+        guard irVersion >= 3 else { throw fail("IR version \(irVersion) is not supported (3 or newer)") }
+        var opsets: [String: Int] = [:]
+        for entry in ONNXProto.messages(model.opset_import, model.n_opset_import) {
+            let domain = ONNXProto.string(entry.pointee.domain)
+            opsets[domain == "ai.onnx" ? "" : domain] = Int(entry.pointee.version)
+        }
+        guard let opset = opsets[""] else { throw fail("the model imports no opset of the default ONNX domain") }
+        guard ONNX.supportedOpsets.contains(opset) else {
+            throw fail("opset \(opset) is not supported (zoo reads opsets \(ONNX.supportedOpsets.lowerBound) to \(ONNX.supportedOpsets.upperBound))")
+        }
+        self.opset = opset
+        let graph = model.graph!.pointee
+
+        let protoNodes = ONNXProto.messages(graph.node, graph.n_node)
+        try checkSupported(protoNodes)
+
+        // Initializers (sparse ones are refused: no op here takes them).
+        if graph.n_sparse_initializer > 0 { throw fail("sparse initializers are not supported") }
+        for (index, tensor) in ONNXProto.messages(graph.initializer, graph.n_initializer).enumerated() {
+            let name = ONNXProto.string(tensor.pointee.name)
+            guard constants[name] == nil else { throw ONNXError(file: path, .tensor(name), "initializer defined twice") }
+            addConstant(name, try readTensor(tensor, initializer: index))
+        }
+
+        // Graph inputs: those with an initializer are constants (IR 3 lists every initializer as an
+        // input; later IRs allow overridable defaults) — the rest must be exactly one tensor.
+        for input in ONNXProto.messages(graph.input, graph.n_input) {
+            let name = ONNXProto.string(input.pointee.name)
+            if constants[name] != nil { continue }
+            inputs.append(try valueInfo(input, name: name))
+        }
+        guard inputs.count == 1 else {
+            let names = inputs.map { "'\($0.name)'" }.joined(separator: ", ")
+            throw fail("the executor runs graphs with exactly one input; this model has \(inputs.count)\(names.isEmpty ? "" : ": \(names)")")
+        }
+
+        let outputs = ONNXProto.messages(graph.output, graph.n_output).map { ONNXProto.string($0.pointee.name) }
+        consumed = Set(outputs)
+        for node in protoNodes {
+            for input in ONNXProto.strings(node.pointee.input, node.pointee.n_input) { consumed.insert(input) }
+        }
+
+        var usedNames: Set<String> = []
+        for (index, node) in protoNodes.enumerated() {
+            let opType = ONNXProto.string(node.pointee.op_type)
+            var name = ONNXProto.string(node.pointee.name)
+            if name.isEmpty { name = "\(opType)_\(index)" }
+            if usedNames.contains(name) {
+                var k = 1
+                while usedNames.contains("\(name)_\(k)") { k += 1 }
+                name = "\(name)_\(k)"
+            }
+            usedNames.insert(name)
+            let context = NodeContext(proto: node, name: name, opType: opType, file: path, aliases: aliases)
+            try Importer.builders[opType]!(&self, context)
+        }
+
+        // A graph output produced through Identity keeps its ONNX name: the value it forwards is
+        // renamed to it (when that value is a node output and not itself a graph output).
+        for output in outputs {
+            guard let source = aliases[output], !outputs.contains(source),
+                  let producer = nodes.firstIndex(where: { $0.output == source }) else { continue }
+            nodes[producer].output = output
+            for k in nodes.indices { nodes[k].inputs = nodes[k].inputs.map { $0 == source ? output : $0 } }
+            for (key, value) in aliases where value == source { aliases[key] = output }
+        }
+        let resolvedOutputs = outputs.map { aliases[$0] ?? $0 }
+        for (original, output) in zip(outputs, resolvedOutputs) where constants[output] != nil {
+            throw ONNXError(file: path, .value(original), "graph output is a constant; zoo graphs compute their outputs")
+        }
+
+        // Only constants a node reads become graph initializers (Reshape shapes and the like were
+        // consumed while importing).
+        let read = Set(nodes.flatMap(\.inputs))
+        let initializers = constantOrder.filter { read.contains($0) }.map { (name: $0, tensor: constants[$0]!) }
+        let built: Graph
+        do {
+            built = try Graph(name: ONNXProto.string(graph.name).isEmpty ? "onnx" : ONNXProto.string(graph.name),
+                              inputs: inputs, initializers: initializers, nodes: nodes, outputs: resolvedOutputs)
+        } catch {
+            if let node = error.node, let op = error.op { throw ONNXError(file: path, .node(name: node, opType: op), error.message) }
+            throw fail(error.description)
+        }
+        var producer = ONNXProto.string(model.producer_name)
+        let version = ONNXProto.string(model.producer_version)
+        if !version.isEmpty { producer += producer.isEmpty ? version : " \(version)" }
+        return ONNXModel(graph: built, irVersion: irVersion, opset: opset, producer: producer, path: path)
+    }
+
+    /// Every node whose op has no builder (or is outside the default domain), reported together.
+    func checkSupported(_ protoNodes: [UnsafeMutablePointer<Onnx__NodeProto>]) throws(ONNXError) {
+        var unsupported: [String] = []
+        for (index, node) in protoNodes.enumerated() {
+            let opType = ONNXProto.string(node.pointee.op_type)
+            let domain = ONNXProto.string(node.pointee.domain)
+            var name = ONNXProto.string(node.pointee.name)
+            if name.isEmpty { name = "\(opType)_\(index)" }
+            if domain != "" && domain != "ai.onnx" {
+                unsupported.append("node '\(name)' (\(domain).\(opType))")
+            } else if Importer.builders[opType] == nil {
+                unsupported.append("node '\(name)' (\(opType))")
+            }
+        }
+        guard unsupported.isEmpty else { throw fail("unsupported ops: " + unsupported.joined(separator: ", ")) }
+    }
+
+    mutating func addConstant(_ name: String, _ tensor: Tensor) {
+        if constants[name] == nil { constantOrder.append(name) }
+        constants[name] = tensor
+    }
+
+    /// A graph input's declared type: a float tensor whose dims are fixed except a batch that may be
+    /// symbolic (a dim_param, 0 or unset).
+    func valueInfo(_ info: UnsafeMutablePointer<Onnx__ValueInfoProto>, name: String) throws(ONNXError) -> ValueInfo {
+        func refuse(_ message: String) -> ONNXError { ONNXError(file: path, .value(name), message) }
+        guard let type = info.pointee.type, type.pointee.value_case == ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE,
+              let tensorType = type.pointee.tensor_type else {
+            throw refuse("graph input is not a tensor")
+        }
+        let elementType = ONNXDataType(rawValue: tensorType.pointee.elem_type)
+        guard let dtype = elementType.dtype else { throw refuse("graph input has element type \(elementType), which zoo does not hold") }
+        guard let shape = tensorType.pointee.shape else { throw refuse("graph input has no shape") }
+        var dims: [Dim] = []
+        for (axis, dim) in ONNXProto.messages(shape.pointee.dim, shape.pointee.n_dim).enumerated() {
+            let d = dim.pointee
+            if d.value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE, d.dim_value > 0 {
+                dims.append(.fixed(Int(d.dim_value)))
+            } else if axis == 0 {
+                let symbol = d.value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_PARAM ? ONNXProto.string(d.dim_param) : ""
+                dims.append(.symbolic(symbol.isEmpty ? "batch" : symbol))
+            } else {
+                dims.append(.symbolic(d.value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_PARAM ? ONNXProto.string(d.dim_param) : "?"))
+            }
+        }
+        for (axis, dim) in dims.enumerated() where axis > 0 && dim.value == nil {
+            let what = dims.count == 4 ? ["", "channels", "height", "width"][axis] : "dimension \(axis)"
+            throw refuse("graph input shape [\(dims.map(\.description).joined(separator: ", "))]: \(what) must be fixed (only the batch may be symbolic)")
+        }
+        return ValueInfo(name: name, dtype: dtype, shape: dims)
+    }
+
+    /// Shapes of every value built so far (for auto_pad and the pre-13 Softmax).
+    func shape(of value: String, _ context: NodeContext) throws(ONNXError) -> [Dim] {
+        if let tensor = constants[value] { return tensor.shape.map { .fixed($0) } }
+        do {
+            let partial = try Graph(name: "partial", inputs: inputs, initializers: constantOrder.map { ($0, constants[$0]!) }.filter { c in nodes.contains { $0.inputs.contains(c.0) } },
+                                    nodes: nodes, outputs: [])
+            guard let info = partial.values[value] else { throw context.error("input '\(value)' is not defined before this node") }
+            return info.shape
+        } catch let error as GraphError {
+            throw context.error("cannot infer the shape of input '\(value)': \(error)")
+        } catch {
+            throw error as! ONNXError
+        }
+    }
+
+    // MARK: Tensors
+
+    /// A TensorProto's contents as a zoo tensor: raw_data (little-endian), the typed field its data
+    /// type uses, or external data. The graph's `initializer`-th initializer's raw_data is a
+    /// zero-copy slice of the mapped model file when it lies there aligned to its element size.
+    mutating func readTensor(_ pointer: UnsafeMutablePointer<Onnx__TensorProto>, initializer: Int? = nil) throws(ONNXError) -> Tensor {
+        let t = pointer.pointee
+        let name = ONNXProto.string(t.name)
+        func refuse(_ message: String) -> ONNXError { ONNXError(file: path, .tensor(name), message) }
+        let type = ONNXDataType(rawValue: t.data_type)
+        guard let dtype = type.dtype else { throw refuse("data type \(type) is not supported (zoo holds \(DType.allCases.map(\.rawValue).joined(separator: ", ")))") }
+        let dims = ONNXProto.buffer(t.dims, t.n_dims).map { Int($0) }
+        guard dims.allSatisfy({ $0 >= 0 }) else { throw refuse("negative dimension in \(dims)") }
+        guard let count = Tensor.checkedCount(dims), case let (bytes, false) = count.multipliedReportingOverflow(by: dtype.itemSize) else {
+            throw refuse("shape \(dims) is too large")
+        }
+        if t.segment != nil { throw refuse("segmented tensors are not supported") }
+        func make(_ storage: Storage) throws(ONNXError) -> Tensor {
+            do { return try Tensor(dtype: dtype, shape: dims, storage: storage) } catch { throw refuse("\(error)") }
+        }
+
+        if t.has_data_location != 0, t.data_location == ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL {
+            return try make(external(t, name: name, bytes: bytes))
+        }
+        if t.has_raw_data != 0 {
+            let raw = ONNXProto.bytes(t.raw_data)
+            guard raw.count == bytes else { throw refuse("raw_data holds \(raw.count) bytes, \(dtype.rawValue) \(dims) needs \(bytes)") }
+            if raw.count > 0, let initializer, let file = proto.file, let ranges = proto.initializerRawData, initializer < ranges.count,
+               let range = ranges[initializer], range.count == raw.count, range.lowerBound % dtype.itemSize == 0,
+               memcmp(file.bytes.baseAddress! + range.lowerBound, raw.baseAddress!, min(raw.count, 64)) == 0 {
+                return try make(Storage(mapping: file, range: range))
+            }
+            return try make(Storage(copying: raw))
+        }
+        func typed<T>(_ values: UnsafeBufferPointer<T>, _ field: String) throws(ONNXError) -> UnsafeBufferPointer<T> {
+            guard values.count == count else { throw refuse("\(field) holds \(values.count) values, shape \(dims) needs \(count)") }
+            return values
+        }
+        switch dtype {
+        case .f32: return try make(Storage(copying: UnsafeRawBufferPointer(try typed(ONNXProto.buffer(t.float_data, t.n_float_data), "float_data"))))
+        case .f64: return try make(Storage(copying: UnsafeRawBufferPointer(try typed(ONNXProto.buffer(t.double_data, t.n_double_data), "double_data"))))
+        case .i64: return try make(Storage(copying: UnsafeRawBufferPointer(try typed(ONNXProto.buffer(t.int64_data, t.n_int64_data), "int64_data"))))
+        case .i32: return try make(Storage(copying: UnsafeRawBufferPointer(try typed(ONNXProto.buffer(t.int32_data, t.n_int32_data), "int32_data"))))
+        case .i16, .i8, .u8, .bool, .f16, .bf16:
+            // Every type of 16 bits or fewer travels widened in int32_data (f16/bf16 as bit patterns).
+            let values = try typed(ONNXProto.buffer(t.int32_data, t.n_int32_data), "int32_data")
+            let range: ClosedRange<Int32> = switch dtype {
+            case .i16: Int32(Int16.min)...Int32(Int16.max)
+            case .i8: Int32(Int8.min)...Int32(Int8.max)
+            case .u8: 0...255
+            case .bool: 0...1
+            default: 0...0xFFFF
+            }
+            if let bad = values.firstIndex(where: { !range.contains($0) }) {
+                throw refuse("int32_data[\(bad)] = \(values[bad]) is out of range for \(dtype.rawValue)")
+            }
+            return try make(Storage(byteCount: bytes) { out in
+                for (i, v) in values.enumerated() {
+                    if dtype.itemSize == 2 { out.storeBytes(of: UInt16(truncatingIfNeeded: v), toByteOffset: 2 * i, as: UInt16.self) }
+                    else { out.storeBytes(of: UInt8(truncatingIfNeeded: v), toByteOffset: i, as: UInt8.self) }
+                }
+            })
+        }
+    }
+
+    /// External data: `location` relative to the model's folder (never absolute, never leaving it,
+    /// symlinks included), `offset` / `length` checked against the file; the bytes are a zero-copy
+    /// slice of the mapped file when the offset suits the element alignment.
+    mutating func external(_ t: Onnx__TensorProto, name: String, bytes: Int) throws(ONNXError) -> Storage {
+        func refuse(_ message: String) -> ONNXError { ONNXError(file: path, .tensor(name), message) }
+        var location: String?
+        var offset = 0
+        var length: Int?
+        for (key, value) in ONNXProto.entries(t.external_data, t.n_external_data) {
+            switch key {
+            case "location": location = value
+            case "offset", "length":
+                guard let number = Int(value), number >= 0 else { throw refuse("external data \(key) '\(value)' is not a byte count") }
+                if key == "offset" { offset = number } else { length = number }
+            case "checksum": break
+            default: throw refuse("unknown external data key '\(key)'")
+            }
+        }
+        guard let location, !location.isEmpty else { throw refuse("external data has no location") }
+        guard !location.hasPrefix("/") else { throw refuse("external data location '\(location)' is an absolute path; it must be relative to the model's folder") }
+        guard !location.split(separator: "/").contains("..") else { throw refuse("external data location '\(location)' escapes the model's folder") }
+        let file = folder + "/" + location
+        if externalFiles[file] == nil {
+            guard let realFolder = realpath(folder, nil) else { throw refuse("cannot resolve the model's folder") }
+            defer { free(realFolder) }
+            guard let realFile = realpath(file, nil) else {
+                throw refuse("external data file '\(location)' is missing (\(String(cString: strerror(errno))))")
+            }
+            defer { free(realFile) }
+            let base = String(cString: realFolder), target = String(cString: realFile)
+            guard target.hasPrefix(base.hasSuffix("/") ? base : base + "/") else {
+                throw refuse("external data location '\(location)' escapes the model's folder (resolves to \(target))")
+            }
+            do { externalFiles[file] = try MappedFile(path: file) } catch { throw refuse("external data: \(error)") }
+        }
+        let mapped = externalFiles[file]!
+        let size = mapped.bytes.count
+        if let length, length != bytes { throw refuse("external data length \(length) but the tensor needs \(bytes) bytes") }
+        guard offset <= size, bytes <= size - offset else {
+            throw refuse("external data '\(location)' bytes \(offset)..<\(offset + bytes) lie outside the file (\(size) bytes)")
+        }
+        let range = offset..<(offset + bytes)
+        let alignment = max(1, ONNXDataType(rawValue: t.data_type).dtype?.itemSize ?? 1)
+        if offset % alignment == 0 { return Storage(mapping: mapped, range: range) }
+        return Storage(copying: UnsafeRawBufferPointer(rebasing: mapped.bytes[range]))
+    }
+}
+
+// MARK: - Nodes
+
+/// One NodeProto being imported, with typed attribute getters whose errors name the node and op.
+struct NodeContext {
+    let proto: UnsafeMutablePointer<Onnx__NodeProto>
+    let name: String
+    let opType: String
+    let file: String
+    let inputs: [String]
+    let outputs: [String]
+    let attributes: [String: UnsafeMutablePointer<Onnx__AttributeProto>]
+
+    init(proto: UnsafeMutablePointer<Onnx__NodeProto>, name: String, opType: String, file: String, aliases: [String: String]) {
+        self.proto = proto
+        self.name = name
+        self.opType = opType
+        self.file = file
+        inputs = ONNXProto.strings(proto.pointee.input, proto.pointee.n_input).map { aliases[$0] ?? $0 }
+        outputs = ONNXProto.strings(proto.pointee.output, proto.pointee.n_output)
+        var attributes: [String: UnsafeMutablePointer<Onnx__AttributeProto>] = [:]
+        for attribute in ONNXProto.messages(proto.pointee.attribute, proto.pointee.n_attribute) {
+            attributes[ONNXProto.string(attribute.pointee.name)] = attribute
+        }
+        self.attributes = attributes
+    }
+
+    func error(_ message: String) -> ONNXError { ONNXError(file: file, .node(name: name, opType: opType), message) }
+
+    /// Refuses attributes the builder does not read: their meaning would be silently lost.
+    func allow(_ names: Set<String>) throws(ONNXError) {
+        let unknown = attributes.keys.filter { !names.contains($0) }.sorted()
+        guard unknown.isEmpty else { throw error("unsupported attribute\(unknown.count > 1 ? "s" : "") \(unknown.map { "'\($0)'" }.joined(separator: ", "))") }
+    }
+
+    private func attribute(_ key: String, _ expected: Onnx__AttributeProto__AttributeType) throws(ONNXError) -> Onnx__AttributeProto? {
+        guard let a = attributes[key]?.pointee else { return nil }
+        guard a.type == expected else {
+            let names = [0: "UNDEFINED", 1: "FLOAT", 2: "INT", 3: "STRING", 4: "TENSOR", 5: "GRAPH", 6: "FLOATS", 7: "INTS",
+                         8: "STRINGS", 9: "TENSORS", 10: "GRAPHS", 11: "SPARSE_TENSOR", 12: "SPARSE_TENSORS", 13: "TYPE_PROTO", 14: "TYPE_PROTOS"]
+            let name = { (t: Onnx__AttributeProto__AttributeType) in names[Int(t.rawValue)] ?? "type \(t.rawValue)" }
+            throw error("attribute '\(key)' is \(name(a.type)), expected \(name(expected))")
+        }
+        return a
+    }
+
+    func int(_ key: String) throws(ONNXError) -> Int? {
+        try attribute(key, ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INT).map { Int($0.i) }
+    }
+    func int(_ key: String, default value: Int) throws(ONNXError) -> Int { try int(key) ?? value }
+    func float(_ key: String, default value: Float) throws(ONNXError) -> Float {
+        try attribute(key, ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOAT).map(\.f) ?? value
+    }
+    func ints(_ key: String) throws(ONNXError) -> [Int]? {
+        try attribute(key, ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS).map { a in ONNXProto.buffer(a.ints, a.n_ints).map { Int($0) } }
+    }
+    func floats(_ key: String) throws(ONNXError) -> [Float]? {
+        try attribute(key, ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOATS).map { a in Array(ONNXProto.buffer(a.floats, a.n_floats)) }
+    }
+    func string(_ key: String, default value: String) throws(ONNXError) -> String {
+        try attribute(key, ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRING).map { a in
+            String(decoding: ONNXProto.bytes(a.s), as: UTF8.self)
+        } ?? value
+    }
+    func tensor(_ key: String) throws(ONNXError) -> UnsafeMutablePointer<Onnx__TensorProto>? {
+        guard let a = try attribute(key, ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__TENSOR) else { return nil }
+        guard let t = a.t else { throw error("attribute '\(key)' holds no tensor") }
+        return t
+    }
+
+    /// The input at `index`, nil when absent or named "" (an omitted optional input).
+    func input(_ index: Int) -> String? { index < inputs.count && !inputs[index].isEmpty ? inputs[index] : nil }
+
+    func requireInputs(_ range: ClosedRange<Int>) throws(ONNXError) {
+        let present = inputs.lastIndex { !$0.isEmpty }.map { $0 + 1 } ?? 0
+        guard range.contains(present) else { throw error("takes \(range.lowerBound)…\(range.upperBound) inputs, has \(present)") }
+    }
+}
+
+extension Importer {
+    typealias Builder = @Sendable (inout Importer, NodeContext) throws(ONNXError) -> Void
+
+    /// One builder per ONNX op type; attribute defaults are the standard's.
+    static let builders: [String: Builder] = [
+        "Conv": { (i: inout Importer, n: NodeContext) throws(ONNXError) in try i.conv(n) },
+        "Relu": { (i: inout Importer, n: NodeContext) throws(ONNXError) in
+            try n.allow([]); try n.requireInputs(1...1); try i.emit(n, .relu, [n.inputs[0]])
+        },
+        "MaxPool": { (i: inout Importer, n: NodeContext) throws(ONNXError) in try i.pool(n, max: true) },
+        "AveragePool": { (i: inout Importer, n: NodeContext) throws(ONNXError) in try i.pool(n, max: false) },
+        "GlobalAveragePool": { (i: inout Importer, n: NodeContext) throws(ONNXError) in
+            try n.allow([]); try n.requireInputs(1...1); try i.emit(n, .globalAveragePool, [n.inputs[0]])
+        },
+        "LRN": { (i: inout Importer, n: NodeContext) throws(ONNXError) in
+            try n.allow(["size", "alpha", "beta", "bias"]); try n.requireInputs(1...1)
+            guard let size = try n.int("size") else { throw n.error("attribute 'size' is required") }
+            let lrn = Op.LRN(size: size, alpha: try n.float("alpha", default: 1e-4), beta: try n.float("beta", default: 0.75),
+                             bias: try n.float("bias", default: 1), window: .onnx)
+            try i.emit(n, .lrn(lrn), [n.inputs[0]])
+        },
+        "Flatten": { (i: inout Importer, n: NodeContext) throws(ONNXError) in
+            try n.allow(["axis"]); try n.requireInputs(1...1)
+            let axis = try n.int("axis", default: 1)
+            if axis < 0 && i.opset < 11 { throw n.error("negative axis \(axis) needs opset 11") }
+            try i.emit(n, .flatten(axis: axis), [n.inputs[0]])
+        },
+        "Reshape": { (i: inout Importer, n: NodeContext) throws(ONNXError) in try i.reshape(n) },
+        "Gemm": { (i: inout Importer, n: NodeContext) throws(ONNXError) in
+            try n.allow(["alpha", "beta", "transA", "transB"])
+            try n.requireInputs(i.opset >= 11 ? 2...3 : 3...3)
+            let gemm = Op.Gemm(alpha: try n.float("alpha", default: 1), beta: try n.float("beta", default: 1),
+                               transA: try n.int("transA", default: 0) != 0, transB: try n.int("transB", default: 0) != 0)
+            try i.emit(n, .gemm(gemm), [n.inputs[0], n.inputs[1]] + (n.input(2).map { [$0] } ?? []))
+        },
+        "Dropout": { (i: inout Importer, n: NodeContext) throws(ONNXError) in try i.dropout(n) },
+        "Softmax": { (i: inout Importer, n: NodeContext) throws(ONNXError) in try i.softmax(n) },
+        "MatMul": { (i: inout Importer, n: NodeContext) throws(ONNXError) in try i.matMul(n) },
+        "Add": { (i: inout Importer, n: NodeContext) throws(ONNXError) in
+            try n.allow([]); try n.requireInputs(2...2); try i.emit(n, .add, [n.inputs[0], n.inputs[1]])
+        },
+        "BatchNormalization": { (i: inout Importer, n: NodeContext) throws(ONNXError) in try i.batchNormalization(n) },
+        "Concat": { (i: inout Importer, n: NodeContext) throws(ONNXError) in
+            try n.allow(["axis"])
+            guard let axis = try n.int("axis") else { throw n.error("attribute 'axis' is required") }
+            guard !n.inputs.isEmpty, n.inputs.allSatisfy({ !$0.isEmpty }) else { throw n.error("needs at least one input, none empty") }
+            try i.emit(n, .concat(axis: axis), n.inputs)
+        },
+        "Identity": { (i: inout Importer, n: NodeContext) throws(ONNXError) in
+            try n.allow([]); try n.requireInputs(1...1)
+            guard n.outputs.count == 1 else { throw n.error("has \(n.outputs.count) outputs, expected 1") }
+            if let constant = i.constants[n.inputs[0]] { i.addConstant(n.outputs[0], constant) }
+            else { i.aliases[n.outputs[0]] = n.inputs[0] }
+        },
+        "Constant": { (i: inout Importer, n: NodeContext) throws(ONNXError) in try i.constant(n) },
+        "ConstantOfShape": { (i: inout Importer, n: NodeContext) throws(ONNXError) in try i.constantOfShape(n) },
+    ]
+
+    /// Appends an IR node for a single-output ONNX node; extra outputs must be absent or unused.
+    mutating func emit(_ n: NodeContext, _ op: Op, _ inputs: [String], usedOutputs: Int = 1) throws(ONNXError) {
+        guard let output = n.outputs.first, !output.isEmpty else { throw n.error("has no output") }
+        for extra in n.outputs.dropFirst() where !extra.isEmpty && consumed.contains(extra) {
+            throw n.error("output '\(extra)' is used, but zoo computes only the first output of \(n.opType)")
+        }
+        nodes.append(Node(n.name, op, inputs: inputs, output: output))
+    }
+
+    /// A constant integer input (Reshape's shape, ConstantOfShape's shape), from an initializer or a
+    /// folded Constant.
+    func constantInts(_ value: String, _ n: NodeContext, _ role: String) throws(ONNXError) -> [Int] {
+        guard let tensor = constants[value] else { throw n.error("\(role) '\(value)' must be a constant (initializer or Constant)") }
+        guard tensor.dtype == .i64 || tensor.dtype == .i32, tensor.rank <= 1 else {
+            throw n.error("\(role) '\(value)' must be a 1-D int64 tensor, is \(tensor.dtype.rawValue) \(tensor.shape)")
+        }
+        return tensor.doubles().map { Int($0) }
+    }
+
+    /// Explicit [top, left, bottom, right] pads for `auto_pad` and `pads`, resolved for the input's
+    /// declared spatial size when auto_pad is SAME_*.
+    mutating func pads(_ n: NodeContext, kernel: [Int], strides: [Int], dilations: [Int]) throws(ONNXError) -> [Int] {
+        let autoPad = try n.string("auto_pad", default: "NOTSET")
+        switch autoPad {
+        case "NOTSET":
+            let pads = try n.ints("pads") ?? [0, 0, 0, 0]
+            guard pads.count == 4 else { throw n.error("pads \(pads) must have 4 values for a 2-D op") }
+            return pads
+        case "VALID":
+            if let pads = try n.ints("pads"), pads.contains(where: { $0 != 0 }) { throw n.error("auto_pad VALID with nonzero pads \(pads)") }
+            return [0, 0, 0, 0]
+        case "SAME_UPPER", "SAME_LOWER":
+            let x = try shape(of: n.inputs[0], n)
+            guard x.count == 4, let h = x[2].value, let w = x[3].value else {
+                throw n.error("auto_pad \(autoPad) needs a fixed-size 4-D input, '\(n.inputs[0])' is [\(x.map(\.description).joined(separator: ", "))]")
+            }
+            var begin = [0, 0], end = [0, 0]
+            for (axis, size) in [h, w].enumerated() {
+                let out = (size + strides[axis] - 1) / strides[axis]
+                let total = max(0, (out - 1) * strides[axis] + (kernel[axis] - 1) * dilations[axis] + 1 - size)
+                begin[axis] = autoPad == "SAME_UPPER" ? total / 2 : total - total / 2
+                end[axis] = total - begin[axis]
+            }
+            return [begin[0], begin[1], end[0], end[1]]
+        default:
+            throw n.error("attribute 'auto_pad': unknown value '\(autoPad)'")
+        }
+    }
+
+    mutating func conv(_ n: NodeContext) throws(ONNXError) {
+        try n.allow(["auto_pad", "dilations", "group", "kernel_shape", "pads", "strides"])
+        try n.requireInputs(2...3)
+        let weightShape = try shape(of: n.inputs[1], n)
+        guard weightShape.count == 4, let kh = weightShape[2].value, let kw = weightShape[3].value else {
+            throw n.error("only 2-D convolution is supported: weight '\(n.inputs[1])' must be [M, C/group, kH, kW]")
+        }
+        let kernel = try n.ints("kernel_shape") ?? [kh, kw]
+        let strides = try n.ints("strides") ?? [1, 1]
+        let dilations = try n.ints("dilations") ?? [1, 1]
+        guard kernel.count == 2, strides.count == 2, dilations.count == 2 else {
+            throw n.error("only 2-D convolution is supported (kernel_shape \(kernel), strides \(strides), dilations \(dilations))")
+        }
+        let conv = Op.Conv(kernel: kernel, strides: strides, dilations: dilations,
+                           pads: try pads(n, kernel: kernel, strides: strides, dilations: dilations), groups: try n.int("group", default: 1))
+        try emit(n, .conv(conv), Array(n.inputs.prefix(2)) + (n.input(2).map { [$0] } ?? []))
+    }
+
+    mutating func pool(_ n: NodeContext, max: Bool) throws(ONNXError) {
+        var allowed: Set<String> = ["auto_pad", "kernel_shape", "pads", "strides"]
+        if opset >= 10 { allowed.formUnion(["ceil_mode", "dilations"]) }
+        if max { allowed.insert("storage_order") } else { allowed.insert("count_include_pad") }
+        if !max && opset < 19 { allowed.remove("dilations") }
+        try n.allow(allowed)
+        try n.requireInputs(1...1)
+        guard let kernel = try n.ints("kernel_shape") else { throw n.error("attribute 'kernel_shape' is required") }
+        let strides = try n.ints("strides") ?? [1, 1]
+        guard kernel.count == 2, strides.count == 2 else { throw n.error("only 2-D pooling is supported (kernel_shape \(kernel))") }
+        if let dilations = try n.ints("dilations"), dilations.contains(where: { $0 != 1 }) {
+            throw n.error("dilations \(dilations) are not supported (only 1)")
+        }
+        if max, try n.int("storage_order", default: 0) != 0 { throw n.error("storage_order 1 (column-major indices) is not supported") }
+        var pool = Op.Pool(kernel: kernel, strides: strides, pads: try pads(n, kernel: kernel, strides: strides, dilations: [1, 1]),
+                           ceilMode: try n.int("ceil_mode", default: 0) != 0)
+        if !max { pool.countIncludePad = try n.int("count_include_pad", default: 0) != 0 }
+        try emit(n, max ? .maxPool(pool) : .averagePool(pool), [n.inputs[0]])
+    }
+
+    mutating func reshape(_ n: NodeContext) throws(ONNXError) {
+        try n.allow(opset >= 14 ? ["allowzero"] : [])
+        try n.requireInputs(2...2)
+        let target = try constantInts(n.inputs[1], n, "shape")
+        let allowZero = try n.int("allowzero", default: 0) != 0
+        if let constant = constants[n.inputs[0]] {
+            // A reshaped constant stays a constant (same bytes, new shape).
+            guard let count = Tensor.checkedCount(constant.shape) else { throw n.error("constant too large") }
+            var shape = target
+            for (k, t) in target.enumerated() where t == 0 && !allowZero { shape[k] = k < constant.rank ? constant.shape[k] : 0 }
+            if let m = shape.firstIndex(of: -1) {
+                let rest = shape.enumerated().filter { $0.offset != m }.reduce(1) { $0 * $1.element }
+                guard rest > 0, count % rest == 0 else { throw n.error("cannot reshape constant \(constant.shape) to \(target)") }
+                shape[m] = count / rest
+            }
+            guard Tensor.checkedCount(shape) == count else { throw n.error("cannot reshape constant \(constant.shape) to \(target)") }
+            let dense = constant.contiguous()
+            do { addConstant(n.outputs[0], try Tensor(dtype: dense.dtype, shape: shape, storage: dense.storage)) } catch {
+                throw n.error("\(error)")
+            }
+            return
+        }
+        // [-1, K…] on an input [batch, fixed…] whose fixed dims hold K… exactly (torch's dynamo export
+        // writes Reshape(allowzero=1, [-1, 9216])): the -1 is the batch. The IR wants symbolic dims
+        // carried by a 0, so write it as [0, K…] — the same for every batch size.
+        var ir = target
+        if target.first == -1, !target.dropFirst().contains(where: { $0 <= 0 }) {
+            let x = try shape(of: n.inputs[0], n)
+            if let first = x.first, first.value == nil, x.dropFirst().allSatisfy({ $0.value != nil }),
+               x.dropFirst().reduce(1, { $0 * $1.value! }) == target.dropFirst().reduce(1, *) {
+                ir[0] = 0
+                return try emit(n, .reshape(shape: ir, allowZero: false), [n.inputs[0]])
+            }
+        }
+        try emit(n, .reshape(shape: ir, allowZero: allowZero), [n.inputs[0]])
+    }
+
+    mutating func dropout(_ n: NodeContext) throws(ONNXError) {
+        var ratio: Float = 0.5
+        if opset < 12 {
+            try n.allow(["ratio"])
+            try n.requireInputs(1...1)
+            ratio = try n.float("ratio", default: 0.5)
+        } else {
+            try n.allow(["seed"])
+            try n.requireInputs(1...3)
+            if let r = n.input(1) {
+                guard let t = constants[r], t.count == 1, t.dtype.isFloatingPoint else { throw n.error("ratio '\(r)' must be a constant scalar") }
+                ratio = Float(t.doubles()[0])
+            }
+            if let mode = n.input(2) {
+                guard let t = constants[mode], t.count == 1 else { throw n.error("training_mode '\(mode)' must be a constant") }
+                guard t.doubles()[0] == 0 else { throw n.error("training_mode is true; zoo runs inference only") }
+            }
+        }
+        try emit(n, .dropout(ratio: ratio), [n.inputs[0]])
+    }
+
+    /// Softmax from opset 13 normalizes along `axis`; before, it coerces the input to 2-D at `axis`
+    /// and normalizes each row. Those agree when `axis` is the last axis; otherwise the old form is
+    /// Flatten(axis) → Softmax(1) → Reshape back.
+    mutating func softmax(_ n: NodeContext) throws(ONNXError) {
+        try n.allow(["axis"])
+        try n.requireInputs(1...1)
+        let axis = try n.int("axis", default: opset >= 13 ? -1 : 1)
+        if opset >= 13 { return try emit(n, .softmax(axis: axis), [n.inputs[0]]) }
+        let x = try shape(of: n.inputs[0], n)
+        let a = axis < 0 ? axis + x.count : axis
+        guard (0..<Swift.max(x.count, 1)).contains(a) else { throw n.error("axis \(axis) out of range for rank \(x.count)") }
+        if a == x.count - 1 { return try emit(n, .softmax(axis: a), [n.inputs[0]]) }
+        guard let output = n.outputs.first, !output.isEmpty else { throw n.error("has no output") }
+        let flat = "\(output)/coerced_2d", normalized = "\(output)/softmax_2d"
+        nodes.append(Node("\(n.name)/coerce_2d", .flatten(axis: a), inputs: [n.inputs[0]], output: flat))
+        nodes.append(Node("\(n.name)/softmax_2d", .softmax(axis: 1), inputs: [flat], output: normalized))
+        let target = x.enumerated().map { $0.element.value ?? ($0.offset == 0 ? 0 : -1) }
+        nodes.append(Node(n.name, .reshape(shape: target, allowZero: false), inputs: [normalized], output: output))
+    }
+
+    /// MatMul is imported only where it is trivially a Gemm: a 2-D A times a 2-D constant B (a
+    /// following bias Add stays an Add).
+    mutating func matMul(_ n: NodeContext) throws(ONNXError) {
+        try n.allow([])
+        try n.requireInputs(2...2)
+        let a = try shape(of: n.inputs[0], n)
+        guard a.count == 2, let b = constants[n.inputs[1]], b.rank == 2 else {
+            throw n.error("only a 2-D input times a 2-D constant (a Gemm) is supported; '\(n.inputs[0])' has rank \(a.count)"
+                + (constants[n.inputs[1]] == nil ? " and '\(n.inputs[1])' is not a constant" : ""))
+        }
+        try emit(n, .gemm(Op.Gemm()), [n.inputs[0], n.inputs[1]])
+    }
+
+    mutating func batchNormalization(_ n: NodeContext) throws(ONNXError) {
+        var allowed: Set<String> = ["epsilon", "momentum"]
+        if opset < 9 { allowed.insert("spatial") }
+        if opset >= 14 { allowed.insert("training_mode") }
+        try n.allow(allowed)
+        try n.requireInputs(5...5)
+        if try n.int("spatial", default: 1) != 1 { throw n.error("spatial=0 (per-activation statistics) is not supported") }
+        if try n.int("training_mode", default: 0) != 0 { throw n.error("training_mode=1 is not supported; zoo runs inference only") }
+        try emit(n, .batchNormalization(epsilon: try n.float("epsilon", default: 1e-5)), Array(n.inputs.prefix(5)))
+    }
+
+    mutating func constant(_ n: NodeContext) throws(ONNXError) {
+        try n.allow(["value", "value_float", "value_floats", "value_int", "value_ints", "sparse_value", "value_string", "value_strings"])
+        guard n.outputs.count == 1, !n.outputs[0].isEmpty else { throw n.error("must have one output") }
+        guard n.attributes.count == 1 else { throw n.error("must have exactly one value attribute, has \(n.attributes.count)") }
+        let tensor: Tensor
+        if let t = try n.tensor("value") {
+            tensor = try readTensor(t)
+        } else if let values = try n.floats("value_floats") {
+            tensor = Tensor(floats: values, shape: [values.count])
+        } else if let values = try n.ints("value_ints") {
+            tensor = Importer.int64Tensor(values, shape: [values.count])
+        } else if let value = try n.int("value_int") {
+            tensor = Importer.int64Tensor([value], shape: [])
+        } else if n.attributes["value_float"] != nil {
+            tensor = Tensor(floats: [try n.float("value_float", default: 0)], shape: [])
+        } else {
+            throw n.error("attribute '\(n.attributes.keys.first!)' (sparse or string constants) is not supported")
+        }
+        addConstant(n.outputs[0], tensor)
+    }
+
+    mutating func constantOfShape(_ n: NodeContext) throws(ONNXError) {
+        try n.allow(["value"])
+        try n.requireInputs(1...1)
+        let shape = try constantInts(n.inputs[0], n, "shape")
+        guard shape.allSatisfy({ $0 >= 0 }), let count = Tensor.checkedCount(shape) else { throw n.error("invalid shape \(shape)") }
+        var fill = Tensor(floats: [0], shape: [1])
+        if let t = try n.tensor("value") { fill = try readTensor(t) }
+        guard fill.count == 1 else { throw n.error("attribute 'value' must hold one element, holds \(fill.count)") }
+        let element = fill.contiguous()
+        let item = element.dtype.itemSize
+        let storage = Storage(byteCount: count * item) { out in
+            guard count > 0 else { return }
+            // Doubling copies: log2(count) memcpy calls instead of one per element.
+            out.baseAddress!.copyMemory(from: element.storage.bytes.baseAddress!, byteCount: item)
+            var filled = 1
+            while filled < count {
+                let n = min(filled, count - filled)
+                (out.baseAddress! + filled * item).copyMemory(from: out.baseAddress!, byteCount: n * item)
+                filled += n
+            }
+        }
+        do { addConstant(n.outputs[0], try Tensor(dtype: element.dtype, shape: shape, storage: storage)) } catch { throw n.error("\(error)") }
+    }
+
+    static func int64Tensor(_ values: [Int], shape: [Int]) -> Tensor {
+        let storage = values.map { Int64($0) }.withUnsafeBytes { Storage(copying: $0) }
+        return try! Tensor(dtype: .i64, shape: shape, storage: storage)
+    }
+}
