@@ -5,7 +5,7 @@
 /// registry of builders (one per ONNX op type, opset differences as explicit branches); before any
 /// node is built, every node whose op has no builder is collected and reported in one error. Constant
 /// and ConstantOfShape are folded into initializers, Identity is dropped, Dropout kept as the IR's
-/// identity-at-inference op.
+/// identity-at-inference op, and MatMul imported where it is trivially a Gemm (2-D input × 2-D constant).
 ///
 /// Tensors: raw_data and every typed field; external data is memory-mapped (zero-copy when aligned)
 /// from files inside the model's folder only.

@@ -366,7 +366,7 @@ public enum Safetensors {
             }
             let digits = position - start
             if digits == 0 || [UInt8(ascii: "."), UInt8(ascii: "e"), UInt8(ascii: "E")].contains(peek ?? 0) {
-                let what = peek == UInt8(ascii: "-") ? "a negative number" : "not a non-negative integer"
+                let what = peek == UInt8(ascii: "-") ? "a negative number" : "a value that is not an integer (no fraction, no exponent)"
                 throw SafetensorsError(.badHeader("'\(field)' holds \(what)"), tensor: tensor, offset: 8 + start)
             }
             if digits > 1 && bytes[start] == UInt8(ascii: "0") {
@@ -461,7 +461,7 @@ public enum Safetensors {
 }
 
 /// A parsed safetensors file: its tensors in file (offset) order and its metadata.
-public struct SafetensorsFile: @unchecked Sendable {
+public struct SafetensorsFile: Sendable {
     public let path: String
     /// N, the JSON header's size in bytes (the buffer starts at 8 + N).
     public let headerSize: Int

@@ -20,7 +20,7 @@ struct Run: ParsableCommand {
         discussion: "The input is [batch, 3, height, width] float32 or float64, C order, little-endian."
     )
 
-    @Argument(help: "The model: a PyTorch checkpoint of a zoo architecture.")
+    @Argument(help: "The model: .onnx, or a .pth/.safetensors state dict of a zoo architecture.")
     var model: String
     @Option(help: "Input .npy file.")
     var input: String
@@ -39,7 +39,7 @@ struct Run: ParsableCommand {
         let y = try execute(executor, x, path: input)
         let elapsed = seconds(ContinuousClock.now - start)
         do { try NumPy.write(y, to: output) } catch { throw UserError(error) }
-        print("\(output): \(y.shape) from \(loaded.architecture.rawValue) in \(String(format1: elapsed * 1000, digits: 1)) ms")
+        print("\(output): \(y.shape) from \(loaded.kind) in \(String(format1: elapsed * 1000, digits: 1)) ms")
     }
 }
 
@@ -95,10 +95,11 @@ struct Bench: ParsableCommand {
 
     func run() throws {
         guard batch > 0, runs > 0 else { throw ValidationError("--batch and --runs must be positive") }
+        let loadStart = ContinuousClock.now
         let loaded = try loadModel(model, architecture: arch)
         let executor = try makeExecutor(loaded, threads: threads)
-        let size = loaded.graph.inputs[0].shape[2].value ?? loaded.architecture.defaultInputSize
-        let x = WeightGenerator(seed: 0).input(batch: batch, height: size, width: size)
+        let load = seconds(ContinuousClock.now - loadStart)
+        let x = WeightGenerator(seed: 0).input(batch: batch, height: loaded.inputSize, width: loaded.inputSize)
         _ = try execute(executor, x, path: model)
         var times: [Double] = []
         for _ in 0..<runs {
@@ -108,9 +109,9 @@ struct Bench: ParsableCommand {
         }
         times.sort()
         let median = times[times.count / 2], best = times[0]
-        print("\(loaded.architecture.rawValue) batch \(batch), \(executor.options.threads) threads, \(runs) runs: "
+        print("\(loaded.kind) batch \(batch), \(executor.options.threads) threads, \(runs) runs: "
             + "median \(String(format1: median * 1000, digits: 2)) ms (best \(String(format1: best * 1000, digits: 2))), "
             + "\(String(format1: median * 1000 / Double(batch), digits: 2)) ms/image, "
-            + "\(String(format1: Double(batch) / median, digits: 1)) images/s")
+            + "\(String(format1: Double(batch) / median, digits: 1)) images/s; load \(String(format1: load * 1000, digits: 1)) ms")
     }
 }

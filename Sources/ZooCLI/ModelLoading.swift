@@ -1,22 +1,49 @@
+import ONNXFormat
+import Safetensors
 import TorchFormat
 import ZooCore
 import ZooModels
 import ZooRuntime
 
-/// Opens a model file: a PyTorch checkpoint bound to a zoo architecture (detected, or `architecture`).
-func loadModel(_ path: String, architecture: String?, key: String? = nil) throws -> Model {
-    var arch: Architecture?
-    if let architecture {
-        guard let found = Architecture(rawValue: architecture) else {
-            throw UserError(message: "unknown architecture '\(architecture)' (zoo models lists them: \(Architecture.allCases.map(\.rawValue).joined(separator: ", ")))")
-        }
-        arch = found
+/// A runnable model from any file zoo reads: a PyTorch checkpoint or safetensors file bound to a zoo
+/// architecture (detected, or `--arch`), or an ONNX graph.
+struct LoadedModel {
+    let graph: Graph
+    /// What it is, for messages: the architecture, or "onnx opset N".
+    let kind: String
+    /// The input size to generate inputs at (height = width).
+    var inputSize: Int { graph.inputs[0].shape.count == 4 ? (graph.inputs[0].shape[2].value ?? 224) : 224 }
+}
+
+func parseArchitecture(_ name: String?) throws -> Architecture? {
+    guard let name else { return nil }
+    guard let found = Architecture(rawValue: name) else {
+        throw UserError(message: "unknown architecture '\(name)' (zoo models lists them: \(Architecture.allCases.map(\.rawValue).joined(separator: ", ")))")
     }
+    return found
+}
+
+func loadModel(_ path: String, architecture: String?, key: String? = nil) throws -> LoadedModel {
+    let arch = try parseArchitecture(architecture)
+    let format = try FileFormat(path: path)
     do {
-        let checkpoint = try Checkpoint.load(path: path)
-        let stateDict = try checkpoint.stateDict(key: key)
-        return try Model.bind(stateDict, architecture: arch)
+        let tensors: [(name: String, tensor: Tensor)]
+        switch format {
+        case .onnx:
+            let model = try ONNX.load(path: path)
+            return LoadedModel(graph: model.graph, kind: "onnx opset \(model.opset)")
+        case .safetensors:
+            tensors = try Safetensors.load(path: path).tensors
+        case .torch:
+            tensors = try Checkpoint.load(path: path).stateDict(key: key).entries.map { ($0.name, $0.tensor.tensor) }
+        }
+        let model = try Model.bind(tensors: tensors, architecture: arch)
+        return LoadedModel(graph: model.graph, kind: model.architecture.rawValue)
     } catch let error as CheckpointError {
+        throw UserError(error)
+    } catch let error as ONNXError {
+        throw UserError(error)
+    } catch let error as SafetensorsError {
         throw UserError(error)
     } catch {
         throw UserError(message: "\(path): \(error)")
@@ -28,10 +55,10 @@ func readInput(_ path: String) throws -> Tensor {
     do { return try NumPy.read(path: path) } catch { throw UserError(error) }
 }
 
-func makeExecutor(_ model: Model, threads: Int?, fuse: Bool = true) throws -> Executor {
+func makeExecutor(_ model: LoadedModel, threads: Int?, fuse: Bool = true) throws -> Executor {
     do {
         return try Executor(graph: model.graph, options: .init(threads: threads ?? Executor.defaultThreads, fuse: fuse))
-    } catch { throw UserError(message: "\(model.architecture.rawValue): \(error)") }
+    } catch { throw UserError(message: "\(model.kind): \(error)") }
 }
 
 /// Runs the executor, turning execution errors into one-line user errors.

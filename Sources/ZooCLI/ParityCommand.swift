@@ -42,8 +42,7 @@ struct Parity: ParsableCommand {
         guard batch > 0 else { throw ValidationError("--batch must be positive") }
         let start = ContinuousClock.now
         let modelA = try loadModel(a, architecture: arch)
-        let size = modelA.graph.inputs[0].shape[2].value ?? modelA.architecture.defaultInputSize
-        let x = try input.map(readInput) ?? WeightGenerator(seed: seed).input(batch: batch, height: size, width: size)
+        let x = try input.map(readInput) ?? WeightGenerator(seed: seed).input(batch: batch, height: modelA.inputSize, width: modelA.inputSize)
         let referenceIsFile = b.hasSuffix(".npy")
         if layers && referenceIsFile { throw ValidationError("--layers needs B to be a model, not a .npy file") }
         let loaded = seconds(ContinuousClock.now - start)
@@ -99,7 +98,7 @@ struct Parity: ParsableCommand {
         print("parity OK")
     }
 
-    private func capture(_ model: Model, _ x: Tensor, path: String) throws -> [(node: String, value: Tensor)] {
+    private func capture(_ model: LoadedModel, _ x: Tensor, path: String) throws -> [(node: String, value: Tensor)] {
         let executor = try makeExecutor(model, threads: threads, fuse: false)
         do { return try executor.runCapturingEveryNode(x) } catch { throw UserError(message: "\(path): \(error)") }
     }

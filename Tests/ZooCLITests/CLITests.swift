@@ -104,7 +104,7 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: output)),
                        try Data(contentsOf: URL(fileURLWithPath: fixture("alexnet_small.pth"))))
 
-        let refused = try zoo("convert", fixture("alexnet_small.pth"), directory.appendingPathComponent("x.onnx").path)
+        let refused = try zoo("convert", fixture("alexnet_small.pth"), directory.appendingPathComponent("x.txt").path)
         XCTAssertEqual(refused.status, 1)
         XCTAssertTrue(refused.stderr.contains("unsupported extension"), refused.stderr)
     }
