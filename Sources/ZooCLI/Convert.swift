@@ -117,7 +117,15 @@ struct Convert: ParsableCommand {
                 return try Checkpoint.load(path: input).stateDict(key: key).entries.map { ($0.name, $0.tensor.tensor) }
             } catch { throw UserError(error) }
         case .safetensors:
-            do { return try Safetensors.load(path: input).tensors } catch { throw UserError(error) }
+            // safetensors stores tensors sorted by dtype and name: restore a zoo architecture's
+            // state-dict order when the tensors are one.
+            let tensors: [(name: String, tensor: Tensor)]
+            do { tensors = try Safetensors.load(path: input).tensors } catch { throw UserError(error) }
+            var shapes: [String: [Int]] = [:]
+            for entry in tensors { shapes[entry.name] = entry.tensor.shape }
+            guard let (architecture, config) = Architecture.detect(shapes) else { return tensors }
+            let order = Dictionary(uniqueKeysWithValues: architecture.layout(config).enumerated().map { ($0.element.name, $0.offset) })
+            return tensors.sorted { order[$0.name]! < order[$1.name]! }
         case .onnx:
             return try onnxGraph(input).initializers.map { ($0.name, $0.tensor) }
         }

@@ -1,11 +1,13 @@
 import ArgumentParser
+import ONNXFormat
+import Safetensors
 import TorchFormat
 import ZooCore
 import ZooModels
 
 struct Inspect: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "List a checkpoint's format, tensors and other entries.",
+        abstract: "List a file's format, tensors and other entries (and an ONNX model's graph).",
         discussion: """
         Reads PyTorch checkpoints in the zip (torch.save), legacy and tar formats without running \
         anything from the file. The state dict is found automatically when unambiguous (the file \
@@ -13,7 +15,7 @@ struct Inspect: ParsableCommand {
         """
     )
 
-    @Argument(help: "The checkpoint (.pth, .pt, .bin).")
+    @Argument(help: "The file: .pth/.pt/.bin (PyTorch), .onnx or .safetensors.")
     var file: String
 
     @Option(help: "Entry holding the state dict, as a dotted path (e.g. model, ema.model).")
@@ -32,6 +34,11 @@ struct Inspect: ParsableCommand {
     var arch: String?
 
     func run() throws {
+        switch try FileFormat(path: file) {
+        case .onnx: return try inspectONNX()
+        case .safetensors: return try inspectSafetensors()
+        case .torch: break
+        }
         let checkpoint: Checkpoint
         do {
             checkpoint = try Checkpoint.load(path: file, options: .init(verifyChecksums: !noVerifyCrc))
@@ -58,6 +65,58 @@ struct Inspect: ParsableCommand {
             print("")
             print(model.graph.dump)
         }
+    }
+}
+
+extension Inspect {
+    /// An ONNX model: its header, initializers and the imported graph (always shown: it is the model).
+    private func inspectONNX() throws {
+        let model: ONNXModel
+        do { model = try ONNX.load(path: file) } catch { throw UserError(error) }
+        let tensors = model.graph.initializers
+        if json {
+            print(JSON.object([
+                ("file", .string(file)), ("format", .string("onnx")), ("ir_version", .int(model.irVersion)),
+                ("opset", .int(model.opset)), ("producer", .string(model.producer)),
+                ("parameter_count", .int(model.graph.parameterCount)),
+                ("tensors", .array(tensors.map { tensorJSON($0.name, $0.tensor) })),
+                ("nodes", .array(model.graph.nodes.map { .object([("name", .string($0.name)), ("op", .string($0.op.name))]) })),
+            ]).rendered())
+            return
+        }
+        print("file:      \(file)")
+        print("format:    onnx (IR \(model.irVersion), opset \(model.opset), producer '\(model.producer)')")
+        print("tensors:   \(tensors.count) initializers, \(grouped(model.graph.parameterCount)) parameters")
+        print("")
+        print(model.graph.dump)
+    }
+
+    private func inspectSafetensors() throws {
+        let loaded: SafetensorsFile
+        do { loaded = try Safetensors.load(path: file) } catch { throw UserError(error) }
+        let parameters = loaded.tensors.reduce(0) { $0 + $1.tensor.count }
+        if json {
+            print(JSON.object([
+                ("file", .string(file)), ("format", .string("safetensors")), ("parameter_count", .int(parameters)),
+                ("metadata", .object(loaded.metadata.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) })),
+                ("tensors", .array(loaded.tensors.map { tensorJSON($0.name, $0.tensor) })),
+            ]).rendered())
+            return
+        }
+        print("file:      \(file)")
+        print("format:    safetensors (header \(grouped(loaded.headerSize)) bytes)")
+        print("tensors:   \(loaded.tensors.count), \(grouped(parameters)) parameters")
+        for (key, value) in loaded.metadata.sorted(by: { $0.key < $1.key }) { print("metadata:  \(key) = \(value)") }
+        print("")
+        let width = loaded.tensors.map(\.name.count).max() ?? 0
+        for (name, tensor) in loaded.tensors {
+            print("  " + name.padding(width) + "  " + tensor.dtype.rawValue.padding(5) + "  \(tensor.shape)")
+        }
+    }
+
+    private func tensorJSON(_ name: String, _ t: Tensor) -> JSON {
+        .object([("name", .string(name)), ("dtype", .string(t.dtype.rawValue)), ("shape", .array(t.shape.map { .int($0) })),
+                 ("bytes", .int(t.byteCount))])
     }
 }
 

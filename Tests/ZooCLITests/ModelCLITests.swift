@@ -17,6 +17,10 @@ final class ModelCLITests: XCTestCase {
     private func temp(_ name: String) -> String { directory.appendingPathComponent(name).path }
 
     private func run(_ arguments: String...) throws -> (status: Int32, stdout: String, stderr: String) {
+        try run(arguments)
+    }
+
+    private func run(_ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: CLITests.binary)
         process.arguments = arguments
@@ -152,6 +156,54 @@ final class ModelCLITests: XCTestCase {
         let unbound = try run("inspect", fixture("torch/nested.pth"), "--graph")
         XCTAssertEqual(unbound.status, 1)
         XCTAssertTrue(unbound.stderr.contains("does not fit"), unbound.stderr)
+    }
+
+    /// pth → onnx → pth and pth → safetensors → pth keep every tensor bit for bit; convert's own
+    /// verification runs both models.
+    func testConvertRoundTripsThroughONNXAndSafetensors() throws {
+        let source = fixture("torch/alexnet_small.pth")
+        let onnx = temp("alexnet_small.onnx"), back = temp("back.pth"), st = temp("alexnet_small.safetensors"), back2 = temp("back2.pth")
+        for (input, output, extra) in [(source, onnx, ["--opset", "13"]), (onnx, back, []), (source, st, []), (st, back2, [])] {
+            let result = try run(["convert", input, output] + extra)
+            XCTAssertEqual(result.status, 0, result.stderr)
+            XCTAssertTrue(result.stdout.contains("top-5 2/2"), "\(input) → \(output): \(result.stdout)")
+        }
+        let original = try Checkpoint.load(path: source).stateDict()
+        for path in [back, back2] {
+            let copy = try Checkpoint.load(path: path).stateDict()
+            XCTAssertEqual(copy.entries.map(\.name), original.entries.map(\.name))
+            for (a, b) in zip(original.entries, copy.entries) {
+                XCTAssertTrue(a.tensor.tensor.withContiguousBytes { x in b.tensor.tensor.withContiguousBytes { y in x.elementsEqual(y) } }, a.name)
+            }
+        }
+        let inspect = try run("inspect", onnx)
+        XCTAssertTrue(inspect.stdout.contains("format:    onnx (IR 7, opset 13, producer 'zoo "), inspect.stdout)
+        XCTAssertTrue(inspect.stdout.contains("features.3"), inspect.stdout)
+    }
+
+    func testONNXExternalDataAndBadFiles() throws {
+        let onnx = temp("ext.onnx")
+        let written = try run("convert", fixture("torch/alexnet_small.pth"), onnx, "--external-data")
+        XCTAssertEqual(written.status, 0, written.stderr)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: onnx + ".data"))
+        let runs = try run("parity", onnx, fixture("torch/alexnet_small.pth"), "--batch", "2")
+        XCTAssertEqual(runs.status, 0, runs.stdout + runs.stderr)
+
+        func refused(_ arguments: [String], _ expected: String, file: StaticString = #filePath, line: UInt = #line) throws {
+            let result = try run(arguments)
+            XCTAssertEqual(result.status, 1, file: file, line: line)
+            XCTAssertEqual(result.stderr.split(separator: "\n").count, 1, result.stderr, file: file, line: line)
+            XCTAssertTrue(result.stderr.contains(expected), "expected '\(expected)' in: \(result.stderr)", file: file, line: line)
+        }
+        try refused(["convert", fixture("torch/alexnet_small.pth"), temp("x.onnx"), "--opset", "12"], "opset 12")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: temp("x.onnx")))
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: fixture("onnx/alexnet_small_ts_opset17.onnx")))
+        try bytes.prefix(bytes.count / 2).write(to: URL(fileURLWithPath: temp("cut.onnx")))
+        try refused(["inspect", temp("cut.onnx")], "cut.onnx")
+        try Data("not a model".utf8).write(to: URL(fileURLWithPath: temp("text.onnx")))
+        try refused(["inspect", temp("text.onnx")], "text.onnx")
+        try FileManager.default.copyItem(atPath: fixture("onnx/alexnet_small_dynamo_opset18.onnx"), toPath: temp("lonely.onnx"))
+        try refused(["run", temp("lonely.onnx"), "--input", fixture("onnx/alexnet_small_input.npy"), "--output", temp("y.npy")], "alexnet_small_dynamo_opset18.onnx.data")
     }
 
     func testModelsInitAndBench() throws {
