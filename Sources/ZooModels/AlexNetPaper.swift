@@ -16,32 +16,10 @@ enum AlexNetPaper {
 
     /// (module index, kernel, stride, padding, groups) of each convolution.
     static let convs = [(0, 11, 4, 0, 1), (4, 5, 1, 2, 2), (8, 3, 1, 1, 1), (10, 3, 1, 1, 2), (12, 3, 1, 1, 2)]
-    static let linears = [1, 4, 6]
+    static let keys = ClassicLayout(convs: convs.map { ($0.0, $0.1, $0.4) }, linears: [1, 4, 6])
 
-    static func layout(_ c: ModelConfig) -> [(name: String, shape: [Int])] {
-        var layout: [(name: String, shape: [Int])] = []
-        var inChannels = 3
-        for (i, (index, kernel, _, _, groups)) in convs.enumerated() {
-            layout.append(("features.\(index).weight", [c.convChannels[i], inChannels / groups, kernel, kernel]))
-            layout.append(("features.\(index).bias", [c.convChannels[i]]))
-            inChannels = c.convChannels[i]
-        }
-        var inFeatures = inChannels * 36
-        for (i, index) in linears.enumerated() {
-            let out = i < 2 ? c.hidden[i] : c.classes
-            layout.append(("classifier.\(index).weight", [out, inFeatures]))
-            layout.append(("classifier.\(index).bias", [out]))
-            inFeatures = out
-        }
-        return layout
-    }
-
-    static func config(from shapes: [String: [Int]]) -> ModelConfig? {
-        let channels = convs.compactMap { shapes["features.\($0.0).weight"]?.first }
-        let outs = linears.compactMap { shapes["classifier.\($0).weight"]?.first }
-        guard channels.count == 5, outs.count == 3 else { return nil }
-        return ModelConfig(convChannels: channels, hidden: Array(outs.prefix(2)), classes: outs[2])
-    }
+    static func layout(_ c: ModelConfig) -> [(name: String, shape: [Int])] { keys.layout(c) }
+    static func config(from shapes: [String: [Int]]) -> ModelConfig? { keys.config(from: shapes) }
 
     static func graph(config: ModelConfig, weights: [String: Tensor], inputSize: Int) throws(GraphError) -> Graph {
         var b = GraphBuilder(input: "input", channels: 3, size: inputSize)

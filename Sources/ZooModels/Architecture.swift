@@ -164,6 +164,40 @@ public struct Model: Sendable {
     }
 }
 
+/// The state-dict layout shared by the AlexNet family: convolutions in `features` (module index,
+/// square kernel, groups), a 6×6 feature map flattened into Linear layers in `classifier`.
+struct ClassicLayout {
+    let convs: [(index: Int, kernel: Int, groups: Int)]
+    let linears: [Int]
+
+    /// Every key with its shape, in module order.
+    func layout(_ c: ModelConfig) -> [(name: String, shape: [Int])] {
+        var layout: [(name: String, shape: [Int])] = []
+        var inChannels = 3
+        for (i, conv) in convs.enumerated() {
+            layout.append(("features.\(conv.index).weight", [c.convChannels[i], inChannels / conv.groups, conv.kernel, conv.kernel]))
+            layout.append(("features.\(conv.index).bias", [c.convChannels[i]]))
+            inChannels = c.convChannels[i]
+        }
+        var inFeatures = inChannels * 36
+        for (i, index) in linears.enumerated() {
+            let out = i < linears.count - 1 ? c.hidden[i] : c.classes
+            layout.append(("classifier.\(index).weight", [out, inFeatures]))
+            layout.append(("classifier.\(index).bias", [out]))
+            inFeatures = out
+        }
+        return layout
+    }
+
+    /// The widths a state dict's weight shapes give, or nil when a layer's weight is missing.
+    func config(from shapes: [String: [Int]]) -> ModelConfig? {
+        let channels = convs.compactMap { shapes["features.\($0.index).weight"]?.first }
+        let outs = linears.compactMap { shapes["classifier.\($0).weight"]?.first }
+        guard channels.count == convs.count, outs.count == linears.count else { return nil }
+        return ModelConfig(convChannels: channels, hidden: Array(outs.dropLast()), classes: outs[outs.count - 1])
+    }
+}
+
 extension String {
     func replacingSuffix(_ suffix: String, _ replacement: String) -> String {
         hasSuffix(suffix) ? String(dropLast(suffix.count)) + replacement : self

@@ -16,9 +16,12 @@ final class CLITests: XCTestCase {
         let stderr: String
     }
 
-    func zoo(_ arguments: String...) throws -> Result {
+    func zoo(_ arguments: String...) throws -> Result { try Self.run(arguments) }
+
+    /// Runs the built `zoo` with `arguments`, capturing its status, stdout and stderr.
+    static func run(_ arguments: [String]) throws -> Result {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: Self.binary)
+        process.executableURL = URL(fileURLWithPath: binary)
         process.arguments = arguments
         let out = Pipe(), err = Pipe()
         process.standardOutput = out
