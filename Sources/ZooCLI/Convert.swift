@@ -81,10 +81,11 @@ struct Convert: ParsableCommand {
             } catch { throw UserError(message: "\(output): \(error)") }
             try verifyModels(source: model.graph, result: { try onnxGraph(output) })
         case (.onnx, _):
-            let graph = try onnxGraph(input)
-            let tensors = graph.initializers.map { (name: $0.name, tensor: $0.tensor) }
+            // Every initializer, including any no node reads (the graph keeps only those it uses).
+            let tensors: [(name: String, tensor: Tensor)]
+            do { tensors = try ONNX.initializers(path: input) } catch { throw UserError(error) }
             try write(tensors, as: to)
-            try verifyTensors(tensors, sourceGraph: graph)
+            try verifyTensors(tensors, sourceGraph: try? onnxGraph(input))
         case (.torch, .safetensors), (.safetensors, .torch), (.safetensors, .safetensors):
             let tensors = try stateDictTensors(from)
             try write(tensors, as: to)
@@ -127,17 +128,13 @@ struct Convert: ParsableCommand {
             let order = Dictionary(uniqueKeysWithValues: architecture.layout(config).enumerated().map { ($0.element.name, $0.offset) })
             return tensors.sorted { order[$0.name]! < order[$1.name]! }
         case .onnx:
-            return try onnxGraph(input).initializers.map { ($0.name, $0.tensor) }
+            do { return try ONNX.initializers(path: input) } catch { throw UserError(error) }
         }
     }
 
     private func sourceModel(_ format: FileFormat) throws -> Model {
         let tensors = try stateDictTensors(format)
-        var architecture: Architecture?
-        if let arch {
-            guard let found = Architecture(rawValue: arch) else { throw UserError(message: "unknown architecture '\(arch)' (see zoo models)") }
-            architecture = found
-        }
+        let architecture = try parseArchitecture(arch)
         do { return try Model.bind(tensors: tensors, architecture: architecture) } catch {
             throw UserError(message: "\(input): \(error)")
         }
@@ -174,7 +171,7 @@ struct Convert: ParsableCommand {
             switch format {
             case .torch: written = try Checkpoint.load(path: output).stateDict().entries.map { ($0.name, $0.tensor.tensor) }
             case .safetensors: written = try Safetensors.load(path: output).tensors
-            case .onnx: written = try onnxGraph(output).initializers.map { ($0.name, $0.tensor) }
+            case .onnx: written = try ONNX.initializers(path: output)
             }
         } catch let error as UserError { throw error } catch { throw UserError(error) }
         let lookup = Dictionary(written.map { ($0.name, $0.tensor) }, uniquingKeysWith: { a, _ in a })
@@ -208,8 +205,7 @@ struct Convert: ParsableCommand {
 
     /// Runs both graphs on the same generated batch of two and compares their outputs.
     private func parity(_ a: Graph, _ b: Graph) throws -> ParityReport {
-        let size = a.inputs[0].shape.count == 4 ? (a.inputs[0].shape[2].value ?? 224) : 224
-        let x = WeightGenerator(seed: 0).input(batch: 2, height: size, width: size)
+        let x = try generatedInput(for: a, batch: 2, seed: 0)
         do {
             let ya = try Executor(graph: a).run(x)[a.outputs[0]]!
             let yb = try Executor(graph: b).run(x)[b.outputs[0]]!

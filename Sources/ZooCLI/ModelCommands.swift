@@ -99,7 +99,7 @@ struct Bench: ParsableCommand {
         let loaded = try loadModel(model, architecture: arch)
         let executor = try makeExecutor(loaded, threads: threads)
         let load = seconds(ContinuousClock.now - loadStart)
-        let x = WeightGenerator(seed: 0).input(batch: batch, height: loaded.inputSize, width: loaded.inputSize)
+        let x = try generatedInput(for: loaded.graph, batch: batch, seed: 0)
         _ = try execute(executor, x, path: model)
         var times: [Double] = []
         for _ in 0..<runs {

@@ -11,8 +11,21 @@ struct LoadedModel {
     let graph: Graph
     /// What it is, for messages: the architecture, or "onnx opset N".
     let kind: String
-    /// The input size to generate inputs at (height = width).
-    var inputSize: Int { graph.inputs[0].shape.count == 4 ? (graph.inputs[0].shape[2].value ?? 224) : 224 }
+}
+
+/// A generated input for `graph`: its declared input shape with the batch set to `batch`, values from
+/// zoo's deterministic generator. Bounded to 2^28 values (1 GiB).
+func generatedInput(for graph: Graph, batch: Int, seed: UInt64) throws -> Tensor {
+    let declared = graph.inputs[0]
+    var shape = [batch]
+    for dim in declared.shape.dropFirst() {
+        guard let size = dim.value else { throw UserError(message: "input \(declared.name) \(declared) has a symbolic dimension: give --input") }
+        shape.append(size)
+    }
+    guard batch >= 1, let count = Tensor.checkedCount(shape), count <= 1 << 28 else {
+        throw UserError(message: "a generated input of shape \(shape) is too large (limit 2^28 values)")
+    }
+    return WeightGenerator(seed: seed).input(shape: shape)
 }
 
 func parseArchitecture(_ name: String?) throws -> Architecture? {

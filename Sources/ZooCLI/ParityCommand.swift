@@ -42,7 +42,8 @@ struct Parity: ParsableCommand {
         guard batch > 0 else { throw ValidationError("--batch must be positive") }
         let start = ContinuousClock.now
         let modelA = try loadModel(a, architecture: arch)
-        let x = try input.map(readInput) ?? WeightGenerator(seed: seed).input(batch: batch, height: modelA.inputSize, width: modelA.inputSize)
+        let x = try input.map(readInput) ?? generatedInput(for: modelA.graph, batch: batch, seed: seed)
+        guard x.count > 0 else { throw UserError(message: "\(input ?? "input"): the input \(x.shape) is empty: nothing to compare") }
         let referenceIsFile = b.hasSuffix(".npy")
         if layers && referenceIsFile { throw ValidationError("--layers needs B to be a model, not a .npy file") }
         let loaded = seconds(ContinuousClock.now - start)
@@ -69,6 +70,7 @@ struct Parity: ParsableCommand {
             } else {
                 reference = try execute(try makeExecutor(try loadModel(b, architecture: arch), threads: threads), x, path: b)
             }
+            guard reference.count > 0 else { throw UserError(message: "\(b): the reference output \(reference.shape) is empty: nothing to compare") }
             lines.append((modelA.graph.outputs[0], ParityReport(name: modelA.graph.outputs[0], value: outputA, reference: reference)))
         }
 

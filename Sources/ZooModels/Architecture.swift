@@ -193,7 +193,7 @@ struct ClassicLayout {
     func config(from shapes: [String: [Int]]) -> ModelConfig? {
         let channels = convs.compactMap { shapes["features.\($0.index).weight"]?.first }
         let outs = linears.compactMap { shapes["classifier.\($0).weight"]?.first }
-        guard channels.count == convs.count, outs.count == linears.count else { return nil }
+        guard channels.count == convs.count, outs.count == linears.count, (channels + outs).allSatisfy({ $0 > 0 }) else { return nil }
         return ModelConfig(convChannels: channels, hidden: Array(outs.dropLast()), classes: outs[outs.count - 1])
     }
 }

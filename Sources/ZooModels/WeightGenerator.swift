@@ -49,8 +49,13 @@ public struct WeightGenerator: Sendable {
 
     /// A generated input batch [batch, channels, height, width].
     public func input(batch: Int, channels: Int = 3, height: Int, width: Int) -> Tensor {
-        let values = values(stream: WeightGenerator.inputStream, count: batch * channels * height * width, shift: 22)
-        return Tensor(floats: values, shape: [batch, channels, height, width])
+        input(shape: [batch, channels, height, width])
+    }
+
+    /// A generated input of any shape (the shape's product must fit in memory: callers bound it).
+    public func input(shape: [Int]) -> Tensor {
+        let values = values(stream: WeightGenerator.inputStream, count: shape.reduce(1, *), shift: 22)
+        return Tensor(floats: values, shape: shape)
     }
 
     /// A full state dict for `architecture` in its original key order.

@@ -30,8 +30,9 @@ public final class Executor: @unchecked Sendable {
         public var threads: Int
         /// Fuse ReLU into the preceding Conv / Linear. Off when every node's own output is wanted.
         public var fuse: Bool
+        /// `threads` is clamped to 1…4 × the core count: more only adds contention.
         public init(threads: Int = Executor.defaultThreads, fuse: Bool = true) {
-            self.threads = max(1, threads)
+            self.threads = min(max(1, threads), 4 * Executor.defaultThreads)
             self.fuse = fuse
         }
     }
@@ -79,7 +80,7 @@ public final class Executor: @unchecked Sendable {
         }
         // Images may have any height and width (shapes are re-inferred); every other dimension but
         // the batch must be as declared.
-        for axis in 1..<x.rank where !(x.rank == 4 && axis >= 2) {
+        for axis in stride(from: 1, to: x.rank, by: 1) where !(x.rank == 4 && axis >= 2) {
             if let size = declared.shape[axis].value, x.shape[axis] != size {
                 let what = x.rank == 4 ? "\(x.shape[1]) channels" : "size \(x.shape[axis]) in dimension \(axis)"
                 throw ExecutionError("input has shape \(x.shape) (\(what)); the model takes \(declared)")

@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import ZooCore
 import ZooKernels
 
@@ -57,6 +60,7 @@ struct Compiler {
 
     private func convKernel(_ node: Node, _ c: Op.Conv, relu: Bool) throws(ExecutionError) -> Conv2DKernel {
         let weight = try constant(node, node.inputs[1], "weight")
+        guard !weight.shape.contains(0) else { throw ExecutionError(node: node.name, "weight '\(node.inputs[1])' \(weight.shape) is empty") }
         let bias = node.inputs.count == 3 ? try constant(node, node.inputs[2], "bias") : nil
         let shape = Conv2DShape(inChannels: weight.shape[1] * c.groups, outChannels: weight.shape[0], kernelH: c.kernel[0],
                                 kernelW: c.kernel[1], strideH: c.strides[0], strideW: c.strides[1], dilationH: c.dilations[0],
@@ -80,6 +84,7 @@ struct Compiler {
             bias = b
         }
         let weight = try constant(node, node.inputs[1], "weight")
+        guard !weight.shape.contains(0) else { throw ExecutionError(node: node.name, "weight '\(node.inputs[1])' \(weight.shape) is empty") }
         let biasF32 = try bias.map { _ throws(ExecutionError) in try constant(node, node.inputs[2], "bias") }
         return weight.withContiguousBytes { wb in
             let wp = wb.bindMemory(to: Float.self).baseAddress!
@@ -129,7 +134,7 @@ final class Plan: @unchecked Sendable {
     let arenaFloats: Int
     let workspace: UnsafeMutableRawPointer
     let workspaceBytes: Int
-    /// Initializers read by steps other than Conv/Linear (which hold packed copies), as f32.
+    /// Initializers that steps read as data (not the weights Conv/Linear hold packed copies of), as f32.
     let constants: [String: UnsafeMutablePointer<Float>]
     private let constantTensors: [Tensor]
 
@@ -148,10 +153,7 @@ final class Plan: @unchecked Sendable {
         var constants: [String: UnsafeMutablePointer<Float>] = [:]
         var kept: [Tensor] = []
         for step in steps {
-            switch step.kernel {
-            case .conv, .linear: continue
-            default: break
-            }
+            // Conv/Linear steps list only their data input; weights live packed in the kernel.
             for name in step.inputs where constants[name] == nil {
                 guard let tensor = graph.initializer(name) else { continue }
                 let f32: Tensor
@@ -187,7 +189,10 @@ final class Plan: @unchecked Sendable {
         for (i, step) in steps.enumerated() {
             if reuse { live.removeAll { (lastUse[$0.name] ?? 0) < i } }
             guard root[step.output] == step.output else { continue }
-            let size = ((shapes[step.output]?.reduce(1, *) ?? 0) + 15) / 16 * 16  // 64-byte granules
+            guard let count = Tensor.checkedCount(shapes[step.output] ?? []), count <= Plan.maxFloats else {
+                throw ExecutionError(node: step.nodes.last, "output \(shapes[step.output] ?? []) is too large to compute (limit \(Plan.maxFloats / (1 << 28)) GiB)")
+            }
+            let size = (count + 15) / 16 * 16  // 64-byte granules
             var offset = 0
             for block in live.sorted(by: { $0.offset < $1.offset }) {
                 if block.offset - offset >= size { break }
@@ -200,6 +205,9 @@ final class Plan: @unchecked Sendable {
         var offsets: [String: Int] = [:]
         for (name, r) in root { if let offset = rootOffsets[r] { offsets[name] = offset } }
         self.offsets = offsets
+        guard top <= Plan.maxFloats else {
+            throw ExecutionError("the activations need \(top / (1 << 28)) GiB for input \(inputShape), over the \(Plan.maxFloats / (1 << 28)) GiB limit")
+        }
         arenaFloats = max(top, 16)
         arena = UnsafeMutableRawPointer.allocate(byteCount: arenaFloats * 4, alignment: 64).bindMemory(to: Float.self, capacity: arenaFloats)
 
@@ -214,9 +222,19 @@ final class Plan: @unchecked Sendable {
             default: break
             }
         }
+        guard workspaceBytes <= Plan.maxFloats * 4 else {
+            throw ExecutionError("the convolution workspace needs \(workspaceBytes >> 30) GiB for input \(inputShape)")
+        }
         self.workspaceBytes = workspaceBytes
         workspace = UnsafeMutableRawPointer.allocate(byteCount: workspaceBytes, alignment: 64)
     }
+
+    /// The most activation memory one plan may take, in floats: a quarter of physical memory, so a
+    /// small file declaring enormous shapes is refused instead of exhausting the machine.
+    static let maxFloats: Int = {
+        let pages = sysconf(Int32(_SC_PHYS_PAGES)), size = sysconf(Int32(_SC_PAGESIZE))
+        return pages > 0 && size > 0 ? pages * size / 4 / 4 : 1 << 30
+    }()
 
     deinit {
         arena.deallocate()
