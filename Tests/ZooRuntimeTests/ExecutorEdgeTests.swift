@@ -1,0 +1,51 @@
+import XCTest
+import ZooCore
+import ZooRuntime
+
+/// Unusual but valid graphs run correctly; graphs that would need absurd memory are refused.
+final class ExecutorEdgeTests: XCTestCase {
+    private func tensor(_ values: [Float], _ shape: [Int]) -> Tensor { Tensor(floats: values, shape: shape) }
+
+    /// A Conv whose data input is an initializer gives the same bytes as the same Conv fed by the
+    /// graph input (the path checked against PyTorch elsewhere).
+    func testConstantDataInputs() throws {
+        let image = tensor((0..<16).map { Float($0) / 7 }, [1, 1, 4, 4])
+        let weight = tensor([1, -0.5, 0.25, 2], [1, 1, 2, 2])
+        let offset = tensor([Float](repeating: 0.125, count: 9), [1, 1, 3, 3])
+        func graph(input: String, constant: String, _ constantTensor: Tensor, shape: [Int]) throws -> Graph {
+            try Graph(name: "g", inputs: [ValueInfo(name: input, dtype: .f32, shape: shape.map { .fixed($0) })],
+                      initializers: [(constant, constantTensor), ("w", weight)],
+                      nodes: [Node("conv", .conv(Op.Conv(kernel: [2, 2])), inputs: ["image", "w"]), Node("sum", .add, inputs: ["conv", "offset"])],
+                      outputs: ["sum"])
+        }
+        let constantImage = try Executor(graph: try graph(input: "offset", constant: "image", image, shape: [1, 1, 3, 3])).run(offset)["sum"]!
+        let inputImage = try Executor(graph: try graph(input: "image", constant: "offset", offset, shape: [1, 1, 4, 4])).run(image)["sum"]!
+        XCTAssertEqual(constantImage.shape, [1, 1, 3, 3])
+        XCTAssertEqual(constantImage.floats(), inputImage.floats())
+    }
+
+    func testRankZeroInput() throws {
+        let graph = try Graph(name: "g", inputs: [ValueInfo(name: "x", dtype: .f32, shape: [])], initializers: [],
+                              nodes: [Node("r", .relu, inputs: ["x"])], outputs: ["r"])
+        XCTAssertEqual(try Executor(graph: graph).run(tensor([-2], []))["r"]!.floats(), [0])
+    }
+
+    func testAbsurdOutputsAreRefusedBeforeAllocating() throws {
+        let graph = try Graph(
+            name: "g", inputs: [ValueInfo(name: "x", dtype: .f32, shape: [.symbolic("N"), .fixed(1), .fixed(4), .fixed(4)])],
+            initializers: [("w", tensor([1], [1, 1, 1, 1]))],
+            nodes: [Node("conv", .conv(Op.Conv(kernel: [1, 1], pads: [100_000, 100_000, 100_000, 100_000])), inputs: ["x", "w"])],
+            outputs: ["conv"])
+        XCTAssertThrowsError(try Executor(graph: graph).run(tensor([Float](repeating: 1, count: 16), [1, 1, 4, 4]))) { error in
+            XCTAssertTrue("\(error)".contains("node 'conv'") && "\(error)".contains("too large"), "\(error)")
+        }
+    }
+
+    func testEmptyWeightsAreRefused() throws {
+        let graph = try Graph(
+            name: "g", inputs: [ValueInfo(name: "x", dtype: .f32, shape: [.fixed(1), .fixed(4)])],
+            initializers: [("w", Tensor(floats: [], shape: [0, 4]))],
+            nodes: [Node("fc", .gemm(.linear), inputs: ["x", "w"])], outputs: ["fc"])
+        XCTAssertThrowsError(try Executor(graph: graph)) { XCTAssertTrue("\($0)".contains("is empty"), "\($0)") }
+    }
+}
