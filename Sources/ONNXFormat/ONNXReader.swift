@@ -1,9 +1,13 @@
 /// The ONNX reader: a ModelProto (https://onnx.ai/onnx/repo-docs/IR.html, operators at
 /// https://onnx.ai/onnx/operators/) → a zoo `Graph`.
 ///
-/// Reads the default operator domain at opsets 7…22. Every op the zoo IR has is imported through a
+/// Reads the default operator domain at opsets 1…22. Every op the zoo IR has is imported through a
 /// registry of builders (one per ONNX op type, opset differences as explicit branches); before any
-/// node is built, every node whose op has no builder is collected and reported in one error. Constant
+/// node is built, every node whose op has no builder is collected and reported in one error. Before
+/// opset 7 (onnx.defs schemas of version 1 and 6): BatchNormalization and Dropout need is_test=1
+/// (their default 0 is training mode), Add and Gemm's legacy `broadcast`/`axis` broadcasting is
+/// mapped onto the IR's NumPy broadcasting, `consumed_inputs` (opsets 1…5) is ignored, Reshape-1
+/// (opsets 1…4) takes its shape as an attribute and Concat-1 (opsets 1…3) defaults axis to 1. Constant
 /// and ConstantOfShape are folded into initializers, Identity is dropped, Dropout kept as the IR's
 /// identity-at-inference op, and MatMul imported where it is trivially a Gemm (2-D input × 2-D constant).
 ///
@@ -32,7 +36,7 @@ public struct ONNXModel: Sendable {
 
 public enum ONNX {
     /// The default-domain opsets the reader imports.
-    public static let supportedOpsets = 7...22
+    public static let supportedOpsets = 1...22
 
     /// Reads the ONNX model at `path` into a zoo graph.
     /// - Throws: `ONNXError` naming the file and the node, tensor or value at fault.
@@ -53,6 +57,39 @@ public enum ONNX {
             result.append((ONNXProto.string(tensor.pointee.name), try importer.readTensor(tensor, initializer: index)))
         }
         return result
+    }
+
+    /// A serialized TensorProto file (the onnx backend suite's `input_0.pb` / `output_0.pb`, what
+    /// `onnx.numpy_helper.from_array(a).SerializeToString()` writes) as a zoo tensor, decoded as the
+    /// importer decodes initializers: raw_data (a zero-copy slice of the mapped file when aligned),
+    /// every typed field, external data from files in the same folder.
+    /// - Throws: `ONNXError` naming the file when it cannot be read or is not a TensorProto zoo holds.
+    public static func tensor(fromTensorProtoFile path: String) throws(ONNXError) -> Tensor {
+        let file: MappedFile
+        do { file = try MappedFile(path: path) } catch { throw ONNXError(file: path, error.description) }
+        var rawData: Range<Int>?
+        _ = ProtoWire.forEachField(file.bytes, 0..<file.bytes.count) { field, wire, payload in
+            if field == 9 && wire == 2 { rawData = payload }  // TensorProto.raw_data; the last occurrence wins
+        }
+        var decoder = TensorDecoder(path: path, file: file, rawData: [rawData])
+        return try tensor(unpacking: file.bytes, &decoder)
+    }
+
+    /// A serialized TensorProto in memory (copied); `name` stands for the file in error messages.
+    /// External data is refused: there is no folder to find it in.
+    public static func tensor(fromTensorProtoBytes bytes: UnsafeRawBufferPointer, name: String = "TensorProto") throws(ONNXError) -> Tensor {
+        var decoder = TensorDecoder(path: name, file: nil, rawData: nil, externalData: false)
+        return try tensor(unpacking: bytes, &decoder)
+    }
+
+    private static func tensor(unpacking bytes: UnsafeRawBufferPointer, _ decoder: inout TensorDecoder) throws(ONNXError) -> Tensor {
+        guard bytes.count > 0, let base = bytes.baseAddress else { throw ONNXError(file: decoder.path, "not a TensorProto: the file is empty") }
+        guard let proto = onnx__tensor_proto__unpack(nil, bytes.count, base.assumingMemoryBound(to: UInt8.self)) else {
+            throw ONNXError(file: decoder.path, "not a TensorProto: the bytes do not parse as one (truncated or not protobuf)")
+        }
+        defer { onnx__tensor_proto__free_unpacked(proto, nil) }
+        guard proto.pointee.has_data_type != 0 else { throw ONNXError(file: decoder.path, "not a TensorProto: no data_type") }
+        return try decoder.decode(proto, rawDataIndex: 0)
     }
 
     /// Unpacks `path` and packs it again to `destination` (atomically). Fields the schema does not
@@ -85,8 +122,6 @@ public enum ONNX {
 struct Importer {
     let proto: ONNXModelProto
     let path: String
-    /// The model's folder, where external data must live.
-    let folder: String
     var opset = 0
 
     /// Known values: graph inputs, initializers, folded constants, node outputs.
@@ -99,13 +134,13 @@ struct Importer {
     var aliases: [String: String] = [:]
     /// Every value some node or the graph output reads (to check that dropped extra outputs are unused).
     var consumed: Set<String> = []
-    var externalFiles: [String: MappedFile] = [:]
+    /// Initializers, Constant values and ConstantOfShape fills.
+    var decoder: TensorDecoder
 
     init(proto: ONNXModelProto, path: String) {
         self.proto = proto
         self.path = path
-        let slash = path.lastIndex(of: "/")
-        folder = slash.map { String(path[..<$0]) } ?? "."
+        decoder = TensorDecoder(path: path, file: proto.file, rawData: proto.initializerRawData)
     }
 
     func fail(_ message: String) -> ONNXError { ONNXError(file: path, message) }
@@ -214,6 +249,8 @@ struct Importer {
                 unsupported.append("node '\(name)' (\(domain).\(opType))")
             } else if Importer.builders[opType] == nil {
                 unsupported.append("node '\(name)' (\(opType))")
+            } else if let since = Importer.introduced[opType], opset < since {
+                unsupported.append("node '\(name)' (\(opType), which opset \(opset) lacks: it was introduced in opset \(since))")
             }
         }
         guard unsupported.isEmpty else { throw fail("unsupported ops: " + unsupported.joined(separator: ", ")) }
@@ -269,15 +306,46 @@ struct Importer {
         }
     }
 
-    // MARK: Tensors
+    /// A TensorProto's contents as a zoo tensor (see `TensorDecoder.decode`); the graph's
+    /// `initializer`-th initializer's raw_data may be a zero-copy slice of the mapped model file.
+    mutating func readTensor(_ pointer: UnsafeMutablePointer<Onnx__TensorProto>, initializer: Int? = nil) throws(ONNXError) -> Tensor {
+        try decoder.decode(pointer, rawDataIndex: initializer)
+    }
+}
+
+// MARK: - Tensors
+
+/// Decodes TensorProtos — for the importer (initializers, Constant, ConstantOfShape) and for
+/// `ONNX.tensor(fromTensorProtoFile:)` — into zoo tensors: raw_data (little-endian), the typed field
+/// the data type uses, or external data from files inside `folder` only.
+struct TensorDecoder {
+    /// The file being read (for error messages).
+    let path: String
+    /// Where external data must live: the file's folder; nil when decoding bytes without a file.
+    let folder: String?
+    /// The mapped file the TensorProtos were unpacked from, when there is one.
+    let file: MappedFile?
+    /// Where raw_data fields lie in `file`, by the index callers pass to `decode` (graph initializers
+    /// in wire order for a model, the one message for a TensorProto file).
+    let rawData: [Range<Int>?]?
+    var externalFiles: [String: MappedFile] = [:]
+
+    init(path: String, file: MappedFile?, rawData: [Range<Int>?]?, externalData: Bool = true) {
+        self.path = path
+        self.file = file
+        self.rawData = rawData
+        let slash = path.lastIndex(of: "/")
+        folder = externalData ? slash.map { String(path[..<$0]) } ?? "." : nil
+    }
 
     /// A TensorProto's contents as a zoo tensor: raw_data (little-endian), the typed field its data
-    /// type uses, or external data. The graph's `initializer`-th initializer's raw_data is a
-    /// zero-copy slice of the mapped model file when it lies there aligned to its element size.
-    mutating func readTensor(_ pointer: UnsafeMutablePointer<Onnx__TensorProto>, initializer: Int? = nil) throws(ONNXError) -> Tensor {
+    /// type uses, or external data. raw_data is a zero-copy slice of the mapped file when
+    /// `rawData[rawDataIndex]` locates it there, aligned to its element size.
+    mutating func decode(_ pointer: UnsafeMutablePointer<Onnx__TensorProto>, rawDataIndex initializer: Int? = nil) throws(ONNXError) -> Tensor {
         let t = pointer.pointee
         let name = ONNXProto.string(t.name)
-        func refuse(_ message: String) -> ONNXError { ONNXError(file: path, .tensor(name), message) }
+        let path = self.path
+        func refuse(_ message: String) -> ONNXError { name.isEmpty ? ONNXError(file: path, message) : ONNXError(file: path, .tensor(name), message) }
         let type = ONNXDataType(rawValue: t.data_type)
         guard let dtype = type.dtype else { throw refuse("data type \(type) is not supported (zoo holds \(DType.allCases.map(\.rawValue).joined(separator: ", ")))") }
         let dims = ONNXProto.buffer(t.dims, t.n_dims).map { Int($0) }
@@ -296,7 +364,7 @@ struct Importer {
         if t.has_raw_data != 0 {
             let raw = ONNXProto.bytes(t.raw_data)
             guard raw.count == bytes else { throw refuse("raw_data holds \(raw.count) bytes, \(dtype.rawValue) \(dims) needs \(bytes)") }
-            if raw.count > 0, let initializer, let file = proto.file, let ranges = proto.initializerRawData, initializer < ranges.count,
+            if raw.count > 0, let initializer, let file, let ranges = rawData, initializer < ranges.count,
                let range = ranges[initializer], range.count == raw.count, range.lowerBound % dtype.itemSize == 0,
                memcmp(file.bytes.baseAddress! + range.lowerBound, raw.baseAddress!, min(raw.count, 64)) == 0 {
                 return try make(Storage(mapping: file, range: range))
@@ -334,11 +402,13 @@ struct Importer {
         }
     }
 
-    /// External data: `location` relative to the model's folder (never absolute, never leaving it,
+    /// External data: `location` relative to the file's folder (never absolute, never leaving it,
     /// symlinks included), `offset` / `length` checked against the file; the bytes are a zero-copy
     /// slice of the mapped file when the offset suits the element alignment.
     mutating func external(_ t: Onnx__TensorProto, name: String, bytes: Int) throws(ONNXError) -> Storage {
-        func refuse(_ message: String) -> ONNXError { ONNXError(file: path, .tensor(name), message) }
+        let path = self.path
+        func refuse(_ message: String) -> ONNXError { name.isEmpty ? ONNXError(file: path, message) : ONNXError(file: path, .tensor(name), message) }
+        guard let folder else { throw refuse("external data needs the file's folder; these bytes have none") }
         var location: String?
         var offset = 0
         var length: Int?
@@ -463,11 +533,14 @@ struct NodeContext {
 extension Importer {
     typealias Builder = @Sendable (inout Importer, NodeContext) throws(ONNXError) -> Void
 
+    /// Ops with a builder that did not exist in opset 1.
+    static let introduced: [String: Int] = ["ConstantOfShape": 9]
+
     /// One builder per ONNX op type; attribute defaults are the standard's.
     static let builders: [String: Builder] = [
         "Conv": { (i: inout Importer, n: NodeContext) throws(ONNXError) in try i.conv(n) },
         "Relu": { (i: inout Importer, n: NodeContext) throws(ONNXError) in
-            try n.allow([]); try n.requireInputs(1...1); try i.emit(n, .relu, [n.inputs[0]])
+            try n.allow(i.opset < 6 ? ["consumed_inputs"] : []); try n.requireInputs(1...1); try i.emit(n, .relu, [n.inputs[0]])
         },
         "MaxPool": { (i: inout Importer, n: NodeContext) throws(ONNXError) in try i.pool(n, max: true) },
         "AveragePool": { (i: inout Importer, n: NodeContext) throws(ONNXError) in try i.pool(n, max: false) },
@@ -488,23 +561,16 @@ extension Importer {
             try i.emit(n, .flatten(axis: axis), [n.inputs[0]])
         },
         "Reshape": { (i: inout Importer, n: NodeContext) throws(ONNXError) in try i.reshape(n) },
-        "Gemm": { (i: inout Importer, n: NodeContext) throws(ONNXError) in
-            try n.allow(["alpha", "beta", "transA", "transB"])
-            try n.requireInputs(i.opset >= 11 ? 2...3 : 3...3)
-            let gemm = Op.Gemm(alpha: try n.float("alpha", default: 1), beta: try n.float("beta", default: 1),
-                               transA: try n.int("transA", default: 0) != 0, transB: try n.int("transB", default: 0) != 0)
-            try i.emit(n, .gemm(gemm), [n.inputs[0], n.inputs[1]] + (n.input(2).map { [$0] } ?? []))
-        },
+        "Gemm": { (i: inout Importer, n: NodeContext) throws(ONNXError) in try i.gemm(n) },
         "Dropout": { (i: inout Importer, n: NodeContext) throws(ONNXError) in try i.dropout(n) },
         "Softmax": { (i: inout Importer, n: NodeContext) throws(ONNXError) in try i.softmax(n) },
         "MatMul": { (i: inout Importer, n: NodeContext) throws(ONNXError) in try i.matMul(n) },
-        "Add": { (i: inout Importer, n: NodeContext) throws(ONNXError) in
-            try n.allow([]); try n.requireInputs(2...2); try i.emit(n, .add, [n.inputs[0], n.inputs[1]])
-        },
+        "Add": { (i: inout Importer, n: NodeContext) throws(ONNXError) in try i.add(n) },
         "BatchNormalization": { (i: inout Importer, n: NodeContext) throws(ONNXError) in try i.batchNormalization(n) },
         "Concat": { (i: inout Importer, n: NodeContext) throws(ONNXError) in
             try n.allow(["axis"])
-            guard let axis = try n.int("axis") else { throw n.error("attribute 'axis' is required") }
+            // Concat-1 (opsets 1…3) defaults axis to 1; from Concat-4 it is required.
+            guard let axis = try n.int("axis") ?? (i.opset < 4 ? 1 : nil) else { throw n.error("attribute 'axis' is required") }
             guard !n.inputs.isEmpty, n.inputs.allSatisfy({ !$0.isEmpty }) else { throw n.error("needs at least one input, none empty") }
             try i.emit(n, .concat(axis: axis), n.inputs)
         },
@@ -588,7 +654,7 @@ extension Importer {
     mutating func pool(_ n: NodeContext, max: Bool) throws(ONNXError) {
         var allowed: Set<String> = ["auto_pad", "kernel_shape", "pads", "strides"]
         if opset >= 10 { allowed.formUnion(["ceil_mode", "dilations"]) }
-        if max { allowed.insert("storage_order") } else { allowed.insert("count_include_pad") }
+        if max { allowed.insert("storage_order") } else if opset >= 7 { allowed.insert("count_include_pad") }  // AveragePool-7
         if !max && opset < 19 { allowed.remove("dilations") }
         try n.allow(allowed)
         try n.requireInputs(1...1)
@@ -606,9 +672,18 @@ extension Importer {
     }
 
     mutating func reshape(_ n: NodeContext) throws(ONNXError) {
-        try n.allow(opset >= 14 ? ["allowzero"] : [])
-        try n.requireInputs(2...2)
-        let target = try constantInts(n.inputs[1], n, "shape")
+        let target: [Int]
+        if opset < 5 {
+            // Reshape-1: the shape is an attribute (0 copies, one -1 is inferred, as later).
+            try n.allow(["shape", "consumed_inputs"])
+            try n.requireInputs(1...1)
+            guard let shape = try n.ints("shape") else { throw n.error("attribute 'shape' is required") }
+            target = shape
+        } else {
+            try n.allow(opset >= 14 ? ["allowzero"] : [])
+            try n.requireInputs(2...2)
+            target = try constantInts(n.inputs[1], n, "shape")
+        }
         let allowZero = try n.int("allowzero", default: 0) != 0
         if let constant = constants[n.inputs[0]] {
             // A reshaped constant stays a constant (same bytes, new shape).
@@ -627,27 +702,24 @@ extension Importer {
             }
             return
         }
-        // [-1, K…] on an input [batch, fixed…] whose fixed dims hold K… exactly (torch's dynamo export
-        // writes Reshape(allowzero=1, [-1, 9216])): the -1 is the batch. The IR wants symbolic dims
-        // carried by a 0, so write it as [0, K…] — the same for every batch size.
-        var ir = target
-        if target.first == -1, !target.dropFirst().contains(where: { $0 <= 0 }) {
-            let x = try shape(of: n.inputs[0], n)
-            if let first = x.first, first.value == nil, x.dropFirst().allSatisfy({ $0.value != nil }),
-               x.dropFirst().reduce(1, { $0 * $1.value! }) == target.dropFirst().reduce(1, *) {
-                ir[0] = 0
-                return try emit(n, .reshape(shape: ir, allowZero: false), [n.inputs[0]])
-            }
-        }
-        try emit(n, .reshape(shape: ir, allowZero: allowZero), [n.inputs[0]])
+        // A -1 standing exactly for the symbolic batch ([-1, 9216] on [N, 256, 6, 6], as torch's
+        // dynamo export writes it) is resolved by the IR's shape inference.
+        try emit(n, .reshape(shape: target, allowZero: allowZero), [n.inputs[0]])
     }
 
     mutating func dropout(_ n: NodeContext) throws(ONNXError) {
         var ratio: Float = 0.5
         if opset < 12 {
-            try n.allow(["ratio"])
+            var allowed: Set<String> = ["ratio"]
+            if opset < 7 { allowed.insert("is_test") }
+            if opset < 6 { allowed.insert("consumed_inputs") }
+            try n.allow(allowed)
             try n.requireInputs(1...1)
             ratio = try n.float("ratio", default: 0.5)
+            // Dropout-1/6 drops at random unless is_test is nonzero (default 0).
+            if opset < 7, try n.int("is_test", default: 0) == 0 {
+                throw n.error("is_test is 0 (random training-mode dropout, the default before opset 7); zoo runs inference only, which needs is_test=1")
+            }
         } else {
             try n.allow(["seed"])
             try n.requireInputs(1...3)
@@ -696,12 +768,120 @@ extension Importer {
         try emit(n, .gemm(Op.Gemm()), [n.inputs[0], n.inputs[1]])
     }
 
+    mutating func gemm(_ n: NodeContext) throws(ONNXError) {
+        var allowed: Set<String> = ["alpha", "beta", "transA", "transB"]
+        if opset < 7 { allowed.insert("broadcast") }  // Gemm-1/6
+        try n.allow(allowed)
+        try n.requireInputs(opset >= 11 ? 2...3 : 3...3)
+        let gemm = Op.Gemm(alpha: try n.float("alpha", default: 1), beta: try n.float("beta", default: 1),
+                           transA: try n.int("transA", default: 0) != 0, transB: try n.int("transB", default: 0) != 0)
+        var inputs = [n.inputs[0], n.inputs[1]]
+        if let c = n.input(2) {
+            if opset >= 7 {
+                inputs.append(c)
+            } else {
+                // Gemm-1/6: C is [M, N], or with broadcast=1 is broadcast to it (legacy rules: suffix
+                // matching, no axis attribute).
+                let a = try shape(of: n.inputs[0], n), b = try shape(of: n.inputs[1], n), cShape = try shape(of: c, n)
+                guard a.count == 2, b.count == 2 else {
+                    throw n.error("A \(Importer.text(a)) and B \(Importer.text(b)) must be 2-D")
+                }
+                let y = [gemm.transA ? a[1] : a[0], gemm.transB ? b[0] : b[1]]
+                if try n.int("broadcast", default: 0) != 0 {
+                    var value = try legacyBroadcast(n, c, shape: cShape, to: y, axis: nil, role: "C")
+                    // A one-element [1, 1] C: the IR's Gemm takes a one-element C as [1].
+                    if cShape == [.fixed(1), .fixed(1)], y != cShape { value = try reshaped(n, value, to: [1], role: "C") }
+                    inputs.append(value)
+                } else {
+                    guard cShape == y else {
+                        throw n.error("C \(Importer.text(cShape)) must be [M, N] = \(Importer.text(y)): broadcast is 0, and before opset 7 Gemm broadcasts C only with broadcast=1")
+                    }
+                    inputs.append(c)
+                }
+            }
+        }
+        try emit(n, .gemm(gemm), inputs)
+    }
+
+    /// Add from opset 7 broadcasts NumPy-style (the IR's Add). Add-1/6 broadcast only with
+    /// broadcast=1, and only B to A's shape: B's dims are a contiguous run of A's starting at `axis`
+    /// (suffix matching when unset), or B holds one element; broadcast=0 needs equal shapes.
+    mutating func add(_ n: NodeContext) throws(ONNXError) {
+        try n.requireInputs(2...2)
+        guard opset < 7 else {
+            try n.allow([])
+            return try emit(n, .add, [n.inputs[0], n.inputs[1]])
+        }
+        try n.allow(opset < 6 ? ["axis", "broadcast", "consumed_inputs"] : ["axis", "broadcast"])
+        let a = try shape(of: n.inputs[0], n), b = try shape(of: n.inputs[1], n)
+        guard try n.int("broadcast", default: 0) != 0 else {
+            guard a == b else {
+                throw n.error("A \(Importer.text(a)) and B \(Importer.text(b)) differ: broadcast is 0, and before opset 7 Add broadcasts only with broadcast=1")
+            }
+            return try emit(n, .add, [n.inputs[0], n.inputs[1]])
+        }
+        try emit(n, .add, [n.inputs[0], try legacyBroadcast(n, n.inputs[1], shape: b, to: a, axis: try n.int("axis"), role: "B")])
+    }
+
+    /// Legacy (opset < 7) broadcasting of `value` (shape `b`) to shape `a`: `b` must be a contiguous
+    /// run of `a`'s dims starting at `axis` (suffix matching when nil), or hold one element. The
+    /// changelog says "1-dim expansion doesn't work yet"; exporters relied on it anyway (torch's
+    /// [2, 1] + axis=0 onto [2, 3]), so a dim of 1 in `b` broadcasts, as it does from opset 7.
+    /// Returns what the IR's right-aligned NumPy broadcasting reads: `value` itself when the run
+    /// ends at `a`'s last dim, else `value` reshaped with trailing 1s (the constant refolded, or an
+    /// IR Reshape).
+    mutating func legacyBroadcast(_ n: NodeContext, _ value: String, shape b: [Dim], to a: [Dim], axis: Int?,
+                                  role: String) throws(ONNXError) -> String {
+        guard b.count <= a.count else {
+            throw n.error("\(role) \(Importer.text(b)) has a higher rank than \(Importer.text(a)); legacy broadcasting (broadcast=1) only extends \(role)")
+        }
+        if b.allSatisfy({ $0 == .fixed(1) }) { return value }  // one element (a scalar included) broadcasts from anywhere
+        let start: Int
+        if let axis {
+            guard axis >= 0, axis + b.count <= a.count else {
+                throw n.error("axis \(axis) does not place \(role) \(Importer.text(b)) inside \(Importer.text(a)) (legacy broadcasting needs 0 ≤ axis ≤ \(a.count - b.count))")
+            }
+            start = axis
+        } else {
+            start = a.count - b.count
+        }
+        for (k, dim) in b.enumerated() where dim != a[start + k] && dim != .fixed(1) {
+            throw n.error("\(role) \(Importer.text(b)) does not broadcast to \(Importer.text(a)) from axis \(start): its dimension \(k) is \(dim), not \(a[start + k]) or 1")
+        }
+        let trailing = a.count - start - b.count
+        guard trailing > 0 else { return value }
+        return try reshaped(n, value, to: [Int](repeating: 0, count: b.count) + [Int](repeating: 1, count: trailing), role: role)
+    }
+
+    /// `value` reshaped to `target` (0 copies a dim): a constant is refolded under a new name, any
+    /// other value gets an IR Reshape node named after `n`.
+    mutating func reshaped(_ n: NodeContext, _ value: String, to target: [Int], role: String) throws(ONNXError) -> String {
+        guard let output = n.outputs.first, !output.isEmpty else { throw n.error("has no output") }
+        let name = "\(output)/\(role)_reshaped"
+        if let constant = constants[value] {
+            let shape = target.enumerated().map { $0.element == 0 ? constant.shape[$0.offset] : $0.element }
+            let dense = constant.contiguous()
+            do { addConstant(name, try Tensor(dtype: dense.dtype, shape: shape, storage: dense.storage)) } catch { throw n.error("\(error)") }
+        } else {
+            nodes.append(Node("\(n.name)/\(role)_reshape", .reshape(shape: target, allowZero: false), inputs: [value], output: name))
+        }
+        return name
+    }
+
+    static func text(_ dims: [Dim]) -> String { "[" + dims.map(\.description).joined(separator: ", ") + "]" }
+
     mutating func batchNormalization(_ n: NodeContext) throws(ONNXError) {
         var allowed: Set<String> = ["epsilon", "momentum"]
         if opset < 9 { allowed.insert("spatial") }
+        if opset < 7 { allowed.insert("is_test") }
+        if opset < 6 { allowed.insert("consumed_inputs") }  // BatchNormalization-1's legacy in-place hint
         if opset >= 14 { allowed.insert("training_mode") }
         try n.allow(allowed)
         try n.requireInputs(5...5)
+        // BatchNormalization-1/6 normalize with the batch's own statistics unless is_test is nonzero (default 0).
+        if opset < 7, try n.int("is_test", default: 0) == 0 {
+            throw n.error("is_test is 0 (training mode, the default before opset 7, normalizes with the batch's statistics); zoo runs inference only, which needs is_test=1")
+        }
         if try n.int("spatial", default: 1) != 1 { throw n.error("spatial=0 (per-activation statistics) is not supported") }
         if try n.int("training_mode", default: 0) != 0 { throw n.error("training_mode=1 is not supported; zoo runs inference only") }
         try emit(n, .batchNormalization(epsilon: try n.float("epsilon", default: 1e-5)), Array(n.inputs.prefix(5)))

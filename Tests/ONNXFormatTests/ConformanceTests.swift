@@ -42,51 +42,6 @@ private enum BackendData {
     }
 }
 
-/// A serialized TensorProto file (the backend suite's input_N.pb / output_N.pb), decoded with the
-/// protobuf-c API: raw_data or the typed fields, for the dtypes the suite uses.
-private enum TensorProtoFile {
-    struct Failure: Error, CustomStringConvertible {
-        let description: String
-    }
-
-    static func read(_ path: String) throws -> Tensor {
-        let data = try Data(contentsOf: URL(fileURLWithPath: path))
-        let unpacked = data.withUnsafeBytes { raw in
-            onnx__tensor_proto__unpack(nil, raw.count, raw.bindMemory(to: UInt8.self).baseAddress)
-        }
-        guard let proto = unpacked else { throw Failure(description: "\(path): not a TensorProto") }
-        defer { onnx__tensor_proto__free_unpacked(proto, nil) }
-        let t = proto.pointee
-        let shape = (0..<t.n_dims).map { Int(t.dims[$0]) }
-        guard let dtype = ONNXDataType(rawValue: t.data_type).dtype else {
-            throw Failure(description: "\(path): data type \(ONNXDataType(rawValue: t.data_type)) is not a zoo dtype")
-        }
-        guard let count = Tensor.checkedCount(shape) else { throw Failure(description: "\(path): bad shape \(shape)") }
-        let byteCount = count * dtype.itemSize
-        func copy<T>(_ pointer: UnsafeMutablePointer<T>?, _ n: Int, _ field: String) throws -> Tensor {
-            guard n == count else { throw Failure(description: "\(path): \(field) holds \(n) values for shape \(shape)") }
-            return try Tensor(dtype: dtype, shape: shape) { out in
-                if n > 0 { out.copyMemory(from: UnsafeRawBufferPointer(start: pointer, count: n * MemoryLayout<T>.stride)) }
-            }
-        }
-        if t.has_raw_data != 0 || t.raw_data.len > 0 {
-            guard t.raw_data.len == byteCount else {
-                throw Failure(description: "\(path): raw_data holds \(t.raw_data.len) bytes, shape \(shape) of \(dtype) needs \(byteCount)")
-            }
-            return try Tensor(dtype: dtype, shape: shape) { out in
-                if byteCount > 0 { out.copyMemory(from: UnsafeRawBufferPointer(start: t.raw_data.data, count: byteCount)) }
-            }
-        }
-        switch dtype {
-        case .f32: return try copy(t.float_data, t.n_float_data, "float_data")
-        case .f64: return try copy(t.double_data, t.n_double_data, "double_data")
-        case .i64: return try copy(t.int64_data, t.n_int64_data, "int64_data")
-        case .i32: return try copy(t.int32_data, t.n_int32_data, "int32_data")
-        default: throw Failure(description: "\(path): typed field for \(dtype) not decoded by this test")
-        }
-    }
-}
-
 /// What a model file holds, read with the protobuf-c API before zoo imports it: the reasons a model
 /// is out of scope are stated from the file, not from the reader's first complaint.
 private struct ModelSurvey {
@@ -141,12 +96,10 @@ final class BackendConformanceTests: XCTestCase {
     /// A model whose ops are all in the IR but which the reader refuses for anything else fails the
     /// suite test: that is a reader bug until it is understood and recorded here.
     static let acceptedRefusals: [(phrase: String, reason: String)] = [
-        ("opset 6 is not supported", "the reader imports opsets 7…22; most of pytorch-converted is opset 6"),
         ("only 2-D convolution", "the IR's Conv is 2-D (1-D and 3-D convolutions are out of scope)"),
         ("only 2-D pooling", "the IR's pooling is 2-D (1-D and 3-D pooling are out of scope)"),
         ("dilations [10, 10] are not supported", "the IR's MaxPool has no dilation"),
-        ("unsupported attribute 'is_test'", "opset-6 BatchNormalization/Dropout attribute (removed in opset 7)"),
-        ("unsupported attribute 'broadcast'", "opset-6 Gemm/Add legacy broadcasting attribute (removed in opset 7)"),
+        ("the executor computes in f32", "the executor computes in f32 (a double-precision graph is out of scope)"),
     ]
 
     /// The model zoo's bvlc_alexnet with its weights replaced by ConstantOfShape(0.02). The light/
@@ -163,7 +116,7 @@ final class BackendConformanceTests: XCTestCase {
         let shape = [1, 3, 224, 224]
         let n = shape.reduce(1, *)
         let input = Tensor(floats: (0..<n).map { Float(Double($0) / Double(n)) }, shape: shape)
-        let expected = try TensorProtoFile.read(root + "/light/light_bvlc_alexnet_output_0.pb")
+        let expected = try ONNX.tensor(fromTensorProtoFile: root + "/light/light_bvlc_alexnet_output_0.pb")
         let executor = try Executor(graph: model.graph)
         let outputs = try executor.run(input)
         let output = try XCTUnwrap(outputs[model.graph.outputs[0]])
@@ -180,6 +133,7 @@ final class BackendConformanceTests: XCTestCase {
         let root = try BackendData.require()
         var total = 0, supported = 0, passing = 0
         var exclusions: [(String, String)] = []
+        var passed: [String] = []
         var failures: [String] = []
         for suite in ["pytorch-converted", "pytorch-operator"] {
             let folder = "\(root)/\(suite)"
@@ -223,10 +177,10 @@ final class BackendConformanceTests: XCTestCase {
                 var notes: [String] = []
                 for set in sets {
                     do {
-                        let input = try TensorProtoFile.read("\(directory)/\(set)/input_0.pb")
+                        let input = try ONNX.tensor(fromTensorProtoFile: "\(directory)/\(set)/input_0.pb")
                         let outputs = try executor.run(input)
                         for (index, outputName) in model.graph.outputs.enumerated() {
-                            let reference = try TensorProtoFile.read("\(directory)/\(set)/output_\(index).pb")
+                            let reference = try ONNX.tensor(fromTensorProtoFile: "\(directory)/\(set)/output_\(index).pb")
                             let value = try XCTUnwrap(outputs[outputName])
                             let (passed, report) = compare(value, reference, name: outputName, atol: 1e-6)
                             if !passed {
@@ -239,14 +193,21 @@ final class BackendConformanceTests: XCTestCase {
                         notes.append("\(set): \(error)")
                     }
                 }
-                if ok { passing += 1 } else { failures.append("\(label): " + notes.joined(separator: "; ")) }
+                if ok { passing += 1; passed.append(label) } else { failures.append("\(label): " + notes.joined(separator: "; ")) }
             }
         }
         print("onnx backend pytorch suites: \(supported) of \(total) supported, \(passing) pass")
+        print("  pass: " + passed.map { $0.split(separator: "/").last.map(String.init) ?? $0 }.joined(separator: ", "))
         for (label, reason) in exclusions { print("  excluded \(label): \(reason)") }
-        for (phrase, reason) in Self.acceptedRefusals {
-            let count = exclusions.filter { $0.1.contains(phrase) }.count
-            if count > 0 { print("  \(count) refused with '\(phrase)': \(reason)") }
+        // The exclusions grouped: reader refusals by their recorded reason, the rest by what they say.
+        var groups: [(reason: String, labels: [String])] = []
+        for (label, reason) in exclusions {
+            let key = Self.acceptedRefusals.first { reason.contains($0.phrase) }.map { "reader: \($0.reason)" } ?? reason
+            let name = label.split(separator: "/").last.map(String.init) ?? label
+            if let k = groups.firstIndex(where: { $0.reason == key }) { groups[k].labels.append(name) } else { groups.append((key, [name])) }
+        }
+        for (reason, labels) in groups.sorted(by: { ($0.labels.count, $1.reason) > ($1.labels.count, $0.reason) }) {
+            print("  \(labels.count) excluded — \(reason): \(labels.joined(separator: ", "))")
         }
         for failure in failures { print("  FAILED \(failure)") }
         XCTAssertGreaterThan(total, 100, "expected the pytorch-converted and pytorch-operator suites")

@@ -78,6 +78,38 @@ final class GraphTests: XCTestCase {
         XCTAssertEqual(try shape(.flatten(axis: 1), batch), [.symbolic("N"), .fixed(9216)])
         XCTAssertEqual(try shape(.reshape(shape: [2, -1], allowZero: false), [.fixed(4), .fixed(6)]), [.fixed(2), .fixed(12)])
         XCTAssertThrowsError(try shape(.reshape(shape: [5, -1], allowZero: false), [.fixed(4), .fixed(6)]))
-        XCTAssertThrowsError(try shape(.reshape(shape: [-1, 36], allowZero: false), batch))  // symbolic N not carried by a 0
+        XCTAssertThrowsError(try shape(.reshape(shape: [-1, 36], allowZero: false), batch))  // the -1 would be N × 256
+    }
+
+    /// A -1 may stand for the symbolic batch when the fixed dims on both sides hold the same number of
+    /// elements (torch's dynamo export writes Reshape(x, [-1, 9216]), allowzero=1): the -1 is then N
+    /// for every N. Anything else would need a Dim like N × 256 and stays refused.
+    func testReshapeMinusOneIsTheSymbolicBatch() throws {
+        func shape(_ target: [Int], _ dims: [Dim], allowZero: Bool = false) throws -> [Dim]? {
+            try Graph(name: "r", inputs: [input(dims)], initializers: [],
+                      nodes: [Node("r", .reshape(shape: target, allowZero: allowZero), inputs: ["x"])], outputs: ["r"]).values["r"]?.shape
+        }
+        func message(_ target: [Int], _ dims: [Dim], allowZero: Bool = false) -> String {
+            do { _ = try shape(target, dims, allowZero: allowZero); return "" } catch { return "\(error)" }
+        }
+        let n = Dim.symbolic("N")
+        let batch: [Dim] = [n, .fixed(256), .fixed(6), .fixed(6)]
+        XCTAssertEqual(try shape([-1, 9216], batch), [n, .fixed(9216)])
+        XCTAssertEqual(try shape([-1, 9216], batch, allowZero: true), [n, .fixed(9216)])
+        XCTAssertEqual(try shape([-1, 256, 36], batch), [n, .fixed(256), .fixed(36)])
+        XCTAssertEqual(try shape([-1, 36, 256], batch), [n, .fixed(36), .fixed(256)], "the fixed sizes, not their layout, decide")
+        XCTAssertEqual(try shape([9216, -1], batch), [.fixed(9216), n], "the -1 need not be first")
+        XCTAssertEqual(try shape([-1], [n]), [n])
+        XCTAssertEqual(try shape([0, 16, -1], [n, .fixed(4), .fixed(4)]), [n, .fixed(16), .fixed(1)], "a copied N leaves the -1 fixed")
+        // Concrete shapes re-inferred for a batch of 3 agree.
+        let graph = try Graph(name: "r", inputs: [input(batch)], initializers: [],
+                              nodes: [Node("r", .reshape(shape: [-1, 9216], allowZero: true), inputs: ["x"])], outputs: ["r"])
+        XCTAssertEqual(try graph.inferShapes(for: ["x": [3, 256, 6, 6]])["r"]?.fixedShape, [3, 9216])
+
+        // Ambiguous or impossible: the -1 would be N × 256, N / 2, or there is no -1 at all.
+        XCTAssertTrue(message([-1, 36], batch).contains("the -1 would be N × 256, not a dimension"), message([-1, 36], batch))
+        XCTAssertTrue(message([-1, 18432], batch).contains("would be N / 2"), message([-1, 18432], batch))
+        XCTAssertTrue(message([1, 9216], batch).contains("must copy the symbolic dimension N with a 0 at position 0"))
+        XCTAssertThrowsError(try shape([-1, 9216], batch.map { $0 == .fixed(6) ? .fixed(3) : $0 }))
     }
 }

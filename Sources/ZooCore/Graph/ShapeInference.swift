@@ -178,21 +178,37 @@ enum ShapeInference {
                 known *= t
             }
         }
-        // Symbolic input dims must be carried through by a 0 at their position.
+        // Symbolic input dims are carried through by a 0 at their position — or one of them is
+        // exactly what a -1 stands for: when the fixed input dims (other than those copied) hold
+        // the fixed target dims exactly, the -1 is that symbolic dim for every value it takes
+        // (Reshape(x, [-1, 9216]) on [N, 256, 6, 6] → [N, 9216]). A -1 that would be a multiple or a
+        // fraction of a symbolic dim has no Dim, so it is refused.
         var remaining = 1
+        var uncarried: [(position: Int, dim: Dim)] = []
         for (i, dim) in x.enumerated() {
             if let v = dim.value {
                 remaining *= v
-            } else {
-                guard i < target.count, target[i] == 0, !allowZero else {
-                    throw Failure("shape \(target) must copy the symbolic dimension \(dim) with a 0 at position \(i)")
-                }
+            } else if !(i < target.count && target[i] == 0 && !allowZero) {
+                uncarried.append((i, dim))
             }
         }
         let copiedFixed = zip(target, x).reduce(1) { $0 * ($1.0 == 0 && !allowZero ? ($1.1.value ?? 1) : 1) }
         let fixedTarget = known / max(copiedFixed, 1)
         let fixedInput = remaining / max(copiedFixed, 1)
-        if let i = inferred {
+        if let (position, symbolic) = uncarried.first {
+            guard let i = inferred, uncarried.count == 1 else {
+                throw Failure("shape \(target) must copy the symbolic dimension \(symbolic) with a 0 at position \(position)"
+                    + (inferred == nil || uncarried.count == 1 ? "" : " (a -1 can stand for one symbolic dimension, not \(uncarried.count))"))
+            }
+            guard fixedTarget > 0, fixedInput == fixedTarget else {
+                let ratio = fixedTarget > 0 && fixedInput % fixedTarget == 0 ? "× \(fixedInput / fixedTarget)"
+                    : fixedInput > 0 && fixedTarget % fixedInput == 0 ? "/ \(fixedTarget / fixedInput)" : "× \(fixedInput)/\(fixedTarget)"
+                throw Failure("shape \(target): the -1 would be \(symbolic) \(ratio), not a dimension; "
+                    + "copy the symbolic dimension \(symbolic) with a 0 at position \(position), or make the fixed sizes "
+                    + "match so that the -1 is exactly \(symbolic)")
+            }
+            out[i] = symbolic
+        } else if let i = inferred {
             guard fixedTarget > 0, fixedInput % fixedTarget == 0 else { throw Failure("cannot reshape \(x) to \(target)") }
             out[i] = .fixed(fixedInput / fixedTarget)
         } else {

@@ -1,0 +1,360 @@
+import Foundation
+import ONNXFormat
+import XCTest
+import ZooCore
+import ZooRuntime
+
+/// Just enough of the protobuf wire format to write small ONNX models and TensorProtos in a test
+/// (field numbers from Schemas/onnx.proto), so opsets no exporter writes any more can be tested
+/// without fixture files.
+private struct Proto {
+    var bytes: [UInt8] = []
+
+    private mutating func varint(_ value: UInt64) {
+        var v = value
+        while v >= 0x80 { bytes.append(UInt8(v & 0x7F) | 0x80); v >>= 7 }
+        bytes.append(UInt8(v))
+    }
+    mutating func int(_ field: Int, _ value: Int) { varint(UInt64(field << 3)); varint(UInt64(bitPattern: Int64(value))) }
+    mutating func bytes(_ field: Int, _ payload: [UInt8]) { varint(UInt64(field << 3 | 2)); varint(UInt64(payload.count)); bytes += payload }
+    mutating func string(_ field: Int, _ value: String) { bytes(field, Array(value.utf8)) }
+    mutating func message(_ field: Int, _ build: (inout Proto) -> Void) { var m = Proto(); build(&m); bytes(field, m.bytes) }
+    mutating func float(_ field: Int, _ value: Float) {
+        varint(UInt64(field << 3 | 5)); withUnsafeBytes(of: value.bitPattern.littleEndian) { bytes += $0 }
+    }
+}
+
+/// An ONNX attribute value for `Model.node`.
+private enum Attr {
+    case int(Int), float(Float), ints([Int])
+}
+
+/// A one-input ONNX model at any opset.
+private struct Model {
+    var opset: Int
+    var input: (name: String, dims: [Int?]) = ("x", [nil, 4])
+    var output = "y"
+    var proto = Proto()  // GraphProto fields: nodes and initializers
+
+    init(opset: Int, input: [Int?] = [nil, 4]) {
+        self.opset = opset
+        self.input = ("x", input)
+    }
+
+    mutating func node(_ op: String, _ inputs: [String], _ output: String, name: String = "", _ attributes: [String: Attr] = [:]) {
+        proto.message(1) { n in
+            for i in inputs { n.string(1, i) }
+            n.string(2, output)
+            if !name.isEmpty { n.string(3, name) }
+            n.string(4, op)
+            for (key, value) in attributes.sorted(by: { $0.key < $1.key }) {
+                n.message(5) { a in
+                    a.string(1, key)
+                    switch value {
+                    case let .int(v): a.int(3, v); a.int(20, 2)
+                    case let .float(v): a.float(2, v); a.int(20, 1)
+                    case let .ints(vs): for v in vs { a.int(8, v) }; a.int(20, 7)
+                    }
+                }
+            }
+        }
+    }
+
+    mutating func initializer(_ name: String, _ values: [Float], _ dims: [Int]) { proto.message(5) { Model.floatTensor(&$0, name, values, dims) } }
+
+    mutating func int64Initializer(_ name: String, _ values: [Int]) {
+        proto.message(5) { t in
+            t.int(1, values.count); t.int(2, 7); t.string(8, name)
+            t.bytes(9, values.flatMap { v in withUnsafeBytes(of: Int64(v).littleEndian, Array.init) })  // raw_data
+        }
+    }
+
+    static func floatTensor(_ t: inout Proto, _ name: String, _ values: [Float], _ dims: [Int]) {
+        for d in dims { t.int(1, d) }
+        t.int(2, 1)
+        t.bytes(4, values.flatMap { v in withUnsafeBytes(of: v.bitPattern.littleEndian, Array.init) })  // packed float_data
+        t.string(8, name)
+    }
+
+    func bytes() -> [UInt8] {
+        var model = Proto()
+        model.int(1, 3)
+        model.string(2, "zoo-legacy-tests")
+        var graph = proto
+        graph.string(2, "legacy")
+        graph.message(11) { v in
+            v.string(1, input.name)
+            v.message(2) { type in
+                type.message(1) { tensor in
+                    tensor.int(1, 1)
+                    tensor.message(2) { shape in
+                        for d in input.dims { shape.message(1) { dim in if let d { dim.int(1, d) } else { dim.string(2, "N") } } }
+                    }
+                }
+            }
+        }
+        graph.message(12) { v in v.string(1, output) }
+        model.bytes(7, graph.bytes)
+        model.message(8) { o in o.string(1, ""); o.int(2, opset) }
+        return model.bytes
+    }
+}
+
+final class LegacyOpsetTests: XCTestCase {
+    private var folder: URL!
+
+    override func setUpWithError() throws {
+        folder = FileManager.default.temporaryDirectory.appendingPathComponent("zoo-onnx-legacy-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+    }
+
+    override func tearDown() { try? FileManager.default.removeItem(at: folder) }
+
+    private func load(_ model: Model, _ file: String = "m.onnx") throws -> ONNXModel {
+        let path = folder.appendingPathComponent(file).path
+        try Data(model.bytes()).write(to: URL(fileURLWithPath: path))
+        return try ONNX.load(path: path)
+    }
+
+    private func run(_ model: Model, _ input: Tensor, line: UInt = #line) throws -> Tensor {
+        let loaded = try load(model)
+        let outputs = try Executor(graph: loaded.graph).run(input)
+        return try XCTUnwrap(outputs[loaded.graph.outputs[0]], line: line)
+    }
+
+    private func refusal(_ model: Model) -> String {
+        do { _ = try load(model); return "loaded" } catch { return "\(error)" }
+    }
+
+    private func assertRefused(_ model: Model, _ fragments: [String], line: UInt = #line) {
+        let message = refusal(model)
+        for fragment in fragments { XCTAssertTrue(message.contains(fragment), "'\(message)' lacks '\(fragment)'", line: line) }
+    }
+
+    func testOpsetRange() throws {
+        XCTAssertEqual(ONNX.supportedOpsets, 1...22)
+        for opset in [1, 5, 6, 7, 22] {
+            var m = Model(opset: opset)
+            m.node("Relu", ["x"], "y")
+            XCTAssertEqual(try load(m).opset, opset)
+        }
+        var m = Model(opset: 0)
+        m.node("Relu", ["x"], "y")
+        assertRefused(m, ["opset 0 is not supported", "opsets 1 to 22"])
+        m.opset = 23
+        assertRefused(m, ["opset 23 is not supported"])
+        // ConstantOfShape (opset 9) is not an op of opset 8.
+        var constantOfShape = Model(opset: 8)
+        constantOfShape.int64Initializer("s", [4])
+        constantOfShape.node("ConstantOfShape", ["s"], "c", name: "fill")
+        constantOfShape.node("Add", ["x", "c"], "y")
+        assertRefused(constantOfShape, ["node 'fill' (ConstantOfShape, which opset 8 lacks: it was introduced in opset 9)"])
+    }
+
+    /// Relu-1, Add-1, Dropout-1, BatchNormalization-1 and Reshape-1 carry `consumed_inputs` (a legacy
+    /// in-place hint, ignored); from opset 6 it is an unknown attribute.
+    func testConsumedInputsIsIgnoredBeforeOpset6() throws {
+        var m = Model(opset: 5)
+        m.node("Relu", ["x"], "y", ["consumed_inputs": .ints([0])])
+        let x = Tensor(floats: [-1, 2, -3, 4, 5, -6, 7, -8], shape: [2, 4])
+        XCTAssertEqual(try run(m, x).floats(), [0, 2, 0, 4, 5, 0, 7, 0])
+        m.opset = 6
+        assertRefused(m, ["(Relu): unsupported attribute 'consumed_inputs'"])
+    }
+
+    func testBatchNormalizationIsTest() throws {
+        func model(opset: Int, _ attributes: [String: Attr]) -> Model {
+            var m = Model(opset: opset, input: [nil, 2, 1, 2])
+            m.initializer("scale", [2, 0.5], [2]); m.initializer("bias", [1, -1], [2])
+            m.initializer("mean", [0.5, 1], [2]); m.initializer("var", [4, 0.25], [2])
+            m.node("BatchNormalization", ["x", "scale", "bias", "mean", "var"], "y", name: "bn", attributes)
+            return m
+        }
+        let x = Tensor(floats: [1, 2, 3, 4], shape: [1, 2, 1, 2])
+        // y = scale · (x − mean) / √(var + ε) + bias, ε = 0
+        let expected: [Float] = [2 * 0.5 / 2 + 1, 2 * 1.5 / 2 + 1, 0.5 * 2 / 0.5 - 1, 0.5 * 3 / 0.5 - 1]
+        for (opset, attributes) in [(6, ["is_test": Attr.int(1), "epsilon": .float(0)]),
+                                    (6, ["is_test": .int(1), "spatial": .int(1), "epsilon": .float(0), "momentum": .float(0.9)]),
+                                    (5, ["is_test": .int(1), "consumed_inputs": .ints([0, 0, 0, 1, 1]), "epsilon": .float(0)])] {
+            let y = try run(model(opset: opset, attributes), x).floats()
+            for (a, b) in zip(y, expected) { XCTAssertEqual(a, b, accuracy: 1e-6, "opset \(opset) \(attributes.keys.sorted())") }
+        }
+        assertRefused(model(opset: 6, [:]), ["node 'bn' (BatchNormalization)", "is_test is 0", "inference only"])
+        assertRefused(model(opset: 6, ["is_test": .int(0)]), ["is_test is 0"])
+        assertRefused(model(opset: 6, ["is_test": .int(1), "spatial": .int(0)]), ["spatial=0"])
+        assertRefused(model(opset: 7, ["is_test": .int(1)]), ["unsupported attribute 'is_test'"])
+    }
+
+    func testDropoutIsTest() throws {
+        var m = Model(opset: 6)
+        m.node("Dropout", ["x"], "y", name: "drop", ["is_test": .int(1), "ratio": .float(0.3)])
+        let x = Tensor(floats: [1, 2, 3, 4], shape: [1, 4])
+        XCTAssertEqual(try run(m, x).floats(), [1, 2, 3, 4])
+        var training = Model(opset: 6)
+        training.node("Dropout", ["x"], "y", name: "drop")
+        assertRefused(training, ["node 'drop' (Dropout)", "is_test is 0", "random training-mode dropout"])
+        training.opset = 7
+        training.proto = Proto()
+        training.node("Dropout", ["x"], "y", name: "drop", ["is_test": .int(1)])
+        assertRefused(training, ["unsupported attribute 'is_test'"])
+    }
+
+    /// Add-1/6: broadcast=1 extends B to A's shape from `axis` (suffix matching when unset);
+    /// broadcast=0 needs equal shapes.
+    func testAddLegacyBroadcast() throws {
+        let x = Tensor(floats: (0..<12).map(Float.init), shape: [1, 2, 3, 2])
+        func add(_ b: [Float], _ dims: [Int], _ attributes: [String: Attr], opset: Int = 6) -> Model {
+            var m = Model(opset: opset, input: [nil, 2, 3, 2])
+            m.initializer("b", b, dims)
+            m.node("Add", ["x", "b"], "y", name: "add", attributes)
+            return m
+        }
+        // B [2, 3] at axis 1: b[c][h] is added along w.
+        let b23: [Float] = [100, 200, 300, 400, 500, 600]
+        let axis1 = (0..<12).map { Float($0) + b23[$0 / 2] }
+        XCTAssertEqual(try run(add(b23, [2, 3], ["broadcast": .int(1), "axis": .int(1)]), x).floats(), axis1)
+        XCTAssertEqual(try run(add(b23, [2, 3], ["broadcast": .int(1), "axis": .int(1), "consumed_inputs": .ints([0, 0])], opset: 5), x).floats(), axis1)
+        let model = try load(add(b23, [2, 3], ["broadcast": .int(1), "axis": .int(1)]))
+        XCTAssertEqual(model.graph.nodes.map(\.op.name), ["Add"], "a constant B is refolded, not reshaped at run time")
+        XCTAssertEqual(model.graph.initializers.map(\.tensor.shape), [[2, 3, 1]])
+        // Suffix matching (no axis), or axis at the suffix: B [3, 2].
+        let suffix = (0..<12).map { Float($0) + b23[$0 % 6] }
+        XCTAssertEqual(try run(add(b23, [3, 2], ["broadcast": .int(1)]), x).floats(), suffix)
+        XCTAssertEqual(try run(add(b23, [3, 2], ["broadcast": .int(1), "axis": .int(2)]), x).floats(), suffix)
+        // B [2] at axis 1 (per channel), a one-element B, and a 1 in B that expands (B [2, 1] at axis 1).
+        XCTAssertEqual(try run(add([10, 20], [2], ["broadcast": .int(1), "axis": .int(1)]), x).floats(),
+                       (0..<12).map { Float($0) + ($0 < 6 ? 10 : 20) })
+        XCTAssertEqual(try run(add([7], [1, 1], ["broadcast": .int(1), "axis": .int(0)]), x).floats(), (0..<12).map { Float($0) + 7 })
+        XCTAssertEqual(try run(add([10, 20], [2, 1], ["broadcast": .int(1), "axis": .int(1)]), x).floats(),
+                       (0..<12).map { Float($0) + ($0 < 6 ? 10 : 20) })
+        // Equal shapes need no broadcast (a constant [1, 2, 3, 2] is not the same shape as [N, 2, 3, 2]).
+        var twice = Model(opset: 6, input: [nil, 2, 3, 2])
+        twice.node("Add", ["x", "x"], "y")
+        XCTAssertEqual(try run(twice, x).floats(), (0..<12).map { Float(2 * $0) })
+        assertRefused(add([Float](repeating: 1, count: 12), [1, 2, 3, 2], [:]), ["A [N, 2, 3, 2] and B [1, 2, 3, 2] differ"])
+
+        assertRefused(add(b23, [3, 2], [:]), ["node 'add' (Add)", "A [N, 2, 3, 2] and B [3, 2] differ: broadcast is 0"])
+        assertRefused(add(b23, [2, 3], ["broadcast": .int(1)]), ["B [2, 3] does not broadcast to [N, 2, 3, 2] from axis 2"])
+        assertRefused(add(b23, [2, 3], ["broadcast": .int(1), "axis": .int(3)]), ["axis 3 does not place B [2, 3]", "0 ≤ axis ≤ 2"])
+        assertRefused(add(b23, [2, 3], ["broadcast": .int(1), "axis": .int(-3)]), ["axis -3 does not place B"])
+        assertRefused(add(b23, [2, 3], ["broadcast": .int(1), "axis": .int(1)], opset: 7), ["unsupported attributes 'axis', 'broadcast'"])
+    }
+
+    /// A B that is not a constant gets an IR Reshape to line it up.
+    func testAddLegacyBroadcastOfAComputedValue() throws {
+        var m = Model(opset: 6, input: [1, 3, 2])
+        m.int64Initializer("shape", [1, 3, 2, 1])
+        m.node("Reshape", ["x", "shape"], "a")
+        m.node("Add", ["a", "x"], "y", name: "add", ["broadcast": .int(1), "axis": .int(0)])
+        let model = try load(m)
+        XCTAssertEqual(model.graph.nodes.map(\.op.name), ["Reshape", "Reshape", "Add"])
+        XCTAssertEqual(model.graph.nodes[1].op, .reshape(shape: [0, 0, 0, 1], allowZero: false))
+        let x = Tensor(floats: [1, 2, 3, 4, 5, 6], shape: [1, 3, 2])
+        XCTAssertEqual(try run(m, x).floats(), [2, 4, 6, 8, 10, 12])
+    }
+
+    /// Gemm-1/6: C is [M, N], or broadcast to it with broadcast=1.
+    func testGemmLegacyBroadcast() throws {
+        func gemm(_ c: [Float], _ dims: [Int], _ attributes: [String: Attr], opset: Int = 6, batch: Int? = nil) -> Model {
+            var m = Model(opset: opset, input: [batch, 3])
+            m.initializer("w", [1, 0, 0, 1, 1, 1], [2, 3])
+            m.initializer("c", c, dims)
+            m.node("Gemm", ["x", "w", "c"], "y", name: "fc", attributes.merging(["transB": .int(1)]) { a, _ in a })
+            return m
+        }
+        let x = Tensor(floats: [1, 2, 3, 4, 5, 6], shape: [2, 3])  // x · wᵀ = [[1, 6], [4, 15]]
+        XCTAssertEqual(try run(gemm([10, 20], [2], ["broadcast": .int(1)]), x).floats(), [11, 26, 14, 35])
+        XCTAssertEqual(try run(gemm([10], [1, 1], ["broadcast": .int(1)]), x).floats(), [11, 16, 14, 25])
+        XCTAssertEqual(try run(gemm([10, 20], [2, 1], ["broadcast": .int(1)], batch: 2), x).floats(), [11, 16, 24, 35])
+        XCTAssertEqual(try run(gemm([10, 20, 30, 40], [2, 2], [:], batch: 2), x).floats(), [11, 26, 34, 55])
+        XCTAssertEqual(try run(gemm([10, 20, 30, 40], [2, 2], ["broadcast": .int(0), "alpha": .float(2), "beta": .float(0.5)], batch: 2), x).floats(),
+                       [7, 22, 23, 50])
+        assertRefused(gemm([10, 20], [2], [:]), ["node 'fc' (Gemm)", "C [2] must be [M, N] = [N, 2]: broadcast is 0"])
+        assertRefused(gemm([10, 20, 30], [3], ["broadcast": .int(1)]), ["C [3] does not broadcast to [N, 2]"])
+        assertRefused(gemm([10, 20], [2], ["broadcast": .int(1)], opset: 7), ["unsupported attribute 'broadcast'"])
+    }
+
+    /// Reshape-1 (opsets 1…4) takes its shape as an attribute; Concat-1 (opsets 1…3) defaults axis to 1.
+    func testReshapeAttributeAndConcatDefaultAxis() throws {
+        var m = Model(opset: 4, input: [nil, 4])
+        m.node("Reshape", ["x"], "y", ["shape": .ints([0, 2, 2]), "consumed_inputs": .ints([0])])
+        let x = Tensor(floats: [1, 2, 3, 4], shape: [1, 4])
+        let reshaped = try load(m)
+        XCTAssertEqual(reshaped.graph.values["y"]?.shape, [.symbolic("N"), .fixed(2), .fixed(2)])
+        XCTAssertEqual(try run(m, x).shape, [1, 2, 2])
+        var missing = Model(opset: 4)
+        missing.node("Reshape", ["x"], "y", name: "r")
+        assertRefused(missing, ["node 'r' (Reshape)", "attribute 'shape' is required"])
+
+        var concat = Model(opset: 3)
+        concat.node("Concat", ["x", "x"], "y")
+        XCTAssertEqual(try run(concat, x).shape, [1, 8])
+        concat.opset = 4
+        assertRefused(concat, ["attribute 'axis' is required"])
+    }
+
+    /// Reshape(x, [-1, K]) on [N, …] whose fixed dims hold K: the IR's shape inference makes the -1
+    /// the batch; the node is imported as written.
+    func testReshapeMinusOneWithASymbolicBatch() throws {
+        for (opset, allowZero) in [(13, false), (18, true)] {
+            var m = Model(opset: opset, input: [nil, 2, 3, 2])
+            m.int64Initializer("shape", [-1, 12])
+            m.node("Reshape", ["x", "shape"], "y", opset >= 14 ? ["allowzero": .int(1)] : [:])
+            let model = try load(m)
+            XCTAssertEqual(model.graph.nodes[0].op, .reshape(shape: [-1, 12], allowZero: allowZero))
+            XCTAssertEqual(model.graph.values["y"]?.shape, [.symbolic("N"), .fixed(12)])
+            let x = Tensor(floats: (0..<24).map(Float.init), shape: [2, 2, 3, 2])
+            let y = try run(m, x)
+            XCTAssertEqual(y.shape, [2, 12])
+            XCTAssertEqual(y.floats(), x.floats())
+        }
+        var ambiguous = Model(opset: 13, input: [nil, 2, 3, 2])
+        ambiguous.int64Initializer("shape", [-1, 6])
+        ambiguous.node("Reshape", ["x", "shape"], "y", name: "r")
+        assertRefused(ambiguous, ["node 'r' (Reshape)", "the -1 would be N × 2"])
+    }
+
+    // MARK: TensorProto files
+
+    func testTensorProtoDecoding() throws {
+        var typed = Proto()
+        Model.floatTensor(&typed, "t", [1.5, -2, 3.25, 4, 5, 6], [2, 3])
+        let a = try typed.bytes.withUnsafeBytes { try ONNX.tensor(fromTensorProtoBytes: $0) }
+        XCTAssertEqual(a.shape, [2, 3])
+        XCTAssertEqual(a.floats(), [1.5, -2, 3.25, 4, 5, 6])
+
+        var raw = Proto()
+        raw.int(1, 3); raw.int(2, 7); raw.string(8, "ids")
+        raw.bytes(9, [Int64(-1), 2, 1 << 40].flatMap { v in withUnsafeBytes(of: v.littleEndian, Array.init) })
+        let path = folder.appendingPathComponent("ids.pb").path
+        try Data(raw.bytes).write(to: URL(fileURLWithPath: path))
+        let ids = try ONNX.tensor(fromTensorProtoFile: path)
+        XCTAssertEqual(ids.dtype, .i64)
+        XCTAssertEqual(ids.doubles(), [-1, 2, Double(1 << 40)])
+
+        var scalar = Proto()
+        scalar.int(2, 11)
+        scalar.bytes(10, withUnsafeBytes(of: (2.5 as Double).bitPattern.littleEndian, Array.init))  // packed double_data
+        let s = try scalar.bytes.withUnsafeBytes { try ONNX.tensor(fromTensorProtoBytes: $0) }
+        XCTAssertEqual(s.shape, [])
+        XCTAssertEqual(s.doubles(), [2.5])
+
+        func message(_ bytes: [UInt8], _ name: String = "t.pb") -> String {
+            do { _ = try bytes.withUnsafeBytes { try ONNX.tensor(fromTensorProtoBytes: $0, name: name) }; return "decoded" } catch {
+                return "\(error)"
+            }
+        }
+        var short = Proto()
+        Model.floatTensor(&short, "w", [1, 2, 3], [2, 2])
+        XCTAssertEqual(message(short.bytes), "t.pb: tensor 'w': float_data holds 3 values, shape [2, 2] needs 4")
+        XCTAssertEqual(message([]), "t.pb: not a TensorProto: the file is empty")
+        XCTAssertTrue(message([0x0A, 0x05, 1]).hasPrefix("t.pb: not a TensorProto: the bytes do not parse"), message([0x0A, 0x05, 1]))
+        var external = Proto()
+        external.int(1, 2); external.int(2, 1); external.string(8, "e"); external.int(14, 1)
+        external.message(13) { $0.string(1, "location"); $0.string(2, "e.bin") }
+        XCTAssertTrue(message(external.bytes).contains("external data needs the file's folder"), message(external.bytes))
+        XCTAssertThrowsError(try ONNX.tensor(fromTensorProtoFile: folder.appendingPathComponent("absent.pb").path)) { error in
+            XCTAssertTrue("\(error)".contains("absent.pb"), "\(error)")
+        }
+    }
+}
