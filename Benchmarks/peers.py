@@ -93,8 +93,9 @@ def main():
         def tract_run(x):
             batch = x.shape[0]
             if batch not in tract_models:  # tract is single-threaded and wants concrete shapes
-                tract_models[batch] = (tract.onnx().model_for_path(onnx_path)
-                                       .with_input_fact(0, f"{batch},3,224,224,f32").into_optimized().into_runnable())
+                inference = tract.onnx().load(onnx_path)
+                inference.set_input_fact(0, f"{batch},3,224,224,f32")
+                tract_models[batch] = inference.into_model().into_runnable()
             return tract_models[batch].run([x])[0].to_numpy()
         engines["tract (1 thr)"] = tract_run
     except Exception as error:  # optional peer
