@@ -92,6 +92,7 @@ public final class Executor: @unchecked Sendable {
             plan = cached
         } else {
             plan = try Plan(graph: graph, steps: steps, inputShape: x.shape, reuse: !capture, threads: options.threads)
+            if plans.count >= 4 { plans.removeAll() }  // each plan holds an arena: keep a few shapes only
             plans[key] = plan
         }
         return x.withContiguousBytes { raw in

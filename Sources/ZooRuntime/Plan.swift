@@ -152,12 +152,14 @@ final class Plan: @unchecked Sendable {
         // Constants for non-packed readers.
         var constants: [String: UnsafeMutablePointer<Float>] = [:]
         var kept: [Tensor] = []
-        for step in steps {
-            // Conv/Linear steps list only their data input; weights live packed in the kernel.
-            for name in step.inputs where constants[name] == nil {
+        // Conv/Linear steps list only their data input (weights live packed in the kernel); a graph
+        // output may also be an initializer itself.
+        let readers = steps.map { ($0.nodes[0], $0.inputs) } + [("output", graph.outputs)]
+        for (node, names) in readers {
+            for name in names where constants[name] == nil {
                 guard let tensor = graph.initializer(name) else { continue }
                 let f32: Tensor
-                do { f32 = try tensor.converted(to: .f32) } catch { throw ExecutionError(node: step.nodes[0], "\(error)") }
+                do { f32 = try tensor.converted(to: .f32) } catch { throw ExecutionError(node: node, "\(error)") }
                 kept.append(f32)
                 constants[name] = UnsafeMutablePointer(mutating: f32.storage.bytes.bindMemory(to: Float.self).baseAddress!
                     .advanced(by: f32.offset))

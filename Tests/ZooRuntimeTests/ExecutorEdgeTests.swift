@@ -24,6 +24,15 @@ final class ExecutorEdgeTests: XCTestCase {
         XCTAssertEqual(constantImage.floats(), inputImage.floats())
     }
 
+    /// A graph may name an initializer as an output; it comes back unchanged.
+    func testInitializerAsOutput() throws {
+        let bias = tensor([1.5, -2], [2])
+        let graph = try Graph(name: "g", inputs: [ValueInfo(name: "x", dtype: .f32, shape: [.fixed(2)])], initializers: [("bias", bias)],
+                              nodes: [Node("r", .relu, inputs: ["x"])], outputs: ["r", "bias"])
+        let outputs = try Executor(graph: graph).run(tensor([3, -3], [2]))
+        XCTAssertEqual(outputs["bias"]?.floats(), bias.floats())
+    }
+
     func testRankZeroInput() throws {
         let graph = try Graph(name: "g", inputs: [ValueInfo(name: "x", dtype: .f32, shape: [])], initializers: [],
                               nodes: [Node("r", .relu, inputs: ["x"])], outputs: ["r"])
