@@ -136,6 +136,15 @@ struct Importer {
     var consumed: Set<String> = []
     /// Initializers, Constant values and ConstantOfShape fills.
     var decoder: TensorDecoder
+    /// Graph inputs and the outputs of `nodes[..<inferredNodes]`, inferred incrementally as
+    /// builders ask for shapes (`shape(of:)`), so a lookup costs the nodes appended since the last.
+    var inferred: [String: ValueInfo] = [:]
+    var inferredNodes = 0
+
+    /// The largest tensor a ConstantOfShape is folded into (its fill is allocated while importing).
+    /// A fixed budget rather than a fraction of physical memory, so whether a file imports does not
+    /// depend on the machine; the fills real exporters write (masks, zeros) are far smaller.
+    static let foldedConstantLimit = 256 << 20
 
     init(proto: ONNXModelProto, path: String) {
         self.proto = proto
@@ -179,6 +188,7 @@ struct Importer {
             if constants[name] != nil { continue }
             inputs.append(try valueInfo(input, name: name))
         }
+        for input in inputs { inferred[input.name] = input }
         guard inputs.count == 1 else {
             let names = inputs.map { "'\($0.name)'" }.joined(separator: ", ")
             throw fail("the executor runs graphs with exactly one input; this model has \(inputs.count)\(names.isEmpty ? "" : ": \(names)")")
@@ -288,22 +298,42 @@ struct Importer {
             let what = dims.count == 4 ? ["", "channels", "height", "width"][axis] : "dimension \(axis)"
             throw refuse("graph input shape [\(dims.map(\.description).joined(separator: ", "))]: \(what) must be fixed (only the batch may be symbolic)")
         }
+        // One sample must be countable in bytes: later shape arithmetic relies on it.
+        guard let count = Tensor.checkedCount(dims.compactMap(\.value)), !count.multipliedReportingOverflow(by: dtype.itemSize).overflow else {
+            throw refuse("graph input shape [\(dims.map(\.description).joined(separator: ", "))] is too large (its size in bytes overflows)")
+        }
         return ValueInfo(name: name, dtype: dtype, shape: dims)
     }
 
-    /// Shapes of every value built so far (for auto_pad and the pre-13 Softmax).
-    func shape(of value: String, _ context: NodeContext) throws(ONNXError) -> [Dim] {
+    /// The shape of a value built so far (for auto_pad, MatMul, legacy broadcasting and the
+    /// pre-13 Softmax): a constant's, or a graph input's or node output's as the IR infers it. Nodes
+    /// appended since the last lookup are inferred now, one at a time, so importing stays linear.
+    mutating func shape(of value: String, _ context: NodeContext) throws(ONNXError) -> [Dim] {
         if let tensor = constants[value] { return tensor.shape.map { .fixed($0) } }
-        do {
-            let partial = try Graph(name: "partial", inputs: inputs, initializers: constantOrder.map { ($0, constants[$0]!) }.filter { c in nodes.contains { $0.inputs.contains(c.0) } },
-                                    nodes: nodes, outputs: [])
-            guard let info = partial.values[value] else { throw context.error("input '\(value)' is not defined before this node") }
-            return info.shape
-        } catch let error as GraphError {
-            throw context.error("cannot infer the shape of input '\(value)': \(error)")
-        } catch {
-            throw error as! ONNXError
+        while inferredNodes < nodes.count {
+            let node = nodes[inferredNodes]
+            do throws(GraphError) {
+                var infos: [ValueInfo] = []
+                for input in node.inputs {
+                    if let tensor = constants[input] {
+                        infos.append(ValueInfo(name: input, dtype: tensor.dtype, shape: tensor.shape.map { .fixed($0) }))
+                    } else if let info = inferred[input] {
+                        infos.append(info)
+                    } else {
+                        throw GraphError(node: node.name, op: node.op.name, "input '\(input)' is not defined before this node")
+                    }
+                }
+                guard inferred[node.output] == nil else {
+                    throw GraphError(node: node.name, op: node.op.name, "output '\(node.output)' is already defined")
+                }
+                inferred[node.output] = try Graph.inferOutput(of: node, inputs: infos)
+            } catch {
+                throw context.error("cannot infer the shape of input '\(value)': \(error)")
+            }
+            inferredNodes += 1
         }
+        guard let info = inferred[value] else { throw context.error("input '\(value)' is not defined before this node") }
+        return info.shape
     }
 
     /// A TensorProto's contents as a zoo tensor (see `TensorDecoder.decode`); the graph's
@@ -443,7 +473,7 @@ struct TensorDecoder {
         let size = mapped.bytes.count
         if let length, length != bytes { throw refuse("external data length \(length) but the tensor needs \(bytes) bytes") }
         guard offset <= size, bytes <= size - offset else {
-            throw refuse("external data '\(location)' bytes \(offset)..<\(offset + bytes) lie outside the file (\(size) bytes)")
+            throw refuse("external data '\(location)': \(bytes) bytes at offset \(offset) lie outside the file (\(size) bytes)")
         }
         let range = offset..<(offset + bytes)
         let alignment = max(1, ONNXDataType(rawValue: t.data_type).dtype?.itemSize ?? 1)
@@ -600,18 +630,33 @@ extension Importer {
         guard tensor.dtype == .i64 || tensor.dtype == .i32, tensor.rank <= 1 else {
             throw n.error("\(role) '\(value)' must be a 1-D int64 tensor, is \(tensor.dtype.rawValue) \(tensor.shape)")
         }
-        return tensor.doubles().map { Int($0) }
+        // The integers themselves: through Double, 2^63 - 1 would round to 2^63 and trap converting back.
+        let dense = tensor.contiguous()
+        let bytes = dense.storage.bytes
+        return (0..<dense.count).map { k in
+            dense.dtype == .i64 ? Int(Int64(littleEndian: bytes.loadUnaligned(fromByteOffset: 8 * k, as: Int64.self)))
+                : Int(Int32(littleEndian: bytes.loadUnaligned(fromByteOffset: 4 * k, as: Int32.self)))
+        }
     }
 
     /// Explicit [top, left, bottom, right] pads for `auto_pad` and `pads`, resolved for the input's
     /// declared spatial size when auto_pad is SAME_*.
     mutating func pads(_ n: NodeContext, kernel: [Int], strides: [Int], dilations: [Int]) throws(ONNXError) -> [Int] {
+        // Validated before any arithmetic: SAME_* divides by the strides and multiplies by the dilations.
+        guard kernel.count == 2, strides.count == 2, dilations.count == 2 else {
+            throw n.error("only 2-D windows are supported (kernel_shape \(kernel), strides \(strides), dilations \(dilations))")
+        }
+        guard kernel.allSatisfy({ $0 >= 1 }) else { throw n.error("kernel_shape \(kernel) must be positive") }
+        guard strides.allSatisfy({ $0 >= 1 }) else { throw n.error("strides \(strides) must be positive") }
+        guard dilations.allSatisfy({ $0 >= 1 }) else { throw n.error("dilations \(dilations) must be positive") }
+        if let pads = try n.ints("pads") {
+            guard pads.count == 4 else { throw n.error("pads \(pads) must have 4 values for a 2-D op") }
+            guard pads.allSatisfy({ $0 >= 0 }) else { throw n.error("pads \(pads) must be non-negative") }
+        }
         let autoPad = try n.string("auto_pad", default: "NOTSET")
         switch autoPad {
         case "NOTSET":
-            let pads = try n.ints("pads") ?? [0, 0, 0, 0]
-            guard pads.count == 4 else { throw n.error("pads \(pads) must have 4 values for a 2-D op") }
-            return pads
+            return try n.ints("pads") ?? [0, 0, 0, 0]
         case "VALID":
             if let pads = try n.ints("pads"), pads.contains(where: { $0 != 0 }) { throw n.error("auto_pad VALID with nonzero pads \(pads)") }
             return [0, 0, 0, 0]
@@ -622,8 +667,15 @@ extension Importer {
             }
             var begin = [0, 0], end = [0, 0]
             for (axis, size) in [h, w].enumerated() {
-                let out = (size + strides[axis] - 1) / strides[axis]
-                let total = max(0, (out - 1) * strides[axis] + (kernel[axis] - 1) * dilations[axis] + 1 - size)
+                // out = ceil(size / stride); total = (out - 1) * stride + (kernel - 1) * dilation + 1 - size.
+                let out = size / strides[axis] + (size % strides[axis] == 0 ? 0 : 1)
+                let (reach, o1) = (out - 1).multipliedReportingOverflow(by: strides[axis])  // ≤ size: cannot overflow
+                let (span, o2) = (kernel[axis] - 1).multipliedReportingOverflow(by: dilations[axis])
+                let (extent, o3) = reach.addingReportingOverflow(span)
+                guard !o1, !o2, !o3, extent < Int.max else {
+                    throw n.error("auto_pad \(autoPad): the window (kernel_shape \(kernel), dilations \(dilations)) is too large")
+                }
+                let total = max(0, extent + 1 - size)
                 begin[axis] = autoPad == "SAME_UPPER" ? total / 2 : total - total / 2
                 end[axis] = total - begin[axis]
             }
@@ -688,10 +740,15 @@ extension Importer {
         if let constant = constants[n.inputs[0]] {
             // A reshaped constant stays a constant (same bytes, new shape).
             guard let count = Tensor.checkedCount(constant.shape) else { throw n.error("constant too large") }
+            guard target.allSatisfy({ $0 >= -1 }), target.filter({ $0 == -1 }).count <= 1 else {
+                throw n.error("shape \(target) must hold sizes ≥ 0 and at most one -1")
+            }
             var shape = target
             for (k, t) in target.enumerated() where t == 0 && !allowZero { shape[k] = k < constant.rank ? constant.shape[k] : 0 }
             if let m = shape.firstIndex(of: -1) {
-                let rest = shape.enumerated().filter { $0.offset != m }.reduce(1) { $0 * $1.element }
+                guard let rest = Tensor.checkedCount(shape.enumerated().filter { $0.offset != m }.map(\.element)) else {
+                    throw n.error("cannot reshape constant \(constant.shape) to \(target): the sizes' product overflows")
+                }
                 guard rest > 0, count % rest == 0 else { throw n.error("cannot reshape constant \(constant.shape) to \(target)") }
                 shape[m] = count / rest
             }
@@ -838,7 +895,7 @@ extension Importer {
         if b.allSatisfy({ $0 == .fixed(1) }) { return value }  // one element (a scalar included) broadcasts from anywhere
         let start: Int
         if let axis {
-            guard axis >= 0, axis + b.count <= a.count else {
+            guard axis >= 0, axis <= a.count - b.count else {
                 throw n.error("axis \(axis) does not place \(role) \(Importer.text(b)) inside \(Importer.text(a)) (legacy broadcasting needs 0 ≤ axis ≤ \(a.count - b.count))")
             }
             start = axis
@@ -912,13 +969,17 @@ extension Importer {
         try n.allow(["value"])
         try n.requireInputs(1...1)
         let shape = try constantInts(n.inputs[0], n, "shape")
-        guard shape.allSatisfy({ $0 >= 0 }), let count = Tensor.checkedCount(shape) else { throw n.error("invalid shape \(shape)") }
+        guard shape.allSatisfy({ $0 >= 0 }) else { throw n.error("shape \(shape) has a negative size") }
         var fill = Tensor(floats: [0], shape: [1])
         if let t = try n.tensor("value") { fill = try readTensor(t) }
         guard fill.count == 1 else { throw n.error("attribute 'value' must hold one element, holds \(fill.count)") }
         let element = fill.contiguous()
         let item = element.dtype.itemSize
-        let storage = Storage(byteCount: count * item) { out in
+        let limit = Importer.foldedConstantLimit
+        guard let count = Tensor.checkedCount(shape), case let (bytes, false) = count.multipliedReportingOverflow(by: item), bytes <= limit else {
+            throw n.error("shape \(shape) of \(element.dtype.rawValue) is too large to fold into a constant (limit \(limit >> 20) MiB)")
+        }
+        let storage = Storage(byteCount: bytes) { out in
             guard count > 0 else { return }
             // Doubling copies: log2(count) memcpy calls instead of one per element.
             out.baseAddress!.copyMemory(from: element.storage.bytes.baseAddress!, byteCount: item)

@@ -6,7 +6,23 @@ enum ShapeInference {
         init(_ message: String) { self.message = message }
     }
 
+    /// The output shape of `op` on `inputs`; refused when its element count, or its size in bytes,
+    /// does not fit in an `Int` (symbolic dims counted as 1).
     static func output(of op: Op, inputs: [ValueInfo]) throws(Failure) -> [Dim] {
+        let shape = try inferred(op, inputs)
+        var count = 1
+        for dim in shape {
+            let (product, overflow) = count.multipliedReportingOverflow(by: dim.value ?? 1)
+            guard !overflow, product >= 0 else { throw Failure("output \(text(shape)) has more elements than an Int counts") }
+            count = product
+        }
+        guard !count.multipliedReportingOverflow(by: inputs[0].dtype.itemSize).overflow else {
+            throw Failure("output \(text(shape)) (\(count) elements) is larger than memory can address")
+        }
+        return shape
+    }
+
+    private static func inferred(_ op: Op, _ inputs: [ValueInfo]) throws(Failure) -> [Dim] {
         for input in inputs where input.dtype != .f32 {
             throw Failure("input '\(input.name)' is \(input.dtype.rawValue); the executor computes in f32")
         }
@@ -25,6 +41,7 @@ enum ShapeInference {
             if inputs.count == 3 { try vector(inputs[2], w[0]) }
             let h = try window(x[2], kernel: c.kernel[0], stride: c.strides[0], dilation: c.dilations[0], pads: (c.pads[0], c.pads[2]), ceil: false, "height")
             let wd = try window(x[3], kernel: c.kernel[1], stride: c.strides[1], dilation: c.dilations[1], pads: (c.pads[1], c.pads[3]), ceil: false, "width")
+            try paddedPlane(x, c.pads)
             return [x[0], .fixed(w[0]), .fixed(h), .fixed(wd)]
         case let .maxPool(p), let .averagePool(p):
             try rank(inputs[0], 4)
@@ -34,6 +51,7 @@ enum ShapeInference {
             }
             let h = try window(x[2], kernel: p.kernel[0], stride: p.strides[0], dilation: 1, pads: (p.pads[0], p.pads[2]), ceil: p.ceilMode, "height")
             let w = try window(x[3], kernel: p.kernel[1], stride: p.strides[1], dilation: 1, pads: (p.pads[1], p.pads[3]), ceil: p.ceilMode, "width")
+            try paddedPlane(x, p.pads)
             return [x[0], x[1], .fixed(h), .fixed(w)]
         case let .adaptiveAveragePool(h, w):
             try rank(inputs[0], 4)
@@ -87,7 +105,7 @@ enum ShapeInference {
                 for d in 0..<x.count where d != a && input.shape[d] != x[d] {
                     throw Failure("'\(input.name)' differs from '\(inputs[0].name)' in dimension \(d)")
                 }
-                total += try fixed(input.shape[a], "concatenated dimension")
+                total = try add(total, try fixed(input.shape[a], "concatenated dimension"), "the concatenated dimension")
             }
             var out = x
             out[a] = .fixed(total)
@@ -113,15 +131,50 @@ enum ShapeInference {
     /// Output length of a sliding window; with `ceil`, a last window starting in the end padding is dropped.
     static func window(_ dim: Dim, kernel: Int, stride: Int, dilation: Int, pads: (Int, Int), ceil: Bool, _ what: String) throws(Failure) -> Int {
         let size = try fixed(dim, what)
-        let span = dilation * (kernel - 1) + 1
-        let room = size + pads.0 + pads.1 - span
-        guard room >= 0 else {
-            throw Failure("input \(what) \(size) (padded \(size + pads.0 + pads.1)) is smaller than the window \(span)")
+        guard kernel >= 1, stride >= 1, dilation >= 1, pads.0 >= 0, pads.1 >= 0 else {
+            throw Failure("\(what): kernel \(kernel), stride \(stride) and dilation \(dilation) must be positive and pads \(pads) non-negative")
         }
-        var count = (ceil ? (room + stride - 1) / stride : room / stride) + 1
-        if ceil, (count - 1) * stride >= size + pads.0 { count -= 1 }
+        // Every step checked: attributes are read from files and may be anything up to Int.max.
+        let span = try add(try multiply(dilation, kernel - 1, "the \(what) window (dilation × (kernel - 1))"), 1, "the \(what) window")
+        let padded = try add(try add(size, pads.0, "the padded \(what)"), pads.1, "the padded \(what)")
+        let room = padded - span  // both non-negative: cannot overflow
+        guard room >= 0 else {
+            throw Failure("input \(what) \(size) (padded \(padded)) is smaller than the window \(span)")
+        }
+        // room / stride rounded up without forming room + stride - 1.
+        var count = (ceil && room % stride != 0 ? room / stride + 1 : room / stride) + 1
+        // With ceil, a last window starting in the end padding is dropped: (count - 1) * stride ≥ size + pads.0.
+        // (count - 1) * stride ≤ room + stride - 1 may exceed Int.max only when it also exceeds size + pads.0.
+        if ceil {
+            let (start, overflow) = (count - 1).multipliedReportingOverflow(by: stride)
+            if overflow || start >= size + pads.0 { count -= 1 }
+        }
         return count
     }
+
+    /// The kernels multiply a window's padded height by its width (AveragePool's count_include_pad
+    /// divisor): refuse a padded input plane whose area overflows. Runs after `window` has checked
+    /// each padded size on its own.
+    private static func paddedPlane(_ x: [Dim], _ pads: [Int]) throws(Failure) {
+        let h = try fixed(x[2], "height") + pads[0] + pads[2], w = try fixed(x[3], "width") + pads[1] + pads[3]
+        _ = try multiply(h, w, "the padded input plane (height × width)")
+    }
+
+    /// `a × b`, refused (naming `what`) when it overflows an `Int`.
+    private static func multiply(_ a: Int, _ b: Int, _ what: String) throws(Failure) -> Int {
+        let (product, overflow) = a.multipliedReportingOverflow(by: b)
+        guard !overflow else { throw Failure("\(what): \(a) × \(b) overflows") }
+        return product
+    }
+
+    /// `a + b`, refused (naming `what`) when it overflows an `Int`.
+    private static func add(_ a: Int, _ b: Int, _ what: String) throws(Failure) -> Int {
+        let (sum, overflow) = a.addingReportingOverflow(b)
+        guard !overflow else { throw Failure("\(what): \(a) + \(b) overflows") }
+        return sum
+    }
+
+    private static func text(_ dims: [Dim]) -> String { "[" + dims.map(\.description).joined(separator: ", ") + "]" }
 
     private static func rank(_ info: ValueInfo, _ expected: Int) throws(Failure) {
         guard info.shape.count == expected else {
@@ -154,7 +207,7 @@ enum ShapeInference {
         var total = 1
         for dim in dims {
             guard let value = dim.value else { throw Failure("cannot flatten a symbolic dimension together with others") }
-            total *= value
+            total = try multiply(total, value, "flattening \(text(Array(dims)))")
         }
         return .fixed(total)
     }
@@ -167,7 +220,7 @@ enum ShapeInference {
             if t == 0 && !allowZero {
                 guard i < x.count else { throw Failure("shape \(target): 0 at \(i) copies a dimension the input (rank \(x.count)) lacks") }
                 out.append(x[i])
-                if let v = x[i].value { known *= v }
+                if let v = x[i].value { known = try multiply(known, v, "shape \(target)") }
             } else if t == -1 {
                 guard inferred == nil else { throw Failure("shape \(target) has more than one -1") }
                 inferred = i
@@ -175,7 +228,7 @@ enum ShapeInference {
             } else {
                 guard t >= 0 else { throw Failure("shape \(target) has a negative size") }
                 out.append(.fixed(t))
-                known *= t
+                known = try multiply(known, t, "shape \(target)")
             }
         }
         // Symbolic input dims are carried through by a 0 at their position — or one of them is
@@ -187,12 +240,15 @@ enum ShapeInference {
         var uncarried: [(position: Int, dim: Dim)] = []
         for (i, dim) in x.enumerated() {
             if let v = dim.value {
-                remaining *= v
+                remaining = try multiply(remaining, v, "input \(text(x))")
             } else if !(i < target.count && target[i] == 0 && !allowZero) {
                 uncarried.append((i, dim))
             }
         }
-        let copiedFixed = zip(target, x).reduce(1) { $0 * ($1.0 == 0 && !allowZero ? ($1.1.value ?? 1) : 1) }
+        var copiedFixed = 1
+        for (t, dim) in zip(target, x) where t == 0 && !allowZero {
+            copiedFixed = try multiply(copiedFixed, dim.value ?? 1, "shape \(target)")
+        }
         let fixedTarget = known / max(copiedFixed, 1)
         let fixedInput = remaining / max(copiedFixed, 1)
         if let (position, symbolic) = uncarried.first {
@@ -215,5 +271,21 @@ enum ShapeInference {
             guard fixedTarget == fixedInput else { throw Failure("cannot reshape \(x) (\(fixedInput) elements) to \(target)") }
         }
         return out
+    }
+}
+
+extension Graph {
+    /// The dtype and shape of `node`'s output for its inputs' (in the node's order), as building a
+    /// graph infers them — for a caller that grows a graph node by node and needs shapes on the way
+    /// (the ONNX importer) without rebuilding the graph for each lookup.
+    public static func inferOutput(of node: Node, inputs: [ValueInfo]) throws(GraphError) -> ValueInfo {
+        guard node.op.inputArity.contains(inputs.count) else {
+            throw GraphError(node: node.name, op: node.op.name, "takes \(node.op.inputArity.lowerBound)…\(node.op.inputArity.upperBound == Int.max ? "n" : String(node.op.inputArity.upperBound)) inputs, has \(inputs.count)")
+        }
+        do {
+            return ValueInfo(name: node.output, dtype: inputs[0].dtype, shape: try ShapeInference.output(of: node.op, inputs: inputs))
+        } catch {
+            throw GraphError(node: node.name, op: node.op.name, error.message)
+        }
     }
 }

@@ -1,0 +1,340 @@
+import Foundation
+import ONNXFormat
+import XCTest
+import ZooCore
+import ZooRuntime
+
+/// Protobuf wire-format writer for hostile models built in the test (field numbers from
+/// Schemas/onnx.proto): attributes with any int64, shapes no exporter would write.
+private struct Wire {
+    var bytes: [UInt8] = []
+
+    private mutating func varint(_ value: UInt64) {
+        var v = value
+        while v >= 0x80 { bytes.append(UInt8(v & 0x7F) | 0x80); v >>= 7 }
+        bytes.append(UInt8(v))
+    }
+    mutating func int(_ field: Int, _ value: Int) { varint(UInt64(field << 3)); varint(UInt64(bitPattern: Int64(value))) }
+    mutating func bytes(_ field: Int, _ payload: [UInt8]) { varint(UInt64(field << 3 | 2)); varint(UInt64(payload.count)); bytes += payload }
+    mutating func string(_ field: Int, _ value: String) { bytes(field, Array(value.utf8)) }
+    mutating func message(_ field: Int, _ build: (inout Wire) -> Void) { var m = Wire(); build(&m); bytes(field, m.bytes) }
+}
+
+private enum Attribute {
+    case int(Int), ints([Int]), string(String)
+}
+
+/// A one-input ONNX model (input "x", output "y") at any opset.
+private struct HostileModel {
+    var opset: Int
+    var input: [Int?]
+    var graph = Wire()  // GraphProto nodes and initializers
+
+    init(opset: Int = 17, input: [Int?] = [nil, 4]) {
+        self.opset = opset
+        self.input = input
+    }
+
+    mutating func node(_ op: String, _ inputs: [String], _ output: String, name: String, _ attributes: [String: Attribute] = [:]) {
+        graph.message(1) { n in
+            for i in inputs { n.string(1, i) }
+            n.string(2, output)
+            n.string(3, name)
+            n.string(4, op)
+            for (key, value) in attributes.sorted(by: { $0.key < $1.key }) {
+                n.message(5) { a in
+                    a.string(1, key)
+                    switch value {
+                    case let .int(v): a.int(3, v); a.int(20, 2)
+                    case let .ints(vs): for v in vs { a.int(8, v) }; a.int(20, 7)
+                    case let .string(s): a.string(4, s); a.int(20, 3)
+                    }
+                }
+            }
+        }
+    }
+
+    mutating func floats(_ name: String, _ values: [Float], _ dims: [Int]) {
+        graph.message(5) { t in
+            for d in dims { t.int(1, d) }
+            t.int(2, 1)
+            t.bytes(4, values.flatMap { v in withUnsafeBytes(of: v.bitPattern.littleEndian, Array.init) })
+            t.string(8, name)
+        }
+    }
+
+    mutating func int64s(_ name: String, _ values: [Int]) {
+        graph.message(5) { t in
+            t.int(1, values.count); t.int(2, 7); t.string(8, name)
+            t.bytes(9, values.flatMap { v in withUnsafeBytes(of: Int64(v).littleEndian, Array.init) })
+        }
+    }
+
+    /// An f32 initializer whose bytes are external data at `offset` in `location`.
+    mutating func external(_ name: String, _ dims: [Int], location: String, offset: String) {
+        graph.message(5) { t in
+            for d in dims { t.int(1, d) }
+            t.int(2, 1); t.string(8, name)
+            t.message(13) { e in e.string(1, "location"); e.string(2, location) }
+            t.message(13) { e in e.string(1, "offset"); e.string(2, offset) }
+            t.int(14, 1)
+        }
+    }
+
+    func bytes() -> [UInt8] {
+        var model = Wire()
+        model.int(1, 8)
+        model.string(2, "zoo-hardening-tests")
+        var g = graph
+        g.string(2, "hostile")
+        g.message(11) { v in
+            v.string(1, "x")
+            v.message(2) { type in
+                type.message(1) { tensor in
+                    tensor.int(1, 1)
+                    tensor.message(2) { shape in
+                        for d in input { shape.message(1) { dim in if let d { dim.int(1, d) } else { dim.string(2, "N") } } }
+                    }
+                }
+            }
+        }
+        g.message(12) { v in v.string(1, "y") }
+        model.bytes(7, g.bytes)
+        model.message(8) { o in o.string(1, ""); o.int(2, opset) }
+        return model.bytes
+    }
+}
+
+/// Hostile ONNX files — attributes, shapes and constants chosen to overflow, divide by zero or
+/// allocate absurdly — are refused with one error naming the file and the node (never a trap),
+/// and shape lookups during import stay linear in the node count.
+final class ReaderHardeningTests: XCTestCase {
+    private var folder: URL!
+    private static let big = 1 << 62, tera = 1 << 40
+
+    override func setUpWithError() throws {
+        folder = FileManager.default.temporaryDirectory.appendingPathComponent("zoo-onnx-hardening-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+    }
+
+    override func tearDown() { try? FileManager.default.removeItem(at: folder) }
+
+    private func load(_ model: HostileModel) throws -> ONNXModel {
+        let path = folder.appendingPathComponent("m.onnx").path
+        try Data(model.bytes()).write(to: URL(fileURLWithPath: path))
+        return try ONNX.load(path: path)
+    }
+
+    /// The model is refused with an `ONNXError` on `node` (nil: any subject) whose message holds every fragment.
+    private func assertRefused(_ model: HostileModel, node: String?, _ fragments: [String], line: UInt = #line) {
+        do {
+            _ = try load(model)
+            XCTFail("imported; expected a refusal", line: line)
+        } catch let error as ONNXError {
+            XCTAssertTrue(error.description.hasPrefix(folder.appendingPathComponent("m.onnx").path + ": "), error.description, line: line)
+            XCTAssertFalse(error.description.contains("\n"), "one line: \(error.description)", line: line)
+            if let node { XCTAssertEqual(error.subject, .node(name: node, opType: subjectOp(error)), error.description, line: line) }
+            for fragment in fragments { XCTAssertTrue(error.description.contains(fragment), "'\(fragment)' not in: \(error.description)", line: line) }
+        } catch {
+            XCTFail("unexpected error \(error)", line: line)
+        }
+    }
+
+    private func subjectOp(_ error: ONNXError) -> String {
+        if case let .node(_, op) = error.subject { return op }
+        return ""
+    }
+
+    private func conv(_ attributes: [String: Attribute], input: [Int?] = [nil, 3, 8, 8]) -> HostileModel {
+        var m = HostileModel(input: input)
+        m.floats("W", [Float](repeating: 1, count: 54), [2, 3, 3, 3])
+        m.node("Conv", ["x", "W"], "y", name: "conv", attributes)
+        return m
+    }
+
+    // C5: auto_pad SAME_* divided by the strides before they were validated.
+    func testWindowAttributesAreValidatedBeforeAutoPad() {
+        assertRefused(conv(["auto_pad": .string("SAME_LOWER"), "strides": .ints([0, 1])]), node: "conv", ["strides [0, 1] must be positive"])
+        assertRefused(conv(["auto_pad": .string("SAME_UPPER"), "dilations": .ints([1, -1])]), node: "conv", ["dilations [1, -1] must be positive"])
+        assertRefused(conv(["auto_pad": .string("SAME_UPPER"), "kernel_shape": .ints([0, 3])]), node: "conv", ["kernel_shape [0, 3] must be positive"])
+        assertRefused(conv(["pads": .ints([1, -1, 1, 1])]), node: "conv", ["pads [1, -1, 1, 1] must be non-negative"])
+        var pool = HostileModel(input: [nil, 3, 8, 8])
+        pool.node("MaxPool", ["x"], "y", name: "pool", ["auto_pad": .string("SAME_UPPER"), "kernel_shape": .ints([2, 2]), "strides": .ints([1, 0])])
+        assertRefused(pool, node: "pool", ["strides [1, 0] must be positive"])
+        // A window too large for SAME's arithmetic: (kernel 2^62 - 1) × dilation 3.
+        assertRefused(conv(["auto_pad": .string("SAME_UPPER"), "kernel_shape": .ints([Self.big, 3]), "dilations": .ints([3, 1])]),
+                      node: "conv", ["auto_pad SAME_UPPER", "too large"])
+    }
+
+    func testSameAutoPadOnAComputedInputStillResolves() throws {
+        var m = HostileModel(input: [nil, 3, 8, 8])
+        m.floats("W", [Float](repeating: 1, count: 54), [2, 3, 3, 3])
+        m.node("Relu", ["x"], "r", name: "relu")
+        m.node("Conv", ["r", "W"], "y", name: "conv", ["auto_pad": .string("SAME_UPPER"), "strides": .ints([2, 2])])
+        let graph = try load(m).graph
+        XCTAssertEqual(graph.values["y"]?.shape, [.symbolic("N"), .fixed(2), .fixed(4), .fixed(4)])
+        guard case let .conv(c) = graph.nodes[1].op else { return XCTFail("not a conv: \(graph.nodes[1].op)") }
+        XCTAssertEqual(c.pads, [0, 0, 1, 1])
+    }
+
+    // C6: shape values went through Double, and 2^63 - 1 rounded to 2^63 and trapped.
+    func testShapeValuesAreReadExactly() {
+        var reshape = HostileModel()
+        reshape.int64s("s", [0, Int(Int64.max)])
+        reshape.node("Reshape", ["x", "s"], "y", name: "reshape")
+        assertRefused(reshape, node: "reshape", ["9223372036854775807"])
+        var fill = HostileModel()
+        fill.int64s("s", [Int(Int64.max)])
+        fill.node("ConstantOfShape", ["s"], "c", name: "fill")
+        fill.node("Add", ["x", "c"], "y", name: "add")
+        assertRefused(fill, node: "fill", ["[9223372036854775807]", "too large"])
+    }
+
+    // C7: folding a constant Reshape multiplied the target sizes unchecked.
+    func testConstantReshapeFoldIsChecked() {
+        func model(_ target: [Int]) -> HostileModel {
+            var m = HostileModel()
+            m.floats("C", [1, 2, 3, 4], [4])
+            m.int64s("s", target)
+            m.node("Reshape", ["C", "s"], "r", name: "fold")
+            m.node("Add", ["x", "r"], "y", name: "add")
+            return m
+        }
+        assertRefused(model([Self.tera, Self.tera, -1]), node: "fold", ["overflows"])
+        assertRefused(model([-2, -2]), node: "fold", ["at most one -1"])
+        assertRefused(model([-1, -1]), node: "fold", ["at most one -1"])
+    }
+
+    // C8, R1: ConstantOfShape's byte count overflowed, and a fill of 4 TiB was allocated.
+    func testConstantOfShapeIsCheckedAndBudgeted() throws {
+        func model(_ shape: [Int]) -> HostileModel {
+            var m = HostileModel()
+            m.int64s("s", shape)
+            m.node("ConstantOfShape", ["s"], "c", name: "fill")
+            m.node("Add", ["x", "c"], "y", name: "add")
+            return m
+        }
+        assertRefused(model([1 << 61]), node: "fill", ["too large to fold", "256 MiB"])
+        assertRefused(model([1 << 20, 1 << 20]), node: "fill", ["too large to fold", "256 MiB"])
+        assertRefused(model([-1, 4]), node: "fill", ["negative"])
+        // A fill within the budget is still folded.
+        let graph = try load(model([4])).graph
+        XCTAssertEqual(graph.initializers.map(\.tensor.shape), [[4]])
+        XCTAssertEqual(graph.initializers.first?.tensor.floats(), [0, 0, 0, 0])
+    }
+
+    // C9: window arithmetic (dilation × (kernel - 1), size + pads) overflowed.
+    func testWindowArithmeticIsChecked() throws {
+        assertRefused(conv(["pads": .ints([Self.big, 0, Self.big, 0])]), node: "conv", ["padded height", "overflows"])
+        assertRefused(conv(["dilations": .ints([Self.big, 1])]), node: "conv", ["height window", "overflows"])
+        assertRefused(conv(["pads": .ints([1 << 31, 1 << 31, 1 << 31, 1 << 31])]), node: "conv", ["padded input plane", "overflows"])
+        var pool = HostileModel(input: [nil, 3, 8, 8])
+        pool.node("MaxPool", ["x"], "y", name: "pool", ["kernel_shape": .ints([Self.big, 2]), "pads": .ints([Self.big - 1, 0, Self.big - 1, 0])])
+        assertRefused(pool, node: "pool", ["overflows"])
+        // SAME padding of a 2^62 kernel: one window, but its padded area (the kernels' count_include_pad divisor) overflows.
+        var area = HostileModel(input: [nil, 3, 8, 8])
+        area.node("AveragePool", ["x"], "y", name: "pool",
+                  ["auto_pad": .string("SAME_UPPER"), "kernel_shape": .ints([Self.big, 2]), "count_include_pad": .int(1)])
+        assertRefused(area, node: "pool", ["padded input plane", "overflows"])
+        // A huge stride with ceil_mode is fine: one window.
+        var strided = HostileModel(input: [nil, 3, 8, 8])
+        strided.node("MaxPool", ["x"], "y", name: "pool", ["kernel_shape": .ints([2, 2]), "strides": .ints([Self.big, 1]), "ceil_mode": .int(1)])
+        XCTAssertEqual(try load(strided).graph.values["y"]?.shape, [.symbolic("N"), .fixed(3), .fixed(1), .fixed(7)])
+        // Direct: the shape inference refuses what the reader did not see.
+        let x = ValueInfo(name: "x", dtype: .f32, shape: [.fixed(1), .fixed(1), .fixed(Int.max - 1), .fixed(4)])
+        let node = Node("pool", .maxPool(Op.Pool(kernel: [2, 2], strides: [1, 1], pads: [1, 0, 1, 0], ceilMode: true)), inputs: ["x"])
+        XCTAssertThrowsError(try Graph.inferOutput(of: node, inputs: [x])) { error in
+            XCTAssertTrue("\(error)".contains("overflows"), "\(error)")
+        }
+    }
+
+    // C10, C11: flatten's product and reshape's running product overflowed.
+    func testFlattenAndReshapeProductsAreChecked() throws {
+        var reshape = HostileModel()
+        reshape.int64s("s", [0, Self.tera, Self.tera])
+        reshape.node("Reshape", ["x", "s"], "y", name: "reshape")
+        assertRefused(reshape, node: "reshape", ["overflows"])
+        // Copied dims multiplied around a zero-size dim.
+        let zero = ValueInfo(name: "x", dtype: .f32, shape: [.fixed(0), .fixed(Self.tera), .fixed(Self.tera)])
+        XCTAssertThrowsError(try Graph(name: "g", inputs: [zero], initializers: [],
+                                       nodes: [Node("reshape", .reshape(shape: [1, 0, 0], allowZero: false), inputs: ["x"])], outputs: ["reshape"]))
+        // Graph inputs are not size-checked by Graph itself: the inference is.
+        let cube = ValueInfo(name: "x", dtype: .f32, shape: [.fixed(Self.tera), .fixed(Self.tera), .fixed(Self.tera)])
+        XCTAssertThrowsError(try Graph(name: "g", inputs: [cube], initializers: [],
+                                       nodes: [Node("flat", .flatten(axis: 0), inputs: ["x"])], outputs: ["flat"])) { error in
+            XCTAssertEqual((error as? GraphError)?.node, "flat")
+            XCTAssertTrue("\(error)".contains("overflows"), "\(error)")
+        }
+        let square = ValueInfo(name: "x", dtype: .f32, shape: [.fixed(Self.tera), .fixed(Self.tera)])
+        XCTAssertThrowsError(try Graph(name: "g", inputs: [square], initializers: [],
+                                       nodes: [Node("gemm", .gemm(Op.Gemm(transA: true)), inputs: ["x", "x"])], outputs: ["gemm"])) { error in
+            XCTAssertTrue("\(error)".contains("more elements than an Int counts"), "\(error)")
+        }
+        let half = ValueInfo(name: "x", dtype: .f32, shape: [.fixed(Int.max / 2 + 1)])
+        XCTAssertThrowsError(try Graph(name: "g", inputs: [half], initializers: [],
+                                       nodes: [Node("cat", .concat(axis: 0), inputs: ["x", "x"])], outputs: ["cat"])) { error in
+            XCTAssertTrue("\(error)".contains("overflows"), "\(error)")
+        }
+    }
+
+    func testHugeDeclaredInputsAreRefused() {
+        var relu = HostileModel(input: [nil, Self.big])
+        relu.node("Relu", ["x"], "y", name: "relu")
+        assertRefused(relu, node: nil, ["value 'x'", "too large"])
+        var gemm = HostileModel(input: [Self.tera, Self.tera])
+        gemm.node("Gemm", ["x", "x"], "y", name: "gemm", ["transA": .int(1)])
+        assertRefused(gemm, node: nil, ["value 'x'", "too large"])
+        var flatten = HostileModel(input: [Self.tera, Self.tera, Self.tera])
+        flatten.node("Flatten", ["x"], "y", name: "flat", ["axis": .int(0)])
+        assertRefused(flatten, node: nil, ["value 'x'", "too large"])
+    }
+
+    func testLegacyBroadcastAxisCannotOverflow() {
+        var m = HostileModel(opset: 6, input: [nil, 2, 3])
+        m.floats("b", [1, 2, 3], [3])
+        m.node("Add", ["x", "b"], "y", name: "add", ["broadcast": .int(1), "axis": .int(Int(Int64.max))])
+        assertRefused(m, node: "add", ["axis 9223372036854775807"])
+    }
+
+    func testExternalDataAtAHugeOffsetIsRefused() throws {
+        try Data(count: 16).write(to: folder.appendingPathComponent("w.bin"))
+        var m = HostileModel()
+        m.external("w", [4], location: "w.bin", offset: String(Int.max))
+        m.node("Add", ["x", "w"], "y", name: "add")
+        assertRefused(m, node: nil, ["tensor 'w'", "outside the file"])
+    }
+
+    // R3: each shape lookup rebuilt the graph so far — a MatMul chain imported in quadratic time.
+    func testShapeLookupsAreIncremental() throws {
+        var m = HostileModel()
+        m.floats("W", [Float](repeating: 0.5, count: 16), [4, 4])
+        let count = 3000
+        for k in 0..<count {
+            m.node("MatMul", [k == 0 ? "x" : "h\(k - 1)", "W"], k == count - 1 ? "y" : "h\(k)", name: "mm\(k)")
+        }
+        let start = Date()
+        let graph = try load(m).graph
+        let elapsed = Date().timeIntervalSince(start)
+        XCTAssertEqual(graph.nodes.count, count)
+        XCTAssertEqual(graph.values["y"]?.shape, [.symbolic("N"), .fixed(4)])
+        // Quadratic lookups took minutes here in a debug build; linear ones well under a second.
+        XCTAssertLessThan(elapsed, 10, "importing \(count) MatMuls took \(elapsed) s")
+        // The pre-13 Softmax reads the shape of a value computed many nodes later.
+        var s = HostileModel(opset: 11, input: [nil, 2, 3])
+        s.node("Relu", ["x"], "r0", name: "relu0")
+        s.node("Relu", ["r0"], "r1", name: "relu1")
+        s.node("Softmax", ["r1"], "y", name: "softmax", ["axis": .int(1)])
+        let softmax = try load(s).graph
+        XCTAssertEqual(softmax.nodes.map(\.op.name), ["Relu", "Relu", "Flatten", "Softmax", "Reshape"])
+        XCTAssertEqual(softmax.values["y"]?.shape, [.symbolic("N"), .fixed(2), .fixed(3)])
+    }
+
+    func testInferOutputEntryPoint() throws {
+        let x = ValueInfo(name: "x", dtype: .f32, shape: [.symbolic("N"), .fixed(4)])
+        XCTAssertEqual(try Graph.inferOutput(of: Node("r", .relu, inputs: ["x"]), inputs: [x]),
+                       ValueInfo(name: "r", dtype: .f32, shape: [.symbolic("N"), .fixed(4)]))
+        XCTAssertThrowsError(try Graph.inferOutput(of: Node("r", .relu, inputs: []), inputs: [])) { error in
+            XCTAssertEqual((error as? GraphError)?.node, "r")
+        }
+    }
+}
