@@ -7,22 +7,7 @@ import ZooRuntime
 /// Just enough of the protobuf wire format to write small ONNX models and TensorProtos in a test
 /// (field numbers from Schemas/onnx.proto), for the models the reader must refuse and for structure
 /// checks. Every model whose output is compared is a fixture instead (see `LegacyOpsetTests`).
-private struct Proto {
-    var bytes: [UInt8] = []
-
-    private mutating func varint(_ value: UInt64) {
-        var v = value
-        while v >= 0x80 { bytes.append(UInt8(v & 0x7F) | 0x80); v >>= 7 }
-        bytes.append(UInt8(v))
-    }
-    mutating func int(_ field: Int, _ value: Int) { varint(UInt64(field << 3)); varint(UInt64(bitPattern: Int64(value))) }
-    mutating func bytes(_ field: Int, _ payload: [UInt8]) { varint(UInt64(field << 3 | 2)); varint(UInt64(payload.count)); bytes += payload }
-    mutating func string(_ field: Int, _ value: String) { bytes(field, Array(value.utf8)) }
-    mutating func message(_ field: Int, _ build: (inout Proto) -> Void) { var m = Proto(); build(&m); bytes(field, m.bytes) }
-    mutating func float(_ field: Int, _ value: Float) {
-        varint(UInt64(field << 3 | 5)); withUnsafeBytes(of: value.bitPattern.littleEndian) { bytes += $0 }
-    }
-}
+private typealias Proto = ProtoWire
 
 /// An ONNX attribute value for `Model.node`.
 private enum Attr {

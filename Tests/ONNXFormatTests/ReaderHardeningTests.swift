@@ -6,19 +6,7 @@ import ZooRuntime
 
 /// Protobuf wire-format writer for hostile models built in the test (field numbers from
 /// Schemas/onnx.proto): attributes with any int64, shapes no exporter would write.
-private struct Wire {
-    var bytes: [UInt8] = []
-
-    private mutating func varint(_ value: UInt64) {
-        var v = value
-        while v >= 0x80 { bytes.append(UInt8(v & 0x7F) | 0x80); v >>= 7 }
-        bytes.append(UInt8(v))
-    }
-    mutating func int(_ field: Int, _ value: Int) { varint(UInt64(field << 3)); varint(UInt64(bitPattern: Int64(value))) }
-    mutating func bytes(_ field: Int, _ payload: [UInt8]) { varint(UInt64(field << 3 | 2)); varint(UInt64(payload.count)); bytes += payload }
-    mutating func string(_ field: Int, _ value: String) { bytes(field, Array(value.utf8)) }
-    mutating func message(_ field: Int, _ build: (inout Wire) -> Void) { var m = Wire(); build(&m); bytes(field, m.bytes) }
-}
+private typealias Wire = ProtoWire
 
 private enum Attribute {
     case int(Int), ints([Int]), string(String)
