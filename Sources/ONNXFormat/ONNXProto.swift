@@ -214,23 +214,26 @@ public struct ONNXDataType: RawRepresentable, Hashable, Sendable, CustomStringCo
 /// Just enough of the protobuf wire format to say *why* bytes are not a ModelProto: the generated
 /// unpack only answers NULL.
 enum ProtoWire {
+    /// The base-128 varint at `at` (advanced past it), or nil when it runs past `end` or 64 bits.
+    static func readVarint(_ bytes: UnsafeRawBufferPointer, _ at: inout Int, end: Int) -> UInt64? {
+        var value: UInt64 = 0
+        var shift: UInt64 = 0
+        while at < end, shift < 64 {
+            let byte = bytes[at]
+            at += 1
+            value |= UInt64(byte & 0x7F) << shift
+            if byte & 0x80 == 0 { return value }
+            shift += 7
+        }
+        return nil
+    }
+
     /// Calls `body` with (field number, wire type, payload range) for each field of the message in
     /// `range`; false when the bytes are malformed.
     static func forEachField(_ bytes: UnsafeRawBufferPointer, _ range: Range<Int>,
                              _ body: (UInt64, UInt64, Range<Int>) -> Void) -> Bool {
         var at = range.lowerBound
-        func varint() -> UInt64? {
-            var value: UInt64 = 0
-            var shift: UInt64 = 0
-            while at < range.upperBound, shift < 64 {
-                let byte = bytes[at]
-                at += 1
-                value |= UInt64(byte & 0x7F) << shift
-                if byte & 0x80 == 0 { return value }
-                shift += 7
-            }
-            return nil
-        }
+        func varint() -> UInt64? { readVarint(bytes, &at, end: range.upperBound) }
         while at < range.upperBound {
             guard let tag = varint() else { return false }
             let start: Int
@@ -281,18 +284,7 @@ enum ProtoWire {
         if bytes.count >= 2, bytes[0] == 0x50, bytes[1] == 0x4B { return "not an ONNX model: this is a zip archive (a PyTorch checkpoint?)" }
         var at = 0
         var sawModelField = false
-        func varint() -> UInt64? {
-            var value: UInt64 = 0
-            var shift: UInt64 = 0
-            while at < bytes.count, shift < 64 {
-                let byte = bytes[at]
-                at += 1
-                value |= UInt64(byte & 0x7F) << shift
-                if byte & 0x80 == 0 { return value }
-                shift += 7
-            }
-            return nil
-        }
+        func varint() -> UInt64? { readVarint(bytes, &at, end: bytes.count) }
         while at < bytes.count {
             let start = at
             guard let tag = varint() else { return "truncated protobuf: field tag at byte \(start) runs past the end" }

@@ -39,13 +39,7 @@ enum AlexNetPaper {
             }
         }
         b.add("flatten", .flatten(axis: 1))
-        b.add("classifier.0", .dropout(ratio: 0.5))
-        b.linear("classifier.1")
-        b.add("classifier.2", .relu)
-        b.add("classifier.3", .dropout(ratio: 0.5))
-        b.linear("classifier.4")
-        b.add("classifier.5", .relu)
-        b.linear("classifier.6")
+        b.alexNetClassifier()
         return try b.build(name: "alexnet-paper (\(config))", weights: weights)
     }
 }

@@ -7,7 +7,7 @@ import ZooRuntime
 /// Just enough of the protobuf wire format to write small ONNX models and TensorProtos in a test
 /// (field numbers from Schemas/onnx.proto), for the models the reader must refuse and for structure
 /// checks. Every model whose output is compared is a fixture instead (see `LegacyOpsetTests`).
-private typealias Proto = ProtoWire
+private typealias Proto = WireWriter
 
 /// An ONNX attribute value for `Model.node`.
 private enum Attr {

@@ -6,7 +6,7 @@ import ZooRuntime
 
 /// Protobuf wire-format writer for hostile models built in the test (field numbers from
 /// Schemas/onnx.proto): attributes with any int64, shapes no exporter would write.
-private typealias Wire = ProtoWire
+private typealias Wire = WireWriter
 
 private enum Attribute {
     case int(Int), ints([Int]), string(String)
