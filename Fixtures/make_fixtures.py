@@ -35,11 +35,9 @@ are never loaded by this script.
 import os
 import sys
 
-_ENV = {"PYTHONHASHSEED": "0", "ATEN_CPU_CAPABILITY": "default", "OMP_NUM_THREADS": "1"}
-if any(os.environ.get(k) != v for k, v in _ENV.items()):
-    env = dict(os.environ)
-    env.update(_ENV)
-    os.execve(sys.executable, [sys.executable] + sys.argv, env)
+import oracle_env  # noqa: E402  (Fixtures/oracle_env.py)
+
+oracle_env.deterministic()
 
 import collections
 import copy
@@ -62,9 +60,7 @@ import torch
 import torch.nn as nn
 import torchvision
 
-assert torch.__version__.split("+")[0] == "2.9.1", f"need torch==2.9.1, got {torch.__version__}"
-assert torchvision.__version__.split("+")[0] == "0.24.1", (
-    f"need torchvision==0.24.1, got {torchvision.__version__}")
+oracle_env.require(torch="2.9.1", torchvision="0.24.1")
 
 torch.set_num_threads(1)
 warnings.filterwarnings("ignore", message="TypedStorage is deprecated")

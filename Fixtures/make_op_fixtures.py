@@ -49,11 +49,9 @@ They agree for odd sizes and differ for even sizes (the script asserts both).
 import os
 import sys
 
-_ENV = {"PYTHONHASHSEED": "0", "ATEN_CPU_CAPABILITY": "default", "OMP_NUM_THREADS": "1"}
-if any(os.environ.get(k) != v for k, v in _ENV.items()):
-    env = dict(os.environ)
-    env.update(_ENV)
-    os.execve(sys.executable, [sys.executable] + sys.argv, env)
+import oracle_env  # noqa: E402  (Fixtures/oracle_env.py)
+
+oracle_env.deterministic()
 
 import json
 import math
@@ -71,10 +69,7 @@ from onnx import TensorProto, helper
 from onnx.reference import ReferenceEvaluator
 from onnx.reference.ops.op_lrn import LRN as _StockLRN
 
-assert torch.__version__.split("+")[0] == "2.9.1", f"need torch==2.9.1, got {torch.__version__}"
-assert torchvision.__version__.split("+")[0] == "0.24.1", (
-    f"need torchvision==0.24.1, got {torchvision.__version__}")
-assert onnx.__version__ == "1.23.2", f"need onnx==1.23.2, got {onnx.__version__}"
+oracle_env.require(torch="2.9.1", torchvision="0.24.1", onnx="1.23.2")
 
 torch.set_num_threads(1)
 

@@ -73,11 +73,9 @@ says how much the logits depend on the input at all. Tolerances must be well bel
 import os
 import sys
 
-_ENV = {"PYTHONHASHSEED": "0", "ATEN_CPU_CAPABILITY": "default", "OMP_NUM_THREADS": "1"}
-if any(os.environ.get(k) != v for k, v in _ENV.items()):
-    env = dict(os.environ)
-    env.update(_ENV)
-    os.execve(sys.executable, [sys.executable] + sys.argv, env)
+import oracle_env  # noqa: E402  (Fixtures/oracle_env.py)
+
+oracle_env.deterministic()
 
 import copy
 import hashlib
@@ -93,9 +91,7 @@ import torch
 import torch.nn as nn
 import torchvision
 
-assert torch.__version__.split("+")[0] == "2.9.1", f"need torch==2.9.1, got {torch.__version__}"
-assert torchvision.__version__.split("+")[0] == "0.24.1", (
-    f"need torchvision==0.24.1, got {torchvision.__version__}")
+oracle_env.require(torch="2.9.1", torchvision="0.24.1")
 
 torch.set_num_threads(1)
 torch.manual_seed(0)
@@ -710,7 +706,7 @@ def main():
         "generated_by": "Fixtures/make_parity_fixtures.py",
         "versions": {"torch": torch.__version__.split("+")[0],
                      "torchvision": torchvision.__version__.split("+")[0]},
-        "environment": {k: v for k, v in sorted(_ENV.items())} | {"torch_num_threads": 1},
+        "environment": {k: v for k, v in sorted(oracle_env.DETERMINISTIC_ENV.items())} | {"torch_num_threads": 1},
         "npy": "numpy .npy format 1.0, little-endian, C order; '<f4' float32 or '<i8' int64",
         "generator": {
             "golden": "0x9e3779b97f4a7c15", "mix_multipliers": ["0xbf58476d1ce4e5b9",

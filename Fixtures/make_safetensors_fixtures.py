@@ -38,11 +38,9 @@ keys, unknown fields) and refuses dtypes it does not support by name.
 import os
 import sys
 
-_ENV = {"PYTHONHASHSEED": "0", "ATEN_CPU_CAPABILITY": "default", "OMP_NUM_THREADS": "1"}
-if any(os.environ.get(k) != v for k, v in _ENV.items()):
-    env = dict(os.environ)
-    env.update(_ENV)
-    os.execve(sys.executable, [sys.executable] + sys.argv, env)
+import oracle_env  # noqa: E402  (Fixtures/oracle_env.py)
+
+oracle_env.deterministic()
 
 import json
 import struct
@@ -52,8 +50,7 @@ import safetensors
 import safetensors.torch as st
 import torch
 
-assert safetensors.__version__ == "0.8.0", f"need safetensors==0.8.0, got {safetensors.__version__}"
-assert torch.__version__.split("+")[0] == "2.9.1", f"need torch==2.9.1, got {torch.__version__}"
+oracle_env.require(safetensors="0.8.0", torch="2.9.1")
 
 ROOT = Path(__file__).resolve().parent
 OUT = ROOT / "safetensors"
