@@ -14,11 +14,12 @@ Build zoo first: swift build -c release --product zoo
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
 import tempfile
+
+from machine import describe
 
 TORCH_TIMER = r"""
 import json, sys, time, torch
@@ -32,17 +33,6 @@ for _ in range(runs):
 peak = next(int(l.split()[1]) * 1024 for l in open("/proc/self/status") if l.startswith("VmHWM:"))
 print(json.dumps({"load": loads, "save": saves, "tensors": len(sd), "peak_rss_bytes": peak}))
 """
-
-
-def cpu_name():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
 
 
 def main():
@@ -98,7 +88,7 @@ def main():
     ]
     print(f"Checkpoint I/O: torchvision AlexNet state dict, {size / 1e6:.1f} MB, {torch_result['tensors']} tensors; "
           f"{args.runs} runs each, warm page cache")
-    print(f"machine: {cpu_name()}, {os.cpu_count()} cores; torch {torch.__version__}")
+    print(f"machine: {describe()}; torch {torch.__version__}")
     print()
     print(f"| {'operation':34} | {'median':>9} | {'min':>9} | {'vs torch':>9} | {'peak RSS':>9} |")
     print(f"|{'-' * 36}|{'-' * 11}|{'-' * 11}|{'-' * 11}|{'-' * 11}|")

@@ -15,6 +15,8 @@ import sys
 import tempfile
 import time
 
+from machine import describe
+
 TORCH_EXPORT = r"""
 import sys, time, torch, torchvision
 model = torchvision.models.alexnet(weights=None).eval()
@@ -36,7 +38,8 @@ print(time.perf_counter() - t)
 
 
 def wall(command):
-    """Seconds and peak RSS (bytes, from /usr/bin/time-free VmHWM polling is unreliable, so use wait4)."""
+    """Wall seconds and peak RSS in bytes of `command`, run as a direct child (wait4's ru_maxrss; the
+    parent is a small Python process, so the inherited part of that figure is ~20 MiB)."""
     start = time.perf_counter()
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(process.pid, 0)
@@ -84,7 +87,7 @@ def main():
         print(f"| {name:44} | {statistics.median(times):8.3f} s | {min(times):8.3f} s | "
               f"{(f'{peak / 2**20:.0f} MiB ({peak / size:.2f}× model)') if peak else '':>22} |")
 
-    print(f"ONNX conversion, torchvision AlexNet ({size / 1e6:.1f} MB), warm page cache, {args.runs} runs")
+    print(f"ONNX conversion, torchvision AlexNet ({size / 1e6:.1f} MB), warm page cache, {args.runs} runs — {describe()}")
     print()
     print(f"| {'operation':44} | {'median':>10} | {'min':>10} | {'peak RSS':>22} |")
     print(f"|{'-' * 46}|{'-' * 12}|{'-' * 12}|{'-' * 24}|")

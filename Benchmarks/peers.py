@@ -13,26 +13,16 @@ Run from the repository root with the oracle venv, after `swift build -c release
 """
 import argparse
 import os
-import platform
 import re
 import statistics
 import subprocess
 import sys
 import tempfile
+
+from machine import describe
 import time
 
 import numpy as np
-
-
-def cpu_name():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
 
 
 def timed(fn, runs, warmup=3):
@@ -129,7 +119,7 @@ def main():
             rows.append((batch, name, median_s * 1e3, best_s * 1e3, median_s * 1e3 / batch, batch / median_s,
                          (median_s / batch) / ort_per_image, float(np.abs(out - reference).max())))
 
-    print(f"AlexNet (torchvision, fp32) — {cpu_name()}, {os.cpu_count()} cores, {args.threads} threads, "
+    print(f"AlexNet (torchvision, fp32) — {describe()}, {args.threads} threads, "
           f"{args.runs} runs; torch {torch.__version__}, onnxruntime {ort.__version__}")
     print()
     print("| batch | engine        | median ms | min ms | ms/image | images/s | vs onnxruntime | max abs diff vs PyTorch |")
