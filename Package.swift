@@ -56,7 +56,7 @@ let package = Package(
         .testTarget(name: "ZooRuntimeTests", dependencies: ["ZooRuntime", "ZooModels", "ZooCore", "TorchFormat"]),
         .testTarget(name: "ONNXFormatTests", dependencies: ["ONNXFormat", "ZooCore", "ZooRuntime", "ZooModels", "TorchFormat"]),
         .testTarget(name: "SafetensorsTests", dependencies: ["Safetensors", "ZooCore"]),
-        .testTarget(name: "ZooCLITests", dependencies: ["ZooCLI"]),
+        .testTarget(name: "ZooCLITests", dependencies: ["ZooCLI", "ONNXFormat", "Safetensors", "TorchFormat", "ZooCore"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -32,6 +32,9 @@ public struct ONNXModel: Sendable {
     /// `producer_name` and, when present, `producer_version` ("pytorch 2.9.1").
     public let producer: String
     public let path: String
+    /// Every initializer of the file in file order — including any no node reads, which `graph`
+    /// leaves out — as stored (not converted).
+    public let initializers: [(name: String, tensor: Tensor)]
 }
 
 public enum ONNX {
@@ -175,10 +178,13 @@ struct Importer {
 
         // Initializers (sparse ones are refused: no op here takes them).
         if graph.n_sparse_initializer > 0 { throw fail("sparse initializers are not supported") }
+        var fileInitializers: [(name: String, tensor: Tensor)] = []
         for (index, tensor) in ONNXProto.messages(graph.initializer, graph.n_initializer).enumerated() {
             let name = ONNXProto.string(tensor.pointee.name)
             guard constants[name] == nil else { throw ONNXError(file: path, .tensor(name), "initializer defined twice") }
-            addConstant(name, try readTensor(tensor, initializer: index))
+            let decoded = try readTensor(tensor, initializer: index)
+            fileInitializers.append((name, decoded))
+            addConstant(name, decoded)
         }
 
         // Graph inputs: those with an initializer are constants (IR 3 lists every initializer as an
@@ -244,7 +250,8 @@ struct Importer {
         var producer = ONNXProto.string(model.producer_name)
         let version = ONNXProto.string(model.producer_version)
         if !version.isEmpty { producer += producer.isEmpty ? version : " \(version)" }
-        return ONNXModel(graph: built, irVersion: irVersion, opset: opset, producer: producer, path: path)
+        return ONNXModel(graph: built, irVersion: irVersion, opset: opset, producer: producer, path: path,
+                         initializers: fileInitializers)
     }
 
     /// Every node whose op has no builder (or is outside the default domain), reported together.

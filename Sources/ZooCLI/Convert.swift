@@ -81,11 +81,9 @@ struct Convert: ParsableCommand {
             } catch { throw UserError(message: "\(output): \(error)") }
             try verifyModels(source: model.graph, result: { try onnxGraph(output) })
         case (.onnx, _):
-            // Every initializer, including any no node reads (the graph keeps only those it uses).
-            let tensors: [(name: String, tensor: Tensor)]
-            do { tensors = try ONNX.initializers(path: input) } catch { throw UserError(error) }
-            try write(tensors, as: to)
-            try verifyTensors(tensors, sourceGraph: try? onnxGraph(input))
+            let source = try onnxSource()
+            try write(source.tensors, as: to)
+            try verifyTensors(source.tensors, sourceGraph: source.graph)
         case (.torch, .safetensors), (.safetensors, .torch), (.safetensors, .safetensors):
             let tensors = try stateDictTensors(from)
             try write(tensors, as: to)
@@ -128,7 +126,18 @@ struct Convert: ParsableCommand {
             let order = Dictionary(uniqueKeysWithValues: architecture.layout(config).enumerated().map { ($0.element.name, $0.offset) })
             return tensors.sorted { order[$0.name]! < order[$1.name]! }
         case .onnx:
-            do { return try ONNX.initializers(path: input) } catch { throw UserError(error) }
+            return try onnxSource().tensors
+        }
+    }
+
+    /// Every initializer of the input model (including any no node reads), and its graph for the
+    /// parity run — from one parse. A model whose graph zoo cannot import still converts, unrun.
+    private func onnxSource() throws -> (tensors: [(name: String, tensor: Tensor)], graph: Graph?) {
+        do {
+            let model = try ONNX.load(path: input)
+            return (model.initializers, model.graph)
+        } catch {
+            do { return (try ONNX.initializers(path: input), nil) } catch { throw UserError(error) }
         }
     }
 

@@ -1,4 +1,6 @@
 import Foundation
+import ONNXFormat
+import Safetensors
 import TorchFormat
 import XCTest
 import ZooCore
@@ -171,6 +173,18 @@ final class ModelCLITests: XCTestCase {
         let inspect = try run("inspect", onnx)
         XCTAssertTrue(inspect.stdout.contains("format:    onnx (IR 7, opset 13, producer 'zoo "), inspect.stdout)
         XCTAssertTrue(inspect.stdout.contains("features.3"), inspect.stdout)
+    }
+
+    /// onnx → safetensors keeps every initializer of the file, also those the imported graph does
+    /// not hold (the dynamo export's Reshape shape, which the reader folds away).
+    func testConvertFromONNXKeepsEveryInitializer() throws {
+        let source = fixture("onnx/alexnet_small_dynamo_opset18.onnx")
+        let output = temp("dynamo.safetensors")
+        let result = try run("convert", source, output)
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let inFile = try ONNX.initializers(path: source).map(\.name)
+        XCTAssertGreaterThan(inFile.count, try ONNX.load(path: source).graph.initializers.count)
+        XCTAssertEqual(Set(try Safetensors.load(path: output).tensors.map(\.name)), Set(inFile))
     }
 
     func testONNXExternalDataAndBadFiles() throws {
