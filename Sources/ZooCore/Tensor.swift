@@ -230,14 +230,12 @@ extension Tensor {
     /// This tensor as dense f32: itself when it already is (no copy), else a converted copy.
     /// Floating-point sources convert exactly (f16, bf16) or with rounding to nearest (f64);
     /// integers convert by value.
-    public func converted(to target: DType) throws -> Tensor {
-        precondition(target == .f32, "only conversion to f32 is implemented")
+    public func float32() -> Tensor {
         if dtype == .f32 { return contiguous() }
-        let values = doubles()
-        return Tensor(floats: values.map { Float($0) }, shape: shape)
+        return Tensor(floats: doubles().map { Float($0) }, shape: shape)
     }
 
-    /// The elements as f32 values in C order (see `converted(to:)`).
+    /// The elements as f32 values in C order (see `float32()`).
     public func floats() -> [Float] {
         if dtype == .f32 {
             return withContiguousBytes { Array($0.bindMemory(to: Float.self)) }

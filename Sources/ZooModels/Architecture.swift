@@ -140,7 +140,7 @@ public struct Model: Sendable {
             guard tensor.dtype.isFloatingPoint else {
                 throw BindingError(architecture: chosen.rawValue, problems: ["'\(entry.name)' is \(tensor.dtype.rawValue), not floating point"])
             }
-            weights[entry.name] = try tensor.converted(to: .f32)
+            weights[entry.name] = tensor.float32()
         }
         let graph = try chosen.graph(config: config, weights: weights, inputSize: inputSize ?? chosen.defaultInputSize)
         return Model(architecture: chosen, config: config, graph: graph)

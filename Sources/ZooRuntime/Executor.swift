@@ -73,8 +73,7 @@ public final class Executor: @unchecked Sendable {
         guard input.dtype.isFloatingPoint else {
             throw ExecutionError("input is \(input.dtype.rawValue); the model takes floating-point input \(declared)")
         }
-        let x: Tensor
-        do { x = try input.converted(to: .f32) } catch { throw ExecutionError("\(error)") }
+        let x = input.float32()
         guard x.rank == declared.shape.count else {
             throw ExecutionError("input has shape \(x.shape), the model takes \(declared) (rank \(declared.shape.count))")
         }

@@ -55,7 +55,7 @@ struct Compiler {
         guard let tensor = graph.initializer(name) else {
             throw ExecutionError(node: node.name, "\(role) '\(name)' must be a constant initializer")
         }
-        do { return try tensor.converted(to: .f32) } catch { throw ExecutionError(node: node.name, "\(error)") }
+        return tensor.float32()
     }
 
     private func convKernel(_ node: Node, _ c: Op.Conv, relu: Bool) throws(ExecutionError) -> Conv2DKernel {
@@ -154,12 +154,10 @@ final class Plan: @unchecked Sendable {
         var kept: [Tensor] = []
         // Conv/Linear steps list only their data input (weights live packed in the kernel); a graph
         // output may also be an initializer itself.
-        let readers = steps.map { ($0.nodes[0], $0.inputs) } + [("output", graph.outputs)]
-        for (node, names) in readers {
+        for names in steps.map(\.inputs) + [graph.outputs] {
             for name in names where constants[name] == nil {
                 guard let tensor = graph.initializer(name) else { continue }
-                let f32: Tensor
-                do { f32 = try tensor.converted(to: .f32) } catch { throw ExecutionError(node: node, "\(error)") }
+                let f32 = tensor.float32()
                 kept.append(f32)
                 constants[name] = UnsafeMutablePointer(mutating: f32.storage.bytes.bindMemory(to: Float.self).baseAddress!
                     .advanced(by: f32.offset))
