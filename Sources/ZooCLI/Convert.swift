@@ -74,7 +74,7 @@ struct Convert: ParsableCommand {
         case (.onnx, .onnx):
             throw UserError(message: "\(output): ONNX → ONNX is not a conversion; use --opset with a .pth source, or copy the file")
         case (_, .onnx):
-            let model = try sourceModel(from)
+            let model = try sourceModel()
             progress("writing \(output) (opset \(opset))")
             do {
                 try ONNX.save(model.graph, to: output, options: ONNXWriteOptions(opset: opset, externalData: externalData))
@@ -85,7 +85,7 @@ struct Convert: ParsableCommand {
             try write(source.tensors, as: to)
             try verifyTensors(source.tensors, sourceGraph: source.graph)
         case (.torch, .safetensors), (.safetensors, .torch), (.safetensors, .safetensors):
-            let tensors = try stateDictTensors(from)
+            let tensors = try readStateDict(input, key: key)
             try write(tensors, as: to)
             try verifyTensors(tensors, sourceGraph: nil)
         }
@@ -108,28 +108,6 @@ struct Convert: ParsableCommand {
         }
     }
 
-    /// A state dict's tensors from a .pth or .safetensors source.
-    private func stateDictTensors(_ format: FileFormat) throws -> [(name: String, tensor: Tensor)] {
-        switch format {
-        case .torch:
-            do {
-                return try Checkpoint.load(path: input).stateDict(key: key).entries.map { ($0.name, $0.tensor.tensor) }
-            } catch { throw UserError(error) }
-        case .safetensors:
-            // safetensors stores tensors sorted by dtype and name: restore a zoo architecture's
-            // state-dict order when the tensors are one.
-            let tensors: [(name: String, tensor: Tensor)]
-            do { tensors = try Safetensors.load(path: input).tensors } catch { throw UserError(error) }
-            var shapes: [String: [Int]] = [:]
-            for entry in tensors { shapes[entry.name] = entry.tensor.shape }
-            guard let (architecture, config) = Architecture.detect(shapes) else { return tensors }
-            let order = Dictionary(uniqueKeysWithValues: architecture.layout(config).enumerated().map { ($0.element.name, $0.offset) })
-            return tensors.sorted { order[$0.name]! < order[$1.name]! }
-        case .onnx:
-            return try onnxSource().tensors
-        }
-    }
-
     /// Every initializer of the input model (including any no node reads), and its graph for the
     /// parity run — from one parse. A model whose graph zoo cannot import still converts, unrun.
     private func onnxSource() throws -> (tensors: [(name: String, tensor: Tensor)], graph: Graph?) {
@@ -141,8 +119,8 @@ struct Convert: ParsableCommand {
         }
     }
 
-    private func sourceModel(_ format: FileFormat) throws -> Model {
-        let tensors = try stateDictTensors(format)
+    private func sourceModel() throws -> Model {
+        let tensors = try readStateDict(input, key: key)
         let architecture = try parseArchitecture(arch)
         do { return try Model.bind(tensors: tensors, architecture: architecture) } catch {
             throw UserError(message: "\(input): \(error)")

@@ -36,28 +36,40 @@ func parseArchitecture(_ name: String?) throws -> Architecture? {
     return found
 }
 
+/// The named tensors of a .pth (its state dict, `key` choosing one in a nested checkpoint) or
+/// .safetensors file. safetensors stores tensors sorted by dtype and name: a zoo architecture's
+/// state-dict order is restored when the tensors are one.
+func readStateDict(_ path: String, key: String? = nil) throws -> [(name: String, tensor: Tensor)] {
+    switch try FileFormat(path: path) {
+    case .torch:
+        do {
+            return try Checkpoint.load(path: path).stateDict(key: key).entries.map { ($0.name, $0.tensor.tensor) }
+        } catch { throw UserError(error) }
+    case .safetensors:
+        let tensors: [(name: String, tensor: Tensor)]
+        do { tensors = try Safetensors.load(path: path).tensors } catch { throw UserError(error) }
+        var shapes: [String: [Int]] = [:]
+        for entry in tensors { shapes[entry.name] = entry.tensor.shape }
+        guard let (architecture, config) = Architecture.detect(shapes) else { return tensors }
+        let order = Dictionary(uniqueKeysWithValues: architecture.layout(config).enumerated().map { ($0.element.name, $0.offset) })
+        return tensors.sorted { order[$0.name]! < order[$1.name]! }
+    case .onnx:
+        throw UserError(message: "\(path): an ONNX model is not a state dict")
+    }
+}
+
 func loadModel(_ path: String, architecture: String?, key: String? = nil) throws -> LoadedModel {
     let arch = try parseArchitecture(architecture)
-    let format = try FileFormat(path: path)
-    do {
-        let tensors: [(name: String, tensor: Tensor)]
-        switch format {
-        case .onnx:
+    if try FileFormat(path: path) == .onnx {
+        do {
             let model = try ONNX.load(path: path)
             return LoadedModel(graph: model.graph, kind: "onnx opset \(model.opset)")
-        case .safetensors:
-            tensors = try Safetensors.load(path: path).tensors
-        case .torch:
-            tensors = try Checkpoint.load(path: path).stateDict(key: key).entries.map { ($0.name, $0.tensor.tensor) }
-        }
+        } catch { throw UserError(error) }
+    }
+    let tensors = try readStateDict(path, key: key)
+    do {
         let model = try Model.bind(tensors: tensors, architecture: arch)
         return LoadedModel(graph: model.graph, kind: model.architecture.rawValue)
-    } catch let error as CheckpointError {
-        throw UserError(error)
-    } catch let error as ONNXError {
-        throw UserError(error)
-    } catch let error as SafetensorsError {
-        throw UserError(error)
     } catch {
         throw UserError(message: "\(path): \(error)")
     }
