@@ -1,13 +1,24 @@
 // swift-tools-version:6.1
 import PackageDescription
 
-/// Hot loops must never be compiled for the baseline x86-64 target: without FMA/AVX, Swift's SIMD
-/// `addProduct` falls back to a software fma and GEMM runs ~100× slower. ZooKernels is therefore
-/// always optimized (even in debug builds, so tests run the real code) and targets Haswell-class
-/// CPUs (AVX2 + FMA, x86-64-v3). Per-CPU variants chosen at run time (AVX-512) come later.
-let kernelSettings: [SwiftSetting] = [
-    .unsafeFlags(["-O", "-target-cpu", "haswell", "-enforce-exclusivity=unchecked"]),
+/// Kernel code is always optimized, even in debug builds, so tests run the real code.
+let optimized = ["-O", "-enforce-exclusivity=unchecked"]
+
+/// The hot loops (Sources/ZooKernelsVariant, symlinked into each set's folder) are compiled once
+/// per kernel set, each for its own target CPU; ZooKernels picks one at start-up (KernelSet).
+/// Without FMA in the target, Swift SIMD `addProduct` becomes a software fma call (~100× slower),
+/// so the portable set multiplies and adds separately and only the FMA sets define ZOO_FMA.
+let kernelSets: [(name: String, flags: [String], defines: [String])] = [
+    ("ZooKernelsPortable", optimized, []),
+    ("ZooKernelsAVX2", optimized + ["-target-cpu", "haswell"], ["ZOO_FMA"]),
+    ("ZooKernelsAVX512", optimized + ["-target-cpu", "skylake-avx512"], ["ZOO_FMA", "ZOO_AVX512"]),
 ]
+let kernelSetTargets: [Target] = kernelSets.map { set in
+    .target(
+        name: set.name, dependencies: ["ZooKernelsBase"],
+        swiftSettings: [.unsafeFlags(set.flags)] + set.defines.map { .define($0) }
+    )
+}
 
 let package = Package(
     name: "zoo",
@@ -40,7 +51,13 @@ let package = Package(
         .target(name: "ONNXFormat", dependencies: ["ZooCore", "CONNX", "CProtobufC"]),
         .target(name: "Safetensors", dependencies: ["ZooCore"]),
         .target(name: "TorchFormat", dependencies: ["ZooCore", "CZlib"]),
-        .target(name: "ZooKernels", swiftSettings: kernelSettings),
+        .target(name: "CCPUFeatures", path: "Sources/CCPUFeatures"),
+        .target(name: "ZooKernelsBase", swiftSettings: [.unsafeFlags(optimized)]),
+        .target(
+            name: "ZooKernels",
+            dependencies: ["ZooKernelsBase", "CCPUFeatures"] + kernelSets.map { .target(name: $0.name) },
+            swiftSettings: [.unsafeFlags(optimized)]
+        ),
         .target(name: "ZooRuntime", dependencies: ["ZooCore", "ZooKernels"]),
         .target(name: "ZooModels", dependencies: ["ZooCore", "TorchFormat"]),
         .executableTarget(
@@ -52,11 +69,11 @@ let package = Package(
         ),
         .testTarget(name: "ZooCoreTests", dependencies: ["ZooCore"]),
         .testTarget(name: "TorchFormatTests", dependencies: ["TorchFormat", "ZooCore"]),
-        .testTarget(name: "ZooKernelsTests", dependencies: ["ZooKernels"], swiftSettings: kernelSettings),
+        .testTarget(name: "ZooKernelsTests", dependencies: ["ZooKernels"], swiftSettings: [.unsafeFlags(optimized)]),
         .testTarget(name: "ZooRuntimeTests", dependencies: ["ZooRuntime", "ZooModels", "ZooCore", "TorchFormat"]),
         .testTarget(name: "ONNXFormatTests", dependencies: ["ONNXFormat", "ZooCore", "ZooRuntime", "ZooModels", "TorchFormat"]),
         .testTarget(name: "SafetensorsTests", dependencies: ["Safetensors", "ZooCore"]),
         .testTarget(name: "ZooCLITests", dependencies: ["ZooCLI", "ONNXFormat", "Safetensors", "TorchFormat", "ZooCore"]),
-    ],
+    ] + kernelSetTargets,
     swiftLanguageModes: [.v6]
 )

@@ -92,6 +92,8 @@ struct Bench: ParsableCommand {
     var runs: Int = 20
     @Option(help: "Architecture (see zoo models).")
     var arch: String?
+    @Flag(help: "Also time every layer and print its GFLOP/s against the per-core FMA peak.")
+    var layers = false
 
     func run() throws {
         guard batch > 0, runs > 0 else { throw ValidationError("--batch and --runs must be positive") }
@@ -113,5 +115,43 @@ struct Bench: ParsableCommand {
             + "median \(String(format1: median * 1000, digits: 2)) ms (best \(String(format1: best * 1000, digits: 2))), "
             + "\(String(format1: median * 1000 / Double(batch), digits: 2)) ms/image, "
             + "\(String(format1: Double(batch) / median, digits: 1)) images/s; load \(String(format1: load * 1000, digits: 1)) ms")
+        if layers { try printLayers(executor, x) }
     }
+
+    /// One line per executed step: median and best ms, and for conv / fc layers GFLOP/s overall
+    /// and per thread, next to `Bench.corePeak`.
+    private func printLayers(_ executor: Executor, _ x: Tensor) throws {
+        let profile: [Executor.StepProfile]
+        do { profile = try executor.profile(x, runs: runs) } catch { throw UserError(message: "\(model): \(error)") }
+        let threads = Double(executor.options.threads)
+        let width = max(4, profile.map { $0.nodes.joined(separator: "+").count }.max() ?? 4)
+        let kernelWidth = max(6, profile.map(\.kernel.count).max() ?? 6)
+        func pad(_ s: String, _ n: Int) -> String { s + String(repeating: " ", count: max(0, n - s.count)) }
+        func left(_ s: String, _ n: Int) -> String { String(repeating: " ", count: max(0, n - s.count)) + s }
+        print("\(pad("step", width))  \(pad("kernel", kernelWidth))  median ms   best ms   GFLOP/s  per thread  of peak")
+        var total = 0.0, totalBest = 0.0
+        for step in profile {
+            total += step.median
+            totalBest += step.best
+            var line = "\(pad(step.nodes.joined(separator: "+"), width))  \(pad(step.kernel, kernelWidth))  "
+                + left(String(format1: step.median * 1000, digits: 3), 9) + " " + left(String(format1: step.best * 1000, digits: 3), 9)
+            if step.flops > 0 {
+                let rate = step.flops / step.median / 1e9
+                line += left(String(format1: rate, digits: 1), 10) + left(String(format1: rate / threads, digits: 1), 12)
+                    + left(String(format1: 100 * rate / threads / Bench.corePeak, digits: 0) + " %", 9)
+            }
+            print(line)
+        }
+        let flops = profile.reduce(0) { $0 + $1.flops }
+        print("\(pad("all", width))  \(pad("", kernelWidth))  " + left(String(format1: total * 1000, digits: 3), 9) + " "
+            + left(String(format1: totalBest * 1000, digits: 3), 9) + left(String(format1: flops / total / 1e9, digits: 1), 10)
+            + left(String(format1: flops / total / 1e9 / threads, digits: 1), 12)
+            + left(String(format1: 100 * flops / total / 1e9 / threads / Bench.corePeak, digits: 0) + " %", 9))
+        print("peak: \(Int(Bench.corePeak)) GFLOP/s per core (f32 FMA, 2×256-bit per cycle on Zen 4 at ~3.5 GHz); "
+            + "\(executor.options.threads) threads, batch \(batch)")
+    }
+
+    /// The f32 FMA peak of one core of the reference machine kind (Zen 4: two 256-bit FMA pipes,
+    /// 32 FLOP per cycle at ~3.5 GHz), as measured by the kernel benchmark's L1-resident micro-kernel.
+    static let corePeak = 110.0
 }

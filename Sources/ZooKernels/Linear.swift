@@ -1,52 +1,76 @@
 /// `y[batch, out] = x[batch, in] · Wᵀ + b` (torch.nn.Linear) with optional fused ReLU.
 ///
-/// Weights are packed once into 16-output B panels (`Wᵀ` as the GEMM's B operand), so both paths
-/// stream each weight exactly once per call:
-/// - batch 1: a GEMV (`Gemm.gemvRow`), threads splitting the output panels — memory bound;
-/// - batch > 1: the input is packed into 6-row A panels in the workspace and `PackedGemm` computes
-///   6×16 tiles, threads splitting the tiles.
-/// Both paths accumulate every output in the same order (see `Gemm`), so results do not depend on
-/// the thread count — nor on the batch size a row is computed in.
+/// The weights are used where they are, row-major `[out, in]` — never packed or copied — so a
+/// mapped checkpoint's fc weights are the only copy in memory. Both paths stream each weight once:
+/// - batch 1: `KernelTable.dotRows`, threads splitting the output rows — memory bound;
+/// - batch > 1: `Cᵀ[out × batch] = W · xᵀ` as a GEMM with W as the row-major A operand and the
+///   input packed into 16-column B panels in the workspace; threads split the 6×16 tiles, and `Cᵀ`
+///   is transposed into the output at the end.
+/// Each output's arithmetic is fixed by its row and column alone, so results do not depend on the
+/// thread count. (Batch 1 sums in a different order than batch > 1, so a row computed alone may
+/// differ from the same row in a batch by rounding.)
 public final class LinearKernel: @unchecked Sendable {
     public let inFeatures: Int
     public let outFeatures: Int
     public let relu: Bool
-    private let packedWeights: UnsafeMutablePointer<Float>
-    /// Bias padded to whole 16-column panels, or nil.
-    private let packedBias: UnsafeMutablePointer<Float>?
-    private let nPanels: Int
+    /// The kernel set this layer runs with.
+    public let kernels: KernelSet
+    private let table: KernelTable
+    private let weights: UnsafePointer<Float>
+    /// Keeps `weights` alive.
+    private let owner: AnyObject?
+    /// The last `outFeatures % 6` weight rows followed by zero rows up to 6 (see `PackedGemm.aTail`).
+    private let tailRows: UnsafeMutablePointer<Float>?
+    /// Bias padded to whole 6-row panels, or nil.
+    private let paddedBias: UnsafeMutablePointer<Float>?
 
     /// - Parameters:
-    ///   - weights: `[outFeatures, inFeatures]`, read during init only.
+    ///   - weights: `[outFeatures, inFeatures]`; must stay valid and unchanged while the kernel lives
+    ///     (`owner` is retained for that).
     ///   - bias: `[outFeatures]` or nil, read during init only.
-    public init(inFeatures: Int, outFeatures: Int, weights: UnsafePointer<Float>, bias: UnsafePointer<Float>?, relu: Bool) {
+    ///   - kernels: a set from `KernelSet.supported`.
+    public init(inFeatures: Int, outFeatures: Int, weights: UnsafePointer<Float>, owner: AnyObject?,
+                bias: UnsafePointer<Float>?, relu: Bool, kernels: KernelSet = .active) {
         precondition(inFeatures >= 1 && outFeatures >= 1, "LinearKernel: feature counts must be ≥ 1")
         self.inFeatures = inFeatures
         self.outFeatures = outFeatures
         self.relu = relu
-        nPanels = Gemm.panelCount(outFeatures, width: Gemm.nr)
-        packedWeights = .allocate(capacity: nPanels * Gemm.nr * inFeatures)
-        Gemm.packBTransposed(weights, ldt: inFeatures, n: outFeatures, k: inFeatures, into: packedWeights)
-        if let bias {
-            let padded = UnsafeMutablePointer<Float>.allocate(capacity: nPanels * Gemm.nr)
-            padded.initialize(repeating: 0, count: nPanels * Gemm.nr)
-            padded.update(from: bias, count: outFeatures)
-            packedBias = padded
+        self.kernels = kernels
+        table = kernels.table
+        self.weights = weights
+        self.owner = owner
+        let full = outFeatures / Gemm.mr * Gemm.mr
+        if full < outFeatures {
+            let tail = UnsafeMutablePointer<Float>.allocate(capacity: Gemm.mr * inFeatures)
+            tail.initialize(repeating: 0, count: Gemm.mr * inFeatures)
+            tail.update(from: weights + full * inFeatures, count: (outFeatures - full) * inFeatures)
+            tailRows = tail
         } else {
-            packedBias = nil
+            tailRows = nil
+        }
+        if let bias {
+            let count = Gemm.panelCount(outFeatures, width: Gemm.mr) * Gemm.mr
+            let padded = UnsafeMutablePointer<Float>.allocate(capacity: count)
+            padded.initialize(repeating: 0, count: count)
+            padded.update(from: bias, count: outFeatures)
+            paddedBias = padded
+        } else {
+            paddedBias = nil
         }
     }
 
     deinit {
-        packedWeights.deallocate()
-        packedBias?.deallocate()
+        tailRows?.deallocate()
+        paddedBias?.deallocate()
     }
 
-    /// Scratch bytes `run` needs: the input packed into 6-row panels when `batch > 1` (plus 64
-    /// bytes of alignment slack). Independent of `threads`.
+    /// Scratch bytes `run` needs when `batch > 1`: the input packed into 16-column panels and `Cᵀ`
+    /// (plus alignment slack). Independent of `threads`.
     public func workspaceBytes(batch: Int, threads: Int) -> Int {
         if batch <= 1 { return 64 }
-        return Gemm.panelCount(batch, width: Gemm.mr) * Gemm.mr * inFeatures * MemoryLayout<Float>.stride + 64
+        let columns = Gemm.panelCount(batch, width: Gemm.nr) * Gemm.nr
+        return (columns * inFeatures + Gemm.panelCount(outFeatures, width: Gemm.mr) * Gemm.mr * columns)
+            * MemoryLayout<Float>.stride + 128
     }
 
     /// `input [batch, inFeatures]` → `output [batch, outFeatures]`. `workspace` must hold
@@ -56,25 +80,33 @@ public final class LinearKernel: @unchecked Sendable {
         workspace: UnsafeMutableRawPointer, pool: ThreadPool
     ) {
         if batch <= 0 { return }
-        let bias = packedBias.map { UnsafePointer($0) }
-        let weights = UnsafePointer(packedWeights)
-        let chunks = min(nPanels, 4 * pool.threadCount)
+        let bias = paddedBias.map { UnsafePointer($0) }
+        let (table, weights, k, n, relu) = (table, weights, inFeatures, outFeatures, relu)
         if batch == 1 {
-            let (k, n, relu, nPanels) = (inFeatures, outFeatures, relu, nPanels)
+            let chunks = min(Gemm.panelCount(n, width: 4), 4 * pool.threadCount)
             pool.parallelFor(chunks) { item in
-                Gemm.gemvRow(k: k, x: input, b: weights, panels: evenSplit(nPanels, parts: chunks, index: item),
-                             n: n, y: output, colBias: bias, relu: relu)
+                // Whole groups of four rows per chunk, so each chunk streams four rows at a time.
+                let quads = evenSplit(Gemm.panelCount(n, width: 4), parts: chunks, index: item)
+                let rows = (quads.lowerBound * 4)..<min(quads.upperBound * 4, n)
+                table.dotRows(k, input, weights, k, rows, output, bias, relu)
             }
             return
         }
+        let columns = Gemm.panelCount(batch, width: Gemm.nr) * Gemm.nr
         let packedInput = workspace.alignedUp(toMultipleOf: 64).assumingMemoryBound(to: Float.self)
-        Gemm.packA(input, lda: inFeatures, m: batch, k: inFeatures, into: packedInput)
-        let gemm = PackedGemm(a: packedInput, b: weights, c: output, ldc: outFeatures, m: batch, n: outFeatures,
-                              k: inFeatures, rowBias: nil, colBias: bias, relu: relu)
+        let transposed = (packedInput + columns * k)
+        Gemm.packBTransposed(input, ldt: k, n: batch, k: k, into: packedInput)
+        let gemm = PackedGemm(
+            kernels: table, a: weights, aRowStride: k, aTail: tailRows.map { UnsafePointer($0) }, b: packedInput,
+            c: transposed, ldc: columns, m: n, n: batch, k: k, rowBias: bias, colBias: nil, relu: relu,
+            kBlock: columns == Gemm.nr ? k : Gemm.kc)
         let tiles = gemm.tileCount
         let tileChunks = min(tiles, 4 * pool.threadCount)
         pool.parallelFor(tileChunks) { item in
             gemm.computeTiles(evenSplit(tiles, parts: tileChunks, index: item))
+        }
+        for b in 0..<batch {
+            for o in 0..<n { output[b * n + o] = transposed[o * columns + b] }
         }
     }
 }

@@ -61,8 +61,10 @@ public enum NormalizationKernels {
 }
 
 public enum ElementwiseKernels {
-    public static func relu(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, count: Int) {
-        for i in 0..<count { output[i] = max(input[i], 0) }
+    /// `max(x, 0)` with the selected kernel set; NaN stays NaN.
+    public static func relu(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, count: Int,
+                            kernels: KernelSet = .active) {
+        kernels.table.relu(input, output, count)
     }
 
     /// y = a + b with NumPy broadcasting: `aShape` and `bShape` are right-aligned against `shape`

@@ -3,39 +3,12 @@
 /// divides by the window clipped to the padded input (`countIncludePad`) or to the input itself.
 /// Planes (n, c) are independent and split across the pool's threads; results do not depend on the
 /// thread count.
-public struct Pool2DShape: Hashable, Sendable {
-    public var kernelH, kernelW, strideH, strideW: Int
-    public var padTop, padLeft, padBottom, padRight: Int
-    public init(kernelH: Int, kernelW: Int, strideH: Int, strideW: Int, padTop: Int = 0, padLeft: Int = 0,
-                padBottom: Int = 0, padRight: Int = 0) {
-        (self.kernelH, self.kernelW, self.strideH, self.strideW) = (kernelH, kernelW, strideH, strideW)
-        (self.padTop, self.padLeft, self.padBottom, self.padRight) = (padTop, padLeft, padBottom, padRight)
-    }
-}
-
 public enum PoolKernels {
+    /// Max pooling with the selected kernel set (`KernelTable.maxPool`).
     public static func maxPool(_ shape: Pool2DShape, input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
-                               planes: Int, inHeight: Int, inWidth: Int, outHeight: Int, outWidth: Int, pool: ThreadPool) {
-        pool.parallelFor(planes) { plane in
-            let x = input + plane * inHeight * inWidth
-            let y = output + plane * outHeight * outWidth
-            for oh in 0..<outHeight {
-                let h0 = oh * shape.strideH - shape.padTop
-                let hs = max(h0, 0), he = min(h0 + shape.kernelH, inHeight)
-                for ow in 0..<outWidth {
-                    let w0 = ow * shape.strideW - shape.padLeft
-                    let ws = max(w0, 0), we = min(w0 + shape.kernelW, inWidth)
-                    var best = -Float.infinity
-                    for h in hs..<max(he, hs) {
-                        for w in ws..<max(we, ws) {
-                            let v = x[h * inWidth + w]
-                            if v > best || v.isNaN { best = v }
-                        }
-                    }
-                    y[oh * outWidth + ow] = best
-                }
-            }
-        }
+                               planes: Int, inHeight: Int, inWidth: Int, outHeight: Int, outWidth: Int, pool: ThreadPool,
+                               kernels: KernelSet = .active) {
+        kernels.table.maxPool(shape, input, output, planes, inHeight, inWidth, outHeight, outWidth, pool)
     }
 
     public static func averagePool(_ shape: Pool2DShape, countIncludePad: Bool, input: UnsafePointer<Float>,

@@ -57,4 +57,29 @@ public enum ReferenceKernels {
     /// ReLU that keeps NaN, like torch.relu.
     @inline(__always)
     static func activate(_ v: Float, _ relu: Bool) -> Float { relu && v < 0 ? 0 : v }
+
+    /// Max pooling, one window at a time; NaN wins (PyTorch).
+    public static func maxPool(_ shape: Pool2DShape, input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
+                               planes: Int, inHeight: Int, inWidth: Int, outHeight: Int, outWidth: Int, pool: ThreadPool) {
+        pool.parallelFor(planes) { plane in
+            let x = input + plane * inHeight * inWidth
+            let y = output + plane * outHeight * outWidth
+            for oh in 0..<outHeight {
+                let h0 = oh * shape.strideH - shape.padTop
+                let hs = max(h0, 0), he = min(h0 + shape.kernelH, inHeight)
+                for ow in 0..<outWidth {
+                    let w0 = ow * shape.strideW - shape.padLeft
+                    let ws = max(w0, 0), we = min(w0 + shape.kernelW, inWidth)
+                    var best = -Float.infinity
+                    for h in hs..<max(he, hs) {
+                        for w in ws..<max(we, ws) {
+                            let v = x[h * inWidth + w]
+                            if v > best || v.isNaN { best = v }
+                        }
+                    }
+                    y[oh * outWidth + ow] = best
+                }
+            }
+        }
+    }
 }

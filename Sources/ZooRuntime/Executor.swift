@@ -30,10 +30,13 @@ public final class Executor: @unchecked Sendable {
         public var threads: Int
         /// Fuse ReLU into the preceding Conv / Linear. Off when every node's own output is wanted.
         public var fuse: Bool
+        /// The kernel set (must be one of `KernelSet.supported`).
+        public var kernels: KernelSet
         /// `threads` is clamped to 1…4 × the core count: more only adds contention.
-        public init(threads: Int = Executor.defaultThreads, fuse: Bool = true) {
+        public init(threads: Int = Executor.defaultThreads, fuse: Bool = true, kernels: KernelSet = .active) {
             self.threads = min(max(1, threads), 4 * Executor.defaultThreads)
             self.fuse = fuse
+            self.kernels = kernels
         }
     }
 
@@ -47,11 +50,14 @@ public final class Executor: @unchecked Sendable {
     private var plans: [[Int]: Plan] = [:]
 
     public init(graph: Graph, options: Options = Options()) throws(ExecutionError) {
+        guard KernelSet.supported.contains(options.kernels) else {
+            throw ExecutionError("this CPU cannot run the \(options.kernels.rawValue) kernels")
+        }
         guard graph.inputs.count == 1 else { throw ExecutionError("the executor runs graphs with one input, this one has \(graph.inputs.count)") }
         self.graph = graph
         self.options = options
         pool = ThreadPool(threads: options.threads)
-        steps = try Compiler(graph: graph, fuse: options.fuse).steps()
+        steps = try Compiler(graph: graph, fuse: options.fuse, kernels: options.kernels).steps()
     }
 
     /// The steps actually executed, with the graph nodes each covers (a fused Conv+ReLU covers two).
@@ -68,7 +74,41 @@ public final class Executor: @unchecked Sendable {
         try execute(input, capture: true).captured
     }
 
-    private func execute(_ input: Tensor, capture: Bool) throws(ExecutionError) -> (outputs: [String: Tensor], captured: [(node: String, value: Tensor)]) {
+    /// Time spent in one executed step, with the work it did.
+    public struct StepProfile: Sendable {
+        /// Graph nodes the step computes (a fused Conv+ReLU lists both).
+        public var nodes: [String]
+        /// What ran: "conv 3→64 11×11/4", "linear 9216→4096", "maxPool 3×3/2", ...
+        public var kernel: String
+        /// Floating-point operations of one run (2 per multiply-add; 0 for data movement).
+        public var flops: Double
+        /// Median and best seconds over the profiled runs.
+        public var median: Double
+        public var best: Double
+    }
+
+    /// Runs the graph `runs` times (after one warm-up) timing every step; returns per-step median and
+    /// best seconds in execution order. The clock is read between steps only, so the figures add up
+    /// to a normal run's time (plus a few hundred nanoseconds per step).
+    public func profile(_ input: Tensor, runs: Int) throws(ExecutionError) -> [StepProfile] {
+        var samples = Array(repeating: [Double](), count: steps.count)
+        var shapes: [String: [Int]] = [:]
+        for run in 0...max(1, runs) {
+            _ = try execute(input, capture: false) { index, seconds, plan in
+                if run > 0 { samples[index].append(seconds) }
+                shapes = plan.shapes
+            }
+        }
+        return steps.enumerated().map { index, step in
+            let times = samples[index].sorted()
+            let (kernel, flops) = step.describe(shapes: shapes)
+            return StepProfile(nodes: step.nodes, kernel: kernel, flops: flops, median: times[times.count / 2], best: times[0])
+        }
+    }
+
+    private func execute(
+        _ input: Tensor, capture: Bool, timing: ((_ step: Int, _ seconds: Double, _ plan: Plan) -> Void)? = nil
+    ) throws(ExecutionError) -> (outputs: [String: Tensor], captured: [(node: String, value: Tensor)]) {
         let declared = graph.inputs[0]
         guard input.dtype.isFloatingPoint else {
             throw ExecutionError("input is \(input.dtype.rawValue); the model takes floating-point input \(declared)")
@@ -103,8 +143,13 @@ public final class Executor: @unchecked Sendable {
                 return plan.arena + plan.offsets[name]!
             }
             var captured: [(node: String, value: Tensor)] = []
-            for step in steps {
-                step.run(plan: plan, pointer: pointer, pool: pool)
+            for (index, step) in steps.enumerated() {
+                let start = timing == nil ? nil : ContinuousClock.now
+                step.run(plan: plan, pointer: pointer, pool: pool, kernels: options.kernels)
+                if let timing, let start {
+                    let elapsed = (ContinuousClock.now - start).components
+                    timing(index, Double(elapsed.seconds) + Double(elapsed.attoseconds) * 1e-18, plan)
+                }
                 if capture, let shape = plan.shapes[step.output] {
                     captured.append((step.nodes.last!, copy(pointer(step.output), shape)))
                 }
@@ -148,7 +193,36 @@ struct Step {
     /// Graph nodes this step computes, in order.
     let nodes: [String]
 
-    func run(plan: Plan, pointer: (String) -> UnsafeMutablePointer<Float>, pool: ThreadPool) {
+    /// A short description of the kernel and the floating-point operations it performs for `shapes`.
+    func describe(shapes: [String: [Int]]) -> (String, Double) {
+        let inShape = shapes[inputs[0]] ?? [], outShape = shapes[output] ?? []
+        let outCount = Double(outShape.reduce(1, *))
+        switch kernel {
+        case let .conv(k):
+            let s = k.shape
+            let group = s.groups > 1 ? " g\(s.groups)" : ""
+            let stride = s.strideH > 1 || s.strideW > 1 ? "/\(s.strideH)" : ""
+            return ("conv \(s.inChannels)→\(s.outChannels) \(s.kernelH)×\(s.kernelW)\(stride)\(group)\(k.relu ? " +relu" : "")",
+                    2 * outCount * Double(s.reductionSize))
+        case let .linear(k):
+            return ("linear \(k.inFeatures)→\(k.outFeatures)\(k.relu ? " +relu" : "")", 2 * outCount * Double(k.inFeatures))
+        case .gemm:
+            let k = inShape.count == 2 ? inShape[1] : 0
+            return ("gemm", 2 * outCount * Double(k))
+        case .relu: return ("relu", 0)
+        case let .maxPool(p): return ("maxPool \(p.kernelH)×\(p.kernelW)/\(p.strideH)", 0)
+        case let .averagePool(p, _): return ("averagePool \(p.kernelH)×\(p.kernelW)/\(p.strideH)", 0)
+        case .adaptiveAveragePool: return ("adaptiveAveragePool", 0)
+        case let .lrn(l): return ("lrn \(l.size)", 0)
+        case .softmax: return ("softmax", 0)
+        case .add: return ("add", 0)
+        case .batchNorm: return ("batchNorm", 0)
+        case .concat: return ("concat", 0)
+        case .view: return ("view", 0)
+        }
+    }
+
+    func run(plan: Plan, pointer: (String) -> UnsafeMutablePointer<Float>, pool: ThreadPool, kernels: KernelSet) {
         let y = pointer(output)
         let inShape = plan.shapes[inputs[0]]!, outShape = plan.shapes[output]!
         let x = UnsafePointer(pointer(inputs[0]))
@@ -172,10 +246,10 @@ struct Step {
             ElementwiseKernels.gemm(a: x, b: pointer(inputs[1]), c: c, cRows: cRows, cColumns: cColumns, output: y,
                                     m: m, n: n, k: k, transA: g.transA, transB: g.transB, alpha: g.alpha, beta: g.beta)
         case .relu:
-            ElementwiseKernels.relu(input: x, output: y, count: inShape.reduce(1, *))
+            ElementwiseKernels.relu(input: x, output: y, count: inShape.reduce(1, *), kernels: kernels)
         case let .maxPool(shape):
             PoolKernels.maxPool(shape, input: x, output: y, planes: inShape[0] * inShape[1], inHeight: inShape[2],
-                                inWidth: inShape[3], outHeight: outShape[2], outWidth: outShape[3], pool: pool)
+                                inWidth: inShape[3], outHeight: outShape[2], outWidth: outShape[3], pool: pool, kernels: kernels)
         case let .averagePool(shape, countIncludePad):
             PoolKernels.averagePool(shape, countIncludePad: countIncludePad, input: x, output: y, planes: inShape[0] * inShape[1],
                                     inHeight: inShape[2], inWidth: inShape[3], outHeight: outShape[2], outWidth: outShape[3], pool: pool)

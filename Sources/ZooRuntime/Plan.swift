@@ -10,6 +10,7 @@ import ZooKernels
 struct Compiler {
     let graph: Graph
     let fuse: Bool
+    let kernels: KernelSet
 
     func steps() throws(ExecutionError) -> [Step] {
         var consumers: [String: Int] = [:]
@@ -68,9 +69,9 @@ struct Compiler {
                                 padRight: c.pads[3], groups: c.groups)
         return weight.withContiguousBytes { w in
             let wp = w.bindMemory(to: Float.self).baseAddress!
-            guard let bias else { return Conv2DKernel(shape: shape, weights: wp, bias: nil, relu: relu) }
+            guard let bias else { return Conv2DKernel(shape: shape, weights: wp, bias: nil, relu: relu, kernels: kernels) }
             return bias.withContiguousBytes { b in
-                Conv2DKernel(shape: shape, weights: wp, bias: b.bindMemory(to: Float.self).baseAddress, relu: relu)
+                Conv2DKernel(shape: shape, weights: wp, bias: b.bindMemory(to: Float.self).baseAddress, relu: relu, kernels: kernels)
             }
         }
     }
@@ -86,14 +87,17 @@ struct Compiler {
         let weight = try constant(node, node.inputs[1], "weight")
         guard !weight.shape.contains(0) else { throw ExecutionError(node: node.name, "weight '\(node.inputs[1])' \(weight.shape) is empty") }
         let biasF32 = try bias.map { _ throws(ExecutionError) in try constant(node, node.inputs[2], "bias") }
+        // The kernel reads the weights in place (float32() of an f32 tensor is the tensor itself, so a
+        // mapped checkpoint is not copied); it keeps their storage alive.
         return weight.withContiguousBytes { wb in
             let wp = wb.bindMemory(to: Float.self).baseAddress!
             guard let biasF32 else {
-                return LinearKernel(inFeatures: weight.shape[1], outFeatures: weight.shape[0], weights: wp, bias: nil, relu: relu)
+                return LinearKernel(inFeatures: weight.shape[1], outFeatures: weight.shape[0], weights: wp,
+                                    owner: weight.storage, bias: nil, relu: relu, kernels: kernels)
             }
             return biasF32.withContiguousBytes { bb in
-                LinearKernel(inFeatures: weight.shape[1], outFeatures: weight.shape[0], weights: wp,
-                             bias: bb.bindMemory(to: Float.self).baseAddress, relu: relu)
+                LinearKernel(inFeatures: weight.shape[1], outFeatures: weight.shape[0], weights: wp, owner: weight.storage,
+                             bias: bb.bindMemory(to: Float.self).baseAddress, relu: relu, kernels: kernels)
             }
         }
     }

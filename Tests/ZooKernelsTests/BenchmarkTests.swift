@@ -64,12 +64,11 @@ final class BenchmarkTests: XCTestCase {
                 let weights = buffer(inF * outF * 4, fill: true)
                 let bias = buffer(outF * 4, fill: true)
                 let kernel = LinearKernel(inFeatures: inF, outFeatures: outF, weights: weights.assumingMemoryBound(to: Float.self),
-                                          bias: bias.assumingMemoryBound(to: Float.self), relu: true)
-                weights.deallocate()   // packed copy kept by the kernel
+                                          owner: nil, bias: bias.assumingMemoryBound(to: Float.self), relu: true)
                 let input = buffer(batch * inF * 4, fill: true)
                 let output = buffer(batch * outF * 4, fill: false)
                 let ws = buffer(kernel.workspaceBytes(batch: batch, threads: pool.threadCount), fill: false)
-                made = [bias, input, output, ws]
+                made = [weights, bias, input, output, ws]
                 macsPerImage = Double(inF * outF)
                 run = {
                     kernel.run(input: input.assumingMemoryBound(to: Float.self), output: output.assumingMemoryBound(to: Float.self),
@@ -101,7 +100,7 @@ final class BenchmarkTests: XCTestCase {
         return best
     }
 
-    /// GFLOP/s of `Gemm.kernel6x16` alone on operands that stay in L1 (the kernel's ceiling).
+    /// GFLOP/s of the active set's 6×16 tile alone on operands that stay in L1 (the kernel's ceiling).
     static func microKernelPeak() -> Double {
         let k = Gemm.kc
         let a = [Float](repeating: 0.5, count: k * Gemm.mr), b = [Float](repeating: 0.25, count: k * Gemm.nr)
@@ -112,8 +111,9 @@ final class BenchmarkTests: XCTestCase {
                 c.withUnsafeMutableBufferPointer { cp in
                     time {
                         for _ in 0..<calls {
-                            Gemm.kernel6x16(k: k, a: ap.baseAddress!, b: bp.baseAddress!, c: cp.baseAddress!, ldc: Gemm.nr,
-                                            accumulate: true, finish: false, rowBias: nil, colBias: nil, relu: false)
+                            KernelSet.active.table.tile(TileArguments(
+                                k: k, a: ap.baseAddress!, aRowStride: 0, b: bp.baseAddress!, c: cp.baseAddress!, ldc: Gemm.nr,
+                                accumulate: true, finish: false, rowBias: nil, colBias: nil, relu: false))
                         }
                     }
                 }

@@ -1,7 +1,8 @@
 import XCTest
 @testable import ZooKernels
 
-/// Fast convolution vs the Double-accumulating reference over edge cases and seeded random shapes.
+/// Fast convolution vs the Double-accumulating reference over edge cases and seeded random shapes,
+/// for every kernel set this CPU supports.
 final class Conv2DTests: XCTestCase {
     static let pool = ThreadPool(threads: 2)
 
@@ -11,11 +12,14 @@ final class Conv2DTests: XCTestCase {
         let input = [Float].random(batch * shape.inChannels * h * w, &rng)
         let weights = [Float].random(shape.outChannels * shape.reductionSize, &rng)
         let b: [Float]? = bias ? .random(shape.outChannels, &rng) : nil
-        let fast = fastConv(shape, input: input, weights: weights, bias: b, relu: relu, batch: batch, h: h, w: w, pool: Self.pool)
         let expected = referenceConv(shape, input: input, weights: weights, bias: b, relu: relu, batch: batch, h: h, w: w)
         let magnitude = referenceConv(shape, input: input, weights: weights, bias: b, relu: relu, batch: batch, h: h, w: w, absolute: true)
-        assertClose(fast, expected, magnitude: magnitude, k: shape.reductionSize,
-                    "\(shape) batch \(batch) \(h)×\(w) bias \(bias) relu \(relu)", file: file, line: line)
+        for set in KernelSet.supported {
+            let fast = fastConv(shape, input: input, weights: weights, bias: b, relu: relu, batch: batch, h: h, w: w,
+                                pool: Self.pool, kernels: set)
+            assertClose(fast, expected, magnitude: magnitude, k: shape.reductionSize,
+                        "\(set) \(shape) batch \(batch) \(h)×\(w) bias \(bias) relu \(relu)", file: file, line: line)
+        }
     }
 
     func testOutputSize() {
@@ -106,7 +110,7 @@ final class Conv2DTests: XCTestCase {
     func testEmptyOutputIsANoOp() {
         let shape = Conv2DShape(inChannels: 1, outChannels: 2, kernelH: 5, kernelW: 5)
         let out = fastConv(shape, input: [1, 2, 3, 4], weights: .init(repeating: 1, count: 50), bias: nil, relu: false,
-                           batch: 1, h: 2, w: 2, pool: Self.pool)
+                           batch: 1, h: 2, w: 2, pool: Self.pool, kernels: .active)
         XCTAssertEqual(out.count, 0)
     }
 }

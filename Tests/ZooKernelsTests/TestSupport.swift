@@ -54,10 +54,10 @@ func assertClose(
 
 /// Runs `Conv2DKernel` and returns its output.
 func fastConv(_ shape: Conv2DShape, input: [Float], weights: [Float], bias: [Float]?, relu: Bool,
-              batch: Int, h: Int, w: Int, pool: ThreadPool) -> [Float] {
+              batch: Int, h: Int, w: Int, pool: ThreadPool, kernels: KernelSet) -> [Float] {
     let kernel = weights.withUnsafeBufferPointer { wp in
         withOptionalPointer(bias) { bp in
-            Conv2DKernel(shape: shape, weights: wp.baseAddress!, bias: bp, relu: relu)
+            Conv2DKernel(shape: shape, weights: wp.baseAddress!, bias: bp, relu: relu, kernels: kernels)
         }
     }
     let (oh, ow) = shape.outputSize(inHeight: h, inWidth: w)
@@ -98,18 +98,22 @@ func referenceConv(_ shape: Conv2DShape, input: [Float], weights: [Float], bias:
 }
 
 func fastLinear(inFeatures: Int, outFeatures: Int, input: [Float], weights: [Float], bias: [Float]?, relu: Bool,
-                batch: Int, pool: ThreadPool) -> [Float] {
+                batch: Int, pool: ThreadPool, kernels: KernelSet) -> [Float] {
     let kernel = weights.withUnsafeBufferPointer { wp in
         withOptionalPointer(bias) { bp in
-            LinearKernel(inFeatures: inFeatures, outFeatures: outFeatures, weights: wp.baseAddress!, bias: bp, relu: relu)
+            LinearKernel(inFeatures: inFeatures, outFeatures: outFeatures, weights: wp.baseAddress!, owner: nil, bias: bp,
+                         relu: relu, kernels: kernels)
         }
     }
     var out = [Float](repeating: .nan, count: batch * outFeatures)
     var ws = [Float](repeating: .nan, count: workspaceFloats(kernel.workspaceBytes(batch: batch, threads: pool.threadCount)))
-    input.withUnsafeBufferPointer { ip in
-        out.withUnsafeMutableBufferPointer { op in
-            ws.withUnsafeMutableBytes { wsp in
-                kernel.run(input: ip.baseAddress!, output: op.baseAddress!, batch: batch, workspace: wsp.baseAddress!, pool: pool)
+    // The kernel reads `weights` in place: keep the array alive and unmoved while it runs.
+    weights.withUnsafeBufferPointer { _ in
+        input.withUnsafeBufferPointer { ip in
+            out.withUnsafeMutableBufferPointer { op in
+                ws.withUnsafeMutableBytes { wsp in
+                    kernel.run(input: ip.baseAddress!, output: op.baseAddress!, batch: batch, workspace: wsp.baseAddress!, pool: pool)
+                }
             }
         }
     }

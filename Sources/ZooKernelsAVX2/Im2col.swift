@@ -1,0 +1,1 @@
+../ZooKernelsVariant/Im2col.swift

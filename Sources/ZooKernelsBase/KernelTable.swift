@@ -1,0 +1,107 @@
+/// The hot loops of one kernel set (portable, AVX2+FMA or AVX-512), as function values.
+///
+/// The same source files (Sources/ZooKernelsVariant) are compiled once per set, each with its own
+/// target CPU, into the modules ZooKernelsPortable, ZooKernelsAVX2 and ZooKernelsAVX512; each
+/// exports one `KernelTable`. ZooKernels picks a table at start-up and its drivers (packing, tiling,
+/// threading) call through it. Every entry computes exactly what its plain twin in
+/// `ReferenceKernels` computes, to rounding.
+///
+/// Register tiles are 6 rows × 16 columns in every set. The AVX2 and AVX-512 sets contract each
+/// multiply-add to one FMA in the same order, so their results are bit-for-bit identical; the
+/// portable set rounds the product and the sum separately.
+public struct KernelTable: Sendable {
+    /// "portable", "avx2" or "avx512".
+    public var name: String
+
+    /// One 6×16 register tile of `C (+)= A·B`, with its epilogue (see `TileArguments`).
+    public var tile: @Sendable (TileArguments) -> Void
+
+    /// `y[r] = W[r, 0..<k] · x (+ bias[r]) (ReLU)` for `rows`, W row-major with row stride `ldw`:
+    /// the batch-1 fully connected layer, streaming each weight row once.
+    public var dotRows: @Sendable (
+        _ k: Int, _ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ ldw: Int, _ rows: Range<Int>,
+        _ y: UnsafeMutablePointer<Float>, _ bias: UnsafePointer<Float>?, _ relu: Bool
+    ) -> Void
+
+    /// Writes im2col panel `panel` of one group's input into a 16-column B panel (see `Im2colGeometry`).
+    public var im2colPanel: @Sendable (
+        _ geometry: Im2colGeometry, _ panel: Int, _ input: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>
+    ) -> Void
+
+    /// Max pooling of `planes` NCHW planes; NaN wins a window like in PyTorch.
+    public var maxPool: @Sendable (
+        _ shape: Pool2DShape, _ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>, _ planes: Int,
+        _ inHeight: Int, _ inWidth: Int, _ outHeight: Int, _ outWidth: Int, _ pool: ThreadPool
+    ) -> Void
+
+    /// `y = max(x, 0)` elementwise, NaN kept.
+    public var relu: @Sendable (_ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>, _ count: Int) -> Void
+
+    public init(
+        name: String,
+        tile: @escaping @Sendable (TileArguments) -> Void,
+        dotRows: @escaping @Sendable (Int, UnsafePointer<Float>, UnsafePointer<Float>, Int, Range<Int>,
+                                      UnsafeMutablePointer<Float>, UnsafePointer<Float>?, Bool) -> Void,
+        im2colPanel: @escaping @Sendable (Im2colGeometry, Int, UnsafePointer<Float>, UnsafeMutablePointer<Float>) -> Void,
+        maxPool: @escaping @Sendable (Pool2DShape, UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int, Int, Int, Int, Int,
+                                      ThreadPool) -> Void,
+        relu: @escaping @Sendable (UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int) -> Void
+    ) {
+        self.name = name
+        self.tile = tile
+        self.dotRows = dotRows
+        self.im2colPanel = im2colPanel
+        self.maxPool = maxPool
+        self.relu = relu
+    }
+}
+
+/// Operands of one 6×16 register tile.
+///
+/// - A: with `aRowStride == 0`, a packed 6-row panel (`a[kk*6 + r]`); otherwise row-major rows
+///   `a[r*aRowStride + kk]` (e.g. unpacked Linear weights). All 6 rows must be readable.
+/// - B: a packed 16-column panel, `b[kk*16 + j]`.
+/// - C: 6 rows of 16 floats at row stride `ldc`.
+///
+/// **Accumulation order.** Each element is one chain of multiply-adds over `kk = 0..<k` in order,
+/// starting from +0 or, with `accumulate`, from the value in C (a previous k block, parked exactly).
+/// With `finish`, `rowBias[0..<6]` / `colBias[0..<16]` are added after the chain, then ReLU (which
+/// keeps NaN). So an element's value does not depend on tiling or on how threads split the tiles.
+public struct TileArguments {
+    public var k: Int
+    public var a: UnsafePointer<Float>
+    public var aRowStride: Int
+    public var b: UnsafePointer<Float>
+    public var c: UnsafeMutablePointer<Float>
+    public var ldc: Int
+    public var accumulate: Bool
+    public var finish: Bool
+    public var rowBias: UnsafePointer<Float>?
+    public var colBias: UnsafePointer<Float>?
+    public var relu: Bool
+
+    public init(k: Int, a: UnsafePointer<Float>, aRowStride: Int, b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>,
+                ldc: Int, accumulate: Bool, finish: Bool, rowBias: UnsafePointer<Float>?, colBias: UnsafePointer<Float>?,
+                relu: Bool) {
+        self.k = k; self.a = a; self.aRowStride = aRowStride; self.b = b; self.c = c; self.ldc = ldc
+        self.accumulate = accumulate; self.finish = finish; self.rowBias = rowBias; self.colBias = colBias; self.relu = relu
+    }
+}
+
+/// Where im2col reads for one convolution group.
+///
+/// Panel `p` covers output pixels `16p ..< 16p+16` (row-major over outH × outW); row `kk` of the
+/// panel is reduction index `kk = (channel·kH + ky)·kW + kx`, for the group's `inChannels/groups`
+/// channels starting at the `input` pointer given. Taps in the padding and lanes past the last
+/// pixel are written as 0.
+public struct Im2colGeometry: Sendable {
+    public var shape: Conv2DShape
+    public var inHeight: Int
+    public var inWidth: Int
+    public var outWidth: Int
+    public var pixels: Int
+
+    public init(shape: Conv2DShape, inHeight: Int, inWidth: Int, outWidth: Int, pixels: Int) {
+        self.shape = shape; self.inHeight = inHeight; self.inWidth = inWidth; self.outWidth = outWidth; self.pixels = pixels
+    }
+}

@@ -1,0 +1,156 @@
+// Compiled three times — into ZooKernelsPortable, ZooKernelsAVX2 and ZooKernelsAVX512 (this folder's
+// files are symlinked into theirs) — each with its own target CPU; see KernelTable.
+
+import ZooKernelsBase
+
+typealias Vec = SIMD8<Float>
+
+/// `c += a·b`: one fused multiply-add where the target has FMA (one rounding), else a multiply
+/// and an add (two). Never the software `fma` that `addProduct` becomes without FMA hardware.
+@inline(__always)
+func multiplyAdd(_ c: inout Vec, _ a: Vec, _ b: Vec) {
+    #if ZOO_FMA
+    c.addProduct(a, b)
+    #else
+    c = c + a * b
+    #endif
+}
+
+/// Scalar `multiplyAdd`, rounding like the vector lanes.
+@inline(__always)
+func multiplyAdd(_ c: inout Float, _ a: Float, _ b: Float) {
+    #if ZOO_FMA
+    c.addProduct(a, b)
+    #else
+    c = c + a * b
+    #endif
+}
+
+@inline(__always)
+func load(_ p: UnsafePointer<Float>) -> Vec { UnsafeRawPointer(p).loadUnaligned(as: Vec.self) }
+
+@inline(__always)
+func load(_ p: UnsafeMutablePointer<Float>) -> Vec { UnsafeRawPointer(p).loadUnaligned(as: Vec.self) }
+
+@inline(__always)
+func store(_ v: Vec, _ p: UnsafeMutablePointer<Float>) { UnsafeMutableRawPointer(p).storeBytes(of: v, as: Vec.self) }
+
+/// ReLU that keeps NaN (like torch.relu): only lanes that compare `< 0` become +0.
+@inline(__always)
+func rectify(_ v: Vec) -> Vec { v.replacing(with: 0, where: v .< 0) }
+
+/// The 6×16 tile (`KernelTable.tile`): packed or row-major A.
+func tile6x16(_ t: TileArguments) {
+    if t.aRowStride == 0 {
+        tile6x16Body(t, rowStride: 1, step: 6)
+    } else {
+        tile6x16Body(t, rowStride: t.aRowStride, step: 1)
+    }
+}
+
+/// 12 accumulators (6 rows × two 8-lane halves), 2 B vectors and 1 broadcast A value per k step.
+@inline(__always)
+private func tile6x16Body(_ t: TileArguments, rowStride: Int, step: Int) {
+    let c = t.c, ldc = t.ldc
+    var c00 = Vec(), c01 = Vec(), c10 = Vec(), c11 = Vec(), c20 = Vec(), c21 = Vec()
+    var c30 = Vec(), c31 = Vec(), c40 = Vec(), c41 = Vec(), c50 = Vec(), c51 = Vec()
+    if t.accumulate {
+        c00 = load(c); c01 = load(c + 8)
+        c10 = load(c + ldc); c11 = load(c + ldc + 8)
+        c20 = load(c + 2 * ldc); c21 = load(c + 2 * ldc + 8)
+        c30 = load(c + 3 * ldc); c31 = load(c + 3 * ldc + 8)
+        c40 = load(c + 4 * ldc); c41 = load(c + 4 * ldc + 8)
+        c50 = load(c + 5 * ldc); c51 = load(c + 5 * ldc + 8)
+    }
+    var a = t.a, b = t.b
+    let r1 = rowStride, r2 = 2 * rowStride, r3 = 3 * rowStride, r4 = 4 * rowStride, r5 = 5 * rowStride
+    for _ in 0..<t.k {
+        let b0 = load(b), b1 = load(b + 8)
+        var x = Vec(repeating: a[0])
+        multiplyAdd(&c00, x, b0); multiplyAdd(&c01, x, b1)
+        x = Vec(repeating: a[r1])
+        multiplyAdd(&c10, x, b0); multiplyAdd(&c11, x, b1)
+        x = Vec(repeating: a[r2])
+        multiplyAdd(&c20, x, b0); multiplyAdd(&c21, x, b1)
+        x = Vec(repeating: a[r3])
+        multiplyAdd(&c30, x, b0); multiplyAdd(&c31, x, b1)
+        x = Vec(repeating: a[r4])
+        multiplyAdd(&c40, x, b0); multiplyAdd(&c41, x, b1)
+        x = Vec(repeating: a[r5])
+        multiplyAdd(&c50, x, b0); multiplyAdd(&c51, x, b1)
+        a += step
+        b += 16
+    }
+    if t.finish {
+        if let rowBias = t.rowBias {
+            var x = Vec(repeating: rowBias[0]); c00 += x; c01 += x
+            x = Vec(repeating: rowBias[1]); c10 += x; c11 += x
+            x = Vec(repeating: rowBias[2]); c20 += x; c21 += x
+            x = Vec(repeating: rowBias[3]); c30 += x; c31 += x
+            x = Vec(repeating: rowBias[4]); c40 += x; c41 += x
+            x = Vec(repeating: rowBias[5]); c50 += x; c51 += x
+        }
+        if let colBias = t.colBias {
+            let b0 = load(colBias), b1 = load(colBias + 8)
+            c00 += b0; c01 += b1; c10 += b0; c11 += b1; c20 += b0; c21 += b1
+            c30 += b0; c31 += b1; c40 += b0; c41 += b1; c50 += b0; c51 += b1
+        }
+        if t.relu {
+            c00 = rectify(c00); c01 = rectify(c01); c10 = rectify(c10); c11 = rectify(c11)
+            c20 = rectify(c20); c21 = rectify(c21); c30 = rectify(c30); c31 = rectify(c31)
+            c40 = rectify(c40); c41 = rectify(c41); c50 = rectify(c50); c51 = rectify(c51)
+        }
+    }
+    store(c00, c); store(c01, c + 8)
+    store(c10, c + ldc); store(c11, c + ldc + 8)
+    store(c20, c + 2 * ldc); store(c21, c + 2 * ldc + 8)
+    store(c30, c + 3 * ldc); store(c31, c + 3 * ldc + 8)
+    store(c40, c + 4 * ldc); store(c41, c + 4 * ldc + 8)
+    store(c50, c + 5 * ldc); store(c51, c + 5 * ldc + 8)
+}
+
+/// `KernelTable.dotRows`. Rows go four at a time (four weight streams in flight, `x` loaded once
+/// per step); a row's arithmetic is the same in a group of four or alone: two 8-lane partial sums
+/// over `k` in steps of 16, summed, reduced across lanes, the scalar tail, then bias and ReLU.
+func dotRows(
+    k: Int, x: UnsafePointer<Float>, w: UnsafePointer<Float>, ldw: Int, rows: Range<Int>,
+    y: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>?, relu: Bool
+) {
+    let body = k / 16 * 16
+    @inline(__always)
+    func finish(_ s0: Vec, _ s1: Vec, _ row: Int) {
+        var sum = (s0 + s1).sum()
+        let wr = w + row * ldw
+        for kk in body..<k { multiplyAdd(&sum, wr[kk], x[kk]) }
+        if let bias { sum += bias[row] }
+        if relu && sum < 0 { sum = 0 }
+        y[row] = sum
+    }
+    var row = rows.lowerBound
+    while row + 4 <= rows.upperBound {
+        var w0 = w + row * ldw, w1 = w0 + ldw, w2 = w1 + ldw, w3 = w2 + ldw
+        var a0 = Vec(), a1 = Vec(), b0 = Vec(), b1 = Vec(), c0 = Vec(), c1 = Vec(), d0 = Vec(), d1 = Vec()
+        var xp = x
+        for _ in stride(from: 0, to: body, by: 16) {
+            let x0 = load(xp), x1 = load(xp + 8)
+            multiplyAdd(&a0, load(w0), x0); multiplyAdd(&a1, load(w0 + 8), x1)
+            multiplyAdd(&b0, load(w1), x0); multiplyAdd(&b1, load(w1 + 8), x1)
+            multiplyAdd(&c0, load(w2), x0); multiplyAdd(&c1, load(w2 + 8), x1)
+            multiplyAdd(&d0, load(w3), x0); multiplyAdd(&d1, load(w3 + 8), x1)
+            w0 += 16; w1 += 16; w2 += 16; w3 += 16; xp += 16
+        }
+        finish(a0, a1, row); finish(b0, b1, row + 1); finish(c0, c1, row + 2); finish(d0, d1, row + 3)
+        row += 4
+    }
+    while row < rows.upperBound {
+        var w0 = w + row * ldw
+        var a0 = Vec(), a1 = Vec()
+        var xp = x
+        for _ in stride(from: 0, to: body, by: 16) {
+            multiplyAdd(&a0, load(w0), load(xp)); multiplyAdd(&a1, load(w0 + 8), load(xp + 8))
+            w0 += 16; xp += 16
+        }
+        finish(a0, a1, row)
+        row += 1
+    }
+}
