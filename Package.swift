@@ -63,7 +63,7 @@ let package = Package(
         .executableTarget(
             name: "ZooCLI",
             dependencies: [
-                "ZooCore", "TorchFormat", "ZooRuntime", "ZooModels", "ONNXFormat", "Safetensors",
+                "ZooCore", "TorchFormat", "ZooKernels", "ZooRuntime", "ZooModels", "ONNXFormat", "Safetensors",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

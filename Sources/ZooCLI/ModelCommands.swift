@@ -111,7 +111,7 @@ struct Bench: ParsableCommand {
         }
         times.sort()
         let median = times[times.count / 2], best = times[0]
-        print("\(loaded.kind) batch \(batch), \(executor.options.threads) threads, \(runs) runs: "
+        print("\(loaded.kind) batch \(batch), \(executor.options.threads) threads, \(executor.options.kernels.rawValue) kernels, \(runs) runs: "
             + "median \(String(format1: median * 1000, digits: 2)) ms (best \(String(format1: best * 1000, digits: 2))), "
             + "\(String(format1: median * 1000 / Double(batch), digits: 2)) ms/image, "
             + "\(String(format1: Double(batch) / median, digits: 1)) images/s; load \(String(format1: load * 1000, digits: 1)) ms")

@@ -2,6 +2,7 @@ import ONNXFormat
 import Safetensors
 import TorchFormat
 import ZooCore
+import ZooKernels
 import ZooModels
 import ZooRuntime
 
@@ -81,6 +82,7 @@ func readInput(_ path: String) throws -> Tensor {
 }
 
 func makeExecutor(_ model: LoadedModel, threads: Int?, fuse: Bool = true) throws -> Executor {
+    if let problem = KernelSet.environmentProblem { throw UserError(message: problem) }
     do {
         return try Executor(graph: model.graph, options: .init(threads: threads ?? Executor.defaultThreads, fuse: fuse))
     } catch { throw UserError(message: "\(model.kind): \(error)") }

@@ -2,21 +2,31 @@
 /// optional fused bias + ReLU epilogue.
 ///
 /// Per image and group, `C[outCh/g × outH·outW] = W[outCh/g × K] · col[K × outH·outW]` with
-/// `K = inCh/g · kH · kW` ordered (channel, ky, kx) like PyTorch's weight layout. `run` works in
-/// two parallel phases per image: (1) the im2col matrix of every group is written straight into
-/// 16-column B panels in the workspace (zero padding included), (2) output tiles of 6 channels ×
-/// 16 pixels are computed by the kernel set's tile and stored directly into NCHW output (bias and
-/// ReLU applied in registers). Groups use their own weight panels and slice of the input; nothing
-/// is copied per group. Threads split the output tiles only, never the reduction, so results are
-/// bit-for-bit identical for any thread count.
+/// `K = inCh/g · kH · kW` ordered (channel, ky, kx) like PyTorch's weight layout. Per image, each
+/// parallel item owns a range of 16-pixel B panels: it writes their im2col rows (zero padding
+/// included) into the workspace, then computes the output tiles of 6 channels × 16 pixels over them
+/// with the kernel set's tile, stored directly into NCHW output (bias and ReLU applied in
+/// registers) while the panels are still in cache. Groups use their own weight panels and slice of
+/// the input; nothing is copied per group. Threads split output pixels only, never the reduction,
+/// so results are bit-for-bit identical for any thread count. 3×3 and 5×5 stride-1 convolutions
+/// with enough channels use Winograd instead (`WinogradConv`).
 public final class Conv2DKernel: @unchecked Sendable {
     public let shape: Conv2DShape
     public let relu: Bool
     /// The kernel set this convolution runs with.
     public let kernels: KernelSet
     private let table: KernelTable
-    /// Weight A panels, group after group (`groups · mPanels · 6 · K` floats).
-    private let packedWeights: UnsafeMutablePointer<Float>
+    /// How the convolution is computed.
+    public enum Method: String, Sendable {
+        /// im2col panels × packed weights (any shape).
+        case im2col
+        /// Winograd F(2×2, 3×3) or F(2×2, 5×5) (3×3 or 5×5, stride 1, no dilation).
+        case winograd
+    }
+    public let method: Method
+    /// Weight A panels, group after group (`groups · mPanels · 6 · K` floats); im2col only.
+    private let packedWeights: UnsafeMutablePointer<Float>?
+    private let winograd: WinogradConv?
     /// Bias padded to whole 6-row panels per group, or nil.
     private let packedBias: UnsafeMutablePointer<Float>?
     private let mPanels: Int
@@ -25,8 +35,11 @@ public final class Conv2DKernel: @unchecked Sendable {
     ///   - weights: `[outChannels, inChannels/groups, kernelH, kernelW]`, read during init only.
     ///   - bias: `[outChannels]` or nil, read during init only.
     ///   - kernels: a set from `KernelSet.supported`.
+    ///   - method: nil picks Winograd for 3×3 and 5×5 stride-1 convolutions with at least 16 input channels
+    ///     per group (where it does fewer multiplies than im2col and its transforms pay off), im2col
+    ///     otherwise; `.winograd` on a shape it does not apply to falls back to im2col.
     public init(shape: Conv2DShape, weights: UnsafePointer<Float>, bias: UnsafePointer<Float>?, relu: Bool,
-                kernels: KernelSet = .active) {
+                kernels: KernelSet = .active, method: Method? = nil) {
         shape.validate()
         self.shape = shape
         self.relu = relu
@@ -34,10 +47,19 @@ public final class Conv2DKernel: @unchecked Sendable {
         table = kernels.table
         let k = shape.reductionSize, mg = shape.groupOutChannels
         mPanels = Gemm.panelCount(mg, width: Gemm.mr)
-        let groupFloats = mPanels * Gemm.mr * k
-        packedWeights = .allocate(capacity: shape.groups * groupFloats)
-        for g in 0..<shape.groups {
-            Gemm.packA(weights + g * mg * k, lda: k, m: mg, k: k, into: packedWeights + g * groupFloats)
+        let useWinograd = WinogradConv.applies(to: shape) && (method ?? (shape.groupInChannels >= 16 ? .winograd : .im2col)) == .winograd
+        self.method = useWinograd ? .winograd : .im2col
+        if useWinograd {
+            winograd = WinogradConv(shape: shape, weights: weights, bias: bias)
+            packedWeights = nil
+        } else {
+            winograd = nil
+            let groupFloats = mPanels * Gemm.mr * k
+            let packed = UnsafeMutablePointer<Float>.allocate(capacity: shape.groups * groupFloats)
+            for g in 0..<shape.groups {
+                Gemm.packA(weights + g * mg * k, lda: k, m: mg, k: k, into: packed + g * groupFloats)
+            }
+            packedWeights = packed
         }
         if let bias {
             let padded = UnsafeMutablePointer<Float>.allocate(capacity: shape.groups * mPanels * Gemm.mr)
@@ -52,7 +74,7 @@ public final class Conv2DKernel: @unchecked Sendable {
     }
 
     deinit {
-        packedWeights.deallocate()
+        packedWeights?.deallocate()
         packedBias?.deallocate()
     }
 
@@ -61,10 +83,11 @@ public final class Conv2DKernel: @unchecked Sendable {
         shape.groups * Gemm.panelCount(outPixels, width: Gemm.nr) * Gemm.nr * shape.reductionSize
     }
 
-    /// Scratch bytes `run` needs: the im2col panels of one image (plus 64 bytes of alignment slack).
-    /// Independent of `batch` and `threads` (phases share the panels), which are accepted so callers
-    /// need not know that.
+    /// Scratch bytes `run` needs: im2col — the panels of one image (plus 64 bytes of alignment slack),
+    /// independent of `batch`; Winograd — the transformed inputs and products of one chunk of tiles.
+    /// Independent of `threads`, which is accepted so callers need not know that.
     public func workspaceBytes(batch: Int, inHeight: Int, inWidth: Int, threads: Int) -> Int {
+        if let winograd { return winograd.workspaceBytes(batch: batch, inHeight: inHeight, inWidth: inWidth) }
         let out = shape.outputSize(inHeight: inHeight, inWidth: inWidth)
         return panelFloats(outPixels: out.height * out.width) * MemoryLayout<Float>.stride + 64
     }
@@ -75,6 +98,12 @@ public final class Conv2DKernel: @unchecked Sendable {
         input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, batch: Int, inHeight: Int,
         inWidth: Int, workspace: UnsafeMutableRawPointer, pool: ThreadPool
     ) {
+        if let winograd {
+            winograd.run(input: input, output: output, batch: batch, inHeight: inHeight, inWidth: inWidth, relu: relu,
+                         workspace: workspace, pool: pool, kernels: table)
+            return
+        }
+        guard let packedWeights else { return }
         let (outH, outW) = shape.outputSize(inHeight: inHeight, inWidth: inWidth)
         let pixels = outH * outW
         if batch <= 0 || pixels == 0 { return }
@@ -83,31 +112,30 @@ public final class Conv2DKernel: @unchecked Sendable {
         let panels = workspace.alignedUp(toMultipleOf: 64).assumingMemoryBound(to: Float.self)
         let groupPanelFloats = nPanels * Gemm.nr * k
         let groupWeightFloats = mPanels * Gemm.mr * k
-        let tilesPerGroup = mPanels * nPanels
-        // Enough items for dynamic balancing, few enough that each reuses its B slivers.
-        let target = 4 * pool.threadCount
-        let packChunks = max(1, min(nPanels, (target + groups - 1) / groups))
-        let tileChunks = max(1, min(tilesPerGroup, (target + groups - 1) / groups))
+        // Items own a range of B panels: they write those panels' im2col rows, then compute every
+        // output tile over them while the panels are still in their core's cache. Enough items for
+        // dynamic balancing; each at least 2 panels so the A panels are reused.
+        let chunks = max(1, min(Gemm.panelCount(nPanels, width: 2), (4 * pool.threadCount + groups - 1) / groups))
         let geometry = Im2colGeometry(shape: shape, inHeight: inHeight, inWidth: inWidth, outWidth: outW, pixels: pixels)
         let table = self.table
 
         for image in 0..<batch {
             let x = input + image * shape.inChannels * inHeight * inWidth
             let y = output + image * shape.outChannels * pixels
-            pool.parallelFor(groups * packChunks) { item in
-                let g = item / packChunks
+            pool.parallelFor(groups * chunks) { item in
+                let g = item / chunks
+                let range = evenSplit(nPanels, parts: chunks, index: item % chunks)
+                if range.isEmpty { return }
                 let groupInput = x + g * shape.groupInChannels * inHeight * inWidth
-                for p in evenSplit(nPanels, parts: packChunks, index: item % packChunks) {
-                    table.im2colPanel(geometry, p, groupInput, panels + g * groupPanelFloats + p * k * Gemm.nr)
+                let groupPanels = panels + g * groupPanelFloats
+                for kk in 0..<k {
+                    table.im2colRow(geometry, kk, groupInput, groupPanels, range)
                 }
-            }
-            pool.parallelFor(groups * tileChunks) { item in
-                let g = item / tileChunks
                 let gemm = PackedGemm(
-                    kernels: table, a: packedWeights + g * groupWeightFloats, aRowStride: 0, b: panels + g * groupPanelFloats,
+                    kernels: table, a: packedWeights + g * groupWeightFloats, aRowStride: 0, b: groupPanels,
                     c: y + g * mg * pixels, ldc: pixels, m: mg, n: pixels, k: k,
                     rowBias: packedBias.map { UnsafePointer($0 + g * mPanels * Gemm.mr) }, colBias: nil, relu: relu)
-                gemm.computeTiles(evenSplit(tilesPerGroup, parts: tileChunks, index: item % tileChunks))
+                gemm.computeTiles((range.lowerBound * mPanels)..<(range.upperBound * mPanels))
             }
         }
     }

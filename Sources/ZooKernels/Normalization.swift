@@ -1,62 +1,28 @@
-#if canImport(Glibc)
-import Glibc
-#endif
-
+/// Normalizations over [batch, channels, spatial] and [outer, length, inner] f32 tensors, each
+/// forwarding to the selected kernel set; the plain twins in `ReferenceKernels` state the semantics.
+/// Planes or rows are split across the pool's threads; results do not depend on the thread count.
 public enum NormalizationKernels {
-    /// Local response normalization across channels of [batch, channels, spatial]:
+    /// Local response normalization across channels (`ReferenceKernels.lrn`):
     /// y = x / (bias + alpha/size · Σ_{c' ∈ [c+low, c+high] ∩ [0, C)} x_{c'}²)^beta.
     /// `low`/`high` give the window (PyTorch and ONNX differ for even sizes; the caller decides).
     public static func lrn(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, batch: Int, channels: Int,
-                           spatial: Int, size: Int, low: Int, high: Int, alpha: Float, beta: Float, bias: Float, pool: ThreadPool) {
-        let scale = alpha / Float(size)
-        pool.parallelFor(batch * channels) { index in
-            let n = index / channels, c = index % channels
-            let base = input + n * channels * spatial
-            let y = output + index * spatial
-            let first = max(c + low, 0), last = min(c + high, channels - 1)
-            for s in 0..<spatial {
-                var sum: Float = 0
-                if first <= last {
-                    for k in first...last {
-                        let v = base[k * spatial + s]
-                        sum += v * v
-                    }
-                }
-                y[s] = base[c * spatial + s] / powf(bias + scale * sum, beta)
-            }
-        }
+                           spatial: Int, size: Int, low: Int, high: Int, alpha: Float, beta: Float, bias: Float, pool: ThreadPool,
+                           kernels: KernelSet = .active) {
+        kernels.table.lrn(input, output, batch, channels, spatial, size, low, high, alpha, beta, bias, pool)
     }
 
-    /// Inference batch normalization of [batch, channels, spatial]:
-    /// y = (x − mean) / √(var + ε) · scale + shift.
+    /// Inference batch normalization (`ReferenceKernels.batchNorm`): y = (x − mean) / √(var + ε) · scale + shift.
     public static func batchNorm(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, batch: Int, channels: Int,
                                  spatial: Int, scale: UnsafePointer<Float>, shift: UnsafePointer<Float>, mean: UnsafePointer<Float>,
-                                 variance: UnsafePointer<Float>, epsilon: Float, pool: ThreadPool) {
-        pool.parallelFor(batch * channels) { index in
-            let c = index % channels
-            let inverse = 1 / sqrtf(variance[c] + epsilon)
-            let x = input + index * spatial, y = output + index * spatial
-            for s in 0..<spatial { y[s] = (x[s] - mean[c]) * inverse * scale[c] + shift[c] }
-        }
+                                 variance: UnsafePointer<Float>, epsilon: Float, pool: ThreadPool, kernels: KernelSet = .active) {
+        kernels.table.batchNorm(input, output, batch, channels, spatial, scale, shift, mean, variance, epsilon, pool)
     }
 
-    /// Softmax along the middle axis of [outer, length, inner]: exp(x − max) / Σ exp(x − max).
+    /// Softmax along the middle axis of [outer, length, inner] (`ReferenceKernels.softmax`):
+    /// exp(x − max) / Σ exp(x − max).
     public static func softmax(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, outer: Int, length: Int,
-                               inner: Int, pool: ThreadPool) {
-        pool.parallelFor(outer) { o in
-            let x = input + o * length * inner, y = output + o * length * inner
-            for i in 0..<inner {
-                var maximum = -Float.infinity
-                for l in 0..<length { maximum = max(maximum, x[l * inner + i]) }
-                var sum: Float = 0
-                for l in 0..<length {
-                    let e = expf(x[l * inner + i] - maximum)
-                    y[l * inner + i] = e
-                    sum += e
-                }
-                for l in 0..<length { y[l * inner + i] /= sum }
-            }
-        }
+                               inner: Int, pool: ThreadPool, kernels: KernelSet = .active) {
+        kernels.table.softmax(input, output, outer, length, inner, pool)
     }
 }
 

@@ -11,53 +11,19 @@ public enum PoolKernels {
         kernels.table.maxPool(shape, input, output, planes, inHeight, inWidth, outHeight, outWidth, pool)
     }
 
+    /// Average pooling with the selected kernel set (`KernelTable.averagePool`; plain twin
+    /// `ReferenceKernels.averagePool`).
     public static func averagePool(_ shape: Pool2DShape, countIncludePad: Bool, input: UnsafePointer<Float>,
                                    output: UnsafeMutablePointer<Float>, planes: Int, inHeight: Int, inWidth: Int,
-                                   outHeight: Int, outWidth: Int, pool: ThreadPool) {
-        pool.parallelFor(planes) { plane in
-            let x = input + plane * inHeight * inWidth
-            let y = output + plane * outHeight * outWidth
-            for oh in 0..<outHeight {
-                var hs = oh * shape.strideH - shape.padTop
-                var he = min(hs + shape.kernelH, inHeight + shape.padBottom)
-                let paddedH = he - hs
-                hs = max(hs, 0)
-                he = min(he, inHeight)
-                for ow in 0..<outWidth {
-                    var ws = ow * shape.strideW - shape.padLeft
-                    var we = min(ws + shape.kernelW, inWidth + shape.padRight)
-                    let paddedW = we - ws
-                    ws = max(ws, 0)
-                    we = min(we, inWidth)
-                    var sum: Float = 0
-                    for h in hs..<max(he, hs) {
-                        for w in ws..<max(we, ws) { sum += x[h * inWidth + w] }
-                    }
-                    let divisor = countIncludePad ? paddedH * paddedW : max(he - hs, 0) * max(we - ws, 0)
-                    y[oh * outWidth + ow] = divisor > 0 ? sum / Float(divisor) : 0
-                }
-            }
-        }
+                                   outHeight: Int, outWidth: Int, pool: ThreadPool, kernels: KernelSet = .active) {
+        kernels.table.averagePool(shape, countIncludePad, input, output, planes, inHeight, inWidth, outHeight, outWidth, pool)
     }
 
-    /// torch.nn.AdaptiveAvgPool2d: output cell i averages input [⌊i·in/out⌋, ⌈(i+1)·in/out⌉).
-    /// Global average pooling is the 1×1 case.
+    /// torch.nn.AdaptiveAvgPool2d with the selected kernel set (`KernelTable.adaptiveAveragePool`; plain
+    /// twin `ReferenceKernels.adaptiveAveragePool`). Global average pooling is the 1×1 case.
     public static func adaptiveAveragePool(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, planes: Int,
-                                           inHeight: Int, inWidth: Int, outHeight: Int, outWidth: Int, pool: ThreadPool) {
-        pool.parallelFor(planes) { plane in
-            let x = input + plane * inHeight * inWidth
-            let y = output + plane * outHeight * outWidth
-            for oh in 0..<outHeight {
-                let hs = oh * inHeight / outHeight, he = ((oh + 1) * inHeight + outHeight - 1) / outHeight
-                for ow in 0..<outWidth {
-                    let ws = ow * inWidth / outWidth, we = ((ow + 1) * inWidth + outWidth - 1) / outWidth
-                    var sum: Float = 0
-                    for h in hs..<he {
-                        for w in ws..<we { sum += x[h * inWidth + w] }
-                    }
-                    y[oh * outWidth + ow] = sum / Float((he - hs) * (we - ws))
-                }
-            }
-        }
+                                           inHeight: Int, inWidth: Int, outHeight: Int, outWidth: Int, pool: ThreadPool,
+                                           kernels: KernelSet = .active) {
+        kernels.table.adaptiveAveragePool(input, output, planes, inHeight, inWidth, outHeight, outWidth, pool)
     }
 }

@@ -1,6 +1,11 @@
-/// Plain-loop twins of the fast kernels, written for obviousness rather than speed. Each output is
-/// accumulated in Double over the same terms (bias included), rounded to Float once, then ReLU'd
-/// — the semantics the fast kernels are tested against.
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Plain-loop twins of the fast kernels, written for obviousness rather than speed: the semantics
+/// the fast kernels are tested against. Convolution and Linear accumulate each output in Double
+/// over the same terms (bias included), round to Float once, then ReLU; the pooling and
+/// normalization twins are the straightforward Float loops (PyTorch's semantics, NaN included).
 public enum ReferenceKernels {
     /// Direct convolution (PyTorch `nn.Conv2d` semantics). `weights [outCh, inCh/groups, kH, kW]`,
     /// `input [batch, inCh, inHeight, inWidth]` → `output [batch, outCh, outH, outW]`.
@@ -79,6 +84,121 @@ public enum ReferenceKernels {
                     }
                     y[oh * outWidth + ow] = best
                 }
+            }
+        }
+    }
+
+    /// `y = max(x, 0)` one element at a time; NaN stays NaN (torch.relu).
+    public static func relu(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, count: Int) {
+        for i in 0..<count { output[i] = activate(input[i], true) }
+    }
+
+    /// Average pooling, one window at a time in row-major order. The divisor is the window clipped
+    /// to the padded input (`countIncludePad`, PyTorch's default) or to the input itself; a window
+    /// with divisor 0 gives 0.
+    public static func averagePool(_ shape: Pool2DShape, countIncludePad: Bool, input: UnsafePointer<Float>,
+                                   output: UnsafeMutablePointer<Float>, planes: Int, inHeight: Int, inWidth: Int,
+                                   outHeight: Int, outWidth: Int, pool: ThreadPool) {
+        pool.parallelFor(planes) { plane in
+            let x = input + plane * inHeight * inWidth
+            let y = output + plane * outHeight * outWidth
+            for oh in 0..<outHeight {
+                var hs = oh * shape.strideH - shape.padTop
+                var he = min(hs + shape.kernelH, inHeight + shape.padBottom)
+                let paddedH = he - hs
+                hs = max(hs, 0)
+                he = min(he, inHeight)
+                for ow in 0..<outWidth {
+                    var ws = ow * shape.strideW - shape.padLeft
+                    var we = min(ws + shape.kernelW, inWidth + shape.padRight)
+                    let paddedW = we - ws
+                    ws = max(ws, 0)
+                    we = min(we, inWidth)
+                    var sum: Float = 0
+                    for h in hs..<max(he, hs) {
+                        for w in ws..<max(we, ws) { sum += x[h * inWidth + w] }
+                    }
+                    let divisor = countIncludePad ? paddedH * paddedW : max(he - hs, 0) * max(we - ws, 0)
+                    y[oh * outWidth + ow] = divisor > 0 ? sum / Float(divisor) : 0
+                }
+            }
+        }
+    }
+
+    /// torch.nn.AdaptiveAvgPool2d: output cell i averages input [⌊i·in/out⌋, ⌈(i+1)·in/out⌉) on each
+    /// axis, summed in row-major order.
+    public static func adaptiveAveragePool(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, planes: Int,
+                                           inHeight: Int, inWidth: Int, outHeight: Int, outWidth: Int, pool: ThreadPool) {
+        pool.parallelFor(planes) { plane in
+            let x = input + plane * inHeight * inWidth
+            let y = output + plane * outHeight * outWidth
+            for oh in 0..<outHeight {
+                let hs = oh * inHeight / outHeight, he = ((oh + 1) * inHeight + outHeight - 1) / outHeight
+                for ow in 0..<outWidth {
+                    let ws = ow * inWidth / outWidth, we = ((ow + 1) * inWidth + outWidth - 1) / outWidth
+                    var sum: Float = 0
+                    for h in hs..<he {
+                        for w in ws..<we { sum += x[h * inWidth + w] }
+                    }
+                    y[oh * outWidth + ow] = sum / Float((he - hs) * (we - ws))
+                }
+            }
+        }
+    }
+
+    /// Local response normalization across channels of [batch, channels, spatial]:
+    /// y = x / powf(bias + alpha/size · Σ_{c' ∈ [c+low, c+high] ∩ [0, C)} x_{c'}², beta), the
+    /// squares summed in channel order.
+    public static func lrn(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, batch: Int, channels: Int,
+                           spatial: Int, size: Int, low: Int, high: Int, alpha: Float, beta: Float, bias: Float, pool: ThreadPool) {
+        let scale = alpha / Float(size)
+        pool.parallelFor(batch * channels) { index in
+            let n = index / channels, c = index % channels
+            let base = input + n * channels * spatial
+            let y = output + index * spatial
+            let first = max(c + low, 0), last = min(c + high, channels - 1)
+            for s in 0..<spatial {
+                var sum: Float = 0
+                if first <= last {
+                    for k in first...last {
+                        let v = base[k * spatial + s]
+                        sum += v * v
+                    }
+                }
+                y[s] = base[c * spatial + s] / powf(bias + scale * sum, beta)
+            }
+        }
+    }
+
+    /// Inference batch normalization of [batch, channels, spatial]:
+    /// y = (x − mean) · (1/√(var + ε)) · scale + shift, evaluated left to right.
+    public static func batchNorm(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, batch: Int, channels: Int,
+                                 spatial: Int, scale: UnsafePointer<Float>, shift: UnsafePointer<Float>, mean: UnsafePointer<Float>,
+                                 variance: UnsafePointer<Float>, epsilon: Float, pool: ThreadPool) {
+        pool.parallelFor(batch * channels) { index in
+            let c = index % channels
+            let inverse = 1 / sqrtf(variance[c] + epsilon)
+            let x = input + index * spatial, y = output + index * spatial
+            for s in 0..<spatial { y[s] = (x[s] - mean[c]) * inverse * scale[c] + shift[c] }
+        }
+    }
+
+    /// Softmax along the middle axis of [outer, length, inner]: exp(x − max) / Σ exp(x − max), the
+    /// sum taken in order. A NaN (or +∞) in a column makes the whole column NaN, as in PyTorch.
+    public static func softmax(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, outer: Int, length: Int,
+                               inner: Int, pool: ThreadPool) {
+        pool.parallelFor(outer) { o in
+            let x = input + o * length * inner, y = output + o * length * inner
+            for i in 0..<inner {
+                var maximum = -Float.infinity
+                for l in 0..<length { maximum = max(maximum, x[l * inner + i]) }
+                var sum: Float = 0
+                for l in 0..<length {
+                    let e = expf(x[l * inner + i] - maximum)
+                    y[l * inner + i] = e
+                    sum += e
+                }
+                for l in 0..<length { y[l * inner + i] /= sum }
             }
         }
     }

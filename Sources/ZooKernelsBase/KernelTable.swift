@@ -23,9 +23,25 @@ public struct KernelTable: Sendable {
         _ y: UnsafeMutablePointer<Float>, _ bias: UnsafePointer<Float>?, _ relu: Bool
     ) -> Void
 
-    /// Writes im2col panel `panel` of one group's input into a 16-column B panel (see `Im2colGeometry`).
-    public var im2colPanel: @Sendable (
-        _ geometry: Im2colGeometry, _ panel: Int, _ input: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>
+    /// Writes row `kk` of one group's im2col matrix into the group's 16-column B panels `range`
+    /// (see `Im2colGeometry`). Rows and panel ranges are independent: threads may write different
+    /// ones at once.
+    public var im2colRow: @Sendable (
+        _ geometry: Im2colGeometry, _ kk: Int, _ input: UnsafePointer<Float>, _ panels: UnsafeMutablePointer<Float>,
+        _ range: Range<Int>
+    ) -> Void
+
+    /// Winograd F(2×2, 3×3) input transform of one 16-tile panel for a range of channels (see
+    /// `WinogradGeometry`, `WinogradPanel`): `(geometry, panel, input channel plane, V)`.
+    public var winogradInput: @Sendable (
+        _ geometry: WinogradGeometry, _ panel: WinogradPanel, _ input: UnsafePointer<Float>, _ v: UnsafeMutablePointer<Float>
+    ) -> Void
+
+    /// Winograd F(2×2, 3×3) output transform of one 16-tile panel for a range of channels, with bias
+    /// and ReLU: `(geometry, panel, M, bias, relu, output channel plane)`.
+    public var winogradOutput: @Sendable (
+        _ geometry: WinogradGeometry, _ panel: WinogradPanel, _ m: UnsafePointer<Float>, _ bias: UnsafePointer<Float>?,
+        _ relu: Bool, _ output: UnsafeMutablePointer<Float>
     ) -> Void
 
     /// Max pooling of `planes` NCHW planes; NaN wins a window like in PyTorch.
@@ -37,22 +53,74 @@ public struct KernelTable: Sendable {
     /// `y = max(x, 0)` elementwise, NaN kept.
     public var relu: @Sendable (_ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>, _ count: Int) -> Void
 
+    /// Average pooling of `planes` NCHW planes; each window's sum is divided by its size clipped to
+    /// the padded input (`countIncludePad`) or to the input.
+    public var averagePool: @Sendable (
+        _ shape: Pool2DShape, _ countIncludePad: Bool, _ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>,
+        _ planes: Int, _ inHeight: Int, _ inWidth: Int, _ outHeight: Int, _ outWidth: Int, _ pool: ThreadPool
+    ) -> Void
+
+    /// Adaptive average pooling (torch.nn.AdaptiveAvgPool2d) of `planes` NCHW planes.
+    public var adaptiveAveragePool: @Sendable (
+        _ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>, _ planes: Int,
+        _ inHeight: Int, _ inWidth: Int, _ outHeight: Int, _ outWidth: Int, _ pool: ThreadPool
+    ) -> Void
+
+    /// Local response normalization across the channels of [batch, channels, spatial], window
+    /// `[c + low, c + high]`: `y = x / (bias + alpha/size · Σ x²)^beta`.
+    public var lrn: @Sendable (
+        _ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>, _ batch: Int, _ channels: Int, _ spatial: Int,
+        _ size: Int, _ low: Int, _ high: Int, _ alpha: Float, _ beta: Float, _ bias: Float, _ pool: ThreadPool
+    ) -> Void
+
+    /// Softmax along the middle axis of [outer, length, inner].
+    public var softmax: @Sendable (
+        _ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>, _ outer: Int, _ length: Int, _ inner: Int,
+        _ pool: ThreadPool
+    ) -> Void
+
+    /// Inference batch normalization of [batch, channels, spatial] with per-channel parameters.
+    public var batchNorm: @Sendable (
+        _ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>, _ batch: Int, _ channels: Int, _ spatial: Int,
+        _ scale: UnsafePointer<Float>, _ shift: UnsafePointer<Float>, _ mean: UnsafePointer<Float>,
+        _ variance: UnsafePointer<Float>, _ epsilon: Float, _ pool: ThreadPool
+    ) -> Void
+
     public init(
         name: String,
         tile: @escaping @Sendable (TileArguments) -> Void,
         dotRows: @escaping @Sendable (Int, UnsafePointer<Float>, UnsafePointer<Float>, Int, Range<Int>,
                                       UnsafeMutablePointer<Float>, UnsafePointer<Float>?, Bool) -> Void,
-        im2colPanel: @escaping @Sendable (Im2colGeometry, Int, UnsafePointer<Float>, UnsafeMutablePointer<Float>) -> Void,
+        im2colRow: @escaping @Sendable (Im2colGeometry, Int, UnsafePointer<Float>, UnsafeMutablePointer<Float>, Range<Int>) -> Void,
+        winogradInput: @escaping @Sendable (WinogradGeometry, WinogradPanel, UnsafePointer<Float>, UnsafeMutablePointer<Float>) -> Void,
+        winogradOutput: @escaping @Sendable (WinogradGeometry, WinogradPanel, UnsafePointer<Float>, UnsafePointer<Float>?, Bool,
+                                             UnsafeMutablePointer<Float>) -> Void,
         maxPool: @escaping @Sendable (Pool2DShape, UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int, Int, Int, Int, Int,
                                       ThreadPool) -> Void,
-        relu: @escaping @Sendable (UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int) -> Void
+        relu: @escaping @Sendable (UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int) -> Void,
+        averagePool: @escaping @Sendable (Pool2DShape, Bool, UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int, Int, Int,
+                                          Int, Int, ThreadPool) -> Void,
+        adaptiveAveragePool: @escaping @Sendable (UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int, Int, Int, Int, Int,
+                                                  ThreadPool) -> Void,
+        lrn: @escaping @Sendable (UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int, Int, Int, Int, Int, Int, Float, Float,
+                                  Float, ThreadPool) -> Void,
+        softmax: @escaping @Sendable (UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int, Int, Int, ThreadPool) -> Void,
+        batchNorm: @escaping @Sendable (UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int, Int, Int, UnsafePointer<Float>,
+                                        UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>, Float, ThreadPool) -> Void
     ) {
         self.name = name
         self.tile = tile
         self.dotRows = dotRows
-        self.im2colPanel = im2colPanel
+        self.im2colRow = im2colRow
+        self.winogradInput = winogradInput
+        self.winogradOutput = winogradOutput
         self.maxPool = maxPool
         self.relu = relu
+        self.averagePool = averagePool
+        self.adaptiveAveragePool = adaptiveAveragePool
+        self.lrn = lrn
+        self.softmax = softmax
+        self.batchNorm = batchNorm
     }
 }
 
@@ -90,7 +158,7 @@ public struct TileArguments {
 
 /// Where im2col reads for one convolution group.
 ///
-/// Panel `p` covers output pixels `16p ..< 16p+16` (row-major over outH × outW); row `kk` of the
+/// B panel `p` covers output pixels `16p ..< 16p+16` (row-major over outH × outW); row `kk` of a
 /// panel is reduction index `kk = (channel·kH + ky)·kW + kx`, for the group's `inChannels/groups`
 /// channels starting at the `input` pointer given. Taps in the padding and lanes past the last
 /// pixel are written as 0.

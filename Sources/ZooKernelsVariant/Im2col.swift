@@ -1,57 +1,61 @@
 import ZooKernelsBase
 
-/// `KernelTable.im2colPanel`: for each kernel tap (ky, kx) the 16 lanes' input offsets and padding
-/// masks are computed once and reused for every channel: a fully valid, unit-stride tap is a
-/// 16-float vector copy, anything else a masked gather writing zeros where the tap falls into
-/// padding. Lanes past the last pixel are zero.
-func im2colPanel(_ g: Im2colGeometry, _ p: Int, _ input: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>) {
-    let nr = 16
-    let shape = g.shape
-    let first = p * nr
-    let cols = min(nr, g.pixels - first)
-    let h = g.inHeight, w = g.inWidth, plane = h * w
-    let taps = shape.kernelH * shape.kernelW
-    let channels = shape.groupInChannels
+/// `KernelTable.im2colRow`: row `kk = (channel·kH + ky)·kW + kx` of one group's im2col matrix —
+/// the input value under tap (ky, kx) for each output pixel of the B panels `range` — written into
+/// row `kk` of those 16-column panels (`panels[p·K·16 + kk·16 + j]` for pixel `16p + j`).
+///
+/// The row is first assembled in a line buffer one output-row segment at a time: taps in the
+/// padding are zeros, the valid span is one contiguous copy (stride 1) or a strided walk, so no
+/// per-pixel bounds checks remain; then it is copied 16 floats at a time into the panels, zero past
+/// the last pixel.
+func im2colRow(
+    _ g: Im2colGeometry, _ kk: Int, _ input: UnsafePointer<Float>, _ panels: UnsafeMutablePointer<Float>, _ range: Range<Int>
+) {
+    let s = g.shape
+    let taps = s.kernelH * s.kernelW
+    let channel = kk / taps, tap = kk - channel * taps
+    let ky = tap / s.kernelW, kx = tap - ky * s.kernelW
+    let outW = g.outWidth
+    let h = g.inHeight, w = g.inWidth
+    let first = range.lowerBound * 16, end = min(g.pixels, range.upperBound * 16)
+    let panelStride = s.reductionSize * 16
+    let src = input + channel * h * w
+    // Output columns whose tap lands inside the input: ix = ow·sw + ix0 ∈ [0, w).
+    let sw = s.strideW
+    let ix0 = kx * s.dilationW - s.padLeft
+    let owLo = ix0 >= 0 ? 0 : min(outW, (-ix0 + sw - 1) / sw)
+    let owHi = w - 1 - ix0 < 0 ? 0 : min(outW, (w - 1 - ix0) / sw + 1)
 
-    withUnsafeTemporaryAllocation(of: Int.self, capacity: 4 * nr) { scratch in
-        guard let iy0 = scratch.baseAddress else { return }
-        let ix0 = iy0 + nr, offset = iy0 + 2 * nr, valid = iy0 + 3 * nr
-        for j in 0..<nr {
-            let pixel = first + min(j, cols - 1)
-            let oh = pixel / g.outWidth
-            iy0[j] = oh * shape.strideH - shape.padTop
-            ix0[j] = (pixel - oh * g.outWidth) * shape.strideW - shape.padLeft
-        }
-        for ky in 0..<shape.kernelH {
-            for kx in 0..<shape.kernelW {
-                var allValid = true
-                for j in 0..<nr {
-                    let iy = iy0[j] + ky * shape.dilationH, ix = ix0[j] + kx * shape.dilationW
-                    let ok = j < cols && iy >= 0 && iy < h && ix >= 0 && ix < w
-                    valid[j] = ok ? 1 : 0
-                    offset[j] = ok ? iy * w + ix : 0   // masked lanes load in bounds, store 0
-                    allValid = allValid && ok
-                }
-                let contiguous = allValid && offset[nr - 1] - offset[0] == nr - 1
-                var d = dst + (ky * shape.kernelW + kx) * nr
-                var src = input
-                if contiguous {
-                    let o = offset[0]
-                    for _ in 0..<channels {
-                        store(load(src + o), d)
-                        store(load(src + o + 8), d + 8)
-                        src += plane; d += taps * nr
-                    }
+    withUnsafeTemporaryAllocation(of: Float.self, capacity: range.count * 16) { buffer in
+        guard let line = buffer.baseAddress else { return }
+        var pixel = first
+        while pixel < end {
+            // One segment: pixels [pixel, segmentEnd) of output row oh, columns [ow0, ow0 + count).
+            let oh = pixel / outW, ow0 = pixel - oh * outW
+            let count = min(outW - ow0, end - pixel)
+            let row = line + (pixel - first)
+            let iy = oh * s.strideH - s.padTop + ky * s.dilationH
+            let lo = min(max(owLo, ow0), ow0 + count), hi = max(min(owHi, ow0 + count), lo)
+            if iy < 0 || iy >= h || lo >= hi {
+                row.initialize(repeating: 0, count: count)
+            } else {
+                row.initialize(repeating: 0, count: lo - ow0)
+                let from = src + iy * w + ix0
+                if sw == 1 {
+                    (row + (lo - ow0)).update(from: from + lo, count: hi - lo)
                 } else {
-                    for _ in 0..<channels {
-                        for j in 0..<nr {
-                            let x = src[offset[j]]
-                            d[j] = valid[j] != 0 ? x : 0
-                        }
-                        src += plane; d += taps * nr
-                    }
+                    for ow in lo..<hi { row[ow - ow0] = from[ow * sw] }
                 }
+                (row + (hi - ow0)).initialize(repeating: 0, count: ow0 + count - hi)
             }
+            pixel += count
+        }
+        (line + (end - first)).initialize(repeating: 0, count: range.count * 16 - (end - first))
+        var d = panels + range.lowerBound * panelStride + kk * 16
+        for p in 0..<range.count {
+            store(load(line + p * 16), d)
+            store(load(line + p * 16 + 8), d + 8)
+            d += panelStride
         }
     }
 }

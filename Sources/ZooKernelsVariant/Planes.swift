@@ -1,18 +1,63 @@
+// The plane kernels: pooling, ReLU, LRN, batch norm and softmax over NCHW-like f32 planes. Each
+// has a plain twin in ReferenceKernels; threads split planes, rows or column blocks only, so
+// results never depend on the thread count.
+
+#if canImport(Glibc)
+import Glibc
+#endif
+#if arch(x86_64)
+import _Builtin_intrinsics.intel
+#endif
 import ZooKernelsBase
 
+// Debug builds compile each file of a module on its own, and then Swift inlines nothing across
+// files, not even `@inline(__always)` functions: Micro.swift's `load`/`store` would be calls here,
+// each passing a vector in two halves. These file-local copies are inlined in every build.
+@inline(__always)
+private func load8(_ p: UnsafePointer<Float>) -> Vec { UnsafeRawPointer(p).loadUnaligned(as: Vec.self) }
+
+@inline(__always)
+private func store8(_ v: Vec, _ p: UnsafeMutablePointer<Float>) { UnsafeMutableRawPointer(p).storeBytes(of: v, as: Vec.self) }
+
+/// Lane-wise IEEE square root (correctly rounded, like `Float.squareRoot()`) in vector registers;
+/// `Vec.squareRoot()` goes lane by lane through libm's errno-setting `sqrtf`.
+@inline(__always)
+private func squareRoot(_ v: Vec) -> Vec {
+    #if arch(x86_64)
+    Vec(lowHalf: _mm_sqrt_ps(v.lowHalf), highHalf: _mm_sqrt_ps(v.highHalf))
+    #else
+    v.squareRoot()
+    #endif
+}
+
+/// The running max of a window as PyTorch takes it: a larger value, or any NaN, replaces `m`;
+/// once NaN, `m` stays NaN.
+@inline(__always)
+private func larger(_ m: Float, _ v: Float) -> Float { v > m || v.isNaN ? v : m }
+
+/// `larger` lane-wise.
+@inline(__always)
+private func larger(_ m: Vec, _ v: Vec) -> Vec { m.replacing(with: v, where: (v .> m) .| (v .!= v)) }
+
 /// `KernelTable.maxPool`. Per output row: the elementwise max of the window's input rows (8 lanes
-/// at a time, clipped to the input), then each output the max of its columns of that row. A NaN
-/// anywhere in a window wins it, as in PyTorch. Planes are split across threads.
+/// at a time, clipped to the input) into a row buffer with −∞ in the pads, the max over every
+/// `kernelW` adjacent columns of that (8 positions at a time), then output `ow` takes position
+/// `ow·strideW`. A NaN anywhere in a window wins it, as in PyTorch. Planes are split across threads.
 func maxPool(
     _ shape: Pool2DShape, _ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>, _ planes: Int,
     _ inHeight: Int, _ inWidth: Int, _ outHeight: Int, _ outWidth: Int, _ pool: ThreadPool
 ) {
-    @inline(__always)
-    func larger(_ m: Vec, _ x: Vec) -> Vec { m.replacing(with: x, where: (x .> m) .| (x .!= x)) }
+    // padded[lead + w] is input column w; windows start at padded[ow·strideW]; the sliding max
+    // runs over whole vectors of positions, reading up to padded[rounded + kernelW − 2].
+    let lead = shape.padLeft
+    let positions = max((outWidth - 1) * shape.strideW + 1, 0), rounded = (positions + 7) / 8 * 8
+    let span = max(lead + inWidth, rounded + shape.kernelW)
     let chunks = min(planes, 8 * pool.threadCount)
     pool.parallelFor(chunks) { item in
-        withUnsafeTemporaryAllocation(of: Float.self, capacity: inWidth + 8) { buffer in
-            guard let row = buffer.baseAddress else { return }
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: span + rounded) { buffer in
+            guard let padded = buffer.baseAddress else { return }
+            padded.initialize(repeating: -.infinity, count: span)
+            let row = padded + lead, slid = padded + span
             for plane in evenSplit(planes, parts: chunks, index: item) {
                 let x = input + plane * inHeight * inWidth
                 let y = output + plane * outHeight * outWidth
@@ -23,30 +68,25 @@ func maxPool(
                     var w = 0
                     while w + 8 <= inWidth {
                         var m = Vec(repeating: -.infinity)
-                        for h in hs..<max(he, hs) { m = larger(m, load(x + h * inWidth + w)) }
-                        store(m, row + w)
+                        for h in hs..<max(he, hs) { m = larger(m, load8(x + h * inWidth + w)) }
+                        store8(m, row + w)
                         w += 8
                     }
                     while w < inWidth {
                         var m = -Float.infinity
-                        for h in hs..<max(he, hs) {
-                            let v = x[h * inWidth + w]
-                            if v > m || v.isNaN { m = v }
-                        }
+                        for h in hs..<max(he, hs) { m = larger(m, x[h * inWidth + w]) }
                         row[w] = m
                         w += 1
                     }
-                    // Horizontal pass over the window's columns.
-                    for ow in 0..<outWidth {
-                        let w0 = ow * shape.strideW - shape.padLeft
-                        let ws = max(w0, 0), we = min(w0 + shape.kernelW, inWidth)
-                        var m = -Float.infinity
-                        for c in ws..<max(we, ws) {
-                            let v = row[c]
-                            if v > m || v.isNaN { m = v }
-                        }
-                        y[oh * outWidth + ow] = m
+                    // Horizontal pass: slid[p] = max of padded[p ..< p + kernelW].
+                    var p = 0
+                    while p < positions {
+                        var m = Vec(repeating: -.infinity)
+                        for j in 0..<shape.kernelW { m = larger(m, load8(padded + p + j)) }
+                        store8(m, slid + p)
+                        p += 8
                     }
+                    for ow in 0..<outWidth { y[oh * outWidth + ow] = slid[ow * shape.strideW] }
                 }
             }
         }
@@ -57,12 +97,261 @@ func maxPool(
 func relu(_ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>, _ count: Int) {
     var i = 0
     while i + 8 <= count {
-        store(rectify(load(input + i)), output + i)
+        let v = load8(input + i)
+        store8(v.replacing(with: 0, where: v .< 0), output + i)
         i += 8
     }
     while i < count {
         let v = input[i]
         output[i] = v < 0 ? 0 : v
         i += 1
+    }
+}
+
+/// Column sums of rows `rows` of a row-major image `width` floats wide: `row[w] = Σ_h x[h, w]`,
+/// 8 lanes at a time, rows added in order (0 for an empty range).
+@inline(__always)
+private func sumRows(_ x: UnsafePointer<Float>, _ rows: Range<Int>, _ width: Int, into row: UnsafeMutablePointer<Float>) {
+    var w = 0
+    while w + 8 <= width {
+        var s = Vec()
+        for h in rows { s += load8(x + h * width + w) }
+        store8(s, row + w)
+        w += 8
+    }
+    while w < width {
+        var s: Float = 0
+        for h in rows { s += x[h * width + w] }
+        row[w] = s
+        w += 1
+    }
+}
+
+/// Runs `body(plane, row)` for every plane in `0..<planes`, planes split across threads; `row` is
+/// scratch for `width` floats owned by the calling thread.
+@inline(__always)
+private func forEachPlane(_ planes: Int, width: Int, _ pool: ThreadPool,
+                          _ body: (_ plane: Int, _ row: UnsafeMutablePointer<Float>) -> Void) {
+    let chunks = min(planes, 8 * pool.threadCount)
+    pool.parallelFor(chunks) { item in
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: max(width, 1)) { buffer in
+            guard let row = buffer.baseAddress else { return }
+            for plane in evenSplit(planes, parts: chunks, index: item) { body(plane, row) }
+        }
+    }
+}
+
+/// `KernelTable.averagePool`. Per output row: the column sums of the window's input rows (clipped
+/// to the input; `sumRows`), then each output the sum of its columns of those, divided by the
+/// window's size clipped to the padded input (`countIncludePad`) or to the input (0 when empty).
+/// Same terms as the twin, added column-first instead of row-first. Planes are split across threads.
+func averagePool(
+    _ shape: Pool2DShape, _ countIncludePad: Bool, _ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>,
+    _ planes: Int, _ inHeight: Int, _ inWidth: Int, _ outHeight: Int, _ outWidth: Int, _ pool: ThreadPool
+) {
+    forEachPlane(planes, width: inWidth, pool) { plane, row in
+        let x = input + plane * inHeight * inWidth
+        let y = output + plane * outHeight * outWidth
+        for oh in 0..<outHeight {
+            let h0 = oh * shape.strideH - shape.padTop
+            let paddedH = min(h0 + shape.kernelH, inHeight + shape.padBottom) - h0
+            let hs = max(h0, 0), he = max(min(h0 + shape.kernelH, inHeight), hs)
+            sumRows(x, hs..<he, inWidth, into: row)
+            for ow in 0..<outWidth {
+                let w0 = ow * shape.strideW - shape.padLeft
+                let paddedW = min(w0 + shape.kernelW, inWidth + shape.padRight) - w0
+                let ws = max(w0, 0), we = max(min(w0 + shape.kernelW, inWidth), ws)
+                var sum: Float = 0
+                for w in ws..<we { sum += row[w] }
+                let divisor = countIncludePad ? paddedH * paddedW : (he - hs) * (we - ws)
+                y[oh * outWidth + ow] = divisor > 0 ? sum / Float(divisor) : 0
+            }
+        }
+    }
+}
+
+/// `KernelTable.adaptiveAveragePool`: output cell (i, j) averages input rows
+/// [⌊i·inH/outH⌋, ⌈(i+1)·inH/outH⌉) × the same for columns, summed like `averagePool`.
+func adaptiveAveragePool(
+    _ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>, _ planes: Int,
+    _ inHeight: Int, _ inWidth: Int, _ outHeight: Int, _ outWidth: Int, _ pool: ThreadPool
+) {
+    forEachPlane(planes, width: inWidth, pool) { plane, row in
+        let x = input + plane * inHeight * inWidth
+        let y = output + plane * outHeight * outWidth
+        for oh in 0..<outHeight {
+            let hs = oh * inHeight / outHeight, he = ((oh + 1) * inHeight + outHeight - 1) / outHeight
+            sumRows(x, hs..<he, inWidth, into: row)
+            for ow in 0..<outWidth {
+                let ws = ow * inWidth / outWidth, we = ((ow + 1) * inWidth + outWidth - 1) / outWidth
+                var sum: Float = 0
+                for w in ws..<we { sum += row[w] }
+                y[oh * outWidth + ow] = sum / Float((he - hs) * (we - ws))
+            }
+        }
+    }
+}
+
+/// `KernelTable.lrn`. Each output plane (n, c) is one item; along it, 8 spatial lanes at a time,
+/// the window's squares are summed directly (in channel order, like the twin, so NaN and ∞ reach
+/// exactly the outputs whose window holds them), giving `d = bias + alpha/size · Σ x²`.
+/// `d^beta` is `powf` per element — bit-identical to the twin — except for beta = 0.75 (AlexNet),
+/// where it is `√d · √√d` in vector registers (~10× faster): each output within 9·2⁻²⁴ relative
+/// of the twin (4.5·2⁻²⁴ for the roots, product and division, the rest powf's own error).
+func lrn(
+    _ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>, _ batch: Int, _ channels: Int, _ spatial: Int,
+    _ size: Int, _ low: Int, _ high: Int, _ alpha: Float, _ beta: Float, _ bias: Float, _ pool: ThreadPool
+) {
+    let scale = alpha / Float(size)
+    let threeQuarters = beta == 0.75
+    @inline(__always)
+    func power(_ d: Vec) -> Vec {
+        if threeQuarters {
+            let root = squareRoot(d)
+            return root * squareRoot(root)
+        }
+        var p = Vec()
+        for lane in 0..<8 { p[lane] = powf(d[lane], beta) }
+        return p
+    }
+    @inline(__always)
+    func power(_ d: Float) -> Float {
+        if threeQuarters {
+            let root = d.squareRoot()
+            return root * root.squareRoot()
+        }
+        return powf(d, beta)
+    }
+    let planes = batch * channels
+    let chunks = min(planes, 8 * pool.threadCount)
+    pool.parallelFor(chunks) { item in
+        for index in evenSplit(planes, parts: chunks, index: item) {
+            let n = index / channels, c = index % channels
+            let base = input + n * channels * spatial
+            let x = base + c * spatial, y = output + index * spatial
+            let first = max(c + low, 0), window = first..<max(min(c + high, channels - 1) + 1, first)
+            var s = 0
+            while s + 8 <= spatial {
+                var sum = Vec()
+                for k in window {
+                    let v = load8(base + k * spatial + s)
+                    sum += v * v
+                }
+                let d = Vec(repeating: bias) + Vec(repeating: scale) * sum
+                store8(load8(x + s) / power(d), y + s)
+                s += 8
+            }
+            while s < spatial {
+                var sum: Float = 0
+                for k in window {
+                    let v = base[k * spatial + s]
+                    sum += v * v
+                }
+                y[s] = x[s] / power(bias + scale * sum)
+                s += 1
+            }
+        }
+    }
+}
+
+/// `KernelTable.batchNorm`: `((x − mean) · 1/√(var + ε)) · scale + shift`, in that order and
+/// without fused multiply-adds, 8 lanes at a time: bit-identical to the twin. Planes (n, c) are
+/// split across threads.
+func batchNorm(
+    _ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>, _ batch: Int, _ channels: Int, _ spatial: Int,
+    _ scale: UnsafePointer<Float>, _ shift: UnsafePointer<Float>, _ mean: UnsafePointer<Float>,
+    _ variance: UnsafePointer<Float>, _ epsilon: Float, _ pool: ThreadPool
+) {
+    let planes = batch * channels
+    let chunks = min(planes, 8 * pool.threadCount)
+    pool.parallelFor(chunks) { item in
+        for index in evenSplit(planes, parts: chunks, index: item) {
+            let c = index % channels
+            let m = mean[c], inverse = 1 / sqrtf(variance[c] + epsilon), a = scale[c], b = shift[c]
+            let x = input + index * spatial, y = output + index * spatial
+            let mv = Vec(repeating: m), iv = Vec(repeating: inverse), av = Vec(repeating: a), bv = Vec(repeating: b)
+            var s = 0
+            while s + 8 <= spatial {
+                store8((load8(x + s) - mv) * iv * av + bv, y + s)
+                s += 8
+            }
+            while s < spatial {
+                y[s] = (x[s] - m) * inverse * a + b
+                s += 1
+            }
+        }
+    }
+}
+
+/// `KernelTable.softmax` along the middle axis of [outer, length, inner]. With `inner == 1`
+/// (rows, e.g. [batch, 1000] logits) each row is one item: vector max, `expf` per element, the
+/// sum in 8 lane-wise partial sums, then one division per element. With `inner > 1` each item is
+/// 8 adjacent columns (o, i..<i+8) computed lane-wise exactly like the twin (bit-identical).
+/// A NaN anywhere in a row or column makes all of it NaN, like the twin and PyTorch.
+func softmax(
+    _ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>, _ outer: Int, _ length: Int, _ inner: Int,
+    _ pool: ThreadPool
+) {
+    /// max that skips NaN (like `Swift.max` in the twin); a NaN reaches the sum instead.
+    @inline(__always)
+    func maxSkippingNaN(_ m: Vec, _ v: Vec) -> Vec { m.replacing(with: v, where: v .> m) }
+    let blocks = inner == 1 ? 1 : (inner + 7) / 8
+    let items = outer * blocks
+    let chunks = min(items, 8 * pool.threadCount)
+    pool.parallelFor(chunks) { chunk in
+        for item in evenSplit(items, parts: chunks, index: chunk) {
+            let o = item / blocks, i0 = item % blocks * 8
+            let x = input + o * length * inner + i0, y = output + o * length * inner + i0
+            if inner == 1 {
+                var l = 0, m = Vec(repeating: -.infinity)
+                while l + 8 <= length { m = maxSkippingNaN(m, load8(x + l)); l += 8 }
+                var maximum = m.max()
+                while l < length { maximum = max(maximum, x[l]); l += 1 }
+                l = 0
+                var partial = Vec()
+                while l + 8 <= length {
+                    var e = Vec()
+                    for lane in 0..<8 { e[lane] = expf(x[l + lane] - maximum) }
+                    store8(e, y + l)
+                    partial += e
+                    l += 8
+                }
+                var sum = partial.sum()
+                while l < length {
+                    let e = expf(x[l] - maximum)
+                    y[l] = e
+                    sum += e
+                    l += 1
+                }
+                l = 0
+                let total = Vec(repeating: sum)
+                while l + 8 <= length { store8(load8(y + l) / total, y + l); l += 8 }
+                while l < length { y[l] /= sum; l += 1 }
+            } else if i0 + 8 <= inner {
+                var m = Vec(repeating: -.infinity)
+                for l in 0..<length { m = maxSkippingNaN(m, load8(x + l * inner)) }
+                var sum = Vec()
+                for l in 0..<length {
+                    let v = load8(x + l * inner) - m
+                    var e = Vec()
+                    for lane in 0..<8 { e[lane] = expf(v[lane]) }
+                    store8(e, y + l * inner)
+                    sum += e
+                }
+                for l in 0..<length { store8(load8(y + l * inner) / sum, y + l * inner) }
+            } else {
+                for i in 0..<(inner - i0) {
+                    var maximum = -Float.infinity
+                    for l in 0..<length { maximum = max(maximum, x[l * inner + i]) }
+                    var sum: Float = 0
+                    for l in 0..<length {
+                        let e = expf(x[l * inner + i] - maximum)
+                        y[l * inner + i] = e
+                        sum += e
+                    }
+                    for l in 0..<length { y[l * inner + i] /= sum }
+                }
+            }
+        }
     }
 }

@@ -13,7 +13,14 @@ public let kernelTable = KernelTable(
     name: setName,
     tile: { tile6x16($0) },
     dotRows: { dotRows(k: $0, x: $1, w: $2, ldw: $3, rows: $4, y: $5, bias: $6, relu: $7) },
-    im2colPanel: { im2colPanel($0, $1, $2, $3) },
+    im2colRow: { im2colRow($0, $1, $2, $3, $4) },
+    winogradInput: { winogradInput($0, $1, $2, $3) },
+    winogradOutput: { winogradOutput($0, $1, $2, $3, $4, $5) },
     maxPool: { maxPool($0, $1, $2, $3, $4, $5, $6, $7, $8) },
-    relu: { relu($0, $1, $2) }
+    relu: { relu($0, $1, $2) },
+    averagePool: { averagePool($0, $1, $2, $3, $4, $5, $6, $7, $8, $9) },
+    adaptiveAveragePool: { adaptiveAveragePool($0, $1, $2, $3, $4, $5, $6, $7) },
+    lrn: { lrn($0, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) },
+    softmax: { softmax($0, $1, $2, $3, $4, $5) },
+    batchNorm: { batchNorm($0, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10) }
 )

@@ -202,7 +202,7 @@ struct Step {
             let s = k.shape
             let group = s.groups > 1 ? " g\(s.groups)" : ""
             let stride = s.strideH > 1 || s.strideW > 1 ? "/\(s.strideH)" : ""
-            return ("conv \(s.inChannels)→\(s.outChannels) \(s.kernelH)×\(s.kernelW)\(stride)\(group)\(k.relu ? " +relu" : "")",
+            return ("conv \(s.inChannels)→\(s.outChannels) \(s.kernelH)×\(s.kernelW)\(stride)\(group)\(k.relu ? " +relu" : "") \(k.method.rawValue)",
                     2 * outCount * Double(s.reductionSize))
         case let .linear(k):
             return ("linear \(k.inFeatures)→\(k.outFeatures)\(k.relu ? " +relu" : "")", 2 * outCount * Double(k.inFeatures))
@@ -252,25 +252,28 @@ struct Step {
                                 inWidth: inShape[3], outHeight: outShape[2], outWidth: outShape[3], pool: pool, kernels: kernels)
         case let .averagePool(shape, countIncludePad):
             PoolKernels.averagePool(shape, countIncludePad: countIncludePad, input: x, output: y, planes: inShape[0] * inShape[1],
-                                    inHeight: inShape[2], inWidth: inShape[3], outHeight: outShape[2], outWidth: outShape[3], pool: pool)
+                                    inHeight: inShape[2], inWidth: inShape[3], outHeight: outShape[2], outWidth: outShape[3], pool: pool,
+                                    kernels: kernels)
         case .adaptiveAveragePool:
             PoolKernels.adaptiveAveragePool(input: x, output: y, planes: inShape[0] * inShape[1], inHeight: inShape[2],
-                                            inWidth: inShape[3], outHeight: outShape[2], outWidth: outShape[3], pool: pool)
+                                            inWidth: inShape[3], outHeight: outShape[2], outWidth: outShape[3], pool: pool,
+                                            kernels: kernels)
         case let .lrn(l):
             let (low, high) = l.offsets
             NormalizationKernels.lrn(input: x, output: y, batch: inShape[0], channels: inShape[1],
                                      spatial: inShape[2...].reduce(1, *), size: l.size, low: low, high: high,
-                                     alpha: l.alpha, beta: l.beta, bias: l.bias, pool: pool)
+                                     alpha: l.alpha, beta: l.beta, bias: l.bias, pool: pool, kernels: kernels)
         case let .softmax(axis):
             let a = axis < 0 ? axis + inShape.count : axis
             NormalizationKernels.softmax(input: x, output: y, outer: inShape[..<a].reduce(1, *), length: inShape[a],
-                                         inner: inShape[(a + 1)...].reduce(1, *), pool: pool)
+                                         inner: inShape[(a + 1)...].reduce(1, *), pool: pool, kernels: kernels)
         case .add:
             ElementwiseKernels.add(x, inShape, pointer(inputs[1]), plan.shapes[inputs[1]]!, output: y, shape: outShape)
         case let .batchNorm(epsilon):
             NormalizationKernels.batchNorm(input: x, output: y, batch: inShape[0], channels: inShape[1],
                                            spatial: inShape[2...].reduce(1, *), scale: pointer(inputs[1]), shift: pointer(inputs[2]),
-                                           mean: pointer(inputs[3]), variance: pointer(inputs[4]), epsilon: epsilon, pool: pool)
+                                           mean: pointer(inputs[3]), variance: pointer(inputs[4]), epsilon: epsilon, pool: pool,
+                                           kernels: kernels)
         case let .concat(axis):
             let a = axis < 0 ? axis + outShape.count : axis
             let outer = outShape[..<a].reduce(1, *), inner = outShape[(a + 1)...].reduce(1, *)

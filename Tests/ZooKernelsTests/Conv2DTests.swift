@@ -8,17 +8,19 @@ final class Conv2DTests: XCTestCase {
 
     /// Runs one case against the reference; input/weights/bias drawn from `rng`.
     func check(_ shape: Conv2DShape, batch: Int, h: Int, w: Int, bias: Bool = true, relu: Bool = true,
-               rng: inout SeededRandom, file: StaticString = #filePath, line: UInt = #line) {
+               method: Conv2DKernel.Method? = nil, rng: inout SeededRandom, file: StaticString = #filePath, line: UInt = #line) {
         let input = [Float].random(batch * shape.inChannels * h * w, &rng)
         let weights = [Float].random(shape.outChannels * shape.reductionSize, &rng)
         let b: [Float]? = bias ? .random(shape.outChannels, &rng) : nil
         let expected = referenceConv(shape, input: input, weights: weights, bias: b, relu: relu, batch: batch, h: h, w: w)
         let magnitude = referenceConv(shape, input: input, weights: weights, bias: b, relu: relu, batch: batch, h: h, w: w, absolute: true)
+        let usesWinograd = WinogradConv.applies(to: shape) && (method ?? (shape.groupInChannels >= 16 ? .winograd : .im2col)) == .winograd
         for set in KernelSet.supported {
             let fast = fastConv(shape, input: input, weights: weights, bias: b, relu: relu, batch: batch, h: h, w: w,
-                                pool: Self.pool, kernels: set)
+                                pool: Self.pool, kernels: set, method: method)
             assertClose(fast, expected, magnitude: magnitude, k: shape.reductionSize,
-                        "\(set) \(shape) batch \(batch) \(h)×\(w) bias \(bias) relu \(relu)", file: file, line: line)
+                        "\(set) \(method?.rawValue ?? "auto") \(shape) batch \(batch) \(h)×\(w) bias \(bias) relu \(relu)",
+                        scale: usesWinograd ? 4 : 1, file: file, line: line)
         }
     }
 
@@ -104,6 +106,45 @@ final class Conv2DTests: XCTestCase {
             check(shape, batch: Int.random(in: 1...3, using: &rng), h: h, w: w,
                   bias: Bool.random(using: &rng), relu: Bool.random(using: &rng), rng: &rng)
             done += 1
+        }
+    }
+
+    /// Winograd F(2×2, 3×3) and F(2×2, 5×5) on seeded random stride-1 shapes: odd and even sizes (partial 2×2
+    /// tiles), pads 0–2 and asymmetric, groups, batches whose tiles cross 16-tile panels and
+    /// 8-panel chunks, channels around the 6-row tile — for every kernel set.
+    func testWinogradRandomShapes() {
+        var rng = SeededRandom(seed: 6)
+        for _ in 0..<40 {
+            let groups = [1, 1, 2].randomElement(using: &rng) ?? 1
+            let size = [3, 5].randomElement(using: &rng) ?? 3
+            let shape = Conv2DShape(
+                inChannels: groups * Int.random(in: 1...20, using: &rng), outChannels: groups * Int.random(in: 1...14, using: &rng),
+                kernelH: size, kernelW: size,
+                padTop: Int.random(in: 0...2, using: &rng), padLeft: Int.random(in: 0...2, using: &rng),
+                padBottom: Int.random(in: 0...2, using: &rng), padRight: Int.random(in: 0...2, using: &rng), groups: groups)
+            let h = Int.random(in: 1...16, using: &rng), w = Int.random(in: 1...16, using: &rng)
+            let out = shape.outputSize(inHeight: h, inWidth: w)
+            if out.height == 0 || out.width == 0 { continue }
+            check(shape, batch: Int.random(in: 1...4, using: &rng), h: h, w: w, bias: Bool.random(using: &rng),
+                  relu: Bool.random(using: &rng), method: .winograd, rng: &rng)
+        }
+        // AlexNet conv3 geometry at batch 16: 784 tiles = 49 panels, several chunks; conv2 geometry.
+        check(Conv2DShape(inChannels: 24, outChannels: 13, kernelH: 3, kernelW: 3, padTop: 1, padLeft: 1, padBottom: 1, padRight: 1),
+              batch: 16, h: 13, w: 13, method: .winograd, rng: &rng)
+        check(Conv2DShape(inChannels: 64, outChannels: 8, kernelH: 5, kernelW: 5, padTop: 2, padLeft: 2, padBottom: 2, padRight: 2),
+              batch: 2, h: 27, w: 27, method: .winograd, rng: &rng)
+    }
+
+    /// Which method a shape gets by default, and that forcing works both ways.
+    func testMethodChoice() {
+        let alex3 = Conv2DShape(inChannels: 192, outChannels: 384, kernelH: 3, kernelW: 3, padTop: 1, padLeft: 1, padBottom: 1, padRight: 1)
+        let weights = [Float](repeating: 0.5, count: alex3.outChannels * alex3.reductionSize)
+        weights.withUnsafeBufferPointer { w in
+            XCTAssertEqual(Conv2DKernel(shape: alex3, weights: w.baseAddress!, bias: nil, relu: true).method, .winograd)
+            XCTAssertEqual(Conv2DKernel(shape: alex3, weights: w.baseAddress!, bias: nil, relu: true, method: .im2col).method, .im2col)
+            var strided = alex3
+            strided.strideH = 2
+            XCTAssertEqual(Conv2DKernel(shape: strided, weights: w.baseAddress!, bias: nil, relu: true, method: .winograd).method, .im2col)
         }
     }
 

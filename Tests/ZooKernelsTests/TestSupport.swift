@@ -32,8 +32,11 @@ func workspaceFloats(_ bytes: Int) -> Int { (bytes + 3) / 4 }
 /// rounding. `magnitude` is Σ|w·x| + |b| per output (the reference run on absolute values). This is
 /// a rigorous worst case, typically ~√K looser than actual errors, yet any indexing error (a wrong
 /// or missing term) is O(|term|) and is caught. A tiny absolute term covers denormal flushing.
+///
+/// `scale` widens the bound for algorithms that round more than one chain per output (Winograd's
+/// transforms add and subtract up to 16 transformed terms per output before and after the chain).
 func assertClose(
-    _ actual: [Float], _ expected: [Float], magnitude: [Float], k: Int, _ what: String,
+    _ actual: [Float], _ expected: [Float], magnitude: [Float], k: Int, _ what: String, scale: Double = 1,
     file: StaticString = #filePath, line: UInt = #line
 ) {
     XCTAssertEqual(actual.count, expected.count, what, file: file, line: line)
@@ -41,7 +44,7 @@ func assertClose(
     var failures = 0
     for i in 0..<min(actual.count, expected.count) {
         let a = Double(actual[i]), e = Double(expected[i])
-        let tolerance = Double(k + 2) * u * Double(magnitude[i]) + u * abs(e) + 1e-30
+        let tolerance = scale * Double(k + 2) * u * Double(magnitude[i]) + u * abs(e) + 1e-30
         if !(abs(a - e) <= tolerance) {
             failures += 1
             if failures <= 5 {
@@ -54,10 +57,11 @@ func assertClose(
 
 /// Runs `Conv2DKernel` and returns its output.
 func fastConv(_ shape: Conv2DShape, input: [Float], weights: [Float], bias: [Float]?, relu: Bool,
-              batch: Int, h: Int, w: Int, pool: ThreadPool, kernels: KernelSet) -> [Float] {
+              batch: Int, h: Int, w: Int, pool: ThreadPool, kernels: KernelSet,
+              method: Conv2DKernel.Method? = nil) -> [Float] {
     let kernel = weights.withUnsafeBufferPointer { wp in
         withOptionalPointer(bias) { bp in
-            Conv2DKernel(shape: shape, weights: wp.baseAddress!, bias: bp, relu: relu, kernels: kernels)
+            Conv2DKernel(shape: shape, weights: wp.baseAddress!, bias: bp, relu: relu, kernels: kernels, method: method)
         }
     }
     let (oh, ow) = shape.outputSize(inHeight: h, inWidth: w)
