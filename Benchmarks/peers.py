@@ -6,10 +6,11 @@ Weights: `zoo init alexnet --seed 0` (the deterministic generator), loaded into 
 with torch.load(weights_only=True) and exported to ONNX (opset 17) for the other engines. Input: a
 fixed random batch. For each engine and batch size: median and min ms per batch over --runs after
 warm-up, ms per image, images/s, the ratio to onnxruntime (ms/image), and max |Δ| of its logits
-against PyTorch's.
+against PyTorch's. The timed runs are split into --rounds rounds that visit the engines in turn,
+so a slow spell of a shared machine falls on all of them rather than on one.
 
 Run from the repository root with the oracle venv, after `swift build -c release --product zoo`:
-    $(../shared/oracle/setup) Benchmarks/peers.py [--threads 2] [--runs 20] [--batches 1 16]
+    $(../shared/oracle/setup) Benchmarks/peers.py [--threads 2] [--runs 30] [--rounds 5] [--batches 1 16]
 """
 import argparse
 import os
@@ -26,6 +27,7 @@ import numpy as np
 
 
 def timed(fn, runs, warmup=3):
+    """Seconds of each of `runs` calls after `warmup` untimed ones."""
     for _ in range(warmup):
         fn()
     times = []
@@ -33,14 +35,15 @@ def timed(fn, runs, warmup=3):
         t = time.perf_counter()
         fn()
         times.append(time.perf_counter() - t)
-    return statistics.median(times), min(times)
+    return times
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--zoo", default=".build/release/zoo")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--runs", type=int, default=30)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 16])
     parser.add_argument("--workdir", default=os.path.join(tempfile.gettempdir(), "zoo-peers"))
     args = parser.parse_args()
@@ -100,27 +103,45 @@ def main():
         np.save(input_path, x)
         with torch.no_grad():
             reference = model(torch.from_numpy(x)).numpy()
-            torch_times = timed(lambda: model(torch.from_numpy(x)), args.runs)
-        results = {"PyTorch": (torch_times, reference)}
-        ort_out = session.run(None, {"input": x})[0]
-        results["onnxruntime"] = (timed(lambda: session.run(None, {"input": x}), args.runs), ort_out)
-        for name, run in engines.items():
-            out = np.asarray(run(x))
-            results[name] = (timed(lambda: run(x), args.runs), out)
-        # zoo: timing from `zoo bench` (in-process), outputs from `zoo run` on the same input.
         subprocess.run([args.zoo, "run", weights, "--input", input_path, "--output", output_path,
                         "--threads", str(args.threads)], check=True, capture_output=True)
-        bench = subprocess.run([args.zoo, "bench", weights, "--batch", str(batch), "--runs", str(args.runs),
-                                "--threads", str(args.threads)], check=True, capture_output=True, text=True).stdout
-        median, best = map(float, re.search(r"median ([\d.]+) ms \(best ([\d.]+)\)", bench).groups())
-        results["zoo"] = ((median / 1e3, best / 1e3), np.load(output_path))
+        outputs = {"PyTorch": reference, "onnxruntime": session.run(None, {"input": x})[0],
+                   "zoo": np.load(output_path)}
+        for name, run in engines.items():
+            outputs[name] = np.asarray(run(x))
+
+        def zoo_times(runs):
+            # zoo times itself in-process (after its own warm-up) and prints every run with --all-times.
+            bench = subprocess.run([args.zoo, "bench", weights, "--batch", str(batch), "--runs", str(runs),
+                                    "--threads", str(args.threads), "--all-times"],
+                                   check=True, capture_output=True, text=True).stdout
+            return [float(t) / 1e3 for t in re.search(r"times ms: ([\d. ]+)", bench).group(1).split()]
+
+        def torch_run():
+            with torch.no_grad():
+                model(torch.from_numpy(x))
+        timers = {"onnxruntime": lambda n: timed(lambda: session.run(None, {"input": x}), n),
+                  "zoo": zoo_times,
+                  "PyTorch": lambda n: timed(torch_run, n)}
+        for name, run in engines.items():
+            timers[name] = lambda n, run=run: timed(lambda: run(x), n)
+        samples = {name: [] for name in timers}
+        per_round = max(1, args.runs // args.rounds)
+        for _ in range(args.rounds):
+            for name, timer in timers.items():
+                samples[name] += timer(per_round)
+        results = {name: ((statistics.median(samples[name]), min(samples[name])), outputs[name])
+                   for name in ["PyTorch", "onnxruntime"] + list(engines) + ["zoo"]}
         ort_per_image = results["onnxruntime"][0][0] / batch
         for name, ((median_s, best_s), out) in results.items():
             rows.append((batch, name, median_s * 1e3, best_s * 1e3, median_s * 1e3 / batch, batch / median_s,
                          (median_s / batch) / ort_per_image, float(np.abs(out - reference).max())))
 
+    kernels = re.search(r"(\w+) kernels", subprocess.run(
+        [args.zoo, "bench", weights, "--runs", "1"], check=True, capture_output=True, text=True).stdout).group(1)
     print(f"AlexNet (torchvision, fp32) — {describe()}, {args.threads} threads, "
-          f"{args.runs} runs; torch {torch.__version__}, onnxruntime {ort.__version__}")
+          f"{args.runs} runs in {args.rounds} interleaved rounds; torch {torch.__version__}, "
+          f"onnxruntime {ort.__version__}, zoo {kernels} kernels")
     print()
     print("| batch | engine        | median ms | min ms | ms/image | images/s | vs onnxruntime | max abs diff vs PyTorch |")
     print("|------:|---------------|----------:|-------:|---------:|---------:|---------------:|------------------------:|")

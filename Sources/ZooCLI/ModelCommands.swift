@@ -94,6 +94,8 @@ struct Bench: ParsableCommand {
     var arch: String?
     @Flag(help: "Also time every layer and print its GFLOP/s against the per-core FMA peak.")
     var layers = false
+    @Flag(help: "Also print every run's time (for benchmark scripts that pool runs).")
+    var allTimes = false
 
     func run() throws {
         guard batch > 0, runs > 0 else { throw ValidationError("--batch and --runs must be positive") }
@@ -109,12 +111,14 @@ struct Bench: ParsableCommand {
             _ = try execute(executor, x, path: model)
             times.append(seconds(ContinuousClock.now - start))
         }
+        let inOrder = times
         times.sort()
         let median = times[times.count / 2], best = times[0]
         print("\(loaded.kind) batch \(batch), \(executor.options.threads) threads, \(executor.options.kernels.rawValue) kernels, \(runs) runs: "
             + "median \(String(format1: median * 1000, digits: 2)) ms (best \(String(format1: best * 1000, digits: 2))), "
             + "\(String(format1: median * 1000 / Double(batch), digits: 2)) ms/image, "
             + "\(String(format1: Double(batch) / median, digits: 1)) images/s; load \(String(format1: load * 1000, digits: 1)) ms")
+        if allTimes { print("times ms: " + inOrder.map { String(format1: $0 * 1000, digits: 3) }.joined(separator: " ")) }
         if layers { try printLayers(executor, x) }
     }
 

@@ -88,6 +88,11 @@ struct PackedGemm {
     /// Depth of a k block: `Gemm.kc` keeps a B sliver in L1; a single B panel (small n) may use the
     /// whole k, so each A row streams from memory in one pass.
     var kBlock = Gemm.kc
+    /// Floats between consecutive B panels (nil: `k · 16`, packed back to back).
+    var bPanelStride: Int? = nil
+    /// Floats between the first columns of consecutive 16-column blocks of C (nil: 16, plain
+    /// row-major C). Lets a caller interleave several GEMMs' outputs.
+    var cPanelStride: Int? = nil
 
     var mPanels: Int { Gemm.panelCount(m, width: Gemm.mr) }
     var nPanels: Int { Gemm.panelCount(n, width: Gemm.nr) }
@@ -97,6 +102,7 @@ struct PackedGemm {
     func computeTiles(_ tiles: Range<Int>) {
         if tiles.isEmpty { return }
         let mPanels = self.mPanels
+        let bStride = bPanelStride ?? k * Gemm.nr, cStride = cPanelStride ?? Gemm.nr
         var k0 = 0
         while k0 < k {
             let kcur = min(kBlock, k - k0)
@@ -107,8 +113,8 @@ struct PackedGemm {
                 let aTile = aRowStride == 0 ? a + mp * k * Gemm.mr + k0 * Gemm.mr
                     : (m - row < Gemm.mr ? aTail! : a + row * aRowStride) + k0
                 tile(TileArguments(
-                    k: kcur, a: aTile, aRowStride: aRowStride, b: b + np * k * Gemm.nr + k0 * Gemm.nr,
-                    c: c + row * ldc + col, ldc: ldc, accumulate: k0 > 0, finish: finish,
+                    k: kcur, a: aTile, aRowStride: aRowStride, b: b + np * bStride + k0 * Gemm.nr,
+                    c: c + row * ldc + np * cStride, ldc: ldc, accumulate: k0 > 0, finish: finish,
                     rowBias: rowBias.map { $0 + row }, colBias: colBias.map { $0 + col }, relu: relu),
                      rows: min(Gemm.mr, m - row), cols: min(Gemm.nr, n - col))
             }

@@ -1,7 +1,8 @@
 /// `y[batch, out] = x[batch, in] · Wᵀ + b` (torch.nn.Linear) with optional fused ReLU.
 ///
-/// The weights are used where they are, row-major `[out, in]` — never packed or copied — so a
-/// mapped checkpoint's fc weights are the only copy in memory. Both paths stream each weight once:
+/// The weights stay row-major `[out, in]` — never packed. They are used where they are, or (for a
+/// mapped checkpoint) moved into huge-page memory with the file's pages released as they are
+/// copied, so there is only ever one copy in memory. Both paths stream each weight once:
 /// - batch 1: `KernelTable.dotRows`, threads splitting the output rows — memory bound;
 /// - batch > 1: `Cᵀ[out × batch] = W · xᵀ` as a GEMM with W as the row-major A operand and the
 ///   input packed into 16-column B panels in the workspace; threads split the 6×16 tiles, and `Cᵀ`
@@ -17,7 +18,7 @@ public final class LinearKernel: @unchecked Sendable {
     public let kernels: KernelSet
     private let table: KernelTable
     private let weights: UnsafePointer<Float>
-    /// Keeps `weights` alive.
+    /// Keeps `weights` alive: the caller's owner, or the huge-page copy.
     private let owner: AnyObject?
     /// The last `outFeatures % 6` weight rows followed by zero rows up to 6 (see `PackedGemm.aTail`).
     private let tailRows: UnsafeMutablePointer<Float>?
@@ -25,25 +26,33 @@ public final class LinearKernel: @unchecked Sendable {
     private let paddedBias: UnsafeMutablePointer<Float>?
 
     /// - Parameters:
-    ///   - weights: `[outFeatures, inFeatures]`; must stay valid and unchanged while the kernel lives
-    ///     (`owner` is retained for that).
+    ///   - weights: `[outFeatures, inFeatures]`; unless `moveFromMapping`, used in place and must
+    ///     stay valid and unchanged while the kernel lives (`owner` is retained for that).
+    ///   - moveFromMapping: the weights lie in a read-only private file mapping: copy them into
+    ///     huge-page memory (faster to stream) and release the mapping's pages as they are copied.
     ///   - bias: `[outFeatures]` or nil, read during init only.
     ///   - kernels: a set from `KernelSet.supported`.
     public init(inFeatures: Int, outFeatures: Int, weights: UnsafePointer<Float>, owner: AnyObject?,
-                bias: UnsafePointer<Float>?, relu: Bool, kernels: KernelSet = .active) {
+                moveFromMapping: Bool = false, bias: UnsafePointer<Float>?, relu: Bool, kernels: KernelSet = .active) {
         precondition(inFeatures >= 1 && outFeatures >= 1, "LinearKernel: feature counts must be ≥ 1")
         self.inFeatures = inFeatures
         self.outFeatures = outFeatures
         self.relu = relu
         self.kernels = kernels
         table = kernels.table
-        self.weights = weights
-        self.owner = owner
+        if moveFromMapping {
+            let copy = HugePageBuffer(copying: weights, count: outFeatures * inFeatures, releasingSource: true)
+            self.weights = copy.floats
+            self.owner = copy
+        } else {
+            self.weights = weights
+            self.owner = owner
+        }
         let full = outFeatures / Gemm.mr * Gemm.mr
         if full < outFeatures {
             let tail = UnsafeMutablePointer<Float>.allocate(capacity: Gemm.mr * inFeatures)
             tail.initialize(repeating: 0, count: Gemm.mr * inFeatures)
-            tail.update(from: weights + full * inFeatures, count: (outFeatures - full) * inFeatures)
+            tail.update(from: self.weights + full * inFeatures, count: (outFeatures - full) * inFeatures)
             tailRows = tail
         } else {
             tailRows = nil

@@ -124,24 +124,27 @@ final class WinogradConv: @unchecked Sendable {
         var start = 0
         while start < totalPanels {
             let panels = min(chunk, totalPanels - start)
-            let ldc = panels * 16
-            // V of a group: [ξ][panel][channel][16]; M of a group: [ξ][row][ldc].
-            let vPosition = panels * cin * 16, mPosition = rows * ldc
+            // V of a group: [panel][ξ][channel][16] (B operand ξ's panels `vPanel` apart); M of a
+            // group: [row][panel][ξ][16] (C of GEMM ξ with 16-column blocks `area·16` apart), so each
+            // output transform reads its α² positions from one contiguous run.
+            let vPanel = area * cin * 16, mRow = panels * area * 16
             pool.parallelFor(groups * panels * splits) { item in
                 let group = item / (panels * splits), p = item / splits % panels
                 let channels = evenSplit(cin, parts: splits, index: item % splits)
                 if channels.isEmpty { return }
                 let panel = WinogradPanel(firstTile: (start + p) * 16, channels: channels.count, channelStride: 16,
-                                          positionStride: vPosition)
+                                          positionStride: cin * 16)
                 table.winogradInput(geometry, panel, input + (group * cin + channels.lowerBound) * inHeight * inWidth,
-                                    v + group * groupV + (p * cin + channels.lowerBound) * 16)
+                                    v + group * groupV + p * vPanel + channels.lowerBound * 16)
             }
             pool.parallelFor(groups * area) { item in
                 let group = item / area, xi = item % area
-                let gemm = PackedGemm(
+                var gemm = PackedGemm(
                     kernels: table, a: filters + (group * area + xi) * operandFloats, aRowStride: 0,
-                    b: v + group * groupV + xi * vPosition, c: m + group * groupM + xi * mPosition, ldc: ldc,
-                    m: rows, n: ldc, k: cin, rowBias: nil, colBias: nil, relu: false)
+                    b: v + group * groupV + xi * cin * 16, c: m + group * groupM + xi * 16, ldc: mRow,
+                    m: rows, n: panels * 16, k: cin, rowBias: nil, colBias: nil, relu: false)
+                gemm.bPanelStride = vPanel
+                gemm.cPanelStride = area * 16
                 gemm.computeTiles(0..<gemm.tileCount)
             }
             pool.parallelFor(groups * panels * splits) { item in
@@ -149,9 +152,9 @@ final class WinogradConv: @unchecked Sendable {
                 let channels = evenSplit(cout, parts: splits, index: item % splits)
                 if channels.isEmpty { return }
                 let k0 = group * cout + channels.lowerBound
-                let panel = WinogradPanel(firstTile: (start + p) * 16, channels: channels.count, channelStride: ldc,
-                                          positionStride: mPosition)
-                table.winogradOutput(geometry, panel, m + group * groupM + channels.lowerBound * ldc + p * 16,
+                let panel = WinogradPanel(firstTile: (start + p) * 16, channels: channels.count, channelStride: mRow,
+                                          positionStride: 16)
+                table.winogradOutput(geometry, panel, m + group * groupM + channels.lowerBound * mRow + p * area * 16,
                                      bias.map { $0 + k0 }, relu, output + k0 * outH * outW)
             }
             start += panels

@@ -88,42 +88,45 @@ private func winogradInput<T: Winograd1D>(
 ) {
     let plane = g.inHeight * g.inWidth, w = g.inWidth
     let m = T.m, alpha = T.alpha, area = alpha * alpha
-    withUnsafeTemporaryAllocation(of: Int.self, capacity: 4 * 16) { info in
+    withUnsafeTemporaryAllocation(of: Int.self, capacity: 5 * 16) { info in
         withUnsafeTemporaryAllocation(of: Float.self, capacity: (2 * area + alpha) * 16) { scratch in
             guard let lane = info.baseAddress, let patch = scratch.baseAddress else { return }
             let rowsDone = patch + area * 16, row = rowsDone + area * 16
-            // Per lane: image offset (−1 past the last tile), top-left patch corner, and
-            // whether the whole patch lies inside the input.
-            let base = lane, top = lane + 16, left = lane + 32, inside = lane + 48
+            // Per lane: offset of the patch's top-left corner (may lie in the padding), and the
+            // rows [rowLo, rowHi) and columns [colLo, colHi) of the patch inside the input
+            // (an empty range past the last tile).
+            let corner = lane, rowLo = lane + 16, rowHi = lane + 32, colLo = lane + 48, colHi = lane + 64
+            var allInside = true
             for j in 0..<16 {
                 let t = panel.firstTile + j
-                guard t < g.tiles else { base[j] = -1; inside[j] = 0; continue }
+                guard t < g.tiles else {
+                    corner[j] = 0; rowLo[j] = 0; rowHi[j] = 0; colLo[j] = 0; colHi[j] = 0
+                    allInside = false
+                    continue
+                }
                 let image = t / g.tilesPerImage, r = t - image * g.tilesPerImage
                 let ty = r / g.tilesW, tx = r - ty * g.tilesW
-                top[j] = m * ty - g.padTop
-                left[j] = m * tx - g.padLeft
-                base[j] = image * g.inImageStride
-                inside[j] = top[j] >= 0 && top[j] + alpha <= g.inHeight && left[j] >= 0 && left[j] + alpha <= w ? 1 : 0
+                let top = m * ty - g.padTop, left = m * tx - g.padLeft
+                corner[j] = image * g.inImageStride + top * w + left
+                rowLo[j] = max(0, -top); rowHi[j] = min(alpha, g.inHeight - top)
+                colLo[j] = max(0, -left); colHi[j] = min(alpha, w - left)
+                allInside = allInside && rowLo[j] == 0 && rowHi[j] == alpha && colLo[j] == 0 && colHi[j] == alpha
             }
+            if !allInside { patch.initialize(repeating: 0, count: area * 16) }
             var src = input, dst = v
             for _ in 0..<panel.channels {
+                // Gather: lane j gets its patch's inside part; the rest stays zero (set once above:
+                // every channel writes the same inside positions).
                 for j in 0..<16 {
-                    if inside[j] != 0 {
-                        var row = src + base[j] + top[j] * w + left[j]
+                    var from = src + corner[j]
+                    if rowHi[j] - rowLo[j] == alpha && colHi[j] - colLo[j] == alpha {
                         for i in 0..<alpha {
-                            for c in 0..<alpha { patch[(i * alpha + c) * 16 + j] = row[c] }
-                            row += w
+                            for c in 0..<alpha { patch[(i * alpha + c) * 16 + j] = from[c] }
+                            from += w
                         }
-                    } else if base[j] < 0 {
-                        for e in 0..<area { patch[e * 16 + j] = 0 }
                     } else {
-                        for i in 0..<alpha {
-                            let y = top[j] + i
-                            for c in 0..<alpha {
-                                let x = left[j] + c
-                                patch[(i * alpha + c) * 16 + j] = y >= 0 && y < g.inHeight && x >= 0 && x < w
-                                    ? src[base[j] + y * w + x] : 0
-                            }
+                        for i in rowLo[j]..<max(rowLo[j], rowHi[j]) {
+                            for c in colLo[j]..<max(colLo[j], colHi[j]) { patch[(i * alpha + c) * 16 + j] = from[i * w + c] }
                         }
                     }
                 }

@@ -87,17 +87,19 @@ struct Compiler {
         let weight = try constant(node, node.inputs[1], "weight")
         guard !weight.shape.contains(0) else { throw ExecutionError(node: node.name, "weight '\(node.inputs[1])' \(weight.shape) is empty") }
         let biasF32 = try bias.map { _ throws(ExecutionError) in try constant(node, node.inputs[2], "bias") }
-        // The kernel reads the weights in place (float32() of an f32 tensor is the tensor itself, so a
-        // mapped checkpoint is not copied); it keeps their storage alive.
+        // float32() of an f32 tensor is the tensor itself: weights of a mapped checkpoint move into the
+        // kernel's huge-page memory (releasing the file's pages); others are read in place.
         return weight.withContiguousBytes { wb in
             let wp = wb.bindMemory(to: Float.self).baseAddress!
             guard let biasF32 else {
                 return LinearKernel(inFeatures: weight.shape[1], outFeatures: weight.shape[0], weights: wp,
-                                    owner: weight.storage, bias: nil, relu: relu, kernels: kernels)
+                                    owner: weight.storage, moveFromMapping: weight.storage.isMapped, bias: nil, relu: relu,
+                                    kernels: kernels)
             }
             return biasF32.withContiguousBytes { bb in
                 LinearKernel(inFeatures: weight.shape[1], outFeatures: weight.shape[0], weights: wp, owner: weight.storage,
-                             bias: bb.bindMemory(to: Float.self).baseAddress, relu: relu, kernels: kernels)
+                             moveFromMapping: weight.storage.isMapped, bias: bb.bindMemory(to: Float.self).baseAddress,
+                             relu: relu, kernels: kernels)
             }
         }
     }

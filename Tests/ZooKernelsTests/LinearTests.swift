@@ -56,3 +56,45 @@ final class LinearTests: XCTestCase {
         }
     }
 }
+
+/// Weights moved out of a file mapping into huge-page memory compute the same bits as weights used
+/// in place, and the mapping still reads back the file's values after its pages were released.
+final class LinearMappedWeightsTests: XCTestCase {
+    func testMoveFromMappingMatchesInPlaceAndKeepsTheFileReadable() throws {
+        var rng = SeededRandom(seed: 14)
+        let (inF, outF) = (3000, 1500)   // 18 MB: several 8 MiB copy chunks
+        let weights = [Float].random(outF * inF, &rng)
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("zoo-linear-\(getpid()).bin").path
+        defer { unlink(path) }
+        try weights.withUnsafeBytes { try Data($0).write(to: URL(fileURLWithPath: path)) }
+        let fd = open(path, O_RDONLY)
+        XCTAssertGreaterThanOrEqual(fd, 0)
+        defer { close(fd) }
+        let size = weights.count * 4
+        let map = try XCTUnwrap(mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0))
+        XCTAssertNotEqual(map, MAP_FAILED)
+        defer { munmap(map, size) }
+        let mapped = map.assumingMemoryBound(to: Float.self)
+        let x = [Float].random(2 * inF, &rng), bias = [Float].random(outF, &rng)
+        let pool = ThreadPool(threads: 2)
+        for batch in [1, 2] {
+            let inPlace = fastLinear(inFeatures: inF, outFeatures: outF, input: Array(x[0..<(batch * inF)]), weights: weights,
+                                     bias: bias, relu: true, batch: batch, pool: pool, kernels: .active)
+            let kernel = bias.withUnsafeBufferPointer {
+                LinearKernel(inFeatures: inF, outFeatures: outF, weights: UnsafePointer(mapped), owner: nil, moveFromMapping: true,
+                             bias: $0.baseAddress, relu: true)
+            }
+            var out = [Float](repeating: .nan, count: batch * outF)
+            var ws = [Float](repeating: 0, count: workspaceFloats(kernel.workspaceBytes(batch: batch, threads: 2)))
+            x.withUnsafeBufferPointer { xp in
+                out.withUnsafeMutableBufferPointer { op in
+                    ws.withUnsafeMutableBytes { kernel.run(input: xp.baseAddress!, output: op.baseAddress!, batch: batch,
+                                                           workspace: $0.baseAddress!, pool: pool) }
+                }
+            }
+            XCTAssertEqual(out.map(\.bitPattern), inPlace.map(\.bitPattern), "batch \(batch)")
+        }
+        XCTAssertTrue(weights.withUnsafeBufferPointer { memcmp($0.baseAddress!, mapped, size) == 0 },
+                      "the mapping must still read the file's values")
+    }
+}
