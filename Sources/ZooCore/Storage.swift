@@ -71,6 +71,19 @@ public final class Storage: @unchecked Sendable {
     public var byteCount: Int { bytes.count }
     public var isMapped: Bool { mapping != nil }
 
+    /// For a mapped storage: drops the whole pages of its bytes from this process's memory
+    /// (`MADV_DONTNEED`; the mapping is read-only and private, so they are read back from the file
+    /// if anything touches them again). Lowers resident memory once a consumer has made its own
+    /// copy (e.g. packed weights). Does nothing for owned memory.
+    public func releasePages() {
+        guard isMapped, let base = bytes.baseAddress else { return }
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        guard page > 0 else { return }
+        let start = (Int(bitPattern: base) + page - 1) / page * page
+        let end = (Int(bitPattern: base) + bytes.count) / page * page
+        if end > start { _ = madvise(UnsafeMutableRawPointer(bitPattern: start), end - start, Int32(MADV_DONTNEED)) }
+    }
+
     /// A zero-copy view of `range` of a mapped file. `range` must lie inside the file (checked).
     public init(mapping file: MappedFile, range: Range<Int>) {
         precondition(range.lowerBound >= 0 && range.upperBound <= file.bytes.count, "slice outside the mapping")

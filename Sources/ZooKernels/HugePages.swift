@@ -2,28 +2,39 @@
 import Glibc
 #endif
 
-/// Memory for large, long-lived read-mostly arrays (fully connected weights): 2 MiB-aligned and
-/// advised for transparent huge pages, so streaming through it is not slowed by a TLB miss and a
-/// prefetcher restart every 4 KiB (on the reference machine a batch-1 fc6 pass takes ~15 % less
-/// time than from 4 KiB pages). Where the kernel does not grant huge pages this is plain memory.
-final class HugePageBuffer: @unchecked Sendable {
-    let base: UnsafeMutableRawPointer
-    let byteCount: Int
+/// Memory for large, long-lived arrays (fully connected weights, activation arenas, workspaces):
+/// 2 MiB-aligned and advised for transparent huge pages, so streaming through it is not slowed by
+/// a TLB miss and a prefetcher restart every 4 KiB (on the reference machine a batch-1 fc6 pass
+/// takes ~15 % less time than from 4 KiB pages). Where the kernel does not grant huge pages this
+/// is plain memory. Freed with the buffer.
+public final class HugePageBuffer: @unchecked Sendable {
+    public let base: UnsafeMutableRawPointer
+    public let byteCount: Int
     private static let hugePage = 1 << 21
+
+    /// `byteCount` bytes (at least 1), contents unspecified.
+    public init(byteCount: Int) {
+        self.byteCount = max(byteCount, 1)
+        base = Self.allocate(self.byteCount)
+    }
+
+    private static func allocate(_ byteCount: Int) -> UnsafeMutableRawPointer {
+        let rounded = (byteCount + hugePage - 1) / hugePage * hugePage
+        var memory: UnsafeMutableRawPointer?
+        guard posix_memalign(&memory, hugePage, rounded) == 0, let memory else {
+            fatalError("out of memory allocating \(rounded) bytes")
+        }
+        _ = madvise(memory, rounded, 14)   // MADV_HUGEPAGE; advice only, failure is harmless
+        return memory
+    }
 
     /// Copies `count` floats from `source`. With `releasingSource`, each copied 8 MiB chunk of the
     /// source is dropped from this process's memory (`MADV_DONTNEED` on its whole pages) as soon as
     /// it is copied, so the copy never holds both in full. Only pass it for a read-only private file
     /// mapping: its pages come back from the file if anything reads them again.
-    init(copying source: UnsafePointer<Float>, count: Int, releasingSource: Bool) {
+    public init(copying source: UnsafePointer<Float>, count: Int, releasingSource: Bool) {
         byteCount = max(count * MemoryLayout<Float>.stride, 1)
-        let rounded = (byteCount + Self.hugePage - 1) / Self.hugePage * Self.hugePage
-        var memory: UnsafeMutableRawPointer?
-        if posix_memalign(&memory, Self.hugePage, rounded) != 0 || memory == nil {
-            memory = UnsafeMutableRawPointer.allocate(byteCount: rounded, alignment: 64)
-        }
-        base = memory!
-        _ = madvise(base, rounded, 14)   // MADV_HUGEPAGE; advice only, failure is harmless
+        base = Self.allocate(byteCount)
         let bytes = count * MemoryLayout<Float>.stride
         let chunk = 8 << 20
         let page = Int(sysconf(Int32(_SC_PAGESIZE)))
@@ -43,7 +54,7 @@ final class HugePageBuffer: @unchecked Sendable {
         }
     }
 
-    var floats: UnsafePointer<Float> { UnsafePointer(base.assumingMemoryBound(to: Float.self)) }
+    public var floats: UnsafePointer<Float> { UnsafePointer(base.assumingMemoryBound(to: Float.self)) }
 
     deinit { free(base) }
 }

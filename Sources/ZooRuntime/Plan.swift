@@ -67,13 +67,15 @@ struct Compiler {
                                 kernelW: c.kernel[1], strideH: c.strides[0], strideW: c.strides[1], dilationH: c.dilations[0],
                                 dilationW: c.dilations[1], padTop: c.pads[0], padLeft: c.pads[1], padBottom: c.pads[2],
                                 padRight: c.pads[3], groups: c.groups)
-        return weight.withContiguousBytes { w in
+        let kernel = weight.withContiguousBytes { w in
             let wp = w.bindMemory(to: Float.self).baseAddress!
             guard let bias else { return Conv2DKernel(shape: shape, weights: wp, bias: nil, relu: relu, kernels: kernels) }
             return bias.withContiguousBytes { b in
                 Conv2DKernel(shape: shape, weights: wp, bias: b.bindMemory(to: Float.self).baseAddress, relu: relu, kernels: kernels)
             }
         }
+        weight.storage.releasePages()   // the kernel holds its own packed / transformed copy
+        return kernel
     }
 
     /// A LinearKernel when the Gemm is torch.nn.Linear (x · Wᵀ + b, W and b constant); else nil.
@@ -140,6 +142,10 @@ final class Plan: @unchecked Sendable {
     let arenaFloats: Int
     let workspace: UnsafeMutableRawPointer
     let workspaceBytes: Int
+    /// Own `arena` and `workspace` (huge-page memory: activations and im2col/Winograd buffers are
+    /// streamed with large strides).
+    private let arenaBuffer: HugePageBuffer
+    private let workspaceBuffer: HugePageBuffer
     /// Initializers that steps read as data (not the weights Conv/Linear hold packed copies of), as f32.
     let constants: [String: UnsafeMutablePointer<Float>]
     private let constantTensors: [Tensor]
@@ -215,7 +221,8 @@ final class Plan: @unchecked Sendable {
             throw ExecutionError("the activations need \(top / (1 << 28)) GiB for input \(inputShape), over the \(Plan.maxFloats / (1 << 28)) GiB limit")
         }
         arenaFloats = max(top, 16)
-        arena = UnsafeMutableRawPointer.allocate(byteCount: arenaFloats * 4, alignment: 64).bindMemory(to: Float.self, capacity: arenaFloats)
+        arenaBuffer = HugePageBuffer(byteCount: arenaFloats * 4)
+        arena = arenaBuffer.base.bindMemory(to: Float.self, capacity: arenaFloats)
 
         var workspaceBytes = 64
         for step in steps {
@@ -232,7 +239,8 @@ final class Plan: @unchecked Sendable {
             throw ExecutionError("the convolution workspace needs \(workspaceBytes >> 30) GiB for input \(inputShape)")
         }
         self.workspaceBytes = workspaceBytes
-        workspace = UnsafeMutableRawPointer.allocate(byteCount: workspaceBytes, alignment: 64)
+        workspaceBuffer = HugePageBuffer(byteCount: workspaceBytes)
+        workspace = workspaceBuffer.base
     }
 
     /// The most activation memory one plan may take, in floats: a quarter of physical memory, so a
@@ -242,8 +250,4 @@ final class Plan: @unchecked Sendable {
         return pages > 0 && size > 0 ? pages * size / 4 / 4 : 1 << 30
     }()
 
-    deinit {
-        arena.deallocate()
-        workspace.deallocate()
-    }
 }
