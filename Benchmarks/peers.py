@@ -7,7 +7,8 @@ with torch.load(weights_only=True) and exported to ONNX (opset 17) for the other
 fixed random batch. For each engine and batch size: median and min ms per batch over --runs after
 warm-up, ms per image, images/s, the ratio to onnxruntime (ms/image), and max |Δ| of its logits
 against PyTorch's. The timed runs are split into --rounds rounds that visit the engines in turn,
-so a slow spell of a shared machine falls on all of them rather than on one.
+so a slow spell of a shared machine falls on all of them rather than on one, and each engine
+starts after a second's pause so the previous one's spinning worker threads are idle.
 
 Run from the repository root with the oracle venv, after `swift build -c release --product zoo`:
     $(../shared/oracle/setup) Benchmarks/peers.py [--threads 2] [--runs 30] [--rounds 5] [--batches 1 16]
@@ -129,6 +130,10 @@ def main():
         per_round = max(1, args.runs // args.rounds)
         for _ in range(args.rounds):
             for name, timer in timers.items():
+                # Let the previous engine's worker threads stop spinning (ORT, OpenMP and TBB spin
+                # after a call) so they don't take cores from the next one — zoo runs in a
+                # separate process while this one's threads may still spin.
+                time.sleep(1.0)
                 samples[name] += timer(per_round)
         results = {name: ((statistics.median(samples[name]), min(samples[name])), outputs[name])
                    for name in ["PyTorch", "onnxruntime"] + list(engines) + ["zoo"]}

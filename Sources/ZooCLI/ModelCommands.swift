@@ -122,8 +122,9 @@ struct Bench: ParsableCommand {
         if layers { try printLayers(executor, x) }
     }
 
-    /// One line per executed step: median and best ms, and for conv / fc layers GFLOP/s overall
-    /// and per thread, next to `Bench.corePeak`.
+    /// One line per executed step: median and best ms; for conv / fc layers the layer's GFLOP/s
+    /// (direct-convolution operations per second) and the GFLOP/s per thread its kernel actually
+    /// executes (fewer operations for Winograd) against `Bench.corePeak`.
     private func printLayers(_ executor: Executor, _ x: Tensor) throws {
         let profile: [Executor.StepProfile]
         do { profile = try executor.profile(x, runs: runs) } catch { throw UserError(message: "\(model): \(error)") }
@@ -132,27 +133,26 @@ struct Bench: ParsableCommand {
         let kernelWidth = max(6, profile.map(\.kernel.count).max() ?? 6)
         func pad(_ s: String, _ n: Int) -> String { s + String(repeating: " ", count: max(0, n - s.count)) }
         func left(_ s: String, _ n: Int) -> String { String(repeating: " ", count: max(0, n - s.count)) + s }
-        print("\(pad("step", width))  \(pad("kernel", kernelWidth))  median ms   best ms   GFLOP/s  per thread  of peak")
-        var total = 0.0, totalBest = 0.0
-        for step in profile {
-            total += step.median
-            totalBest += step.best
-            var line = "\(pad(step.nodes.joined(separator: "+"), width))  \(pad(step.kernel, kernelWidth))  "
-                + left(String(format1: step.median * 1000, digits: 3), 9) + " " + left(String(format1: step.best * 1000, digits: 3), 9)
-            if step.flops > 0 {
-                let rate = step.flops / step.median / 1e9
-                line += left(String(format1: rate, digits: 1), 10) + left(String(format1: rate / threads, digits: 1), 12)
-                    + left(String(format1: 100 * rate / threads / Bench.corePeak, digits: 0) + " %", 9)
+        func line(_ name: String, _ kernel: String, median: Double, best: Double, flops: Double, executed: Double) -> String {
+            var text = "\(pad(name, width))  \(pad(kernel, kernelWidth))  "
+                + left(String(format1: median * 1000, digits: 3), 9) + " " + left(String(format1: best * 1000, digits: 3), 9)
+            if flops > 0 {
+                let perThread = executed / median / 1e9 / threads
+                text += left(String(format1: flops / median / 1e9, digits: 1), 10) + left(String(format1: perThread, digits: 1), 12)
+                    + left(String(format1: 100 * perThread / Bench.corePeak, digits: 0) + " %", 9)
             }
-            print(line)
+            return text
         }
-        let flops = profile.reduce(0) { $0 + $1.flops }
-        print("\(pad("all", width))  \(pad("", kernelWidth))  " + left(String(format1: total * 1000, digits: 3), 9) + " "
-            + left(String(format1: totalBest * 1000, digits: 3), 9) + left(String(format1: flops / total / 1e9, digits: 1), 10)
-            + left(String(format1: flops / total / 1e9 / threads, digits: 1), 12)
-            + left(String(format1: 100 * flops / total / 1e9 / threads / Bench.corePeak, digits: 0) + " %", 9))
-        print("peak: \(Int(Bench.corePeak)) GFLOP/s per core (f32 FMA, 2×256-bit per cycle on Zen 4 at ~3.5 GHz); "
-            + "\(executor.options.threads) threads, batch \(batch)")
+        print("\(pad("step", width))  \(pad("kernel", kernelWidth))  median ms   best ms   GFLOP/s  executed/thr  of peak")
+        for step in profile {
+            print(line(step.nodes.joined(separator: "+"), step.kernel, median: step.median, best: step.best,
+                       flops: step.flops, executed: step.executedFlops))
+        }
+        print(line("all", "", median: profile.reduce(0) { $0 + $1.median }, best: profile.reduce(0) { $0 + $1.best },
+                   flops: profile.reduce(0) { $0 + $1.flops }, executed: profile.reduce(0) { $0 + $1.executedFlops }))
+        print("GFLOP/s: the layer's direct-convolution / matrix-product operations per second; executed/thr: operations "
+            + "the kernel performs (Winograd does fewer) per second per thread; peak: \(Int(Bench.corePeak)) GFLOP/s per "
+            + "core (f32 FMA, 2×256-bit per cycle on Zen 4); \(executor.options.threads) threads, batch \(batch)")
     }
 
     /// The f32 FMA peak of one core of the reference machine kind (Zen 4: two 256-bit FMA pipes,

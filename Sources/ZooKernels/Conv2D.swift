@@ -24,6 +24,8 @@ public final class Conv2DKernel: @unchecked Sendable {
         case winograd
     }
     public let method: Method
+    /// The Winograd algorithm used, when `method` is `.winograd`.
+    public var winogradTransform: WinogradTransform? { winograd?.transform }
     /// Weight A panels, group after group (`groups · mPanels · 6 · K` floats); im2col only.
     private let packedWeights: UnsafeMutablePointer<Float>?
     private let winograd: WinogradConv?

@@ -98,10 +98,17 @@ struct PackedGemm {
     var nPanels: Int { Gemm.panelCount(n, width: Gemm.nr) }
     var tileCount: Int { mPanels * nPanels }
 
-    /// Computes the output tiles `tiles` (each over the whole k range, block by block).
+    /// Computes the output tiles `tiles` (each over the whole k range, block by block). A range of
+    /// whole B panels (as the convolution callers use) goes two panels at a time through the kernel
+    /// set's pair tile when it has one.
     func computeTiles(_ tiles: Range<Int>) {
         if tiles.isEmpty { return }
         let mPanels = self.mPanels
+        if let pair = kernels.tilePair, aRowStride == 0, tiles.lowerBound % mPanels == 0, tiles.upperBound % mPanels == 0,
+           tiles.count >= 2 * mPanels {
+            computePanels((tiles.lowerBound / mPanels)..<(tiles.upperBound / mPanels), pair)
+            return
+        }
         let bStride = bPanelStride ?? k * Gemm.nr, cStride = cPanelStride ?? Gemm.nr
         var k0 = 0
         while k0 < k {
@@ -117,6 +124,40 @@ struct PackedGemm {
                     c: c + row * ldc + np * cStride, ldc: ldc, accumulate: k0 > 0, finish: finish,
                     rowBias: rowBias.map { $0 + row }, colBias: colBias.map { $0 + col }, relu: relu),
                      rows: min(Gemm.mr, m - row), cols: min(Gemm.nr, n - col))
+            }
+            k0 += kcur
+        }
+    }
+
+    /// `computeTiles` for whole B panels `panels`, two at a time with `pair` where both are full.
+    /// k blocks are half as deep (two B slivers then fit in L1 together).
+    private func computePanels(_ panels: Range<Int>, _ pair: KernelTable.PairTile) {
+        let bStride = bPanelStride ?? k * Gemm.nr, cStride = cPanelStride ?? Gemm.nr
+        let depth = max(1, min(kBlock, Gemm.kc / 2))
+        var k0 = 0
+        while k0 < k {
+            let kcur = min(depth, k - k0)
+            let finish = k0 + kcur == k
+            var np = panels.lowerBound
+            while np < panels.upperBound {
+                let both = np + 1 < panels.upperBound && n - np * Gemm.nr >= 2 * Gemm.nr
+                for mp in 0..<mPanels {
+                    let row = mp * Gemm.mr, rows = min(Gemm.mr, m - row)
+                    for p in np..<(both ? np + 2 : np + 1) where !(both && rows == Gemm.mr && p == np + 1) {
+                        let col = p * Gemm.nr
+                        let t = TileArguments(
+                            k: kcur, a: a + mp * k * Gemm.mr + k0 * Gemm.mr, aRowStride: 0, b: b + p * bStride + k0 * Gemm.nr,
+                            c: c + row * ldc + p * cStride, ldc: ldc, accumulate: k0 > 0, finish: finish,
+                            rowBias: rowBias.map { $0 + row }, colBias: colBias.map { $0 + col }, relu: relu)
+                        if both && rows == Gemm.mr {
+                            pair(t, b + (p + 1) * bStride + k0 * Gemm.nr, c + row * ldc + (p + 1) * cStride,
+                                 colBias.map { $0 + col + Gemm.nr })
+                        } else {
+                            tile(t, rows: rows, cols: min(Gemm.nr, n - col))
+                        }
+                    }
+                }
+                np += both ? 2 : 1
             }
             k0 += kcur
         }

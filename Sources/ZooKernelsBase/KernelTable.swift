@@ -16,6 +16,14 @@ public struct KernelTable: Sendable {
     /// One 6×16 register tile of `C (+)= A·B`, with its epilogue (see `TileArguments`).
     public var tile: @Sendable (TileArguments) -> Void
 
+    /// Two horizontally adjacent full 6×16 tiles at once: `tile(t)` plus the tile whose B panel is
+    /// at `bNext`, C at `cNext` and column bias at `colBiasNext` (same A, k and epilogue). A must
+    /// be packed. Bit-identical to two `tile` calls; nil in sets without the registers for it.
+    public typealias PairTile = @Sendable (
+        _ t: TileArguments, _ bNext: UnsafePointer<Float>, _ cNext: UnsafeMutablePointer<Float>, _ colBiasNext: UnsafePointer<Float>?
+    ) -> Void
+    public var tilePair: PairTile?
+
     /// `y[r] = W[r, 0..<k] · x (+ bias[r]) (ReLU)` for `rows`, W row-major with row stride `ldw`:
     /// the batch-1 fully connected layer, streaming each weight row once.
     public var dotRows: @Sendable (
@@ -89,6 +97,7 @@ public struct KernelTable: Sendable {
     public init(
         name: String,
         tile: @escaping @Sendable (TileArguments) -> Void,
+        tilePair: PairTile?,
         dotRows: @escaping @Sendable (Int, UnsafePointer<Float>, UnsafePointer<Float>, Int, Range<Int>,
                                       UnsafeMutablePointer<Float>, UnsafePointer<Float>?, Bool) -> Void,
         im2colRow: @escaping @Sendable (Im2colGeometry, Int, UnsafePointer<Float>, UnsafeMutablePointer<Float>, Range<Int>) -> Void,
@@ -110,6 +119,7 @@ public struct KernelTable: Sendable {
     ) {
         self.name = name
         self.tile = tile
+        self.tilePair = tilePair
         self.dotRows = dotRows
         self.im2colRow = im2colRow
         self.winogradInput = winogradInput

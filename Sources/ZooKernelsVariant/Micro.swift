@@ -154,3 +154,69 @@ func dotRows(
         row += 1
     }
 }
+
+#if ZOO_AVX512
+/// `KernelTable.tilePair` (AVX-512 only: it needs 32 vector registers): the 6×16 tiles over two
+/// adjacent B panels at once — 6×32 outputs, 24 accumulator halves — so each broadcast A value
+/// feeds twice the multiply-adds and A is read half as often. A must be packed. Each output is the
+/// same chain of fused multiply-adds as in `tile6x16`, so results are bit-identical to it.
+func tile6x32(_ t: TileArguments, _ bNext: UnsafePointer<Float>, _ cNext: UnsafeMutablePointer<Float>,
+              _ colBiasNext: UnsafePointer<Float>?) {
+    typealias V = SIMD16<Float>
+    @inline(__always) func load16(_ p: UnsafePointer<Float>) -> V { UnsafeRawPointer(p).loadUnaligned(as: V.self) }
+    @inline(__always) func load16(_ p: UnsafeMutablePointer<Float>) -> V { UnsafeRawPointer(p).loadUnaligned(as: V.self) }
+    @inline(__always) func store16(_ v: V, _ p: UnsafeMutablePointer<Float>) { UnsafeMutableRawPointer(p).storeBytes(of: v, as: V.self) }
+    @inline(__always) func rectify16(_ v: V) -> V { v.replacing(with: 0, where: v .< 0) }
+    let c = t.c, d = cNext, ldc = t.ldc
+    var c0 = V(), c1 = V(), c2 = V(), c3 = V(), c4 = V(), c5 = V()
+    var d0 = V(), d1 = V(), d2 = V(), d3 = V(), d4 = V(), d5 = V()
+    if t.accumulate {
+        c0 = load16(c); c1 = load16(c + ldc); c2 = load16(c + 2 * ldc)
+        c3 = load16(c + 3 * ldc); c4 = load16(c + 4 * ldc); c5 = load16(c + 5 * ldc)
+        d0 = load16(d); d1 = load16(d + ldc); d2 = load16(d + 2 * ldc)
+        d3 = load16(d + 3 * ldc); d4 = load16(d + 4 * ldc); d5 = load16(d + 5 * ldc)
+    }
+    var a = t.a, b = t.b, e = bNext
+    for _ in 0..<t.k {
+        let b0 = load16(b), e0 = load16(e)
+        var x = V(repeating: a[0])
+        c0.addProduct(x, b0); d0.addProduct(x, e0)
+        x = V(repeating: a[1])
+        c1.addProduct(x, b0); d1.addProduct(x, e0)
+        x = V(repeating: a[2])
+        c2.addProduct(x, b0); d2.addProduct(x, e0)
+        x = V(repeating: a[3])
+        c3.addProduct(x, b0); d3.addProduct(x, e0)
+        x = V(repeating: a[4])
+        c4.addProduct(x, b0); d4.addProduct(x, e0)
+        x = V(repeating: a[5])
+        c5.addProduct(x, b0); d5.addProduct(x, e0)
+        a += 6
+        b += 16
+        e += 16
+    }
+    if t.finish {
+        if let rowBias = t.rowBias {
+            var x = V(repeating: rowBias[0]); c0 += x; d0 += x
+            x = V(repeating: rowBias[1]); c1 += x; d1 += x
+            x = V(repeating: rowBias[2]); c2 += x; d2 += x
+            x = V(repeating: rowBias[3]); c3 += x; d3 += x
+            x = V(repeating: rowBias[4]); c4 += x; d4 += x
+            x = V(repeating: rowBias[5]); c5 += x; d5 += x
+        }
+        if let colBias = t.colBias, let colBiasNext {
+            let x = load16(colBias), y = load16(colBiasNext)
+            c0 += x; c1 += x; c2 += x; c3 += x; c4 += x; c5 += x
+            d0 += y; d1 += y; d2 += y; d3 += y; d4 += y; d5 += y
+        }
+        if t.relu {
+            c0 = rectify16(c0); c1 = rectify16(c1); c2 = rectify16(c2); c3 = rectify16(c3); c4 = rectify16(c4); c5 = rectify16(c5)
+            d0 = rectify16(d0); d1 = rectify16(d1); d2 = rectify16(d2); d3 = rectify16(d3); d4 = rectify16(d4); d5 = rectify16(d5)
+        }
+    }
+    store16(c0, c); store16(c1, c + ldc); store16(c2, c + 2 * ldc)
+    store16(c3, c + 3 * ldc); store16(c4, c + 4 * ldc); store16(c5, c + 5 * ldc)
+    store16(d0, d); store16(d1, d + ldc); store16(d2, d + 2 * ldc)
+    store16(d3, d + 3 * ldc); store16(d4, d + 4 * ldc); store16(d5, d + 5 * ldc)
+}
+#endif

@@ -80,8 +80,12 @@ public final class Executor: @unchecked Sendable {
         public var nodes: [String]
         /// What ran: "conv 3→64 11×11/4", "linear 9216→4096", "maxPool 3×3/2", ...
         public var kernel: String
-        /// Floating-point operations of one run (2 per multiply-add; 0 for data movement).
+        /// Floating-point operations of one run as the layer is defined (2 per multiply-add of a
+        /// direct convolution or matrix product; 0 for data movement).
         public var flops: Double
+        /// Multiply-add operations (×2) the kernels actually execute: fewer than `flops` for a
+        /// Winograd convolution (its GEMMs), equal otherwise. Transforms are not counted.
+        public var executedFlops: Double
         /// Median and best seconds over the profiled runs.
         public var median: Double
         public var best: Double
@@ -101,8 +105,9 @@ public final class Executor: @unchecked Sendable {
         }
         return steps.enumerated().map { index, step in
             let times = samples[index].sorted()
-            let (kernel, flops) = step.describe(shapes: shapes)
-            return StepProfile(nodes: step.nodes, kernel: kernel, flops: flops, median: times[times.count / 2], best: times[0])
+            let (kernel, flops, executed) = step.describe(shapes: shapes)
+            return StepProfile(nodes: step.nodes, kernel: kernel, flops: flops, executedFlops: executed,
+                               median: times[times.count / 2], best: times[0])
         }
     }
 
@@ -193,8 +198,9 @@ struct Step {
     /// Graph nodes this step computes, in order.
     let nodes: [String]
 
-    /// A short description of the kernel and the floating-point operations it performs for `shapes`.
-    func describe(shapes: [String: [Int]]) -> (String, Double) {
+    /// A short description of the kernel, and the floating-point operations of the layer and those
+    /// the kernel executes (see `Executor.StepProfile`) for `shapes`.
+    func describe(shapes: [String: [Int]]) -> (String, Double, Double) {
         let inShape = shapes[inputs[0]] ?? [], outShape = shapes[output] ?? []
         let outCount = Double(outShape.reduce(1, *))
         switch kernel {
@@ -202,23 +208,31 @@ struct Step {
             let s = k.shape
             let group = s.groups > 1 ? " g\(s.groups)" : ""
             let stride = s.strideH > 1 || s.strideW > 1 ? "/\(s.strideH)" : ""
-            return ("conv \(s.inChannels)→\(s.outChannels) \(s.kernelH)×\(s.kernelW)\(stride)\(group)\(k.relu ? " +relu" : "") \(k.method.rawValue)",
-                    2 * outCount * Double(s.reductionSize))
+            let flops = 2 * outCount * Double(s.reductionSize)
+            guard let w = k.winogradTransform, outShape.count == 4 else {
+                return ("conv \(s.inChannels)→\(s.outChannels) \(s.kernelH)×\(s.kernelW)\(stride)\(group)\(k.relu ? " +relu" : "") im2col",
+                        flops, flops)
+            }
+            let tiles = outShape[0] * ((outShape[2] + w.m - 1) / w.m) * ((outShape[3] + w.m - 1) / w.m)
+            let executed = 2 * Double(tiles * w.alpha * w.alpha * s.outChannels * s.groupInChannels)
+            return ("conv \(s.inChannels)→\(s.outChannels) \(s.kernelH)×\(s.kernelW)\(group)\(k.relu ? " +relu" : "") winograd F(\(w.m),\(w.r))",
+                    flops, executed)
         case let .linear(k):
-            return ("linear \(k.inFeatures)→\(k.outFeatures)\(k.relu ? " +relu" : "")", 2 * outCount * Double(k.inFeatures))
+            let flops = 2 * outCount * Double(k.inFeatures)
+            return ("linear \(k.inFeatures)→\(k.outFeatures)\(k.relu ? " +relu" : "")", flops, flops)
         case .gemm:
             let k = inShape.count == 2 ? inShape[1] : 0
-            return ("gemm", 2 * outCount * Double(k))
-        case .relu: return ("relu", 0)
-        case let .maxPool(p): return ("maxPool \(p.kernelH)×\(p.kernelW)/\(p.strideH)", 0)
-        case let .averagePool(p, _): return ("averagePool \(p.kernelH)×\(p.kernelW)/\(p.strideH)", 0)
-        case .adaptiveAveragePool: return ("adaptiveAveragePool", 0)
-        case let .lrn(l): return ("lrn \(l.size)", 0)
-        case .softmax: return ("softmax", 0)
-        case .add: return ("add", 0)
-        case .batchNorm: return ("batchNorm", 0)
-        case .concat: return ("concat", 0)
-        case .view: return ("view", 0)
+            return ("gemm", 2 * outCount * Double(k), 2 * outCount * Double(k))
+        case .relu: return ("relu", 0, 0)
+        case let .maxPool(p): return ("maxPool \(p.kernelH)×\(p.kernelW)/\(p.strideH)", 0, 0)
+        case let .averagePool(p, _): return ("averagePool \(p.kernelH)×\(p.kernelW)/\(p.strideH)", 0, 0)
+        case .adaptiveAveragePool: return ("adaptiveAveragePool", 0, 0)
+        case let .lrn(l): return ("lrn \(l.size)", 0, 0)
+        case .softmax: return ("softmax", 0, 0)
+        case .add: return ("add", 0, 0)
+        case .batchNorm: return ("batchNorm", 0, 0)
+        case .concat: return ("concat", 0, 0)
+        case .view: return ("view", 0, 0)
         }
     }
 
