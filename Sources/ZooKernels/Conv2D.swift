@@ -85,13 +85,19 @@ public final class Conv2DKernel: @unchecked Sendable {
         shape.groups * Gemm.panelCount(outPixels, width: Gemm.nr) * Gemm.nr * shape.reductionSize
     }
 
+    /// Floats of one image's input split by column phase (horizontal stride > 1), else 0.
+    private func phaseFloats(inHeight: Int, inWidth: Int) -> Int {
+        shape.strideW > 1 ? shape.inChannels * shape.strideW * inHeight * Gemm.panelCount(inWidth, width: shape.strideW) : 0
+    }
+
     /// Scratch bytes `run` needs: im2col — the panels of one image (plus 64 bytes of alignment slack),
     /// independent of `batch`; Winograd — the transformed inputs and products of one chunk of tiles.
     /// Independent of `threads`, which is accepted so callers need not know that.
     public func workspaceBytes(batch: Int, inHeight: Int, inWidth: Int, threads: Int) -> Int {
         if let winograd { return winograd.workspaceBytes(batch: batch, inHeight: inHeight, inWidth: inWidth) }
         let out = shape.outputSize(inHeight: inHeight, inWidth: inWidth)
-        return panelFloats(outPixels: out.height * out.width) * MemoryLayout<Float>.stride + 64
+        return (panelFloats(outPixels: out.height * out.width) + phaseFloats(inHeight: inHeight, inWidth: inWidth))
+            * MemoryLayout<Float>.stride + 64
     }
 
     /// `input [batch, inChannels, inHeight, inWidth]` → `output [batch, outChannels, outH, outW]`.
@@ -118,17 +124,41 @@ public final class Conv2DKernel: @unchecked Sendable {
         // output tile over them while the panels are still in their core's cache. Enough items for
         // dynamic balancing; each at least 2 panels so the A panels are reused.
         let chunks = max(1, min(Gemm.panelCount(nPanels, width: 2), (4 * pool.threadCount + groups - 1) / groups))
-        let geometry = Im2colGeometry(shape: shape, inHeight: inHeight, inWidth: inWidth, outWidth: outW, pixels: pixels)
+        // With a horizontal stride, each image's input is first split by column phase (one pass),
+        // so every im2col row is built from contiguous runs.
+        let sw = shape.strideW, phaseWidth = sw > 1 ? Gemm.panelCount(inWidth, width: sw) : 0
+        let phased = panels + shape.groups * groupPanelFloats
+        let geometry = Im2colGeometry(shape: shape, inHeight: inHeight, inWidth: inWidth, outWidth: outW, pixels: pixels,
+                                      phaseWidth: phaseWidth)
         let table = self.table
 
         for image in 0..<batch {
-            let x = input + image * shape.inChannels * inHeight * inWidth
+            var x = input + image * shape.inChannels * inHeight * inWidth
             let y = output + image * shape.outChannels * pixels
+            if phaseWidth > 0 {
+                let source = x
+                pool.parallelFor(min(shape.inChannels * inHeight, 8 * pool.threadCount)) { item in
+                    for r in evenSplit(shape.inChannels * inHeight, parts: min(shape.inChannels * inHeight, 8 * pool.threadCount), index: item) {
+                        let c = r / inHeight, row = r - c * inHeight
+                        let from = source + r * inWidth
+                        for q in 0..<sw {
+                            let to = phased + ((c * sw + q) * inHeight + row) * phaseWidth
+                            var t = 0, column = q
+                            while column < inWidth { to[t] = from[column]; t += 1; column += sw }
+                            while t < phaseWidth { to[t] = 0; t += 1 }
+                        }
+                    }
+                }
+                x = UnsafePointer(phased)
+            }
+            let channelFloats = phaseWidth > 0 ? sw * inHeight * phaseWidth : inHeight * inWidth
+            let groupStride = shape.groupInChannels * channelFloats
+            let source = x
             pool.parallelFor(groups * chunks) { item in
                 let g = item / chunks
                 let range = evenSplit(nPanels, parts: chunks, index: item % chunks)
                 if range.isEmpty { return }
-                let groupInput = x + g * shape.groupInChannels * inHeight * inWidth
+                let groupInput = source + g * groupStride
                 let groupPanels = panels + g * groupPanelFloats
                 for kk in 0..<k {
                     table.im2colRow(geometry, kk, groupInput, groupPanels, range)

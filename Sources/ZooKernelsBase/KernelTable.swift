@@ -178,8 +178,14 @@ public struct Im2colGeometry: Sendable {
     public var inWidth: Int
     public var outWidth: Int
     public var pixels: Int
+    /// 0: the input is plain NCHW. Otherwise (horizontal stride s > 1) the input has been split by
+    /// column phase: channel c's columns `q, q+s, q+2s, …` of row y are contiguous at
+    /// `((c·s + q)·inHeight + y)·phaseWidth`, `phaseWidth = ⌈inWidth / s⌉`, so every tap reads a
+    /// contiguous run instead of a strided one.
+    public var phaseWidth: Int
 
-    public init(shape: Conv2DShape, inHeight: Int, inWidth: Int, outWidth: Int, pixels: Int) {
+    public init(shape: Conv2DShape, inHeight: Int, inWidth: Int, outWidth: Int, pixels: Int, phaseWidth: Int = 0) {
         self.shape = shape; self.inHeight = inHeight; self.inWidth = inWidth; self.outWidth = outWidth; self.pixels = pixels
+        self.phaseWidth = phaseWidth
     }
 }
