@@ -79,7 +79,7 @@ struct Init: ParsableCommand {
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Time a model's forward pass on a generated input.",
-        discussion: "Prints median and best ms per batch, ms per image and images/s over --runs runs after a warm-up."
+        discussion: "Prints median and best ms per batch, ms per image and images/s over --runs runs after 3 warm-up runs."
     )
 
     @Argument(help: "The model.")
@@ -104,7 +104,7 @@ struct Bench: ParsableCommand {
         let executor = try makeExecutor(loaded, threads: threads)
         let load = seconds(ContinuousClock.now - loadStart)
         let x = try generatedInput(for: loaded.graph, batch: batch, seed: 0)
-        _ = try execute(executor, x, path: model)
+        for _ in 0..<3 { _ = try execute(executor, x, path: model) }   // warm-up, as Benchmarks/peers.py does for the others
         var times: [Double] = []
         for _ in 0..<runs {
             let start = ContinuousClock.now

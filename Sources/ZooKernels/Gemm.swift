@@ -130,13 +130,11 @@ struct PackedGemm {
     }
 
     /// `computeTiles` for whole B panels `panels`, two at a time with `pair` where both are full.
-    /// k blocks are half as deep (two B slivers then fit in L1 together).
     private func computePanels(_ panels: Range<Int>, _ pair: KernelTable.PairTile) {
         let bStride = bPanelStride ?? k * Gemm.nr, cStride = cPanelStride ?? Gemm.nr
-        let depth = max(1, min(kBlock, Gemm.kc / 2))
         var k0 = 0
         while k0 < k {
-            let kcur = min(depth, k - k0)
+            let kcur = min(kBlock, k - k0)
             let finish = k0 + kcur == k
             var np = panels.lowerBound
             while np < panels.upperBound {
