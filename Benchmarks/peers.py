@@ -153,6 +153,20 @@ def main():
     for batch, name, median, best, per_image, ips, ratio, diff in rows:
         print(f"| {batch:5} | {name:13} | {median:9.2f} | {best:6.2f} | {per_image:8.2f} | {ips:8.1f} | "
               f"{ratio:13.2f}x | {diff:23.2e} |")
+    print()
+    # Peak memory of a whole zoo process (load, plan, runs). Measured by GNU time, whose child is
+    # forked from a small process: a child forked from this Python process would count its pages.
+    size = os.path.getsize(weights)
+    for batch in args.batches:
+        if not os.path.exists("/usr/bin/time"):
+            print("(peak memory not measured: /usr/bin/time missing)")
+            break
+        timed_run = subprocess.run(["/usr/bin/time", "-f", "%M", args.zoo, "bench", weights, "--batch", str(batch),
+                                    "--runs", "5", "--threads", str(args.threads)],
+                                   check=True, capture_output=True, text=True)
+        peak = int(timed_run.stderr.strip().splitlines()[-1]) * 1024
+        print(f"zoo peak memory, batch {batch}: {peak / 1e6:.1f} MB = {peak / size:.2f}x the weights' "
+              f"{size / 1e6:.1f} MB (max RSS of `zoo bench`: load, plan, runs)")
 
 
 if __name__ == "__main__":

@@ -72,6 +72,14 @@ func maxPool(
                         store8(m, row + w)
                         w += 8
                     }
+                    if w < inWidth && inWidth >= 8 {
+                        // The last 8 columns as one (overlapping) vector instead of a scalar tail.
+                        w = inWidth - 8
+                        var m = Vec(repeating: -.infinity)
+                        for h in hs..<max(he, hs) { m = larger(m, load8(x + h * inWidth + w)) }
+                        store8(m, row + w)
+                        w = inWidth
+                    }
                     while w < inWidth {
                         var m = -Float.infinity
                         for h in hs..<max(he, hs) { m = larger(m, x[h * inWidth + w]) }
