@@ -20,6 +20,9 @@ public final class Conv2DKernel: @unchecked Sendable {
     public enum Method: String, Sendable {
         /// im2col panels × packed weights (any shape).
         case im2col
+        /// Packed weights × the input read in place from padded, phase-split planes (any shape;
+        /// `ImplicitLayout`). Bit-identical to im2col.
+        case implicitGemm
         /// Winograd F(2×2, 3×3) or F(2×2, 5×5) (3×3 or 5×5, stride 1, no dilation).
         case winograd
     }
@@ -38,8 +41,9 @@ public final class Conv2DKernel: @unchecked Sendable {
     ///   - bias: `[outChannels]` or nil, read during init only.
     ///   - kernels: a set from `KernelSet.supported`.
     ///   - method: nil picks Winograd for 3×3 and 5×5 stride-1 convolutions with at least 16 input channels
-    ///     per group (where it does fewer multiplies than im2col and its transforms pay off), im2col
-    ///     otherwise; `.winograd` on a shape it does not apply to falls back to im2col.
+    ///     per group (where it does fewer multiplies than im2col and its transforms pay off), the
+    ///     implicit GEMM for horizontally strided ones (no strided im2col copies), im2col otherwise;
+    ///     `.winograd` on a shape it does not apply to falls back to the default of the others.
     public init(shape: Conv2DShape, weights: UnsafePointer<Float>, bias: UnsafePointer<Float>?, relu: Bool,
                 kernels: KernelSet = .active, method: Method? = nil) {
         shape.validate()
@@ -49,9 +53,11 @@ public final class Conv2DKernel: @unchecked Sendable {
         table = kernels.table
         let k = shape.reductionSize, mg = shape.groupOutChannels
         mPanels = Gemm.panelCount(mg, width: Gemm.mr)
-        let useWinograd = WinogradConv.applies(to: shape) && (method ?? (shape.groupInChannels >= 16 ? .winograd : .im2col)) == .winograd
-        self.method = useWinograd ? .winograd : .im2col
-        if useWinograd {
+        let direct: Method = shape.strideW > 1 ? .implicitGemm : .im2col
+        let winogradApplies = WinogradConv.applies(to: shape)
+        let chosen = method ?? (winogradApplies && shape.groupInChannels >= 16 ? .winograd : direct)
+        self.method = chosen == .winograd && !winogradApplies ? direct : chosen
+        if self.method == .winograd {
             winograd = WinogradConv(shape: shape, weights: weights, bias: bias)
             packedWeights = nil
         } else {
@@ -85,19 +91,18 @@ public final class Conv2DKernel: @unchecked Sendable {
         shape.groups * Gemm.panelCount(outPixels, width: Gemm.nr) * Gemm.nr * shape.reductionSize
     }
 
-    /// Floats of one image's input split by column phase (horizontal stride > 1), else 0.
-    private func phaseFloats(inHeight: Int, inWidth: Int) -> Int {
-        shape.strideW > 1 ? shape.inChannels * shape.strideW * inHeight * Gemm.panelCount(inWidth, width: shape.strideW) : 0
-    }
-
     /// Scratch bytes `run` needs: im2col — the panels of one image (plus 64 bytes of alignment slack),
-    /// independent of `batch`; Winograd — the transformed inputs and products of one chunk of tiles.
+    /// independent of `batch`; implicit GEMM — one image's `ImplicitLayout` planes and the B
+    /// offsets; Winograd — the transformed inputs and products of one chunk of tiles.
     /// Independent of `threads`, which is accepted so callers need not know that.
     public func workspaceBytes(batch: Int, inHeight: Int, inWidth: Int, threads: Int) -> Int {
         if let winograd { return winograd.workspaceBytes(batch: batch, inHeight: inHeight, inWidth: inWidth) }
         let out = shape.outputSize(inHeight: inHeight, inWidth: inWidth)
-        return (panelFloats(outPixels: out.height * out.width) + phaseFloats(inHeight: inHeight, inWidth: inWidth))
-            * MemoryLayout<Float>.stride + 64
+        if method == .implicitGemm {
+            let layout = ImplicitLayout(shape: shape, inHeight: inHeight, inWidth: inWidth, outWidth: out.width)
+            return layout.floats * MemoryLayout<Float>.stride + shape.reductionSize * MemoryLayout<Int>.stride + 128
+        }
+        return panelFloats(outPixels: out.height * out.width) * MemoryLayout<Float>.stride + 64
     }
 
     /// `input [batch, inChannels, inHeight, inWidth]` → `output [batch, outChannels, outH, outW]`.
@@ -112,6 +117,11 @@ public final class Conv2DKernel: @unchecked Sendable {
             return
         }
         guard let packedWeights else { return }
+        if method == .implicitGemm {
+            runImplicit(input: input, output: output, batch: batch, inHeight: inHeight, inWidth: inWidth,
+                        workspace: workspace, pool: pool, weights: packedWeights)
+            return
+        }
         let (outH, outW) = shape.outputSize(inHeight: inHeight, inWidth: inWidth)
         let pixels = outH * outW
         if batch <= 0 || pixels == 0 { return }
@@ -124,41 +134,17 @@ public final class Conv2DKernel: @unchecked Sendable {
         // output tile over them while the panels are still in their core's cache. Enough items for
         // dynamic balancing; each at least 2 panels so the A panels are reused.
         let chunks = max(1, min(Gemm.panelCount(nPanels, width: 2), (4 * pool.threadCount + groups - 1) / groups))
-        // With a horizontal stride, each image's input is first split by column phase (one pass),
-        // so every im2col row is built from contiguous runs.
-        let sw = shape.strideW, phaseWidth = sw > 1 ? Gemm.panelCount(inWidth, width: sw) : 0
-        let phased = panels + shape.groups * groupPanelFloats
-        let geometry = Im2colGeometry(shape: shape, inHeight: inHeight, inWidth: inWidth, outWidth: outW, pixels: pixels,
-                                      phaseWidth: phaseWidth)
+        let geometry = Im2colGeometry(shape: shape, inHeight: inHeight, inWidth: inWidth, outWidth: outW, pixels: pixels)
         let table = self.table
 
         for image in 0..<batch {
-            var x = input + image * shape.inChannels * inHeight * inWidth
+            let x = input + image * shape.inChannels * inHeight * inWidth
             let y = output + image * shape.outChannels * pixels
-            if phaseWidth > 0 {
-                let source = x
-                pool.parallelFor(min(shape.inChannels * inHeight, 8 * pool.threadCount)) { item in
-                    for r in evenSplit(shape.inChannels * inHeight, parts: min(shape.inChannels * inHeight, 8 * pool.threadCount), index: item) {
-                        let c = r / inHeight, row = r - c * inHeight
-                        let from = source + r * inWidth
-                        for q in 0..<sw {
-                            let to = phased + ((c * sw + q) * inHeight + row) * phaseWidth
-                            var t = 0, column = q
-                            while column < inWidth { to[t] = from[column]; t += 1; column += sw }
-                            while t < phaseWidth { to[t] = 0; t += 1 }
-                        }
-                    }
-                }
-                x = UnsafePointer(phased)
-            }
-            let channelFloats = phaseWidth > 0 ? sw * inHeight * phaseWidth : inHeight * inWidth
-            let groupStride = shape.groupInChannels * channelFloats
-            let source = x
             pool.parallelFor(groups * chunks) { item in
                 let g = item / chunks
                 let range = evenSplit(nPanels, parts: chunks, index: item % chunks)
                 if range.isEmpty { return }
-                let groupInput = source + g * groupStride
+                let groupInput = x + g * shape.groupInChannels * inHeight * inWidth
                 let groupPanels = panels + g * groupPanelFloats
                 for kk in 0..<k {
                     table.im2colRow(geometry, kk, groupInput, groupPanels, range)
@@ -168,6 +154,68 @@ public final class Conv2DKernel: @unchecked Sendable {
                     c: y + g * mg * pixels, ldc: pixels, m: mg, n: pixels, k: k,
                     rowBias: packedBias.map { UnsafePointer($0 + g * mPanels * Gemm.mr) }, colBias: nil, relu: relu)
                 gemm.computeTiles((range.lowerBound * mPanels)..<(range.upperBound * mPanels))
+            }
+        }
+    }
+
+    /// The implicit GEMM: per image, the input is copied into `ImplicitLayout` planes, then items
+    /// (ranges of output rows) compute their 6-channel × 16-column tiles with the whole reduction
+    /// in registers, reading B at the layout's offsets. Same multiply-add chain per output as im2col.
+    private func runImplicit(
+        input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, batch: Int, inHeight: Int, inWidth: Int,
+        workspace: UnsafeMutableRawPointer, pool: ThreadPool, weights: UnsafeMutablePointer<Float>
+    ) {
+        let (outH, outW) = shape.outputSize(inHeight: inHeight, inWidth: inWidth)
+        let pixels = outH * outW
+        if batch <= 0 || pixels == 0 { return }
+        let layout = ImplicitLayout(shape: shape, inHeight: inHeight, inWidth: inWidth, outWidth: outW)
+        let groups = shape.groups, k = shape.reductionSize, mg = shape.groupOutChannels
+        let offsets = workspace.alignedUp(toMultipleOf: 64).assumingMemoryBound(to: Int.self)
+        for kk in 0..<k { offsets[kk] = layout.offset(kk) }
+        let planes = (UnsafeMutableRawPointer(offsets + k)).alignedUp(toMultipleOf: 64).assumingMemoryBound(to: Float.self)
+        let groupPlanes = shape.groupInChannels * shape.strideW * layout.rows * layout.width
+        let groupWeightFloats = mPanels * Gemm.mr * k
+        let blocks = Gemm.panelCount(outW, width: Gemm.nr)
+        let planeRows = shape.inChannels * shape.strideW * layout.rows
+        let fillItems = min(planeRows, 8 * pool.threadCount)
+        let rowChunks = max(1, min(outH, (4 * pool.threadCount + groups - 1) / groups))
+        let (table, bias, relu) = (self.table, packedBias.map { UnsafePointer($0) }, self.relu)
+
+        for image in 0..<batch {
+            let x = input + image * shape.inChannels * inHeight * inWidth
+            let y = output + image * shape.outChannels * pixels
+            pool.parallelFor(fillItems) { item in
+                for r in evenSplit(planeRows, parts: fillItems, index: item) { layout.fill(planeRow: r, image: x, planes: planes) }
+            }
+            pool.parallelFor(groups * rowChunks) { item in
+                let g = item / rowChunks
+                let a = UnsafePointer(weights + g * groupWeightFloats)
+                for oh in evenSplit(outH, parts: rowChunks, index: item % rowChunks) {
+                    for block in 0..<blocks {
+                        let ow0 = block * Gemm.nr, columns = min(Gemm.nr, outW - ow0)
+                        let base = UnsafePointer(planes + g * groupPlanes + layout.base(outputRow: oh, column: ow0))
+                        for mp in 0..<mPanels {
+                            let row = mp * Gemm.mr, rows = min(Gemm.mr, mg - row)
+                            var t = TileArguments(
+                                k: k, a: a + mp * k * Gemm.mr, aRowStride: 0, b: base,
+                                c: y + (g * mg + row) * pixels + oh * outW + ow0, ldc: pixels, accumulate: false, finish: true,
+                                rowBias: bias.map { $0 + g * mPanels * Gemm.mr + row }, colBias: nil, relu: relu)
+                            t.bOffsets = UnsafePointer(offsets)
+                            if rows == Gemm.mr && columns == Gemm.nr {
+                                table.tile(t)
+                                continue
+                            }
+                            withUnsafeTemporaryAllocation(of: Float.self, capacity: Gemm.mr * Gemm.nr) { scratch in
+                                guard let s = scratch.baseAddress else { return }
+                                let target = t.c, ldc = t.ldc
+                                t.c = s
+                                t.ldc = Gemm.nr
+                                table.tile(t)
+                                for r in 0..<rows { for j in 0..<columns { target[r * ldc + j] = s[r * Gemm.nr + j] } }
+                            }
+                        }
+                    }
+                }
             }
         }
     }

@@ -138,7 +138,7 @@ public struct KernelTable: Sendable {
 ///
 /// - A: with `aRowStride == 0`, a packed 6-row panel (`a[kk*6 + r]`); otherwise row-major rows
 ///   `a[r*aRowStride + kk]` (e.g. unpacked Linear weights). All 6 rows must be readable.
-/// - B: a packed 16-column panel, `b[kk*16 + j]`.
+/// - B: a packed 16-column panel, `b[kk*16 + j]`, or rows at `b + bOffsets[kk]`.
 /// - C: 6 rows of 16 floats at row stride `ldc`.
 ///
 /// **Accumulation order.** Each element is one chain of multiply-adds over `kk = 0..<k` in order,
@@ -157,6 +157,9 @@ public struct TileArguments {
     public var rowBias: UnsafePointer<Float>?
     public var colBias: UnsafePointer<Float>?
     public var relu: Bool
+    /// When set, B is not a panel: row `kk`'s 16 values are contiguous at `b + bOffsets[kk]`
+    /// (an implicit GEMM reading a convolution's input in place).
+    public var bOffsets: UnsafePointer<Int>? = nil
 
     public init(k: Int, a: UnsafePointer<Float>, aRowStride: Int, b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>,
                 ldc: Int, accumulate: Bool, finish: Bool, rowBias: UnsafePointer<Float>?, colBias: UnsafePointer<Float>?,
@@ -178,14 +181,8 @@ public struct Im2colGeometry: Sendable {
     public var inWidth: Int
     public var outWidth: Int
     public var pixels: Int
-    /// 0: the input is plain NCHW. Otherwise (horizontal stride s > 1) the input has been split by
-    /// column phase: channel c's columns `q, q+s, q+2s, …` of row y are contiguous at
-    /// `((c·s + q)·inHeight + y)·phaseWidth`, `phaseWidth = ⌈inWidth / s⌉`, so every tap reads a
-    /// contiguous run instead of a strided one.
-    public var phaseWidth: Int
 
-    public init(shape: Conv2DShape, inHeight: Int, inWidth: Int, outWidth: Int, pixels: Int, phaseWidth: Int = 0) {
+    public init(shape: Conv2DShape, inHeight: Int, inWidth: Int, outWidth: Int, pixels: Int) {
         self.shape = shape; self.inHeight = inHeight; self.inWidth = inWidth; self.outWidth = outWidth; self.pixels = pixels
-        self.phaseWidth = phaseWidth
     }
 }

@@ -5,9 +5,9 @@ import ZooKernelsBase
 /// row `kk` of those 16-column panels (`panels[p·K·16 + kk·16 + j]` for pixel `16p + j`).
 ///
 /// The row is first assembled in a line buffer one output-row segment at a time: taps in the
-/// padding are zeros, the valid span is one contiguous copy (stride 1 or a phase-split input, see
-/// `Im2colGeometry.phaseWidth`) or a strided walk, so no per-pixel bounds checks remain; then it is
-/// copied 16 floats at a time into the panels, zero past the last pixel.
+/// padding are zeros, the valid span is one contiguous copy (stride 1) or a strided walk, so no
+/// per-pixel bounds checks remain; then it is copied 16 floats at a time into the panels, zero past
+/// the last pixel.
 func im2colRow(
     _ g: Im2colGeometry, _ kk: Int, _ input: UnsafePointer<Float>, _ panels: UnsafeMutablePointer<Float>, _ range: Range<Int>
 ) {
@@ -19,15 +19,10 @@ func im2colRow(
     let h = g.inHeight, w = g.inWidth
     let first = range.lowerBound * 16, end = min(g.pixels, range.upperBound * 16)
     let panelStride = s.reductionSize * 16
+    let src = input + channel * h * w
     // Output columns whose tap lands inside the input: ix = ow·sw + ix0 ∈ [0, w).
     let sw = s.strideW
     let ix0 = kx * s.dilationW - s.padLeft
-    // Where input row iy's value for output column ow is: rowStart(iy)[ow · step].
-    let phase = ((ix0 % sw) + sw) % sw
-    let split = g.phaseWidth > 0
-    let (src, rowStride, shift, step) = split
-        ? (input + (channel * sw + phase) * h * g.phaseWidth, g.phaseWidth, (ix0 - phase) / sw, 1)
-        : (input + channel * h * w, w, ix0, sw)
     let owLo = ix0 >= 0 ? 0 : min(outW, (-ix0 + sw - 1) / sw)
     let owHi = w - 1 - ix0 < 0 ? 0 : min(outW, (w - 1 - ix0) / sw + 1)
 
@@ -45,11 +40,11 @@ func im2colRow(
                 row.initialize(repeating: 0, count: count)
             } else {
                 row.initialize(repeating: 0, count: lo - ow0)
-                let from = src + iy * rowStride + shift
-                if step == 1 {
+                let from = src + iy * w + ix0
+                if sw == 1 {
                     (row + (lo - ow0)).update(from: from + lo, count: hi - lo)
                 } else {
-                    for ow in lo..<hi { row[ow - ow0] = from[ow * step] }
+                    for ow in lo..<hi { row[ow - ow0] = from[ow * sw] }
                 }
                 (row + (hi - ow0)).initialize(repeating: 0, count: ow0 + count - hi)
             }

@@ -39,18 +39,20 @@ func store(_ v: Vec, _ p: UnsafeMutablePointer<Float>) { UnsafeMutableRawPointer
 @inline(__always)
 func rectify(_ v: Vec) -> Vec { v.replacing(with: 0, where: v .< 0) }
 
-/// The 6×16 tile (`KernelTable.tile`): packed or row-major A.
+/// The 6×16 tile (`KernelTable.tile`): packed or row-major A; B packed or at offsets.
 func tile6x16(_ t: TileArguments) {
-    if t.aRowStride == 0 {
-        tile6x16Body(t, rowStride: 1, step: 6)
+    if let offsets = t.bOffsets {
+        tile6x16Body(t, rowStride: 1, step: 6, offsets: offsets)
+    } else if t.aRowStride == 0 {
+        tile6x16Body(t, rowStride: 1, step: 6, offsets: nil)
     } else {
-        tile6x16Body(t, rowStride: t.aRowStride, step: 1)
+        tile6x16Body(t, rowStride: t.aRowStride, step: 1, offsets: nil)
     }
 }
 
 /// 12 accumulators (6 rows × two 8-lane halves), 2 B vectors and 1 broadcast A value per k step.
 @inline(__always)
-private func tile6x16Body(_ t: TileArguments, rowStride: Int, step: Int) {
+private func tile6x16Body(_ t: TileArguments, rowStride: Int, step: Int, offsets: UnsafePointer<Int>?) {
     let c = t.c, ldc = t.ldc
     var c00 = Vec(), c01 = Vec(), c10 = Vec(), c11 = Vec(), c20 = Vec(), c21 = Vec()
     var c30 = Vec(), c31 = Vec(), c40 = Vec(), c41 = Vec(), c50 = Vec(), c51 = Vec()
@@ -64,8 +66,9 @@ private func tile6x16Body(_ t: TileArguments, rowStride: Int, step: Int) {
     }
     var a = t.a, b = t.b
     let r1 = rowStride, r2 = 2 * rowStride, r3 = 3 * rowStride, r4 = 4 * rowStride, r5 = 5 * rowStride
-    for _ in 0..<t.k {
-        let b0 = load(b), b1 = load(b + 8)
+    for kk in 0..<t.k {
+        let row = offsets.map { t.b + $0[kk] } ?? b
+        let b0 = load(row), b1 = load(row + 8)
         var x = Vec(repeating: a[0])
         multiplyAdd(&c00, x, b0); multiplyAdd(&c01, x, b1)
         x = Vec(repeating: a[r1])

@@ -210,7 +210,7 @@ struct Step {
             let stride = s.strideH > 1 || s.strideW > 1 ? "/\(s.strideH)" : ""
             let flops = 2 * outCount * Double(s.reductionSize)
             guard let w = k.winogradTransform, outShape.count == 4 else {
-                return ("conv \(s.inChannels)→\(s.outChannels) \(s.kernelH)×\(s.kernelW)\(stride)\(group)\(k.relu ? " +relu" : "") im2col",
+                return ("conv \(s.inChannels)→\(s.outChannels) \(s.kernelH)×\(s.kernelW)\(stride)\(group)\(k.relu ? " +relu" : "") \(k.method.rawValue)",
                         flops, flops)
             }
             let tiles = outShape[0] * ((outShape[2] + w.m - 1) / w.m) * ((outShape[3] + w.m - 1) / w.m)

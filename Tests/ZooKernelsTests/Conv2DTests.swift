@@ -135,6 +135,42 @@ final class Conv2DTests: XCTestCase {
               batch: 2, h: 27, w: 27, method: .winograd, rng: &rng)
     }
 
+    /// The implicit GEMM (input read in place from phase-split planes) on seeded random geometries:
+    /// within tolerance of the reference, and bit-identical to im2col (same multiply-add chains).
+    func testImplicitGemmRandomShapes() {
+        var rng = SeededRandom(seed: 7)
+        var done = 0
+        while done < 30 {
+            let groups = [1, 1, 2].randomElement(using: &rng) ?? 1
+            let shape = Conv2DShape(
+                inChannels: groups * Int.random(in: 1...6, using: &rng), outChannels: groups * Int.random(in: 1...13, using: &rng),
+                kernelH: Int.random(in: 1...11, using: &rng), kernelW: Int.random(in: 1...11, using: &rng),
+                strideH: Int.random(in: 1...4, using: &rng), strideW: Int.random(in: 1...4, using: &rng),
+                dilationH: Int.random(in: 1...2, using: &rng), dilationW: Int.random(in: 1...2, using: &rng),
+                padTop: Int.random(in: 0...3, using: &rng), padLeft: Int.random(in: 0...3, using: &rng),
+                padBottom: Int.random(in: 0...3, using: &rng), padRight: Int.random(in: 0...3, using: &rng), groups: groups)
+            let h = Int.random(in: 1...40, using: &rng), w = Int.random(in: 1...40, using: &rng)
+            let out = shape.outputSize(inHeight: h, inWidth: w)
+            if out.height == 0 || out.width == 0 { continue }
+            let batch = Int.random(in: 1...2, using: &rng)
+            check(shape, batch: batch, h: h, w: w, method: .implicitGemm, rng: &rng)
+            let x = [Float].random(batch * shape.inChannels * h * w, &rng)
+            let wt = [Float].random(shape.outChannels * shape.reductionSize, &rng)
+            let b = [Float].random(shape.outChannels, &rng)
+            for set in KernelSet.supported {
+                let implicit = fastConv(shape, input: x, weights: wt, bias: b, relu: true, batch: batch, h: h, w: w,
+                                        pool: Self.pool, kernels: set, method: .implicitGemm)
+                let im2col = fastConv(shape, input: x, weights: wt, bias: b, relu: true, batch: batch, h: h, w: w,
+                                      pool: Self.pool, kernels: set, method: .im2col)
+                XCTAssertEqual(implicit.map(\.bitPattern), im2col.map(\.bitPattern), "\(set) \(shape) \(h)×\(w)")
+            }
+            done += 1
+        }
+        // AlexNet conv1 geometry.
+        check(Conv2DShape(inChannels: 3, outChannels: 64, kernelH: 11, kernelW: 11, strideH: 4, strideW: 4,
+                          padTop: 2, padLeft: 2, padBottom: 2, padRight: 2), batch: 1, h: 67, w: 71, method: .implicitGemm, rng: &rng)
+    }
+
     /// Which method a shape gets by default, and that forcing works both ways.
     func testMethodChoice() {
         let alex3 = Conv2DShape(inChannels: 192, outChannels: 384, kernelH: 3, kernelW: 3, padTop: 1, padLeft: 1, padBottom: 1, padRight: 1)
@@ -145,6 +181,9 @@ final class Conv2DTests: XCTestCase {
             var strided = alex3
             strided.strideH = 2
             XCTAssertEqual(Conv2DKernel(shape: strided, weights: w.baseAddress!, bias: nil, relu: true, method: .winograd).method, .im2col)
+            strided.strideW = 2
+            XCTAssertEqual(Conv2DKernel(shape: strided, weights: w.baseAddress!, bias: nil, relu: true).method, .implicitGemm)
+            XCTAssertEqual(Conv2DKernel(shape: strided, weights: w.baseAddress!, bias: nil, relu: true, method: .im2col).method, .im2col)
         }
     }
 

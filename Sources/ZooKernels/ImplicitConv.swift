@@ -1,0 +1,59 @@
+/// Where an implicit-GEMM convolution reads its input: each image's input is copied once into
+/// zero-padded, column-phase-split planes, after which the 16 values a tile needs for reduction
+/// index `kk = (channel·kH + ky)·kW + kx` and 16 consecutive output columns are contiguous, at a
+/// fixed offset from the tile's base. So the GEMM's B operand is read in place — no im2col matrix.
+///
+/// Plane `(c, q)` (input channel c, column phase q of the horizontal stride s) has `rows` rows —
+/// input rows −padTop ..< inHeight + padBottom — of `width` floats: element t holds input column
+/// `(t − margin)·s + q`, or 0 where that column or row is outside the input.
+struct ImplicitLayout {
+    let shape: Conv2DShape
+    let inHeight, inWidth, outWidth: Int
+    let rows, width, margin: Int
+
+    init(shape: Conv2DShape, inHeight: Int, inWidth: Int, outWidth: Int) {
+        self.shape = shape
+        self.inHeight = inHeight; self.inWidth = inWidth; self.outWidth = outWidth
+        let s = shape.strideW
+        rows = inHeight + shape.padTop + shape.padBottom
+        margin = (shape.padLeft + s - 1) / s
+        // The last tile's 16 lanes may run past the output row: keep their reads inside the plane.
+        let lastShift = ImplicitLayout.floorDivide((shape.kernelW - 1) * shape.dilationW - shape.padLeft, s)
+        width = margin + Gemm.panelCount(outWidth, width: Gemm.nr) * Gemm.nr + max(lastShift, 0) + 1
+    }
+
+    static func floorDivide(_ a: Int, _ b: Int) -> Int { a >= 0 ? a / b : -((-a + b - 1) / b) }
+
+    /// Floats of one image's planes (all channels).
+    var floats: Int { shape.inChannels * shape.strideW * rows * width }
+
+    /// Offset of reduction row `kk` (channel relative to its group) from a tile's base.
+    func offset(_ kk: Int) -> Int {
+        let s = shape.strideW, taps = shape.kernelH * shape.kernelW
+        let channel = kk / taps, ky = (kk - channel * taps) / shape.kernelW, kx = kk % shape.kernelW
+        let column = kx * shape.dilationW - shape.padLeft
+        let shift = ImplicitLayout.floorDivide(column, s), phase = column - shift * s
+        return ((channel * s + phase) * rows + ky * shape.dilationH) * width + shift + margin
+    }
+
+    /// A tile's base: output row `oh`, first output column `ow0`, in the planes of one group.
+    func base(outputRow oh: Int, column ow0: Int) -> Int { oh * shape.strideH * width + ow0 }
+
+    /// Fills plane row `r` (over all channels and phases: `r = (c·s + q)·rows + row`) from one image.
+    func fill(planeRow r: Int, image: UnsafePointer<Float>, planes: UnsafeMutablePointer<Float>) {
+        let s = shape.strideW
+        let plane = r / rows, row = r - plane * rows
+        let channel = plane / s, phase = plane - channel * s
+        let iy = row - shape.padTop
+        let to = planes + r * width
+        guard iy >= 0 && iy < inHeight else {
+            to.initialize(repeating: 0, count: width)
+            return
+        }
+        let from = image + (channel * inHeight + iy) * inWidth
+        for t in 0..<width {
+            let ix = (t - margin) * s + phase
+            to[t] = ix >= 0 && ix < inWidth ? from[ix] : 0
+        }
+    }
+}
