@@ -189,17 +189,7 @@ public enum ReferenceKernels {
                                inner: Int, pool: ThreadPool) {
         pool.parallelFor(outer) { o in
             let x = input + o * length * inner, y = output + o * length * inner
-            for i in 0..<inner {
-                var maximum = -Float.infinity
-                for l in 0..<length { maximum = max(maximum, x[l * inner + i]) }
-                var sum: Float = 0
-                for l in 0..<length {
-                    let e = expf(x[l * inner + i] - maximum)
-                    y[l * inner + i] = e
-                    sum += e
-                }
-                for l in 0..<length { y[l * inner + i] /= sum }
-            }
+            for i in 0..<inner { softmaxColumn(x + i, y + i, length: length, stride: inner) }
         }
     }
 }

@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Geometry of a 2-D convolution (PyTorch `nn.Conv2d` / ONNX `Conv` semantics, NCHW).
 public struct Conv2DShape: Hashable, Sendable {
     public var inChannels, outChannels, kernelH, kernelW, strideH, strideW, dilationH, dilationW: Int
@@ -61,4 +65,19 @@ public struct Pool2DShape: Hashable, Sendable {
 @inline(__always)
 public func evenSplit(_ total: Int, parts: Int, index: Int) -> Range<Int> {
     (total * index / parts)..<(total * (index + 1) / parts)
+}
+
+/// Softmax of one column of `length` values `stride` floats apart: exp(x − max)
+/// over Σ exp(x − max), the sum taken in order. A NaN (or +∞) makes the whole column NaN, as in
+/// PyTorch. Shared by the plain twin and the fast kernels' scalar columns so they agree exactly.
+public func softmaxColumn(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, length: Int, stride: Int) {
+    var maximum = -Float.infinity
+    for l in 0..<length { maximum = max(maximum, x[l * stride]) }
+    var sum: Float = 0
+    for l in 0..<length {
+        let e = expf(x[l * stride] - maximum)
+        y[l * stride] = e
+        sum += e
+    }
+    for l in 0..<length { y[l * stride] /= sum }
 }

@@ -348,17 +348,7 @@ func softmax(
                 }
                 for l in 0..<length { store8(load8(y + l * inner) / sum, y + l * inner) }
             } else {
-                for i in 0..<(inner - i0) {
-                    var maximum = -Float.infinity
-                    for l in 0..<length { maximum = max(maximum, x[l * inner + i]) }
-                    var sum: Float = 0
-                    for l in 0..<length {
-                        let e = expf(x[l * inner + i] - maximum)
-                        y[l * inner + i] = e
-                        sum += e
-                    }
-                    for l in 0..<length { y[l * inner + i] /= sum }
-                }
+                for i in 0..<(inner - i0) { softmaxColumn(x + i, y + i, length: length, stride: inner) }
             }
         }
     }
