@@ -127,8 +127,11 @@ def main():
         for name, run in engines.items():
             timers[name] = lambda n, run=run: timed(lambda: run(x), n)
         samples = {name: [] for name in timers}
-        per_round = max(1, args.runs // args.rounds)
-        for _ in range(args.rounds):
+        for round_index in range(args.rounds):
+            # Spread --runs over the rounds exactly (earlier rounds take the remainder).
+            per_round = args.runs // args.rounds + (1 if round_index < args.runs % args.rounds else 0)
+            if per_round == 0:
+                continue
             for name, timer in timers.items():
                 # Let the previous engine's worker threads stop spinning (ORT, OpenMP and TBB spin
                 # after a call) so they don't take cores from the next one — zoo runs in a

@@ -5,7 +5,10 @@
 int zoo_cpu_has_avx2_fma(void) {
 #if defined(__x86_64__) || defined(__i386__)
     __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    /* -target-cpu haswell also lets the compiler use these in scalar code. */
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("bmi")
+        && __builtin_cpu_supports("bmi2") && __builtin_cpu_supports("lzcnt") && __builtin_cpu_supports("movbe")
+        && __builtin_cpu_supports("f16c") && __builtin_cpu_supports("popcnt");
 #else
     return 0;
 #endif

@@ -1,15 +1,17 @@
-/// Convolution as implicit im2col + packed GEMM, with weights packed once at construction and an
-/// optional fused bias + ReLU epilogue.
-///
-/// Per image and group, `C[outCh/g × outH·outW] = W[outCh/g × K] · col[K × outH·outW]` with
-/// `K = inCh/g · kH · kW` ordered (channel, ky, kx) like PyTorch's weight layout. Per image, each
-/// parallel item owns a range of 16-pixel B panels: it writes their im2col rows (zero padding
-/// included) into the workspace, then computes the output tiles of 6 channels × 16 pixels over them
-/// with the kernel set's tile, stored directly into NCHW output (bias and ReLU applied in
-/// registers) while the panels are still in cache. Groups use their own weight panels and slice of
-/// the input; nothing is copied per group. Threads split output pixels only, never the reduction,
-/// so results are bit-for-bit identical for any thread count. 3×3 and 5×5 stride-1 convolutions
-/// with enough channels use Winograd instead (`WinogradConv`).
+/// Convolution as a packed GEMM, with weights packed (or Winograd-transformed) once at
+/// construction and an optional fused bias + ReLU epilogue. Three methods (`Method`):
+/// - **im2col**: per image and group, `C[outCh/g × outH·outW] = W[outCh/g × K] · col[K × outH·outW]`
+///   with `K = inCh/g · kH · kW` ordered (channel, ky, kx) like PyTorch's weight layout. Per image, each
+///   parallel item owns a range of 16-pixel B panels: it writes their im2col rows (zero padding
+///   included) into the workspace, then computes the output tiles of 6 channels × 16 pixels over
+///   them with the kernel set's tile, stored directly into NCHW output (bias and ReLU applied in
+///   registers) while the panels are still in cache.
+/// - **implicit GEMM** (default for horizontally strided convolutions): the same products, with B
+///   read in place from padded, column-phase-split input planes (`ImplicitLayout`); bit-identical.
+/// - **Winograd** (default for 3×3 and 5×5 stride-1 convolutions with enough channels; `WinogradConv`).
+/// Groups use their own weight panels and slice of the input; nothing is copied per group. Threads
+/// split output pixels only, never the reduction, so results are bit-for-bit identical for any
+/// thread count.
 public final class Conv2DKernel: @unchecked Sendable {
     public let shape: Conv2DShape
     public let relu: Bool
@@ -29,7 +31,7 @@ public final class Conv2DKernel: @unchecked Sendable {
     public let method: Method
     /// The Winograd algorithm used, when `method` is `.winograd`.
     public var winogradTransform: WinogradTransform? { winograd?.transform }
-    /// Weight A panels, group after group (`groups · mPanels · 6 · K` floats); im2col only.
+    /// Weight A panels, group after group (`groups · mPanels · 6 · K` floats); im2col and implicit GEMM.
     private let packedWeights: UnsafeMutablePointer<Float>?
     private let winograd: WinogradConv?
     /// Bias padded to whole 6-row panels per group, or nil.

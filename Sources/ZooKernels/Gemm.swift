@@ -1,5 +1,6 @@
 /// f32 GEMM building blocks shared by convolution and fully connected layers: packing into
-/// register-tile panels and a tile driver over the selected kernel set's 6×16 micro-kernel.
+/// register-tile panels and a tile driver over the selected kernel set's 6×16 micro-kernel (and the
+/// AVX-512 set's 6×32 pair tile).
 ///
 /// `C[m×n] = A[m×k] · B[k×n]`, with B packed and A packed or row-major, zero padded, so kernels
 /// never branch on edges:
@@ -16,8 +17,8 @@ enum Gemm {
     static let mr = 6
     /// Columns per register tile (B panel width): two 8-float vectors.
     static let nr = 16
-    /// Depth of a k block: one 16-column B sliver (kc × 64 bytes = 16 KiB) stays in L1 while the
-    /// A panels of the block stream past it from L2.
+    /// Depth of a k block: one 16-column B sliver (kc × 64 bytes = 16 KiB; two for the AVX-512 pair
+    /// tile) stays in L1 while the A panels of the block stream past it from L2.
     static let kc = 256
 
     /// ⌈n / width⌉.
@@ -43,7 +44,7 @@ enum Gemm {
         }
     }
 
-    /// Packs `Bᵀ` given row-major (`n × k`, row stride `ldt`, e.g. Linear weights `[out, in]`) into
+    /// Packs `Bᵀ` given row-major (`n × k`, row stride `ldt`, e.g. a Linear layer's input `[batch, in]`) into
     /// 16-column B panels at `dst` (`panelCount(n, 16) * 16 * k` floats).
     static func packBTransposed(_ src: UnsafePointer<Float>, ldt: Int, n: Int, k: Int, into dst: UnsafeMutablePointer<Float>) {
         for p in 0..<panelCount(n, width: nr) {
@@ -141,17 +142,18 @@ struct PackedGemm {
                 let both = np + 1 < panels.upperBound && n - np * Gemm.nr >= 2 * Gemm.nr
                 for mp in 0..<mPanels {
                     let row = mp * Gemm.mr, rows = min(Gemm.mr, m - row)
-                    for p in np..<(both ? np + 2 : np + 1) where !(both && rows == Gemm.mr && p == np + 1) {
-                        let col = p * Gemm.nr
-                        let t = TileArguments(
+                    func arguments(_ p: Int) -> TileArguments {
+                        TileArguments(
                             k: kcur, a: a + mp * k * Gemm.mr + k0 * Gemm.mr, aRowStride: 0, b: b + p * bStride + k0 * Gemm.nr,
                             c: c + row * ldc + p * cStride, ldc: ldc, accumulate: k0 > 0, finish: finish,
-                            rowBias: rowBias.map { $0 + row }, colBias: colBias.map { $0 + col }, relu: relu)
-                        if both && rows == Gemm.mr {
-                            pair(t, b + (p + 1) * bStride + k0 * Gemm.nr, c + row * ldc + (p + 1) * cStride,
-                                 colBias.map { $0 + col + Gemm.nr })
-                        } else {
-                            tile(t, rows: rows, cols: min(Gemm.nr, n - col))
+                            rowBias: rowBias.map { $0 + row }, colBias: colBias.map { $0 + p * Gemm.nr }, relu: relu)
+                    }
+                    if both && rows == Gemm.mr {
+                        pair(arguments(np), b + (np + 1) * bStride + k0 * Gemm.nr, c + row * ldc + (np + 1) * cStride,
+                             colBias.map { $0 + (np + 1) * Gemm.nr })
+                    } else {
+                        for p in np..<(both ? np + 2 : np + 1) {
+                            tile(arguments(p), rows: rows, cols: min(Gemm.nr, n - p * Gemm.nr))
                         }
                     }
                 }

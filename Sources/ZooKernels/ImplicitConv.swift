@@ -8,18 +8,18 @@
 /// `(t − margin)·s + q`, or 0 where that column or row is outside the input.
 struct ImplicitLayout {
     let shape: Conv2DShape
-    let inHeight, inWidth, outWidth: Int
+    let inHeight, inWidth: Int
     let rows, width, margin: Int
 
     init(shape: Conv2DShape, inHeight: Int, inWidth: Int, outWidth: Int) {
         self.shape = shape
-        self.inHeight = inHeight; self.inWidth = inWidth; self.outWidth = outWidth
+        self.inHeight = inHeight; self.inWidth = inWidth
         let s = shape.strideW
         rows = inHeight + shape.padTop + shape.padBottom
         margin = (shape.padLeft + s - 1) / s
         // The last tile's 16 lanes may run past the output row: keep their reads inside the plane.
         let lastShift = ImplicitLayout.floorDivide((shape.kernelW - 1) * shape.dilationW - shape.padLeft, s)
-        width = margin + Gemm.panelCount(outWidth, width: Gemm.nr) * Gemm.nr + max(lastShift, 0) + 1
+        width = margin + Gemm.panelCount(outWidth, width: Gemm.nr) * Gemm.nr + max(lastShift, 0) + 1   // +1: slack
     }
 
     static func floorDivide(_ a: Int, _ b: Int) -> Int { a >= 0 ? a / b : -((-a + b - 1) / b) }

@@ -31,7 +31,8 @@ final class WinogradConv: @unchecked Sendable {
 
     static func applies(to s: Conv2DShape) -> Bool { transform(for: s) != nil }
 
-    /// `weights [outChannels, inChannels/groups, 3, 3]` and `bias [outChannels]` are read during init only.
+    /// `weights [outChannels, inChannels/groups, r, r]` (r = 3 or 5) and `bias [outChannels]` are read
+    /// during init only.
     init(shape: Conv2DShape, weights: UnsafePointer<Float>, bias: UnsafePointer<Float>?) {
         guard let transform = WinogradConv.transform(for: shape) else {
             preconditionFailure("WinogradConv needs a 3×3 or 5×5 stride-1 undilated convolution")

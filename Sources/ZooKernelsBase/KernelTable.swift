@@ -6,7 +6,7 @@
 /// threading) call through it. Every entry computes exactly what its plain twin in
 /// `ReferenceKernels` computes, to rounding.
 ///
-/// Register tiles are 6 rows × 16 columns in every set. The AVX2 and AVX-512 sets contract each
+/// Register tiles are 6 rows × 16 columns in every set (plus the AVX-512 set's 6×32 pair tile). The AVX2 and AVX-512 sets contract each
 /// multiply-add to one FMA in the same order, so their results are bit-for-bit identical; the
 /// portable set rounds the product and the sum separately.
 public struct KernelTable: Sendable {
@@ -39,13 +39,13 @@ public struct KernelTable: Sendable {
         _ range: Range<Int>
     ) -> Void
 
-    /// Winograd F(2×2, 3×3) input transform of one 16-tile panel for a range of channels (see
+    /// Winograd F(2×2, 3×3) or F(2×2, 5×5) (`geometry.transform`) input transform of one 16-tile panel for a range of channels (see
     /// `WinogradGeometry`, `WinogradPanel`): `(geometry, panel, input channel plane, V)`.
     public var winogradInput: @Sendable (
         _ geometry: WinogradGeometry, _ panel: WinogradPanel, _ input: UnsafePointer<Float>, _ v: UnsafeMutablePointer<Float>
     ) -> Void
 
-    /// Winograd F(2×2, 3×3) output transform of one 16-tile panel for a range of channels, with bias
+    /// Winograd F(2×2, 3×3) or F(2×2, 5×5) output transform of one 16-tile panel for a range of channels, with bias
     /// and ReLU: `(geometry, panel, M, bias, relu, output channel plane)`.
     public var winogradOutput: @Sendable (
         _ geometry: WinogradGeometry, _ panel: WinogradPanel, _ m: UnsafePointer<Float>, _ bias: UnsafePointer<Float>?,
@@ -158,7 +158,7 @@ public struct TileArguments {
     public var colBias: UnsafePointer<Float>?
     public var relu: Bool
     /// When set, B is not a panel: row `kk`'s 16 values are contiguous at `b + bOffsets[kk]`
-    /// (an implicit GEMM reading a convolution's input in place).
+    /// (an implicit GEMM reading a convolution's input in place). Requires packed A.
     public var bOffsets: UnsafePointer<Int>? = nil
 
     public init(k: Int, a: UnsafePointer<Float>, aRowStride: Int, b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>,

@@ -220,8 +220,8 @@ struct Step {
         case let .linear(k):
             let flops = 2 * outCount * Double(k.inFeatures)
             return ("linear \(k.inFeatures)→\(k.outFeatures)\(k.relu ? " +relu" : "")", flops, flops)
-        case .gemm:
-            let k = inShape.count == 2 ? inShape[1] : 0
+        case let .gemm(g):
+            let k = inShape.count == 2 ? (g.transA ? inShape[0] : inShape[1]) : 0
             return ("gemm", 2 * outCount * Double(k), 2 * outCount * Double(k))
         case .relu: return ("relu", 0, 0)
         case let .maxPool(p): return ("maxPool \(p.kernelH)×\(p.kernelW)/\(p.strideH)", 0, 0)

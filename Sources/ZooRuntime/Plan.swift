@@ -89,8 +89,9 @@ struct Compiler {
         let weight = try constant(node, node.inputs[1], "weight")
         guard !weight.shape.contains(0) else { throw ExecutionError(node: node.name, "weight '\(node.inputs[1])' \(weight.shape) is empty") }
         let biasF32 = try bias.map { _ throws(ExecutionError) in try constant(node, node.inputs[2], "bias") }
-        // float32() of an f32 tensor is the tensor itself: weights of a mapped checkpoint move into the
-        // kernel's huge-page memory (releasing the file's pages); others are read in place.
+        // float32() of a dense f32 tensor is the tensor itself: weights of a mapped checkpoint move into
+        // the kernel's huge-page memory (releasing the file's pages); others (including converted or
+        // made-contiguous copies, which are owned) are read in place.
         return weight.withContiguousBytes { wb in
             let wp = wb.bindMemory(to: Float.self).baseAddress!
             guard let biasF32 else {
@@ -146,7 +147,7 @@ final class Plan: @unchecked Sendable {
     /// streamed with large strides).
     private let arenaBuffer: HugePageBuffer
     private let workspaceBuffer: HugePageBuffer
-    /// Initializers that steps read as data (not the weights Conv/Linear hold packed copies of), as f32.
+    /// Initializers that steps read as data (not the weights Conv/Linear kernels hold), as f32.
     let constants: [String: UnsafeMutablePointer<Float>]
     private let constantTensors: [Tensor]
 
