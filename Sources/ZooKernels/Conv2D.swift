@@ -31,11 +31,13 @@ public final class Conv2DKernel: @unchecked Sendable {
     public let method: Method
     /// The Winograd algorithm used, when `method` is `.winograd`.
     public var winogradTransform: WinogradTransform? { winograd?.transform }
-    /// Weight A panels, group after group (`groups · mPanels · 6 · K` floats); im2col and implicit GEMM.
+    /// Weights, group after group: im2col — 6-row A panels (`mPanels · 6 · K` floats per group);
+    /// implicit GEMM — 16-column B panels (`⌈outCh/g / 16⌉ · 16 · K`). Nil for Winograd.
     private let packedWeights: UnsafeMutablePointer<Float>?
     private let winograd: WinogradConv?
-    /// Bias padded to whole 6-row panels per group, or nil.
+    /// Bias padded per group to `biasStride` floats (whole 6-row and 16-column panels), or nil.
     private let packedBias: UnsafeMutablePointer<Float>?
+    private let biasStride: Int
     private let mPanels: Int
 
     /// - Parameters:
@@ -62,6 +64,15 @@ public final class Conv2DKernel: @unchecked Sendable {
         if self.method == .winograd {
             winograd = WinogradConv(shape: shape, weights: weights, bias: bias)
             packedWeights = nil
+        } else if self.method == .implicitGemm {
+            // Output channels are the GEMM's columns here: weights as 16-column B panels.
+            winograd = nil
+            let groupFloats = Gemm.panelCount(mg, width: Gemm.nr) * Gemm.nr * k
+            let packed = UnsafeMutablePointer<Float>.allocate(capacity: shape.groups * groupFloats)
+            for g in 0..<shape.groups {
+                Gemm.packBTransposed(weights + g * mg * k, ldt: k, n: mg, k: k, into: packed + g * groupFloats)
+            }
+            packedWeights = packed
         } else {
             winograd = nil
             let groupFloats = mPanels * Gemm.mr * k
@@ -71,11 +82,12 @@ public final class Conv2DKernel: @unchecked Sendable {
             }
             packedWeights = packed
         }
+        biasStride = max(mPanels * Gemm.mr, Gemm.panelCount(mg, width: Gemm.nr) * Gemm.nr)
         if let bias {
-            let padded = UnsafeMutablePointer<Float>.allocate(capacity: shape.groups * mPanels * Gemm.mr)
-            padded.initialize(repeating: 0, count: shape.groups * mPanels * Gemm.mr)
+            let padded = UnsafeMutablePointer<Float>.allocate(capacity: shape.groups * biasStride)
+            padded.initialize(repeating: 0, count: shape.groups * biasStride)
             for g in 0..<shape.groups {
-                for r in 0..<mg { padded[g * mPanels * Gemm.mr + r] = bias[g * mg + r] }
+                for r in 0..<mg { padded[g * biasStride + r] = bias[g * mg + r] }
             }
             packedBias = padded
         } else {
@@ -154,15 +166,17 @@ public final class Conv2DKernel: @unchecked Sendable {
                 let gemm = PackedGemm(
                     kernels: table, a: packedWeights + g * groupWeightFloats, aRowStride: 0, b: groupPanels,
                     c: y + g * mg * pixels, ldc: pixels, m: mg, n: pixels, k: k,
-                    rowBias: packedBias.map { UnsafePointer($0 + g * mPanels * Gemm.mr) }, colBias: nil, relu: relu)
+                    rowBias: packedBias.map { UnsafePointer($0 + g * biasStride) }, colBias: nil, relu: relu)
                 gemm.computeTiles((range.lowerBound * mPanels)..<(range.upperBound * mPanels))
             }
         }
     }
 
     /// The implicit GEMM: per image, the input is copied into `ImplicitLayout` planes, then items
-    /// (ranges of output rows) compute their 6-channel × 16-column tiles with the whole reduction
-    /// in registers, reading B at the layout's offsets. Same multiply-add chain per output as im2col.
+    /// (ranges of output rows) compute tiles of 6 output pixels × 16 (or, with the pair tile, 32)
+    /// output channels: A is read in place from the planes at per-k offsets, B is the packed
+    /// weights; each tile goes through a stack scratch into NCHW. Same multiply-add chain per
+    /// output as im2col, so bit-identical to it.
     private func runImplicit(
         input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, batch: Int, inHeight: Int, inWidth: Int,
         workspace: UnsafeMutableRawPointer, pool: ThreadPool, weights: UnsafeMutablePointer<Float>
@@ -176,12 +190,12 @@ public final class Conv2DKernel: @unchecked Sendable {
         for kk in 0..<k { offsets[kk] = layout.offset(kk) }
         let planes = (UnsafeMutableRawPointer(offsets + k)).alignedUp(toMultipleOf: 64).assumingMemoryBound(to: Float.self)
         let groupPlanes = shape.groupInChannels * shape.strideW * layout.rows * layout.width
-        let groupWeightFloats = mPanels * Gemm.mr * k
-        let blocks = Gemm.panelCount(outW, width: Gemm.nr)
+        let nPanels = Gemm.panelCount(mg, width: Gemm.nr)
+        let groupWeightFloats = nPanels * Gemm.nr * k
         let planeRows = shape.inChannels * shape.strideW * layout.rows
         let fillItems = min(planeRows, 8 * pool.threadCount)
         let rowChunks = max(1, min(outH, (4 * pool.threadCount + groups - 1) / groups))
-        let (table, bias, relu) = (self.table, packedBias.map { UnsafePointer($0) }, self.relu)
+        let (table, bias, relu, biasStride) = (self.table, packedBias.map { UnsafePointer($0) }, self.relu, self.biasStride)
 
         for image in 0..<batch {
             let x = input + image * shape.inChannels * inHeight * inWidth
@@ -191,29 +205,33 @@ public final class Conv2DKernel: @unchecked Sendable {
             }
             pool.parallelFor(groups * rowChunks) { item in
                 let g = item / rowChunks
-                let a = UnsafePointer(weights + g * groupWeightFloats)
-                for oh in evenSplit(outH, parts: rowChunks, index: item % rowChunks) {
-                    for block in 0..<blocks {
-                        let ow0 = block * Gemm.nr, columns = min(Gemm.nr, outW - ow0)
-                        let base = UnsafePointer(planes + g * groupPlanes + layout.base(outputRow: oh, column: ow0))
-                        for mp in 0..<mPanels {
-                            let row = mp * Gemm.mr, rows = min(Gemm.mr, mg - row)
-                            var t = TileArguments(
-                                k: k, a: a + mp * k * Gemm.mr, aRowStride: 0, b: base,
-                                c: y + (g * mg + row) * pixels + oh * outW + ow0, ldc: pixels, accumulate: false, finish: true,
-                                rowBias: bias.map { $0 + g * mPanels * Gemm.mr + row }, colBias: nil, relu: relu)
-                            t.bOffsets = UnsafePointer(offsets)
-                            if rows == Gemm.mr && columns == Gemm.nr {
-                                table.tile(t)
-                                continue
-                            }
-                            withUnsafeTemporaryAllocation(of: Float.self, capacity: Gemm.mr * Gemm.nr) { scratch in
-                                guard let s = scratch.baseAddress else { return }
-                                let target = t.c, ldc = t.ldc
-                                t.c = s
-                                t.ldc = Gemm.nr
-                                table.tile(t)
-                                for r in 0..<rows { for j in 0..<columns { target[r * ldc + j] = s[r * Gemm.nr + j] } }
+                let b = UnsafePointer(weights + g * groupWeightFloats)
+                withUnsafeTemporaryAllocation(of: Float.self, capacity: Gemm.mr * 2 * Gemm.nr) { scratch in
+                    guard let s = scratch.baseAddress else { return }
+                    for oh in evenSplit(outH, parts: rowChunks, index: item % rowChunks) {
+                        for ow0 in stride(from: 0, to: outW, by: Gemm.mr) {
+                            let count = min(Gemm.mr, outW - ow0)
+                            let base = UnsafePointer(planes + g * groupPlanes + layout.base(outputRow: oh, column: ow0))
+                            var np = 0
+                            while np < nPanels {
+                                let pair = table.tilePair != nil && np + 1 < nPanels
+                                var t = TileArguments(
+                                    k: k, a: base, aRowStride: 0, b: b + np * k * Gemm.nr, c: s, ldc: 2 * Gemm.nr,
+                                    accumulate: false, finish: true, rowBias: nil,
+                                    colBias: bias.map { $0 + g * biasStride + np * Gemm.nr }, relu: relu)
+                                t.aOffsets = UnsafePointer(offsets)
+                                if pair, let tilePair = table.tilePair {
+                                    tilePair(t, b + (np + 1) * k * Gemm.nr, s + Gemm.nr, t.colBias.map { $0 + Gemm.nr })
+                                } else {
+                                    table.tile(t)
+                                }
+                                // Scatter the 6 pixels × 16 or 32 channels into NCHW.
+                                let channels = min((pair ? 2 : 1) * Gemm.nr, mg - np * Gemm.nr)
+                                let out = y + (g * mg + np * Gemm.nr) * pixels + oh * outW + ow0
+                                for channel in 0..<channels {
+                                    for p in 0..<count { out[channel * pixels + p] = s[p * 2 * Gemm.nr + channel] }
+                                }
+                                np += pair ? 2 : 1
                             }
                         }
                     }

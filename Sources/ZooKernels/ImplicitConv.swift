@@ -1,7 +1,7 @@
 /// Where an implicit-GEMM convolution reads its input: each image's input is copied once into
-/// zero-padded, column-phase-split planes, after which the 16 values a tile needs for reduction
-/// index `kk = (channel·kH + ky)·kW + kx` and 16 consecutive output columns are contiguous, at a
-/// fixed offset from the tile's base. So the GEMM's B operand is read in place — no im2col matrix.
+/// zero-padded, column-phase-split planes, after which the values a tile needs for reduction index
+/// `kk = (channel·kH + ky)·kW + kx` and consecutive output columns are contiguous, at a fixed offset
+/// from the tile's base. So the GEMM's pixel operand is read in place — no im2col matrix.
 ///
 /// Plane `(c, q)` (input channel c, column phase q of the horizontal stride s) has `rows` rows —
 /// input rows −padTop ..< inHeight + padBottom — of `width` floats: element t holds input column
@@ -17,9 +17,9 @@ struct ImplicitLayout {
         let s = shape.strideW
         rows = inHeight + shape.padTop + shape.padBottom
         margin = (shape.padLeft + s - 1) / s
-        // The last tile's 16 lanes may run past the output row: keep their reads inside the plane.
+        // A row's last tile of 6 pixels may run past the output row: keep its reads inside the plane.
         let lastShift = ImplicitLayout.floorDivide((shape.kernelW - 1) * shape.dilationW - shape.padLeft, s)
-        width = margin + Gemm.panelCount(outWidth, width: Gemm.nr) * Gemm.nr + max(lastShift, 0) + 1   // +1: slack
+        width = margin + Gemm.panelCount(outWidth, width: Gemm.mr) * Gemm.mr + max(lastShift, 0)
     }
 
     static func floorDivide(_ a: Int, _ b: Int) -> Int { a >= 0 ? a / b : -((-a + b - 1) / b) }

@@ -137,8 +137,9 @@ public struct KernelTable: Sendable {
 /// Operands of one 6×16 register tile.
 ///
 /// - A: with `aRowStride == 0`, a packed 6-row panel (`a[kk*6 + r]`); otherwise row-major rows
-///   `a[r*aRowStride + kk]` (e.g. unpacked Linear weights). All 6 rows must be readable.
-/// - B: a packed 16-column panel, `b[kk*16 + j]`, or rows at `b + bOffsets[kk]`.
+///   `a[r*aRowStride + kk]` (e.g. unpacked Linear weights); or, with `aOffsets`, `a[aOffsets[kk] + r]`.
+///   All 6 rows must be readable.
+/// - B: a packed 16-column panel, `b[kk*16 + j]`.
 /// - C: 6 rows of 16 floats at row stride `ldc`.
 ///
 /// **Accumulation order.** Each element is one chain of multiply-adds over `kk = 0..<k` in order,
@@ -157,9 +158,10 @@ public struct TileArguments {
     public var rowBias: UnsafePointer<Float>?
     public var colBias: UnsafePointer<Float>?
     public var relu: Bool
-    /// When set, B is not a panel: row `kk`'s 16 values are contiguous at `b + bOffsets[kk]`
-    /// (an implicit GEMM reading a convolution's input in place). Requires packed A.
-    public var bOffsets: UnsafePointer<Int>? = nil
+    /// When set, A is not a panel: the 6 values of reduction index `kk` are contiguous at
+    /// `a + aOffsets[kk]` (an implicit GEMM reading a convolution's input in place). `aRowStride`
+    /// is ignored.
+    public var aOffsets: UnsafePointer<Int>? = nil
 
     public init(k: Int, a: UnsafePointer<Float>, aRowStride: Int, b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>,
                 ldc: Int, accumulate: Bool, finish: Bool, rowBias: UnsafePointer<Float>?, colBias: UnsafePointer<Float>?,

@@ -39,10 +39,10 @@ func store(_ v: Vec, _ p: UnsafeMutablePointer<Float>) { UnsafeMutableRawPointer
 @inline(__always)
 func rectify(_ v: Vec) -> Vec { v.replacing(with: 0, where: v .< 0) }
 
-/// The 6×16 tile (`KernelTable.tile`): packed or row-major A; B packed or at offsets.
+/// The 6×16 tile (`KernelTable.tile`): packed, row-major or offset A.
 func tile6x16(_ t: TileArguments) {
-    if let offsets = t.bOffsets {
-        tile6x16Body(t, rowStride: 1, step: 6, offsets: offsets)
+    if let offsets = t.aOffsets {
+        tile6x16Body(t, rowStride: 1, step: 0, offsets: offsets)
     } else if t.aRowStride == 0 {
         tile6x16Body(t, rowStride: 1, step: 6, offsets: nil)
     } else {
@@ -67,8 +67,8 @@ private func tile6x16Body(_ t: TileArguments, rowStride: Int, step: Int, offsets
     var a = t.a, b = t.b
     let r1 = rowStride, r2 = 2 * rowStride, r3 = 3 * rowStride, r4 = 4 * rowStride, r5 = 5 * rowStride
     for kk in 0..<t.k {
-        let row = offsets.map { t.b + $0[kk] } ?? b
-        let b0 = load(row), b1 = load(row + 8)
+        if let offsets { a = t.a + offsets[kk] }
+        let b0 = load(b), b1 = load(b + 8)
         var x = Vec(repeating: a[0])
         multiplyAdd(&c00, x, b0); multiplyAdd(&c01, x, b1)
         x = Vec(repeating: a[r1])
@@ -161,10 +161,21 @@ func dotRows(
 #if ZOO_AVX512
 /// `KernelTable.tilePair` (AVX-512 only: it needs 32 vector registers): the 6×16 tiles over two
 /// adjacent B panels at once — 6×32 outputs, 24 accumulator halves — so each broadcast A value
-/// feeds twice the multiply-adds and A is read half as often. A must be packed. Each output is the
-/// same chain of fused multiply-adds as in `tile6x16`, so results are bit-identical to it.
+/// feeds twice the multiply-adds and A is read half as often. A is packed or at offsets
+/// (`TileArguments.aOffsets`). Each output is the same chain of fused multiply-adds as in
+/// `tile6x16`, so results are bit-identical to it.
 func tile6x32(_ t: TileArguments, _ bNext: UnsafePointer<Float>, _ cNext: UnsafeMutablePointer<Float>,
               _ colBiasNext: UnsafePointer<Float>?) {
+    if let offsets = t.aOffsets {
+        tile6x32Body(t, bNext, cNext, colBiasNext, offsets: offsets)
+    } else {
+        tile6x32Body(t, bNext, cNext, colBiasNext, offsets: nil)
+    }
+}
+
+@inline(__always)
+private func tile6x32Body(_ t: TileArguments, _ bNext: UnsafePointer<Float>, _ cNext: UnsafeMutablePointer<Float>,
+                          _ colBiasNext: UnsafePointer<Float>?, offsets: UnsafePointer<Int>?) {
     typealias V = SIMD16<Float>
     @inline(__always) func load16(_ p: UnsafePointer<Float>) -> V { UnsafeRawPointer(p).loadUnaligned(as: V.self) }
     @inline(__always) func load16(_ p: UnsafeMutablePointer<Float>) -> V { UnsafeRawPointer(p).loadUnaligned(as: V.self) }
@@ -180,7 +191,8 @@ func tile6x32(_ t: TileArguments, _ bNext: UnsafePointer<Float>, _ cNext: Unsafe
         d3 = load16(d + 3 * ldc); d4 = load16(d + 4 * ldc); d5 = load16(d + 5 * ldc)
     }
     var a = t.a, b = t.b, e = bNext
-    for _ in 0..<t.k {
+    for kk in 0..<t.k {
+        if let offsets { a = t.a + offsets[kk] }
         let b0 = load16(b), e0 = load16(e)
         var x = V(repeating: a[0])
         c0.addProduct(x, b0); d0.addProduct(x, e0)
