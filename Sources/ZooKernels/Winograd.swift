@@ -89,32 +89,37 @@ final class WinogradConv: @unchecked Sendable {
         bias?.deallocate()
     }
 
-    private func chunk(batch: Int, outHeight: Int, outWidth: Int) -> Int {
-        let m = transform.m
-        let tiles = batch * ((outHeight + m - 1) / m) * ((outWidth + m - 1) / m)
-        return min(WinogradConv.chunkPanels, Gemm.panelCount(tiles, width: 16))
+    /// The tiling of a call; nil when the output is empty.
+    private func geometry(batch: Int, inHeight: Int, inWidth: Int) -> WinogradGeometry? {
+        let (outH, outW) = shape.outputSize(inHeight: inHeight, inWidth: inWidth)
+        if batch <= 0 || outH == 0 || outW == 0 { return nil }
+        return WinogradGeometry(transform: transform, inHeight: inHeight, inWidth: inWidth, outHeight: outH, outWidth: outW,
+                                padTop: shape.padTop, padLeft: shape.padLeft, inChannels: shape.inChannels,
+                                outChannels: shape.outChannels, batch: batch)
+    }
+
+    /// Tile panels per chunk.
+    private func chunk(_ geometry: WinogradGeometry) -> Int {
+        min(WinogradConv.chunkPanels, Gemm.panelCount(geometry.tiles, width: 16))
     }
 
     /// Transformed inputs then GEMM results of one chunk, all groups.
     func workspaceBytes(batch: Int, inHeight: Int, inWidth: Int) -> Int {
-        let out = shape.outputSize(inHeight: inHeight, inWidth: inWidth)
-        let lanes = chunk(batch: batch, outHeight: out.height, outWidth: out.width) * 16
+        guard let geometry = geometry(batch: batch, inHeight: inHeight, inWidth: inWidth) else { return 64 }
+        let lanes = chunk(geometry) * 16
         let floats = shape.groups * transform.alpha * transform.alpha * lanes * (shape.groupInChannels + mPanels * Gemm.mr)
         return floats * MemoryLayout<Float>.stride + 64
     }
 
     func run(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, batch: Int, inHeight: Int, inWidth: Int,
              relu: Bool, workspace: UnsafeMutableRawPointer, pool: ThreadPool, kernels table: KernelTable) {
-        let (outH, outW) = shape.outputSize(inHeight: inHeight, inWidth: inWidth)
-        if batch <= 0 || outH == 0 || outW == 0 { return }
+        guard let geometry = geometry(batch: batch, inHeight: inHeight, inWidth: inWidth) else { return }
+        let (outH, outW) = (geometry.outHeight, geometry.outWidth)
         let groups = shape.groups, cin = shape.groupInChannels, cout = shape.groupOutChannels
         let rows = mPanels * Gemm.mr
         let area = transform.alpha * transform.alpha
-        let geometry = WinogradGeometry(transform: transform, inHeight: inHeight, inWidth: inWidth, outHeight: outH, outWidth: outW,
-                                        padTop: shape.padTop, padLeft: shape.padLeft, inChannels: shape.inChannels,
-                                        outChannels: shape.outChannels, batch: batch)
         let totalPanels = Gemm.panelCount(geometry.tiles, width: 16)
-        let chunk = self.chunk(batch: batch, outHeight: outH, outWidth: outW)
+        let chunk = self.chunk(geometry)
         let space = workspace.alignedUp(toMultipleOf: 64).assumingMemoryBound(to: Float.self)
         let groupV = area * chunk * 16 * cin, groupM = area * rows * chunk * 16
         let v = space, m = space + groups * groupV

@@ -33,7 +33,8 @@ public struct WinogradTransform: Sendable, Hashable {
 /// Tiling of one Winograd convolution call. Tiles are numbered across the batch,
 /// `t = (image·tilesH + ty)·tilesW + tx`; 16 consecutive tiles form one panel (one SIMD lane each).
 public struct WinogradGeometry: Sendable {
-    public var transform: WinogradTransform
+    /// The algorithm F(m×m, r×r) (the kernel sets dispatch on `r`).
+    public var m, r: Int
     public var inHeight, inWidth, outHeight, outWidth, padTop, padLeft: Int
     /// Floats between consecutive images of the input / of the output (all channels).
     public var inImageStride, outImageStride: Int
@@ -43,7 +44,8 @@ public struct WinogradGeometry: Sendable {
 
     public init(transform: WinogradTransform, inHeight: Int, inWidth: Int, outHeight: Int, outWidth: Int, padTop: Int,
                 padLeft: Int, inChannels: Int, outChannels: Int, batch: Int) {
-        self.transform = transform
+        m = transform.m
+        r = transform.r
         self.inHeight = inHeight; self.inWidth = inWidth; self.outHeight = outHeight; self.outWidth = outWidth
         self.padTop = padTop; self.padLeft = padLeft
         inImageStride = inChannels * inHeight * inWidth

@@ -75,7 +75,7 @@ enum F2x5: Winograd1D {
 /// of channel c goes to `v[ξ·positionStride + c·channelStride ..< +16]`. Lanes past the last tile
 /// are zero.
 func winogradInput(_ g: WinogradGeometry, _ panel: WinogradPanel, _ input: UnsafePointer<Float>, _ v: UnsafeMutablePointer<Float>) {
-    if g.transform.r == 3 {
+    if g.r == 3 {
         winogradInput(F2x3.self, g, panel, input, v)
     } else {
         winogradInput(F2x5.self, g, panel, input, v)
@@ -151,7 +151,7 @@ func winogradOutput(
     _ g: WinogradGeometry, _ panel: WinogradPanel, _ m: UnsafePointer<Float>, _ bias: UnsafePointer<Float>?, _ relu: Bool,
     _ output: UnsafeMutablePointer<Float>
 ) {
-    if g.transform.r == 3 {
+    if g.r == 3 {
         winogradOutput(F2x3.self, g, panel, m, bias, relu, output)
     } else {
         winogradOutput(F2x5.self, g, panel, m, bias, relu, output)
