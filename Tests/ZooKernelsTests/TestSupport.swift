@@ -84,9 +84,7 @@ func referenceConv(_ shape: Conv2DShape, input: [Float], weights: [Float], bias:
                    batch: Int, h: Int, w: Int, absolute: Bool = false) -> [Float] {
     let (oh, ow) = shape.outputSize(inHeight: h, inWidth: w)
     var out = [Float](repeating: .nan, count: batch * shape.outChannels * oh * ow)
-    let x = absolute ? input.map(abs) : input
-    let wt = absolute ? weights.map(abs) : weights
-    let b = absolute ? bias?.map(abs) : bias
+    let (x, wt, b) = operands(input, weights, bias, absolute: absolute)
     x.withUnsafeBufferPointer { ip in
         wt.withUnsafeBufferPointer { wp in
             withOptionalPointer(b) { bp in
@@ -103,16 +101,14 @@ func referenceConv(_ shape: Conv2DShape, input: [Float], weights: [Float], bias:
 
 func fastLinear(inFeatures: Int, outFeatures: Int, input: [Float], weights: [Float], bias: [Float]?, relu: Bool,
                 batch: Int, pool: ThreadPool, kernels: KernelSet) -> [Float] {
-    let kernel = weights.withUnsafeBufferPointer { wp in
-        withOptionalPointer(bias) { bp in
+    var out = [Float](repeating: .nan, count: batch * outFeatures)
+    // The kernel reads `weights` in place: it lives and runs inside the pointer's scope.
+    weights.withUnsafeBufferPointer { wp in
+        let kernel = withOptionalPointer(bias) { bp in
             LinearKernel(inFeatures: inFeatures, outFeatures: outFeatures, weights: wp.baseAddress!, owner: nil, bias: bp,
                          relu: relu, kernels: kernels)
         }
-    }
-    var out = [Float](repeating: .nan, count: batch * outFeatures)
-    var ws = [Float](repeating: .nan, count: workspaceFloats(kernel.workspaceBytes(batch: batch, threads: pool.threadCount)))
-    // The kernel reads `weights` in place: keep the array alive and unmoved while it runs.
-    weights.withUnsafeBufferPointer { _ in
+        var ws = [Float](repeating: .nan, count: workspaceFloats(kernel.workspaceBytes(batch: batch, threads: pool.threadCount)))
         input.withUnsafeBufferPointer { ip in
             out.withUnsafeMutableBufferPointer { op in
                 ws.withUnsafeMutableBytes { wsp in
@@ -127,9 +123,7 @@ func fastLinear(inFeatures: Int, outFeatures: Int, input: [Float], weights: [Flo
 func referenceLinear(inFeatures: Int, outFeatures: Int, input: [Float], weights: [Float], bias: [Float]?, relu: Bool,
                      batch: Int, absolute: Bool = false) -> [Float] {
     var out = [Float](repeating: .nan, count: batch * outFeatures)
-    let x = absolute ? input.map(abs) : input
-    let wt = absolute ? weights.map(abs) : weights
-    let b = absolute ? bias?.map(abs) : bias
+    let (x, wt, b) = operands(input, weights, bias, absolute: absolute)
     x.withUnsafeBufferPointer { ip in
         wt.withUnsafeBufferPointer { wp in
             withOptionalPointer(b) { bp in
@@ -142,6 +136,11 @@ func referenceLinear(inFeatures: Int, outFeatures: Int, input: [Float], weights:
         }
     }
     return out
+}
+
+/// The operands as given, or their absolute values (for the magnitude Σ|w·x| + |b| the tolerance uses).
+func operands(_ input: [Float], _ weights: [Float], _ bias: [Float]?, absolute: Bool) -> ([Float], [Float], [Float]?) {
+    absolute ? (input.map(abs), weights.map(abs), bias?.map(abs)) : (input, weights, bias)
 }
 
 func withOptionalPointer<R>(_ array: [Float]?, _ body: (UnsafePointer<Float>?) -> R) -> R {
