@@ -36,12 +36,13 @@ public struct StateDict: @unchecked Sendable {
 }
 
 extension Checkpoint {
-    /// Top-level entries whose value is a state dict (a dict of tensors only), by key.
-    public var stateDictCandidates: [String] {
+    /// The top-level entries (with simple names) whose value is a state dict (a dict of tensors
+    /// only), with their values.
+    private var candidateEntries: [(key: String, value: PyValue)] {
         guard case let .dict(root) = root else { return [] }
         return root.items.compactMap { item in
             guard let key = TreeWalker.componentIfSimple(item.key), Checkpoint.isStateDict(item.value) else { return nil }
-            return key
+            return (key, item.value)
         }
     }
 
@@ -65,14 +66,16 @@ extension Checkpoint {
         } else if Checkpoint.isStateDict(root) {
             (chosenKey, value) = (nil, root)
         } else {
-            let candidates = stateDictCandidates
-            guard candidates.count == 1, let only = candidates.first, let found = lookup(only) else {
+            // The candidate's own value: looking its name up again as a dotted path could reach a
+            // different, nested entry ({"a": {"b": 5}, "a.b": state dict}).
+            let candidates = candidateEntries
+            guard candidates.count == 1, let only = candidates.first else {
                 if candidates.isEmpty {
                     throw CheckpointError(.notACheckpoint("no state dict found: the checkpoint is \(root.kindName) with entries \(topLevelKeys.joined(separator: ", "))"), file: path)
                 }
-                throw CheckpointError(.ambiguous("several entries hold state dicts (\(candidates.joined(separator: ", "))): choose one with --key"), file: path)
+                throw CheckpointError(.ambiguous("several entries hold state dicts (\(candidates.map(\.key).joined(separator: ", "))): choose one with --key"), file: path)
             }
-            (chosenKey, value) = (only, found)
+            (chosenKey, value) = (only.key, only.value)
         }
         guard case let .dict(dict) = value else { fatalError("isStateDict guarantees a dict") }
         var entries: [(name: String, tensor: TorchTensor)] = dict.items.map { item in
