@@ -60,11 +60,6 @@ public final class ONNXModelProto: @unchecked Sendable {
     /// initializer order — or nil when there is no file or the layout is not the plain one (a
     /// repeated graph field, which protobuf merges). Callers still check each range's length.
     public private(set) lazy var initializerRawData: [Range<Int>?]? = file.flatMap { ProtoWire.initializerRawData($0.bytes) }
-
-    /// The message packed again (unknown fields included), in memory.
-    public func packed() -> [UInt8] {
-        ONNXProto.pack(UnsafeRawPointer(model).assumingMemoryBound(to: ProtobufCMessage.self))
-    }
 }
 
 /// Accessors over protobuf-c's C representation. Every array read checks its pointer against its count.
@@ -107,17 +102,6 @@ public enum ONNXProto {
     public static func entries(_ pointer: UnsafeMutablePointer<UnsafeMutablePointer<Onnx__StringStringEntryProto>?>?,
                                _ count: Int) -> [(key: String, value: String)] {
         messages(pointer, count).map { (string($0.pointee.key), string($0.pointee.value)) }
-    }
-
-    /// Packs any generated message into memory.
-    public static func pack(_ message: UnsafePointer<ProtobufCMessage>) -> [UInt8] {
-        let size = protobuf_c_message_get_packed_size(message)
-        var out = [UInt8](repeating: 0, count: size)
-        if size > 0 {
-            let written = out.withUnsafeMutableBufferPointer { protobuf_c_message_pack(message, $0.baseAddress!) }
-            precondition(written == size, "protobuf-c packed \(written) bytes, announced \(size)")
-        }
-        return out
     }
 
     /// Packs `message` chunk by chunk into `append` without building it in memory (bytes fields are

@@ -66,21 +66,7 @@ struct BenchIO: ParsableCommand {
         }
     }
 
-    private func time(_ body: () throws -> Void) throws -> [Double] {
-        var times: [Double] = []
-        for _ in 0..<runs {
-            let start = ContinuousClock.now
-            try body()
-            let elapsed = ContinuousClock.now - start
-            times.append(Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18)
-        }
-        return times
-    }
-
-    private func median(_ values: [Double]) -> Double {
-        let sorted = values.sorted()
-        return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
-    }
+    private func time(_ body: () throws -> Void) throws -> [Double] { try timeRuns(runs, body) }
 
     private func ms(_ seconds: Double) -> String {
         let value = seconds * 1000

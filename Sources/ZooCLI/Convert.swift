@@ -193,11 +193,9 @@ struct Convert: ParsableCommand {
     /// Runs both graphs on the same generated batch of two and compares their outputs.
     private func parity(_ a: Graph, _ b: Graph) throws -> ParityReport {
         let x = try generatedInput(for: a, batch: 2, seed: 0)
-        do {
-            let ya = try Executor(graph: a).run(x)[a.outputs[0]]!
-            let yb = try Executor(graph: b).run(x)[b.outputs[0]]!
-            return ParityReport(name: b.outputs[0], value: yb, reference: ya)
-        } catch { throw UserError(message: "\(output): verification run failed: \(error)") }
+        let ya = try execute(try makeExecutor(LoadedModel(graph: a, kind: input), threads: nil), x, path: input)
+        let yb = try execute(try makeExecutor(LoadedModel(graph: b, kind: output), threads: nil), x, path: output)
+        return ParityReport(name: b.outputs[0], value: yb, reference: ya)
     }
 
     private func describe(_ r: ParityReport) -> String {

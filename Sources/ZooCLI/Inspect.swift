@@ -57,10 +57,7 @@ struct Inspect: ParsableCommand {
             guard let stateDict else { throw UserError(message: "\(file): --graph needs a state dict (choose one with --key)") }
             let model: Model
             do {
-                model = try Model.bind(stateDict, architecture: try arch.map { name in
-                    guard let found = Architecture(rawValue: name) else { throw UserError(message: "unknown architecture '\(name)' (see zoo models)") }
-                    return found
-                })
+                model = try Model.bind(stateDict, architecture: try parseArchitecture(arch))
             } catch let error as UserError { throw error } catch { throw UserError(message: "\(file): \(error)") }
             print("")
             print(model.graph.dump)

@@ -61,9 +61,7 @@ struct Init: ParsableCommand {
     var seed: UInt64 = 0
 
     func run() throws {
-        guard let architecture = Architecture(rawValue: arch) else {
-            throw UserError(message: "unknown architecture '\(arch)' (zoo models lists them)")
-        }
+        guard let architecture = try parseArchitecture(arch) else { return }
         let entries = WeightGenerator(seed: seed).stateDict(architecture)
         let dict = PyDict(ordered: true)
         for entry in entries {
@@ -105,20 +103,13 @@ struct Bench: ParsableCommand {
         let load = seconds(ContinuousClock.now - loadStart)
         let x = try generatedInput(for: loaded.graph, batch: batch, seed: 0)
         for _ in 0..<3 { _ = try execute(executor, x, path: model) }   // warm-up, as Benchmarks/peers.py does for the others
-        var times: [Double] = []
-        for _ in 0..<runs {
-            let start = ContinuousClock.now
-            _ = try execute(executor, x, path: model)
-            times.append(seconds(ContinuousClock.now - start))
-        }
-        let inOrder = times
-        times.sort()
-        let median = times[times.count / 2], best = times[0]
+        let times = try timeRuns(runs) { _ = try execute(executor, x, path: model) }
+        let median = median(times), best = times.min()!
         print("\(loaded.kind) batch \(batch), \(executor.options.threads) threads, \(executor.options.kernels.rawValue) kernels, \(runs) runs: "
             + "median \(String(format1: median * 1000, digits: 2)) ms (best \(String(format1: best * 1000, digits: 2))), "
             + "\(String(format1: median * 1000 / Double(batch), digits: 2)) ms/image, "
             + "\(String(format1: Double(batch) / median, digits: 1)) images/s; load \(String(format1: load * 1000, digits: 1)) ms")
-        if allTimes { print("times ms: " + inOrder.map { String(format1: $0 * 1000, digits: 3) }.joined(separator: " ")) }
+        if allTimes { print("times ms: " + times.map { String(format1: $0 * 1000, digits: 3) }.joined(separator: " ")) }
         if layers { try printLayers(executor, x) }
     }
 
@@ -131,19 +122,17 @@ struct Bench: ParsableCommand {
         let threads = Double(executor.options.threads)
         let width = max(4, profile.map { $0.nodes.joined(separator: "+").count }.max() ?? 4)
         let kernelWidth = max(6, profile.map(\.kernel.count).max() ?? 6)
-        func pad(_ s: String, _ n: Int) -> String { s + String(repeating: " ", count: max(0, n - s.count)) }
-        func left(_ s: String, _ n: Int) -> String { String(repeating: " ", count: max(0, n - s.count)) + s }
         func line(_ name: String, _ kernel: String, median: Double, best: Double, flops: Double, executed: Double) -> String {
-            var text = "\(pad(name, width))  \(pad(kernel, kernelWidth))  "
-                + left(String(format1: median * 1000, digits: 3), 9) + " " + left(String(format1: best * 1000, digits: 3), 9)
+            var text = "\(name.padding(width))  \(kernel.padding(kernelWidth))  "
+                + (String(format1: median * 1000, digits: 3)).leftPadding(9) + " " + (String(format1: best * 1000, digits: 3)).leftPadding(9)
             if flops > 0 {
                 let perThread = executed / median / 1e9 / threads
-                text += left(String(format1: flops / median / 1e9, digits: 1), 10) + left(String(format1: perThread, digits: 1), 12)
-                    + left(String(format1: 100 * perThread / Bench.corePeak, digits: 0) + " %", 9)
+                text += (String(format1: flops / median / 1e9, digits: 1)).leftPadding(10) + (String(format1: perThread, digits: 1)).leftPadding(12)
+                    + (String(format1: 100 * perThread / Bench.corePeak, digits: 0) + " %").leftPadding(9)
             }
             return text
         }
-        print("\(pad("step", width))  \(pad("kernel", kernelWidth))  median ms   best ms   GFLOP/s  executed/thr  of peak")
+        print("\("step".padding(width))  \("kernel".padding(kernelWidth))  median ms   best ms   GFLOP/s  executed/thr  of peak")
         for step in profile {
             print(line(step.nodes.joined(separator: "+"), step.kernel, median: step.median, best: step.best,
                        flops: step.flops, executed: step.executedFlops))

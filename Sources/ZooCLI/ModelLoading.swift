@@ -99,3 +99,20 @@ func execute(_ executor: Executor, _ input: Tensor, path: String) throws -> Tens
 func seconds(_ duration: Duration) -> Double {
     Double(duration.components.seconds) + Double(duration.components.attoseconds) * 1e-18
 }
+
+/// Wall seconds of each of `runs` calls of `body`, in order.
+func timeRuns(_ runs: Int, _ body: () throws -> Void) rethrows -> [Double] {
+    var times: [Double] = []
+    for _ in 0..<runs {
+        let start = ContinuousClock.now
+        try body()
+        times.append(seconds(ContinuousClock.now - start))
+    }
+    return times
+}
+
+/// The median (the mean of the two middle values for an even count). `values` must not be empty.
+func median(_ values: [Double]) -> Double {
+    let sorted = values.sorted()
+    return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+}

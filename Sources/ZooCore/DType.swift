@@ -22,20 +22,4 @@ public enum DType: String, CaseIterable, Sendable, Hashable {
         case .i64, .i32, .i16, .i8, .u8, .bool: false
         }
     }
-
-    /// PyTorch's name for the dtype, as `torch.<name>` (e.g. `float32`).
-    public var torchName: String {
-        switch self {
-        case .f32: "float32"
-        case .f64: "float64"
-        case .f16: "float16"
-        case .bf16: "bfloat16"
-        case .i64: "int64"
-        case .i32: "int32"
-        case .i16: "int16"
-        case .i8: "int8"
-        case .u8: "uint8"
-        case .bool: "bool"
-        }
-    }
 }

@@ -60,9 +60,6 @@ public final class Executor: @unchecked Sendable {
         steps = try Compiler(graph: graph, fuse: options.fuse, kernels: options.kernels).steps()
     }
 
-    /// The steps actually executed, with the graph nodes each covers (a fused Conv+ReLU covers two).
-    public var stepNodes: [[String]] { steps.map(\.nodes) }
-
     /// Runs the graph on `input` (any floating dtype; converted to f32) and returns its outputs by name.
     public func run(_ input: Tensor) throws(ExecutionError) -> [String: Tensor] {
         try execute(input, capture: false).outputs
