@@ -273,11 +273,19 @@ final class ZipTests: XCTestCase {
         }
     }
 
+    /// The bytes of `storage`, copied while it is alive (an inflated entry owns its memory).
+    private static func copy(_ storage: Storage) -> [UInt8] { withExtendedLifetime(storage) { Array(storage.bytes) } }
+
     /// Hostile input must throw, never trap: random byte edits of real archives, stored and deflated.
+    /// Some edits must be refused, and whatever passes its CRC check must be the original's bytes.
     func testRandomCorruptionsNeverTrap() throws {
         var generator = SplitMix64(seed: 11)
         for (name, rounds) in [("dtypes", 1500), ("views", 1500), ("alexnet_small_deflated", 150)] {
             let original = try fixtureBytes(name)
+            let pristine = try parse(original).get()
+            var originalContents: [String: [UInt8]] = [:]
+            for entry in pristine.entries { originalContents[entry.name] = Self.copy(try pristine.contents(of: entry, verifyCRC: true)) }
+            var refused = 0
             for _ in 0 ..< rounds {
                 var bytes = original
                 for _ in 0 ... Int.random(in: 0 ... 3, using: &generator) {
@@ -288,9 +296,15 @@ final class ZipTests: XCTestCase {
                     bytes[at] = UInt8.random(in: 0 ... 255, using: &generator)
                 }
                 if Int.random(in: 0 ..< 8, using: &generator) == 0 { bytes.removeLast(Int.random(in: 1 ... 100, using: &generator)) }
-                guard case let .success(archive) = parse(bytes) else { continue }
-                for entry in archive.entries { _ = try? archive.contents(of: entry, verifyCRC: true) }
+                guard case let .success(archive) = parse(bytes) else { refused += 1; continue }
+                for entry in archive.entries {
+                    guard let contents = try? archive.contents(of: entry, verifyCRC: true) else { refused += 1; continue }
+                    if let expected = originalContents[entry.name] {
+                        XCTAssertEqual(Self.copy(contents), expected, "\(name): \(entry.name) passed its CRC with other bytes")
+                    }
+                }
             }
+            XCTAssertGreaterThan(refused, 0, "\(name): no corruption was refused")
         }
     }
 
@@ -312,7 +326,8 @@ final class ZipTests: XCTestCase {
             let hasCRCs = archive.entries.contains { $0.crc32 != 0 }
             var writer = ZipWriter(output: output, prefix: archive.prefix, alignment: alignment, computesCRC32: hasCRCs)
             for (name, entry) in zip(archive.recordNames, archive.entries) where name != "version" && name != ".data/serialization_id" {
-                try writer.add(name, try archive.contents(of: entry, verifyCRC: true).bytes)
+                let storage = try archive.contents(of: entry, verifyCRC: true)
+                try withExtendedLifetime(storage) { try writer.add(name, storage.bytes) }
             }
             try writer.finish()
             try output.commit()
