@@ -29,10 +29,16 @@ Everything is deterministic (fixed inputs and seed).
 import json
 import os
 
+import oracle_env  # Fixtures/oracle_env.py
+
+oracle_env.deterministic()
+
 import numpy as np
 import onnx
 import onnxruntime as ort
 from onnx import TensorProto, defs, helper, numpy_helper, version_converter
+
+oracle_env.require(onnx="1.23.2", onnxruntime="1.32.0")
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "onnx", "legacy")
 os.makedirs(OUT, exist_ok=True)

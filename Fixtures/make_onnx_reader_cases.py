@@ -13,10 +13,16 @@ cases.json lists the op cases (name → output name). Everything is deterministi
 import json
 import os
 
+import oracle_env  # Fixtures/oracle_env.py
+
+oracle_env.deterministic()
+
 import numpy as np
 import onnx
 import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
+
+oracle_env.require(onnx="1.23.2", onnxruntime="1.32.0")
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "onnx", "reader")
 os.makedirs(OUT, exist_ok=True)
