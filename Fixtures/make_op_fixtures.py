@@ -55,7 +55,6 @@ oracle_env.deterministic()
 
 import json
 import math
-import re
 import shutil
 import zlib
 from pathlib import Path
@@ -207,15 +206,6 @@ def add_onnx_case(name, op, attributes, inputs, out_shape, seed, notes="", input
                   "shapes": {**{n: list(a.shape) for n, a in inputs}, "out": list(out.shape)},
                   "onnx_reference_max_abs_diff": None, "notes": notes})
     return out
-
-
-def format_json(obj):
-    """json.dumps(indent=1) with every innermost list (numbers, strings) on one line."""
-    text = json.dumps(obj, indent=1)
-    text = re.sub(r"\[[^\[\]{}]*\]",
-                  lambda m: re.sub(r"\n\s*", "", re.sub(r",\n\s*", ", ", m.group(0))), text)
-    assert json.loads(text) == obj
-    return text + "\n"
 
 
 # ------------------------------------------------------------------------------------------------
@@ -573,7 +563,7 @@ def main():
     assert shapes["avgpool_ceil_window_in_padding_k2s2p1"] == [1, 2, 3, 4]
     assert shapes["maxpool_k3s2_p1_ceil"] == [1, 2, 5, 5]
 
-    text = format_json(CASES)
+    text = oracle_env.format_json(CASES)
     (OUT / "manifest.json").write_text(text)
     files = sorted(p.name for p in OUT.iterdir())
     assert files == sorted(list(SAVED) + ["manifest.json"])

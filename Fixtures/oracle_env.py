@@ -3,7 +3,9 @@
 Each script calls `deterministic()` before importing torch, then `require(...)` with the versions its
 outputs were made with (the oracle venv, ../shared/oracle/setup, installs exactly these).
 """
+import json
 import os
+import re
 import sys
 
 # Set order inside pickles (hash seed), torch's portable kernels (f32 -> bf16 rounds NaN to 0x7FC0 there,
@@ -24,3 +26,12 @@ def require(**versions):
     for name, want in versions.items():
         have = sys.modules[name].__version__
         assert have.split("+")[0] == want, f"need {name}=={want}, got {have}"
+
+
+def format_json(obj):
+    """json.dumps(indent=1) with every innermost list (numbers, strings) on one line."""
+    text = json.dumps(obj, indent=1)
+    text = re.sub(r"\[[^\[\]{}]*\]",
+                  lambda m: re.sub(r"\n\s*", "", re.sub(r",\n\s*", ", ", m.group(0))), text)
+    assert json.loads(text) == obj
+    return text + "\n"
