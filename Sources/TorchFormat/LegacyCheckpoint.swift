@@ -80,7 +80,7 @@ enum LegacyCheckpoint {
             }
             let raw = Storage(mapping: file, range: position..<(position + length))
             roots[ExactString(key)] = TorchStorage(key: key, dtype: info.dtype, location: info.location,
-                                      storage: StorageBytes.prepare(raw, dtype: info.dtype, byteOrder: order))
+                                      storage: StorageBytes.prepare(raw, dtype: info.dtype, byteOrder: order), fileByteOrder: order)
             position += length
         }
         if let missing = declared.keys.map(\.value).sorted().first(where: { roots[ExactString($0)] == nil }) {
@@ -101,7 +101,8 @@ enum LegacyCheckpoint {
                 throw CheckpointError(.storage("view '\(viewKey)' of storage '\(key)' reaches past its end"))
             }
             let slice = Storage(slicing: root.storage, range: start..<(start + length))
-            let storage = TorchStorage(key: viewKey, dtype: root.dtype, location: root.location, storage: slice)
+            let storage = TorchStorage(key: viewKey, dtype: root.dtype, location: root.location, storage: slice,
+                                       fileByteOrder: root.fileByteOrder)
             views[ExactString(viewKey)] = storage
             return .storage(storage)
         }

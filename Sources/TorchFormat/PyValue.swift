@@ -281,14 +281,19 @@ public final class TorchStorage: @unchecked Sendable {
     public let dtype: DType
     /// Where torch had it (`"cpu"`, `"cuda:0"`); zoo always loads to memory.
     public let location: String
+    /// The bytes, in host byte order for `dtype`.
     public let storage: Storage
+    /// The byte order of the file the bytes came from: a byte storage (`u8`, nothing to swap) that
+    /// a tensor reads as a wider type must be swapped by that order then.
+    public let fileByteOrder: Checkpoint.ByteOrder
     public var elementCount: Int { storage.byteCount / dtype.itemSize }
 
-    public init(key: String, dtype: DType, location: String, storage: Storage) {
+    public init(key: String, dtype: DType, location: String, storage: Storage, fileByteOrder: Checkpoint.ByteOrder = .little) {
         self.key = key
         self.dtype = dtype
         self.location = location
         self.storage = storage
+        self.fileByteOrder = fileByteOrder
     }
 }
 

@@ -41,7 +41,8 @@ enum TarCheckpoint {
             let length = try StorageBytes.byteCount(count, dtype, key: key)
             let raw = try reader.bytes(length, "storage '\(key)'")
             objects[ExactString(key)] = .storage(TorchStorage(key: key, dtype: dtype, location: location,
-                                                 storage: StorageBytes.prepare(raw, dtype: dtype, byteOrder: order)))
+                                                 storage: StorageBytes.prepare(raw, dtype: dtype, byteOrder: order),
+                                                 fileByteOrder: order))
         }
         guard let views = try reader.pickle().sequenceItems else { throw reader.fail(.pickle("storage views are not a list")) }
         for view in views {
@@ -58,7 +59,8 @@ enum TarCheckpoint {
                 throw reader.fail(.storage("view '\(viewKey)' reaches past storage '\(rootKey)'"))
             }
             objects[ExactString(viewKey)] = .storage(TorchStorage(key: viewKey, dtype: root.dtype, location: root.location,
-                                                     storage: Storage(slicing: root.storage, range: start..<(start + length))))
+                                                     storage: Storage(slicing: root.storage, range: start..<(start + length)),
+                                                     fileByteOrder: root.fileByteOrder))
         }
 
         // Tensors over those storages.

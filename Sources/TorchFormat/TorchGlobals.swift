@@ -234,11 +234,14 @@ enum TorchGlobals {
             throw CheckpointError(.pickle("tensor rebuilt from \(storage.kindName), not a storage"))
         }
         if let dtype, dtype != source.dtype {
-            // _rebuild_tensor_v3: an untyped (byte) storage, typed by the call.
+            // _rebuild_tensor_v3: an untyped (byte) storage, typed by the call — its bytes were left in
+            // the file's order and alignment, so prepare them for the real type now.
             guard source.dtype == .u8, source.storage.byteCount % dtype.itemSize == 0 else {
                 throw CheckpointError(.storage("storage '\(source.key)' is \(source.dtype.rawValue), tensor says \(dtype.rawValue)"))
             }
-            source = TorchStorage(key: source.key, dtype: dtype, location: source.location, storage: source.storage)
+            source = TorchStorage(key: source.key, dtype: dtype, location: source.location,
+                                  storage: StorageBytes.prepare(source.storage, dtype: dtype, byteOrder: source.fileByteOrder),
+                                  fileByteOrder: source.fileByteOrder)
         }
         guard let offset = offset.intValue else { throw CheckpointError(.pickle("storage offset is \(offset.kindName)")) }
         let shape = try ints(size, "size")

@@ -56,7 +56,7 @@ enum ZipCheckpoint {
             }
             let raw = try archive.contents(of: entry, verifyCRC: options.verifyChecksums)
             let storage = TorchStorage(key: key, dtype: dtype, location: location,
-                                       storage: StorageBytes.prepare(raw, dtype: dtype, byteOrder: order))
+                                       storage: StorageBytes.prepare(raw, dtype: dtype, byteOrder: order), fileByteOrder: order)
             storages[ExactString(key)] = storage
             return .storage(storage)
         }
