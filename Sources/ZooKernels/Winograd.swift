@@ -3,19 +3,24 @@
 /// (36 instead of 100), as α² GEMMs over channels.
 ///
 /// Filters are transformed once at construction, `U = G·g·Gᵀ` (in Double, rounded once), and
-/// packed as α² A operands (one per position ξ of the α×α transform). `run` works on chunks of
-/// 16-tile panels across the batch in three parallel phases: input transforms into α² B operands
-/// (`KernelTable.winogradInput`), the GEMMs `M_ξ = U_ξ · V_ξ` (the kernel set's 6×16 tile), and
-/// output transforms with bias and ReLU (`KernelTable.winogradOutput`). Every value is computed by
-/// one item with a fixed order of operations, so results are bit-for-bit identical for any thread
-/// count and batch split; they differ from direct convolution by rounding only.
+/// packed as α² B operands (16-output-channel panels of `U_ξᵀ`, one per position ξ of the α×α
+/// transform). `run` works on chunks of 16-tile panels across the batch in three parallel phases:
+/// input transforms into `V_ξ [channel][tile]` (`KernelTable.winogradInput`), the GEMMs
+/// `M_ξ [tile][outChannel] = V_ξᵀ · U_ξᵀ` with tiles as the 6-row side (A read in place from V
+/// at per-channel offsets, like the implicit convolution) so that a batch-1 13×13 map's 49 tiles
+/// cost 9 row blocks (54 rows) rather than four 16-lane panels (64), and output transforms with
+/// bias and ReLU, 16 output channels per vector (`KernelTable.winogradOutput`). Every value is
+/// computed by one item with a fixed order of operations, so results are bit-for-bit identical for
+/// any thread count and batch split; they differ from direct convolution by rounding only.
 final class WinogradConv: @unchecked Sendable {
     let shape: Conv2DShape
     let transform: WinogradTransform
-    /// `groups · α²` A operands, each `mPanels · 6 × inChannels/groups`.
+    /// `groups · α²` B operands, each `coutPad × inChannels/groups` as 16-column panels.
     private let packedFilters: UnsafeMutablePointer<Float>
+    /// Bias per group padded with zeros to `coutPad`, or nil.
     private let bias: UnsafeMutablePointer<Float>?
-    private let mPanels: Int
+    /// Output channels per group rounded up to whole 16-channel panels.
+    private let coutPad: Int
     /// Tile panels transformed and multiplied per chunk (bounds the workspace to a few MB).
     static let chunkPanels = 8
 
@@ -41,8 +46,8 @@ final class WinogradConv: @unchecked Sendable {
         self.transform = transform
         let cin = shape.groupInChannels, cout = shape.groupOutChannels
         let (alpha, r) = (transform.alpha, transform.r), area = alpha * alpha
-        mPanels = Gemm.panelCount(cout, width: Gemm.mr)
-        let operandFloats = mPanels * Gemm.mr * cin
+        coutPad = Gemm.panelCount(cout, width: Gemm.nr) * Gemm.nr
+        let operandFloats = coutPad * cin
         let packed = UnsafeMutablePointer<Float>.allocate(capacity: shape.groups * area * operandFloats)
         packedFilters = packed
         let g = transform.g
@@ -70,15 +75,18 @@ final class WinogradConv: @unchecked Sendable {
             }
             transformed.withUnsafeBufferPointer { t in
                 for xi in 0..<area {
-                    Gemm.packA(t.baseAddress! + xi * cout * cin, lda: cin, m: cout, k: cin,
-                               into: packed + (group * area + xi) * operandFloats)
+                    Gemm.packBTransposed(t.baseAddress! + xi * cout * cin, ldt: cin, n: cout, k: cin,
+                                         into: packed + (group * area + xi) * operandFloats)
                 }
             }
         }
         if let bias {
-            let copy = UnsafeMutablePointer<Float>.allocate(capacity: shape.outChannels)
-            copy.update(from: bias, count: shape.outChannels)
-            self.bias = copy
+            let padded = UnsafeMutablePointer<Float>.allocate(capacity: shape.groups * coutPad)
+            padded.initialize(repeating: 0, count: shape.groups * coutPad)
+            for group in 0..<shape.groups {
+                (padded + group * coutPad).update(from: bias + group * cout, count: cout)
+            }
+            self.bias = padded
         } else {
             self.bias = nil
         }
@@ -98,70 +106,93 @@ final class WinogradConv: @unchecked Sendable {
                                 outChannels: shape.outChannels, batch: batch)
     }
 
-    /// Tile panels per chunk.
-    private func chunk(_ geometry: WinogradGeometry) -> Int {
-        min(WinogradConv.chunkPanels, Gemm.panelCount(geometry.tiles, width: 16))
+    /// Buffer sizes for a call: tile panels per chunk; floats between channels of V (the chunk's
+    /// lanes plus room for the last 6-row block to read past them); rows of M (whole 6-row blocks).
+    private func layout(_ geometry: WinogradGeometry) -> (chunk: Int, laneStride: Int, rows: Int) {
+        let chunk = min(WinogradConv.chunkPanels, Gemm.panelCount(geometry.tiles, width: 16))
+        return (chunk, chunk * 16 + 16, Gemm.panelCount(chunk * 16, width: Gemm.mr) * Gemm.mr)
     }
 
-    /// Transformed inputs then GEMM results of one chunk, all groups.
+    /// The per-channel A offsets, then the transformed inputs V and the GEMM results M of one
+    /// chunk, all groups.
     func workspaceBytes(batch: Int, inHeight: Int, inWidth: Int) -> Int {
         guard let geometry = geometry(batch: batch, inHeight: inHeight, inWidth: inWidth) else { return 64 }
-        let lanes = chunk(geometry) * 16
-        let floats = shape.groups * transform.alpha * transform.alpha * lanes * (shape.groupInChannels + mPanels * Gemm.mr)
-        return floats * MemoryLayout<Float>.stride + 64
+        let (_, laneStride, rows) = layout(geometry)
+        let area = transform.alpha * transform.alpha
+        let floats = shape.groups * area * (shape.groupInChannels * laneStride + rows * coutPad)
+        return shape.groupInChannels * MemoryLayout<Int>.stride + floats * MemoryLayout<Float>.stride + 128
     }
 
     func run(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, batch: Int, inHeight: Int, inWidth: Int,
              relu: Bool, workspace: UnsafeMutableRawPointer, pool: ThreadPool, kernels table: KernelTable) {
         guard let geometry = geometry(batch: batch, inHeight: inHeight, inWidth: inWidth) else { return }
         let (outH, outW) = (geometry.outHeight, geometry.outWidth)
-        let groups = shape.groups, cin = shape.groupInChannels, cout = shape.groupOutChannels
-        let rows = mPanels * Gemm.mr
+        let groups = shape.groups, cin = shape.groupInChannels, cout = shape.groupOutChannels, coutPad = self.coutPad
         let area = transform.alpha * transform.alpha
         let totalPanels = Gemm.panelCount(geometry.tiles, width: 16)
-        let chunk = self.chunk(geometry)
-        let space = workspace.alignedUp(toMultipleOf: 64).assumingMemoryBound(to: Float.self)
-        let groupV = area * chunk * 16 * cin, groupM = area * rows * chunk * 16
+        let (chunk, laneStride, rows) = layout(geometry)
+        // V of a group: [ξ][channel][lane] (lane = tile within the chunk); M of a group:
+        // [tile][ξ][output channel], so each output transform reads one contiguous run. A of GEMM ξ:
+        // 6 consecutive tiles of channel c at `offsets[c]`.
+        let offsets = workspace.alignedUp(toMultipleOf: 64).assumingMemoryBound(to: Int.self)
+        for c in 0..<cin { offsets[c] = c * laneStride }
+        let space = UnsafeMutableRawPointer(offsets + cin).alignedUp(toMultipleOf: 64).assumingMemoryBound(to: Float.self)
+        let groupV = area * cin * laneStride, groupM = area * rows * coutPad
         let v = space, m = space + groups * groupV
-        let operandFloats = rows * cin
+        let operandFloats = coutPad * cin
+        let nPanels = coutPad / Gemm.nr
         let (filters, bias) = (UnsafePointer(packedFilters), self.bias.map { UnsafePointer($0) })
         let splits = max(1, 2 * pool.threadCount)
+        let readableEnd = batch * geometry.inImageStride
 
         var start = 0
         while start < totalPanels {
             let panels = min(chunk, totalPanels - start)
-            // V of a group: [panel][ξ][channel][16] (B operand ξ's panels `vPanel` apart); M of a
-            // group: [row][panel][ξ][16] (C of GEMM ξ with 16-column blocks `area·16` apart), so each
-            // output transform reads its α² positions from one contiguous run.
-            let vPanel = area * cin * 16, mRow = panels * area * 16
+            let tiles = min(panels * 16, geometry.tiles - start * 16)
             pool.parallelFor(groups * panels * splits) { item in
                 let group = item / (panels * splits), p = item / splits % panels
                 let channels = evenSplit(cin, parts: splits, index: item % splits)
                 if channels.isEmpty { return }
-                let panel = WinogradPanel(firstTile: (start + p) * 16, channels: channels.count, channelStride: 16,
-                                          positionStride: cin * 16)
-                table.winogradInput(geometry, panel, input + (group * cin + channels.lowerBound) * inHeight * inWidth,
-                                    v + group * groupV + p * vPanel + channels.lowerBound * 16)
+                let first = (group * cin + channels.lowerBound) * inHeight * inWidth
+                let panel = WinogradPanel(firstTile: (start + p) * 16, tiles: 16, channels: channels.count,
+                                          channelStride: laneStride, positionStride: cin * laneStride,
+                                          readable: -first..<(readableEnd - first))
+                table.winogradInput(geometry, panel, input + first,
+                                    v + group * groupV + channels.lowerBound * laneStride + p * 16)
             }
+            let blocks = Gemm.panelCount(tiles, width: Gemm.mr)
             pool.parallelFor(groups * area) { item in
                 let group = item / area, xi = item % area
-                var gemm = PackedGemm(
-                    kernels: table, a: filters + (group * area + xi) * operandFloats, aRowStride: 0,
-                    b: v + group * groupV + xi * cin * 16, c: m + group * groupM + xi * 16, ldc: mRow,
-                    m: rows, n: panels * 16, k: cin, rowBias: nil, colBias: nil, relu: false)
-                gemm.bPanelStride = vPanel
-                gemm.cPanelStride = area * 16
-                gemm.computeTiles(0..<gemm.tileCount)
+                let a = UnsafePointer(v + group * groupV + xi * cin * laneStride)
+                let b = filters + (group * area + xi) * operandFloats
+                let c = m + group * groupM + xi * coutPad, ldc = area * coutPad
+                var np = 0
+                while np < nPanels {
+                    // Output-channel panels outside, tile blocks inside: B stays in cache.
+                    let pair = table.tilePair != nil && np + 1 < nPanels
+                    for block in 0..<blocks {
+                        var t = TileArguments(
+                            k: cin, a: a + block * Gemm.mr, aRowStride: 0, b: b + np * cin * Gemm.nr,
+                            c: c + block * Gemm.mr * ldc + np * Gemm.nr, ldc: ldc, accumulate: false, finish: false,
+                            rowBias: nil, colBias: nil, relu: false)
+                        t.aOffsets = UnsafePointer(offsets)
+                        if pair, let tilePair = table.tilePair {
+                            tilePair(t, b + (np + 1) * cin * Gemm.nr, t.c + Gemm.nr, nil)
+                        } else {
+                            table.tile(t)
+                        }
+                    }
+                    np += pair ? 2 : 1
+                }
             }
-            pool.parallelFor(groups * panels * splits) { item in
-                let group = item / (panels * splits), p = item / splits % panels
-                let channels = evenSplit(cout, parts: splits, index: item % splits)
-                if channels.isEmpty { return }
-                let k0 = group * cout + channels.lowerBound
-                let panel = WinogradPanel(firstTile: (start + p) * 16, channels: channels.count, channelStride: mRow,
-                                          positionStride: 16)
-                table.winogradOutput(geometry, panel, m + group * groupM + channels.lowerBound * mRow + p * area * 16,
-                                     bias.map { $0 + k0 }, relu, output + k0 * outH * outW)
+            let parts = min(tiles, splits)
+            pool.parallelFor(groups * parts) { item in
+                let group = item / parts
+                let range = evenSplit(tiles, parts: parts, index: item % parts)
+                let panel = WinogradPanel(firstTile: start * 16 + range.lowerBound, tiles: range.count, channels: cout,
+                                          channelStride: 1, tileStride: area * coutPad, positionStride: coutPad)
+                table.winogradOutput(geometry, panel, m + group * groupM + range.lowerBound * area * coutPad,
+                                     bias.map { $0 + group * coutPad }, relu, output + group * cout * outH * outW)
             }
             start += panels
         }

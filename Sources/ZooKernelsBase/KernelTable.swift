@@ -18,7 +18,8 @@ public struct KernelTable: Sendable {
 
     /// Two horizontally adjacent full 6×16 tiles at once: `tile(t)` plus the tile whose B panel is
     /// at `bNext`, C at `cNext` and column bias at `colBiasNext` (same A, k and epilogue). A must
-    /// be packed. Bit-identical to two `tile` calls; nil in sets without the registers for it.
+    /// be packed or at offsets (`TileArguments.aOffsets`). Bit-identical to two `tile` calls; nil in
+    /// sets without the registers for it.
     public typealias PairTile = @Sendable (
         _ t: TileArguments, _ bNext: UnsafePointer<Float>, _ cNext: UnsafeMutablePointer<Float>, _ colBiasNext: UnsafePointer<Float>?
     ) -> Void
@@ -45,8 +46,8 @@ public struct KernelTable: Sendable {
         _ geometry: WinogradGeometry, _ panel: WinogradPanel, _ input: UnsafePointer<Float>, _ v: UnsafeMutablePointer<Float>
     ) -> Void
 
-    /// Winograd F(2×2, 3×3) or F(2×2, 5×5) output transform of one 16-tile panel for a range of channels, with bias
-    /// and ReLU: `(geometry, panel, M, bias, relu, output channel plane)`.
+    /// Winograd F(2×2, 3×3) or F(2×2, 5×5) output transform of a range of tiles for the first `panel.channels`
+    /// channels, 16 channels per vector, with bias and ReLU: `(geometry, panel, M, bias, relu, output channel plane)`.
     public var winogradOutput: @Sendable (
         _ geometry: WinogradGeometry, _ panel: WinogradPanel, _ m: UnsafePointer<Float>, _ bias: UnsafePointer<Float>?,
         _ relu: Bool, _ output: UnsafeMutablePointer<Float>

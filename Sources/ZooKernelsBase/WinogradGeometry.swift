@@ -58,19 +58,28 @@ public struct WinogradGeometry: Sendable {
     public var tilesPerImage: Int { tilesH * tilesW }
 }
 
-/// Where one panel's transforms read and write (see `KernelTable.winogradInput` / `winogradOutput`).
+/// Where one call of a transform reads and writes (see `KernelTable.winogradInput` / `winogradOutput`).
 public struct WinogradPanel {
-    /// First tile of the panel (lanes past `WinogradGeometry.tiles` are zero / not stored).
+    /// First tile of the call and how many (input: a panel of 16, one per lane; lanes past
+    /// `WinogradGeometry.tiles` are zero).
     public var firstTile: Int
+    public var tiles: Int
     /// Channels handled by the call, and the floats between consecutive channels in the
     /// transformed buffer.
     public var channels: Int
     public var channelStride: Int
+    /// Output only: floats between consecutive tiles in the transformed buffer.
+    public var tileStride: Int
     /// Floats between the α² transform positions ξ in the transformed buffer.
     public var positionStride: Int
+    /// Input only: the floats that may be read, as offsets from the call's `input` pointer (the
+    /// whole input tensor). Rows are read in 32-float windows that may run past a row's ends
+    /// (those columns are masked to zero) but never past these bounds.
+    public var readable: Range<Int>
 
-    public init(firstTile: Int, channels: Int, channelStride: Int, positionStride: Int) {
-        self.firstTile = firstTile; self.channels = channels; self.channelStride = channelStride
-        self.positionStride = positionStride
+    public init(firstTile: Int, tiles: Int, channels: Int, channelStride: Int, tileStride: Int = 0, positionStride: Int,
+                readable: Range<Int> = 0..<0) {
+        self.firstTile = firstTile; self.tiles = tiles; self.channels = channels; self.channelStride = channelStride
+        self.tileStride = tileStride; self.positionStride = positionStride; self.readable = readable
     }
 }

@@ -73,7 +73,7 @@ enum F2x5: Winograd1D {
 /// consecutive input channels, the input transform `V = Bᵀ·d·B` of each tile's α×α patch `d`
 /// (zeros outside the input). `input` is channel 0's plane in image 0; position ξ = α·row + column
 /// of channel c goes to `v[ξ·positionStride + c·channelStride ..< +16]`. Lanes past the last tile
-/// are zero.
+/// are zero. Reads stay inside `panel.readable`.
 func winogradInput(_ g: WinogradGeometry, _ panel: WinogradPanel, _ input: UnsafePointer<Float>, _ v: UnsafeMutablePointer<Float>) {
     if g.r == 3 {
         winogradInput(F2x3.self, g, panel, input, v)
@@ -82,71 +82,99 @@ func winogradInput(_ g: WinogradGeometry, _ panel: WinogradPanel, _ input: Unsaf
     }
 }
 
+private let laneIndex = SIMD16<Int32>(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)
+
+/// The patches are built with vector loads: the panel's tiles fall into segments — runs of
+/// consecutive tiles in one tile row of one image — and since tiles are m = 2 columns apart, lane
+/// j's patch column c in a segment is element 2j + c of a 32-float window of the input row, so
+/// the even and odd halves of windows at columns 0, 2, 4 of the patch give all α columns for 16
+/// lanes at once. Each segment's lanes are merged in by mask, together with a mask that zeroes
+/// the window's columns outside the row (padding). A window that would cross `panel.readable`
+/// (the tensor's first or last floats) is filled column by column instead.
 @inline(__always)
 private func winogradInput<T: Winograd1D>(
     _: T.Type, _ g: WinogradGeometry, _ panel: WinogradPanel, _ input: UnsafePointer<Float>, _ v: UnsafeMutablePointer<Float>
 ) {
+    typealias Mask = SIMDMask<SIMD16<Int32>>
+    precondition(T.m == 2, "the window deinterleave needs tiles 2 columns apart")
     let plane = g.inHeight * g.inWidth, w = g.inWidth
-    let m = T.m, alpha = T.alpha, area = alpha * alpha
-    withUnsafeTemporaryAllocation(of: Int.self, capacity: 5 * 16) { info in
-        withUnsafeTemporaryAllocation(of: Float.self, capacity: (2 * area + alpha) * 16) { scratch in
-            guard let lane = info.baseAddress, let patch = scratch.baseAddress else { return }
-            let rowsDone = patch + area * 16, row = rowsDone + area * 16
-            // Per lane: offset of the patch's top-left corner (may lie in the padding), and the
-            // rows [rowLo, rowHi) and columns [colLo, colHi) of the patch inside the input
-            // (an empty range past the last tile).
-            let corner = lane, rowLo = lane + 16, rowHi = lane + 32, colLo = lane + 48, colHi = lane + 64
-            var allInside = true
-            for j in 0..<16 {
-                let t = panel.firstTile + j
-                guard t < g.tiles else {
-                    corner[j] = 0; rowLo[j] = 0; rowHi[j] = 0; colLo[j] = 0; colHi[j] = 0
-                    allInside = false
-                    continue
+    let alpha = T.alpha, area = alpha * alpha, windows = alpha / 2
+    withUnsafeTemporaryAllocation(of: Int.self, capacity: 3 * 16) { info in
+        withUnsafeTemporaryAllocation(of: Mask.self, capacity: 16 * 2 * windows) { maskBuffer in
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: (2 * area + alpha) * 16) { scratch in
+                guard let segment = info.baseAddress, let masks = maskBuffer.baseAddress, let patch = scratch.baseAddress else { return }
+                let rowStart = segment, topRow = segment + 16, baseColumn = segment + 32
+                let rowsDone = patch + area * 16, row = rowsDone + area * 16
+                // Per segment: offset of its patch row 0 at lane 0's column 0, that row's index
+                // (may lie in the padding), lane 0's column 0; per window, the even and odd masks.
+                var segments = 0, j = 0
+                let end = min(16, g.tiles - panel.firstTile)
+                while j < end {
+                    let t = panel.firstTile + j
+                    let image = t / g.tilesPerImage, r = t - image * g.tilesPerImage
+                    let ty = r / g.tilesW, tx = r - ty * g.tilesW
+                    let n = min(end - j, g.tilesW - tx)
+                    let top = 2 * ty - g.padTop, base = 2 * (tx - j) - g.padLeft
+                    rowStart[segments] = image * g.inImageStride + top * w + base
+                    topRow[segments] = top
+                    baseColumn[segments] = base
+                    let lanes = (laneIndex .>= Int32(j)) .& (laneIndex .< Int32(j + n))
+                    let width = Int32(clamping: w)
+                    for o in 0..<windows {
+                        let even = Int32(clamping: base + 2 * o) &+ 2 &* laneIndex, odd = even &+ 1
+                        masks[(segments * windows + o) * 2] = lanes .& (even .>= 0) .& (even .< width)
+                        masks[(segments * windows + o) * 2 + 1] = lanes .& (odd .>= 0) .& (odd .< width)
+                    }
+                    segments += 1
+                    j += n
                 }
-                let image = t / g.tilesPerImage, r = t - image * g.tilesPerImage
-                let ty = r / g.tilesW, tx = r - ty * g.tilesW
-                let top = m * ty - g.padTop, left = m * tx - g.padLeft
-                corner[j] = image * g.inImageStride + top * w + left
-                rowLo[j] = max(0, -top); rowHi[j] = min(alpha, g.inHeight - top)
-                colLo[j] = max(0, -left); colHi[j] = min(alpha, w - left)
-                allInside = allInside && rowLo[j] == 0 && rowHi[j] == alpha && colLo[j] == 0 && colHi[j] == alpha
-            }
-            if !allInside { patch.initialize(repeating: 0, count: area * 16) }
-            var src = input, dst = v
-            for _ in 0..<panel.channels {
-                // Gather: lane j gets its patch's inside part; the rest stays zero (set once above:
-                // every channel writes the same inside positions).
-                for j in 0..<16 {
-                    var from = src + corner[j]
-                    if rowHi[j] - rowLo[j] == alpha && colHi[j] - colLo[j] == alpha {
-                        for i in 0..<alpha {
-                            for c in 0..<alpha { patch[(i * alpha + c) * 16 + j] = from[c] }
-                            from += w
-                        }
-                    } else {
-                        for i in rowLo[j]..<max(rowLo[j], rowHi[j]) {
-                            for c in colLo[j]..<max(colLo[j], colHi[j]) { patch[(i * alpha + c) * 16 + j] = from[i * w + c] }
+                var src = input, dst = v, readable = panel.readable
+                for _ in 0..<panel.channels {
+                    for i in 0..<alpha {
+                        for o in 0..<windows {
+                            var even = Vec16(), odd = Vec16()
+                            for s in 0..<segments {
+                                let y = topRow[s] + i
+                                if y < 0 || y >= g.inHeight { continue }
+                                let at = rowStart[s] + i * w + 2 * o
+                                var window: SIMD32<Float>
+                                if at >= readable.lowerBound && at + 32 <= readable.upperBound {
+                                    window = UnsafeRawPointer(src + at).loadUnaligned(as: SIMD32<Float>.self)
+                                } else {
+                                    window = SIMD32()
+                                    let first = baseColumn[s] + 2 * o
+                                    let (lo, hi) = (max(0, -first), min(32, w - first))
+                                    if lo < hi { for u in lo..<hi { window[u] = src[at + u] } }
+                                }
+                                even = even.replacing(with: window.evenHalf, where: masks[(s * windows + o) * 2])
+                                odd = odd.replacing(with: window.oddHalf, where: masks[(s * windows + o) * 2 + 1])
+                            }
+                            store16(even, patch + (i * alpha + 2 * o) * 16)
+                            store16(odd, patch + (i * alpha + 2 * o + 1) * 16)
                         }
                     }
+                    // Columns (t = Bᵀ·d), then rows (V = t·B), straight into the positions.
+                    for c in 0..<alpha { T.input(patch + c * 16, alpha, rowsDone + c * 16, alpha) }
+                    for r in 0..<alpha {
+                        T.input(rowsDone + r * alpha * 16, 1, row, 1)
+                        for c in 0..<alpha { store16(load16(row + c * 16), dst + (r * alpha + c) * panel.positionStride) }
+                    }
+                    src += plane
+                    dst += panel.channelStride
+                    readable = (readable.lowerBound - plane)..<(readable.upperBound - plane)
                 }
-                // Columns (t = Bᵀ·d), then rows (V = t·B), straight into the positions.
-                for c in 0..<alpha { T.input(patch + c * 16, alpha, rowsDone + c * 16, alpha) }
-                for r in 0..<alpha {
-                    T.input(rowsDone + r * alpha * 16, 1, row, 1)
-                    for c in 0..<alpha { store16(load16(row + c * 16), dst + (r * alpha + c) * panel.positionStride) }
-                }
-                src += plane
-                dst += panel.channelStride
             }
         }
     }
 }
 
-/// `KernelTable.winogradOutput`: for the 16 tiles of one panel and `channels` consecutive output
-/// channels, the output transform `Y = Aᵀ·M·A`, then `+ bias[c]` and ReLU (NaN kept), stored to
-/// the m×m output pixels of each tile that lie inside the output. `m` holds position ξ of channel c
-/// at `m[ξ·positionStride + c·channelStride]`; `output` is channel 0's plane in image 0.
+/// `KernelTable.winogradOutput`: for `panel.tiles` consecutive tiles from `panel.firstTile` and
+/// output channels `0 ..< panel.channels`, the output transform `Y = Aᵀ·M·A`, then `+ bias[c]` and
+/// ReLU (NaN kept), stored to the m×m output pixels of each tile that lie inside the output.
+/// `m` holds position ξ of tile `firstTile + t` at `m[ξ·positionStride + t·tileStride ..< +channels]`
+/// (channels contiguous, `positionStride` a multiple of 16, readable in whole 16-channel vectors);
+/// `bias`, when given, is readable in whole 16-channel vectors too; `output` is channel 0's plane
+/// in image 0.
 func winogradOutput(
     _ g: WinogradGeometry, _ panel: WinogradPanel, _ m: UnsafePointer<Float>, _ bias: UnsafePointer<Float>?, _ relu: Bool,
     _ output: UnsafeMutablePointer<Float>
@@ -164,45 +192,36 @@ private func winogradOutput<T: Winograd1D>(
     _ relu: Bool, _ output: UnsafeMutablePointer<Float>
 ) {
     let plane = g.outHeight * g.outWidth
-    let size = T.m, alpha = T.alpha, area = alpha * alpha
-    withUnsafeTemporaryAllocation(of: Int.self, capacity: 3 * 16) { info in
-        withUnsafeTemporaryAllocation(of: Float.self, capacity: (area + size * alpha + size * size) * 16) { scratch in
-            guard let lane = info.baseAddress, let gathered = scratch.baseAddress else { return }
-            let rowsDone = gathered + area * 16, y = rowsDone + size * alpha * 16
-            let base = lane, top = lane + 16, left = lane + 32
-            var lanes = 0
-            for j in 0..<16 {
-                let t = panel.firstTile + j
-                guard t < g.tiles else { break }
-                let image = t / g.tilesPerImage, r = t - image * g.tilesPerImage
-                let ty = r / g.tilesW, tx = r - ty * g.tilesW
-                top[j] = size * ty
-                left[j] = size * tx
-                base[j] = image * g.outImageStride
-                lanes = j + 1
-            }
-            var src = m, dst = output
-            for c in 0..<panel.channels {
-                for xi in 0..<area { store16(load16(src + xi * panel.positionStride), gathered + xi * 16) }
+    let size = T.m, alpha = T.alpha
+    precondition(panel.positionStride % 16 == 0, "positions must be whole vectors apart")
+    let xs = alpha * panel.positionStride / 16
+    withUnsafeTemporaryAllocation(of: Float.self, capacity: (size * alpha + size * size) * 16) { scratch in
+        guard let rowsDone = scratch.baseAddress else { return }
+        let y = rowsDone + size * alpha * 16
+        for t in panel.firstTile..<(panel.firstTile + panel.tiles) {
+            let image = t / g.tilesPerImage, r = t - image * g.tilesPerImage
+            let ty = r / g.tilesW, tx = r - ty * g.tilesW
+            let oy = size * ty, ox = size * tx
+            let rows = min(size, g.outHeight - oy), columns = min(size, g.outWidth - ox)
+            let out = output + image * g.outImageStride + oy * g.outWidth + ox
+            let src = m + (t - panel.firstTile) * panel.tileStride
+            for c0 in stride(from: 0, to: panel.channels, by: 16) {
                 // Columns (s = Aᵀ·M), then rows (Y = s·A), then bias and ReLU.
-                for col in 0..<alpha { T.output(gathered + col * 16, alpha, rowsDone + col * 16, alpha) }
+                for col in 0..<alpha { T.output(src + c0 + col * panel.positionStride, xs, rowsDone + col * 16, alpha) }
                 for i in 0..<size { T.output(rowsDone + i * alpha * 16, 1, y + i * size * 16, 1) }
+                let count = min(16, panel.channels - c0)
                 for e in 0..<size * size {
                     var value = load16(y + e * 16)
-                    if let bias { value += Vec16(repeating: bias[c]) }
+                    if let bias { value += load16(bias + c0) }
                     if relu { value = value.replacing(with: 0, where: value .< 0) }
                     store16(value, y + e * 16)
                 }
-                for j in 0..<lanes {
-                    let oy = top[j], ox = left[j]
-                    let rows = min(size, g.outHeight - oy), columns = min(size, g.outWidth - ox)
-                    let out = dst + base[j] + oy * g.outWidth + ox
-                    for i in 0..<rows {
-                        for k in 0..<columns { out[i * g.outWidth + k] = y[(i * size + k) * 16 + j] }
+                for i in 0..<rows {
+                    for k in 0..<columns {
+                        let to = out + c0 * plane + i * g.outWidth + k, from = y + (i * size + k) * 16
+                        for l in 0..<count { to[l * plane] = from[l] }
                     }
                 }
-                src += panel.channelStride
-                dst += plane
             }
         }
     }

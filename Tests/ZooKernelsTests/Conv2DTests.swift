@@ -111,7 +111,8 @@ final class Conv2DTests: XCTestCase {
 
     /// Winograd F(2×2, 3×3) and F(2×2, 5×5) on seeded random stride-1 shapes: odd and even sizes (partial 2×2
     /// tiles), pads 0–2 and asymmetric, groups, batches whose tiles cross 16-tile panels and
-    /// 8-panel chunks, channels around the 6-row tile — for every kernel set.
+    /// 8-panel chunks, tile counts around the 6-row block, output channels around 16-channel
+    /// vectors and 32-channel pair tiles, narrow and wide rows — for every kernel set.
     func testWinogradRandomShapes() {
         var rng = SeededRandom(seed: 6)
         for _ in 0..<40 {
@@ -127,6 +128,16 @@ final class Conv2DTests: XCTestCase {
             if out.height == 0 || out.width == 0 { continue }
             check(shape, batch: Int.random(in: 1...4, using: &rng), h: h, w: w, bias: Bool.random(using: &rng),
                   relu: Bool.random(using: &rng), method: .winograd, rng: &rng)
+        }
+        // Wide rows: 16-tile panels inside one tile row, input windows read in place rather than
+        // through the tensor-edge path.
+        for _ in 0..<8 {
+            let size = [3, 5].randomElement(using: &rng) ?? 3
+            let pad = Int.random(in: 0...2, using: &rng)
+            let shape = Conv2DShape(inChannels: Int.random(in: 1...20, using: &rng), outChannels: Int.random(in: 1...40, using: &rng),
+                                    kernelH: size, kernelW: size, padTop: pad, padLeft: pad, padBottom: pad, padRight: pad)
+            check(shape, batch: Int.random(in: 1...2, using: &rng), h: Int.random(in: 5...8, using: &rng),
+                  w: Int.random(in: 33...80, using: &rng), bias: true, relu: Bool.random(using: &rng), method: .winograd, rng: &rng)
         }
         // AlexNet conv3 geometry at batch 16: 784 tiles = 49 panels, several chunks; conv2 geometry.
         check(Conv2DShape(inChannels: 24, outChannels: 13, kernelH: 3, kernelW: 3, padTop: 1, padLeft: 1, padBottom: 1, padRight: 1),
