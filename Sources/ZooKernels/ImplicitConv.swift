@@ -50,10 +50,16 @@ struct ImplicitLayout {
             to.initialize(repeating: 0, count: width)
             return
         }
+        // Columns t with 0 ≤ (t − margin)·s + phase < inWidth are copied, the rest are zero.
         let from = image + (channel * inHeight + iy) * inWidth
-        for t in 0..<width {
-            let ix = (t - margin) * s + phase
-            to[t] = ix >= 0 && ix < inWidth ? from[ix] : 0
+        let first = min(width, max(0, margin - phase / s))
+        let end = max(first, min(width, margin + (inWidth - phase + s - 1) / s))
+        to.initialize(repeating: 0, count: first)
+        var ix = (first - margin) * s + phase
+        for t in first..<end {
+            to[t] = from[ix]
+            ix += s
         }
+        (to + end).initialize(repeating: 0, count: width - end)
     }
 }
