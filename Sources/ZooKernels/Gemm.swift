@@ -89,11 +89,6 @@ struct PackedGemm {
     /// Depth of a k block: `Gemm.kc` keeps a B sliver in L1; a single B panel (small n) may use the
     /// whole k, so each A row streams from memory in one pass.
     var kBlock = Gemm.kc
-    /// Floats between consecutive B panels (nil: `k · 16`, packed back to back).
-    var bPanelStride: Int? = nil
-    /// Floats between the first columns of consecutive 16-column blocks of C (nil: 16, plain
-    /// row-major C). Lets a caller interleave several GEMMs' outputs.
-    var cPanelStride: Int? = nil
 
     var mPanels: Int { Gemm.panelCount(m, width: Gemm.mr) }
     var nPanels: Int { Gemm.panelCount(n, width: Gemm.nr) }
@@ -110,7 +105,7 @@ struct PackedGemm {
             computePanels((tiles.lowerBound / mPanels)..<(tiles.upperBound / mPanels), pair)
             return
         }
-        let bStride = bPanelStride ?? k * Gemm.nr, cStride = cPanelStride ?? Gemm.nr
+        let bStride = k * Gemm.nr, cStride = Gemm.nr
         var k0 = 0
         while k0 < k {
             let kcur = min(kBlock, k - k0)
@@ -132,7 +127,7 @@ struct PackedGemm {
 
     /// `computeTiles` for whole B panels `panels`, two at a time with `pair` where both are full.
     private func computePanels(_ panels: Range<Int>, _ pair: KernelTable.PairTile) {
-        let bStride = bPanelStride ?? k * Gemm.nr, cStride = cPanelStride ?? Gemm.nr
+        let bStride = k * Gemm.nr, cStride = Gemm.nr
         var k0 = 0
         while k0 < k {
             let kcur = min(kBlock, k - k0)
