@@ -214,24 +214,19 @@ public final class Conv2DKernel: @unchecked Sendable {
                             let base = UnsafePointer(planes + g * groupPlanes + layout.base(outputRow: oh, column: ow0))
                             var np = 0
                             while np < nPanels {
-                                let pair = table.tilePair != nil && np + 1 < nPanels
                                 var t = TileArguments(
                                     k: k, a: base, aRowStride: 0, b: b + np * k * Gemm.nr, c: s, ldc: 2 * Gemm.nr,
                                     accumulate: false, finish: true, rowBias: nil,
                                     colBias: bias.map { $0 + g * biasStride + np * Gemm.nr }, relu: relu)
                                 t.aOffsets = UnsafePointer(offsets)
-                                if pair, let tilePair = table.tilePair {
-                                    tilePair(t, b + (np + 1) * k * Gemm.nr, s + Gemm.nr, t.colBias.map { $0 + Gemm.nr })
-                                } else {
-                                    table.tile(t)
-                                }
+                                let done = table.tileOrPair(t, panel: np, of: nPanels, bPanelStride: k * Gemm.nr)
                                 // Scatter the 6 pixels × 16 or 32 channels into NCHW.
-                                let channels = min((pair ? 2 : 1) * Gemm.nr, mg - np * Gemm.nr)
+                                let channels = min(done * Gemm.nr, mg - np * Gemm.nr)
                                 let out = y + (g * mg + np * Gemm.nr) * pixels + oh * outW + ow0
                                 for channel in 0..<channels {
                                     for p in 0..<count { out[channel * pixels + p] = s[p * 2 * Gemm.nr + channel] }
                                 }
-                                np += pair ? 2 : 1
+                                np += done
                             }
                         }
                     }

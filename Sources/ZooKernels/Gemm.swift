@@ -180,3 +180,18 @@ struct PackedGemm {
         }
     }
 }
+
+extension KernelTable {
+    /// The 6×16 tile `t` at output-column panel `panel` of `panels` — together with panel
+    /// `panel + 1` (B `bPanelStride` floats on, C and column bias 16 columns on) through the pair
+    /// tile when the set has one and that panel exists. Returns the panels computed, 1 or 2.
+    @inline(__always)
+    func tileOrPair(_ t: TileArguments, panel: Int, of panels: Int, bPanelStride: Int) -> Int {
+        if let tilePair, panel + 1 < panels {
+            tilePair(t, t.b + bPanelStride, t.c + Gemm.nr, t.colBias.map { $0 + Gemm.nr })
+            return 2
+        }
+        tile(t)
+        return 1
+    }
+}

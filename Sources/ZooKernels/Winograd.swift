@@ -166,23 +166,18 @@ final class WinogradConv: @unchecked Sendable {
                 let a = UnsafePointer(v + group * groupV + xi * cin * laneStride)
                 let b = filters + (group * area + xi) * operandFloats
                 let c = m + group * groupM + xi * coutPad, ldc = area * coutPad
-                var np = 0
+                var np = 0, done = 1
                 while np < nPanels {
                     // Output-channel panels outside, tile blocks inside: B stays in cache.
-                    let pair = table.tilePair != nil && np + 1 < nPanels
                     for block in 0..<blocks {
                         var t = TileArguments(
                             k: cin, a: a + block * Gemm.mr, aRowStride: 0, b: b + np * cin * Gemm.nr,
                             c: c + block * Gemm.mr * ldc + np * Gemm.nr, ldc: ldc, accumulate: false, finish: false,
                             rowBias: nil, colBias: nil, relu: false)
                         t.aOffsets = UnsafePointer(offsets)
-                        if pair, let tilePair = table.tilePair {
-                            tilePair(t, b + (np + 1) * cin * Gemm.nr, t.c + Gemm.nr, nil)
-                        } else {
-                            table.tile(t)
-                        }
+                        done = table.tileOrPair(t, panel: np, of: nPanels, bPanelStride: cin * Gemm.nr)
                     }
-                    np += pair ? 2 : 1
+                    np += done
                 }
             }
             let parts = min(tiles, splits)
