@@ -52,7 +52,7 @@ struct ImplicitLayout {
         }
         // Columns t with 0 ≤ (t − margin)·s + phase < inWidth are copied, the rest are zero.
         let from = image + (channel * inHeight + iy) * inWidth
-        let first = min(width, max(0, margin - phase / s))
+        let first = min(width, margin)   // t = margin is column `phase`, the first ≥ 0
         let end = max(first, min(width, margin + (inWidth - phase + s - 1) / s))
         to.initialize(repeating: 0, count: first)
         var ix = (first - margin) * s + phase

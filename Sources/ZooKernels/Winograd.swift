@@ -185,7 +185,7 @@ final class WinogradConv: @unchecked Sendable {
                 let group = item / parts
                 let range = evenSplit(tiles, parts: parts, index: item % parts)
                 let panel = WinogradPanel(firstTile: start * 16 + range.lowerBound, tiles: range.count, channels: cout,
-                                          channelStride: 1, tileStride: area * coutPad, positionStride: coutPad)
+                                          tileStride: area * coutPad, positionStride: coutPad)
                 table.winogradOutput(geometry, panel, m + group * groupM + range.lowerBound * area * coutPad,
                                      bias.map { $0 + group * coutPad }, relu, output + group * cout * outH * outW)
             }

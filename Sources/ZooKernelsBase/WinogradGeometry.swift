@@ -64,8 +64,8 @@ public struct WinogradPanel {
     /// `WinogradGeometry.tiles` are zero).
     public var firstTile: Int
     public var tiles: Int
-    /// Channels handled by the call, and the floats between consecutive channels in the
-    /// transformed buffer.
+    /// Channels handled by the call; input only: the floats between consecutive channels in the
+    /// transformed buffer (the output transform's channels are contiguous).
     public var channels: Int
     public var channelStride: Int
     /// Output only: floats between consecutive tiles in the transformed buffer.
@@ -77,7 +77,7 @@ public struct WinogradPanel {
     /// (those columns are masked to zero) but never past these bounds.
     public var readable: Range<Int>
 
-    public init(firstTile: Int, tiles: Int, channels: Int, channelStride: Int, tileStride: Int = 0, positionStride: Int,
+    public init(firstTile: Int, tiles: Int, channels: Int, channelStride: Int = 1, tileStride: Int = 0, positionStride: Int,
                 readable: Range<Int> = 0..<0) {
         self.firstTile = firstTile; self.tiles = tiles; self.channels = channels; self.channelStride = channelStride
         self.tileStride = tileStride; self.positionStride = positionStride; self.readable = readable

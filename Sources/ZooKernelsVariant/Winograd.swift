@@ -97,6 +97,7 @@ private func winogradInput<T: Winograd1D>(
 ) {
     typealias Mask = SIMDMask<SIMD16<Int32>>
     precondition(T.m == 2, "the window deinterleave needs tiles 2 columns apart")
+    precondition(panel.tiles <= 16, "one tile per lane")
     let plane = g.inHeight * g.inWidth, w = g.inWidth
     let alpha = T.alpha, area = alpha * alpha, windows = alpha / 2
     withUnsafeTemporaryAllocation(of: Int.self, capacity: 3 * 16) { info in
@@ -108,7 +109,7 @@ private func winogradInput<T: Winograd1D>(
                 // Per segment: offset of its patch row 0 at lane 0's column 0, that row's index
                 // (may lie in the padding), lane 0's column 0; per window, the even and odd masks.
                 var segments = 0, j = 0
-                let end = min(16, g.tiles - panel.firstTile)
+                let end = min(panel.tiles, g.tiles - panel.firstTile), width = Int32(clamping: w)
                 while j < end {
                     let t = panel.firstTile + j
                     let image = t / g.tilesPerImage, r = t - image * g.tilesPerImage
@@ -119,7 +120,6 @@ private func winogradInput<T: Winograd1D>(
                     topRow[segments] = top
                     baseColumn[segments] = base
                     let lanes = (laneIndex .>= Int32(j)) .& (laneIndex .< Int32(j + n))
-                    let width = Int32(clamping: w)
                     for o in 0..<windows {
                         let even = Int32(clamping: base + 2 * o) &+ 2 &* laneIndex, odd = even &+ 1
                         masks[(segments * windows + o) * 2] = lanes .& (even .>= 0) .& (even .< width)
