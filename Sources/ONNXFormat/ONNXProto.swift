@@ -47,9 +47,10 @@ public final class ONNXModelProto: @unchecked Sendable {
         self.model = model
         // Any byte string that parses as protobuf "is" a ModelProto of unknown fields; a real one
         // has a graph and an IR version.
+        // Every stored property is set, so from here on a throw runs `deinit`, which frees `model`:
+        // freeing it here as well was a double free.
         guard model.pointee.has_ir_version != 0, model.pointee.graph != nil else {
             let missing = model.pointee.has_ir_version == 0 ? "ir_version" : "graph"
-            onnx__model_proto__free_unpacked(model, nil)
             throw ONNXError(file: path, "not an ONNX model: protobuf message without \(missing)")
         }
     }

@@ -138,6 +138,21 @@ final class ReaderHardeningTests: XCTestCase {
         return m
     }
 
+    /// A protobuf message that is not a model (no graph, or no IR version) was freed twice — by the
+    /// failed initializer and again by `deinit` — aborting zoo. The inputs are the minimized files in
+    /// Tests/Fuzz/regressions/onnx (field 1 = 7 alone; an empty field 7 alone).
+    func testProtobufThatIsNotAModelIsRefusedOnce() throws {
+        let regressions = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Fuzz/regressions/onnx")
+        for (name, missing) in [("double-free-no-graph.onnx", "graph"), ("double-free-no-ir-version.onnx", "ir_version")] {
+            let path = regressions.appendingPathComponent(name).path
+            XCTAssertThrowsError(try ONNX.load(path: path)) { error in
+                XCTAssertEqual("\(error)", "\(path): not an ONNX model: protobuf message without \(missing)")
+            }
+            XCTAssertThrowsError(try ONNX.initializers(path: path))
+        }
+    }
+
     // C5: auto_pad SAME_* divided by the strides before they were validated.
     func testWindowAttributesAreValidatedBeforeAutoPad() {
         assertRefused(conv(["auto_pad": .string("SAME_LOWER"), "strides": .ints([0, 1])]), node: "conv", ["strides [0, 1] must be positive"])
