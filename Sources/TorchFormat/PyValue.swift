@@ -233,6 +233,36 @@ extension PyValue {
         }
     }
 
+    /// Empties this container in place — items, dict entries and attributes, a kept object's state
+    /// and the lists among its arguments (a set's members) — releasing what it held. Breaks any cycle
+    /// through it; scalars are left alone.
+    func empty() {
+        var released: [PyValue]
+        switch self {
+        case let .list(list):
+            released = list.items
+            list.items = []
+        case let .dict(dict):
+            released = dict.detach()
+        case let .object(kept):
+            released = kept.state.map { [$0] } ?? []
+            kept.state = nil
+            for case let .list(list) in kept.args.items {
+                released += list.items
+                list.items = []
+            }
+        default:
+            return
+        }
+        PyValue.release(&released)
+    }
+
+    /// True when both are the same container object.
+    func isSameContainer(as other: PyValue) -> Bool {
+        guard let mine = container, let theirs = other.container else { return false }
+        return mine === theirs
+    }
+
     /// The container object this value is, if any.
     private var container: AnyObject? {
         switch self {

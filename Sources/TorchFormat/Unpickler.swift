@@ -55,6 +55,9 @@ public struct Unpickler {
     private var marks: [Int] = []
     private var memo: [Int: Entry] = [:]
     private var valueCount = 0
+    /// Containers changed after they were made (APPEND(S), SETITEM(S), ADDITEMS, BUILD). Every cycle
+    /// runs through one of them, so emptying them frees whatever cycle a pickle built.
+    private var mutated: [Entry] = []
     private var opcodeStart = 0
 
     /// - Parameters:
@@ -79,11 +82,33 @@ public struct Unpickler {
     public var endPosition: Int { position }
 
     /// Reads one pickle up to its STOP opcode and returns the object it describes.
+    ///
+    /// A pickle can build cycles (a list appended to itself), which reference counting never frees:
+    /// a graph with one, reachable or not, is refused, and whenever `load` throws, every container
+    /// the pickle changed after making it is emptied, which breaks any cycle it built.
     public mutating func load() throws(CheckpointError) -> PyValue {
         stack.removeAll(keepingCapacity: true)
         marks.removeAll()
         memo.removeAll()
+        mutated.removeAll()
         valueCount = 0
+        do throws(CheckpointError) {
+            let value = try run()
+            if TreeWalker.containsCycle(from: mutated.map(\.value)) {
+                throw fail(.pickle("object graph contains a cycle"))
+            }
+            mutated.removeAll()
+            return value
+        } catch {
+            stack.removeAll()
+            memo.removeAll()
+            for entry in mutated { entry.value.empty() }
+            mutated.removeAll()
+            throw error
+        }
+    }
+
+    private mutating func run() throws(CheckpointError) -> PyValue {
         while true {
             opcodeStart = position
             let code = try readByte()
@@ -327,6 +352,9 @@ public struct Unpickler {
         let depth = 1 + (entries.map(\.depth).max() ?? 0)
         guard depth <= limits.maxDepth else { throw nestedTooDeeply() }
         stack[stack.count - 1].depth = max(stack[stack.count - 1].depth, depth)
+        if mutated.last?.value.isSameContainer(as: stack[stack.count - 1].value) != true {
+            mutated.append(stack[stack.count - 1])
+        }
     }
 
     private func nestedTooDeeply() -> CheckpointError {
