@@ -69,7 +69,7 @@ public struct Checkpoint: @unchecked Sendable {
     /// Which of the three formats the bytes are, decided as torch.load decides: a zip local header
     /// at byte 0 means zip and nothing else (`_is_zipfile`); otherwise a first tar header that Python's
     /// tarfile accepts (its checksum) means tar; otherwise a pickle means the legacy format.
-    static func detectFormat(_ bytes: UnsafeRawBufferPointer) -> Format? {
+    public static func detectFormat(_ bytes: UnsafeRawBufferPointer) -> Format? {
         if ZipArchive.looksLikeZip(bytes) { return .zip }
         if bytes.count >= 512, TarReader.checksumMatches(UnsafeRawBufferPointer(rebasing: bytes[0..<512])) { return .tar }
         if bytes.count >= 2, bytes[0] == 0x80, bytes[1] <= 5 { return .legacy }
@@ -91,10 +91,16 @@ enum TreeWalker {
     static let maxExpandedValues = 5_000_000
     static let maxDepth = 1000
 
-    /// Every tensor reachable from `root`, by dotted key path.
+    /// Every tensor reachable from `root`, by dotted key path, in pickle order. The walk enters only
+    /// containers holding a tensor, so a large graph of other values (a memo bomb that stays under
+    /// the limits) costs one `checkStructure` pass and no path strings.
     static func tensors(in root: PyValue) throws(CheckpointError) -> [(path: String, tensor: TorchTensor)] {
+        let holding = try checkStructure(root)
         var found: [(path: String, tensor: TorchTensor)] = []
-        try visit(root) { path, value in
+        try walk(root, entering: { value in
+            if case .tensor = value { return true }
+            return identity(value).map(holding.contains) ?? false
+        }) { path, value in
             if case let .tensor(t) = value { found.append((path, t)) }
         }
         return found
@@ -105,10 +111,17 @@ enum TreeWalker {
     /// become path components; list and tuple items use their index.
     static func visit(_ root: PyValue, _ body: (String, PyValue) throws(CheckpointError) -> Void) throws(CheckpointError) {
         try checkStructure(root)
-        var pending: [(path: String, value: PyValue)] = [("", root)]
+        try walk(root, entering: { _ in true }, body)
+    }
+
+    /// The walk of `visit` over the values `entering` admits (and what they hold); `root` must have
+    /// passed `checkStructure`.
+    private static func walk(_ root: PyValue, entering: (PyValue) -> Bool,
+                             _ body: (String, PyValue) throws(CheckpointError) -> Void) throws(CheckpointError) {
+        var pending: [(path: String, value: PyValue)] = entering(root) ? [("", root)] : []
         while let (path, value) = pending.popLast() {
             try body(path, value)
-            for (key, child) in children(value).reversed() {
+            for (key, child) in children(value).reversed() where entering(child) {
                 pending.append((path.isEmpty ? key : path + "." + key, child))
             }
         }
@@ -118,14 +131,20 @@ enum TreeWalker {
     /// a walk. Looks inside everything the pickler writes: dict keys, values and attributes, list
     /// and tuple items, and kept objects' arguments and state. A depth-first search over unique
     /// objects with an explicit stack; each object's expanded size is counted once.
-    static func checkStructure(_ root: PyValue) throws(CheckpointError) {
+    /// - Returns: the containers through whose dict values and list or tuple items a tensor is reached.
+    @discardableResult
+    static func checkStructure(_ root: PyValue) throws(CheckpointError) -> Set<ObjectIdentifier> {
         struct Frame {
             let identity: ObjectIdentifier
             let parts: [PyValue]
+            /// How many of `parts` are walked through (the rest are dict keys, attributes, object parts).
+            let walked: Int
             var next = 0
             var size = 1
+            var holdsTensor = false
         }
         var sizes: [ObjectIdentifier: Int] = [:]
+        var holding: Set<ObjectIdentifier> = []
         var open: [Frame] = []
         var onPath: Set<ObjectIdentifier> = []
 
@@ -139,7 +158,8 @@ enum TreeWalker {
             guard open.count < maxDepth else {
                 throw CheckpointError(.limit("values nested more than \(maxDepth) levels deep"))
             }
-            open.append(Frame(identity: identity, parts: parts(value)))
+            let (parts, walked) = partsWalkedFirst(value)
+            open.append(Frame(identity: identity, parts: parts, walked: walked))
             return nil
         }
         func add(_ size: Int) throws(CheckpointError) {
@@ -148,19 +168,61 @@ enum TreeWalker {
                 throw CheckpointError(.limit("object graph holds more than \(maxExpandedValues) values, counting each reference to a shared value"))
             }
         }
+        /// Notes that the open frame's walked part `value` is or holds a tensor.
+        func noteTensor(_ value: PyValue, at index: Int) {
+            guard index < open[open.count - 1].walked else { return }
+            let leads: Bool = if case .tensor = value { true } else { identity(value).map(holding.contains) ?? false }
+            if leads { open[open.count - 1].holdsTensor = true }
+        }
 
-        guard try enter(root) == nil else { return }
+        guard try enter(root) == nil else { return holding }
         while let frame = open.last {
             if frame.next < frame.parts.count {
                 open[open.count - 1].next += 1
-                if let size = try enter(frame.parts[frame.next]) { try add(size) }
+                let part = frame.parts[frame.next]
+                if let size = try enter(part) {
+                    try add(size)
+                    noteTensor(part, at: frame.next)
+                }
             } else {
                 open.removeLast()
                 onPath.remove(frame.identity)
                 sizes[frame.identity] = frame.size
-                if !open.isEmpty { try add(frame.size) }
+                if frame.holdsTensor { holding.insert(frame.identity) }
+                if let parent = open.last {
+                    try add(frame.size)
+                    noteTensor(parent.parts[parent.next - 1], at: parent.next - 1)
+                }
             }
         }
+        return holding
+    }
+
+    /// True when a cycle is reachable from any of `roots`: an iterative depth-first search over
+    /// unique objects, linear in what it reaches.
+    static func containsCycle(from roots: [PyValue]) -> Bool {
+        var finished: Set<ObjectIdentifier> = []
+        var onPath: Set<ObjectIdentifier> = []
+        var open: [(identity: ObjectIdentifier, parts: [PyValue], next: Int)] = []
+        for root in roots {
+            guard let start = identity(root), !finished.contains(start) else { continue }
+            onPath.insert(start)
+            open.append((start, parts(root), 0))
+            while let frame = open.last {
+                guard frame.next < frame.parts.count else {
+                    open.removeLast()
+                    onPath.remove(frame.identity)
+                    finished.insert(frame.identity)
+                    continue
+                }
+                open[open.count - 1].next += 1
+                let part = frame.parts[frame.next]
+                guard let child = identity(part), !finished.contains(child) else { continue }
+                guard onPath.insert(child).inserted else { return true }
+                open.append((child, parts(part), 0))
+            }
+        }
+        return false
     }
 
     private static func identity(_ value: PyValue) -> ObjectIdentifier? {
@@ -180,6 +242,18 @@ enum TreeWalker {
         case let .list(l): l.items.enumerated().map { (String($0.offset), $0.element) }
         case let .tuple(t): t.items.enumerated().map { (String($0.offset), $0.element) }
         default: []
+        }
+    }
+
+    /// Everything the pickler descends into, the parts a walk goes through first (dict values, list
+    /// and tuple items), with their count.
+    private static func partsWalkedFirst(_ value: PyValue) -> (parts: [PyValue], walked: Int) {
+        switch value {
+        case let .dict(d):
+            (d.items.map(\.value) + d.items.map(\.key) + (d.attributes.map { [$0] } ?? []), d.items.count)
+        case let .list(l): (l.items, l.items.count)
+        case let .tuple(t): (t.items, t.items.count)
+        default: (parts(value), 0)
         }
     }
 

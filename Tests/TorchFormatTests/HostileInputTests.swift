@@ -160,6 +160,47 @@ final class HostileInputTests: XCTestCase {
         XCTAssertEqual(message, "object graph holds more than 5000000 values, counting each reference to a shared value")
     }
 
+    // MARK: Cycles (fuzzing found them leaking)
+
+    /// A list appended to itself is a cycle reference counting never frees. Found by the checkpoint
+    /// fuzz target as a leak; refused now whether or not the result reaches it, and freed.
+    func testCyclesAreRefusedAndFreedReachableOrNot() throws {
+        let selfList: [UInt8] = [0x5D, 0x71, 0x00, 0x68, 0x00, 0x61]  // EMPTY_LIST BINPUT 0 BINGET 0 APPEND
+        let reachable = P.proto + selfList + P.stop
+        let unreachable = P.proto + selfList + [0x30] + P.none + P.stop  // ... POP, then the result is None
+        for pickle in [reachable, unreachable] {
+            let failure = loadError(try zip(pickle))
+            XCTAssertEqual(failure?.reason, .pickle("object graph contains a cycle"))
+            XCTAssertEqual(failure?.offset, pickle.count - 1, "blamed at STOP")
+        }
+        // A cycle built before another error is freed too: the object the unpickler built is gone
+        // once the error is thrown (a weak reference to it, taken through a persistent-id hook).
+        weak var leaked: PyList?
+        let cycleThenFail = P.proto + selfList + [0x51] + [0xFF]  // ... BINPERSID (the list), then a bad opcode
+        let failure = cycleThenFail.withUnsafeBytes { bytes -> CheckpointError? in
+            var unpickler = Unpickler(bytes: bytes, record: "test") { id throws(CheckpointError) in
+                if case let .list(list) = id { leaked = list }
+                return .none
+            }
+            do throws(CheckpointError) { _ = try unpickler.load(); return nil } catch { return error }
+        }
+        XCTAssertEqual(failure?.reason, .pickle("unknown opcode 0xff"))
+        XCTAssertNotNil(failure)
+        XCTAssertNil(leaked, "the self-referencing list was freed")
+    }
+
+    /// A memo bomb under the value limit that holds no tensor costs no walk: fuzzing found one that
+    /// took seconds building 4 M path strings. Lists of two references to the previous list, 21 deep.
+    func testTensorlessMemoBombIsNotWalked() throws {
+        var pickle = P.proto + [0x5D, 0x71, 0x00]
+        for level in 1...21 { pickle += P.mark + [0x68, UInt8(level - 1), 0x68, UInt8(level - 1), 0x6C, 0x71, UInt8(level)] }
+        pickle += P.stop
+        let start = ContinuousClock.now
+        let checkpoint = try Checkpoint.load(path: try zip(pickle))
+        XCTAssertTrue(checkpoint.tensors.isEmpty)
+        XCTAssertLessThan(ContinuousClock.now - start, .milliseconds(500), "one pass over 22 lists, not 4 M paths")
+    }
+
     // MARK: Tensor geometry (1b, 1c)
 
     func testDenseSizeOfAnExpandedViewMustFitInAnInt() throws {
