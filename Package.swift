@@ -24,6 +24,7 @@ let package = Package(
     name: "zoo",
     products: [
         .executable(name: "zoo", targets: ["ZooCLI"]),
+        .executable(name: "zoo-fuzz", targets: ["ZooFuzz"]),
         .library(name: "ZooCore", targets: ["ZooCore"]),
         .library(name: "TorchFormat", targets: ["TorchFormat"]),
         .library(name: "ZooRuntime", targets: ["ZooRuntime"]),
@@ -67,6 +68,8 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        /// Fuzz targets: a corpus replayer here; scripts/fuzz builds it as a libFuzzer binary.
+        .executableTarget(name: "ZooFuzz", dependencies: ["ZooCore", "TorchFormat", "ZooModels", "ONNXFormat", "Safetensors"]),
         .testTarget(name: "ZooCoreTests", dependencies: ["ZooCore"]),
         .testTarget(name: "TorchFormatTests", dependencies: ["TorchFormat", "ZooCore"]),
         .testTarget(name: "ZooKernelsTests", dependencies: ["ZooKernels"], swiftSettings: [.unsafeFlags(optimized)]),
