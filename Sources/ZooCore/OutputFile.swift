@@ -1,3 +1,5 @@
+import CSignalCleanup
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 private let systemWrite = Glibc.write
@@ -6,46 +8,111 @@ import Darwin
 private let systemWrite = Darwin.write
 #endif
 
-/// A file written atomically, used by every writer.
+/// A file written atomically, used by every writer — and never one of the files being read.
 ///
-/// Bytes go to a temporary file in the destination's directory (`.<basename>.zoo-tmp-<pid>-<random>`),
+/// Bytes go to a temporary file beside the destination (`.<basename>.zoo-tmp-<pid>-<random>`),
 /// through a buffer (writes at least as large as the buffer go straight to the file). Only `commit()`
 /// makes them visible: it flushes, fsyncs and renames the temporary file over the destination. Until
 /// then the destination is untouched; an instance that is discarded, or deinitialized without a
-/// commit (a writer threw half-way), removes its temporary file.
+/// commit (a writer threw half-way), removes its temporary file, and so does SIGINT, SIGTERM, SIGHUP
+/// or SIGQUIT ending the process (CSignalCleanup).
+///
+/// The destination is resolved first:
+/// - a symbolic link is written through: the temporary file goes beside the link's final target,
+///   which the rename replaces (the link stays a link);
+/// - `-`, a character device, a FIFO or a socket (`/dev/stdout`, `/dev/null`, a named pipe) is
+///   streamed to, never replaced: bytes are written to it as they come, and `discard()` cannot take
+///   them back (`isStreamed`);
+/// - a directory is refused, and so is a file that is one of the process's inputs — mapped by a
+///   live `MappedFile` (same device and inode, through any path or hard link).
 ///
 /// The new file gets the default permissions (0666 minus the umask), not the old file's.
 /// Errors are `IOError`s naming the destination path.
 public final class OutputFile {
-    /// The destination.
+    /// The destination as given.
     public let path: String
-    /// Where the bytes go until `commit()`.
-    public let temporaryPath: String
+    /// Where the bytes go until `commit()`; nil when streamed.
+    public let temporaryPath: String?
+    /// Where `commit()` renames the temporary file to: `path` with symbolic links resolved.
+    public let finalPath: String
     /// Bytes written so far (buffered or not): the offset the next write lands at.
     public private(set) var position = 0
+    /// True when the destination is streamed to (`-`, a device, FIFO or socket), not replaced.
+    public var isStreamed: Bool { temporaryPath == nil }
 
     private enum State { case open, committed, discarded }
     private var state = State.open
     private var descriptor: Int32
+    /// Whether `descriptor` is ours to close (standard output is not).
+    private let ownsDescriptor: Bool
+    private let cleanupSlot: Int32
     private let buffer: UnsafeMutableRawBufferPointer
     private var buffered = 0
 
-    /// Creates the temporary file beside `path`.
-    /// - Throws: `IOError` when `path` names no file or the temporary file cannot be created.
+    /// Resolves the destination and creates the temporary file beside it (or opens the stream).
+    /// - Throws: `IOError` when `path` names no file, a directory or an input, or cannot be created.
     public init(path: String, bufferSize: Int = 1 << 20) throws(IOError) {
         precondition(bufferSize > 0, "buffer size must be positive")
         self.path = path
-        let slash = path.lastIndex(of: "/")
-        let directory = slash.map { String(path[...$0]) } ?? ""
-        let basename = slash.map { String(path[path.index(after: $0)...]) } ?? path
+        if path == "-" {
+            (temporaryPath, finalPath, descriptor, ownsDescriptor, cleanupSlot) = (nil, path, STDOUT_FILENO, false, -1)
+            buffer = .allocate(byteCount: bufferSize, alignment: 64)
+            return
+        }
+        var info = stat()
+        if stat(path, &info) == 0 {
+            switch info.st_mode & S_IFMT {
+            case S_IFDIR:
+                throw IOError(path: path, operation: "write", message: "it is a directory")
+            case S_IFREG:
+                if InputFiles.contains(FileIdentity(info)) {
+                    throw IOError(path: path, operation: "write", message: "it is one of the files being read (same file); refusing to overwrite an input")
+                }
+            default:
+                let fd = open(path, O_WRONLY | O_CLOEXEC)
+                guard fd >= 0 else { throw IOError(path: path, operation: "open", errno: errno) }
+                (temporaryPath, finalPath, descriptor, ownsDescriptor, cleanupSlot) = (nil, path, fd, true, -1)
+                buffer = .allocate(byteCount: bufferSize, alignment: 64)
+                return
+            }
+        }
+        let target = try OutputFile.resolvingLinks(path)
+        let slash = target.lastIndex(of: "/")
+        let directory = slash.map { String(target[...$0]) } ?? ""
+        let basename = slash.map { String(target[target.index(after: $0)...]) } ?? target
         guard !basename.isEmpty else { throw IOError(path: path, operation: "create", message: "not a file path") }
         let tag = String(UInt64.random(in: 0 ... .max), radix: 16)
-        temporaryPath = "\(directory).\(basename).zoo-tmp-\(getpid())-\(tag)"
-        descriptor = open(temporaryPath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o666)
+        let temporary = "\(directory).\(basename).zoo-tmp-\(getpid())-\(tag)"
+        // Registered before it exists: a signal between open and registration would leave it behind.
+        cleanupSlot = zoo_cleanup_add(temporary)
+        descriptor = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o666)
         guard descriptor >= 0 else {
-            throw IOError(path: path, operation: "create a temporary file for", errno: errno)
+            let code = errno
+            zoo_cleanup_remove(cleanupSlot)
+            throw IOError(path: path, operation: "create a temporary file for", errno: code)
         }
+        (temporaryPath, finalPath, ownsDescriptor) = (temporary, target, true)
         buffer = .allocate(byteCount: bufferSize, alignment: 64)
+    }
+
+    /// `path` with a symbolic link in its last component followed to the file it finally names
+    /// (which need not exist yet), as many links deep as the system allows.
+    private static func resolvingLinks(_ path: String) throws(IOError) -> String {
+        var current = path
+        for _ in 0..<40 {
+            var info = stat()
+            guard lstat(current, &info) == 0, info.st_mode & S_IFMT == S_IFLNK else { return current }
+            var target = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+            let count = readlink(current, &target, target.count - 1)
+            guard count > 0 else { throw IOError(path: path, operation: "read the symbolic link", errno: errno) }
+            let link = String(decoding: target[..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            if link.hasPrefix("/") {
+                current = link
+            } else {
+                current = (current.lastIndex(of: "/").map { String(current[...$0]) } ?? "") + link
+            }
+        }
+        throw IOError(path: path, operation: "resolve", message: "too many levels of symbolic links")
     }
 
     deinit {
@@ -76,32 +143,43 @@ public final class OutputFile {
         try result.get()
     }
 
-    /// Flushes, fsyncs and renames the temporary file over the destination. On failure the temporary
-    /// file is removed and the destination is left as it was.
+    /// Flushes, fsyncs and renames the temporary file over the destination (a stream: flushes it).
+    /// On failure the temporary file is removed and the destination is left as it was.
     public func commit() throws(IOError) {
         precondition(state == .open, "commit after commit or discard")
         do throws(IOError) {
             try flush()
-            guard fsync(descriptor) == 0 else { throw IOError(path: path, operation: "fsync", errno: errno) }
-            let closed = close(descriptor)
-            descriptor = -1
-            guard closed == 0 else { throw IOError(path: path, operation: "close", errno: errno) }
-            guard rename(temporaryPath, path) == 0 else { throw IOError(path: path, operation: "rename into place", errno: errno) }
+            if let temporaryPath {
+                guard fsync(descriptor) == 0 else { throw IOError(path: path, operation: "fsync", errno: errno) }
+                let closed = close(descriptor)
+                descriptor = -1
+                guard closed == 0 else { throw IOError(path: path, operation: "close", errno: errno) }
+                guard rename(temporaryPath, finalPath) == 0 else { throw IOError(path: path, operation: "rename into place", errno: errno) }
+                zoo_cleanup_remove(cleanupSlot)
+            } else if ownsDescriptor {
+                let closed = close(descriptor)
+                descriptor = -1
+                guard closed == 0 else { throw IOError(path: path, operation: "close", errno: errno) }
+            }
         } catch {
             discard()
             throw error
         }
         state = .committed
-        syncDirectory()
+        if temporaryPath != nil { syncDirectory() }
     }
 
-    /// Abandons the output: closes and removes the temporary file. Does nothing after `commit()`.
+    /// Abandons the output: closes and removes the temporary file (a stream is only closed: what
+    /// was written to it stays written). Does nothing after `commit()`.
     public func discard() {
         guard state == .open else { return }
         state = .discarded
-        if descriptor >= 0 { close(descriptor) }
+        if descriptor >= 0, ownsDescriptor { close(descriptor) }
         descriptor = -1
-        unlink(temporaryPath)
+        if let temporaryPath {
+            unlink(temporaryPath)
+            zoo_cleanup_remove(cleanupSlot)
+        }
     }
 
     private func flush() throws(IOError) {
@@ -124,10 +202,49 @@ public final class OutputFile {
 
     /// Makes the rename durable. Best effort: some file systems refuse fsync on directories.
     private func syncDirectory() {
-        let directory = path.lastIndex(of: "/").map { String(path[...$0]) } ?? "."
+        let directory = finalPath.lastIndex(of: "/").map { String(finalPath[...$0]) } ?? "."
         let fd = open(directory, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return }
         _ = fsync(fd)
         close(fd)
+    }
+}
+
+/// A file's identity: its device and inode, the same through every path, link and hard link.
+public struct FileIdentity: Hashable, Sendable {
+    public let device: UInt64
+    public let inode: UInt64
+
+    init(_ info: stat) {
+        device = UInt64(info.st_dev)
+        inode = UInt64(info.st_ino)
+    }
+
+    /// The identity of the file `path` names (following links), or nil when there is none.
+    public init?(path: String) {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return nil }
+        self.init(info)
+    }
+}
+
+/// The files this process has open for reading: every live `MappedFile` registers its file here, and
+/// `OutputFile` refuses to replace one of them.
+public enum InputFiles {
+    private static let open = Mutex<[FileIdentity: Int]>([:])
+
+    static func add(_ identity: FileIdentity) {
+        open.withLock { $0[identity, default: 0] += 1 }
+    }
+
+    static func remove(_ identity: FileIdentity) {
+        open.withLock { files in
+            if let count = files[identity], count > 1 { files[identity] = count - 1 } else { files[identity] = nil }
+        }
+    }
+
+    /// True when `identity` is a file some live `MappedFile` maps.
+    public static func contains(_ identity: FileIdentity) -> Bool {
+        open.withLock { $0[identity] != nil }
     }
 }

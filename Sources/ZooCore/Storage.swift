@@ -11,6 +11,8 @@ public final class MappedFile: @unchecked Sendable {
     public let path: String
     /// The file's bytes. Empty (with a nil base) for an empty file.
     public let bytes: UnsafeRawBufferPointer
+    /// The file's device and inode; registered in `InputFiles` while this mapping lives.
+    public let identity: FileIdentity
 
     /// Maps `path` read-only.
     /// - Throws: `IOError` naming the file when it cannot be opened, stat'ed or mapped.
@@ -25,16 +27,19 @@ public final class MappedFile: @unchecked Sendable {
             throw IOError(path: path, operation: "open", message: "not a regular file")
         }
         let size = Int(info.st_size)
+        identity = FileIdentity(info)
         if size == 0 {
             bytes = UnsafeRawBufferPointer(start: nil, count: 0)
-            return
+        } else {
+            let base = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0)
+            guard let base, base != MAP_FAILED else { throw IOError(path: path, operation: "mmap", errno: errno) }
+            bytes = UnsafeRawBufferPointer(start: base, count: size)
         }
-        let base = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0)
-        guard let base, base != MAP_FAILED else { throw IOError(path: path, operation: "mmap", errno: errno) }
-        bytes = UnsafeRawBufferPointer(start: base, count: size)
+        InputFiles.add(identity)
     }
 
     deinit {
+        InputFiles.remove(identity)
         if let base = bytes.baseAddress { munmap(UnsafeMutableRawPointer(mutating: base), bytes.count) }
     }
 }

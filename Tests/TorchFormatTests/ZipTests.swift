@@ -402,7 +402,7 @@ final class ZipTests: XCTestCase {
             try output.write(Array(repeating: 7, count: 3 << 20))
             try output.write([1, 2, 3])
             XCTAssertEqual(output.position, (3 << 20) + 3)
-            XCTAssertTrue(FileManager.default.fileExists(atPath: output.temporaryPath))
+            XCTAssertTrue(FileManager.default.fileExists(atPath: output.temporaryPath!))
             throw Interrupted()
         } catch is Interrupted {}
         XCTAssertEqual(try Data(contentsOf: destination), Data("old contents".utf8))
