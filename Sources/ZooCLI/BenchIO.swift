@@ -34,6 +34,7 @@ struct BenchIO: ParsableCommand {
         // Peak resident memory is read after each phase (it only grows), so each figure covers the
         // phases up to and including its own.
         var results: [(name: String, times: [Double], peak: Int)] = []
+        if let write { try refuseOverwriting([write], inputs: [file]) }
         do {
             var tensors = 0
             let open = try time { tensors = try Checkpoint.load(path: file, options: .init(verifyChecksums: false)).tensors.count }

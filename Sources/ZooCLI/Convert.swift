@@ -67,6 +67,10 @@ struct Convert: ParsableCommand {
 
     func run() throws {
         let from = try FileFormat(path: input), to = try FileFormat(path: output)
+        try refuseOverwriting(to == .onnx ? [output, output + ".data"] : [output], inputs: [input])
+        if isStream(output), !noVerify {
+            throw UserError(message: "\(output): not a regular file (a pipe, device or standard output): convert cannot read it back to verify; add --no-verify")
+        }
         progress("reading \(input)")
         switch (from, to) {
         case (.torch, .torch):

@@ -1,3 +1,4 @@
+import Foundation
 import ArgumentParser
 import TorchFormat
 import ZooCore
@@ -32,6 +33,7 @@ struct Run: ParsableCommand {
     var threads: Int?
 
     func run() throws {
+        try refuseOverwriting([output], inputs: [model, input])
         let loaded = try loadModel(model, architecture: arch)
         let executor = try makeExecutor(loaded, threads: threads)
         let x = try readInput(input)
@@ -39,7 +41,12 @@ struct Run: ParsableCommand {
         let y = try execute(executor, x, path: input)
         let elapsed = seconds(ContinuousClock.now - start)
         do { try NumPy.write(y, to: output) } catch { throw UserError(error) }
-        print("\(output): \(y.shape) from \(loaded.kind) in \(String(format1: elapsed * 1000, digits: 1)) ms")
+        let summary = "\(output): \(y.shape) from \(loaded.kind) in \(String(format1: elapsed * 1000, digits: 1)) ms"
+        if isStandardOutput(output) {
+            FileHandle.standardError.write(Data((summary + "\n").utf8))
+        } else {
+            print(summary)
+        }
     }
 }
 

@@ -1,3 +1,4 @@
+import Glibc
 import ONNXFormat
 import Safetensors
 import TorchFormat
@@ -74,6 +75,37 @@ func loadModel(_ path: String, architecture: String?, key: String? = nil) throws
     } catch {
         throw UserError(message: "\(path): \(error)")
     }
+}
+
+/// Refuses, before any work, an output that is one of the command's inputs — the same file through
+/// any path, symbolic or hard link. The writers refuse a file that is mapped as well, but a command
+/// may have let go of an input's mapping by the time it writes.
+func refuseOverwriting(_ outputs: [String], inputs: [String]) throws {
+    for output in outputs {
+        guard let target = FileIdentity(path: output) else { continue }
+        for input in inputs where FileIdentity(path: input) == target {
+            throw UserError(message: "\(output): is the same file as the input \(input); refusing to overwrite an input")
+        }
+    }
+}
+
+/// True when writing `path` streams bytes rather than replacing a file: `-` (standard output), a
+/// character device, a FIFO or a socket.
+func isStream(_ path: String) -> Bool {
+    if path == "-" { return true }
+    var info = stat()
+    guard stat(path, &info) == 0 else { return false }
+    let type = info.st_mode & S_IFMT
+    return type != S_IFREG && type != S_IFDIR
+}
+
+/// True when `path` is where standard output goes (`-`, /dev/stdout, or the file it is redirected to),
+/// so messages must go to standard error instead.
+func isStandardOutput(_ path: String) -> Bool {
+    if path == "-" { return true }
+    var info = stat()
+    guard fstat(STDOUT_FILENO, &info) == 0, let target = FileIdentity(path: path) else { return false }
+    return FileIdentity(path: "/dev/stdout") == target || (UInt64(info.st_dev), UInt64(info.st_ino)) == (target.device, target.inode)
 }
 
 /// Reads a .npy input, naming the file in errors.
