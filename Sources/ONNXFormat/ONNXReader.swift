@@ -207,17 +207,23 @@ struct Importer {
         }
 
         var usedNames: Set<String> = []
+        /// The next suffix to try per repeated name, so n nodes sharing a name cost O(n), not O(n²).
+        var nextSuffix: [String: Int] = [:]
         for (index, node) in protoNodes.enumerated() {
             let opType = ONNXProto.string(node.pointee.op_type)
             var name = ONNXProto.string(node.pointee.name)
             if name.isEmpty { name = "\(opType)_\(index)" }
             if usedNames.contains(name) {
-                var k = 1
-                while usedNames.contains("\(name)_\(k)") { k += 1 }
-                name = "\(name)_\(k)"
+                let base = name
+                var k = nextSuffix[base, default: 1]
+                while usedNames.contains("\(base)_\(k)") { k += 1 }
+                name = "\(base)_\(k)"
+                nextSuffix[base] = k + 1
             }
             usedNames.insert(name)
             let context = NodeContext(proto: node, name: name, opType: opType, file: path, aliases: aliases)
+            // Every op zoo imports computes its first output; builders may rely on it.
+            guard let output = context.outputs.first, !output.isEmpty else { throw context.error("has no output") }
             try Importer.builders[opType]!(&self, context)
         }
 
