@@ -486,7 +486,11 @@ public struct Unpickler {
             guard end - position <= 4096 else { throw fail(.limit("text argument longer than 4096 bytes")) }
         }
         guard end < bytes.count else { throw fail(.truncated("pickle ends inside a text argument")) }
-        let text = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[position..<end]), as: UTF8.self)
+        // Validated, not repaired: U+FFFD would make different GLOBAL or PERSID bytes one name
+        // (CPython refuses them too: GLOBAL is strict UTF-8, PERSID strict ASCII).
+        guard let text = String(validating: UnsafeRawBufferPointer(rebasing: bytes[position..<end]), as: UTF8.self) else {
+            throw fail(.pickle("text argument is not valid UTF-8"))
+        }
         position = end + 1
         return text
     }

@@ -56,7 +56,7 @@ struct BenchIO: ParsableCommand {
                 }
                 print(JSON.object(members).rendered())
             } else {
-                print("\(file): \(tensors) tensors, \(runs) runs each")
+                print("\(file.escapedForTerminal): \(tensors) tensors, \(runs) runs each")
                 for result in results {
                     print("  \(result.name.padding(9))  median \(ms(median(result.times)))  min \(ms(result.times.min()!))"
                         + "  peak resident \(grouped(result.peak / 1_048_576)) MiB")

@@ -61,7 +61,7 @@ struct Convert: ParsableCommand {
 
     private func progress(_ message: String) {
         guard showProgress else { return }
-        let line = Array("zoo: \(message)\n".utf8)
+        let line = Array("zoo: \(message.escapedForTerminal)\n".utf8)
         _ = line.withUnsafeBytes { Glibc.write(2, $0.baseAddress, $0.count) }
     }
 
@@ -100,13 +100,13 @@ struct Convert: ParsableCommand {
             let source = try Checkpoint.load(path: input)
             progress("writing \(output)")
             try Checkpoint.save(source.root, to: output)
-            guard !noVerify else { return print("wrote \(output): \(source.tensors.count) tensors (not verified)") }
+            guard !noVerify else { return print("wrote \(output.escapedForTerminal): \(source.tensors.count) tensors (not verified)") }
             progress("verifying")
             let written = try Checkpoint.load(path: output)
             if let mismatch = Convert.firstMismatch(source.tensors, written.tensors) {
                 throw UserError(message: "\(output): verification failed: \(mismatch)")
             }
-            print("wrote \(output): \(written.tensors.count) tensors, read back bit-identical to \(input)")
+            print("wrote \(output.escapedForTerminal): \(written.tensors.count) tensors, read back bit-identical to \(input.escapedForTerminal)")
         } catch let error as CheckpointError {
             throw UserError(error)
         }
@@ -154,7 +154,7 @@ struct Convert: ParsableCommand {
     /// Tensors read back from the output equal the source's bit for bit; when they bind to an
     /// architecture and the source was a graph, both also run and must agree.
     private func verifyTensors(_ source: [(name: String, tensor: Tensor)], sourceGraph: Graph?) throws {
-        guard !noVerify else { return print("wrote \(output): \(source.count) tensors (not verified)") }
+        guard !noVerify else { return print("wrote \(output.escapedForTerminal): \(source.count) tensors (not verified)") }
         progress("verifying")
         let format = try FileFormat(path: output)
         let written: [(name: String, tensor: Tensor)]
@@ -175,7 +175,7 @@ struct Convert: ParsableCommand {
                 throw UserError(message: "\(output): verification failed: tensor '\(name)' differs")
             }
         }
-        var line = "wrote \(output): \(source.count) tensors, read back bit-identical"
+        var line = "wrote \(output.escapedForTerminal): \(source.count) tensors, read back bit-identical"
         // When the tensors make a zoo model, run source and result too.
         let reference = sourceGraph ?? (try? Model.bind(tensors: source))?.graph
         if let reference, let model = try? Model.bind(tensors: written) {
@@ -187,11 +187,11 @@ struct Convert: ParsableCommand {
     }
 
     private func verifyModels(source: Graph, result: () throws -> Graph) throws {
-        guard !noVerify else { return print("wrote \(output) (not verified)") }
+        guard !noVerify else { return print("wrote \(output.escapedForTerminal) (not verified)") }
         progress("verifying: running both models")
         let report = try parity(source, try result())
         guard report.passes(atol: 0, rtol: 1e-4) else { throw UserError(message: "\(output): verification failed: \(describe(report))") }
-        print("wrote \(output); parity with \(input): \(describe(report))")
+        print("wrote \(output.escapedForTerminal); parity with \(input.escapedForTerminal): \(describe(report))")
     }
 
     /// Runs both graphs on the same generated batch of two and compares their outputs.

@@ -81,8 +81,8 @@ extension Inspect {
             ]).rendered())
             return
         }
-        print("file:      \(file)")
-        print("format:    onnx (IR \(model.irVersion), opset \(model.opset), producer '\(model.producer)')")
+        print("file:      \(file.escapedForTerminal)")
+        print("format:    onnx (IR \(model.irVersion), opset \(model.opset), producer '\(model.producer.escapedForTerminal)')")
         print("tensors:   \(tensors.count) initializers, \(grouped(model.graph.parameterCount)) parameters")
         print("")
         print(model.graph.dump)
@@ -100,13 +100,16 @@ extension Inspect {
             ]).rendered())
             return
         }
-        print("file:      \(file)")
+        print("file:      \(file.escapedForTerminal)")
         print("format:    safetensors (header \(grouped(loaded.headerSize)) bytes)")
         print("tensors:   \(loaded.tensors.count), \(grouped(parameters)) parameters")
-        for (key, value) in loaded.metadata.sorted(by: { $0.key < $1.key }) { print("metadata:  \(key) = \(value)") }
+        for (key, value) in loaded.metadata.sorted(by: { $0.key < $1.key }) {
+            print("metadata:  \(key.escapedForTerminal) = \(value.escapedForTerminal)")
+        }
         print("")
-        let width = loaded.tensors.map(\.name.count).max() ?? 0
-        for (name, tensor) in loaded.tensors {
+        let names = loaded.tensors.map(\.name.escapedForTerminal)
+        let width = names.map(\.count).max() ?? 0
+        for (name, (_, tensor)) in zip(names, loaded.tensors) {
             print("  " + name.padding(width) + "  " + tensor.dtype.rawValue.padding(5) + "  \(tensor.shape)")
         }
     }
@@ -134,17 +137,17 @@ struct Report {
     var others: [(key: String, value: PyValue)] { checkpoint.otherEntries(excluding: stateDict?.key) }
 
     var text: String {
-        var lines = ["file:      \(checkpoint.path)",
+        var lines = ["file:      \(checkpoint.path.escapedForTerminal)",
                      "format:    \(checkpoint.format.rawValue) (\(checkpoint.byteOrder.rawValue)-endian data)"]
         if let stateDict {
-            var origin = stateDict.key.map { "entry '\($0)'" } ?? "the whole file"
-            if let prefix = stateDict.strippedPrefix { origin += ", prefix '\(prefix)' removed" }
+            var origin = stateDict.key.map { "entry '\($0.escapedForTerminal)'" } ?? "the whole file"
+            if let prefix = stateDict.strippedPrefix { origin += ", prefix '\(prefix.escapedForTerminal)' removed" }
             lines.append("state dict: \(origin): \(stateDict.entries.count) tensors, "
                 + "\(grouped(stateDict.parameterCount)) parameters, \(grouped(stateDict.byteCount)) bytes")
             lines.append("")
             lines += table(stateDict.entries.map { ($0.name, $0.tensor) })
         } else if let note {
-            lines.append("state dict: none chosen — \(note)")
+            lines.append("state dict: none chosen — \(note.escapedForTerminal)")
         }
         let rest = otherTensors
         if !rest.isEmpty {
@@ -156,9 +159,10 @@ struct Report {
         if !entries.isEmpty {
             lines.append("")
             lines.append("other entries:")
-            let width = entries.map(\.key.count).max() ?? 0
-            for entry in entries {
-                lines.append("  " + entry.key.padding(width) + "  " + Report.summary(entry.value))
+            let keys = entries.map(\.key.escapedForTerminal)
+            let width = keys.map(\.count).max() ?? 0
+            for (key, entry) in zip(keys, entries) {
+                lines.append("  " + key.padding(width) + "  " + Report.summary(entry.value).escapedForTerminal)
             }
         }
         return lines.joined(separator: "\n")
@@ -166,7 +170,7 @@ struct Report {
 
     private func table(_ rows: [(String, TorchTensor)]) -> [String] {
         let cells = rows.map { name, t in
-            [name, t.tensor.dtype.rawValue, "[" + t.tensor.shape.map(String.init).joined(separator: ", ") + "]",
+            [name.escapedForTerminal, t.tensor.dtype.rawValue, "[" + t.tensor.shape.map(String.init).joined(separator: ", ") + "]",
              grouped(t.tensor.byteCount), t.tensor.isView ? "view" : (t.isParameter ? "param" : "")]
         }
         let header = ["name", "dtype", "shape", "bytes", ""]

@@ -1,3 +1,5 @@
+import ZooCore
+
 /// A JSON value with ordered object keys, so `--json` output is stable field by field.
 indirect enum JSON {
     case null
@@ -36,6 +38,10 @@ indirect enum JSON {
         }
     }
 
+    /// `s` as a JSON string (RFC 8259) that parses back to exactly `s` and is also safe to print
+    /// on a terminal: besides `"`, `\` and the C0 controls, every scalar `String.escapedForTerminal`
+    /// escapes (DEL, C1, U+2028/U+2029, bidi and other format controls) is written as `\uXXXX`
+    /// (a surrogate pair above U+FFFF).
     static func quote(_ s: String) -> String {
         var out = "\""
         for scalar in s.unicodeScalars {
@@ -45,12 +51,21 @@ indirect enum JSON {
             case "\n": out += "\\n"
             case "\r": out += "\\r"
             case "\t": out += "\\t"
-            case _ where scalar.value < 0x20:
-                let hex = String(scalar.value, radix: 16)
-                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+            case _ where scalar.isEscapedForTerminal:
+                if scalar.value > 0xFFFF {
+                    let v = scalar.value - 0x10000
+                    out += hex4(0xD800 + (v >> 10)) + hex4(0xDC00 + (v & 0x3FF))
+                } else {
+                    out += hex4(scalar.value)
+                }
             default: out.unicodeScalars.append(scalar)
             }
         }
         return out + "\""
+    }
+
+    private static func hex4(_ value: UInt32) -> String {
+        let hex = String(value, radix: 16)
+        return "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
     }
 }

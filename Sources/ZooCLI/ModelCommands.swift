@@ -41,7 +41,7 @@ struct Run: ParsableCommand {
         let y = try execute(executor, x, path: input)
         let elapsed = seconds(ContinuousClock.now - start)
         do { try NumPy.write(y, to: output) } catch { throw UserError(error) }
-        let summary = "\(output): \(y.shape) from \(loaded.kind) in \(String(format1: elapsed * 1000, digits: 1)) ms"
+        let summary = "\(output.escapedForTerminal): \(y.shape) from \(loaded.kind) in \(String(format1: elapsed * 1000, digits: 1)) ms"
         if isStandardOutput(output) {
             FileHandle.standardError.write(Data((summary + "\n").utf8))
         } else {
@@ -77,7 +77,7 @@ struct Init: ParsableCommand {
         }
         do { try Checkpoint.save(.dict(dict), to: output) } catch { throw UserError(error) }
         let parameters = entries.reduce(0) { $0 + $1.tensor.count }
-        print("wrote \(output): \(architecture.rawValue), \(entries.count) tensors, \(grouped(parameters)) parameters, seed \(seed)")
+        print("wrote \(output.escapedForTerminal): \(architecture.rawValue), \(entries.count) tensors, \(grouped(parameters)) parameters, seed \(seed)")
     }
 }
 
@@ -127,7 +127,8 @@ struct Bench: ParsableCommand {
         let profile: [Executor.StepProfile]
         do { profile = try executor.profile(x, runs: runs) } catch { throw UserError(message: "\(model): \(error)") }
         let threads = Double(executor.options.threads)
-        let width = max(4, profile.map { $0.nodes.joined(separator: "+").count }.max() ?? 4)
+        let names = profile.map { $0.nodes.joined(separator: "+").escapedForTerminal }
+        let width = max(4, names.map(\.count).max() ?? 4)
         let kernelWidth = max(6, profile.map(\.kernel.count).max() ?? 6)
         func line(_ name: String, _ kernel: String, median: Double, best: Double, flops: Double, executed: Double) -> String {
             var text = "\(name.padding(width))  \(kernel.padding(kernelWidth))  "
@@ -140,8 +141,8 @@ struct Bench: ParsableCommand {
             return text
         }
         print("\("step".padding(width))  \("kernel".padding(kernelWidth))  median ms   best ms   GFLOP/s  executed/thr  of peak")
-        for step in profile {
-            print(line(step.nodes.joined(separator: "+"), step.kernel, median: step.median, best: step.best,
+        for (name, step) in zip(names, profile) {
+            print(line(name, step.kernel, median: step.median, best: step.best,
                        flops: step.flops, executed: step.executedFlops))
         }
         print(line("all", "", median: profile.reduce(0) { $0 + $1.median }, best: profile.reduce(0) { $0 + $1.best },

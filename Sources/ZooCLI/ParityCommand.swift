@@ -74,17 +74,19 @@ struct Parity: ParsableCommand {
             lines.append((modelA.graph.outputs[0], ParityReport(name: modelA.graph.outputs[0], value: outputA, reference: reference)))
         }
 
-        print("parity \(a) vs \(b) — input \(x.shape)\(input == nil ? " generated, seed \(seed)" : " from \(input!)"), "
+        print("parity \(a.escapedForTerminal) vs \(b.escapedForTerminal) — input \(x.shape)"
+            + (input.map { " from \($0.escapedForTerminal)" } ?? " generated, seed \(seed)") + ", "
             + "pass if max|Δ| ≤ \(atol) + \(rtol)·max|ref| and identical top-5")
-        let width = max(6, lines.map(\.0.count).max() ?? 0)
+        let names = lines.map(\.0.escapedForTerminal)
+        let width = max(6, names.map(\.count).max() ?? 0)
         print("  " + "output".padding(width) + "  " + "max|Δ|".leftPadding(10) + "  " + "max|ref|".leftPadding(10) + "  "
             + "Δ/ref".leftPadding(9) + "  " + "cosine".leftPadding(12) + "  top-1   top-5   ok")
         var firstFailure: String?
-        for (name, report) in lines {
+        for (shown, (name, report)) in zip(names, lines) {
             let ok = report.passes(atol: atol, rtol: rtol)
             if !ok && firstFailure == nil { firstFailure = name }
             func agreement(_ n: Int?) -> String { n.map { "\($0)/\(report.rows)" } ?? "-" }
-            print("  " + name.padding(width) + "  " + scientific(report.maxAbsDifference).leftPadding(10) + "  "
+            print("  " + shown.padding(width) + "  " + scientific(report.maxAbsDifference).leftPadding(10) + "  "
                 + scientific(report.maxAbsReference).leftPadding(10) + "  " + scientific(report.relativeDifference).leftPadding(9)
                 + "  " + String(format1: report.cosine, digits: 9).leftPadding(12) + "  " + agreement(report.top1Agreement).padding(6)
                 + "  " + agreement(report.top5Agreement).padding(6) + "  " + (ok ? "yes" : "NO"))

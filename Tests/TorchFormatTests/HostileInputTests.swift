@@ -303,6 +303,17 @@ final class HostileInputTests: XCTestCase {
         XCTAssertEqual(storages.tensors.map { $0.tensor.tensor.floats() }, [[1, 2, 3, 4], [5, 6, 7, 8]])
     }
 
+    /// Text arguments (GLOBAL, PERSID, ...) are strict UTF-8 like CPython's: invalid bytes are
+    /// refused, never turned into U+FFFD, so two different byte strings cannot become one name.
+    func testInvalidUTF8InATextArgumentIsRefused() throws {
+        for bytes: [UInt8] in [[0x63] + Array("torch\n".utf8) + [0x46, 0x6C, 0xFF, 0x0A],    // GLOBAL 'torch' 'Fl\xFF'
+                               [0x50, 0x30, 0xFE, 0x0A]] {                                    // PERSID '0\xFE'
+            let failure = loadError(try zip(P.proto + bytes + P.stop))
+            XCTAssertEqual(failure?.reason, .pickle("text argument is not valid UTF-8"), "\(bytes)")
+            XCTAssertEqual(failure?.offset, 2)
+        }
+    }
+
     // MARK: Legacy storages (2d)
 
     func testLegacyStorageDeclaredWithTwoSizesIsRefused() throws {

@@ -161,20 +161,22 @@ public struct Graph: Sendable {
     }
 
     /// A readable listing: inputs, one line per node (op, attributes, inputs → output and its shape),
-    /// initializer count, outputs.
+    /// initializer count, outputs. Names come from the file: they are escaped
+    /// (`String.escapedForTerminal`), so each entry is one line and safe to print.
     public var dump: String {
-        var lines = ["graph \(name)"]
-        for input in inputs { lines.append("  input  \(input.name): \(input)") }
-        let width = nodes.map(\.name.count).max() ?? 0
-        for node in nodes {
-            let info = values[node.output].map(\.description) ?? "?"
+        func info(_ value: String) -> String { values[value].map(\.description.escapedForTerminal) ?? "?" }
+        var lines = ["graph \(name.escapedForTerminal)"]
+        for input in inputs { lines.append("  input  \(input.name.escapedForTerminal): \(input.description.escapedForTerminal)") }
+        let names = nodes.map(\.name.escapedForTerminal)
+        let width = names.map(\.count).max() ?? 0
+        for (name, node) in zip(names, nodes) {
             let attributes = node.op.attributeSummary
             let op = node.op.name + (attributes.isEmpty ? "" : "(\(attributes))")
-            let inputs = node.inputs.map { initializerIndex[$0] != nil ? "@\($0)" : $0 }.joined(separator: ", ")
-            lines.append("  " + node.name + String(repeating: " ", count: width - node.name.count) + "  \(op)  \(inputs) -> \(info)")
+            let inputs = node.inputs.map { (initializerIndex[$0] != nil ? "@" : "") + $0.escapedForTerminal }.joined(separator: ", ")
+            lines.append("  " + name + String(repeating: " ", count: width - name.count) + "  \(op)  \(inputs) -> \(info(node.output))")
         }
         lines.append("  \(initializers.count) initializers (@name), \(parameterCount) parameters")
-        for output in outputs { lines.append("  output \(output): \(values[output].map(\.description) ?? "?")") }
+        for output in outputs { lines.append("  output \(output.escapedForTerminal): \(info(output))") }
         return lines.joined(separator: "\n")
     }
 }
