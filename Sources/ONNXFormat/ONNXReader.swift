@@ -87,10 +87,13 @@ public enum ONNX {
 
     private static func tensor(unpacking bytes: UnsafeRawBufferPointer, _ decoder: inout TensorDecoder) throws(ONNXError) -> Tensor {
         guard bytes.count > 0, let base = bytes.baseAddress else { throw ONNXError(file: decoder.path, "not a TensorProto: the file is empty") }
+        let strings = ProtoWire.checkStrings(bytes, onnx__tensor_proto__descriptor)  // as for a model (ONNXModelProto)
+        if case let .refused(reason) = strings { throw ONNXError(file: decoder.path, reason) }
         guard let proto = onnx__tensor_proto__unpack(nil, bytes.count, base.assumingMemoryBound(to: UInt8.self)) else {
             throw ONNXError(file: decoder.path, "not a TensorProto: the bytes do not parse as one (truncated or not protobuf)")
         }
         defer { onnx__tensor_proto__free_unpacked(proto, nil) }
+        guard strings == .valid else { throw ONNXError(file: decoder.path, ProtoWire.unchecked) }
         guard proto.pointee.has_data_type != 0 else { throw ONNXError(file: decoder.path, "not a TensorProto: no data_type") }
         return try decoder.decode(proto, rawDataIndex: 0)
     }

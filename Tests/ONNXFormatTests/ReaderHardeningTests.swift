@@ -46,11 +46,16 @@ private struct HostileModel {
     }
 
     mutating func floats(_ name: String, _ values: [Float], _ dims: [Int]) {
+        floats(named: Array(name.utf8), values, dims)
+    }
+
+    /// An f32 initializer whose name is any bytes.
+    mutating func floats(named name: [UInt8], _ values: [Float], _ dims: [Int]) {
         graph.message(5) { t in
             for d in dims { t.int(1, d) }
             t.int(2, 1)
             t.bytes(4, values.flatMap { v in withUnsafeBytes(of: v.bitPattern.littleEndian, Array.init) })
-            t.string(8, name)
+            t.bytes(8, name)
         }
     }
 
@@ -328,6 +333,128 @@ final class ReaderHardeningTests: XCTestCase {
         let softmax = try load(s).graph
         XCTAssertEqual(softmax.nodes.map(\.op.name), ["Relu", "Relu", "Flatten", "Softmax", "Reshape"])
         XCTAssertEqual(softmax.values["y"]?.shape, [.symbolic("N"), .fixed(2), .fixed(3)])
+    }
+
+    // protobuf-c keeps string fields as C strings and does not check their UTF-8: "\0bias" read as
+    // "" (Gemm without a bias: a different result, no error) and "w\u{FF}", "w\u{FE}" both as "w\u{FFFD}".
+    private func refusal(_ bytes: [UInt8]) -> String {
+        let path = folder.appendingPathComponent("m.onnx").path
+        do {
+            try Data(bytes).write(to: URL(fileURLWithPath: path))
+            _ = try ONNX.load(path: path)
+            return "loaded"
+        } catch {
+            return "\(error)".replacingOccurrences(of: path, with: "m.onnx")
+        }
+    }
+
+    /// Where `needle` first occurs in `bytes`.
+    private func offset(of needle: [UInt8], in bytes: [UInt8]) -> Int {
+        (0...(bytes.count - needle.count)).first { bytes[$0..<$0 + needle.count].elementsEqual(needle) }!
+    }
+
+    func testNULInAStringFieldIsRefused() throws {
+        func gemm(bias: String) -> HostileModel {
+            var m = HostileModel()
+            m.floats("W", [Float](repeating: 1, count: 12), [3, 4])
+            m.floats(bias, [1, 2, 3], [3])
+            m.node("Gemm", ["x", "W", bias], "y", name: "gemm", ["transB": .int(1)])
+            return m
+        }
+        // With a plain name, the bias is an input (with "\0bias", protobuf-c read "": no bias).
+        XCTAssertEqual(try load(gemm(bias: "bias")).graph.nodes.map(\.inputs), [["x", "W", "bias"]])
+        let bytes = gemm(bias: "\0bias").bytes()
+        // The initializer's name comes first in the file.
+        XCTAssertEqual(refusal(bytes), "m.onnx: byte \(offset(of: Array("\0bias".utf8), in: bytes)): graph.initializer[1].name: "
+                           + "string field contains a NUL byte (ONNX names are UTF-8 text)")
+        // Two initializers that protobuf-c would both name "w".
+        var twins = HostileModel()
+        twins.floats("w\0a", [1, 2, 3, 4], [4])
+        twins.floats("w\0b", [1, 2, 3, 4], [4])
+        twins.node("Add", ["x", "w\0b"], "y", name: "add")
+        let twinBytes = twins.bytes()
+        XCTAssertEqual(refusal(twinBytes), "m.onnx: byte \(offset(of: Array("w\0a".utf8), in: twinBytes) + 1): graph.initializer[0].name: "
+                           + "string field contains a NUL byte (ONNX names are UTF-8 text)")
+        // In a node's input (and nowhere else).
+        var input = HostileModel()
+        input.node("Relu", ["x"], "r", name: "relu")
+        input.node("Add", ["x", "r\0"], "y", name: "add")
+        XCTAssertEqual(refusal(input.bytes()).replacingOccurrences(of: #"byte \d+"#, with: "byte N", options: .regularExpression),
+                       "m.onnx: byte N: graph.node[1].input[1]: string field contains a NUL byte (ONNX names are UTF-8 text)")
+    }
+
+    func testInvalidUTF8InAStringFieldIsRefused() throws {
+        var twins = HostileModel()
+        twins.floats(named: [0x77, 0xFF], [1, 2, 3, 4], [4])
+        twins.floats(named: [0x77, 0xFE], [1, 2, 3, 4], [4])
+        twins.node("Add", ["x", "x"], "y", name: "add")
+        let bytes = twins.bytes()
+        XCTAssertEqual(refusal(bytes), "m.onnx: byte \(offset(of: [0x77, 0xFF], in: bytes) + 1): graph.initializer[0].name: "
+                           + "string field is not valid UTF-8 (ONNX names are UTF-8 text)")
+        // What a lax decoder accepts: an overlong NUL, a surrogate, a code point past U+10FFFF, a cut-off sequence.
+        for name: [UInt8] in [[0xC0, 0x80], [0x61, 0xED, 0xA0, 0x80], [0xF4, 0x90, 0x80, 0x80], [0x63, 0x61, 0x66, 0xC3]] {
+            var m = HostileModel()
+            m.graph.message(1) { n in n.string(1, "x"); n.string(2, "y"); n.bytes(3, name); n.string(4, "Relu") }
+            XCTAssertTrue(refusal(m.bytes()).hasSuffix(": graph.node[0].name: string field is not valid UTF-8 (ONNX names are UTF-8 text)"),
+                          "\(name): \(refusal(m.bytes()))")
+        }
+        // Strings outside the graph too: the model's producer_name.
+        var producer = WireWriter()
+        producer.int(1, 8)
+        producer.bytes(2, [0x7A, 0x6F, 0x6F, 0x80])
+        XCTAssertEqual(refusal(producer.bytes), "m.onnx: byte 7: producer_name: string field is not valid UTF-8 (ONNX names are UTF-8 text)")
+    }
+
+    func testNonASCIINamesStillLoad() throws {
+        var m = HostileModel()
+        m.floats("poids_é", [1, 2, 3, 4], [4])
+        m.node("Add", ["x", "poids_é"], "somme_∑", name: "café✓")
+        m.node("Relu", ["somme_∑"], "y", name: "ReLU 🦓")
+        let graph = try load(m).graph
+        XCTAssertEqual(graph.nodes.map(\.name), ["café✓", "ReLU 🦓"])
+        XCTAssertEqual(graph.nodes[0].inputs, ["x", "poids_é"])
+    }
+
+    /// ModelProto bytes whose graph holds `levels` × node → attribute → g (the innermost graph at
+    /// depth 1 + 3 × levels), then `inner` inside the innermost graph. Built back to front: a
+    /// chain far deeper than the stack.
+    private func nested(_ levels: Int, inner: [UInt8]) -> [UInt8] {
+        var reversed: [UInt8] = inner.reversed()
+        func wrap(_ tag: UInt8) {
+            var length = UInt64(reversed.count), prefix: [UInt8] = []
+            repeat { prefix.append(UInt8(length & 0x7F) | (length >= 0x80 ? 0x80 : 0)); length >>= 7 } while length > 0
+            reversed += prefix.reversed()
+            reversed.append(tag)
+        }
+        for _ in 0..<levels { wrap(0x32); wrap(0x2A); wrap(0x0A) }  // AttributeProto.g, NodeProto.attribute, GraphProto.node
+        wrap(0x3A)  // ModelProto.graph
+        return [0x08, 0x08] + reversed.reversed()  // ir_version 8
+    }
+
+    func testNestingDeeperThanTheLimitIsRefused() throws {
+        // 64 levels (the innermost g) reach the reader, which has its own reasons to refuse.
+        XCTAssertFalse(refusal(nested(21, inner: [])).contains("nested"), refusal(nested(21, inner: [])))
+        // A node inside it is level 65.
+        let deep = nested(21, inner: [0x0A, 0x00])
+        XCTAssertEqual(refusal(deep), "m.onnx: byte \(deep.count - 2): graph.node[0].attribute[0].g ... attribute[0].g.node[0]: "
+                           + "messages nested deeper than 64 levels")
+        // Far deeper than protobuf-c's recursion survives: refused before it is unpacked.
+        let bomb = nested(200_000, inner: [])
+        XCTAssertGreaterThan(bomb.count, 600_000)
+        XCTAssertTrue(refusal(bomb).hasSuffix("attribute[0].g.node[0]: messages nested deeper than 64 levels"), refusal(bomb))
+        // The same walk guards a TensorProto's strings.
+        var tensor = WireWriter()
+        tensor.int(1, 1); tensor.int(2, 1); tensor.bytes(8, Array("t\0".utf8)); tensor.float(4, 1)
+        XCTAssertThrowsError(try tensor.bytes.withUnsafeBytes { try ONNX.tensor(fromTensorProtoBytes: $0, name: "t.pb") }) { error in
+            XCTAssertEqual("\(error)", "t.pb: byte 7: name: string field contains a NUL byte (ONNX names are UTF-8 text)")
+        }
+        var external = WireWriter()
+        external.int(1, 1); external.int(2, 1); external.string(8, "e"); external.int(14, 1)
+        external.message(13) { $0.string(1, "location"); $0.string(2, "e.bin") }
+        external.message(13) { $0.string(1, "offset"); $0.bytes(2, [0x31, 0xFF]) }
+        XCTAssertThrowsError(try external.bytes.withUnsafeBytes { try ONNX.tensor(fromTensorProtoBytes: $0, name: "t.pb") }) { error in
+            XCTAssertTrue("\(error)".hasSuffix(": external_data[1].value: string field is not valid UTF-8 (ONNX names are UTF-8 text)"), "\(error)")
+        }
     }
 
     func testInferOutputEntryPoint() throws {
