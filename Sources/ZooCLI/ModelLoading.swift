@@ -103,9 +103,8 @@ func isStream(_ path: String) -> Bool {
 /// so messages must go to standard error instead.
 func isStandardOutput(_ path: String) -> Bool {
     if path == "-" { return true }
-    var info = stat()
-    guard fstat(STDOUT_FILENO, &info) == 0, let target = FileIdentity(path: path) else { return false }
-    return FileIdentity(path: "/dev/stdout") == target || (UInt64(info.st_dev), UInt64(info.st_ino)) == (target.device, target.inode)
+    guard let target = FileIdentity(path: path) else { return false }
+    return FileIdentity(path: "/dev/stdout") == target
 }
 
 /// Reads a .npy input, naming the file in errors.
