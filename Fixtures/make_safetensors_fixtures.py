@@ -203,9 +203,9 @@ def make_bad():
     bad("header_past_end.safetensors", struct.pack("<Q", 1000) + b"{}", "header size 1000, file of 10 bytes",
         "reaches past the end of the 10-byte file")
     bad("header_too_large.safetensors", struct.pack("<Q", 100_000_001) + b"{}      ",
-        "header size over the 100 MB limit", "exceeds the format's limit")
+        "header size over the 100 MB limit", "exceeds limit maxSafetensorsHeaderBytes")
     bad("header_size_huge.safetensors", struct.pack("<Q", 2**64 - 1) + b"{}      ",
-        "header size 2^64 - 1", "exceeds the format's limit")
+        "header size 2^64 - 1", "exceeds limit maxSafetensorsHeaderBytes")
     bad("bad_json.safetensors", header_file('{"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]', eight),
         "JSON object never closed", "bad header")
     bad("not_object.safetensors", header_file("[1, 2]", b""), "header is a JSON array",

@@ -13,6 +13,11 @@
 ///
 /// Tensors: raw_data and every typed field; external data is memory-mapped (zero-copy when aligned)
 /// from files inside the model's folder only.
+///
+/// Resources: before protobuf-c unpacks a file, `ProtoBudget` checks from the wire bytes that the
+/// unpacked tree stays within `maxONNXExpansion` times the file's size and `maxONNXNesting`
+/// levels; tensor ranks are bounded by `maxTensorRank` and folded constants by
+/// `maxFoldedConstantBytes` (all `ResourceLimits`, `current` unless given).
 import CONNX
 import CProtobufC
 import ZooCore
@@ -43,17 +48,36 @@ public enum ONNX {
 
     /// Reads the ONNX model at `path` into a zoo graph.
     /// - Throws: `ONNXError` naming the file and the node, tensor or value at fault.
-    public static func load(path: String) throws(ONNXError) -> ONNXModel {
-        let proto = try ONNXModelProto(path: path)
-        var importer = Importer(proto: proto, path: path)
+    public static func load(path: String, limits: ResourceLimits = .current) throws(ONNXError) -> ONNXModel {
+        let proto = try unpack(path: path, limits: limits)
+        var importer = Importer(proto: proto, path: path, limits: limits)
         return try importer.run()
+    }
+
+    /// The ModelProto in `path`, unpacked once its wire bytes are known to fit `limits`
+    /// (`ProtoBudget`); a malformed `ZOO_LIMITS` is refused first.
+    static func unpack(path: String, limits: ResourceLimits) throws(ONNXError) -> ONNXModelProto {
+        if let problem = ResourceLimits.environmentProblem { throw ONNXError(file: path, problem) }
+        do {
+            let file = try MappedFile(path: path)
+            if let exceeded = withUnsafePointer(to: onnx__model_proto__descriptor, { ProtoBudget.check(file.bytes, $0, limits: limits) }) {
+                throw ONNXError(file: path, exceeded.description)
+            }
+        } catch let error as IOError {
+            throw ONNXError(file: path, error.description)
+        } catch let error as ONNXError {
+            throw error
+        } catch {
+            throw ONNXError(file: path, "\(error)")
+        }
+        return try ONNXModelProto(path: path)
     }
 
     /// The graph's initializers, decoded (every typed field, raw_data, external data) but not
     /// interpreted: for inspecting a file whose graph zoo may not import.
-    public static func initializers(path: String) throws(ONNXError) -> [(name: String, tensor: Tensor)] {
-        let proto = try ONNXModelProto(path: path)
-        var importer = Importer(proto: proto, path: path)
+    public static func initializers(path: String, limits: ResourceLimits = .current) throws(ONNXError) -> [(name: String, tensor: Tensor)] {
+        let proto = try unpack(path: path, limits: limits)
+        var importer = Importer(proto: proto, path: path, limits: limits)
         let graph = proto.model.pointee.graph!.pointee
         var result: [(name: String, tensor: Tensor)] = []
         for (index, tensor) in ONNXProto.messages(graph.initializer, graph.n_initializer).enumerated() {
@@ -67,26 +91,33 @@ public enum ONNX {
     /// importer decodes initializers: raw_data (a zero-copy slice of the mapped file when aligned),
     /// every typed field, external data from files in the same folder.
     /// - Throws: `ONNXError` naming the file when it cannot be read or is not a TensorProto zoo holds.
-    public static func tensor(fromTensorProtoFile path: String) throws(ONNXError) -> Tensor {
+    public static func tensor(fromTensorProtoFile path: String, limits: ResourceLimits = .current) throws(ONNXError) -> Tensor {
+        if let problem = ResourceLimits.environmentProblem { throw ONNXError(file: path, problem) }
         let file: MappedFile
         do { file = try MappedFile(path: path) } catch { throw ONNXError(file: path, error.description) }
         var rawData: Range<Int>?
         _ = ProtoWire.forEachField(file.bytes, 0..<file.bytes.count) { field, wire, payload in
             if field == 9 && wire == 2 { rawData = payload }  // TensorProto.raw_data; the last occurrence wins
         }
-        var decoder = TensorDecoder(path: path, file: file, rawData: [rawData])
+        var decoder = TensorDecoder(path: path, file: file, rawData: [rawData], limits: limits)
         return try tensor(unpacking: file.bytes, &decoder)
     }
 
     /// A serialized TensorProto in memory (copied); `name` stands for the file in error messages.
     /// External data is refused: there is no folder to find it in.
-    public static func tensor(fromTensorProtoBytes bytes: UnsafeRawBufferPointer, name: String = "TensorProto") throws(ONNXError) -> Tensor {
-        var decoder = TensorDecoder(path: name, file: nil, rawData: nil, externalData: false)
+    public static func tensor(fromTensorProtoBytes bytes: UnsafeRawBufferPointer, name: String = "TensorProto",
+                              limits: ResourceLimits = .current) throws(ONNXError) -> Tensor {
+        if let problem = ResourceLimits.environmentProblem { throw ONNXError(file: name, problem) }
+        var decoder = TensorDecoder(path: name, file: nil, rawData: nil, externalData: false, limits: limits)
         return try tensor(unpacking: bytes, &decoder)
     }
 
     private static func tensor(unpacking bytes: UnsafeRawBufferPointer, _ decoder: inout TensorDecoder) throws(ONNXError) -> Tensor {
         guard bytes.count > 0, let base = bytes.baseAddress else { throw ONNXError(file: decoder.path, "not a TensorProto: the file is empty") }
+        let limits = decoder.limits
+        if let exceeded = withUnsafePointer(to: onnx__tensor_proto__descriptor, { ProtoBudget.check(bytes, $0, limits: limits) }) {
+            throw ONNXError(file: decoder.path, exceeded.description)
+        }
         let strings = ProtoWire.checkStrings(bytes, onnx__tensor_proto__descriptor)  // as for a model (ONNXModelProto)
         if case let .refused(reason) = strings { throw ONNXError(file: decoder.path, reason) }
         guard let proto = onnx__tensor_proto__unpack(nil, bytes.count, base.assumingMemoryBound(to: UInt8.self)) else {
@@ -101,8 +132,8 @@ public enum ONNX {
     /// Unpacks `path` and packs it again to `destination` (atomically). Fields the schema does not
     /// know survive as protobuf-c unknown fields, so the result is byte-identical for files written
     /// by the usual protobuf serializers. The plumbing a read-modify-write tool builds on.
-    public static func rewrite(path: String, to destination: String) throws(ONNXError) {
-        let proto = try ONNXModelProto(path: path)
+    public static func rewrite(path: String, to destination: String, limits: ResourceLimits = .current) throws(ONNXError) {
+        let proto = try unpack(path: path, limits: limits)
         let message = UnsafeRawPointer(proto.model).assumingMemoryBound(to: ProtobufCMessage.self)
         guard protobuf_c_message_get_packed_size(message) < Int(Int32.max) else {
             throw ONNXError(file: destination, "the model would exceed protobuf's 2 GiB limit")
@@ -128,6 +159,7 @@ public enum ONNX {
 struct Importer {
     let proto: ONNXModelProto
     let path: String
+    let limits: ResourceLimits
     var opset = 0
 
     /// Known values: graph inputs, initializers, folded constants, node outputs.
@@ -147,15 +179,11 @@ struct Importer {
     var inferred: [String: ValueInfo] = [:]
     var inferredNodes = 0
 
-    /// The largest tensor a ConstantOfShape is folded into (its fill is allocated while importing).
-    /// A fixed budget rather than a fraction of physical memory, so whether a file imports does not
-    /// depend on the machine; the fills real exporters write (masks, zeros) are far smaller.
-    static let foldedConstantLimit = 256 << 20
-
-    init(proto: ONNXModelProto, path: String) {
+    init(proto: ONNXModelProto, path: String, limits: ResourceLimits) {
         self.proto = proto
         self.path = path
-        decoder = TensorDecoder(path: path, file: proto.file, rawData: proto.initializerRawData)
+        self.limits = limits
+        decoder = TensorDecoder(path: path, file: proto.file, rawData: proto.initializerRawData, limits: limits)
     }
 
     func fail(_ message: String) -> ONNXError { ONNXError(file: path, message) }
@@ -298,6 +326,7 @@ struct Importer {
         let elementType = ONNXDataType(rawValue: tensorType.pointee.elem_type)
         guard let dtype = elementType.dtype else { throw refuse("graph input has element type \(elementType), which zoo does not hold") }
         guard let shape = tensorType.pointee.shape else { throw refuse("graph input has no shape") }
+        do throws(LimitExceeded) { try limits.checkRank(shape.pointee.n_dim, "graph input") } catch { throw refuse(error.description) }
         var dims: [Dim] = []
         for (axis, dim) in ONNXProto.messages(shape.pointee.dim, shape.pointee.n_dim).enumerated() {
             let d = dim.pointee
@@ -374,12 +403,15 @@ struct TensorDecoder {
     /// Where raw_data fields lie in `file`, by the index callers pass to `decode` (graph initializers
     /// in wire order for a model, the one message for a TensorProto file).
     let rawData: [Range<Int>?]?
+    /// `maxTensorRank` bounds every tensor's dims.
+    let limits: ResourceLimits
     var externalFiles: [String: MappedFile] = [:]
 
-    init(path: String, file: MappedFile?, rawData: [Range<Int>?]?, externalData: Bool = true) {
+    init(path: String, file: MappedFile?, rawData: [Range<Int>?]?, externalData: Bool = true, limits: ResourceLimits) {
         self.path = path
         self.file = file
         self.rawData = rawData
+        self.limits = limits
         let slash = path.lastIndex(of: "/")
         folder = externalData ? slash.map { String(path[..<$0]) } ?? "." : nil
     }
@@ -394,6 +426,7 @@ struct TensorDecoder {
         func refuse(_ message: String) -> ONNXError { name.isEmpty ? ONNXError(file: path, message) : ONNXError(file: path, .tensor(name), message) }
         let type = ONNXDataType(rawValue: t.data_type)
         guard let dtype = type.dtype else { throw refuse("data type \(type) is not supported (zoo holds \(DType.allCases.map(\.rawValue).joined(separator: ", ")))") }
+        do throws(LimitExceeded) { try limits.checkRank(t.n_dims) } catch { throw refuse(error.description) }
         let dims = ONNXProto.buffer(t.dims, t.n_dims).map { Int($0) }
         guard dims.allSatisfy({ $0 >= 0 }) else { throw refuse("negative dimension in \(dims)") }
         guard let count = Tensor.checkedCount(dims), case let (bytes, false) = count.multipliedReportingOverflow(by: dtype.itemSize) else {
@@ -646,6 +679,8 @@ extension Importer {
         guard tensor.dtype == .i64 || tensor.dtype == .i32, tensor.rank <= 1 else {
             throw n.error("\(role) '\(value)' must be a 1-D int64 tensor, is \(tensor.dtype.rawValue) \(tensor.shape)")
         }
+        // As a shape, its length is a rank.
+        do throws(LimitExceeded) { try limits.checkRank(tensor.count, "\(role) '\(value)'") } catch { throw n.error(error.description) }
         // The integers themselves: through Double, 2^63 - 1 would round to 2^63 and trap converting back.
         let dense = tensor.contiguous()
         let bytes = dense.storage.bytes
@@ -746,6 +781,7 @@ extension Importer {
             try n.allow(["shape", "consumed_inputs"])
             try n.requireInputs(1...1)
             guard let shape = try n.ints("shape") else { throw n.error("attribute 'shape' is required") }
+            do throws(LimitExceeded) { try limits.checkRank(shape.count, "shape") } catch { throw n.error(error.description) }
             target = shape
         } else {
             try n.allow(opset >= 14 ? ["allowzero"] : [])
@@ -991,9 +1027,14 @@ extension Importer {
         guard fill.count == 1 else { throw n.error("attribute 'value' must hold one element, holds \(fill.count)") }
         let element = fill.contiguous()
         let item = element.dtype.itemSize
-        let limit = Importer.foldedConstantLimit
-        guard let count = Tensor.checkedCount(shape), case let (bytes, false) = count.multipliedReportingOverflow(by: item), bytes <= limit else {
-            throw n.error("shape \(shape) of \(element.dtype.rawValue) is too large to fold into a constant (limit \(limit >> 20) MiB)")
+        guard let count = Tensor.checkedCount(shape), case let (bytes, false) = count.multipliedReportingOverflow(by: item) else {
+            throw n.error(LimitExceeded(\.maxFoldedConstantBytes, of: limits,
+                                        "a folded constant of shape \(shape) \(element.dtype.rawValue) (more bytes than an Int counts)").description)
+        }
+        guard bytes <= limits.maxFoldedConstantBytes else {
+            throw n.error(LimitExceeded(\.maxFoldedConstantBytes, of: limits,
+                                        "a folded constant of shape \(shape) \(element.dtype.rawValue) (\(ResourceLimits.bytesText(bytes)))",
+                                        needed: bytes).description)
         }
         let storage = Storage(byteCount: bytes) { out in
             guard count > 0 else { return }

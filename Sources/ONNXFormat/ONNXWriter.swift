@@ -260,7 +260,13 @@ extension ONNXExport {
     static func write(_ model: ONNXExport, to path: String, options: ONNXWriteOptions) throws(ONNXError) {
         // raw_data is little-endian; zoo's storages hold native-order elements.
         guard 1.littleEndian == 1 else { throw ONNXError(file: path, "writing ONNX from a big-endian host is not supported") }
-        // Dense, contiguous bytes for every initializer: the storage itself when it already is (no copy).
+        // Dense, contiguous bytes for every initializer: the storage itself when it already is (no copy),
+        // else a copy — bounded by maxTensorBytes for a view reaching beyond its storage.
+        for entry in model.initializers {
+            do throws(LimitExceeded) { try ResourceLimits.current.checkDenseSize(entry.tensor) } catch {
+                throw ONNXError(file: path, .tensor(entry.name), error.description)
+            }
+        }
         let tensors = model.initializers.map { entry in (name: entry.name, tensor: entry.tensor.isContiguous ? entry.tensor : entry.tensor.contiguous()) }
         let slash = path.lastIndex(of: "/")
         let basename = slash.map { String(path[path.index(after: $0)...]) } ?? path

@@ -20,18 +20,18 @@
 import ZooCore
 
 public enum Safetensors {
-    /// The spec's (and the library's) limit on the JSON header.
-    public static let maxHeaderSize = 100_000_000
-
     /// Maps `path` and parses and validates its header. Every tensor is a view of the mapping (or a
-    /// copy when its bytes are misaligned for its dtype).
-    public static func load(path: String) throws(SafetensorsError) -> SafetensorsFile {
+    /// copy when its bytes are misaligned for its dtype). Everything the header declares is bounded
+    /// by the file's size, except the header size itself (`maxSafetensorsHeaderBytes`, the format's
+    /// own limit) and tensor ranks (`maxTensorRank`), from `limits`.
+    public static func load(path: String, limits: ResourceLimits = .current) throws(SafetensorsError) -> SafetensorsFile {
+        if let problem = ResourceLimits.environmentProblem { throw SafetensorsError(.configuration(problem), file: path) }
         let file: MappedFile
         do { file = try MappedFile(path: path) } catch {
             throw SafetensorsError(.io(error.message), file: path)
         }
         do {
-            return try parse(file)
+            return try parse(file, limits: limits)
         } catch {
             var located = error
             located.file = path
@@ -41,11 +41,15 @@ public enum Safetensors {
 
     /// Writes `tensors` (any layout; views are written densely) and `metadata` to `path`
     /// atomically, in the reference library's order and format.
-    /// - Throws: `SafetensorsError` for a duplicate or reserved name, or an I/O failure.
+    /// - Throws: `SafetensorsError` for a duplicate or reserved name, a view whose dense copy would
+    ///   exceed `limits.maxTensorBytes` (checked before anything is written), or an I/O failure.
     public static func save(_ tensors: [(name: String, tensor: Tensor)], metadata: [String: String] = [:],
-                            to path: String) throws(SafetensorsError) {
+                            to path: String, limits: ResourceLimits = .current) throws(SafetensorsError) {
         var seen: Set<String> = []
-        for (name, _) in tensors {
+        for (name, tensor) in tensors {
+            do throws(LimitExceeded) { try limits.checkDenseSize(tensor) } catch {
+                throw SafetensorsError(.limit(error), file: path, tensor: name)
+            }
             guard name != "__metadata__" else {
                 throw SafetensorsError(.reservedName, file: path, tensor: name)
             }
@@ -144,11 +148,14 @@ public enum Safetensors {
         var headerOrder: Int
     }
 
-    private static func parse(_ file: MappedFile) throws(SafetensorsError) -> SafetensorsFile {
+    private static func parse(_ file: MappedFile, limits: ResourceLimits) throws(SafetensorsError) -> SafetensorsFile {
         let bytes = file.bytes
         guard bytes.count >= 8 else { throw SafetensorsError(.fileTooSmall(bytes.count), offset: 0) }
         let declared = UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: 0, as: UInt64.self))
-        guard declared <= UInt64(maxHeaderSize) else { throw SafetensorsError(.headerTooLarge(declared), offset: 0) }
+        guard declared <= UInt64(limits.maxSafetensorsHeaderBytes) else {
+            throw SafetensorsError(.limit(LimitExceeded(\.maxSafetensorsHeaderBytes, of: limits, "a header of \(declared) bytes",
+                                                        needed: Int(exactly: declared))), offset: 0)
+        }
         let headerSize = Int(declared)
         guard 8 + headerSize <= bytes.count else {
             throw SafetensorsError(.headerPastEnd(size: headerSize, fileSize: bytes.count), offset: 0)
@@ -177,6 +184,9 @@ public enum Safetensors {
             }
             if entry.begin > expected {
                 throw SafetensorsError(.gap(from: expected, to: entry.begin), tensor: entry.name, offset: at)
+            }
+            do throws(LimitExceeded) { try limits.checkRank(entry.shape.count) } catch {
+                throw SafetensorsError(.limit(error), tensor: entry.name, offset: at)
             }
             guard let count = Tensor.checkedCount(entry.shape) else {
                 throw SafetensorsError(.overflow, tensor: entry.name, offset: at)
@@ -526,7 +536,10 @@ public struct SafetensorsError: Error, CustomStringConvertible, Sendable, Equata
     public enum Reason: Sendable, Equatable {
         case io(String)
         case fileTooSmall(Int)
-        case headerTooLarge(UInt64)
+        /// A resource limit (`ResourceLimits`) the file exceeds.
+        case limit(LimitExceeded)
+        /// The environment asks for something impossible (a malformed `ZOO_LIMITS`).
+        case configuration(String)
         case headerPastEnd(size: Int, fileSize: Int)
         /// Malformed JSON or a header that is not the format's shape.
         case badHeader(String)
@@ -572,7 +585,8 @@ extension SafetensorsError.Reason: CustomStringConvertible {
         switch self {
         case let .io(message): message
         case let .fileTooSmall(size): "file holds \(size) bytes; a safetensors file starts with an 8-byte header size"
-        case let .headerTooLarge(size): "header size \(size) exceeds the format's limit of \(Safetensors.maxHeaderSize) bytes"
+        case let .limit(exceeded): exceeded.description
+        case let .configuration(problem): problem
         case let .headerPastEnd(size, fileSize): "header size \(size) reaches past the end of the \(fileSize)-byte file (truncated?)"
         case let .badHeader(message): "bad header: \(message)"
         case .duplicateKey: "the name appears twice in the header"

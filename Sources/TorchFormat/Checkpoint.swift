@@ -13,8 +13,13 @@ public struct Checkpoint: @unchecked Sendable {
     public struct Options: Sendable {
         /// Verify each zip record's CRC-32 (torch itself never does). Costs one pass over the data.
         public var verifyChecksums = true
-        public var limits = Unpickler.Limits()
-        public init(verifyChecksums: Bool = true) { self.verifyChecksums = verifyChecksums }
+        /// Budgets for everything the file declares (pickle sizes, inflated records, tensor views):
+        /// `ResourceLimits.current` (the defaults with `ZOO_LIMITS` applied) unless given.
+        public var limits: ResourceLimits
+        public init(verifyChecksums: Bool = true, limits: ResourceLimits = .current) {
+            self.verifyChecksums = verifyChecksums
+            self.limits = limits
+        }
     }
 
     public let path: String
@@ -28,7 +33,9 @@ public struct Checkpoint: @unchecked Sendable {
     public enum ByteOrder: String, Sendable { case little, big }
 
     /// Opens and parses `path`. Errors name the file and, where known, record, byte offset and tensor.
+    /// A malformed `ZOO_LIMITS` is refused (`.configuration`) before the file is opened.
     public static func load(path: String, options: Options = Options()) throws(CheckpointError) -> Checkpoint {
+        if let problem = ResourceLimits.environmentProblem { throw CheckpointError(.configuration(problem), file: path) }
         let file: MappedFile
         do { file = try MappedFile(path: path) } catch { throw CheckpointError(.io("cannot \(error.operation): \(error.message)"), file: path) }
         do {
@@ -57,13 +64,14 @@ public struct Checkpoint: @unchecked Sendable {
             }.joined()
             throw CheckpointError(.notACheckpoint("no zip, tar or pickle signature; starts with \"\(head)\""), offset: 0)
         }
-        let tensors = try TreeWalker.tensors(in: root)
+        let tensors = try TreeWalker.tensors(in: root, limits: options.limits)
         return Checkpoint(path: file.path, format: format!, byteOrder: order, root: root, tensors: tensors)
     }
 
-    /// Every tensor reachable from `value`, by dotted key path relative to it.
-    public static func tensors(in value: PyValue) throws(CheckpointError) -> [(path: String, tensor: TorchTensor)] {
-        try TreeWalker.tensors(in: value)
+    /// Every tensor reachable from `value`, by dotted key path relative to it, within `limits`'
+    /// `maxPickleDepth`, `maxExpandedValues` and `maxKeyPathBytes`.
+    public static func tensors(in value: PyValue, limits: ResourceLimits = .current) throws(CheckpointError) -> [(path: String, tensor: TorchTensor)] {
+        try TreeWalker.tensors(in: value, limits: limits)
     }
 
     /// Which of the three formats the bytes are, decided as torch.load decides: a zip local header
@@ -82,22 +90,20 @@ public struct Checkpoint: @unchecked Sendable {
 /// after something already holds it).
 ///
 /// Before any walk, `checkStructure` visits every object once, in time linear in the graph's unique
-/// objects, and refuses cycles, nesting deeper than `maxDepth` (which bounds the recursion of the
-/// pickler, the one part of zoo that descends a graph recursively) and graphs whose walk would
+/// objects, and refuses cycles, nesting deeper than `maxPickleDepth` (which bounds the recursion of
+/// the pickler, the one part of zoo that descends a graph recursively) and graphs whose walk would
 /// visit more than `maxExpandedValues` values. A shared object is walked once per reference, as
 /// Python sees it, so the count is of expanded values: a memo bomb (references nested to expand
-/// exponentially) is refused without being expanded.
+/// exponentially) is refused without being expanded. The walk itself builds a key path per value
+/// and refuses to build more than `maxKeyPathBytes` of them.
 enum TreeWalker {
-    static let maxExpandedValues = 5_000_000
-    static let maxDepth = 1000
-
     /// Every tensor reachable from `root`, by dotted key path, in pickle order. The walk enters only
     /// containers holding a tensor, so a large graph of other values (a memo bomb that stays under
     /// the limits) costs one `checkStructure` pass and no path strings.
-    static func tensors(in root: PyValue) throws(CheckpointError) -> [(path: String, tensor: TorchTensor)] {
-        let holding = try checkStructure(root)
+    static func tensors(in root: PyValue, limits: ResourceLimits) throws(CheckpointError) -> [(path: String, tensor: TorchTensor)] {
+        let holding = try checkStructure(root, limits: limits)
         var found: [(path: String, tensor: TorchTensor)] = []
-        try walk(root, entering: { value in
+        try walk(root, limits: limits, entering: { value in
             if case .tensor = value { return true }
             return identity(value).map(holding.contains) ?? false
         }) { path, value in
@@ -109,31 +115,45 @@ enum TreeWalker {
     /// Calls `body` for every value reachable through dict values and list and tuple items, in
     /// pickle order, with its key path ("" for the root). Dict keys that are strings or integers
     /// become path components; list and tuple items use their index.
-    static func visit(_ root: PyValue, _ body: (String, PyValue) throws(CheckpointError) -> Void) throws(CheckpointError) {
-        try checkStructure(root)
-        try walk(root, entering: { _ in true }, body)
+    static func visit(_ root: PyValue, limits: ResourceLimits = .current, _ body: (String, PyValue) throws(CheckpointError) -> Void) throws(CheckpointError) {
+        try checkStructure(root, limits: limits)
+        try walk(root, limits: limits, entering: { _ in true }, body)
     }
 
     /// The walk of `visit` over the values `entering` admits (and what they hold); `root` must have
     /// passed `checkStructure`.
-    private static func walk(_ root: PyValue, entering: (PyValue) -> Bool,
+    private static func walk(_ root: PyValue, limits: ResourceLimits, entering: (PyValue) -> Bool,
                              _ body: (String, PyValue) throws(CheckpointError) -> Void) throws(CheckpointError) {
         var pending: [(path: String, value: PyValue)] = entering(root) ? [("", root)] : []
+        var pathBytes = 0
         while let (path, value) = pending.popLast() {
             try body(path, value)
             for (key, child) in children(value).reversed() where entering(child) {
+                // Counted before the path is built: a long key shared by many references would
+                // otherwise be copied once per reference.
+                let length = path.utf8.count + 1 + key.utf8.count
+                pathBytes += length
+                guard pathBytes <= limits.maxKeyPathBytes else {
+                    throw CheckpointError(.limit(LimitExceeded(\.maxKeyPathBytes, of: limits,
+                        "key paths totalling more than \(ResourceLimits.bytesText(limits.maxKeyPathBytes)) (one per reference to a value; this one is \(ResourceLimits.bytesText(length)))")))
+                }
                 pending.append((path.isEmpty ? key : path + "." + key, child))
             }
         }
     }
 
-    /// Refuses cycles, nesting deeper than `maxDepth` and more than `maxExpandedValues` values in
-    /// a walk. Looks inside everything the pickler writes: dict keys, values and attributes, list
+    /// The error for values nested deeper than `limits.maxPickleDepth`.
+    static func tooDeep(_ limits: ResourceLimits) -> LimitExceeded {
+        LimitExceeded(\.maxPickleDepth, of: limits, "values nested more than \(limits.maxPickleDepth) levels deep")
+    }
+
+    /// Refuses cycles, nesting deeper than `maxPickleDepth` and more than `maxExpandedValues` values
+    /// in a walk. Looks inside everything the pickler writes: dict keys, values and attributes, list
     /// and tuple items, and kept objects' arguments and state. A depth-first search over unique
     /// objects with an explicit stack; each object's expanded size is counted once.
     /// - Returns: the containers through whose dict values and list or tuple items a tensor is reached.
     @discardableResult
-    static func checkStructure(_ root: PyValue) throws(CheckpointError) -> Set<ObjectIdentifier> {
+    static func checkStructure(_ root: PyValue, limits: ResourceLimits) throws(CheckpointError) -> Set<ObjectIdentifier> {
         struct Frame {
             let identity: ObjectIdentifier
             let parts: [PyValue]
@@ -143,6 +163,7 @@ enum TreeWalker {
             var size = 1
             var holdsTensor = false
         }
+        let maxDepth = limits.maxPickleDepth, maxExpandedValues = limits.maxExpandedValues
         var sizes: [ObjectIdentifier: Int] = [:]
         var holding: Set<ObjectIdentifier> = []
         var open: [Frame] = []
@@ -155,9 +176,7 @@ enum TreeWalker {
             guard onPath.insert(identity).inserted else {
                 throw CheckpointError(.pickle("object graph contains a cycle"))
             }
-            guard open.count < maxDepth else {
-                throw CheckpointError(.limit("values nested more than \(maxDepth) levels deep"))
-            }
+            guard open.count < maxDepth else { throw CheckpointError(.limit(tooDeep(limits))) }
             let (parts, walked) = partsWalkedFirst(value)
             open.append(Frame(identity: identity, parts: parts, walked: walked))
             return nil
@@ -165,7 +184,8 @@ enum TreeWalker {
         func add(_ size: Int) throws(CheckpointError) {
             open[open.count - 1].size += size
             guard open[open.count - 1].size <= maxExpandedValues else {
-                throw CheckpointError(.limit("object graph holds more than \(maxExpandedValues) values, counting each reference to a shared value"))
+                throw CheckpointError(.limit(LimitExceeded(\.maxExpandedValues, of: limits,
+                    "an object graph of more than \(maxExpandedValues) values (counting each reference to a shared value)")))
             }
         }
         /// Notes that the open frame's walked part `value` is or holds a tensor.

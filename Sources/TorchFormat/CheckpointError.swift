@@ -20,7 +20,10 @@ public struct CheckpointError: Error, CustomStringConvertible, Sendable {
         case pickle(String)
         /// A global outside the allow-list: never resolved, never called.
         case forbiddenGlobal(module: String, name: String)
-        case limit(String)
+        /// A resource limit (`ResourceLimits`) the file exceeds.
+        case limit(LimitExceeded)
+        /// The environment asks for something impossible (a malformed `ZOO_LIMITS`).
+        case configuration(String)
         case storage(String)
         case tensor(TensorError)
         case unsupported(String)
@@ -89,7 +92,8 @@ extension CheckpointError.Reason: CustomStringConvertible {
         case let .pickle(what): "malformed pickle: \(what)"
         case let .forbiddenGlobal(module, name):
             "refused global '\(module).\(name)': not on the allow-list of tensor-rebuilding globals (nothing was executed)"
-        case let .limit(what): "limit exceeded: \(what)"
+        case let .limit(exceeded): exceeded.description
+        case let .configuration(problem): problem
         case let .storage(what): "bad storage: \(what)"
         case let .tensor(error): "bad tensor: \(error)"
         case let .unsupported(what): "unsupported: \(what)"

@@ -7,10 +7,11 @@ extension Checkpoint {
     ///
     /// The file appears atomically: it is written to a temporary file beside `path` and renamed
     /// over it only when complete; on any failure an existing file at `path` is left untouched.
-    /// `root` must pass the checks a loaded graph passes (no cycles, at most `TreeWalker.maxDepth`
-    /// levels deep, which bounds the pickler's recursion).
+    /// `root` must pass the checks a loaded graph passes (no cycles, at most `maxPickleDepth` levels
+    /// deep, which bounds the pickler's recursion, and `maxExpandedValues` values) under
+    /// `ResourceLimits.current`.
     public static func save(_ root: PyValue, to path: String) throws(CheckpointError) {
-        do { try TreeWalker.checkStructure(root) } catch { throw error.inFile(path) }
+        do { try TreeWalker.checkStructure(root, limits: .current) } catch { throw error.inFile(path) }
         var pickler = Pickler()
         pickler.dump(root)
         do {

@@ -76,7 +76,8 @@ enum TarCheckpoint {
             }
             let rank = Int(Int32(truncatingIfNeeded: try reader.int64("rank of tensor '\(key)'", width: 4)))
             _ = try reader.bytes(4, "padding")
-            guard (0...64).contains(rank) else { throw reader.fail(.tensor(.negativeSize(dim: 0, size: rank))) }
+            guard rank >= 0 else { throw reader.fail(.tar("tensor '\(key)' has negative rank \(rank)")) }
+            do throws(LimitExceeded) { try options.limits.checkRank(rank, "tensor '\(key)'") } catch { throw reader.fail(.limit(error)) }
             var shape: [Int] = [], strides: [Int] = []
             for _ in 0..<rank { shape.append(try reader.int64("size of tensor '\(key)'")) }
             for _ in 0..<rank { strides.append(try reader.int64("stride of tensor '\(key)'")) }
@@ -142,9 +143,14 @@ enum TarCheckpoint {
             return value
         }
 
+        /// A member's leading record count. Every record takes bytes of the member, so a count
+        /// beyond the bytes that remain is a lie (and would drive a loop the file cannot feed).
         mutating func count() throws(CheckpointError) -> Int {
-            guard let count = try pickle().intValue, (0...100_000_000).contains(count) else {
+            guard let count = try pickle().intValue, count >= 0 else {
                 throw fail(.pickle("member does not start with a count"))
+            }
+            guard count <= range.upperBound - position else {
+                throw fail(.truncated("member declares \(count) records but only \(range.upperBound - position) bytes remain"))
             }
             return count
         }

@@ -96,8 +96,11 @@ enum TorchGlobals {
         return dtype
     }
 
-    /// Builds what calling `global(*args)` means for a checkpoint.
-    static func call(_ global: PyGlobal, _ args: PyTuple) throws(CheckpointError) -> PyValue {
+    /// Builds what calling `global(*args)` means for a checkpoint; a tensor's rank is checked
+    /// against `limits` (its geometry against its storage by `Tensor` itself). A view may reach
+    /// beyond its storage's bytes (an expansion): it stays a view, and whoever materializes it
+    /// checks `maxTensorBytes` first (torch's own writer keeps it a view).
+    static func call(_ global: PyGlobal, _ args: PyTuple, limits: ResourceLimits) throws(CheckpointError) -> PyValue {
         let a = args.items
         switch global {
         case .orderedDict:
@@ -117,10 +120,10 @@ enum TorchGlobals {
             return .dict(dict)
         case .rebuildTensorV2:
             guard a.count == 6 || a.count == 7 else { throw arity(global, a.count, "6 or 7") }
-            return .tensor(try rebuild(storage: a[0], offset: a[1], size: a[2], stride: a[3], requiresGrad: a[4]))
+            return .tensor(try rebuild(storage: a[0], offset: a[1], size: a[2], stride: a[3], requiresGrad: a[4], limits: limits))
         case rebuildTensor:
             guard a.count == 4 else { throw arity(global, a.count, "4") }
-            return .tensor(try rebuild(storage: a[0], offset: a[1], size: a[2], stride: a[3], requiresGrad: .bool(false)))
+            return .tensor(try rebuild(storage: a[0], offset: a[1], size: a[2], stride: a[3], requiresGrad: .bool(false), limits: limits))
         case rebuildTensorV3:
             guard a.count == 7 || a.count == 8 else { throw arity(global, a.count, "7 or 8") }
             guard case let .global(dtypeGlobal) = a[6], dtypeGlobal.module == "torch" else {
@@ -129,7 +132,7 @@ enum TorchGlobals {
             guard let dtype = dtypes[dtypeGlobal.name] else {
                 throw CheckpointError(.unsupported("dtype torch.\(dtypeGlobal.name)"))
             }
-            return .tensor(try rebuild(storage: a[0], offset: a[1], size: a[2], stride: a[3], requiresGrad: a[4], dtype: dtype))
+            return .tensor(try rebuild(storage: a[0], offset: a[1], size: a[2], stride: a[3], requiresGrad: a[4], dtype: dtype, limits: limits))
         case .rebuildParameter, rebuildParameterWithState:
             guard a.count == (global == .rebuildParameter ? 3 : 4) else { throw arity(global, a.count, "3 or 4") }
             guard case let .tensor(data) = a[0] else {
@@ -149,7 +152,7 @@ enum TorchGlobals {
                 throw CheckpointError(.unsupported("tensor subclass \(type)"))
             }
             try checkNoState(a[3], global)
-            guard case let .tensor(t) = try call(function, inner) else {
+            guard case let .tensor(t) = try call(function, inner, limits: limits) else {
                 throw CheckpointError(.pickle("_rebuild_from_type_v2 did not build a tensor"))
             }
             if type == parameter {
@@ -229,7 +232,7 @@ enum TorchGlobals {
     }
 
     private static func rebuild(storage: PyValue, offset: PyValue, size: PyValue, stride: PyValue,
-                                requiresGrad: PyValue, dtype: DType? = nil) throws(CheckpointError) -> TorchTensor {
+                                requiresGrad: PyValue, dtype: DType? = nil, limits: ResourceLimits) throws(CheckpointError) -> TorchTensor {
         guard case var .storage(source) = storage else {
             throw CheckpointError(.pickle("tensor rebuilt from \(storage.kindName), not a storage"))
         }
@@ -247,6 +250,7 @@ enum TorchGlobals {
         let shape = try ints(size, "size")
         let strides = try ints(stride, "stride")
         let grad = try bool(requiresGrad)
+        do throws(LimitExceeded) { try limits.checkRank(shape.count) } catch { throw CheckpointError(.limit(error)) }
         let tensor: Tensor
         do {
             tensor = try Tensor(dtype: source.dtype, shape: shape, strides: strides, offset: offset, storage: source.storage)

@@ -11,36 +11,15 @@ import ZooCore
 /// APPEND(S) on anything they do not apply to are refused; object-construction opcodes (INST, OBJ,
 /// NEWOBJ, EXT*) are refused; so are unhashable set members and dict keys (a list in a set), which
 /// Python could never have pickled. Memo entries are shared references, never copies. Stack, memo,
-/// marks, string sizes, the number of values and their nesting are bounded by `Limits`.
+/// marks, string sizes, the number of values and their nesting are bounded by `ResourceLimits`
+/// (its `maxPickle…` fields), each checked before the allocation it guards.
 public struct Unpickler {
-    /// Bounds that keep a hostile pickle from exhausting memory or time.
-    public struct Limits: Sendable {
-        public var maxStack = 10_000_000
-        public var maxMemo = 10_000_000
-        public var maxMarks = 100_000
-        /// Longest string, bytes or text-encoded number in bytes.
-        public var maxStringBytes = 1 << 30
-        /// Longest arbitrary-precision integer in bytes.
-        public var maxLongBytes = 1 << 12
-        /// Most values one pickle may push (every value built, memo reference and DUP counts: each
-        /// container item was pushed once). Twice the 5M values `TreeWalker` accepts in a finished
-        /// graph, since rebuilding a tensor takes about 20 intermediate values; bounds memory long
-        /// before the walker could see the graph.
-        public var maxValues = 2 * TreeWalker.maxExpandedValues
-        /// Deepest nesting of containers (a tuple holding a tuple is 2 deep). Python's own pickler
-        /// cannot write much deeper than its recursion limit of 1000.
-        public var maxDepth = TreeWalker.maxDepth
-        /// Largest zip `data.pkl` record (inflated) that is read.
-        public var maxPickleBytes = 1 << 30
-        public init() {}
-    }
-
     /// Turns a persistent id (BINPERSID / PERSID) into a value — a storage for torch.
     public typealias PersistentLoad = (PyValue) throws(CheckpointError) -> PyValue
 
     private let bytes: UnsafeRawBufferPointer
     private let record: String
-    private let limits: Limits
+    private let limits: ResourceLimits
     private let persistentLoad: PersistentLoad
     private var position = 0
     /// A value on the stack or in the memo, with how deeply containers nest inside it (0 for a
@@ -64,7 +43,7 @@ public struct Unpickler {
     ///   - bytes: the pickle; reading stops at STOP (`endPosition` tells where, for stacked pickles).
     ///   - record: name used in errors (`data.pkl`, or the file for legacy checkpoints).
     ///   - startOffset: where reading starts within `bytes`.
-    public init(bytes: UnsafeRawBufferPointer, record: String, startOffset: Int = 0, limits: Limits = Limits(),
+    public init(bytes: UnsafeRawBufferPointer, record: String, startOffset: Int = 0, limits: ResourceLimits = .current,
                 persistentLoad: @escaping PersistentLoad) {
         self.bytes = bytes
         self.record = record
@@ -121,7 +100,9 @@ public struct Unpickler {
                 return entry.value
             }
             try execute(op)
-            guard stack.count <= limits.maxStack else { throw fail(.limit("pickle stack deeper than \(limits.maxStack)")) }
+            guard stack.count <= limits.maxPickleStack else {
+                throw fail(.limit(LimitExceeded(\.maxPickleStack, of: limits, "a pickle stack of \(stack.count) entries")))
+            }
         }
     }
 
@@ -137,7 +118,9 @@ public struct Unpickler {
         case .stop:
             break  // handled by load()
         case .mark:
-            guard marks.count < limits.maxMarks else { throw fail(.limit("more than \(limits.maxMarks) open marks")) }
+            guard marks.count < limits.maxPickleMarks else {
+                throw fail(.limit(LimitExceeded(\.maxPickleMarks, of: limits, "a pickle with \(marks.count + 1) open MARKs")))
+            }
             marks.append(stack.count)
         case .pop:
             if let mark = marks.last, mark == stack.count {
@@ -280,7 +263,7 @@ public struct Unpickler {
             }
             let result: PyValue
             do {
-                result = try TorchGlobals.call(global, tuple)
+                result = try TorchGlobals.call(global, tuple, limits: limits)
             } catch let error {
                 throw error.located(record: record, offset: opcodeStart, path: nearestKey())
             }
@@ -335,10 +318,10 @@ public struct Unpickler {
     /// Pushes a value, counting it against `maxValues`.
     private mutating func push(_ value: PyValue, depth: Int = 0) throws(CheckpointError) {
         valueCount += 1
-        guard valueCount <= limits.maxValues else {
-            throw fail(.limit("pickle builds more than \(limits.maxValues) values"))
+        guard valueCount <= limits.maxPickleValues else {
+            throw fail(.limit(LimitExceeded(\.maxPickleValues, of: limits, "more than \(limits.maxPickleValues) pickle values (each value built, recalled from the memo or duplicated counts)")))
         }
-        guard depth <= limits.maxDepth else { throw nestedTooDeeply() }
+        guard depth <= limits.maxPickleDepth else { throw nestedTooDeeply() }
         stack.append(Entry(value: value, depth: depth))
     }
 
@@ -350,7 +333,7 @@ public struct Unpickler {
     /// Records that the container on top of the stack now holds `entries`.
     private mutating func deepenTop(by entries: [Entry]) throws(CheckpointError) {
         let depth = 1 + (entries.map(\.depth).max() ?? 0)
-        guard depth <= limits.maxDepth else { throw nestedTooDeeply() }
+        guard depth <= limits.maxPickleDepth else { throw nestedTooDeeply() }
         stack[stack.count - 1].depth = max(stack[stack.count - 1].depth, depth)
         if mutated.last?.value.isSameContainer(as: stack[stack.count - 1].value) != true {
             mutated.append(stack[stack.count - 1])
@@ -358,7 +341,7 @@ public struct Unpickler {
     }
 
     private func nestedTooDeeply() -> CheckpointError {
-        fail(.limit("values nested more than \(limits.maxDepth) levels deep"))
+        fail(.limit(TreeWalker.tooDeep(limits)))
     }
 
     private mutating func pop() throws(CheckpointError) -> Entry {
@@ -395,8 +378,8 @@ public struct Unpickler {
 
     private mutating func memoize(_ index: Int) throws(CheckpointError) {
         guard index >= 0 else { throw fail(.pickle("negative memo index")) }
-        guard memo.count < limits.maxMemo || memo[index] != nil else {
-            throw fail(.limit("more than \(limits.maxMemo) memo entries"))
+        guard memo.count < limits.maxPickleMemo || memo[index] != nil else {
+            throw fail(.limit(LimitExceeded(\.maxPickleMemo, of: limits, "a memo of \(memo.count + 1) entries")))
         }
         memo[index] = try top()
     }
@@ -457,14 +440,16 @@ public struct Unpickler {
 
     private mutating func readLength(_ count: Int) throws(CheckpointError) -> Int {
         let value = try readInteger(count)
-        guard value <= UInt64(limits.maxStringBytes) else {
-            throw fail(.limit("string of \(value) bytes (limit \(limits.maxStringBytes))"))
+        guard value <= UInt64(limits.maxPickleStringBytes) else {
+            throw fail(.limit(LimitExceeded(\.maxPickleStringBytes, of: limits, "a string of \(value) bytes", needed: Int(exactly: value))))
         }
         return Int(value)
     }
 
     private mutating func readBytes(count: Int) throws(CheckpointError) -> UnsafeRawBufferPointer {
-        guard count <= limits.maxStringBytes else { throw fail(.limit("string of \(count) bytes")) }
+        guard count <= limits.maxPickleStringBytes else {
+            throw fail(.limit(LimitExceeded(\.maxPickleStringBytes, of: limits, "a string of \(count) bytes", needed: count)))
+        }
         guard bytes.count - position >= count else {
             throw fail(.truncated("pickle declares \(count) bytes but \(bytes.count - position) remain"))
         }
@@ -483,7 +468,9 @@ public struct Unpickler {
         var end = position
         while end < bytes.count, bytes[end] != 0x0A {
             end += 1
-            guard end - position <= 4096 else { throw fail(.limit("text argument longer than 4096 bytes")) }
+            guard end - position <= limits.maxPickleLineBytes else {
+                throw fail(.limit(LimitExceeded(\.maxPickleLineBytes, of: limits, "a text argument longer than \(limits.maxPickleLineBytes) bytes")))
+            }
         }
         guard end < bytes.count else { throw fail(.truncated("pickle ends inside a text argument")) }
         // Validated, not repaired: U+FFFD would make different GLOBAL or PERSID bytes one name
@@ -496,7 +483,9 @@ public struct Unpickler {
     }
 
     private mutating func readLong(count: Int) throws(CheckpointError) -> PyValue {
-        guard count <= limits.maxLongBytes else { throw fail(.limit("integer of \(count) bytes")) }
+        guard count <= limits.maxPickleLongBytes else {
+            throw fail(.limit(LimitExceeded(\.maxPickleLongBytes, of: limits, "a \(count)-byte integer", needed: count)))
+        }
         let raw = Array(try readBytes(count: count))
         if count == 0 { return .int(0) }
         if count <= 8 {

@@ -129,7 +129,9 @@ public struct ZipArchive: Sendable {
     ///
     /// With `verifyCRC`, the CRC-32 of the bytes must equal the recorded one. A recorded CRC of 0 on
     /// non-empty data means "not computed" (torch.save with compute_crc32 off) and is not checked.
-    /// `entry` must be one of this archive's entries.
+    /// `entry` must be one of this archive's entries. A deflated entry's declared size is only held
+    /// to what deflate can produce (1032:1) here; a reader inflating several records budgets their
+    /// total first (`ZipCheckpoint` against `ResourceLimits.maxInflatedBytes`).
     public func contents(of entry: ZipEntry, verifyCRC: Bool) throws(CheckpointError) -> Storage {
         let storage: Storage
         switch entry.method {

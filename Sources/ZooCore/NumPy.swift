@@ -14,8 +14,12 @@ public enum NumPy {
     private static let magic: [UInt8] = [0x93] + Array("NUMPY".utf8)
     private static let descriptors: [String: DType] = ["<f4": .f32, "<f8": .f64, "<i8": .i64]
 
-    public static func read(path: String) throws(FormatError) -> Tensor {
+    /// Maps `path` and reads its array. The header is bounded by `limits.maxNpyHeaderBytes` (numpy's
+    /// own default `max_header_size`) and its shape's rank by `maxTensorRank`; the data must be
+    /// exactly what the shape needs, so its size is the file's.
+    public static func read(path: String, limits: ResourceLimits = .current) throws(FormatError) -> Tensor {
         func fail(_ message: String) -> FormatError { FormatError(path: path, message: message) }
+        if let problem = ResourceLimits.environmentProblem { throw fail(problem) }
         let file: MappedFile
         do { file = try MappedFile(path: path) } catch { throw fail("cannot \(error.operation): \(error.message)") }
         let bytes = file.bytes
@@ -30,6 +34,9 @@ public enum NumPy {
         guard bytes.count >= start else { throw fail("truncated header") }
         var headerLength = 0
         for i in 0..<lengthBytes { headerLength |= Int(bytes[8 + i]) << (8 * i) }
+        guard headerLength <= limits.maxNpyHeaderBytes else {
+            throw fail(LimitExceeded(\.maxNpyHeaderBytes, of: limits, "a header of \(headerLength) bytes", needed: headerLength).description)
+        }
         guard bytes.count - start >= headerLength else { throw fail("truncated header: declares \(headerLength) bytes") }
         let header = String(decoding: bytes[start..<(start + headerLength)], as: UTF8.self)
         guard let descr = field(header, "descr") else { throw fail("header has no 'descr'") }
@@ -42,6 +49,7 @@ public enum NumPy {
         guard let shapeText = field(header, "shape"), let shape = parseShape(shapeText) else {
             throw fail("header has no readable 'shape'")
         }
+        do throws(LimitExceeded) { try limits.checkRank(shape.count, "an array") } catch { throw fail(error.description) }
         guard let count = Tensor.checkedCount(shape) else { throw fail("shape \(shape) overflows") }
         let dataStart = start + headerLength
         let (byteCount, overflow) = count.multipliedReportingOverflow(by: dtype.itemSize)
@@ -57,8 +65,12 @@ public enum NumPy {
         }
     }
 
-    /// Writes `tensor` (f32, f64 or i64) as a version 1.0 .npy file, atomically.
-    public static func write(_ tensor: Tensor, to path: String) throws {
+    /// Writes `tensor` (f32, f64 or i64) as a version 1.0 .npy file, atomically. A view whose dense
+    /// copy would exceed `limits.maxTensorBytes` is refused before anything is written.
+    public static func write(_ tensor: Tensor, to path: String, limits: ResourceLimits = .current) throws {
+        do throws(LimitExceeded) { try limits.checkDenseSize(tensor) } catch {
+            throw FormatError(path: path, message: error.description)
+        }
         guard let descr = descriptors.first(where: { $0.value == tensor.dtype })?.key else {
             throw FormatError(path: path, message: "cannot write \(tensor.dtype.rawValue) tensors as .npy (f32, f64, i64 only)")
         }

@@ -107,7 +107,9 @@ public struct Model: Sendable {
 
     /// Binds a state dict strictly: every missing key, unexpected key and shape mismatch is
     /// reported together. The architecture is detected from keys and shapes unless given.
-    /// Floating-point tensors of other dtypes are converted to f32; f32 tensors are used in place.
+    /// Floating-point tensors of other dtypes are converted to f32; f32 tensors are used in place;
+    /// a view reaching beyond its storage is copied densely only within `maxTensorBytes`
+    /// (`ResourceLimits.current`).
     public static func bind(_ stateDict: StateDict, architecture: Architecture? = nil, inputSize: Int? = nil) throws -> Model {
         try bind(tensors: stateDict.entries.map { ($0.name, $0.tensor.tensor) }, architecture: architecture, inputSize: inputSize)
     }
@@ -139,6 +141,9 @@ public struct Model: Sendable {
             let tensor = entry.tensor
             guard tensor.dtype.isFloatingPoint else {
                 throw BindingError(architecture: chosen.rawValue, problems: ["'\(entry.name)' is \(tensor.dtype.rawValue), not floating point"])
+            }
+            do throws(LimitExceeded) { try ResourceLimits.current.checkDenseSize(tensor) } catch {
+                throw BindingError(architecture: chosen.rawValue, problems: ["'\(entry.name)': \(error)"])
             }
             weights[entry.name] = tensor.float32()
         }

@@ -202,8 +202,12 @@ final class Plan: @unchecked Sendable {
         for (i, step) in steps.enumerated() {
             if reuse { live.removeAll { (lastUse[$0.name] ?? 0) < i } }
             guard root[step.output] == step.output else { continue }
-            guard let count = Tensor.checkedCount(shapes[step.output] ?? []), count <= Plan.maxFloats else {
-                throw ExecutionError(node: step.nodes.last, "output \(shapes[step.output] ?? []) is too large to compute (limit \(Plan.maxFloats / (1 << 28)) GiB)")
+            let count = Tensor.checkedCount(shapes[step.output] ?? [])
+            guard let count, count <= Plan.maxFloats else {
+                let bytes = count.flatMap { c -> Int? in let (b, o) = c.multipliedReportingOverflow(by: 4); return o ? nil : b }
+                let size = bytes.map(ResourceLimits.bytesText) ?? "more bytes than an Int counts"
+                throw ExecutionError(node: step.nodes.last, "output \(shapes[step.output] ?? []) is too large to compute: "
+                    + LimitExceeded(\.maxActivationBytes, of: .current, "an output of \(size)", needed: bytes).description)
             }
             let size = (count + 15) / 16 * 16  // 64-byte granules
             var offset = 0
@@ -219,7 +223,8 @@ final class Plan: @unchecked Sendable {
         for (name, r) in root { if let offset = rootOffsets[r] { offsets[name] = offset } }
         self.offsets = offsets
         guard top <= Plan.maxFloats else {
-            throw ExecutionError("the activations need \(top / (1 << 28)) GiB for input \(inputShape), over the \(Plan.maxFloats / (1 << 28)) GiB limit")
+            throw ExecutionError(LimitExceeded(\.maxActivationBytes, of: .current,
+                                               "activations of \(ResourceLimits.bytesText(top * 4)) for input \(inputShape)", needed: top * 4).description)
         }
         arenaFloats = max(top, 16)
         arenaBuffer = HugePageBuffer(byteCount: arenaFloats * 4)
@@ -237,18 +242,17 @@ final class Plan: @unchecked Sendable {
             }
         }
         guard workspaceBytes <= Plan.maxFloats * 4 else {
-            throw ExecutionError("the convolution workspace needs \(workspaceBytes >> 30) GiB for input \(inputShape)")
+            throw ExecutionError(LimitExceeded(\.maxActivationBytes, of: .current,
+                                               "a convolution workspace of \(ResourceLimits.bytesText(workspaceBytes)) for input \(inputShape)", needed: workspaceBytes).description)
         }
         self.workspaceBytes = workspaceBytes
         workspaceBuffer = HugePageBuffer(byteCount: workspaceBytes)
         workspace = workspaceBuffer.base
     }
 
-    /// The most activation memory one plan may take, in floats: a quarter of physical memory, so a
-    /// small file declaring enormous shapes is refused instead of exhausting the machine.
-    static let maxFloats: Int = {
-        let pages = sysconf(Int32(_SC_PHYS_PAGES)), size = sysconf(Int32(_SC_PAGESIZE))
-        return pages > 0 && size > 0 ? pages * size / 4 / 4 : 1 << 30
-    }()
+    /// The most activation memory one plan may take, in floats: `ResourceLimits.maxActivationBytes`
+    /// (a quarter of physical memory by default), so a small file declaring enormous shapes is
+    /// refused instead of exhausting the machine.
+    static var maxFloats: Int { ResourceLimits.current.maxActivationBytes / 4 }
 
 }

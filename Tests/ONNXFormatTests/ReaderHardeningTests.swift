@@ -193,7 +193,7 @@ final class ReaderHardeningTests: XCTestCase {
         fill.int64s("s", [Int(Int64.max)])
         fill.node("ConstantOfShape", ["s"], "c", name: "fill")
         fill.node("Add", ["x", "c"], "y", name: "add")
-        assertRefused(fill, node: "fill", ["[9223372036854775807]", "too large"])
+        assertRefused(fill, node: "fill", ["[9223372036854775807]", "more bytes than an Int counts", "maxFoldedConstantBytes"])
     }
 
     // C7: folding a constant Reshape multiplied the target sizes unchecked.
@@ -220,8 +220,10 @@ final class ReaderHardeningTests: XCTestCase {
             m.node("Add", ["x", "c"], "y", name: "add")
             return m
         }
-        assertRefused(model([1 << 61]), node: "fill", ["too large to fold", "256 MiB"])
-        assertRefused(model([1 << 20, 1 << 20]), node: "fill", ["too large to fold", "256 MiB"])
+        assertRefused(model([1 << 61]), node: "fill",
+                      ["a folded constant of shape [2305843009213693952] f32 (more bytes than an Int counts) exceeds limit maxFoldedConstantBytes (256 MiB; raise with ZOO_LIMITS=maxFoldedConstantBytes=<n>)"])
+        assertRefused(model([1 << 20, 1 << 20]), node: "fill",
+                      ["a folded constant of shape [1048576, 1048576] f32 (4 TiB) exceeds limit maxFoldedConstantBytes (256 MiB; raise with ZOO_LIMITS=maxFoldedConstantBytes=4T)"])
         assertRefused(model([-1, 4]), node: "fill", ["negative"])
         // A fill within the budget is still folded.
         let graph = try load(model([4])).graph

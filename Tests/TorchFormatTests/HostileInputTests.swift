@@ -27,7 +27,7 @@ final class HostileInputTests: XCTestCase {
     }
 
     private let fourFloats = P.floats([1, 2, 3, 4])
-    private let tooDeep = CheckpointError.Reason.limit("values nested more than 1000 levels deep")
+    private let tooDeep = CheckpointError.Reason.limit(LimitExceeded(\.maxPickleDepth, of: .standard, "values nested more than 1000 levels deep"))
 
     // MARK: Nesting (1a)
 
@@ -136,28 +136,30 @@ final class HostileInputTests: XCTestCase {
 
     func testValueCountAndPickleSizeAreBounded() throws {
         var options = Checkpoint.Options()
-        options.limits.maxValues = 1000
+        options.limits.maxPickleValues = 1000
+        let values = "more than 1000 pickle values (each value built, recalled from the memo or duplicated counts) exceeds limit maxPickleValues (1000; raise with ZOO_LIMITS=maxPickleValues=<n>)"
         let flat = P.proto + [0x5D] + Array([[UInt8]](repeating: [0x4E, 0x61], count: 2000).joined()) + P.stop
         let failure = loadError(try zip(flat), options: options)
-        XCTAssertEqual(failure?.reason, .limit("pickle builds more than 1000 values"))
+        XCTAssertEqual(failure?.reason.description, values)
         XCTAssertEqual(failure?.record, "archive/data.pkl")
         // Memo references count too: one list appended to itself would otherwise be free.
         let references = P.proto + [0x5D, 0x71, 0x00] + Array([[UInt8]](repeating: [0x68, 0x00, 0x61], count: 2000).joined()) + P.stop
-        XCTAssertEqual(loadError(try zip(references), options: options)?.reason, .limit("pickle builds more than 1000 values"))
+        XCTAssertEqual(loadError(try zip(references), options: options)?.reason.description, values)
 
         var small = Checkpoint.Options()
         small.limits.maxPickleBytes = 100
         let pickle = P.dict([("w", P.tensor("0"))])
         let tooBig = loadError(try zip(pickle, [("0", fourFloats)]), options: small)
-        XCTAssertEqual(tooBig?.reason, .limit("pickle of \(pickle.count) bytes (limit 100)"))
+        XCTAssertEqual(tooBig?.reason.description,
+                       "a pickle of \(pickle.count) bytes exceeds limit maxPickleBytes (100 bytes; raise with ZOO_LIMITS=maxPickleBytes=\(pickle.count))")
         XCTAssertEqual(tooBig?.record, "archive/data.pkl")
     }
 
     func testExpansionLimitBlamesNoMemoBombForWhatMayBeAFlatList() {
-        guard case let .limit(message)? = loadError(Fixture.torch("bad/memo_bomb.pth"))?.reason else {
+        guard case let .limit(exceeded)? = loadError(Fixture.torch("bad/memo_bomb.pth"))?.reason else {
             return XCTFail("expected a limit error")
         }
-        XCTAssertEqual(message, "object graph holds more than 5000000 values, counting each reference to a shared value")
+        XCTAssertEqual(exceeded.description, "an object graph of more than 5000000 values (counting each reference to a shared value) exceeds limit maxExpandedValues (5000000; raise with ZOO_LIMITS=maxExpandedValues=<n>)")
     }
 
     // MARK: Cycles (fuzzing found them leaking)
