@@ -55,20 +55,27 @@ final class CheckpointResourceLimitTests: XCTestCase {
                        "a text argument longer than 4096 bytes exceeds limit maxPickleLineBytes (4 KiB; raise with ZOO_LIMITS=maxPickleLineBytes=<n>)")
     }
 
-    /// One 1 MB key above a list of 20 000 values: building every value's key path would copy the
-    /// key 20 000 times (20 GB). The walk counts the bytes before building each path.
+    /// One 1 MB key above a list of 20 000 references to a tensor: building every tensor's key path
+    /// would copy the key 20 000 times (20 GB). The walk counts the bytes before building each path.
+    /// (Values that lead to no tensor get no path at all: the same list of None loads at once.)
     func testKeyPathsAreBudgetedBeforeTheyAreBuilt() throws {
         let key = String(repeating: "k", count: 1 << 20)
-        let pickle = P.proto + [0x7D] + P.string(key) + [0x5D, 0x28] + [UInt8](repeating: 0x4E, count: 20_000) + [0x65, 0x73] + P.stop
+        func pickle(references: Int) -> [UInt8] {
+            P.proto + [0x7D] + P.string(key) + [0x5D, 0x28] + P.tensor("0") + [0x71, 0xF0]
+                + Array([[UInt8]](repeating: [0x68, 0xF0], count: references - 1).joined()) + [0x65, 0x73] + P.stop
+        }
+        let records = [("0", P.floats([1, 2, 3, 4]))]
         let start = ContinuousClock.now
-        let failure = loadError(try zip(pickle))
+        let failure = loadError(try zip(pickle(references: 20_000), records))
         XCTAssertEqual(failure.map { "\($0.reason)" },
                        "key paths totalling more than 1 GiB (one per reference to a value; this one is 1.0 MiB) exceeds limit maxKeyPathBytes (1 GiB; raise with ZOO_LIMITS=maxKeyPathBytes=<n>)")
         XCTAssertLessThan(ContinuousClock.now - start, .seconds(10))
-        // 100 values under the key take 100 MB of paths: over a lowered limit, within the default.
-        let hundred = P.proto + [0x7D] + P.string(key) + [0x5D, 0x28] + [UInt8](repeating: 0x4E, count: 100) + [0x65, 0x73] + P.stop
-        XCTAssertNil(loadError(try zip(hundred)))
-        XCTAssertEqual(loadError(try zip(hundred), options: try options("maxKeyPathBytes=64M")).map { "\($0.reason)" },
+        let nones = P.proto + [0x7D] + P.string(key) + [0x5D, 0x28] + [UInt8](repeating: 0x4E, count: 20_000) + [0x65, 0x73] + P.stop
+        XCTAssertNil(loadError(try zip(nones)))
+        // 100 references take 100 MB of paths: over a lowered limit, within the default.
+        let hundred = pickle(references: 100)
+        XCTAssertNil(loadError(try zip(hundred, records)))
+        XCTAssertEqual(loadError(try zip(hundred, records), options: try options("maxKeyPathBytes=64M")).map { "\($0.reason)" },
                        "key paths totalling more than 64 MiB (one per reference to a value; this one is 1.0 MiB) exceeds limit maxKeyPathBytes (64 MiB; raise with ZOO_LIMITS=maxKeyPathBytes=<n>)")
     }
 
