@@ -14,9 +14,15 @@ static atomic_flag installed = ATOMIC_FLAG_INIT;
 static const int signals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
 
 static void on_signal(int sig) {
+    // Files first, then (now empty) folders; both calls are async-signal-safe and fail harmlessly
+    // on the other kind.
     for (int i = 0; i < SLOTS; i++) {
         char *path = atomic_load(&slots[i]);
-        if (path) unlink(path);  // async-signal-safe
+        if (path) unlink(path);
+    }
+    for (int i = 0; i < SLOTS; i++) {
+        char *path = atomic_load(&slots[i]);
+        if (path) rmdir(path);
     }
     // Die of the same signal, as the default action would have.
     signal(sig, SIG_DFL);

@@ -34,11 +34,11 @@ struct Convert: ParsableCommand {
         .onnx, .safetensors. Directions: pth → pth (the whole object, byte-identical to torch.save), \
         pth ⇄ safetensors, pth/safetensors → onnx (needs an architecture: detected from the state \
         dict or --arch), onnx → pth/safetensors (initializers by name — state-dict keys when the \
-        graph came from a torchvision layout). Output is written to a temporary file and renamed \
-        into place; a failure never leaves a partial file or damages an existing one. Then, unless \
-        --no-verify: when both sides are runnable models, both run on a generated input and the \
-        parity line is printed; otherwise every tensor is compared bit for bit. A mismatch fails \
-        the command.
+        graph came from a torchvision layout). The result is written into a staging folder beside \
+        the output and, unless --no-verify, read back: every tensor is compared bit for bit and, \
+        when both sides are runnable models, both run on a generated input and the parity line is \
+        printed. Only a result that passes moves over the output: a failure never leaves a file \
+        behind or damages an existing one.
         """
     )
 
@@ -68,45 +68,66 @@ struct Convert: ParsableCommand {
     func run() throws {
         let from = try FileFormat(path: input), to = try FileFormat(path: output)
         try refuseOverwriting(to == .onnx ? [output, output + ".data"] : [output], inputs: [input])
-        if isStream(output), !noVerify {
+        let streamed = isStream(output)
+        if streamed, !noVerify {
             throw UserError(message: "\(output): not a regular file (a pipe, device or standard output): convert cannot read it back to verify; add --no-verify")
         }
+        if case (.onnx, .onnx) = (from, to) {
+            throw UserError(message: "\(output): ONNX → ONNX is not a conversion; use --opset with a .pth source, or copy the file")
+        }
+        // The result is written into a staging folder under the output's name and moves over the
+        // output only once verified: a failed check leaves no file behind and an existing one as it was.
+        let staging: StagingFolder?
+        do { staging = streamed ? nil : try StagingFolder(for: output, suffixes: to == .onnx ? [".data"] : []) } catch {
+            throw UserError(error)
+        }
+        let summary: String
+        do {
+            summary = try convert(from, to, writing: staging?.path ?? output)
+        } catch {
+            staging?.discard()
+            throw UserError(message: staging?.mentioningDestination("\(error)") ?? "\(error)")
+        }
+        do { try staging?.commit() } catch { throw UserError(error) }
+        print(summary)
+    }
+
+    /// Reads the input, writes the result to `path` and checks it; returns the line to print.
+    private func convert(_ from: FileFormat, _ to: FileFormat, writing path: String) throws -> String {
         progress("reading \(input)")
         switch (from, to) {
         case (.torch, .torch):
-            try torchToTorch()
-        case (.onnx, .onnx):
-            throw UserError(message: "\(output): ONNX → ONNX is not a conversion; use --opset with a .pth source, or copy the file")
+            return try torchToTorch(writing: path)
         case (_, .onnx):
             let model = try sourceModel()
             progress("writing \(output) (opset \(opset))")
             do {
-                try ONNX.save(model.graph, to: output, options: ONNXWriteOptions(opset: opset, externalData: externalData))
+                try ONNX.save(model.graph, to: path, options: ONNXWriteOptions(opset: opset, externalData: externalData))
             } catch { throw UserError(message: "\(output): \(error)") }
-            try verifyModels(source: model.graph, result: { try onnxGraph(output) })
+            return try verifyModels(source: model.graph, result: { try onnxGraph(path) })
         case (.onnx, _):
             let source = try onnxSource()
-            try write(source.tensors, as: to)
-            try verifyTensors(source.tensors, sourceGraph: source.graph)
+            try write(source.tensors, as: to, to: path)
+            return try verifyTensors(source.tensors, sourceGraph: source.graph, written: path)
         case (.torch, .safetensors), (.safetensors, .torch), (.safetensors, .safetensors):
             let tensors = try readStateDict(input, key: key)
-            try write(tensors, as: to)
-            try verifyTensors(tensors, sourceGraph: nil)
+            try write(tensors, as: to, to: path)
+            return try verifyTensors(tensors, sourceGraph: nil, written: path)
         }
     }
 
-    private func torchToTorch() throws {
+    private func torchToTorch(writing path: String) throws -> String {
         do {
             let source = try Checkpoint.load(path: input)
             progress("writing \(output)")
-            try Checkpoint.save(source.root, to: output)
-            guard !noVerify else { return print("wrote \(output.escapedForTerminal): \(source.tensors.count) tensors (not verified)") }
+            try Checkpoint.save(source.root, to: path)
+            guard !noVerify else { return "wrote \(output.escapedForTerminal): \(source.tensors.count) tensors (not verified)" }
             progress("verifying")
-            let written = try Checkpoint.load(path: output)
+            let written = try Checkpoint.load(path: path)
             if let mismatch = Convert.firstMismatch(source.tensors, written.tensors) {
                 throw UserError(message: "\(output): verification failed: \(mismatch)")
             }
-            print("wrote \(output.escapedForTerminal): \(written.tensors.count) tensors, read back bit-identical to \(input.escapedForTerminal)")
+            return "wrote \(output.escapedForTerminal): \(written.tensors.count) tensors, read back bit-identical to \(input.escapedForTerminal)"
         } catch let error as CheckpointError {
             throw UserError(error)
         }
@@ -135,7 +156,11 @@ struct Convert: ParsableCommand {
         do { return try ONNX.load(path: path).graph } catch { throw UserError(error) }
     }
 
-    private func write(_ tensors: [(name: String, tensor: Tensor)], as format: FileFormat) throws {
+    /// Writes named tensors as a state dict (`.pth`) or a safetensors file at `path`.
+    private func write(_ tensors: [(name: String, tensor: Tensor)], as format: FileFormat, to path: String) throws {
+        guard !tensors.isEmpty else {
+            throw UserError(message: "\(input): holds no tensors (no initializers or weights): there is no state dict to write")
+        }
         progress("writing \(output)")
         switch format {
         case .torch:
@@ -143,26 +168,26 @@ struct Convert: ParsableCommand {
                 let dense = entry.tensor.contiguous()
                 return (entry.name, TorchTensor(tensor: dense, source: TorchStorage(key: entry.name, dtype: dense.dtype, location: "cpu", storage: dense.storage)))
             }
-            do { try Checkpoint.save(StateDict(entries: entries), to: output) } catch { throw UserError(error) }
+            do { try Checkpoint.save(StateDict(entries: entries), to: path) } catch { throw UserError(error) }
         case .safetensors:
-            do { try Safetensors.save(tensors, to: output) } catch { throw UserError(message: "\(output): \(error)") }
+            do { try Safetensors.save(tensors, to: path) } catch { throw UserError(message: "\(output): \(error)") }
         case .onnx:
-            fatalError("handled by run()")
+            fatalError("handled by convert(_:_:writing:)")
         }
     }
 
-    /// Tensors read back from the output equal the source's bit for bit; when they bind to an
-    /// architecture and the source was a graph, both also run and must agree.
-    private func verifyTensors(_ source: [(name: String, tensor: Tensor)], sourceGraph: Graph?) throws {
-        guard !noVerify else { return print("wrote \(output.escapedForTerminal): \(source.count) tensors (not verified)") }
+    /// Tensors read back from `written` equal the source's bit for bit; when they bind to an
+    /// architecture and the source was a graph, both also run and must agree. Returns the line to print.
+    private func verifyTensors(_ source: [(name: String, tensor: Tensor)], sourceGraph: Graph?, written path: String) throws -> String {
+        guard !noVerify else { return "wrote \(output.escapedForTerminal): \(source.count) tensors (not verified)" }
         progress("verifying")
         let format = try FileFormat(path: output)
         let written: [(name: String, tensor: Tensor)]
         do {
             switch format {
-            case .torch: written = try Checkpoint.load(path: output).stateDict().entries.map { ($0.name, $0.tensor.tensor) }
-            case .safetensors: written = try Safetensors.load(path: output).tensors
-            case .onnx: written = try ONNX.initializers(path: output)
+            case .torch: written = try Checkpoint.load(path: path).stateDict().entries.map { ($0.name, $0.tensor.tensor) }
+            case .safetensors: written = try Safetensors.load(path: path).tensors
+            case .onnx: written = try ONNX.initializers(path: path)
             }
         } catch let error as UserError { throw error } catch { throw UserError(error) }
         let lookup = Dictionary(written.map { ($0.name, $0.tensor) }, uniquingKeysWith: { a, _ in a })
@@ -183,15 +208,15 @@ struct Convert: ParsableCommand {
             line += "; \(model.architecture.rawValue) runs: " + describe(report)
             guard report.passes(atol: 0, rtol: 1e-4) else { throw UserError(message: "\(output): verification failed: \(describe(report))") }
         }
-        print(line)
+        return line
     }
 
-    private func verifyModels(source: Graph, result: () throws -> Graph) throws {
-        guard !noVerify else { return print("wrote \(output.escapedForTerminal) (not verified)") }
+    private func verifyModels(source: Graph, result: () throws -> Graph) throws -> String {
+        guard !noVerify else { return "wrote \(output.escapedForTerminal) (not verified)" }
         progress("verifying: running both models")
         let report = try parity(source, try result())
         guard report.passes(atol: 0, rtol: 1e-4) else { throw UserError(message: "\(output): verification failed: \(describe(report))") }
-        print("wrote \(output.escapedForTerminal); parity with \(input.escapedForTerminal): \(describe(report))")
+        return "wrote \(output.escapedForTerminal); parity with \(input.escapedForTerminal): \(describe(report))"
     }
 
     /// Runs both graphs on the same generated batch of two and compares their outputs.

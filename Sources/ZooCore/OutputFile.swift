@@ -97,7 +97,7 @@ public final class OutputFile {
 
     /// `path` with a symbolic link in its last component followed to the file it finally names
     /// (which need not exist yet), as many links deep as the system allows.
-    private static func resolvingLinks(_ path: String) throws(IOError) -> String {
+    static func resolvingLinks(_ path: String) throws(IOError) -> String {
         var current = path
         for _ in 0..<40 {
             var info = stat()
@@ -207,6 +207,86 @@ public final class OutputFile {
         guard fd >= 0 else { return }
         _ = fsync(fd)
         close(fd)
+    }
+}
+
+/// A private folder beside a destination, for files a command must check before they count: a
+/// converter writes its result here under the destination's own name (an ONNX model's external
+/// data keeps the name the model refers to), reads it back, and only `commit()` moves the files
+/// over the destination. Until then the destination is untouched; a failure, `discard()`, deinit
+/// or a terminating signal removes the folder and what is in it.
+///
+/// The destination is resolved as `OutputFile` resolves it (a symbolic link is written through; a
+/// directory is refused). It must be a file path, not a stream.
+public final class StagingFolder {
+    /// The destination as given.
+    public let destination: String
+    /// The folder, `.<basename>.zoo-staging-<pid>-<random>` beside the destination's final target.
+    public let folder: String
+    /// Where to write the file that becomes the destination.
+    public let path: String
+    private let target: String
+    private let suffixes: [String]
+    private var slots: [Int32] = []
+    private var open = true
+
+    /// Creates the folder. `suffixes` name the companion files that move with the destination
+    /// (`".data"` for ONNX external data).
+    public init(for destination: String, suffixes: [String] = []) throws(IOError) {
+        self.destination = destination
+        self.suffixes = suffixes
+        var info = stat()
+        if stat(destination, &info) == 0, info.st_mode & S_IFMT == S_IFDIR {
+            throw IOError(path: destination, operation: "write", message: "it is a directory")
+        }
+        let target = try OutputFile.resolvingLinks(destination)
+        self.target = target
+        let slash = target.lastIndex(of: "/")
+        let directory = slash.map { String(target[...$0]) } ?? ""
+        let basename = slash.map { String(target[target.index(after: $0)...]) } ?? target
+        guard !basename.isEmpty else { throw IOError(path: destination, operation: "create", message: "not a file path") }
+        let folder = "\(directory).\(basename).zoo-staging-\(getpid())-\(String(UInt64.random(in: 0 ... .max), radix: 16))"
+        let path = "\(folder)/\(basename)"
+        (self.folder, self.path) = (folder, path)
+        // The signal handler unlinks every registered path, then removes registered folders.
+        for file in [path] + suffixes.map({ path + $0 }) + [folder] { slots.append(zoo_cleanup_add(file)) }
+        guard mkdir(folder, 0o700) == 0 else {
+            let code = errno
+            discard()
+            throw IOError(path: destination, operation: "create a staging folder for", errno: code)
+        }
+    }
+
+    deinit { discard() }
+
+    /// Moves the staged file, then its companions that exist, over the destination and its
+    /// companions, and removes the folder. A failure discards what is left.
+    public func commit() throws(IOError) {
+        precondition(open, "commit after commit or discard")
+        for suffix in [""] + suffixes {
+            let staged = path + suffix
+            guard suffix.isEmpty || access(staged, F_OK) == 0 else { continue }
+            guard rename(staged, target + suffix) == 0 else {
+                let code = errno
+                discard()
+                throw IOError(path: destination + suffix, operation: "move into place", errno: code)
+            }
+        }
+        discard()
+    }
+
+    /// Removes the folder and whatever is still in it. Does nothing once done.
+    public func discard() {
+        guard open else { return }
+        open = false
+        for suffix in [""] + suffixes { unlink(path + suffix) }
+        rmdir(folder)
+        for slot in slots { zoo_cleanup_remove(slot) }
+    }
+
+    /// `text` (an error message) with the staged path replaced by the destination.
+    public func mentioningDestination(_ text: String) -> String {
+        text.replacing(path, with: destination)
     }
 }
 

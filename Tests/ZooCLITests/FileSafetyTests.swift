@@ -139,6 +139,43 @@ final class FileSafetyTests: XCTestCase {
         }
     }
 
+    /// Ctrl-C while convert writes or verifies its result leaves neither the output nor its
+    /// staging folder (a full-size AlexNet: 244 MB written, then read back and both models run).
+    func testInterruptedConvertLeavesNothing() throws {
+        let checkpoint = path("alexnet.pth")
+        let made = try CLITests.run(["init", "alexnet", "-o", checkpoint])
+        XCTAssertEqual(made.status, 0, made.stderr)
+        for (signal, output) in [(SIGINT, "alexnet.onnx"), (SIGTERM, "alexnet.safetensors")] {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: CLITests.binary)
+            process.arguments = ["convert", checkpoint, path(output)]
+            process.standardOutput = FileHandle.nullDevice
+            try process.run()
+            let staging = { try FileManager.default.contentsOfDirectory(atPath: self.folder.path).filter { $0.contains(".zoo-staging-") } }
+            let deadline = Date().addingTimeInterval(60)
+            while try staging().isEmpty, process.isRunning, Date() < deadline { usleep(1000) }
+            usleep(100_000)  // well into the 244 MB write
+            guard process.isRunning else { throw XCTSkip("convert finished before it could be interrupted") }
+            kill(process.processIdentifier, signal)
+            process.waitUntilExit()
+            XCTAssertEqual(process.terminationReason, .uncaughtSignal)
+            XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: folder.path).sorted(), ["alexnet.pth"],
+                           "signal \(signal): no output, no staging folder, no temporary file")
+        }
+    }
+
+    /// A conversion that fails leaves an existing output as it was and no staging folder.
+    func testFailedConvertKeepsTheExistingOutput() throws {
+        let output = path("out.pth")
+        try Data("precious".utf8).write(to: URL(fileURLWithPath: output))
+        // An ONNX model without initializers has no state dict to write (it used to write one that
+        // could not be read back, over the existing file).
+        let result = try CLITests.run(["convert", CLITests.fixtures.deletingLastPathComponent().appendingPathComponent("hostile/unsupported_op.onnx").path, output])
+        XCTAssertEqual(result.status, 1, result.stderr)
+        XCTAssertEqual(try bytes(output), Data("precious".utf8))
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: folder.path), ["out.pth"])
+    }
+
     /// An existing output stays byte-identical when the command fails.
     func testExistingOutputSurvivesAFailure() throws {
         let (model, _) = try modelAndInput()

@@ -1,6 +1,7 @@
 // Removal of temporary files when the process is interrupted (SIGINT, SIGTERM, SIGHUP, SIGQUIT).
 // ZooCore's OutputFile registers each temporary file it creates and unregisters it once renamed or
-// removed; a handler unlinks whatever is registered, then lets the signal end the process as usual.
+// removed; a handler unlinks whatever is registered (then removes registered folders, which must be
+// empty by then), and lets the signal end the process as usual.
 #ifndef ZOO_SIGNAL_CLEANUP_H
 #define ZOO_SIGNAL_CLEANUP_H
 
