@@ -80,8 +80,11 @@ public enum ONNX {
         var importer = Importer(proto: proto, path: path, limits: limits)
         let graph = proto.model.pointee.graph!.pointee
         var result: [(name: String, tensor: Tensor)] = []
+        var names: Set<String> = []
         for (index, tensor) in ONNXProto.messages(graph.initializer, graph.n_initializer).enumerated() {
-            result.append((ONNXProto.string(tensor.pointee.name), try importer.readTensor(tensor, initializer: index)))
+            let name = ONNXProto.string(tensor.pointee.name)
+            guard names.insert(name).inserted else { throw ONNXError(file: path, .tensor(name), "initializer defined twice") }
+            result.append((name, try importer.readTensor(tensor, initializer: index)))
         }
         return result
     }

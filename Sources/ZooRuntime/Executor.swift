@@ -54,6 +54,7 @@ public final class Executor: @unchecked Sendable {
             throw ExecutionError("this CPU cannot run the \(options.kernels.rawValue) kernels")
         }
         guard graph.inputs.count == 1 else { throw ExecutionError("the executor runs graphs with one input, this one has \(graph.inputs.count)") }
+        guard !graph.outputs.isEmpty else { throw ExecutionError("the graph has no outputs: there is nothing to compute") }
         self.graph = graph
         self.options = options
         pool = ThreadPool(threads: options.threads)

@@ -26,8 +26,12 @@ public struct ParityReport: Sendable {
         shape = reference.shape
         let a = value.doubles(), r = reference.doubles()
         var maxDiff = 0.0, maxRef = 0.0, dot = 0.0, na = 0.0, nr = 0.0
+        var identical = a.count == r.count
         for (x, y) in zip(a, r) {
-            let d = abs(x - y)
+            // Equal values differ by nothing, infinities and NaNs included (∞ − ∞ would be NaN).
+            let same = x == y || (x.isNaN && y.isNaN)
+            identical = identical && same
+            let d = same ? 0 : abs(x - y)
             maxDiff = d.isNaN ? .infinity : max(maxDiff, d)
             maxRef = max(maxRef, abs(y))
             dot += x * y
@@ -37,7 +41,8 @@ public struct ParityReport: Sendable {
         if a.count != r.count || value.shape != reference.shape { maxDiff = .infinity }
         maxAbsDifference = maxDiff
         maxAbsReference = maxRef
-        cosine = na > 0 && nr > 0 ? dot / (na.squareRoot() * nr.squareRoot()) : (na == nr ? 1 : 0)
+        cosine = identical && value.shape == reference.shape ? 1
+            : na > 0 && nr > 0 ? dot / (na.squareRoot() * nr.squareRoot()) : (na == nr ? 1 : 0)
         rows = reference.shape.first ?? 1
         if reference.rank == 2, reference.shape[1] >= 5, value.shape == reference.shape {
             let columns = reference.shape[1]
