@@ -203,8 +203,9 @@ public struct ONNXDataType: RawRepresentable, Hashable, Sendable, CustomStringCo
     }
 }
 
-/// Just enough of the protobuf wire format to say *why* bytes are not a ModelProto: the generated
-/// unpack only answers NULL.
+/// Just enough of the protobuf wire format to find fields by number (the one field reader,
+/// `nextField`, which the pre-unpack walk `ProtoBudget` uses too) and to say *why* bytes are not a
+/// ModelProto: the generated unpack only answers NULL.
 enum ProtoWire {
     /// The base-128 varint at `at` (advanced past it), or nil when it runs past `end` or 64 bits.
     static func readVarint(_ bytes: UnsafeRawBufferPointer, _ at: inout Int, end: Int) -> UInt64? {
@@ -220,28 +221,37 @@ enum ProtoWire {
         return nil
     }
 
+    /// The field at `at` (advanced past it) by protobuf-c 1.4.1's rules — a tag of at most 5 bytes
+    /// whose first byte holds a field number, varints of at most 10 bytes, a length prefix of at
+    /// most 5 bytes and `Int32.max` — or nil when malformed.
+    static func nextField(_ bytes: UnsafeRawBufferPointer, _ at: inout Int, end: Int) -> (number: UInt64, wire: UInt64, payload: Range<Int>)? {
+        guard at < end, bytes[at] & 0xF8 != 0, let tag = readVarint(bytes, &at, end: min(end, at + 5)) else { return nil }
+        let start: Int
+        switch tag & 7 {
+        case 0: start = at; guard readVarint(bytes, &at, end: min(end, at + 10)) != nil else { return nil }
+        case 1, 5:
+            let width = tag & 7 == 1 ? 8 : 4
+            guard end - at >= width else { return nil }
+            start = at
+            at += width
+        case 2:
+            guard let length = readVarint(bytes, &at, end: min(end, at + 5)), length <= UInt64(Int32.max),
+                  length <= UInt64(end - at) else { return nil }
+            start = at
+            at += Int(length)
+        default: return nil
+        }
+        return (tag >> 3, tag & 7, start..<at)
+    }
+
     /// Calls `body` with (field number, wire type, payload range) for each field of the message in
     /// `range`; false when the bytes are malformed.
     static func forEachField(_ bytes: UnsafeRawBufferPointer, _ range: Range<Int>,
                              _ body: (UInt64, UInt64, Range<Int>) -> Void) -> Bool {
         var at = range.lowerBound
-        func varint() -> UInt64? { readVarint(bytes, &at, end: range.upperBound) }
         while at < range.upperBound {
-            guard let tag = varint() else { return false }
-            let start: Int
-            switch tag & 7 {
-            case 0: start = at; guard varint() != nil else { return false }
-            case 1, 5:
-                start = at
-                at += tag & 7 == 1 ? 8 : 4
-                guard at <= range.upperBound else { return false }
-            case 2:
-                guard let length = varint(), length <= UInt64(range.upperBound - at) else { return false }
-                start = at
-                at += Int(length)
-            default: return false
-            }
-            body(tag >> 3, tag & 7, start..<at)
+            guard let field = nextField(bytes, &at, end: range.upperBound) else { return false }
+            body(field.number, field.wire, field.payload)
         }
         return true
     }
@@ -340,29 +350,6 @@ extension ProtoWire {
             }
         }
         return checker.firstProblem.map(StringCheck.refused) ?? .valid
-    }
-
-    /// The field at `at` (advanced past it) by protobuf-c 1.4.1's rules — a tag of at most 5 bytes
-    /// whose first byte holds a field number, varints of at most 10 bytes, a length prefix of at
-    /// most 5 bytes and `Int32.max` — or nil when malformed.
-    static func nextField(_ bytes: UnsafeRawBufferPointer, _ at: inout Int, end: Int) -> (number: UInt64, wire: UInt64, payload: Range<Int>)? {
-        guard at < end, bytes[at] & 0xF8 != 0, let tag = readVarint(bytes, &at, end: min(end, at + 5)) else { return nil }
-        let start: Int
-        switch tag & 7 {
-        case 0: start = at; guard readVarint(bytes, &at, end: min(end, at + 10)) != nil else { return nil }
-        case 1, 5:
-            let width = tag & 7 == 1 ? 8 : 4
-            guard end - at >= width else { return nil }
-            start = at
-            at += width
-        case 2:
-            guard let length = readVarint(bytes, &at, end: min(end, at + 5)), length <= UInt64(Int32.max),
-                  length <= UInt64(end - at) else { return nil }
-            start = at
-            at += Int(length)
-        default: return nil
-        }
-        return (tag >> 3, tag & 7, start..<at)
     }
 
     private enum Stop: Error { case malformed, tooDeep(String) }
