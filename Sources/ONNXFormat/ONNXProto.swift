@@ -21,41 +21,43 @@ public final class ONNXModelProto: @unchecked Sendable {
     /// The mapped file, when unpacked from one: tensors' raw_data can be zero-copy slices of it.
     public let file: MappedFile?
 
-    /// Maps the file and unpacks it.
+    /// Maps the file and unpacks it, once `ProtoBudget` has checked its bytes against `limits`.
     /// - Throws: `ONNXError` naming the file when it cannot be read, is not protobuf, is truncated,
-    ///   or is a protobuf message that is not an ONNX model.
-    public convenience init(path: String) throws(ONNXError) {
+    ///   is a protobuf message that is not an ONNX model, exceeds `limits` or holds a string field
+    ///   that is not UTF-8 text without NUL.
+    public convenience init(path: String, limits: ResourceLimits = .current) throws(ONNXError) {
         let file: MappedFile
         do { file = try MappedFile(path: path) } catch { throw ONNXError(file: path, error.description) }
-        try self.init(bytes: file.bytes, path: path, file: file)
+        try self.init(bytes: file.bytes, path: path, file: file, limits: limits)
     }
 
     /// Unpacks `bytes` (copied; the buffer need not outlive this object).
-    public convenience init(bytes: UnsafeRawBufferPointer, path: String) throws(ONNXError) {
-        try self.init(bytes: bytes, path: path, file: nil)
+    public convenience init(bytes: UnsafeRawBufferPointer, path: String, limits: ResourceLimits = .current) throws(ONNXError) {
+        try self.init(bytes: bytes, path: path, file: nil, limits: limits)
     }
 
-    private init(bytes: UnsafeRawBufferPointer, path: String, file: MappedFile?) throws(ONNXError) {
+    private init(bytes: UnsafeRawBufferPointer, path: String, file: MappedFile?, limits: ResourceLimits) throws(ONNXError) {
         self.path = path
         self.file = file
         guard bytes.count > 0, let base = bytes.baseAddress else {
             throw ONNXError(file: path, "not an ONNX model: the file is empty")
         }
-        // protobuf-c keeps strings as C strings and recurses once per nesting level: names with a
-        // NUL or invalid UTF-8, and nesting bombs, are refused here, before unpack.
-        let strings = ProtoWire.checkStrings(bytes, onnx__model_proto__descriptor)
-        if case let .refused(reason) = strings { throw ONNXError(file: path, reason) }
+        // protobuf-c allocates the whole tree, recurses once per nesting level and keeps strings as
+        // C strings: allocation bombs, nesting bombs and names with a NUL or invalid UTF-8 are
+        // refused here, before unpack; malformed bytes are left to protobuf-c to refuse.
+        let verdict = ProtoBudget.check(bytes, onnx__model_proto__descriptor, limits: limits)
+        if case let .refused(reason) = verdict { throw ONNXError(file: path, reason) }
         guard let model = onnx__model_proto__unpack(nil, bytes.count, base.assumingMemoryBound(to: UInt8.self)) else {
             throw ONNXError(file: path, ProtoWire.diagnose(bytes))
         }
-        self.model = model
-        // The check agrees with protobuf-c on what is malformed; should they ever differ, the
-        // strings were not all checked.
-        guard strings == .valid else { throw ONNXError(file: path, ProtoWire.unchecked) }
-        // Any byte string that parses as protobuf "is" a ModelProto of unknown fields; a real one
-        // has a graph and an IR version.
         // Every stored property is set, so from here on a throw runs `deinit`, which frees `model`:
         // freeing it here as well was a double free.
+        self.model = model
+        // The walk agrees with protobuf-c on what is malformed; should they ever differ, the
+        // strings were not all checked.
+        guard verdict == .valid else { throw ONNXError(file: path, ProtoBudget.unchecked) }
+        // Any byte string that parses as protobuf "is" a ModelProto of unknown fields; a real one
+        // has a graph and an IR version.
         guard model.pointee.has_ir_version != 0, model.pointee.graph != nil else {
             let missing = model.pointee.has_ir_version == 0 ? "ir_version" : "graph"
             throw ONNXError(file: path, "not an ONNX model: protobuf message without \(missing)")
@@ -203,8 +205,9 @@ public struct ONNXDataType: RawRepresentable, Hashable, Sendable, CustomStringCo
     }
 }
 
-/// Just enough of the protobuf wire format to say *why* bytes are not a ModelProto: the generated
-/// unpack only answers NULL.
+/// Just enough of the protobuf wire format to find fields by number (the one field reader,
+/// `nextField`, which the pre-unpack walk `ProtoBudget` uses too) and to say *why* bytes are not a
+/// ModelProto: the generated unpack only answers NULL.
 enum ProtoWire {
     /// The base-128 varint at `at` (advanced past it), or nil when it runs past `end` or 64 bits.
     static func readVarint(_ bytes: UnsafeRawBufferPointer, _ at: inout Int, end: Int) -> UInt64? {
@@ -220,28 +223,37 @@ enum ProtoWire {
         return nil
     }
 
+    /// The field at `at` (advanced past it) by protobuf-c 1.4.1's rules — a tag of at most 5 bytes
+    /// whose first byte holds a field number, varints of at most 10 bytes, a length prefix of at
+    /// most 5 bytes and `Int32.max` — or nil when malformed.
+    static func nextField(_ bytes: UnsafeRawBufferPointer, _ at: inout Int, end: Int) -> (number: UInt64, wire: UInt64, payload: Range<Int>)? {
+        guard at < end, bytes[at] & 0xF8 != 0, let tag = readVarint(bytes, &at, end: min(end, at + 5)) else { return nil }
+        let start: Int
+        switch tag & 7 {
+        case 0: start = at; guard readVarint(bytes, &at, end: min(end, at + 10)) != nil else { return nil }
+        case 1, 5:
+            let width = tag & 7 == 1 ? 8 : 4
+            guard end - at >= width else { return nil }
+            start = at
+            at += width
+        case 2:
+            guard let length = readVarint(bytes, &at, end: min(end, at + 5)), length <= UInt64(Int32.max),
+                  length <= UInt64(end - at) else { return nil }
+            start = at
+            at += Int(length)
+        default: return nil
+        }
+        return (tag >> 3, tag & 7, start..<at)
+    }
+
     /// Calls `body` with (field number, wire type, payload range) for each field of the message in
     /// `range`; false when the bytes are malformed.
     static func forEachField(_ bytes: UnsafeRawBufferPointer, _ range: Range<Int>,
                              _ body: (UInt64, UInt64, Range<Int>) -> Void) -> Bool {
         var at = range.lowerBound
-        func varint() -> UInt64? { readVarint(bytes, &at, end: range.upperBound) }
         while at < range.upperBound {
-            guard let tag = varint() else { return false }
-            let start: Int
-            switch tag & 7 {
-            case 0: start = at; guard varint() != nil else { return false }
-            case 1, 5:
-                start = at
-                at += tag & 7 == 1 ? 8 : 4
-                guard at <= range.upperBound else { return false }
-            case 2:
-                guard let length = varint(), length <= UInt64(range.upperBound - at) else { return false }
-                start = at
-                at += Int(length)
-            default: return false
-            }
-            body(tag >> 3, tag & 7, start..<at)
+            guard let field = nextField(bytes, &at, end: range.upperBound) else { return false }
+            body(field.number, field.wire, field.payload)
         }
         return true
     }
@@ -306,137 +318,5 @@ enum ProtoWire {
             sawModelField = sawModelField || known
         }
         return "malformed ONNX model: a nested message is truncated or invalid"
-    }
-}
-
-/// protobuf-c 1.4.1 unpacks a `string` field into a NUL-terminated `char *` without checking its
-/// UTF-8, so "\0bias" would read as "" (no bias) and "w\u{FF}" and "w\u{FE}" would both read as
-/// "w\u{FFFD}". `checkStrings` walks the wire bytes with protobuf-c's own descriptors and refuses
-/// such strings, and nesting deeper than `maxDepth`, before they are unpacked.
-extension ProtoWire {
-    enum StringCheck: Equatable {
-        case valid
-        /// Not protobuf-c's wire format; unpack refuses it (and says why).
-        case malformed
-        /// A one-line reason: the byte offset, the field path and what is wrong.
-        case refused(String)
-    }
-
-    /// Nested messages deeper than this are refused (protobuf-c recurses once per level).
-    static let maxDepth = 64
-
-    static let unchecked = "malformed protobuf: the bytes do not follow the wire format"
-
-    /// Checks every string field of the message of type `descriptor` in `bytes`: no NUL byte and
-    /// valid UTF-8. Linear in the bytes; allocates only on the order of the nesting depth.
-    /// Malformed bytes take precedence over a bad string (a file that is not protobuf is said to be
-    /// so); nesting deeper than `maxDepth` is refused at once.
-    static func checkStrings(_ bytes: UnsafeRawBufferPointer, _ descriptor: ProtobufCMessageDescriptor) -> StringCheck {
-        var checker = StringChecker(bytes: bytes)
-        do { try checker.walk(0..<bytes.count, descriptor) } catch {
-            switch error {
-            case .malformed: return .malformed
-            case let .tooDeep(reason): return .refused(reason)
-            }
-        }
-        return checker.firstProblem.map(StringCheck.refused) ?? .valid
-    }
-
-    /// The field at `at` (advanced past it) by protobuf-c 1.4.1's rules — a tag of at most 5 bytes
-    /// whose first byte holds a field number, varints of at most 10 bytes, a length prefix of at
-    /// most 5 bytes and `Int32.max` — or nil when malformed.
-    static func nextField(_ bytes: UnsafeRawBufferPointer, _ at: inout Int, end: Int) -> (number: UInt64, wire: UInt64, payload: Range<Int>)? {
-        guard at < end, bytes[at] & 0xF8 != 0, let tag = readVarint(bytes, &at, end: min(end, at + 5)) else { return nil }
-        let start: Int
-        switch tag & 7 {
-        case 0: start = at; guard readVarint(bytes, &at, end: min(end, at + 10)) != nil else { return nil }
-        case 1, 5:
-            let width = tag & 7 == 1 ? 8 : 4
-            guard end - at >= width else { return nil }
-            start = at
-            at += width
-        case 2:
-            guard let length = readVarint(bytes, &at, end: min(end, at + 5)), length <= UInt64(Int32.max),
-                  length <= UInt64(end - at) else { return nil }
-            start = at
-            at += Int(length)
-        default: return nil
-        }
-        return (tag >> 3, tag & 7, start..<at)
-    }
-
-    private enum Stop: Error { case malformed, tooDeep(String) }
-
-    private struct StringChecker {
-        let bytes: UnsafeRawBufferPointer
-        /// The message fields being walked, outermost first: where the enclosing message starts,
-        /// the field, and where its tag is.
-        var frames: [(message: Int, field: UnsafePointer<ProtobufCFieldDescriptor>, tag: Int)] = []
-        var firstProblem: String?
-
-        init(bytes: UnsafeRawBufferPointer) {
-            self.bytes = bytes
-            frames.reserveCapacity(ProtoWire.maxDepth + 1)
-        }
-
-        mutating func walk(_ range: Range<Int>, _ descriptor: ProtobufCMessageDescriptor) throws(Stop) {
-            let fields = UnsafeBufferPointer(start: descriptor.fields, count: Int(descriptor.n_fields))
-            var at = range.lowerBound
-            while at < range.upperBound {
-                let tag = at
-                guard let next = ProtoWire.nextField(bytes, &at, end: range.upperBound) else { throw .malformed }
-                guard let index = fields.firstIndex(where: { UInt64($0.id) == next.number }) else { continue }  // unknown: kept as bytes
-                let field = fields.baseAddress! + index
-                switch field.pointee.type {
-                case PROTOBUF_C_TYPE_STRING:
-                    guard next.wire == 2 else { throw .malformed }
-                    if firstProblem == nil, let found = ProtoWire.textProblem(bytes, next.payload) {
-                        firstProblem = "byte \(found.offset): \(path(range.lowerBound, field, tag)): string field \(found.problem) (ONNX names are UTF-8 text)"
-                    }
-                case PROTOBUF_C_TYPE_MESSAGE:
-                    guard next.wire == 2 else { throw .malformed }
-                    guard frames.count < ProtoWire.maxDepth else {
-                        throw .tooDeep("byte \(tag): \(path(range.lowerBound, field, tag)): messages nested deeper than \(ProtoWire.maxDepth) levels")
-                    }
-                    frames.append((range.lowerBound, field, tag))
-                    try walk(next.payload, field.pointee.descriptor.assumingMemoryBound(to: ProtobufCMessageDescriptor.self).pointee)
-                    frames.removeLast()
-                default: break
-                }
-            }
-        }
-
-        /// `graph.node[2].input[1]` for `field` (tag at `tag`, in the message starting at
-        /// `message`) inside the frames; the middle of a very deep path is elided.
-        func path(_ message: Int, _ field: UnsafePointer<ProtobufCFieldDescriptor>, _ tag: Int) -> String {
-            let parts = (frames + [(message: message, field: field, tag: tag)]).map { frame in
-                let name = String(cString: frame.field.pointee.name)
-                guard frame.field.pointee.label == PROTOBUF_C_LABEL_REPEATED else { return name }
-                // The index: the same field's earlier occurrences in the message (all well-formed).
-                var at = frame.message, index = 0
-                while at < frame.tag, let earlier = ProtoWire.nextField(bytes, &at, end: frame.tag) {
-                    if earlier.number == UInt64(frame.field.pointee.id) { index += 1 }
-                }
-                return "\(name)[\(index)]"
-            }
-            guard parts.count > 8 else { return parts.joined(separator: ".") }
-            return parts.prefix(4).joined(separator: ".") + " ... " + parts.suffix(3).joined(separator: ".")
-        }
-    }
-
-    /// The offset and nature of the first NUL byte or invalid UTF-8 in `range`, or nil.
-    static func textProblem(_ bytes: UnsafeRawBufferPointer, _ range: Range<Int>) -> (offset: Int, problem: String)? {
-        var iterator = UnsafeRawBufferPointer(rebasing: bytes[range]).makeIterator()
-        var parser = Unicode.UTF8.ForwardParser()
-        var offset = range.lowerBound
-        while true {
-            switch parser.parseScalar(from: &iterator) {
-            case let .valid(scalar):
-                if scalar.count == 1 && scalar.first == 0 { return (offset, "contains a NUL byte") }
-                offset += scalar.count
-            case .emptyInput: return nil
-            case .error: return (offset, "is not valid UTF-8")
-            }
-        }
     }
 }

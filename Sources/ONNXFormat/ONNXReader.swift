@@ -16,8 +16,9 @@
 ///
 /// Resources: before protobuf-c unpacks a file, `ProtoBudget` checks from the wire bytes that the
 /// unpacked tree stays within `maxONNXExpansion` times the file's size and `maxONNXNesting`
-/// levels; tensor ranks are bounded by `maxTensorRank` and folded constants by
-/// `maxFoldedConstantBytes` (all `ResourceLimits`, `current` unless given).
+/// levels (and that every string field is UTF-8 text without NUL); tensor ranks are bounded by
+/// `maxTensorRank` and folded constants by `maxFoldedConstantBytes` (all `ResourceLimits`,
+/// `current` unless given).
 import CONNX
 import CProtobufC
 import ZooCore
@@ -58,19 +59,7 @@ public enum ONNX {
     /// (`ProtoBudget`); a malformed `ZOO_LIMITS` is refused first.
     static func unpack(path: String, limits: ResourceLimits) throws(ONNXError) -> ONNXModelProto {
         if let problem = ResourceLimits.environmentProblem { throw ONNXError(file: path, problem) }
-        do {
-            let file = try MappedFile(path: path)
-            if let exceeded = withUnsafePointer(to: onnx__model_proto__descriptor, { ProtoBudget.check(file.bytes, $0, limits: limits) }) {
-                throw ONNXError(file: path, exceeded.description)
-            }
-        } catch let error as IOError {
-            throw ONNXError(file: path, error.description)
-        } catch let error as ONNXError {
-            throw error
-        } catch {
-            throw ONNXError(file: path, "\(error)")
-        }
-        return try ONNXModelProto(path: path)
+        return try ONNXModelProto(path: path, limits: limits)
     }
 
     /// The graph's initializers, decoded (every typed field, raw_data, external data) but not
@@ -117,17 +106,13 @@ public enum ONNX {
 
     private static func tensor(unpacking bytes: UnsafeRawBufferPointer, _ decoder: inout TensorDecoder) throws(ONNXError) -> Tensor {
         guard bytes.count > 0, let base = bytes.baseAddress else { throw ONNXError(file: decoder.path, "not a TensorProto: the file is empty") }
-        let limits = decoder.limits
-        if let exceeded = withUnsafePointer(to: onnx__tensor_proto__descriptor, { ProtoBudget.check(bytes, $0, limits: limits) }) {
-            throw ONNXError(file: decoder.path, exceeded.description)
-        }
-        let strings = ProtoWire.checkStrings(bytes, onnx__tensor_proto__descriptor)  // as for a model (ONNXModelProto)
-        if case let .refused(reason) = strings { throw ONNXError(file: decoder.path, reason) }
+        let verdict = ProtoBudget.check(bytes, onnx__tensor_proto__descriptor, limits: decoder.limits)  // as for a model (ONNXModelProto)
+        if case let .refused(reason) = verdict { throw ONNXError(file: decoder.path, reason) }
         guard let proto = onnx__tensor_proto__unpack(nil, bytes.count, base.assumingMemoryBound(to: UInt8.self)) else {
             throw ONNXError(file: decoder.path, "not a TensorProto: the bytes do not parse as one (truncated or not protobuf)")
         }
         defer { onnx__tensor_proto__free_unpacked(proto, nil) }
-        guard strings == .valid else { throw ONNXError(file: decoder.path, ProtoWire.unchecked) }
+        guard verdict == .valid else { throw ONNXError(file: decoder.path, ProtoBudget.unchecked) }
         guard proto.pointee.has_data_type != 0 else { throw ONNXError(file: decoder.path, "not a TensorProto: no data_type") }
         return try decoder.decode(proto, rawDataIndex: 0)
     }

@@ -434,16 +434,16 @@ final class ReaderHardeningTests: XCTestCase {
     }
 
     func testNestingDeeperThanTheLimitIsRefused() throws {
-        // 64 levels (the innermost g) reach the reader, which has its own reasons to refuse.
-        XCTAssertFalse(refusal(nested(21, inner: [])).contains("nested"), refusal(nested(21, inner: [])))
-        // A node inside it is level 65.
-        let deep = nested(21, inner: [0x0A, 0x00])
-        XCTAssertEqual(refusal(deep), "m.onnx: byte \(deep.count - 2): graph.node[0].attribute[0].g ... attribute[0].g.node[0]: "
-                           + "messages nested deeper than 64 levels")
+        // 100 levels (the innermost g; maxONNXNesting) reach the reader, which has its own reasons to refuse.
+        XCTAssertFalse(refusal(nested(33, inner: [])).contains("nested"), refusal(nested(33, inner: [])))
+        // A node inside it is level 101 (the offset: where its bytes start).
+        let deep = nested(33, inner: [0x0A, 0x00])
+        XCTAssertEqual(refusal(deep), "m.onnx: protobuf messages nested more than 100 levels deep (at byte \(deep.count)) "
+                           + "exceeds limit maxONNXNesting (100; raise with ZOO_LIMITS=maxONNXNesting=<n>)")
         // Far deeper than protobuf-c's recursion survives: refused before it is unpacked.
         let bomb = nested(200_000, inner: [])
         XCTAssertGreaterThan(bomb.count, 600_000)
-        XCTAssertTrue(refusal(bomb).hasSuffix("attribute[0].g.node[0]: messages nested deeper than 64 levels"), refusal(bomb))
+        XCTAssertTrue(refusal(bomb).hasSuffix(" exceeds limit maxONNXNesting (100; raise with ZOO_LIMITS=maxONNXNesting=<n>)"), refusal(bomb))
         // The same walk guards a TensorProto's strings.
         var tensor = WireWriter()
         tensor.int(1, 1); tensor.int(2, 1); tensor.bytes(8, Array("t\0".utf8)); tensor.float(4, 1)
