@@ -5,6 +5,7 @@ public struct ParityReport: Sendable {
     public let name: String
     public let shape: [Int]
     public let maxAbsDifference: Double
+    /// The largest finite |reference| value, which scales the tolerance.
     public let maxAbsReference: Double
     public let cosine: Double
     /// Rows (first dimension) whose arg-max agrees, and whose ordered top-5 is identical, out of `rows`;
@@ -33,7 +34,7 @@ public struct ParityReport: Sendable {
             identical = identical && same
             let d = same ? 0 : abs(x - y)
             maxDiff = d.isNaN ? .infinity : max(maxDiff, d)
-            maxRef = max(maxRef, abs(y))
+            if y.isFinite { maxRef = max(maxRef, abs(y)) }  // an infinite reference must not make the tolerance infinite
             dot += x * y
             na += x * x
             nr += y * y

@@ -84,6 +84,23 @@ final class ParityTests: XCTestCase {
         XCTAssertEqual(ParityReport.top(5, Array(output.doubles()[0..<1000])), Array(top5[0..<5]))
     }
 
+    /// Identical outputs pass whatever they hold: ∞ − ∞ is NaN, which made convert's check fail on
+    /// a model whose weights hold infinities, copied exactly (found by the CLI mutation run).
+    func testIdenticalNonFiniteOutputsPass() {
+        let values: [Float] = [.infinity, -.infinity, .nan, 1, 2, 3, 4, 5]
+        let report = ParityReport(name: "y", value: Tensor(floats: values, shape: [1, 8]), reference: Tensor(floats: values, shape: [1, 8]))
+        XCTAssertEqual(report.maxAbsDifference, 0)
+        XCTAssertEqual(report.cosine, 1)
+        XCTAssertTrue(report.passes(atol: 0, rtol: 1e-4))
+        // One different value still fails: a NaN against a number, or an infinity of the other sign.
+        for changed in [Float(7), .nan, -.infinity] where !(changed.isNaN && values[3].isNaN) {
+            var other = values
+            other[3] = changed
+            XCTAssertFalse(ParityReport(name: "y", value: Tensor(floats: other, shape: [1, 8]),
+                                        reference: Tensor(floats: values, shape: [1, 8])).passes(atol: 0, rtol: 1e-4), "\(changed)")
+        }
+    }
+
     func testGeneratorMatchesPython() throws {
         let expected = try Fixture.npy("parity/generator_check.npy").floats()
         XCTAssertEqual(WeightGenerator(seed: 7).values(stream: 3, count: 64, shift: 25), expected)
