@@ -76,13 +76,7 @@ public final class OutputFile {
                 return
             }
         }
-        let target = try OutputFile.resolvingLinks(path)
-        let slash = target.lastIndex(of: "/")
-        let directory = slash.map { String(target[...$0]) } ?? ""
-        let basename = slash.map { String(target[target.index(after: $0)...]) } ?? target
-        guard !basename.isEmpty else { throw IOError(path: path, operation: "create", message: "not a file path") }
-        let tag = String(UInt64.random(in: 0 ... .max), radix: 16)
-        let temporary = "\(directory).\(basename).zoo-tmp-\(getpid())-\(tag)"
+        let (target, temporary) = try OutputFile.sibling(of: path, kind: "tmp")
         // Registered before it exists: a signal between open and registration would leave it behind.
         cleanupSlot = zoo_cleanup_add(temporary)
         descriptor = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o666)
@@ -93,6 +87,18 @@ public final class OutputFile {
         }
         (temporaryPath, finalPath, ownsDescriptor) = (temporary, target, true)
         buffer = .allocate(byteCount: bufferSize, alignment: 64)
+    }
+
+    /// `path`'s final target (`resolvingLinks`) and a fresh hidden name beside it,
+    /// `.<basename>.zoo-<kind>-<pid>-<random>`, in the same directory so a rename stays atomic.
+    static func sibling(of path: String, kind: String) throws(IOError) -> (target: String, sibling: String) {
+        let target = try resolvingLinks(path)
+        let slash = target.lastIndex(of: "/")
+        let directory = slash.map { String(target[...$0]) } ?? ""
+        let basename = slash.map { String(target[target.index(after: $0)...]) } ?? target
+        guard !basename.isEmpty else { throw IOError(path: path, operation: "create", message: "not a file path") }
+        let tag = String(UInt64.random(in: 0 ... .max), radix: 16)
+        return (target, "\(directory).\(basename).zoo-\(kind)-\(getpid())-\(tag)")
     }
 
     /// `path` with a symbolic link in its last component followed to the file it finally names
@@ -239,14 +245,9 @@ public final class StagingFolder {
         if stat(destination, &info) == 0, info.st_mode & S_IFMT == S_IFDIR {
             throw IOError(path: destination, operation: "write", message: "it is a directory")
         }
-        let target = try OutputFile.resolvingLinks(destination)
+        let (target, folder) = try OutputFile.sibling(of: destination, kind: "staging")
         self.target = target
-        let slash = target.lastIndex(of: "/")
-        let directory = slash.map { String(target[...$0]) } ?? ""
-        let basename = slash.map { String(target[target.index(after: $0)...]) } ?? target
-        guard !basename.isEmpty else { throw IOError(path: destination, operation: "create", message: "not a file path") }
-        let folder = "\(directory).\(basename).zoo-staging-\(getpid())-\(String(UInt64.random(in: 0 ... .max), radix: 16))"
-        let path = "\(folder)/\(basename)"
+        let path = "\(folder)/\(target.split(separator: "/").last.map(String.init) ?? target)"
         (self.folder, self.path) = (folder, path)
         // The signal handler unlinks every registered path, then removes registered folders.
         for file in [path] + suffixes.map({ path + $0 }) + [folder] { slots.append(zoo_cleanup_add(file)) }
