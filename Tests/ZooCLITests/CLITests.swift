@@ -18,11 +18,15 @@ final class CLITests: XCTestCase {
 
     func zoo(_ arguments: String...) throws -> Result { try Self.run(arguments) }
 
-    /// Runs the built `zoo` with `arguments`, capturing its status, stdout and stderr.
-    static func run(_ arguments: [String]) throws -> Result {
+    /// Runs the built `zoo` with `arguments` (and `environment` added to this process's), capturing
+    /// its status, stdout and stderr.
+    static func run(_ arguments: [String], environment: [String: String] = [:]) throws -> Result {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: binary)
         process.arguments = arguments
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        }
         let out = Pipe(), err = Pipe()
         process.standardOutput = out
         process.standardError = err

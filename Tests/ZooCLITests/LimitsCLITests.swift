@@ -5,21 +5,7 @@ import XCTest
 /// a malformed value is an error (never silently ignored), a raised one is honoured.
 final class LimitsCLITests: XCTestCase {
     private func zoo(_ arguments: [String], limits: String) throws -> CLITests.Result {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: CLITests.binary)
-        process.arguments = arguments
-        var environment = ProcessInfo.processInfo.environment
-        environment["ZOO_LIMITS"] = limits
-        process.environment = environment
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let stdout = out.fileHandleForReading.readDataToEndOfFile()
-        let stderr = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return CLITests.Result(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
-                               stderr: String(decoding: stderr, as: UTF8.self))
+        try CLITests.run(arguments, environment: ["ZOO_LIMITS": limits])
     }
 
     private func fixture(_ name: String) -> String { CLITests.fixtures.appendingPathComponent(name).path }
