@@ -64,7 +64,8 @@ public struct Unpickler {
     ///
     /// A pickle can build cycles (a list appended to itself), which reference counting never frees:
     /// a graph with one, reachable or not, is refused, and whenever `load` throws, every container
-    /// the pickle changed after making it is emptied, which breaks any cycle it built.
+    /// the pickle changed after making it, and every one on the stack or in the memo, is emptied,
+    /// which breaks any cycle it built.
     public mutating func load() throws(CheckpointError) -> PyValue {
         stack.removeAll(keepingCapacity: true)
         marks.removeAll()
@@ -79,9 +80,11 @@ public struct Unpickler {
             mutated.removeAll()
             return value
         } catch {
+            // Everything built is garbage now. A container an opcode was changing when it failed
+            // (SETITEMS refusing its second key after setting the first) is on the stack or in the memo.
+            for entry in mutated + stack + memo.values { entry.value.empty() }
             stack.removeAll()
             memo.removeAll()
-            for entry in mutated { entry.value.empty() }
             mutated.removeAll()
             throw error
         }
