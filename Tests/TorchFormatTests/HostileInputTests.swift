@@ -179,13 +179,7 @@ final class HostileInputTests: XCTestCase {
         // once the error is thrown (a weak reference to it, taken through a persistent-id hook).
         weak var leaked: PyList?
         let cycleThenFail = P.proto + selfList + [0x51] + [0xFF]  // ... BINPERSID (the list), then a bad opcode
-        let failure = cycleThenFail.withUnsafeBytes { bytes -> CheckpointError? in
-            var unpickler = Unpickler(bytes: bytes, record: "test") { id throws(CheckpointError) in
-                if case let .list(list) = id { leaked = list }
-                return .none
-            }
-            do throws(CheckpointError) { _ = try unpickler.load(); return nil } catch { return error }
-        }
+        let failure = unpicklingError(cycleThenFail) { id in if case let .list(list) = id { leaked = list } }
         XCTAssertEqual(failure?.reason, .pickle("unknown opcode 0xff"))
         XCTAssertNotNil(failure)
         XCTAssertNil(leaked, "the self-referencing list was freed")
@@ -195,15 +189,21 @@ final class HostileInputTests: XCTestCase {
         weak var dict: PyDict?
         let halfDone = P.proto + [0x7D, 0x71, 0x00, 0x68, 0x00, 0x51, 0x30]  // EMPTY_DICT BINPUT 0, BINGET 0 BINPERSID POP
             + P.mark + P.string("w") + [0x68, 0x00, 0x68, 0x00] + P.none + [0x75] + P.stop  // MARK 'w' d d None SETITEMS
-        let refused = halfDone.withUnsafeBytes { bytes -> CheckpointError? in
+        let refused = unpicklingError(halfDone) { id in if case let .dict(d) = id { dict = d } }
+        XCTAssertEqual(refused?.reason, .pickle("unhashable dict as a dict key"))
+        XCTAssertNil(dict, "the dict holding itself was freed")
+    }
+
+    /// The error unpickling `pickle` throws (nil if none); each persistent id (BINPERSID) is shown
+    /// to `persistentID` and loads as None.
+    private func unpicklingError(_ pickle: [UInt8], persistentID: @escaping (PyValue) -> Void) -> CheckpointError? {
+        pickle.withUnsafeBytes { bytes -> CheckpointError? in
             var unpickler = Unpickler(bytes: bytes, record: "test") { id throws(CheckpointError) in
-                if case let .dict(d) = id { dict = d }
+                persistentID(id)
                 return .none
             }
             do throws(CheckpointError) { _ = try unpickler.load(); return nil } catch { return error }
         }
-        XCTAssertEqual(refused?.reason, .pickle("unhashable dict as a dict key"))
-        XCTAssertNil(dict, "the dict holding itself was freed")
     }
 
     /// A memo bomb under the value limit that holds no tensor costs no walk: fuzzing found one that
