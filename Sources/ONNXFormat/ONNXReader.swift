@@ -41,6 +41,10 @@ public struct ONNXModel: Sendable {
     /// Every initializer of the file in file order — including any no node reads, which `graph`
     /// leaves out — as stored (not converted).
     public let initializers: [(name: String, tensor: Tensor)]
+    /// Names of initializers that nodes read only as constants the import folded into an op (a
+    /// Reshape's target shape, a ConstantOfShape's shape): graph data, not weights — torch's exporter
+    /// makes them (`val_8`), and a state dict has no place for them.
+    public let graphConstants: Set<String>
 }
 
 public enum ONNX {
@@ -275,8 +279,9 @@ struct Importer {
         var producer = ONNXProto.string(model.producer_name)
         let version = ONNXProto.string(model.producer_version)
         if !version.isEmpty { producer += producer.isEmpty ? version : " \(version)" }
+        let folded = Set(fileInitializers.map(\.name).filter { consumed.contains($0) && !read.contains($0) })
         return ONNXModel(graph: built, irVersion: irVersion, opset: opset, producer: producer, path: path,
-                         initializers: fileInitializers)
+                         initializers: fileInitializers, graphConstants: folded)
     }
 
     /// Every node whose op has no builder (or is outside the default domain), reported together.

@@ -78,7 +78,7 @@ public enum Safetensors {
             }
             try output.commit()
         } catch {
-            throw SafetensorsError(.io(error.message), file: path)
+            throw SafetensorsError(.io("cannot \(error.operation): \(error.message)"), file: path)
         }
     }
 

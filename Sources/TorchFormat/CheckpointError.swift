@@ -9,6 +9,8 @@ public struct CheckpointError: Error, CustomStringConvertible, Sendable {
     public enum Reason: Sendable, Equatable {
         case emptyFile
         case notACheckpoint(String)
+        /// A checkpoint without the state dict asked for (a wrong `--key`, none or several found).
+        case noStateDict(String)
         case truncated(String)
         /// A structural problem in the zip container.
         case zip(String)
@@ -83,6 +85,7 @@ extension CheckpointError.Reason: CustomStringConvertible {
         switch self {
         case .emptyFile: "empty file"
         case let .notACheckpoint(why): "not a PyTorch checkpoint (\(why))"
+        case let .noStateDict(why): why
         case let .truncated(what): "file is truncated: \(what)"
         case let .zip(what): "malformed zip archive: \(what)"
         case let .tar(what): "malformed tar archive: \(what)"

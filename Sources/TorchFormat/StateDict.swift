@@ -51,16 +51,19 @@ extension Checkpoint {
     /// top-level entry that is a state dict. A `module.` prefix on every name (nn.DataParallel) is
     /// removed.
     /// - Throws: `.ambiguous` naming the candidates when several entries qualify and no key is given;
-    ///   `.notACheckpoint` when nothing qualifies or `key` does not name a state dict.
+    ///   `.noStateDict` when nothing qualifies or `key` does not name a state dict.
     public func stateDict(key: String? = nil) throws(CheckpointError) -> StateDict {
         let chosenKey: String?
         let value: PyValue
         if let key {
             guard let found = lookup(key) else {
-                throw CheckpointError(.notACheckpoint("no entry '\(key)'; top-level entries: \(topLevelKeys.joined(separator: ", "))"), file: path)
+                if Checkpoint.isStateDict(root) {
+                    throw CheckpointError(.noStateDict("no entry '\(key)': the file is itself a state dict (of \(topLevelKeys.count) tensors); drop --key"), file: path)
+                }
+                throw CheckpointError(.noStateDict("no entry '\(key)'; top-level entries: \(topLevelKeys.joined(separator: ", "))"), file: path)
             }
             guard Checkpoint.isStateDict(found) else {
-                throw CheckpointError(.notACheckpoint("entry '\(key)' is \(found.kindName), not a dict of tensors"), file: path)
+                throw CheckpointError(.noStateDict("entry '\(key)' is \(found.kindName), not a state dict (a dict of tensors)"), file: path)
             }
             (chosenKey, value) = (key, found)
         } else if Checkpoint.isStateDict(root) {
@@ -71,7 +74,7 @@ extension Checkpoint {
             let candidates = candidateEntries
             guard candidates.count == 1, let only = candidates.first else {
                 if candidates.isEmpty {
-                    throw CheckpointError(.notACheckpoint("no state dict found: the checkpoint is \(root.kindName) with entries \(topLevelKeys.joined(separator: ", "))"), file: path)
+                    throw CheckpointError(.noStateDict("no state dict found: the checkpoint is \(root.kindName) with entries \(topLevelKeys.joined(separator: ", "))"), file: path)
                 }
                 throw CheckpointError(.ambiguous("several entries hold state dicts (\(candidates.map(\.key).joined(separator: ", "))): choose one with --key"), file: path)
             }

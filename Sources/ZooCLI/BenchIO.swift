@@ -23,14 +23,14 @@ struct BenchIO: ParsableCommand {
     @Option(help: "Also write the checkpoint to this path (it is overwritten) and time that.")
     var write: String?
 
-    @Option(help: "Runs per measurement.")
+    @Option(parsing: .unconditional, help: "Runs per measurement.")
     var runs: Int = 10
 
-    @Flag(help: "Print one JSON object instead of text.")
-    var json = false
+    @OptionGroup var printing: OutputOptions
+
+    func validate() throws { try requireAtLeast(1, runs, "--runs") }
 
     func run() throws {
-        guard runs > 0 else { throw ValidationError("--runs must be positive") }
         // Peak resident memory is read after each phase (it only grows), so each figure covers the
         // phases up to and including its own.
         var results: [(name: String, times: [Double], peak: Int)] = []
@@ -46,22 +46,17 @@ struct BenchIO: ParsableCommand {
                 let save = try time { try Checkpoint.save(checkpoint.root, to: write) }
                 results.append(("save", save, peakResidentBytes()))
             }
-            if json {
-                var members: [(String, JSON)] = [("file", .string(file)), ("tensors", .int(tensors))]
-                for result in results {
-                    members.append((result.name, .object([
-                        ("median_s", .double(median(result.times))), ("min_s", .double(result.times.min()!)),
-                        ("peak_rss_bytes", .int(result.peak)),
-                    ])))
-                }
-                print(JSON.object(members).rendered())
-            } else {
-                print("\(file.escapedForTerminal): \(tensors) tensors, \(runs) runs each")
-                for result in results {
-                    print("  \(result.name.padding(9))  median \(ms(median(result.times)))  min \(ms(result.times.min()!))"
-                        + "  peak resident \(grouped(result.peak / 1_048_576)) MiB")
-                }
+            var members: [(String, JSON)] = [("file", .string(file)), ("tensors", .int(tensors))]
+            var lines = ["\(file.escapedForTerminal): \(tensors) tensors, \(runs) runs each"]
+            for result in results {
+                members.append((result.name, .object([
+                    ("median_s", .double(median(result.times))), ("min_s", .double(result.times.min()!)),
+                    ("peak_rss_bytes", .int(result.peak)),
+                ])))
+                lines.append("  \(result.name.padding(9))  median \(ms(median(result.times)))  min \(ms(result.times.min()!))"
+                    + "  peak resident \(grouped(result.peak / 1_048_576)) MiB")
             }
+            printing.emit(lines.joined(separator: "\n"), json: .object(members))
         } catch let error as CheckpointError {
             throw UserError(error)
         }

@@ -13,13 +13,23 @@ import Glibc
 enum FileFormat: String {
     case torch, onnx, safetensors
 
+    /// The format `path`'s extension names, nil for any other (checked with a message by `init(path:)`).
+    init?(extensionOf path: String) { try? self.init(path: path) }
+
+    /// The format `path`'s extension names; a directory or an unknown extension is a user error.
     init(path: String) throws {
+        var info = stat()
+        if stat(path, &info) == 0, info.st_mode & S_IFMT == S_IFDIR {
+            throw UserError(message: "\(path): is a directory, not a model file (.pth, .pt, .bin, .onnx or .safetensors)")
+        }
         let ext = path.split(separator: "/").last.flatMap { name in name.contains(".") ? name.split(separator: ".").last : nil }
             .map { String($0).lowercased() } ?? ""
         switch ext {
         case "pth", "pt", "bin": self = .torch
         case "onnx": self = .onnx
         case "safetensors": self = .safetensors
+        case "":
+            throw UserError(message: "\(path): no file extension: zoo tells formats apart by it (.pth, .pt, .bin, .onnx or .safetensors)")
         default:
             throw UserError(message: "\(path): unsupported extension '.\(ext)' (supported: .pth, .pt, .bin, .onnx, .safetensors)")
         }
@@ -31,10 +41,14 @@ struct Convert: ParsableCommand {
         abstract: "Convert between PyTorch checkpoints, ONNX and safetensors, then check the result.",
         discussion: """
         Formats follow the extensions: .pth/.pt/.bin (PyTorch zip, legacy or tar in; zip out), \
-        .onnx, .safetensors. Directions: pth → pth (the whole object, byte-identical to torch.save), \
-        pth ⇄ safetensors, pth/safetensors → onnx (needs an architecture: detected from the state \
-        dict or --arch), onnx → pth/safetensors (initializers by name — state-dict keys when the \
-        graph came from a torchvision layout). The result is written into a staging folder beside \
+        .onnx, .safetensors. Directions: pth → pth (the whole object, byte-identical to torch.save; \
+        with --key, that state dict alone), pth ⇄ safetensors, pth/safetensors → onnx (needs an \
+        architecture: detected from the state dict or --arch), onnx → pth/safetensors (the weights \
+        by name — state-dict keys when the graph came from a torchvision layout; constants folded \
+        into the graph, such as a Reshape's shape, are left out and listed). Nothing is dropped \
+        silently: a checkpoint holding more than its state dict (optimizer state, epoch) or \
+        safetensors metadata converts to a format that cannot hold it only with --drop-extra, and \
+        the summary lists what was left out. The result is written into a staging folder beside \
         the output and, unless --no-verify, read back: every tensor is compared bit for bit and, \
         when both sides are runnable models, both run on a generated input and the parity line is \
         printed. Only a result that passes moves over the output: a failure never leaves a file \
@@ -46,23 +60,44 @@ struct Convert: ParsableCommand {
     var input: String
     @Argument(help: "Output file.")
     var output: String
-    @Option(help: "Architecture for the model graph (see zoo models); detected from the state dict by default.")
+    @Option(help: "Architecture for the model graph when writing .onnx from a state dict (see zoo models); detected by default.")
     var arch: String?
-    @Option(help: "ONNX opset to write (13–21).")
-    var opset: Int = 17
-    @Flag(help: "Write ONNX initializers to <output>.data (automatic past 2 GiB).")
+    @Option(parsing: .unconditional, help: "ONNX opset to write (13–21; default 17). Only for an .onnx output.")
+    var opset: Int?
+    @Flag(help: "Write ONNX initializers to <output>.data (automatic past 2 GiB). Only for an .onnx output.")
     var externalData = false
-    @Option(help: "Entry holding the state dict in a nested checkpoint.")
+    @Option(help: "Entry holding the state dict in a nested PyTorch checkpoint (e.g. model, ema.model).")
     var key: String?
+    @Flag(help: "Write the state dict even when the input holds more (optimizer state, epoch, metadata) that the output format cannot keep; the summary lists what was left out.")
+    var dropExtra = false
     @Flag(help: "Skip reading the result back and checking it.")
     var noVerify = false
+    @OptionGroup var printing: OutputOptions
 
-    private var showProgress: Bool { isatty(2) != 0 }
+    func validate() throws {
+        let from = FileFormat(extensionOf: input), to = FileFormat(extensionOf: output)
+        if opset != nil, to != .onnx { throw ValidationError("--opset applies only to an .onnx output, not \(output)") }
+        if let opset, !ONNXWriteOptions.supportedOpsets.contains(opset) {
+            throw ValidationError("--opset \(opset) is not one zoo writes (\(ONNXWriteOptions.supportedOpsets.lowerBound)–\(ONNXWriteOptions.supportedOpsets.upperBound))")
+        }
+        if externalData, to != .onnx { throw ValidationError("--external-data applies only to an .onnx output, not \(output)") }
+        if key != nil, from != .torch { throw ValidationError("--key applies only to a PyTorch checkpoint input, not \(input)") }
+        if arch != nil, from == .onnx || to != .onnx {
+            throw ValidationError("--arch applies only when writing .onnx from a state dict (.pth or .safetensors)")
+        }
+    }
 
-    private func progress(_ message: String) {
-        guard showProgress else { return }
-        let line = Array("zoo: \(message.escapedForTerminal)\n".utf8)
-        _ = line.withUnsafeBytes { Glibc.write(2, $0.baseAddress, $0.count) }
+    /// What a conversion produced: for the summary line and --json.
+    struct Outcome {
+        var tensors = 0
+        var verified = false
+        /// The two models' parity when both sides ran.
+        var parity: ParityReport?
+        var architecture: String?
+        /// Whatever the input held that the output does not: (name, what it is, why).
+        var leftOut: [(name: String, what: String, reason: String)] = []
+        /// "bit-identical" or "read back bit-identical to <input>" — how the tensors were checked.
+        var check = ""
     }
 
     func run() throws {
@@ -71,6 +106,9 @@ struct Convert: ParsableCommand {
         let streamed = isStream(output)
         if streamed, !noVerify {
             throw UserError(message: "\(output): not a regular file (a pipe, device or standard output): convert cannot read it back to verify; add --no-verify")
+        }
+        if streamed, isStandardOutput(output), !printing.quiet {
+            throw UserError(usage: "\(output) is standard output, where convert prints its summary: add --quiet")
         }
         if case (.onnx, .onnx) = (from, to) {
             throw UserError(message: "\(output): ONNX → ONNX is not a conversion; use --opset with a .pth source, or copy the file")
@@ -81,71 +119,165 @@ struct Convert: ParsableCommand {
         do { staging = streamed ? nil : try StagingFolder(for: output, suffixes: to == .onnx ? [".data"] : []) } catch {
             throw UserError(error)
         }
-        let summary: String
+        let outcome: Outcome
         do {
-            summary = try convert(from, to, writing: staging?.path ?? output)
+            outcome = try convert(from, to, writing: staging?.path ?? output)
+        } catch let error as UserError where error.isUsage {
+            staging?.discard()
+            throw error
         } catch {
             staging?.discard()
             throw UserError(message: staging?.mentioningDestination("\(error)") ?? "\(error)")
         }
         do { try staging?.commit() } catch { throw UserError(error) }
-        print(summary)
+        printing.emit(summary(outcome), json: json(outcome, from, to))
     }
 
-    /// Reads the input, writes the result to `path` and checks it; returns the line to print.
-    private func convert(_ from: FileFormat, _ to: FileFormat, writing path: String) throws -> String {
-        progress("reading \(input)")
+    private func summary(_ o: Outcome) -> String {
+        var line = "wrote \(output.escapedForTerminal)"
+        if o.tensors > 0 { line += ": \(o.tensors) tensors" }
+        if !o.verified {
+            line += " (not verified)"
+        } else {
+            if !o.check.isEmpty { line += ", \(o.check)" }
+            if let parity = o.parity {
+                line += o.check.isEmpty ? "; parity with \(input.escapedForTerminal): " : "; \(o.architecture ?? "the model") runs: "
+                line += describe(parity)
+            }
+        }
+        var reasons: [String] = []
+        for entry in o.leftOut where !reasons.contains(entry.reason) { reasons.append(entry.reason) }
+        for reason in reasons {
+            line += "\nleft out (\(reason)): " + o.leftOut.filter { $0.reason == reason }
+                .map { "\($0.name.escapedForTerminal) (\($0.what.escapedForTerminal))" }.joined(separator: ", ")
+        }
+        return line
+    }
+
+    private func json(_ o: Outcome, _ from: FileFormat, _ to: FileFormat) -> JSON {
+        .object([
+            ("input", .string(input)), ("output", .string(output)), ("from", .string(from.rawValue)), ("to", .string(to.rawValue)),
+            ("opset", to == .onnx ? .int(opset ?? 17) : .null), ("architecture", o.architecture.map(JSON.string) ?? .null),
+            ("tensors", o.tensors > 0 ? .int(o.tensors) : .null), ("verified", .bool(o.verified)),
+            ("bit_identical", .bool(o.verified && !o.check.isEmpty)),
+            ("parity", o.parity.map { r in
+                .object([("max_abs_diff", .double(r.maxAbsDifference)), ("relative_diff", .double(r.relativeDifference)),
+                         ("cosine", .double(r.cosine)), ("rows", .int(r.rows)), ("top5_agree", r.top5Agreement.map(JSON.int) ?? .null)])
+            } ?? .null),
+            ("left_out", .array(o.leftOut.map { .object([("name", .string($0.name)), ("what", .string($0.what)), ("reason", .string($0.reason))]) })),
+        ])
+    }
+
+    /// Reads the input, writes the result to `path` and checks it.
+    private func convert(_ from: FileFormat, _ to: FileFormat, writing path: String) throws -> Outcome {
+        printing.progress("reading \(input)")
         switch (from, to) {
-        case (.torch, .torch):
+        case (.torch, .torch) where key == nil:
             return try torchToTorch(writing: path)
         case (_, .onnx):
-            let model = try sourceModel()
-            progress("writing \(output) (opset \(opset))")
+            let source = try stateDictSource(for: to)
+            let model = try sourceModel(source.tensors)
+            printing.progress("writing \(output) (opset \(opset ?? 17))")
             do {
-                try ONNX.save(model.graph, to: path, options: ONNXWriteOptions(opset: opset, externalData: externalData))
-            } catch { throw UserError(message: "\(output): \(error)") }
-            return try verifyModels(source: model.graph, result: { try onnxGraph(path) })
+                try ONNX.save(model.graph, to: path, options: ONNXWriteOptions(opset: opset ?? 17, externalData: externalData))
+            } catch { throw UserError(message: "\(error)") }
+            var outcome = Outcome(tensors: source.tensors.count, architecture: model.architecture.rawValue, leftOut: source.leftOut)
+            if !noVerify {
+                printing.progress("verifying: running both models")
+                let report = try parity(model.graph, try onnxGraph(path))
+                guard report.passes(atol: 0, rtol: 1e-4) else { throw UserError(message: "\(output): verification failed: \(describe(report))") }
+                outcome.verified = true
+                outcome.parity = report
+            }
+            return outcome
         case (.onnx, _):
             let source = try onnxSource()
-            try write(source.tensors, as: to, to: path)
-            return try verifyTensors(source.tensors, sourceGraph: source.graph, written: path)
-        case (.torch, .safetensors), (.safetensors, .torch), (.safetensors, .safetensors):
-            let tensors = try readStateDict(input, key: key)
-            try write(tensors, as: to, to: path)
-            return try verifyTensors(tensors, sourceGraph: nil, written: path)
+            try write(source.tensors, metadata: [:], as: to, to: path)
+            var outcome = try verifyTensors(source.tensors, sourceGraph: source.graph, written: path)
+            outcome.leftOut = source.leftOut
+            return outcome
+        case (.torch, _), (.safetensors, _):
+            let source = try stateDictSource(for: to)
+            try write(source.tensors, metadata: source.metadata, as: to, to: path)
+            var outcome = try verifyTensors(source.tensors, sourceGraph: nil, written: path)
+            outcome.leftOut = source.leftOut
+            return outcome
         }
     }
 
-    private func torchToTorch(writing path: String) throws -> String {
+    private func torchToTorch(writing path: String) throws -> Outcome {
         do {
             let source = try Checkpoint.load(path: input)
-            progress("writing \(output)")
+            printing.progress("writing \(output)")
             try Checkpoint.save(source.root, to: path)
-            guard !noVerify else { return "wrote \(output.escapedForTerminal): \(source.tensors.count) tensors (not verified)" }
-            progress("verifying")
+            guard !noVerify else { return Outcome(tensors: source.tensors.count) }
+            printing.progress("verifying")
             let written = try Checkpoint.load(path: path)
             if let mismatch = Convert.firstMismatch(source.tensors, written.tensors) {
                 throw UserError(message: "\(output): verification failed: \(mismatch)")
             }
-            return "wrote \(output.escapedForTerminal): \(written.tensors.count) tensors, read back bit-identical to \(input.escapedForTerminal)"
+            return Outcome(tensors: written.tensors.count, verified: true, check: "read back bit-identical to \(input.escapedForTerminal) (the whole object)")
         } catch let error as CheckpointError {
             throw UserError(error)
         }
     }
 
-    /// Every initializer of the input model (including any no node reads), and its graph for the
-    /// parity run — from one parse. A model whose graph zoo cannot import still converts, unrun.
-    private func onnxSource() throws -> (tensors: [(name: String, tensor: Tensor)], graph: Graph?) {
+    /// The state dict of a .pth or .safetensors input, with what the output format `to` cannot keep:
+    /// a checkpoint's entries besides its state dict; safetensors metadata (other than the `format`
+    /// tag) unless the output is safetensors too. Refused, naming them, unless --drop-extra — or
+    /// --key, which asks for that state dict alone.
+    private func stateDictSource(for to: FileFormat) throws -> (tensors: [(name: String, tensor: Tensor)], metadata: [String: String],
+                                                               leftOut: [(name: String, what: String, reason: String)]) {
+        var extra: [(name: String, what: String)] = []
+        var metadata: [String: String] = [:]
+        let tensors: [(name: String, tensor: Tensor)]
+        if try FileFormat(path: input) == .safetensors {
+            let file: SafetensorsFile
+            do { file = try Safetensors.load(path: input) } catch { throw UserError(error) }
+            tensors = try readStateDict(input)
+            if to == .safetensors {
+                metadata = file.metadata
+            } else {
+                for (name, value) in file.metadata.sorted(by: { $0.key < $1.key }) where name != "format" {
+                    extra.append(("metadata '\(name)'", "'\(value.count > 40 ? String(value.prefix(37)) + "..." : value)'"))
+                }
+            }
+        } else {
+            let checkpoint: Checkpoint
+            let stateDict: StateDict
+            do {
+                checkpoint = try Checkpoint.load(path: input)
+                stateDict = try checkpoint.stateDict(key: key)
+            } catch { throw UserError(error) }
+            tensors = stateDict.entries.map { ($0.name, $0.tensor.tensor) }
+            extra = checkpoint.otherEntries(excluding: stateDict.key).map { ($0.key, Report.summary($0.value)) }
+        }
+        guard !extra.isEmpty else { return (tensors, metadata, []) }
+        if !dropExtra && key == nil {
+            let listed = extra.map { "\($0.name) (\($0.what))" }.joined(separator: ", ")
+            throw UserError(usage: "\(input) holds more than a state dict — \(listed) — which \(output) cannot keep: "
+                + "add --drop-extra to write the state dict alone" + (to == .torch ? "" : ", or convert to .pth to keep everything"))
+        }
+        return (tensors, metadata, extra.map { ($0.name, $0.what, key != nil && !dropExtra ? "outside --key" : "--drop-extra") })
+    }
+
+    /// The weights of the input model — every initializer except the constants the graph folds into
+    /// its ops (a Reshape's shape), which are listed as left out — and its graph for the parity run,
+    /// from one parse. A model whose graph zoo cannot import still converts, unrun, every initializer kept.
+    private func onnxSource() throws -> (tensors: [(name: String, tensor: Tensor)], graph: Graph?,
+                                         leftOut: [(name: String, what: String, reason: String)]) {
         do {
             let model = try ONNX.load(path: input)
-            return (model.initializers, model.graph)
+            let weights = model.initializers.filter { !model.graphConstants.contains($0.name) }
+            let constants = model.initializers.filter { model.graphConstants.contains($0.name) }
+                .map { (name: $0.name, what: "\($0.tensor.dtype.rawValue) \($0.tensor.shape)", reason: "graph constants, not weights") }
+            return (weights, model.graph, constants)
         } catch {
-            do { return (try ONNX.initializers(path: input), nil) } catch { throw UserError(error) }
+            do { return (try ONNX.initializers(path: input), nil, []) } catch { throw UserError(error) }
         }
     }
 
-    private func sourceModel() throws -> Model {
-        let tensors = try readStateDict(input, key: key)
+    private func sourceModel(_ tensors: [(name: String, tensor: Tensor)]) throws -> Model {
         let architecture = try parseArchitecture(arch)
         do { return try Model.bind(tensors: tensors, architecture: architecture) } catch {
             throw UserError(message: "\(input): \(error)")
@@ -157,11 +289,11 @@ struct Convert: ParsableCommand {
     }
 
     /// Writes named tensors as a state dict (`.pth`) or a safetensors file at `path`.
-    private func write(_ tensors: [(name: String, tensor: Tensor)], as format: FileFormat, to path: String) throws {
+    private func write(_ tensors: [(name: String, tensor: Tensor)], metadata: [String: String], as format: FileFormat, to path: String) throws {
         guard !tensors.isEmpty else {
             throw UserError(message: "\(input): holds no tensors (no initializers or weights): there is no state dict to write")
         }
-        progress("writing \(output)")
+        printing.progress("writing \(output)")
         switch format {
         case .torch:
             let entries = tensors.map { entry -> (name: String, tensor: TorchTensor) in
@@ -170,17 +302,17 @@ struct Convert: ParsableCommand {
             }
             do { try Checkpoint.save(StateDict(entries: entries), to: path) } catch { throw UserError(error) }
         case .safetensors:
-            do { try Safetensors.save(tensors, to: path) } catch { throw UserError(message: "\(output): \(error)") }
+            do { try Safetensors.save(tensors, metadata: metadata, to: path) } catch { throw UserError(error) }
         case .onnx:
             fatalError("handled by convert(_:_:writing:)")
         }
     }
 
     /// Tensors read back from `written` equal the source's bit for bit; when they bind to an
-    /// architecture and the source was a graph, both also run and must agree. Returns the line to print.
-    private func verifyTensors(_ source: [(name: String, tensor: Tensor)], sourceGraph: Graph?, written path: String) throws -> String {
-        guard !noVerify else { return "wrote \(output.escapedForTerminal): \(source.count) tensors (not verified)" }
-        progress("verifying")
+    /// architecture and the source was a graph, both also run and must agree.
+    private func verifyTensors(_ source: [(name: String, tensor: Tensor)], sourceGraph: Graph?, written path: String) throws -> Outcome {
+        guard !noVerify else { return Outcome(tensors: source.count) }
+        printing.progress("verifying")
         let format = try FileFormat(path: output)
         let written: [(name: String, tensor: Tensor)]
         do {
@@ -200,30 +332,23 @@ struct Convert: ParsableCommand {
                 throw UserError(message: "\(output): verification failed: tensor '\(name)' differs")
             }
         }
-        var line = "wrote \(output.escapedForTerminal): \(source.count) tensors, read back bit-identical"
+        var outcome = Outcome(tensors: source.count, verified: true, check: "read back bit-identical")
         // When the tensors make a zoo model, run source and result too.
         let reference = sourceGraph ?? (try? Model.bind(tensors: source))?.graph
         if let reference, let model = try? Model.bind(tensors: written) {
             let report = try parity(reference, model.graph)
-            line += "; \(model.architecture.rawValue) runs: " + describe(report)
             guard report.passes(atol: 0, rtol: 1e-4) else { throw UserError(message: "\(output): verification failed: \(describe(report))") }
+            outcome.parity = report
+            outcome.architecture = model.architecture.rawValue
         }
-        return line
-    }
-
-    private func verifyModels(source: Graph, result: () throws -> Graph) throws -> String {
-        guard !noVerify else { return "wrote \(output.escapedForTerminal) (not verified)" }
-        progress("verifying: running both models")
-        let report = try parity(source, try result())
-        guard report.passes(atol: 0, rtol: 1e-4) else { throw UserError(message: "\(output): verification failed: \(describe(report))") }
-        return "wrote \(output.escapedForTerminal); parity with \(input.escapedForTerminal): \(describe(report))"
+        return outcome
     }
 
     /// Runs both graphs on the same generated batch of two and compares their outputs.
     private func parity(_ a: Graph, _ b: Graph) throws -> ParityReport {
         let x = try generatedInput(for: a, batch: 2, seed: 0)
-        let ya = try execute(try makeExecutor(LoadedModel(graph: a, kind: input), threads: nil), x, path: input)
-        let yb = try execute(try makeExecutor(LoadedModel(graph: b, kind: output), threads: nil), x, path: output)
+        let ya = try execute(try makeExecutor(LoadedModel(path: input, graph: a, architecture: nil, opset: nil), threads: nil), x, path: input)
+        let yb = try execute(try makeExecutor(LoadedModel(path: output, graph: b, architecture: nil, opset: nil), threads: nil), x, path: output)
         return ParityReport(name: b.outputs[0], value: yb, reference: ya)
     }
 

@@ -18,20 +18,27 @@ struct Inspect: ParsableCommand {
     @Argument(help: "The file: .pth/.pt/.bin (PyTorch), .onnx or .safetensors.")
     var file: String
 
-    @Option(help: "Entry holding the state dict, as a dotted path (e.g. model, ema.model).")
+    @Option(help: "Entry holding the state dict in a PyTorch checkpoint, as a dotted path (e.g. model, ema.model).")
     var key: String?
 
-    @Flag(help: "Print stable JSON (documented in the README) instead of text.")
-    var json = false
-
-    @Flag(help: "Skip CRC-32 verification of zip records.")
+    @Flag(help: "Skip CRC-32 verification of zip records (PyTorch zip checkpoints).")
     var noVerifyCrc = false
 
-    @Flag(help: "Also bind the state dict to its architecture and print the model's graph.")
+    @Flag(help: "Also bind the state dict to its architecture and show the model's graph (an ONNX model's graph is always shown).")
     var graph = false
 
     @Option(help: "Architecture for --graph (see zoo models); detected by default.")
     var arch: String?
+
+    @OptionGroup var printing: OutputOptions
+
+    func validate() throws {
+        let format = FileFormat(extensionOf: file)
+        if key != nil, format != .torch { throw ValidationError("--key applies only to a PyTorch checkpoint, not \(file)") }
+        if noVerifyCrc, format != .torch { throw ValidationError("--no-verify-crc applies only to a PyTorch checkpoint, not \(file)") }
+        if graph, format == .onnx { throw ValidationError("--graph does not apply to \(file): an ONNX model's graph is always shown") }
+        if arch != nil, !graph { throw ValidationError("--arch applies only with --graph") }
+    }
 
     func run() throws {
         switch try FileFormat(path: file) {
@@ -52,17 +59,40 @@ struct Inspect: ParsableCommand {
             note = error.reason.description
         }
         let report = Report(checkpoint: checkpoint, stateDict: stateDict, note: note)
-        print(json ? report.json.rendered() : report.text)
+        var model: Model?
         if graph {
             guard let stateDict else { throw UserError(message: "\(file): --graph needs a state dict (choose one with --key)") }
-            let model: Model
-            do {
-                model = try Model.bind(stateDict, architecture: try parseArchitecture(arch))
-            } catch let error as UserError { throw error } catch { throw UserError(message: "\(file): \(error)") }
-            print("")
-            print(model.graph.dump)
+            model = try bind(stateDict.entries.map { ($0.name, $0.tensor.tensor) })
         }
+        printing.emit(report.text + (model.map { "\n\n" + $0.graph.dump } ?? ""),
+                      json: model.map { report.json.adding("graph", graphJSON($0.graph, architecture: $0.architecture.rawValue)) } ?? report.json)
     }
+
+    private func bind(_ tensors: [(name: String, tensor: Tensor)]) throws -> Model {
+        do { return try Model.bind(tensors: tensors, architecture: try parseArchitecture(arch)) }
+        catch let error as UserError { throw error } catch { throw UserError(message: "\(file): \(error)") }
+    }
+}
+
+/// A graph as JSON: `{"name", "architecture", "inputs": [value], "nodes": [{"name", "op", "attributes",
+/// "inputs", "output": value}], "outputs": [value], "initializer_count", "parameter_count"}`, where a
+/// value is `{"name", "dtype", "shape"}` and a symbolic dimension (the batch) is its name as a string.
+func graphJSON(_ graph: Graph, architecture: String?) -> JSON {
+    func value(_ name: String) -> JSON {
+        guard let info = graph.values[name] else { return .object([("name", .string(name)), ("dtype", .null), ("shape", .null)]) }
+        return .object([("name", .string(name)), ("dtype", .string(info.dtype.rawValue)),
+                        ("shape", .array(info.shape.map { $0.value.map(JSON.int) ?? .string("\($0)") }))])
+    }
+    return .object([
+        ("name", .string(graph.name)), ("architecture", architecture.map(JSON.string) ?? .null),
+        ("inputs", .array(graph.inputs.map { value($0.name) })),
+        ("nodes", .array(graph.nodes.map { node in
+            .object([("name", .string(node.name)), ("op", .string(node.op.name)), ("attributes", .string(node.op.attributeSummary)),
+                     ("inputs", .array(node.inputs.map(JSON.string))), ("output", value(node.output))])
+        })),
+        ("outputs", .array(graph.outputs.map(value))),
+        ("initializer_count", .int(graph.initializers.count)), ("parameter_count", .int(graph.parameterCount)),
+    ])
 }
 
 extension Inspect {
@@ -71,47 +101,46 @@ extension Inspect {
         let model: ONNXModel
         do { model = try ONNX.load(path: file) } catch { throw UserError(error) }
         let tensors = model.graph.initializers
-        if json {
-            print(JSON.object([
+        printing.emit("""
+            file:      \(file.escapedForTerminal)
+            format:    onnx (IR \(model.irVersion), opset \(model.opset), producer '\(model.producer.escapedForTerminal)')
+            tensors:   \(tensors.count) initializers, \(grouped(model.graph.parameterCount)) parameters
+
+            \(model.graph.dump)
+            """, json: .object([
                 ("file", .string(file)), ("format", .string("onnx")), ("ir_version", .int(model.irVersion)),
                 ("opset", .int(model.opset)), ("producer", .string(model.producer)),
                 ("parameter_count", .int(model.graph.parameterCount)),
                 ("tensors", .array(tensors.map { tensorJSON($0.name, $0.tensor) })),
                 ("nodes", .array(model.graph.nodes.map { .object([("name", .string($0.name)), ("op", .string($0.op.name))]) })),
-            ]).rendered())
-            return
-        }
-        print("file:      \(file.escapedForTerminal)")
-        print("format:    onnx (IR \(model.irVersion), opset \(model.opset), producer '\(model.producer.escapedForTerminal)')")
-        print("tensors:   \(tensors.count) initializers, \(grouped(model.graph.parameterCount)) parameters")
-        print("")
-        print(model.graph.dump)
+                ("graph", graphJSON(model.graph, architecture: nil)),
+            ]))
     }
 
     private func inspectSafetensors() throws {
         let loaded: SafetensorsFile
         do { loaded = try Safetensors.load(path: file) } catch { throw UserError(error) }
         let parameters = loaded.tensors.reduce(0) { $0 + $1.tensor.count }
-        if json {
-            print(JSON.object([
-                ("file", .string(file)), ("format", .string("safetensors")), ("parameter_count", .int(parameters)),
-                ("metadata", .object(loaded.metadata.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) })),
-                ("tensors", .array(loaded.tensors.map { tensorJSON($0.name, $0.tensor) })),
-            ]).rendered())
-            return
-        }
-        print("file:      \(file.escapedForTerminal)")
-        print("format:    safetensors (header \(grouped(loaded.headerSize)) bytes)")
-        print("tensors:   \(loaded.tensors.count), \(grouped(parameters)) parameters")
+        let model = graph ? try bind(loaded.tensors) : nil
+        var lines = ["file:      \(file.escapedForTerminal)", "format:    safetensors (header \(grouped(loaded.headerSize)) bytes)",
+                     "tensors:   \(loaded.tensors.count), \(grouped(parameters)) parameters"]
         for (key, value) in loaded.metadata.sorted(by: { $0.key < $1.key }) {
-            print("metadata:  \(key.escapedForTerminal) = \(value.escapedForTerminal)")
+            lines.append("metadata:  \(key.escapedForTerminal) = \(value.escapedForTerminal)")
         }
-        print("")
+        lines.append("")
         let names = loaded.tensors.map(\.name.escapedForTerminal)
         let width = names.map(\.count).max() ?? 0
         for (name, (_, tensor)) in zip(names, loaded.tensors) {
-            print("  " + name.padding(width) + "  " + tensor.dtype.rawValue.padding(5) + "  \(tensor.shape)")
+            lines.append("  " + name.padding(width) + "  " + tensor.dtype.rawValue.padding(5) + "  \(tensor.shape)")
         }
+        if let model { lines += ["", model.graph.dump] }
+        var members: [(String, JSON)] = [
+            ("file", .string(file)), ("format", .string("safetensors")), ("parameter_count", .int(parameters)),
+            ("metadata", .object(loaded.metadata.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) })),
+            ("tensors", .array(loaded.tensors.map { tensorJSON($0.name, $0.tensor) })),
+        ]
+        if let model { members.append(("graph", graphJSON(model.graph, architecture: model.architecture.rawValue))) }
+        printing.emit(lines.joined(separator: "\n"), json: .object(members))
     }
 
     private func tensorJSON(_ name: String, _ t: Tensor) -> JSON {

@@ -5,10 +5,17 @@ indirect enum JSON {
     case null
     case bool(Bool)
     case int(Int)
+    case uint(UInt64)
     case double(Double)
     case string(String)
     case array([JSON])
     case object([(String, JSON)])
+
+    /// This object with `member` appended (unchanged when it is not an object).
+    func adding(_ key: String, _ value: JSON) -> JSON {
+        guard case let .object(members) = self else { return self }
+        return .object(members + [(key, value)])
+    }
 
     /// Compact-but-readable rendering: one object member per line at the top levels.
     func rendered(indent: Int = 0) -> String {
@@ -17,6 +24,7 @@ indirect enum JSON {
         case .null: return "null"
         case let .bool(b): return b ? "true" : "false"
         case let .int(i): return String(i)
+        case let .uint(u): return String(u)
         case let .double(d):
             if d.isNaN { return "\"NaN\"" }
             if d.isInfinite { return d > 0 ? "\"Infinity\"" : "\"-Infinity\"" }
@@ -24,7 +32,7 @@ indirect enum JSON {
         case let .string(s): return JSON.quote(s)
         case let .array(items):
             if items.isEmpty { return "[]" }
-            if items.allSatisfy({ if case .int = $0 { true } else { false } }) {
+            if items.allSatisfy({ switch $0 { case .int, .uint: true; default: false } }) {
                 return "[" + items.map { $0.rendered() }.joined(separator: ", ") + "]"
             }
             return "[\n" + items.map { pad + $0.rendered(indent: indent + 1) }.joined(separator: ",\n") + "\n" + end + "]"

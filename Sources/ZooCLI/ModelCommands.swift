@@ -1,5 +1,7 @@
 import Foundation
 import ArgumentParser
+import ONNXFormat
+import Safetensors
 import TorchFormat
 import ZooCore
 import ZooModels
@@ -8,29 +10,44 @@ import ZooRuntime
 struct Models: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "List the architectures zoo can build from a state dict.")
 
+    @OptionGroup var printing: OutputOptions
+
     func run() {
-        for architecture in Architecture.allCases {
-            print(architecture.rawValue.padding(15) + architecture.summary)
-        }
+        printing.emit(Architecture.allCases.map { $0.rawValue.padding(15) + $0.summary }.joined(separator: "\n"),
+                      json: .object([("architectures", .array(Architecture.allCases.map {
+                          .object([("name", .string($0.rawValue)), ("summary", .string($0.summary))])
+                      }))]))
     }
 }
 
 struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run a model on a .npy input and write its output as .npy.",
-        discussion: "The input is [batch, 3, height, width] float32 or float64, C order, little-endian."
+        discussion: """
+        The input is [batch, 3, height, width] (NCHW) float32 or float64, C order, little-endian. \
+        An ONNX graph takes the height and width it declares; a zoo architecture (a .pth or \
+        .safetensors state dict) takes any size its layers allow, as in PyTorch.
+        """
     )
 
     @Argument(help: "The model: .onnx, or a .pth/.safetensors state dict of a zoo architecture.")
     var model: String
     @Option(help: "Input .npy file.")
     var input: String
-    @Option(help: "Output .npy file (written atomically).")
+    @Option(help: "Output .npy file (written atomically; - for standard output).")
     var output: String
-    @Option(help: "Architecture, when detection from the state dict is not wanted (see zoo models).")
+    @Option(help: "Architecture of a state dict, when detection is not wanted (see zoo models).")
     var arch: String?
-    @Option(help: "Worker threads (default: all cores).")
+    @Option(parsing: .unconditional, help: "Worker threads (default: all cores).")
     var threads: Int?
+    @OptionGroup var printing: OutputOptions
+
+    func validate() throws {
+        try requireAtLeast(1, threads, "--threads")
+        if printing.json, isStandardOutput(output) {
+            throw ValidationError("--json prints to standard output, where --output \(output) writes the array: choose one")
+        }
+    }
 
     func run() throws {
         try refuseOverwriting([output], inputs: [model, input])
@@ -41,12 +58,19 @@ struct Run: ParsableCommand {
         let y = try execute(executor, x, path: input)
         let elapsed = seconds(ContinuousClock.now - start)
         do { try NumPy.write(y, to: output) } catch { throw UserError(error) }
-        let summary = "\(output.escapedForTerminal): \(y.shape) from \(loaded.kind) in \(String(format1: elapsed * 1000, digits: 1)) ms"
+        let summary = "\(output.escapedForTerminal): \(y.shape) from \(loaded.kind.escapedForTerminal) in \(String(format1: elapsed * 1000, digits: 1)) ms"
         if isStandardOutput(output) {
-            FileHandle.standardError.write(Data((summary + "\n").utf8))
-        } else {
-            print(summary)
+            if !printing.quiet { FileHandle.standardError.write(Data((summary + "\n").utf8)) }
+            return
         }
+        printing.emit(summary, json: .object([
+            ("model", loaded.json),
+            ("input", .object([("file", .string(input)), ("shape", .array(x.shape.map(JSON.int))), ("dtype", .string(x.dtype.rawValue))])),
+            ("output", .object([("file", .string(output)), ("name", .string(loaded.graph.outputs[0])),
+                                ("shape", .array(y.shape.map(JSON.int))), ("dtype", .string(y.dtype.rawValue))])),
+            ("forward_ms", .double(elapsed * 1000)), ("threads", .int(executor.options.threads)),
+            ("kernels", .string(executor.options.kernels.rawValue)),
+        ]))
     }
 }
 
@@ -54,30 +78,47 @@ struct Init: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Write deterministic weights for an architecture in torchvision's state-dict layout.",
         discussion: """
-        The generator (integer arithmetic mapped exactly to float32) is implemented identically in \
-        Fixtures/make_parity_fixtures.py, so PyTorch can compute reference outputs for these weights \
-        without any weight file being shipped.
+        The output's extension chooses the format: .pth (a torch.save zip of the state dict), \
+        .safetensors, or .onnx (the model's graph with these weights). The generator (integer \
+        arithmetic mapped exactly to float32) is also implemented in Python in zoo's test fixtures, \
+        so PyTorch can compute reference outputs for these weights without any weight file being \
+        shipped.
         """
     )
 
     @Argument(help: "Architecture (see zoo models).")
     var arch: String
-    @Option(name: .shortAndLong, help: "Output checkpoint (.pth).")
+    @Option(name: .shortAndLong, help: "Output file: .pth, .safetensors or .onnx.")
     var output: String
-    @Option(help: "Generator seed.")
+    @Option(parsing: .unconditional, help: "Generator seed.", transform: parseSeed)
     var seed: UInt64 = 0
+    @OptionGroup var printing: OutputOptions
 
     func run() throws {
         guard let architecture = try parseArchitecture(arch) else { return }
+        let format = try FileFormat(path: output)
         let entries = WeightGenerator(seed: seed).stateDict(architecture)
-        let dict = PyDict(ordered: true)
-        for entry in entries {
-            let source = TorchStorage(key: entry.name, dtype: .f32, location: "cpu", storage: entry.tensor.storage)
-            dict.set(.string(PyString(entry.name)), .tensor(TorchTensor(tensor: entry.tensor, source: source)))
+        switch format {
+        case .torch:
+            let dict = PyDict(ordered: true)
+            for entry in entries {
+                let source = TorchStorage(key: entry.name, dtype: .f32, location: "cpu", storage: entry.tensor.storage)
+                dict.set(.string(PyString(entry.name)), .tensor(TorchTensor(tensor: entry.tensor, source: source)))
+            }
+            do { try Checkpoint.save(.dict(dict), to: output) } catch { throw UserError(error) }
+        case .safetensors:
+            do { try Safetensors.save(entries.map { ($0.name, $0.tensor) }, to: output) } catch { throw UserError(error) }
+        case .onnx:
+            do {
+                let model = try Model.bind(tensors: entries.map { ($0.name, $0.tensor) }, architecture: architecture)
+                try ONNX.save(model.graph, to: output)
+            } catch { throw UserError(error) }
         }
-        do { try Checkpoint.save(.dict(dict), to: output) } catch { throw UserError(error) }
         let parameters = entries.reduce(0) { $0 + $1.tensor.count }
-        print("wrote \(output.escapedForTerminal): \(architecture.rawValue), \(entries.count) tensors, \(grouped(parameters)) parameters, seed \(seed)")
+        printing.emit("wrote \(output.escapedForTerminal): \(architecture.rawValue), \(entries.count) tensors, \(grouped(parameters)) parameters, seed \(seed)",
+                      json: .object([("file", .string(output)), ("format", .string(format.rawValue)),
+                                     ("architecture", .string(architecture.rawValue)), ("tensors", .int(entries.count)),
+                                     ("parameters", .int(parameters)), ("seed", .uint(seed))]))
     }
 }
 
@@ -89,21 +130,27 @@ struct Bench: ParsableCommand {
 
     @Argument(help: "The model.")
     var model: String
-    @Option(help: "Batch size.")
+    @Option(parsing: .unconditional, help: "Batch size.")
     var batch: Int = 1
-    @Option(help: "Worker threads (default: all cores).")
+    @Option(parsing: .unconditional, help: "Worker threads (default: all cores).")
     var threads: Int?
-    @Option(help: "Timed runs.")
+    @Option(parsing: .unconditional, help: "Timed runs.")
     var runs: Int = 20
-    @Option(help: "Architecture (see zoo models).")
+    @Option(help: "Architecture of a state dict (see zoo models).")
     var arch: String?
     @Flag(help: "Also time every layer and print its GFLOP/s against the per-core FMA peak.")
     var layers = false
     @Flag(help: "Also print every run's time (for benchmark scripts that pool runs).")
     var allTimes = false
+    @OptionGroup var printing: OutputOptions
+
+    func validate() throws {
+        try requireAtLeast(1, batch, "--batch")
+        try requireAtLeast(1, threads, "--threads")
+        try requireAtLeast(1, runs, "--runs")
+    }
 
     func run() throws {
-        guard batch > 0, runs > 0 else { throw ValidationError("--batch and --runs must be positive") }
         let loadStart = ContinuousClock.now
         let loaded = try loadModel(model, architecture: arch)
         let executor = try makeExecutor(loaded, threads: threads)
@@ -112,21 +159,35 @@ struct Bench: ParsableCommand {
         for _ in 0..<3 { _ = try execute(executor, x, path: model) }   // warm-up, as Benchmarks/peers.py does for the others
         let times = try timeRuns(runs) { _ = try execute(executor, x, path: model) }
         let median = median(times), best = times.min()!
-        print("\(loaded.kind) batch \(batch), \(executor.options.threads) threads, \(executor.options.kernels.rawValue) kernels, \(runs) runs: "
+        var profile: [Executor.StepProfile] = []
+        if layers {
+            do { profile = try executor.profile(x, runs: runs) } catch { throw UserError(message: "\(model): \(error)") }
+        }
+        var text = "\(loaded.kind.escapedForTerminal) batch \(batch), \(executor.options.threads) threads, \(executor.options.kernels.rawValue) kernels, \(runs) runs: "
             + "median \(String(format1: median * 1000, digits: 2)) ms (best \(String(format1: best * 1000, digits: 2))), "
             + "\(String(format1: median * 1000 / Double(batch), digits: 2)) ms/image, "
-            + "\(String(format1: Double(batch) / median, digits: 1)) images/s; load \(String(format1: load * 1000, digits: 1)) ms")
-        if allTimes { print("times ms: " + times.map { String(format1: $0 * 1000, digits: 3) }.joined(separator: " ")) }
-        if layers { try printLayers(executor, x) }
+            + "\(String(format1: Double(batch) / median, digits: 1)) images/s; load \(String(format1: load * 1000, digits: 1)) ms"
+        if allTimes { text += "\ntimes ms: " + times.map { String(format1: $0 * 1000, digits: 3) }.joined(separator: " ") }
+        if layers { text += "\n" + layerTable(profile, threads: executor.options.threads) }
+        printing.emit(text, json: .object([
+            ("model", loaded.json), ("batch", .int(batch)), ("threads", .int(executor.options.threads)),
+            ("kernels", .string(executor.options.kernels.rawValue)), ("runs", .int(runs)),
+            ("median_ms", .double(median * 1000)), ("best_ms", .double(best * 1000)),
+            ("ms_per_image", .double(median * 1000 / Double(batch))), ("images_per_s", .double(Double(batch) / median)),
+            ("load_ms", .double(load * 1000)), ("times_ms", .array(times.map { .double($0 * 1000) })),
+            ("layers", layers ? .array(profile.map { step in
+                .object([("nodes", .array(step.nodes.map(JSON.string))), ("kernel", .string(step.kernel)),
+                         ("median_ms", .double(step.median * 1000)), ("best_ms", .double(step.best * 1000)),
+                         ("flops", .double(step.flops)), ("executed_flops", .double(step.executedFlops))])
+            }) : .null),
+        ]))
     }
 
     /// One line per executed step: median and best ms; for conv / fc layers the layer's GFLOP/s
     /// (direct-convolution operations per second) and the GFLOP/s per thread its kernel actually
     /// executes (fewer operations for Winograd) against `Bench.corePeak`.
-    private func printLayers(_ executor: Executor, _ x: Tensor) throws {
-        let profile: [Executor.StepProfile]
-        do { profile = try executor.profile(x, runs: runs) } catch { throw UserError(message: "\(model): \(error)") }
-        let threads = Double(executor.options.threads)
+    private func layerTable(_ profile: [Executor.StepProfile], threads count: Int) -> String {
+        let threads = Double(count)
         let names = profile.map { $0.nodes.joined(separator: "+").escapedForTerminal }
         let width = max(4, names.map(\.count).max() ?? 4)
         let kernelWidth = max(6, profile.map(\.kernel.count).max() ?? 6)
@@ -140,16 +201,16 @@ struct Bench: ParsableCommand {
             }
             return text
         }
-        print("\("step".padding(width))  \("kernel".padding(kernelWidth))  median ms   best ms   GFLOP/s  executed/thr  of peak")
+        var lines = ["\("step".padding(width))  \("kernel".padding(kernelWidth))  median ms   best ms   GFLOP/s  executed/thr  of peak"]
         for (name, step) in zip(names, profile) {
-            print(line(name, step.kernel, median: step.median, best: step.best,
-                       flops: step.flops, executed: step.executedFlops))
+            lines.append(line(name, step.kernel, median: step.median, best: step.best, flops: step.flops, executed: step.executedFlops))
         }
-        print(line("all", "", median: profile.reduce(0) { $0 + $1.median }, best: profile.reduce(0) { $0 + $1.best },
-                   flops: profile.reduce(0) { $0 + $1.flops }, executed: profile.reduce(0) { $0 + $1.executedFlops }))
-        print("GFLOP/s: the layer's direct-convolution / matrix-product operations per second; executed/thr: operations "
+        lines.append(line("all", "", median: profile.reduce(0) { $0 + $1.median }, best: profile.reduce(0) { $0 + $1.best },
+                          flops: profile.reduce(0) { $0 + $1.flops }, executed: profile.reduce(0) { $0 + $1.executedFlops }))
+        lines.append("GFLOP/s: the layer's direct-convolution / matrix-product operations per second; executed/thr: operations "
             + "the kernel performs (Winograd does fewer) per second per thread; peak: \(Int(Bench.corePeak)) GFLOP/s per "
-            + "core (f32 FMA, 2×256-bit per cycle on Zen 4); \(executor.options.threads) threads, batch \(batch)")
+            + "core (f32 FMA, 2×256-bit per cycle on Zen 4); \(count) threads, batch \(batch)")
+        return lines.joined(separator: "\n")
     }
 
     /// The f32 FMA peak of one core of the reference machine kind (Zen 4: two 256-bit FMA pipes,

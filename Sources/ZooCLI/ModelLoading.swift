@@ -10,9 +10,21 @@ import ZooRuntime
 /// A runnable model from any file zoo reads: a PyTorch checkpoint or safetensors file bound to a zoo
 /// architecture (detected, or `--arch`), or an ONNX graph.
 struct LoadedModel {
+    let path: String
     let graph: Graph
-    /// What it is, for messages: the architecture, or "onnx opset N".
-    let kind: String
+    /// The zoo architecture the state dict was bound to; nil for an ONNX graph.
+    let architecture: String?
+    /// The ONNX opset; nil for a state dict.
+    let opset: Int?
+
+    /// What it is, for messages: "alexnet" or "onnx graph 'main_graph', opset 17".
+    var kind: String { architecture ?? "onnx graph '\(graph.name)', opset \(opset ?? 0)" }
+
+    /// `{"file", "architecture", "graph", "opset"}` (null where it does not apply).
+    var json: JSON {
+        .object([("file", .string(path)), ("architecture", architecture.map(JSON.string) ?? .null),
+                 ("graph", architecture == nil ? .string(graph.name) : .null), ("opset", opset.map(JSON.int) ?? .null)])
+    }
 }
 
 /// A generated input for `graph`: its declared input shape with the batch set to `batch`, values from
@@ -60,18 +72,23 @@ func readStateDict(_ path: String, key: String? = nil) throws -> [(name: String,
     }
 }
 
+/// The model in `path`. `--arch` (`architecture`) applies to state dicts only: an ONNX graph is
+/// what it is, so naming an architecture for one is a usage error.
 func loadModel(_ path: String, architecture: String?, key: String? = nil) throws -> LoadedModel {
     let arch = try parseArchitecture(architecture)
     if try FileFormat(path: path) == .onnx {
+        if let architecture {
+            throw UserError(usage: "--arch \(architecture) does not apply to \(path): an ONNX model is already a graph")
+        }
         do {
             let model = try ONNX.load(path: path)
-            return LoadedModel(graph: model.graph, kind: "onnx opset \(model.opset)")
+            return LoadedModel(path: path, graph: model.graph, architecture: nil, opset: model.opset)
         } catch { throw UserError(error) }
     }
     let tensors = try readStateDict(path, key: key)
     do {
         let model = try Model.bind(tensors: tensors, architecture: arch)
-        return LoadedModel(graph: model.graph, kind: model.architecture.rawValue)
+        return LoadedModel(path: path, graph: model.graph, architecture: model.architecture.rawValue, opset: nil)
     } catch {
         throw UserError(message: "\(path): \(error)")
     }
@@ -116,7 +133,7 @@ func makeExecutor(_ model: LoadedModel, threads: Int?, fuse: Bool = true) throws
     if let problem = KernelSet.environmentProblem { throw UserError(message: problem) }
     do {
         return try Executor(graph: model.graph, options: .init(threads: threads ?? Executor.defaultThreads, fuse: fuse))
-    } catch { throw UserError(message: "\(model.kind): \(error)") }
+    } catch { throw UserError(message: "\(model.path): \(error)") }
 }
 
 /// Runs the executor, turning execution errors into one-line user errors.

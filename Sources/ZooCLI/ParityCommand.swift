@@ -19,44 +19,60 @@ struct Parity: ParsableCommand {
 
     @Argument(help: "Model A.")
     var a: String
-    @Argument(help: "Model B, or a .npy file of reference outputs.")
+    @Argument(help: "Model B (the reference), or a .npy file of reference outputs (needs --input).")
     var b: String
-    @Option(help: "Input .npy (default: generated).")
+    @Option(help: "Input .npy (default: generated). Required when B is a .npy of reference outputs.")
     var input: String?
-    @Option(help: "Generated batch size.")
-    var batch: Int = 1
-    @Option(help: "Generator seed for the input.")
-    var seed: UInt64 = 0
-    @Option(help: "Absolute tolerance on max |Δ|.")
+    @Option(parsing: .unconditional, help: "Generated batch size (default: 1).")
+    var batch: Int?
+    @Option(parsing: .unconditional, help: "Generator seed for the input (default: 0).", transform: parseSeed)
+    var seed: UInt64?
+    @Option(parsing: .unconditional, help: "Absolute tolerance on max |Δ|.")
     var atol: Double = 0
-    @Option(help: "Tolerance on max |Δ| relative to max |ref|.")
+    @Option(parsing: .unconditional, help: "Tolerance on max |Δ| relative to max |ref|.")
     var rtol: Double = 1e-4
     @Flag(help: "Compare every layer and name the first node that diverges (B must be a model).")
     var layers = false
-    @Option(help: "Architecture of A (and B), when detection is not wanted.")
+    @Option(help: "Architecture of A (and B) when they are state dicts and detection is not wanted.")
     var arch: String?
-    @Option(help: "Worker threads (default: all cores).")
+    @Option(parsing: .unconditional, help: "Worker threads (default: all cores).")
     var threads: Int?
+    @OptionGroup var output: OutputOptions
+
+    private var referenceIsFile: Bool { b.lowercased().hasSuffix(".npy") }
+
+    func validate() throws {
+        try requireAtLeast(1, batch, "--batch")
+        try requireAtLeast(1, threads, "--threads")
+        try requireNonNegative(atol, "--atol")
+        try requireNonNegative(rtol, "--rtol")
+        if referenceIsFile && input == nil {
+            throw ValidationError("\(b) holds reference outputs, which were computed for one particular input: "
+                + "give that input with --input (a generated input would compare unrelated outputs)")
+        }
+        if layers && referenceIsFile { throw ValidationError("--layers needs B to be a model, not a .npy file") }
+        if input != nil, batch != nil || seed != nil {
+            throw ValidationError("--batch and --seed shape a generated input; they do not apply with --input")
+        }
+    }
 
     func run() throws {
-        guard batch > 0 else { throw ValidationError("--batch must be positive") }
         let start = ContinuousClock.now
         let modelA = try loadModel(a, architecture: arch)
-        let x = try input.map(readInput) ?? generatedInput(for: modelA.graph, batch: batch, seed: seed)
+        let x = try input.map(readInput) ?? generatedInput(for: modelA.graph, batch: batch ?? 1, seed: seed ?? 0)
         guard x.count > 0 else { throw UserError(message: "\(input ?? "input"): the input \(x.shape) is empty: nothing to compare") }
-        let referenceIsFile = b.hasSuffix(".npy")
-        if layers && referenceIsFile { throw ValidationError("--layers needs B to be a model, not a .npy file") }
+        let modelB = referenceIsFile ? nil : try loadModel(b, architecture: arch)
         let loaded = seconds(ContinuousClock.now - start)
 
-        var lines: [(String, ParityReport)] = []
+        var lines: [(name: String, shape: [Int], report: ParityReport)] = []
         var runTime = 0.0
-        if layers {
-            let modelB = try loadModel(b, architecture: arch)
-            let captureA = try capture(modelA, x, path: a), captureB = try capture(modelB, x, path: b)
+        if let modelB, layers {
+            let captureA = try capture(modelA, x), captureB = try capture(modelB, x)
             let outputsB = Dictionary(captureB.map { ($0.node, $0.value) }, uniquingKeysWith: { first, _ in first })
             for (node, value) in captureA {
                 guard let reference = outputsB[node] else { continue }
-                lines.append((node, ParityReport(name: node, value: value, reference: reference)))
+                try requireSameShape(value, reference, what: "node '\(node)'")
+                lines.append((node, value.shape, ParityReport(name: node, value: value, reference: reference)))
             }
             guard !lines.isEmpty else { throw UserError(message: "\(a) and \(b) share no node names to compare") }
         } else {
@@ -64,48 +80,119 @@ struct Parity: ParsableCommand {
             let runStart = ContinuousClock.now
             let outputA = try execute(executor, x, path: a)
             runTime = seconds(ContinuousClock.now - runStart)
-            let reference: Tensor
-            if referenceIsFile {
-                reference = try readInput(b)
-            } else {
-                reference = try execute(try makeExecutor(try loadModel(b, architecture: arch), threads: threads), x, path: b)
-            }
+            let reference = try modelB.map { try execute(try makeExecutor($0, threads: threads), x, path: b) } ?? readInput(b)
             guard reference.count > 0 else { throw UserError(message: "\(b): the reference output \(reference.shape) is empty: nothing to compare") }
-            lines.append((modelA.graph.outputs[0], ParityReport(name: modelA.graph.outputs[0], value: outputA, reference: reference)))
+            let name = modelA.graph.outputs[0]
+            try requireSameShape(outputA, reference, what: "output '\(name)'", input: x)
+            lines.append((name, outputA.shape, ParityReport(name: name, value: outputA, reference: reference)))
         }
-
-        print("parity \(a.escapedForTerminal) vs \(b.escapedForTerminal) — input \(x.shape)"
-            + (input.map { " from \($0.escapedForTerminal)" } ?? " generated, seed \(seed)") + ", "
-            + "pass if max|Δ| ≤ \(atol) + \(rtol)·max|ref| and identical top-5")
-        let names = lines.map(\.0.escapedForTerminal)
-        let width = max(6, names.map(\.count).max() ?? 0)
-        print("  " + "output".padding(width) + "  " + "max|Δ|".leftPadding(10) + "  " + "max|ref|".leftPadding(10) + "  "
-            + "Δ/ref".leftPadding(9) + "  " + "cosine".leftPadding(12) + "  top-1   top-5   ok")
-        var firstFailure: String?
-        for (shown, (name, report)) in zip(names, lines) {
-            let ok = report.passes(atol: atol, rtol: rtol)
-            if !ok && firstFailure == nil { firstFailure = name }
-            func agreement(_ n: Int?) -> String { n.map { "\($0)/\(report.rows)" } ?? "-" }
-            print("  " + shown.padding(width) + "  " + scientific(report.maxAbsDifference).leftPadding(10) + "  "
-                + scientific(report.maxAbsReference).leftPadding(10) + "  " + scientific(report.relativeDifference).leftPadding(9)
-                + "  " + String(format1: report.cosine, digits: 9).leftPadding(12) + "  " + agreement(report.top1Agreement).padding(6)
-                + "  " + agreement(report.top5Agreement).padding(6) + "  " + (ok ? "yes" : "NO"))
-        }
+        let firstFailure = lines.first { !$0.report.passes(atol: atol, rtol: rtol) }
         let total = seconds(ContinuousClock.now - start)
-        if !layers {
-            print("timings: load \(String(format1: loaded * 1000, digits: 1)) ms, forward \(String(format1: runTime * 1000, digits: 1)) ms, total \(String(format1: total * 1000, digits: 1)) ms")
+        output.emit(text(modelA, modelB, x, lines, firstFailure?.name, timings: layers ? nil : (loaded, runTime, total)),
+                    json: json(modelA, modelB, x, lines, firstFailure?.name, timings: (loaded, runTime, total)))
+        if let failure = firstFailure {
+            let r = failure.report
+            let why = (r.top5Agreement ?? r.rows) != r.rows && r.maxAbsDifference <= tolerance(r)
+                ? "top-5 agrees in \(r.top5Agreement ?? 0)/\(r.rows) rows"
+                : "max|Δ| \(scientific(r.maxAbsDifference)) > \(scientific(tolerance(r))) allowed"
+            if layers { throw UserError(message: "parity FAILS: first diverging node is '\(failure.name)' (\(why))") }
+            throw UserError(message: "parity FAILS for output '\(failure.name)': \(why)")
         }
-        if let firstFailure {
-            if layers { throw UserError(message: "parity FAILS: first diverging node is '\(firstFailure)'") }
-            throw UserError(message: "parity FAILS for output '\(firstFailure)'")
-        }
-        print("parity OK")
     }
 
-    private func capture(_ model: LoadedModel, _ x: Tensor, path: String) throws -> [(node: String, value: Tensor)] {
-        let executor = try makeExecutor(model, threads: threads, fuse: false)
-        do { return try executor.runCapturingEveryNode(x) } catch { throw UserError(message: "\(path): \(error)") }
+    /// atol + rtol · max|ref| for `report`.
+    private func tolerance(_ report: ParityReport) -> Double { atol + rtol * report.maxAbsReference }
+
+    /// Outputs of different shapes cannot be compared: that is the user's mistake (a wrong reference
+    /// file, the input passed as the reference, different models), not a parity failure.
+    private func requireSameShape(_ value: Tensor, _ reference: Tensor, what: String, input: Tensor? = nil) throws {
+        guard value.shape != reference.shape else { return }
+        let hint = input.map { reference.shape == $0.shape ? " — the input's shape: was the input given as the reference?" : "" } ?? ""
+        throw UserError(message: "cannot compare: \(what) of \(a) has shape \(value.shape), the reference \(b) has shape \(reference.shape)\(hint)")
     }
+
+    private var inputDescription: String {
+        input.map { "from \($0.escapedForTerminal)" } ?? "generated by zoo's generator, seed \(seed ?? 0)"
+    }
+
+    private var toleranceDescription: String {
+        "max|Δ| ≤ \(plain(atol)) + \(plain(rtol))·max|ref| and identical top-5 in every row"
+    }
+
+    private func text(_ modelA: LoadedModel, _ modelB: LoadedModel?, _ x: Tensor, _ lines: [(name: String, shape: [Int], report: ParityReport)],
+                      _ firstFailure: String?, timings: (load: Double, forward: Double, total: Double)?) -> String {
+        let referenceKind = modelB?.kind ?? "reference outputs"
+        var out = ["parity \(a.escapedForTerminal) vs \(b.escapedForTerminal)",
+                   "  A:         \(a.escapedForTerminal) (\(modelA.kind.escapedForTerminal))",
+                   "  B:         \(b.escapedForTerminal) (\(referenceKind.escapedForTerminal)) — the reference",
+                   "  input:     \(x.shape) \(inputDescription)",
+                   "  pass if:   \(toleranceDescription)", ""]
+        let names = lines.map(\.name.escapedForTerminal)
+        let shapes = lines.map { "\($0.shape)" }
+        let width = max(6, names.map(\.count).max() ?? 0), shapeWidth = max(11, shapes.map(\.count).max() ?? 0)
+        out.append("  " + (layers ? "node" : "output").padding(width) + "  " + "shape A = B".padding(shapeWidth) + "  "
+            + "max|Δ|".leftPadding(10) + "  " + "max|ref|".leftPadding(10) + "  " + "Δ/ref".leftPadding(9) + "  "
+            + "cosine".leftPadding(12) + "  top-1   top-5   ok")
+        for (shown, (shape, line)) in zip(names, zip(shapes, lines)) {
+            let report = line.report
+            func agreement(_ n: Int?) -> String { n.map { "\($0)/\(report.rows)" } ?? "-" }
+            out.append("  " + shown.padding(width) + "  " + shape.padding(shapeWidth) + "  " + scientific(report.maxAbsDifference).leftPadding(10)
+                + "  " + scientific(report.maxAbsReference).leftPadding(10) + "  " + scientific(report.relativeDifference).leftPadding(9)
+                + "  " + String(format1: report.cosine, digits: 9).leftPadding(12) + "  " + agreement(report.top1Agreement).padding(6)
+                + "  " + agreement(report.top5Agreement).padding(6) + "  " + (report.passes(atol: atol, rtol: rtol) ? "yes" : "NO"))
+        }
+        if let timings {
+            out.append("timings: load \(String(format1: timings.load * 1000, digits: 1)) ms, forward "
+                + "\(String(format1: timings.forward * 1000, digits: 1)) ms, total \(String(format1: timings.total * 1000, digits: 1)) ms")
+        }
+        if firstFailure == nil {
+            out.append("parity OK: A (\(modelA.kind.escapedForTerminal)) matches B (\(referenceKind.escapedForTerminal)) within "
+                + toleranceDescription)
+        }
+        return out.joined(separator: "\n")
+    }
+
+    private func json(_ modelA: LoadedModel, _ modelB: LoadedModel?, _ x: Tensor, _ lines: [(name: String, shape: [Int], report: ParityReport)],
+                      _ firstFailure: String?, timings: (load: Double, forward: Double, total: Double)) -> JSON {
+        func agreement(_ n: Int?) -> JSON { n.map(JSON.int) ?? .null }
+        let reference: JSON = modelB.map { $0.json } ?? .object([("file", .string(b)), ("architecture", .null), ("graph", .null), ("opset", .null)])
+        return .object([
+            ("ok", .bool(firstFailure == nil)), ("first_failure", firstFailure.map(JSON.string) ?? .null),
+            ("a", modelA.json), ("b", reference), ("reference", .string(modelB == nil ? "npy" : "b")),
+            ("input", .object([("source", .string(input == nil ? "generated" : "file")), ("file", input.map(JSON.string) ?? .null),
+                               ("seed", input == nil ? .int(Int(seed ?? 0)) : .null), ("shape", .array(x.shape.map(JSON.int)))])),
+            ("tolerance", .object([("atol", .double(atol)), ("rtol", .double(rtol)), ("top5_identical", .bool(true))])),
+            ("compared", .string(layers ? "layers" : "outputs")),
+            ("results", .array(lines.map { line in
+                let r = line.report
+                return .object([
+                    ("name", .string(line.name)), ("shape", .array(line.shape.map(JSON.int))),
+                    ("reference_shape", .array(r.shape.map(JSON.int))), ("max_abs_diff", .double(r.maxAbsDifference)),
+                    ("max_abs_ref", .double(r.maxAbsReference)), ("relative_diff", .double(r.relativeDifference)),
+                    ("cosine", .double(r.cosine)), ("rows", .int(r.rows)), ("top1_agree", agreement(r.top1Agreement)),
+                    ("top5_agree", agreement(r.top5Agreement)), ("ok", .bool(r.passes(atol: atol, rtol: rtol))),
+                ])
+            })),
+            ("timings_ms", .object([("load", .double(timings.load * 1000)), ("forward", .double(timings.forward * 1000)),
+                                    ("total", .double(timings.total * 1000))])),
+        ])
+    }
+
+    private func capture(_ model: LoadedModel, _ x: Tensor) throws -> [(node: String, value: Tensor)] {
+        let executor = try makeExecutor(model, threads: threads, fuse: false)
+        do { return try executor.runCapturingEveryNode(x) } catch { throw UserError(message: "\(model.path): \(error)") }
+    }
+}
+
+/// `value` as typed on a command line: 0, 0.0001, 1e-05.
+func plain(_ value: Double) -> String {
+    value == value.rounded() && abs(value) < 1e15 ? String(Int(value)) : "\(value)"
+}
+
+/// A `--seed` value: an integer from 0 to 2^64 − 1.
+func parseSeed(_ text: String) throws -> UInt64 {
+    guard let value = UInt64(text) else { throw ValidationError("a seed is an integer from 0 to 18446744073709551615") }
+    return value
 }
 
 /// `value` in compact scientific notation (e.g. 3.1e-07).

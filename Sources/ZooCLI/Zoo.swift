@@ -9,8 +9,12 @@ struct Zoo: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "zoo",
         abstract: "Convert, inspect and check pretrained neural-network checkpoints — no Python needed.",
+        version: Zoo.version,
         subcommands: [Inspect.self, Convert.self, Run.self, Parity.self, Init.self, Bench.self, Models.self, BenchIO.self]
     )
+
+    /// What `zoo --version` prints.
+    static let version = "zoo 0.11.0"
 
     /// ArgumentParser's `main()`, except for the errors it would print as `Error: <message>` with
     /// exit status 1 — those a command throws (`UserError`, a reader's error): their message, which
@@ -21,19 +25,31 @@ struct Zoo: ParsableCommand {
         do {
             var command = try parseAsRoot()
             try command.run()
+        } catch let error as UserError {
+            printError(error.description)
+            Glibc.exit(error.isUsage ? ExitCode.validationFailure.rawValue : ExitCode.failure.rawValue)
         } catch where exitCode(for: error) == .failure && !(error is ExitCode) {
-            let line = Array("Error: \(message(for: error).escapedForTerminal)\n".utf8)
-            _ = line.withUnsafeBytes { Glibc.write(2, $0.baseAddress, $0.count) }
+            printError(message(for: error))
             Glibc.exit(ExitCode.failure.rawValue)
         } catch {
             exit(withError: error)
         }
     }
+
+    /// `Error: <message>` on standard error, escaped onto one line.
+    private static func printError(_ message: String) {
+        let line = Array("Error: \(message.escapedForTerminal)\n".utf8)
+        _ = line.withUnsafeBytes { Glibc.write(2, $0.baseAddress, $0.count) }
+    }
 }
 
-/// An error already rendered as the one line the user sees (`zoo: <file>: <what is wrong>`).
+/// An error already rendered as the one line the user sees (`<file>: <what is wrong>`). A usage
+/// error — a mistake in the command line found only once files are read (an option that does not
+/// apply to this file, a choice the user must make) — exits 64 like ArgumentParser's own.
 struct UserError: Error, CustomStringConvertible {
     let description: String
-    init(_ error: any Error) { description = "\(error)" }
-    init(message: String) { description = message }
+    let isUsage: Bool
+    init(_ error: any Error) { description = "\(error)"; isUsage = false }
+    init(message: String) { description = message; isUsage = false }
+    init(usage: String) { description = usage; isUsage = true }
 }

@@ -83,7 +83,7 @@ public final class OutputFile {
         guard descriptor >= 0 else {
             let code = errno
             zoo_cleanup_remove(cleanupSlot)
-            throw IOError(path: path, operation: "create a temporary file for", errno: code)
+            throw IOError(path: path, operation: "create a temporary file beside it", errno: code)
         }
         (temporaryPath, finalPath, ownsDescriptor) = (temporary, target, true)
         buffer = .allocate(byteCount: bufferSize, alignment: 64)
@@ -254,7 +254,7 @@ public final class StagingFolder {
         guard mkdir(folder, 0o700) == 0 else {
             let code = errno
             discard()
-            throw IOError(path: destination, operation: "create a staging folder for", errno: code)
+            throw IOError(path: destination, operation: "create a staging folder beside it", errno: code)
         }
     }
 

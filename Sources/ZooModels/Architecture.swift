@@ -130,6 +130,15 @@ public struct Model: Sendable {
                 Set(a.layout(a.defaultConfig).map(\.name)).intersection(shapes.keys).count
                     < Set(b.layout(b.defaultConfig).map(\.name)).intersection(shapes.keys).count
             }!
+            let known = Set(closest.layout(closest.defaultConfig).map(\.name))
+            guard !known.isDisjoint(with: shapes.keys) else {
+                // Nothing in common: a list of every key missing and unexpected would only bury that.
+                let names = shapes.keys.sorted()
+                throw BindingError(architecture: "any zoo architecture", problems: [
+                    "none of its \(names.count) keys (" + names.prefix(3).map { "'\($0)'" }.joined(separator: ", ")
+                        + (names.count > 3 ? ", …" : "") + ") belongs to one (zoo models lists them)",
+                ])
+            }
             let problems = check(closest, closest.config(from: shapes) ?? closest.defaultConfig, shapes)
             throw BindingError(architecture: "any zoo architecture (closest: \(closest.rawValue))",
                                problems: problems.isEmpty ? ["keys match no architecture"] : problems)

@@ -125,7 +125,10 @@ public final class Executor: @unchecked Sendable {
         for axis in stride(from: 1, to: x.rank, by: 1) where !(x.rank == 4 && axis >= 2) {
             if let size = declared.shape[axis].value, x.shape[axis] != size {
                 let what = x.rank == 4 ? "\(x.shape[1]) channels" : "size \(x.shape[axis]) in dimension \(axis)"
-                throw ExecutionError("input has shape \(x.shape) (\(what)); the model takes \(declared)")
+                // An image array in channels-last order (NHWC) is the common mistake: name the transpose.
+                let hint = x.rank == 4 && axis == 1 && x.shape[3] == size
+                    ? "; channels last? zoo takes NCHW: transpose it to [\(x.shape[0]), \(x.shape[3]), \(x.shape[1]), \(x.shape[2])]" : ""
+                throw ExecutionError("input has shape \(x.shape) (\(what)); the model takes \(declared)\(hint)")
             }
         }
         let key = x.shape + [capture ? 1 : 0]
@@ -133,7 +136,15 @@ public final class Executor: @unchecked Sendable {
         if let cached = plans[key] {
             plan = cached
         } else {
-            plan = try Plan(graph: graph, steps: steps, inputShape: x.shape, reuse: !capture, threads: options.threads)
+            do {
+                plan = try Plan(graph: graph, steps: steps, inputShape: x.shape, reuse: !capture, threads: options.threads)
+            } catch where x.rank == 4 && Array(x.shape[2...]) != declared.shape[2...].compactMap(\.value) {
+                // A height and width other than the declared ones that the graph cannot take (a fixed
+                // Reshape or Gemm after the features): name the size the model takes, then the node.
+                let cause = error.message.replacingPrefix("for input shape \(x.shape): ")
+                throw ExecutionError("input has shape \(x.shape): the model takes \(declared) and cannot run at "
+                    + "\(x.shape[2]) × \(x.shape[3]) (" + (error.node.map { "node '\($0)': " } ?? "") + cause + ")")
+            }
             if plans.count >= 4 { plans.removeAll() }  // each plan holds an arena: keep a few shapes only
             plans[key] = plan
         }
@@ -302,4 +313,9 @@ struct Step {
             break  // shares its input's buffer
         }
     }
+}
+
+extension String {
+    /// `self` without `prefix` when it starts with it.
+    fileprivate func replacingPrefix(_ prefix: String) -> String { hasPrefix(prefix) ? String(dropFirst(prefix.count)) : self }
 }

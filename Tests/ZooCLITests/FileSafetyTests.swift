@@ -76,7 +76,7 @@ final class FileSafetyTests: XCTestCase {
             let result = try CLITests.run(["run", model, "--input", input, "--output", output])
             XCTAssertEqual(result.status, 0, result.stderr)
             XCTAssertTrue(result.stdout.hasPrefix("\u{FFFD}NUMPY"), "the .npy (magic \\x93NUMPY) went to standard output")
-            XCTAssertTrue(result.stderr.hasPrefix("\(output): [2, 10] from onnx opset 13 in "), "the summary went to stderr: \(result.stderr)")
+            XCTAssertTrue(result.stderr.hasPrefix("\(output): [2, 10] from onnx graph 'main_graph', opset 13 in "), "the summary went to stderr: \(result.stderr)")
         }
         // A named pipe is written to, and stays a pipe.
         let fifo = path("out.npy")

@@ -1,0 +1,43 @@
+import ArgumentParser
+import ZooCore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `--json` and `--quiet`, which every command takes: how it reports its result on standard output.
+/// Errors always go to standard error as one line, whatever these say; the exit status is the
+/// contract (0 ok, 1 failure or failed parity, 64 usage).
+struct OutputOptions: ParsableArguments {
+    @Flag(help: "Print one JSON object (schema in the README) instead of text.")
+    var json = false
+
+    @Flag(name: .shortAndLong, help: "Print nothing on success (errors still go to standard error).")
+    var quiet = false
+
+    func validate() throws {
+        if json && quiet { throw ValidationError("--json and --quiet exclude each other") }
+    }
+
+    /// Prints the command's result: `json()` rendered with --json, nothing with --quiet, else `text()`.
+    func emit(_ text: @autoclosure () -> String, json: @autoclosure () -> JSON) {
+        if self.json { print(json().rendered()) } else if !quiet { print(text()) }
+    }
+
+    /// A progress line on standard error, shown only when it is a terminal and not --quiet / --json.
+    func progress(_ message: String) {
+        guard !quiet, !json, isatty(2) != 0 else { return }
+        let line = Array("zoo: \(message.escapedForTerminal)\n".utf8)
+        _ = line.withUnsafeBytes { Glibc.write(2, $0.baseAddress, $0.count) }
+    }
+}
+
+/// Refuses a negative or non-finite number given to `option` (parsed `.unconditional`, so `-1`
+/// reaches here as a value instead of being taken for an option).
+func requireNonNegative(_ value: Double, _ option: String) throws {
+    guard value.isFinite, value >= 0 else { throw ValidationError("\(option) must be a non-negative number, got \(value)") }
+}
+
+/// Refuses a count below `minimum` given to `option`.
+func requireAtLeast(_ minimum: Int, _ value: Int?, _ option: String) throws {
+    if let value, value < minimum { throw ValidationError("\(option) must be at least \(minimum), got \(value)") }
+}
