@@ -135,13 +135,15 @@ struct Convert: ParsableCommand {
 
     private func summary(_ o: Outcome) -> String {
         var line = "wrote \(output.escapedForTerminal)"
+        if FileFormat(extensionOf: output) == .onnx, let architecture = o.architecture { line += " (\(architecture), opset \(opset ?? 17))" }
         if o.tensors > 0 { line += ": \(o.tensors) tensors" }
         if !o.verified {
             line += " (not verified)"
         } else {
             if !o.check.isEmpty { line += ", \(o.check)" }
             if let parity = o.parity {
-                line += o.check.isEmpty ? "; parity with \(input.escapedForTerminal): " : "; \(o.architecture ?? "the model") runs: "
+                line += o.check.isEmpty ? "; parity with \(input.escapedForTerminal) on a generated batch of 2: "
+                    : "; \(o.architecture ?? "the model") runs: "
                 line += describe(parity)
             }
         }

@@ -60,7 +60,7 @@ final class UsageTests: XCTestCase {
     func testReferenceWithoutItsInputIsAUsageError() throws {
         assertUsageError(try zoo("parity", onnx, reference),
                          "\(reference) holds reference outputs, which were computed for one particular input: give that "
-                            + "input with --input (a generated input would compare unrelated outputs)", command: "parity")
+                            + "input with --input (or --seed when they were computed for zoo's generated input)", command: "parity")
         let withInput = try zoo("parity", onnx, reference, "--input", input)
         XCTAssertEqual(withInput.status, 0, withInput.stderr)
         // --batch and --seed shape a generated input only.
