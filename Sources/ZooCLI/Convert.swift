@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import ONNXFormat
 import Safetensors
 import TorchFormat
@@ -107,8 +108,8 @@ struct Convert: ParsableCommand {
         if streamed, !noVerify {
             throw UserError(message: "\(output): not a regular file (a pipe, device or standard output): convert cannot read it back to verify; add --no-verify")
         }
-        if streamed, isStandardOutput(output), !printing.quiet {
-            throw UserError(usage: "\(output) is standard output, where convert prints its summary: add --quiet")
+        if printing.json, isStandardOutput(output) {
+            throw UserError(usage: "--json prints to standard output, where \(output) writes the converted file: choose one")
         }
         if case (.onnx, .onnx) = (from, to) {
             throw UserError(message: "\(output): ONNX → ONNX is not a conversion; use --opset with a .pth source, or copy the file")
@@ -130,6 +131,11 @@ struct Convert: ParsableCommand {
             throw UserError(message: staging?.mentioningDestination("\(error)") ?? "\(error)")
         }
         do { try staging?.commit() } catch { throw UserError(error) }
+        if isStandardOutput(output) {
+            // The file went to standard output: the summary goes to standard error.
+            if !printing.quiet { FileHandle.standardError.write(Data((summary(outcome) + "\n").utf8)) }
+            return
+        }
         printing.emit(summary(outcome), json: json(outcome, from, to))
     }
 

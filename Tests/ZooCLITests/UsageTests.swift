@@ -175,6 +175,21 @@ final class UsageTests: XCTestCase {
         XCTAssertEqual(try Checkpoint.load(path: temp("model.pth")).stateDict().entries.count, 9)
     }
 
+    /// safetensors metadata goes to safetensors; a .pth has no place for it, so it is refused unless dropped.
+    func testSafetensorsMetadataIsKeptOrDroppedOutLoud() throws {
+        let source = fixture("safetensors/metadata.safetensors")
+        let metadata = try Safetensors.load(path: source).metadata
+        XCTAssertEqual(try zoo("convert", source, temp("m.safetensors")).status, 0)
+        XCTAssertEqual(try Safetensors.load(path: temp("m.safetensors")).metadata, metadata)
+        let refused = try zoo("convert", source, temp("m.pth"))
+        XCTAssertEqual(refused.status, 64)
+        XCTAssertTrue(refused.stderr.hasPrefix("Error: \(source) holds more than a state dict — metadata 'empty' (''), "), refused.stderr)
+        let dropped = try object(try zoo("convert", source, temp("m.pth"), "--drop-extra", "--json").stdout)
+        // Every key but "format" (safetensors' own tag for the writing library, not data) is listed.
+        XCTAssertEqual((dropped["left_out"] as? [[String: String]])?.map { $0["name"]! },
+                       metadata.keys.filter { $0 != "format" }.sorted().map { "metadata '\($0)'" })
+    }
+
     /// Options that do not apply to the chosen files used to be ignored.
     func testOptionsThatDoNotApplyAreUsageErrors() throws {
         try Data(try Data(contentsOf: URL(fileURLWithPath: fixture("safetensors/alexnet_small.safetensors")))).write(to: URL(fileURLWithPath: temp("a.safetensors")))
