@@ -10,6 +10,9 @@
 /// (opsets 1…4) takes its shape as an attribute and Concat-1 (opsets 1…3) defaults axis to 1. Constant
 /// and ConstantOfShape are folded into initializers, Identity is dropped, Dropout kept as the IR's
 /// identity-at-inference op, and MatMul imported where it is trivially a Gemm (2-D input × 2-D constant).
+/// Cast is imported only where it widens a weight stored in another precision (a floating-point
+/// constant cast to FLOAT, as zoo's writer stores f16/bf16/f64 weights): nodes then read the stored
+/// tensor itself, which the executor widens when it plans.
 ///
 /// Tensors: raw_data and every typed field; external data is memory-mapped (zero-copy when aligned)
 /// from files inside the model's folder only.
@@ -577,11 +580,12 @@ struct NodeContext {
     func floats(_ key: String) throws(ONNXError) -> [Float]? {
         try attribute(key, ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOATS).map { a in Array(ONNXProto.buffer(a.floats, a.n_floats)) }
     }
-    func string(_ key: String, default value: String) throws(ONNXError) -> String {
+    func string(_ key: String) throws(ONNXError) -> String? {
         try attribute(key, ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRING).map { a in
             String(decoding: ONNXProto.bytes(a.s), as: UTF8.self)
-        } ?? value
+        }
     }
+    func string(_ key: String, default value: String) throws(ONNXError) -> String { try string(key) ?? value }
     func tensor(_ key: String) throws(ONNXError) -> UnsafeMutablePointer<Onnx__TensorProto>? {
         guard let a = try attribute(key, ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__TENSOR) else { return nil }
         guard let t = a.t else { throw error("attribute '\(key)' holds no tensor") }
@@ -641,6 +645,7 @@ extension Importer {
             guard !n.inputs.isEmpty, n.inputs.allSatisfy({ !$0.isEmpty }) else { throw n.error("needs at least one input, none empty") }
             try i.emit(n, .concat(axis: axis), n.inputs)
         },
+        "Cast": { (i: inout Importer, n: NodeContext) throws(ONNXError) in try i.cast(n) },
         "Identity": { (i: inout Importer, n: NodeContext) throws(ONNXError) in
             try n.allow([]); try n.requireInputs(1...1)
             guard n.outputs.count == 1 else { throw n.error("has \(n.outputs.count) outputs, expected 1") }
@@ -982,6 +987,33 @@ extension Importer {
         if try n.int("spatial", default: 1) != 1 { throw n.error("spatial=0 (per-activation statistics) is not supported") }
         if try n.int("training_mode", default: 0) != 0 { throw n.error("training_mode=1 is not supported; zoo runs inference only") }
         try emit(n, .batchNormalization(epsilon: try n.float("epsilon", default: 1e-5)), Array(n.inputs.prefix(5)))
+    }
+
+    /// A Cast to FLOAT of a floating-point initializer or folded constant — a weight stored in another
+    /// precision — becomes an alias of that constant: the nodes reading the Cast read the constant
+    /// under its own name, kept in its own dtype (so `initializers` and a state dict made from the
+    /// file keep it bit for bit), and the executor widens it to f32 when it plans, which is exactly
+    /// the Cast. Every other Cast (of a value computed at run time, of an integer constant, or to
+    /// another type) is refused. Cast-1…5 name the target type in a STRING `to` ("FLOAT"); from
+    /// Cast-6 it is an INT (TensorProto.DataType); Cast-19's `saturate` only concerns float8 targets.
+    mutating func cast(_ n: NodeContext) throws(ONNXError) {
+        try n.allow(opset >= 19 ? ["to", "saturate"] : ["to"])
+        try n.requireInputs(1...1)
+        guard n.outputs.count == 1 else { throw n.error("has \(n.outputs.count) outputs, expected 1") }
+        let target: String
+        if opset < 6 {
+            guard let name = try n.string("to") else { throw n.error("attribute 'to' is required") }
+            target = name
+        } else {
+            guard let type = try n.int("to") else { throw n.error("attribute 'to' is required") }
+            target = Int32(exactly: type).map { ONNXDataType(rawValue: $0).description } ?? "data type \(type)"
+        }
+        let scope = "zoo imports Cast only to FLOAT of a floating-point initializer (a weight stored in another precision)"
+        let input = n.inputs[0]
+        guard target == ONNXDataType.float.description else { throw n.error("casts '\(input)' to \(target); \(scope)") }
+        guard let constant = constants[input] else { throw n.error("casts '\(input)', a value computed at run time; \(scope)") }
+        guard constant.dtype.isFloatingPoint else { throw n.error("casts '\(input)', which is \(constant.dtype.rawValue); \(scope)") }
+        aliases[n.outputs[0]] = input
     }
 
     mutating func constant(_ n: NodeContext) throws(ONNXError) {
