@@ -187,6 +187,8 @@ final class ModelCLITests: XCTestCase {
             XCTAssertTrue(result.stdout.contains("top-5 2/2"), "\(input) → \(output): \(result.stdout)")
         }
         func size(_ path: String) throws -> Double { Double(try FileManager.default.attributesOfItem(atPath: path)[.size] as! Int) }
+        let inspect = try run("inspect", half)
+        XCTAssertTrue(inspect.stdout.contains("16 initializers (@name; f16), 57138 parameters"), inspect.stdout)
         let ratio = try size(half) / size(full)
         XCTAssertTrue((0.45...0.55).contains(ratio), "f16 file is \(ratio) of the f32 one")
         let original = try Checkpoint.load(path: source).stateDict().entries.map { ($0.name, $0.tensor.tensor) }

@@ -111,6 +111,7 @@ final class GraphTests: XCTestCase {
             XCTAssertEqual(graph.values["w"]?.dtype, dtype)
             XCTAssertEqual(graph.values["c"]?.dtype, .f32, "\(dtype)")
             XCTAssertEqual(graph.values["r"]?.dtype, .f32, "\(dtype)")
+            XCTAssertTrue(graph.dump.contains("  1 initializers (@name; \(dtype.rawValue)), 72 parameters"), graph.dump)
         }
         let w = try Tensor(dtype: .i64, shape: [4, 2, 3, 3]) { $0.initializeMemory(as: UInt8.self, repeating: 0) }
         XCTAssertThrowsError(try Graph(name: "g", inputs: [input(shape)], initializers: [("w", w)],

@@ -162,7 +162,7 @@ public struct Graph: Sendable {
     }
 
     /// A readable listing: inputs, one line per node (op, attributes, inputs → output and its shape),
-    /// initializer count, outputs. Names come from the file: they are escaped
+    /// initializer count and dtypes, outputs. Names come from the file: they are escaped
     /// (`String.escapedForTerminal`), so each entry is one line and safe to print.
     public var dump: String {
         func info(_ value: String) -> String { values[value].map(\.description.escapedForTerminal) ?? "?" }
@@ -176,7 +176,10 @@ public struct Graph: Sendable {
             let inputs = node.inputs.map { (initializerIndex[$0] != nil ? "@" : "") + $0.escapedForTerminal }.joined(separator: ", ")
             lines.append("  " + name + String(repeating: " ", count: width - name.count) + "  \(op)  \(inputs) -> \(info(node.output))")
         }
-        lines.append("  \(initializers.count) initializers (@name), \(parameterCount) parameters")
+        var dtypes: [String] = []
+        for (_, tensor) in initializers where !dtypes.contains(tensor.dtype.rawValue) { dtypes.append(tensor.dtype.rawValue) }
+        lines.append("  \(initializers.count) initializers (@name\(dtypes.isEmpty ? "" : "; " + dtypes.joined(separator: ", "))), "
+            + "\(parameterCount) parameters")
         for output in outputs { lines.append("  output \(output.escapedForTerminal): \(info(output))") }
         return lines.joined(separator: "\n")
     }
