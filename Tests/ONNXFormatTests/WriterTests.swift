@@ -450,7 +450,7 @@ final class ONNXWriterTests: XCTestCase {
 
 /// graph → ONNX → ONNX.load → Executor gives bit-identical outputs to the original graph.
 final class ONNXWriterRoundTripTests: XCTestCase {
-    private func roundTrip(_ relative: String, options: ONNXWriteOptions, size: Int) throws {
+    private func roundTrip(_ relative: String, options: ONNXWriteOptions, size: Int, dtype: DType = .f32) throws {
         let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().appendingPathComponent("Fixtures/\(relative)").path
         let source = try Model.bind(try Checkpoint.load(path: path).stateDict()).graph
@@ -462,6 +462,7 @@ final class ONNXWriterRoundTripTests: XCTestCase {
         let loaded = try ONNX.load(path: file)
         XCTAssertEqual(loaded.opset, options.opset)
         XCTAssertEqual(loaded.graph.initializers.map(\.name), source.initializers.map(\.name))
+        XCTAssertEqual(Set(loaded.graph.initializers.map(\.tensor.dtype)), [dtype])
         for ((name, a), (_, b)) in zip(loaded.graph.initializers, source.initializers) {
             XCTAssertTrue(a.withContiguousBytes { x in b.withContiguousBytes { x.elementsEqual($0) } }, name)
         }
@@ -479,8 +480,8 @@ final class ONNXWriterRoundTripTests: XCTestCase {
 
     /// f16 weights: Cast on the way out, read as the f16 initializers on the way in.
     func testHalfPrecision() throws {
-        try roundTrip("torch/fp16_model.pth", options: .init(opset: 13), size: 224)
-        try roundTrip("torch/fp16_model.pth", options: .init(opset: 21, externalData: true), size: 224)
+        try roundTrip("torch/fp16_model.pth", options: .init(opset: 13), size: 224, dtype: .f16)
+        try roundTrip("torch/fp16_model.pth", options: .init(opset: 21, externalData: true), size: 224, dtype: .f16)
     }
 
     /// The ops AlexNet does not use: BatchNormalization, Concat, Add, AveragePool with padding,
