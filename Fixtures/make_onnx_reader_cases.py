@@ -375,6 +375,24 @@ m = model([helper.make_node("Cast", ["w"], ["w16"], name="cast", to="FLOAT16"),
           [vi("x", ["N", 4])], [vi("y", None)], [init("w", randn(4))], opset=5, ir=3)
 onnx.save(m, os.path.join(OUT, "cast_string_to_float16_opset5.onnx"))
 
+# A widening Cast seen through an Identity; BatchNormalization-15 whose scale, bias, mean and var are
+# f16 (its T1/T2 may differ from X's type: no Cast needed); and, refused, a Conv that reads an f16
+# weight directly (an ill-typed model: onnxruntime refuses it too, "Type parameter (T) of Optype (Conv)
+# bound to different types").
+m = model([helper.make_node("Cast", ["w16"], ["w"], name="cast", to=TensorProto.FLOAT),
+           helper.make_node("Identity", ["w"], ["wi"], name="identity"),
+           helper.make_node("Add", ["x", "wi"], ["y"], name="add")],
+          [vi("x", ["N", 4])], [vi("y", None)], [init("w16", randn(4).astype(np.float16))], opset=13)
+case("cast_identity", m, randn(3, 4))
+m = model([helper.make_node("BatchNormalization", ["x", "s", "b", "m", "v"], ["y"], name="bn", epsilon=1e-3)],
+          [vi("x", ["N", 3, 4, 4])], [vi("y", None)],
+          [init("s", randn(3).astype(np.float16)), init("b", randn(3).astype(np.float16)),
+           init("m", randn(3).astype(np.float16)), init("v", (np.abs(randn(3)) + 0.5).astype(np.float16))], opset=15)
+case("batchnorm_opset15_f16_parameters", m, randn(2, 3, 4, 4))
+m = model([helper.make_node("Conv", ["x", "w16"], ["y"], name="conv", kernel_shape=[1, 1])],
+          [vi("x", ["N", 2, 3, 3])], [vi("y", None)], [init("w16", randn(4, 2, 1, 1).astype(np.float16))], opset=13)
+onnx.save(m, os.path.join(OUT, "f16_weight_without_cast.onnx"))
+
 with open(os.path.join(OUT, "cases.json"), "w") as f:
     json.dump(cases, f, indent=1, sort_keys=True)
 print(f"wrote {len(cases)} op cases and the refusal/typed/external files to {OUT}")

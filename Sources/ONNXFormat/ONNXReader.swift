@@ -159,8 +159,11 @@ struct Importer {
     var inputs: [ValueInfo] = []
     var nodes: [Node] = []
     var nodeNames: Set<String> = []
-    /// Identity outputs → the value they forward.
+    /// Identity outputs and widening Casts → the value they forward.
     var aliases: [String: String] = [:]
+    /// Values the model types FLOAT whose constant is stored in another floating dtype: the outputs
+    /// of widening Casts, and Identity copies of them. Only through these may an op read such a constant.
+    var widened: Set<String> = []
     /// Every value some node or the graph output reads (to check that dropped extra outputs are unused).
     var consumed: Set<String> = []
     /// Initializers, Constant values and ConstantOfShape fills.
@@ -530,7 +533,10 @@ struct NodeContext {
     let name: String
     let opType: String
     let file: String
+    /// Input names with aliases (Identity, widening Cast) resolved: the values the IR reads.
     let inputs: [String]
+    /// Input names as the file writes them.
+    let onnxInputs: [String]
     let outputs: [String]
     let attributes: [String: UnsafeMutablePointer<Onnx__AttributeProto>]
 
@@ -539,7 +545,8 @@ struct NodeContext {
         self.name = name
         self.opType = opType
         self.file = file
-        inputs = ONNXProto.strings(proto.pointee.input, proto.pointee.n_input).map { aliases[$0] ?? $0 }
+        onnxInputs = ONNXProto.strings(proto.pointee.input, proto.pointee.n_input)
+        inputs = onnxInputs.map { aliases[$0] ?? $0 }
         outputs = ONNXProto.strings(proto.pointee.output, proto.pointee.n_output)
         var attributes: [String: UnsafeMutablePointer<Onnx__AttributeProto>] = [:]
         for attribute in ONNXProto.messages(proto.pointee.attribute, proto.pointee.n_attribute) {
@@ -649,8 +656,12 @@ extension Importer {
         "Identity": { (i: inout Importer, n: NodeContext) throws(ONNXError) in
             try n.allow([]); try n.requireInputs(1...1)
             guard n.outputs.count == 1 else { throw n.error("has \(n.outputs.count) outputs, expected 1") }
-            if let constant = i.constants[n.inputs[0]] { i.addConstant(n.outputs[0], constant) }
-            else { i.aliases[n.outputs[0]] = n.inputs[0] }
+            if let constant = i.constants[n.inputs[0]] {
+                i.addConstant(n.outputs[0], constant)
+                if i.widened.contains(n.onnxInputs[0]) { i.widened.insert(n.outputs[0]) }
+            } else {
+                i.aliases[n.outputs[0]] = n.inputs[0]
+            }
         },
         "Constant": { (i: inout Importer, n: NodeContext) throws(ONNXError) in try i.constant(n) },
         "ConstantOfShape": { (i: inout Importer, n: NodeContext) throws(ONNXError) in try i.constantOfShape(n) },
@@ -661,6 +672,18 @@ extension Importer {
         guard let output = n.outputs.first, !output.isEmpty else { throw n.error("has no output") }
         for extra in n.outputs.dropFirst() where !extra.isEmpty && consumed.contains(extra) {
             throw n.error("output '\(extra)' is used, but zoo computes only the first output of \(n.opType)")
+        }
+        // With an f32 graph input every computed value is f32, and the ops take one element type for
+        // all their inputs (BatchNormalization-15's scale, bias, mean and var excepted): a constant
+        // stored in another dtype must come through a widening Cast. Read directly, the model is
+        // ill-typed (onnx.checker and onnxruntime refuse it), and so refused here too.
+        if self.inputs.first?.dtype == .f32, !(n.opType == "BatchNormalization" && opset >= 15) {
+            for name in n.onnxInputs where !name.isEmpty && !widened.contains(name) {
+                let value = aliases[name] ?? name
+                guard inputs.contains(value), let t = constants[value], t.dtype.isFloatingPoint, t.dtype != .f32 else { continue }
+                throw n.error("input '\(name)' is stored as \(t.dtype.rawValue) and read without a Cast: \(n.opType) takes one element "
+                    + "type for all its inputs, here f32 (a weight stored in another precision is read through a Cast to FLOAT)")
+            }
         }
         nodes.append(Node(n.name, op, inputs: inputs, output: output))
     }
@@ -1014,6 +1037,7 @@ extension Importer {
         guard let constant = constants[input] else { throw n.error("casts '\(input)', a value computed at run time; \(scope)") }
         guard constant.dtype.isFloatingPoint else { throw n.error("casts '\(input)', which is \(constant.dtype.rawValue); \(scope)") }
         aliases[n.outputs[0]] = input
+        widened.insert(n.outputs[0])
     }
 
     mutating func constant(_ n: NodeContext) throws(ONNXError) {

@@ -205,6 +205,14 @@ final class ReaderTests: XCTestCase {
                 XCTAssertEqual("\(error)", "\(path): node 'cast' (Cast): \(message)")
             }
         }
+        // Without the Cast the model is ill-typed (onnxruntime refuses it too); through an Identity of
+        // the Cast, or as BatchNormalization-15's parameters, an f16 weight is fine (op cases).
+        let path = Self.path("f16_weight_without_cast.onnx")
+        XCTAssertThrowsError(try ONNX.load(path: path)) { error in
+            XCTAssertEqual("\(error)", "\(path): node 'conv' (Conv): input 'w16' is stored as f16 and read without a Cast: Conv takes "
+                + "one element type for all its inputs, here f32 (a weight stored in another precision is read through a Cast to FLOAT)")
+        }
+        XCTAssertEqual(try ONNX.load(path: Self.path("cast_identity.onnx")).graph.initializer("wi")?.dtype, .f16)
     }
 
     func testTruncatedAndNonONNXFiles() throws {
