@@ -7,7 +7,11 @@ Run from the repository root with the oracle's python:
 
 Models: the reduced torchvision AlexNet (Fixtures/torch/alexnet_small.pth), the reduced 2012-paper
 AlexNet (Fixtures/parity/alexnet_paper_small.pth, LRN and grouped convolutions) and the full-size
-torchvision AlexNet made by `ZOO_BINARY init alexnet -o TMP/alexnet_full.pth` (skipped with --no-full).
+torchvision AlexNet made by `ZOO_BINARY init alexnet -o TMP/alexnet_full.pth` (skipped with --no-full);
+and the same weights in other precisions, which the file must keep: Fixtures/torch/fp16_model.pth
+(alexnet_small `.half()`), alexnet_small `.bfloat16()` and `.double()` and the full-size model
+`.half()` (made by torch into TMP). Their reference is torch with the weights widened to f32 (f32
+input), and each initializer must be stored in its own dtype, read only through one Cast to FLOAT.
 Each is converted with
 
     ZOO_BINARY convert IN.pth OUT.onnx [--opset N] [--external-data]
@@ -124,6 +128,10 @@ def tensor_bytes(t):
     return t.detach().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes()
 
 
+ONNX_TYPE = {torch.float32: onnx.TensorProto.FLOAT, torch.float16: onnx.TensorProto.FLOAT16,
+             torch.bfloat16: onnx.TensorProto.BFLOAT16, torch.float64: onnx.TensorProto.DOUBLE}
+
+
 def check_structure(path, opset, external, sd):
     """Returns a list of problems (empty when the file is as the writer promises)."""
     problems = []
@@ -174,6 +182,15 @@ def check_structure(path, opset, external, sd):
             problems.append(f"{key}: bytes differ from the state dict")
         if list(t.dims) != list(value.shape):
             problems.append(f"{key}: dims {list(t.dims)} vs {list(value.shape)}")
+        if t.data_type != ONNX_TYPE[value.dtype]:
+            problems.append(f"{key}: stored as {onnx.TensorProto.DataType.Name(t.data_type)}, the state dict has {value.dtype}")
+        readers = [n for n in g.node if key in n.input]
+        if value.dtype != torch.float32:
+            to = [a.i for n in readers for a in n.attribute if a.name == "to"]
+            if [n.op_type for n in readers] != ["Cast"] or to != [onnx.TensorProto.FLOAT]:
+                problems.append(f"{key}: {value.dtype} must be read by one Cast to FLOAT, is read by {[n.op_type for n in readers]}")
+        elif any(n.op_type == "Cast" for n in readers):
+            problems.append(f"{key}: an f32 initializer is Cast")
     if external and n_external == 0:
         problems.append("external data requested but no tensor is external")
     if not external and n_external:
@@ -203,7 +220,7 @@ def run_onnxruntime_every_node(path, x):
     so.inter_op_num_threads = 1
     sess = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
     values = dict(zip([o.name for o in sess.get_outputs()], sess.run(None, {sess.get_inputs()[0].name: x})))
-    return {node.name: values[node.output[0]] for node in model.graph.node}
+    return {node.name: values[node.output[0]] for node in model.graph.node if node.op_type != "Cast"}
 
 
 def torch_every_module(model, x):
@@ -248,12 +265,22 @@ def main():
             print(f"FAIL zoo init alexnet: {r.stderr.strip()}")
             return 1
         models.append(("alexnet_full", full, [(17, False), (17, True)]))
+    # Other precisions (the reference widens them to f32).
+    small = torch.load(ROOT / "torch" / "alexnet_small.pth", weights_only=True)
+    models.append(("alexnet_small_f16", ROOT / "torch" / "fp16_model.pth", [(13, False), (17, False), (21, False), (17, True)]))
+    for name, dtype in [("alexnet_small_bf16", torch.bfloat16), ("alexnet_small_f64", torch.float64)]:
+        torch.save({k: v.to(dtype) for k, v in small.items()}, out / f"{name}.pth")
+        models.append((name, out / f"{name}.pth", [(13, False), (21, False)]))
+    if not args.no_full:
+        torch.save({k: v.half() for k, v in torch.load(full, weights_only=True).items()}, out / "alexnet_full_f16.pth")
+        models.append(("alexnet_full_f16", out / "alexnet_full_f16.pth", [(17, False), (17, True)]))
 
     rows, failed = [], False
     rng = np.random.RandomState(0)
     for name, pth, variants in models:
         sd = torch.load(pth, weights_only=True)
-        reference = paper_alexnet(sd) if is_paper(sd) else torchvision_alexnet(sd)
+        widened = {k: v.float() for k, v in sd.items()}
+        reference = paper_alexnet(widened) if is_paper(widened) else torchvision_alexnet(widened)
         inputs = {}
         for opset, external in variants:
             tag = f"{name}_op{opset}" + ("_ext" if external else "")

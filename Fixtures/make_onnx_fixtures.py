@@ -40,6 +40,11 @@ Models (Fixtures/onnx/manifest.json lists each with its input, expected output, 
    Weights: numpy default_rng(20121203), He-normal weights (conv1 x20 so that LRN matters, fc8 x0.02
    so that the softmax is not saturated), small normal biases — identical in both files. Input: Fixtures/parity/alexnet_paper_small_input.npy ([2, 3, 227, 227], already
    committed); expected probabilities in <model>.expected.npy ([2, 10]).
+4. fp16_model_logits.npy — not an ONNX model: torch's logits for Fixtures/torch/fp16_model.pth
+   (alexnet_small's state dict .half()) with the weights widened back to f32 (the model .half().float()),
+   on alexnet_small_input.npy (float32 input, f32 compute) — what a converted half-precision model
+   must compute ([2, 10]; "fp16_reference" in the manifest, with its distance from the f32 model's
+   logits: the precision the f16 weights lose).
 """
 
 import os
@@ -253,15 +258,40 @@ def paper_models():
     assert all(len(set(np.round(r, 6))) == 10 for r in probs), probs
 
 
+def fp16_reference():
+    sd = torch.load(ROOT / "torch" / "fp16_model.pth", weights_only=True)
+    assert all(t.dtype == torch.float16 for t in sd.values())
+    model = alexnet_small()
+    model.load_state_dict(torch.load(ROOT / "torch" / "alexnet_small.pth", weights_only=True), strict=True)
+    x = np.load(OUT / "alexnet_small_input.npy")
+    with torch.no_grad():
+        full = model(torch.from_numpy(x)).numpy()
+        model.half().float()
+        for key, value in model.state_dict().items():
+            assert value.dtype == torch.float32 and torch.equal(value, sd[key].float()), key
+        y = model(torch.from_numpy(x)).numpy()
+    np.save(OUT / "fp16_model_logits.npy", y.astype(np.float32))
+    diff = float(np.abs(y - full).max())
+    print(f"  fp16_model_logits.npy: max|Δ| {diff:.3g} from the f32 weights' logits (max|ref| {np.abs(y).max():.3g})")
+    return {
+        "weights": "../torch/fp16_model.pth", "input": "alexnet_small_input.npy", "expected": "fp16_model_logits.npy",
+        "expected_shape": list(y.shape), "computed_by": "torch 2.9.1, model.half().float() (f16 weights widened to f32), f32 input",
+        "max_abs_diff_vs_f32_weights": diff,
+        "top5": np.argsort(-y, axis=1, kind="stable")[:, :5].tolist(),
+    }
+
+
 def main():
     OUT.mkdir(exist_ok=True)
     torchvision_models()
     paper_models()
+    f16 = fp16_reference()
     doc = {
         "generator": "Fixtures/make_onnx_fixtures.py (torch 2.9.1, torchvision 0.24.1, onnx 1.23.2, onnxruntime 1.32.0)",
         "expected_from": "onnxruntime 1.32.0, CPUExecutionProvider, graph optimizations off, 1 thread",
         "tolerance": "max |Δ| <= 1e-4 * max |ref| and identical top-5 per row",
         "models": MANIFEST,
+        "fp16_reference": f16,
     }
     (OUT / "manifest.json").write_text(json.dumps(doc, indent=1) + "\n")
     total = sum(p.stat().st_size for p in OUT.iterdir())

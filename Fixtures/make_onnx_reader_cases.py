@@ -8,6 +8,8 @@ Writes Fixtures/onnx/reader/:
   typed_fields.onnx + typed_fields.json              initializers in every typed field, f16/bf16
   ext_*.onnx (+ ext_valid.data)                      external data: valid, missing, out of range, '..', absolute
   unsupported.onnx, opset6.onnx, opset23.onnx, two_inputs.onnx, symbolic_height.onnx   refusals
+  cast_*.onnx                                        Cast of stored weights: imported (an op case, and
+                                                     Cast-1's STRING 'to') and refused
 cases.json lists the op cases (name → output name). Everything is deterministic (fixed seeds).
 """
 import json
@@ -323,6 +325,73 @@ onnx.save(m, os.path.join(OUT, "dropout_mask_output.onnx"))
 m = model([helper.make_node("Conv", ["x", "w"], ["y"], name="conv", kernel_shape=[1, 1], auto_pad="SAME_SIDEWAYS", foo=3)],
           [vi("x", ["N", 2, 4, 4])], [vi("y", None)], [init("w", randn(2, 2, 1, 1))], opset=13)
 onnx.save(m, os.path.join(OUT, "conv_bad_attributes.onnx"))
+
+# --- Cast of a weight stored in another precision (as zoo's writer stores f16/bf16/f64 weights): the
+# reader aliases it to the initializer. Conv weight and bias f16, Gemm weight bf16 and bias f64, each
+# Cast to FLOAT (bf16 Cast needs opset 13); an f32 Cast to FLOAT too (a no-op).
+m = model([helper.make_node("Cast", ["w16"], ["w"], name="w16.f32", to=TensorProto.FLOAT),
+           helper.make_node("Cast", ["b16"], ["b"], name="b16.f32", to=TensorProto.FLOAT),
+           helper.make_node("Conv", ["x", "w", "b"], ["c"], name="conv", kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+           helper.make_node("Relu", ["c"], ["r"], name="relu"),
+           helper.make_node("Flatten", ["r"], ["f"], name="flatten", axis=1),
+           helper.make_node("Cast", ["fc_bf16"], ["fc_w"], name="fc_bf16.f32", to=TensorProto.FLOAT),
+           helper.make_node("Cast", ["fc_f64"], ["fc_b"], name="fc_f64.f32", to=TensorProto.FLOAT),
+           helper.make_node("Gemm", ["f", "fc_w", "fc_b"], ["g"], name="fc", transB=1),
+           helper.make_node("Cast", ["shift"], ["shift_f32"], name="shift.f32", to=TensorProto.FLOAT),
+           helper.make_node("Add", ["g", "shift_f32"], ["y"], name="add")],
+          [vi("x", ["N", 2, 4, 4])], [vi("y", None)],
+          [init("w16", randn(3, 2, 3, 3).astype(np.float16)), init("b16", randn(3).astype(np.float16)),
+           helper.make_tensor("fc_bf16", TensorProto.BFLOAT16, [5, 48], randn(5, 48).flatten().tolist()),
+           init("fc_f64", rng.standard_normal(5)), init("shift", randn(5))], opset=13)
+case("cast_stored_precisions", m, randn(2, 2, 4, 4))
+
+# Cast-1 (opsets 1…5) names the type in a STRING attribute; onnxruntime runs opset 7 and later only, so
+# this one is checked for structure, not values.
+m = model([helper.make_node("Cast", ["w16"], ["w"], name="cast", to="FLOAT"),
+           helper.make_node("Add", ["x", "w"], ["y"], name="add", broadcast=1)],
+          [vi("x", ["N", 4])], [vi("y", None)], [init("w16", randn(4).astype(np.float16))], opset=5, ir=3)
+onnx.save(m, os.path.join(OUT, "cast_string_to_opset5.onnx"))
+
+# Casts the reader refuses: of a value computed at run time, to another type than FLOAT, of an
+# integer initializer, without 'to', and Cast-1 with a STRING 'to' other than FLOAT.
+m = model([helper.make_node("Cast", ["x"], ["c"], name="cast", to=TensorProto.FLOAT),
+           helper.make_node("Relu", ["c"], ["y"], name="relu")],
+          [vi("x", ["N", 4])], [vi("y", None)], [], opset=13)
+onnx.save(m, os.path.join(OUT, "cast_runtime_value.onnx"))
+m = model([helper.make_node("Cast", ["w"], ["w16"], name="cast", to=TensorProto.FLOAT16),
+           helper.make_node("Cast", ["w16"], ["w32"], name="back", to=TensorProto.FLOAT),
+           helper.make_node("Add", ["x", "w32"], ["y"], name="add")],
+          [vi("x", ["N", 4])], [vi("y", None)], [init("w", randn(4))], opset=13)
+onnx.save(m, os.path.join(OUT, "cast_to_float16.onnx"))
+m = model([helper.make_node("Cast", ["k"], ["kf"], name="cast", to=TensorProto.FLOAT),
+           helper.make_node("Add", ["x", "kf"], ["y"], name="add")],
+          [vi("x", ["N", 4])], [vi("y", None)], [init("k", np.array([1, 2, 3, 4], dtype=np.int64))], opset=13)
+onnx.save(m, os.path.join(OUT, "cast_int_initializer.onnx"))
+m = model([helper.make_node("Cast", ["w16"], ["w"], name="cast"), helper.make_node("Add", ["x", "w"], ["y"], name="add")],
+          [vi("x", ["N", 4])], [vi("y", None)], [init("w16", randn(4).astype(np.float16))], opset=13)
+onnx.save(m, os.path.join(OUT, "cast_without_to.onnx"))
+m = model([helper.make_node("Cast", ["w"], ["w16"], name="cast", to="FLOAT16"),
+           helper.make_node("Add", ["x", "w16"], ["y"], name="add", broadcast=1)],
+          [vi("x", ["N", 4])], [vi("y", None)], [init("w", randn(4))], opset=5, ir=3)
+onnx.save(m, os.path.join(OUT, "cast_string_to_float16_opset5.onnx"))
+
+# A widening Cast seen through an Identity; BatchNormalization-15 whose scale, bias, mean and var are
+# f16 (its T1/T2 may differ from X's type: no Cast needed); and, refused, a Conv that reads an f16
+# weight directly (an ill-typed model: onnxruntime refuses it too, "Type parameter (T) of Optype (Conv)
+# bound to different types").
+m = model([helper.make_node("Cast", ["w16"], ["w"], name="cast", to=TensorProto.FLOAT),
+           helper.make_node("Identity", ["w"], ["wi"], name="identity"),
+           helper.make_node("Add", ["x", "wi"], ["y"], name="add")],
+          [vi("x", ["N", 4])], [vi("y", None)], [init("w16", randn(4).astype(np.float16))], opset=13)
+case("cast_identity", m, randn(3, 4))
+m = model([helper.make_node("BatchNormalization", ["x", "s", "b", "m", "v"], ["y"], name="bn", epsilon=1e-3)],
+          [vi("x", ["N", 3, 4, 4])], [vi("y", None)],
+          [init("s", randn(3).astype(np.float16)), init("b", randn(3).astype(np.float16)),
+           init("m", randn(3).astype(np.float16)), init("v", (np.abs(randn(3)) + 0.5).astype(np.float16))], opset=15)
+case("batchnorm_opset15_f16_parameters", m, randn(2, 3, 4, 4))
+m = model([helper.make_node("Conv", ["x", "w16"], ["y"], name="conv", kernel_shape=[1, 1])],
+          [vi("x", ["N", 2, 3, 3])], [vi("y", None)], [init("w16", randn(4, 2, 1, 1).astype(np.float16))], opset=13)
+onnx.save(m, os.path.join(OUT, "f16_weight_without_cast.onnx"))
 
 with open(os.path.join(OUT, "cases.json"), "w") as f:
     json.dump(cases, f, indent=1, sort_keys=True)

@@ -10,6 +10,9 @@
 /// (opsets 1…4) takes its shape as an attribute and Concat-1 (opsets 1…3) defaults axis to 1. Constant
 /// and ConstantOfShape are folded into initializers, Identity is dropped, Dropout kept as the IR's
 /// identity-at-inference op, and MatMul imported where it is trivially a Gemm (2-D input × 2-D constant).
+/// Cast is imported only where it widens a weight stored in another precision (a floating-point
+/// constant cast to FLOAT, as zoo's writer stores f16/bf16/f64 weights): nodes then read the stored
+/// tensor itself, which the executor widens when it plans.
 ///
 /// Tensors: raw_data and every typed field; external data is memory-mapped (zero-copy when aligned)
 /// from files inside the model's folder only.
@@ -160,8 +163,11 @@ struct Importer {
     var inputs: [ValueInfo] = []
     var nodes: [Node] = []
     var nodeNames: Set<String> = []
-    /// Identity outputs → the value they forward.
+    /// Identity outputs and widening Casts → the value they forward.
     var aliases: [String: String] = [:]
+    /// Values the model types FLOAT whose constant is stored in another floating dtype: the outputs
+    /// of widening Casts, and Identity copies of them. Only through these may an op read such a constant.
+    var widened: Set<String> = []
     /// Every value some node or the graph output reads (to check that dropped extra outputs are unused).
     var consumed: Set<String> = []
     /// Initializers, Constant values and ConstantOfShape fills.
@@ -532,7 +538,10 @@ struct NodeContext {
     let name: String
     let opType: String
     let file: String
+    /// Input names with aliases (Identity, widening Cast) resolved: the values the IR reads.
     let inputs: [String]
+    /// Input names as the file writes them.
+    let onnxInputs: [String]
     let outputs: [String]
     let attributes: [String: UnsafeMutablePointer<Onnx__AttributeProto>]
 
@@ -541,7 +550,8 @@ struct NodeContext {
         self.name = name
         self.opType = opType
         self.file = file
-        inputs = ONNXProto.strings(proto.pointee.input, proto.pointee.n_input).map { aliases[$0] ?? $0 }
+        onnxInputs = ONNXProto.strings(proto.pointee.input, proto.pointee.n_input)
+        inputs = onnxInputs.map { aliases[$0] ?? $0 }
         outputs = ONNXProto.strings(proto.pointee.output, proto.pointee.n_output)
         var attributes: [String: UnsafeMutablePointer<Onnx__AttributeProto>] = [:]
         for attribute in ONNXProto.messages(proto.pointee.attribute, proto.pointee.n_attribute) {
@@ -582,11 +592,12 @@ struct NodeContext {
     func floats(_ key: String) throws(ONNXError) -> [Float]? {
         try attribute(key, ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOATS).map { a in Array(ONNXProto.buffer(a.floats, a.n_floats)) }
     }
-    func string(_ key: String, default value: String) throws(ONNXError) -> String {
+    func string(_ key: String) throws(ONNXError) -> String? {
         try attribute(key, ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRING).map { a in
             String(decoding: ONNXProto.bytes(a.s), as: UTF8.self)
-        } ?? value
+        }
     }
+    func string(_ key: String, default value: String) throws(ONNXError) -> String { try string(key) ?? value }
     func tensor(_ key: String) throws(ONNXError) -> UnsafeMutablePointer<Onnx__TensorProto>? {
         guard let a = try attribute(key, ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__TENSOR) else { return nil }
         guard let t = a.t else { throw error("attribute '\(key)' holds no tensor") }
@@ -646,11 +657,16 @@ extension Importer {
             guard !n.inputs.isEmpty, n.inputs.allSatisfy({ !$0.isEmpty }) else { throw n.error("needs at least one input, none empty") }
             try i.emit(n, .concat(axis: axis), n.inputs)
         },
+        "Cast": { (i: inout Importer, n: NodeContext) throws(ONNXError) in try i.cast(n) },
         "Identity": { (i: inout Importer, n: NodeContext) throws(ONNXError) in
             try n.allow([]); try n.requireInputs(1...1)
             guard n.outputs.count == 1 else { throw n.error("has \(n.outputs.count) outputs, expected 1") }
-            if let constant = i.constants[n.inputs[0]] { i.addConstant(n.outputs[0], constant) }
-            else { i.aliases[n.outputs[0]] = n.inputs[0] }
+            if let constant = i.constants[n.inputs[0]] {
+                i.addConstant(n.outputs[0], constant)
+                if i.widened.contains(n.onnxInputs[0]) { i.widened.insert(n.outputs[0]) }
+            } else {
+                i.aliases[n.outputs[0]] = n.inputs[0]
+            }
         },
         "Constant": { (i: inout Importer, n: NodeContext) throws(ONNXError) in try i.constant(n) },
         "ConstantOfShape": { (i: inout Importer, n: NodeContext) throws(ONNXError) in try i.constantOfShape(n) },
@@ -661,6 +677,18 @@ extension Importer {
         guard let output = n.outputs.first, !output.isEmpty else { throw n.error("has no output") }
         for extra in n.outputs.dropFirst() where !extra.isEmpty && consumed.contains(extra) {
             throw n.error("output '\(extra)' is used, but zoo computes only the first output of \(n.opType)")
+        }
+        // With an f32 graph input every computed value is f32, and the ops take one element type for
+        // all their inputs (BatchNormalization-15's scale, bias, mean and var excepted): a constant
+        // stored in another dtype must come through a widening Cast. Read directly, the model is
+        // ill-typed (onnx.checker and onnxruntime refuse it), and so refused here too.
+        if self.inputs.first?.dtype == .f32, !(n.opType == "BatchNormalization" && opset >= 15) {
+            for name in n.onnxInputs where !name.isEmpty && !widened.contains(name) {
+                let value = aliases[name] ?? name
+                guard inputs.contains(value), let t = constants[value], t.dtype.isFloatingPoint, t.dtype != .f32 else { continue }
+                throw n.error("input '\(name)' is stored as \(t.dtype.rawValue) and read without a Cast: \(n.opType) takes one element "
+                    + "type for all its inputs, here f32 (a weight stored in another precision is read through a Cast to FLOAT)")
+            }
         }
         nodes.append(Node(n.name, op, inputs: inputs, output: output))
     }
@@ -987,6 +1015,34 @@ extension Importer {
         if try n.int("spatial", default: 1) != 1 { throw n.error("spatial=0 (per-activation statistics) is not supported") }
         if try n.int("training_mode", default: 0) != 0 { throw n.error("training_mode=1 is not supported; zoo runs inference only") }
         try emit(n, .batchNormalization(epsilon: try n.float("epsilon", default: 1e-5)), Array(n.inputs.prefix(5)))
+    }
+
+    /// A Cast to FLOAT of a floating-point initializer or folded constant — a weight stored in another
+    /// precision — becomes an alias of that constant: the nodes reading the Cast read the constant
+    /// under its own name, kept in its own dtype (so `initializers` and a state dict made from the
+    /// file keep it bit for bit), and the executor widens it to f32 when it plans, which is exactly
+    /// the Cast. Every other Cast (of a value computed at run time, of an integer constant, or to
+    /// another type) is refused. Cast-1…5 name the target type in a STRING `to` ("FLOAT"); from
+    /// Cast-6 it is an INT (TensorProto.DataType); Cast-19's `saturate` only concerns float8 targets.
+    mutating func cast(_ n: NodeContext) throws(ONNXError) {
+        try n.allow(opset >= 19 ? ["to", "saturate"] : ["to"])
+        try n.requireInputs(1...1)
+        guard n.outputs.count == 1 else { throw n.error("has \(n.outputs.count) outputs, expected 1") }
+        let target: String
+        if opset < 6 {
+            guard let name = try n.string("to") else { throw n.error("attribute 'to' is required") }
+            target = name
+        } else {
+            guard let type = try n.int("to") else { throw n.error("attribute 'to' is required") }
+            target = Int32(exactly: type).map { ONNXDataType(rawValue: $0).description } ?? "data type \(type)"
+        }
+        let scope = "zoo imports Cast only to FLOAT of a floating-point initializer (a weight stored in another precision)"
+        let input = n.inputs[0]
+        guard target == ONNXDataType.float.description else { throw n.error("casts '\(input)' to \(target); \(scope)") }
+        guard let constant = constants[input] else { throw n.error("casts '\(input)', a value computed at run time; \(scope)") }
+        guard constant.dtype.isFloatingPoint else { throw n.error("casts '\(input)', which is \(constant.dtype.rawValue); \(scope)") }
+        aliases[n.outputs[0]] = input
+        widened.insert(n.outputs[0])
     }
 
     mutating func constant(_ n: NodeContext) throws(ONNXError) {

@@ -5,10 +5,16 @@
 /// - `ir_version` is the lowest IR version that carries the chosen opset, as onnx.helper's
 ///   `OP_SET_ID_VERSION_MAP` has it (13–14 → 7, 15–18 → 8, 19–20 → 9, 21 → 10), so older runtimes
 ///   load the file.
-/// - Initializers keep the graph's names (the state-dict keys) and are stored as little-endian
-///   `raw_data`; node names are the graph's node names (module paths); graph inputs and outputs carry
-///   their dtype and shape, the batch as a symbolic `dim_param`; every intermediate value gets a
-///   `value_info` so onnx's shape inference can check the file against zoo's.
+/// - Initializers keep the graph's names (the state-dict keys) and dtypes and are stored as
+///   little-endian `raw_data`; node names are the graph's node names (module paths); graph inputs and
+///   outputs carry their dtype and shape, the batch as a symbolic `dim_param`; every intermediate value
+///   gets a `value_info` so onnx's shape inference can check the file against zoo's.
+/// - Weights stored in another floating dtype than f32 (f16, bf16, f64) stay in it — a half-precision
+///   checkpoint makes a half-size file — and are computed in f32, as zoo's executor does: ONNX ops take
+///   one element type for all their inputs, so each such initializer `w` that a node reads gets one
+///   `Cast` (to = FLOAT) at the top of the graph, producing `w.f32` (suffixed `_1`, `_2`… if the name
+///   is taken; the node has the same name), which the compute nodes read instead. zoo's reader turns
+///   that Cast back into a read of `w` itself. Cast of bfloat16 needs opset 13, the lowest zoo writes.
 /// - Dropout is identity at inference and is dropped, its consumers rewired (as torch's exporter
 ///   does); a Dropout whose output is a graph output becomes an Identity.
 /// - AdaptiveAvgPool2d has no ONNX op: when the declared input size divides the output size it is an
@@ -132,11 +138,33 @@ struct ONNXExport {
         var export = ONNXExport(name: graph.name.isEmpty ? "main_graph" : graph.name, opset: opset, irVersion: irVersion)
         export.initializers = graph.initializers
         export.inputs = graph.inputs
-        var taken = Set(graph.values.keys)
+        /// Names the lowering may not give to a value or node it adds.
+        var taken = Set(graph.values.keys).union(graph.nodes.map(\.name))
+        /// `base`, or `base_1`, `base_2`… — the first name not taken, which it then takes.
+        func fresh(_ base: String) -> String {
+            var name = base
+            var suffix = 1
+            while taken.contains(name) {
+                name = base + "_\(suffix)"
+                suffix += 1
+            }
+            taken.insert(name)
+            return name
+        }
         let graphOutputs = Set(graph.outputs)
-        /// Values a dropped Dropout forwarded: its output name → the value it passed through.
+        /// Values a dropped Dropout forwarded: its output name → the value it passed through; and
+        /// initializers not stored as f32: their name → the Cast output that widens them.
         var alias: [String: String] = [:]
         func resolve(_ name: String) -> String { alias[name] ?? name }
+
+        let read = Set(graph.nodes.flatMap(\.inputs))
+        for (name, tensor) in graph.initializers where tensor.dtype.isFloatingPoint && tensor.dtype != .f32 && read.contains(name) {
+            let widened = fresh(name + ".f32")
+            alias[name] = widened
+            export.nodes.append(Node(name: widened, opType: "Cast", inputs: [name], output: widened,
+                                     attributes: [("to", .int(Int(ONNXDataType.float.rawValue)))]))
+            export.valueInfo.append(ValueInfo(name: widened, dtype: .f32, shape: tensor.shape.map { .fixed($0) }))
+        }
 
         for node in graph.nodes {
             let inputs = node.inputs.map(resolve)
@@ -199,13 +227,7 @@ struct ONNXExport {
                     }
                 }
                 if allowZero && opset >= 14 { attributes.append(("allowzero", .int(1))) }
-                var constant = node.name + ".shape"
-                var suffix = 1
-                while taken.contains(constant) {
-                    constant = node.name + ".shape_\(suffix)"
-                    suffix += 1
-                }
-                taken.insert(constant)
+                let constant = fresh(node.name + ".shape")
                 let values = shape.map(Int64.init)
                 let tensor = try! Tensor(dtype: .i64, shape: [shape.count]) { raw in
                     values.withUnsafeBytes { raw.copyMemory(from: $0) }

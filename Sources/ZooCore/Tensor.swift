@@ -228,11 +228,26 @@ extension Tensor {
     }
 
     /// This tensor as dense f32: itself when it already is (no copy), else a converted copy.
-    /// Floating-point sources convert exactly (f16, bf16) or with rounding to nearest (f64);
-    /// integers convert by value.
+    /// Floating-point sources convert exactly (f16, bf16, NaN payloads included, as torch does) or
+    /// with rounding to nearest (f64); integers convert by value.
     public func float32() -> Tensor {
         if dtype == .f32 { return contiguous() }
-        return Tensor(floats: doubles().map { Float($0) }, shape: shape)
+        guard dtype.isFloatingPoint else { return Tensor(floats: doubles().map { Float($0) }, shape: shape) }
+        // Directly, not through Double: that would quiet bf16's signalling NaNs (and weights widened
+        // whenever an executor plans are large).
+        let dtype = dtype, bytes = storage.bytes
+        return try! Tensor(dtype: .f32, shape: shape) { raw in
+            let out = raw.bindMemory(to: Float.self)
+            var i = 0
+            forEachByteOffset { at in
+                out[i] = switch dtype {
+                case .f16: HalfPrecision.f16ToF32(bytes.loadUnaligned(fromByteOffset: at, as: UInt16.self))
+                case .bf16: HalfPrecision.bf16ToF32(bytes.loadUnaligned(fromByteOffset: at, as: UInt16.self))
+                default: Float(bytes.loadUnaligned(fromByteOffset: at, as: Double.self))
+                }
+                i += 1
+            }
+        }
     }
 
     /// The elements as f32 values in C order (see `float32()`).
@@ -240,6 +255,6 @@ extension Tensor {
         if dtype == .f32 {
             return withContiguousBytes { Array($0.bindMemory(to: Float.self)) }
         }
-        return doubles().map { Float($0) }
+        return float32().floats()
     }
 }

@@ -79,7 +79,7 @@ public enum Architecture: String, CaseIterable, Sendable {
         return weightShape.dropFirst().reduce(1, *)
     }
 
-    /// Builds the graph over `weights` (f32, by state-dict key; already checked against `layout`).
+    /// Builds the graph over `weights` (floating point, by state-dict key; already checked against `layout`).
     func graph(config: ModelConfig, weights: [String: Tensor], inputSize: Int) throws(GraphError) -> Graph {
         switch self {
         case .alexnet: try AlexNet.graph(config: config, weights: weights, inputSize: inputSize)
@@ -107,9 +107,11 @@ public struct Model: Sendable {
 
     /// Binds a state dict strictly: every missing key, unexpected key and shape mismatch is
     /// reported together. The architecture is detected from keys and shapes unless given.
-    /// Floating-point tensors of other dtypes are converted to f32; f32 tensors are used in place;
-    /// a view reaching beyond its storage is copied densely only within `maxTensorBytes`
-    /// (`ResourceLimits.current`).
+    /// Floating-point tensors keep their dtype (f16, bf16, f32, f64): nothing is widened, so a
+    /// half-precision checkpoint converts to a half-precision file; the executor widens weights to
+    /// f32 when it plans. Dense tensors are used in place; a view (a slice, or one of several tensors
+    /// sharing a storage) is copied densely, only within `maxTensorBytes` (`ResourceLimits.current`).
+    /// Non-floating-point tensors are refused.
     public static func bind(_ stateDict: StateDict, architecture: Architecture? = nil, inputSize: Int? = nil) throws -> Model {
         try bind(tensors: stateDict.entries.map { ($0.name, $0.tensor.tensor) }, architecture: architecture, inputSize: inputSize)
     }
@@ -154,7 +156,7 @@ public struct Model: Sendable {
             do throws(LimitExceeded) { try ResourceLimits.current.checkDenseSize(tensor) } catch {
                 throw BindingError(architecture: chosen.rawValue, problems: ["'\(entry.name)': \(error)"])
             }
-            weights[entry.name] = tensor.float32()
+            weights[entry.name] = tensor.contiguous()
         }
         let graph = try chosen.graph(config: config, weights: weights, inputSize: inputSize ?? chosen.defaultInputSize)
         return Model(architecture: chosen, config: config, graph: graph)

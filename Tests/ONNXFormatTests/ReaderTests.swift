@@ -157,10 +157,62 @@ final class ReaderTests: XCTestCase {
         expectError(Self.path("two_inputs.onnx"), containing: ["exactly one input", "'x', 'z'"])
         expectError(Self.path("symbolic_height.onnx"), containing: ["value 'x'", "height must be fixed"])
         expectError(Self.path("maxpool_storage_order.onnx"), containing: ["node 'pool' (MaxPool)", "storage_order 1"])
-        // Cast is collected as unsupported before anything else is looked at.
-        expectError(Self.path("dropout_mask_used_unsupported.onnx"), containing: ["unsupported ops: node 'Cast_1' (Cast)"])
+        // The mask is read (by a Cast, which the reader has a builder for): refused at the Dropout, first in order.
+        expectError(Self.path("dropout_mask_used_unsupported.onnx"), containing: ["node 'drop' (Dropout)", "output 'mask' is used"])
         expectError(Self.path("dropout_mask_output.onnx"), containing: ["node 'drop' (Dropout)", "output 'mask' is used"])
         expectError(Self.path("conv_bad_attributes.onnx"), containing: ["node 'conv' (Conv)", "unsupported attribute 'foo'"])
+    }
+
+    /// A Cast to FLOAT of a weight stored as f16, bf16, f64 (or f32) is an alias: the nodes read the
+    /// stored initializer under its own name, which keeps its dtype and bytes (the executor widens it;
+    /// cast_stored_precisions also runs against onnxruntime in testEveryOpCaseMatchesOnnxRuntime).
+    func testCastOfAStoredWeightReadsTheWeight() throws {
+        let path = Self.path("cast_stored_precisions.onnx")
+        let model = try ONNX.load(path: path)
+        XCTAssertEqual(model.graph.nodes.map(\.name), ["conv", "relu", "flatten", "fc", "add"])
+        XCTAssertEqual(model.graph.nodes.map(\.inputs), [["x", "w16", "b16"], ["c"], ["r"], ["f", "fc_bf16", "fc_f64"], ["g", "shift"]])
+        let stored = try ONNX.initializers(path: path)
+        XCTAssertEqual(stored.map(\.name), ["w16", "b16", "fc_bf16", "fc_f64", "shift"])
+        XCTAssertEqual(stored.map(\.tensor.dtype), [.f16, .f16, .bf16, .f64, .f32])
+        XCTAssertEqual(model.initializers.map(\.name), stored.map(\.name))
+        XCTAssertEqual(model.graph.initializers.map(\.name), stored.map(\.name))
+        for (name, tensor) in stored {
+            for imported in [try XCTUnwrap(model.graph.initializer(name)), try XCTUnwrap(model.initializers.first { $0.name == name }?.tensor)] {
+                XCTAssertEqual(imported.dtype, tensor.dtype, name)
+                XCTAssertEqual(imported.withContiguousBytes { Array($0) }, tensor.withContiguousBytes { Array($0) }, name)
+            }
+        }
+
+        // Cast-1…5: the type is a STRING.
+        let legacy = try ONNX.load(path: Self.path("cast_string_to_opset5.onnx"))
+        XCTAssertEqual(legacy.opset, 5)
+        XCTAssertEqual(legacy.graph.nodes.map(\.inputs), [["x", "w16"]])
+        XCTAssertEqual(legacy.graph.initializer("w16")?.dtype, .f16)
+    }
+
+    /// Every other Cast is refused, naming the node, in one line.
+    func testCastRefusals() {
+        let scope = "zoo imports Cast only to FLOAT of a floating-point initializer (a weight stored in another precision)"
+        for (file, message) in [
+            ("cast_runtime_value", "casts 'x', a value computed at run time; \(scope)"),
+            ("cast_to_float16", "casts 'w' to FLOAT16; \(scope)"),
+            ("cast_int_initializer", "casts 'k', which is i64; \(scope)"),
+            ("cast_without_to", "attribute 'to' is required"),
+            ("cast_string_to_float16_opset5", "casts 'w' to FLOAT16; \(scope)"),
+        ] {
+            let path = Self.path("\(file).onnx")
+            XCTAssertThrowsError(try ONNX.load(path: path), file) { error in
+                XCTAssertEqual("\(error)", "\(path): node 'cast' (Cast): \(message)")
+            }
+        }
+        // Without the Cast the model is ill-typed (onnxruntime refuses it too); through an Identity of
+        // the Cast, or as BatchNormalization-15's parameters, an f16 weight is fine (op cases).
+        let path = Self.path("f16_weight_without_cast.onnx")
+        XCTAssertThrowsError(try ONNX.load(path: path)) { error in
+            XCTAssertEqual("\(error)", "\(path): node 'conv' (Conv): input 'w16' is stored as f16 and read without a Cast: Conv takes "
+                + "one element type for all its inputs, here f32 (a weight stored in another precision is read through a Cast to FLOAT)")
+        }
+        XCTAssertEqual(try ONNX.load(path: Self.path("cast_identity.onnx")).graph.initializer("wi")?.dtype, .f16)
     }
 
     func testTruncatedAndNonONNXFiles() throws {

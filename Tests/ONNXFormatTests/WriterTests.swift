@@ -128,6 +128,117 @@ final class ONNXWriterTests: XCTestCase {
         }
     }
 
+    /// A half-precision checkpoint (alexnet_small's state dict `.half()`, saved by torch) stays half:
+    /// every initializer is FLOAT16 under its state-dict key with the checkpoint's bytes, one Cast to
+    /// FLOAT per initializer opens the graph, and the compute nodes read the Casts' outputs. The file
+    /// is about half the f32 conversion's size; read back, it computes torch's logits for the f16
+    /// weights widened to f32.
+    func testHalfPrecisionWeightsStayHalf() throws {
+        let checkpoint = try Checkpoint.load(path: Self.fixtures.appendingPathComponent("torch/fp16_model.pth").path).stateDict()
+        let source = try graph("torch/fp16_model.pth")
+        let names = checkpoint.entries.map(\.name)
+        let dir = try directory()
+        try ONNX.save(try graph("torch/alexnet_small.pth"), to: dir + "/f32.onnx")
+        let f32Size = try XCTUnwrap(FileManager.default.attributesOfItem(atPath: dir + "/f32.onnx")[.size] as? Int)
+        let input = try NumPy.read(path: Self.fixtures.appendingPathComponent("onnx/alexnet_small_input.npy").path)
+        let torch = try NumPy.read(path: Self.fixtures.appendingPathComponent("onnx/fp16_model_logits.npy").path)
+        for opset in [13, 17, 21] {
+            let path = "\(dir)/f16_\(opset).onnx"
+            try ONNX.save(source, to: path, options: .init(opset: opset))
+            let parsed = try parse(path)
+            XCTAssertEqual(parsed.initializers.map { ONNXProto.string($0.pointee.name) }, names)
+            for (proto, entry) in zip(parsed.initializers, checkpoint.entries) {
+                XCTAssertEqual(proto.pointee.data_type, ONNXDataType.float16.rawValue, entry.name)
+                XCTAssertEqual(Array(ONNXProto.bytes(proto.pointee.raw_data)), bytes(entry.tensor.tensor), entry.name)
+            }
+            XCTAssertEqual(parsed.opTypes, Array(repeating: "Cast", count: 16) + Self.torchvisionOps)
+            for (node, name) in zip(parsed.nodes, names) {
+                XCTAssertEqual(ONNXProto.string(node.pointee.name), name + ".f32")
+                XCTAssertEqual(ONNXProto.strings(node.pointee.input, node.pointee.n_input), [name])
+                XCTAssertEqual(ONNXProto.strings(node.pointee.output, node.pointee.n_output), [name + ".f32"])
+                XCTAssertEqual(parsed.attributes(node.pointee), ["to": "1"])
+            }
+            let conv1 = try XCTUnwrap(parsed.node("features.0"))
+            XCTAssertEqual(ONNXProto.strings(conv1.input, conv1.n_input), ["input", "features.0.weight.f32", "features.0.bias.f32"])
+            let fc1 = try XCTUnwrap(parsed.node("classifier.1"))
+            XCTAssertEqual(ONNXProto.strings(fc1.input, fc1.n_input), ["flatten", "classifier.1.weight.f32", "classifier.1.bias.f32"])
+            // Every Cast output has a value_info: f32, the initializer's shape.
+            let infos = ONNXProto.messages(parsed.graph.value_info, parsed.graph.n_value_info)
+            XCTAssertEqual(infos.count, 19 + 16)
+            for (info, entry) in zip(infos, checkpoint.entries) {
+                XCTAssertEqual(ONNXProto.string(info.pointee.name), entry.name + ".f32")
+                XCTAssertEqual(info.pointee.type.pointee.tensor_type.pointee.elem_type, ONNXDataType.float.rawValue)
+                XCTAssertEqual(parsed.shape(info), entry.tensor.tensor.shape.map(String.init))
+            }
+            let size = try XCTUnwrap(FileManager.default.attributesOfItem(atPath: path)[.size] as? Int)
+            XCTAssertLessThan(Double(size), 0.55 * Double(f32Size), "opset \(opset): \(size) bytes, f32 \(f32Size)")
+
+            // Read back: the nodes read the f16 initializers by name; zoo computes torch's logits.
+            let loaded = try ONNX.load(path: path)
+            XCTAssertEqual(loaded.graph.initializers.map(\.name), names)
+            XCTAssertEqual(loaded.graph.nodes.first?.inputs, ["input", "features.0.weight", "features.0.bias"])
+            for (name, tensor) in loaded.graph.initializers {
+                XCTAssertEqual(tensor.dtype, .f16, name)
+                XCTAssertEqual(bytes(tensor), bytes(try XCTUnwrap(checkpoint.entries.first { $0.name == name }).tensor.tensor), name)
+            }
+            let output = try XCTUnwrap(try Executor(graph: loaded.graph).run(input)[loaded.graph.outputs[0]])
+            let report = ParityReport(name: "logits", value: output, reference: torch)
+            print("f16 alexnet_small opset \(opset): \(size) bytes (f32 \(f32Size)); max|Δ| \(report.maxAbsDifference) of max|ref| \(report.maxAbsReference)")
+            XCTAssertTrue(report.passes(atol: 0, rtol: 1e-4), "opset \(opset): max|Δ| \(report.maxAbsDifference)")
+            XCTAssertEqual(report.top5Agreement, 2)
+        }
+        // External data: the f16 bytes go out as they are.
+        try ONNX.save(source, to: dir + "/ext.onnx", options: .init(externalData: true))
+        XCTAssertGreaterThan(try checkExternal(try parse(dir + "/ext.onnx"), source, dataPath: dir + "/ext.onnx.data", location: "ext.onnx.data"), 0)
+    }
+
+    /// f16, bf16 and f64 weights each get a Cast whose name is free: `w.f32` is a node's output
+    /// here, so w's Cast is `w.f32_1`. f32 weights and weights no node reads get none.
+    func testCastNamesAvoidTakenNames() throws {
+        /// Values exact in every float dtype: (i mod 7) / 8 - 0.25.
+        func tensor(_ dtype: DType, _ shape: [Int]) throws -> Tensor {
+            try Tensor(dtype: dtype, shape: shape) { raw in
+                for i in 0..<shape.reduce(1, *) {
+                    let value = Float(i % 7) / 8 - 0.25
+                    switch dtype {
+                    case .f16: raw.storeBytes(of: HalfPrecision.f32ToF16(value), toByteOffset: 2 * i, as: UInt16.self)
+                    case .bf16: raw.storeBytes(of: HalfPrecision.f32ToBF16(value), toByteOffset: 2 * i, as: UInt16.self)
+                    case .f64: raw.storeBytes(of: Double(value), toByteOffset: 8 * i, as: Double.self)
+                    default: raw.storeBytes(of: value, toByteOffset: 4 * i, as: Float.self)
+                    }
+                }
+            }
+        }
+        let input = ValueInfo(name: "x", dtype: .f32, shape: [.symbolic("N"), .fixed(4)])
+        let source = try Graph(name: "g", inputs: [input], initializers: [
+            ("w", try tensor(.f16, [3, 4])), ("b", try tensor(.bf16, [3])), ("v", try tensor(.f64, [2, 3])),
+            ("c", try tensor(.f32, [2])), ("unread", try tensor(.f16, [5])),
+        ], nodes: [
+            Node("w.f32", .relu, inputs: ["x"]),
+            Node("fc", .gemm(.linear), inputs: ["w.f32", "w", "b"]),
+            Node("fc2", .gemm(.linear), inputs: ["fc", "v", "c"]),
+        ], outputs: ["fc2"])
+        let dir = try directory()
+        try ONNX.save(source, to: dir + "/g.onnx", options: .init(opset: 13))
+        let parsed = try parse(dir + "/g.onnx")
+        XCTAssertEqual(parsed.opTypes, ["Cast", "Cast", "Cast", "Relu", "Gemm", "Gemm"])
+        XCTAssertEqual(parsed.nodeNames, ["w.f32_1", "b.f32", "v.f32", "w.f32", "fc", "fc2"])
+        XCTAssertEqual(parsed.initializers.map(\.pointee.data_type),
+                       [ONNXDataType.float16, .bfloat16, .double, .float, .float16].map(\.rawValue))
+        let fc = try XCTUnwrap(parsed.node("fc"))
+        XCTAssertEqual(ONNXProto.strings(fc.input, fc.n_input), ["w.f32", "w.f32_1", "b.f32"])
+        let fc2 = try XCTUnwrap(parsed.node("fc2"))
+        XCTAssertEqual(ONNXProto.strings(fc2.input, fc2.n_input), ["fc", "v.f32", "c"])
+        // zoo reads it back as the graph it wrote and computes the same bits.
+        let loaded = try ONNX.load(path: dir + "/g.onnx")
+        XCTAssertEqual(loaded.graph.nodes.map(\.inputs), source.nodes.map(\.inputs))
+        XCTAssertEqual(loaded.graph.initializers.map(\.tensor.dtype), [.f16, .bf16, .f64, .f32])
+        let x = Tensor(floats: (0..<8).map { Float($0) / 3 - 1 }, shape: [2, 4])
+        let want = try Executor(graph: source).run(x)["fc2"]!
+        let got = try Executor(graph: loaded.graph).run(x)[loaded.graph.outputs[0]]!
+        XCTAssertEqual(got.floats().map(\.bitPattern), want.floats().map(\.bitPattern))
+    }
+
     /// The 2012-paper layout: LRN, grouped convolutions, ceil-mode pooling, no adaptive pool.
     func testPaperAlexNet() throws {
         let source = try graph("parity/alexnet_paper_small.pth")
@@ -339,7 +450,7 @@ final class ONNXWriterTests: XCTestCase {
 
 /// graph → ONNX → ONNX.load → Executor gives bit-identical outputs to the original graph.
 final class ONNXWriterRoundTripTests: XCTestCase {
-    private func roundTrip(_ relative: String, options: ONNXWriteOptions, size: Int) throws {
+    private func roundTrip(_ relative: String, options: ONNXWriteOptions, size: Int, dtype: DType = .f32) throws {
         let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().appendingPathComponent("Fixtures/\(relative)").path
         let source = try Model.bind(try Checkpoint.load(path: path).stateDict()).graph
@@ -351,6 +462,7 @@ final class ONNXWriterRoundTripTests: XCTestCase {
         let loaded = try ONNX.load(path: file)
         XCTAssertEqual(loaded.opset, options.opset)
         XCTAssertEqual(loaded.graph.initializers.map(\.name), source.initializers.map(\.name))
+        XCTAssertEqual(Set(loaded.graph.initializers.map(\.tensor.dtype)), [dtype])
         for ((name, a), (_, b)) in zip(loaded.graph.initializers, source.initializers) {
             XCTAssertTrue(a.withContiguousBytes { x in b.withContiguousBytes { x.elementsEqual($0) } }, name)
         }
@@ -364,6 +476,12 @@ final class ONNXWriterRoundTripTests: XCTestCase {
     func testTorchvisionLayout() throws {
         for opset in [13, 17, 21] { try roundTrip("torch/alexnet_small.pth", options: .init(opset: opset), size: 224) }
         try roundTrip("torch/alexnet_small.pth", options: .init(externalData: true), size: 224)
+    }
+
+    /// f16 weights: Cast on the way out, read as the f16 initializers on the way in.
+    func testHalfPrecision() throws {
+        try roundTrip("torch/fp16_model.pth", options: .init(opset: 13), size: 224, dtype: .f16)
+        try roundTrip("torch/fp16_model.pth", options: .init(opset: 21, externalData: true), size: 224, dtype: .f16)
     }
 
     /// The ops AlexNet does not use: BatchNormalization, Concat, Add, AveragePool with padding,

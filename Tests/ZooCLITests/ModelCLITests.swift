@@ -175,6 +175,41 @@ final class ModelCLITests: XCTestCase {
         XCTAssertTrue(inspect.stdout.contains("features.3"), inspect.stdout)
     }
 
+    /// An f16 checkpoint (alexnet_small's state dict `.half()`, saved by torch) converts to an ONNX file
+    /// of f16 initializers, about half the f32 conversion's size, which passes convert's own parity
+    /// check; onnx → pth and onnx → safetensors give back the f16 tensors bit for bit.
+    func testConvertKeepsHalfPrecision() throws {
+        let source = fixture("torch/fp16_model.pth")
+        let half = temp("f16.onnx"), full = temp("f32.onnx"), back = temp("back.pth"), st = temp("back.safetensors")
+        for (input, output) in [(source, half), (fixture("torch/alexnet_small.pth"), full), (half, back), (half, st)] {
+            let result = try run("convert", input, output)
+            XCTAssertEqual(result.status, 0, result.stderr)
+            XCTAssertTrue(result.stdout.contains("top-5 2/2"), "\(input) → \(output): \(result.stdout)")
+        }
+        func size(_ path: String) throws -> Double { Double(try FileManager.default.attributesOfItem(atPath: path)[.size] as! Int) }
+        let inspect = try run("inspect", half)
+        XCTAssertTrue(inspect.stdout.contains("16 initializers (@name; f16), 57138 parameters"), inspect.stdout)
+        let ratio = try size(half) / size(full)
+        XCTAssertTrue((0.45...0.55).contains(ratio), "f16 file is \(ratio) of the f32 one")
+        let original = try Checkpoint.load(path: source).stateDict().entries.map { ($0.name, $0.tensor.tensor) }
+        XCTAssertTrue(original.allSatisfy { $0.1.dtype == .f16 })
+        let copies = [
+            ("onnx", try ONNX.initializers(path: half)),
+            ("pth", try Checkpoint.load(path: back).stateDict().entries.map { ($0.name, $0.tensor.tensor) }),
+            ("safetensors", try Safetensors.load(path: st).tensors.map { ($0.name, $0.tensor) }),
+        ]
+        for (format, copy) in copies {
+            XCTAssertEqual(Set(copy.map(\.0)), Set(original.map(\.0)), format)
+            let byName = Dictionary(uniqueKeysWithValues: copy)
+            for (name, tensor) in original {
+                let other = try XCTUnwrap(byName[name], "\(format): \(name)")
+                XCTAssertEqual(other.dtype, .f16, "\(format): \(name)")
+                XCTAssertEqual(other.shape, tensor.shape, "\(format): \(name)")
+                XCTAssertTrue(tensor.withContiguousBytes { x in other.withContiguousBytes { y in x.elementsEqual(y) } }, "\(format): \(name)")
+            }
+        }
+    }
+
     /// onnx → safetensors keeps the weights and leaves out, naming it, the dynamo export's Reshape
     /// shape `val_8` (i64 [2]): a graph constant the reader folds into the Reshape, which no state dict
     /// has (torchvision's load_state_dict refuses it; converting back failed on "unexpected 'val_8'").

@@ -99,6 +99,32 @@ final class GraphTests: XCTestCase {
         XCTAssertTrue(symbolic?.message.contains("only the batch dimension may be symbolic") ?? false)
     }
 
+    /// Initializers may be stored in any floating dtype (the executor widens them); inputs and every
+    /// node output are f32; integer values are refused.
+    func testInitializerDtypes() throws {
+        let conv = Op.conv(Op.Conv(kernel: [3, 3]))
+        let shape: [Dim] = [.symbolic("N"), .fixed(2), .fixed(5), .fixed(5)]
+        for dtype in [DType.f16, .bf16, .f32, .f64] {
+            let w = try Tensor(dtype: dtype, shape: [4, 2, 3, 3]) { $0.initializeMemory(as: UInt8.self, repeating: 0) }
+            let graph = try Graph(name: "g", inputs: [input(shape)], initializers: [("w", w)],
+                                  nodes: [Node("c", conv, inputs: ["x", "w"]), Node("r", .relu, inputs: ["c"])], outputs: ["r"])
+            XCTAssertEqual(graph.values["w"]?.dtype, dtype)
+            XCTAssertEqual(graph.values["c"]?.dtype, .f32, "\(dtype)")
+            XCTAssertEqual(graph.values["r"]?.dtype, .f32, "\(dtype)")
+            XCTAssertTrue(graph.dump.contains("  1 initializers (@name; \(dtype.rawValue)), 72 parameters"), graph.dump)
+        }
+        let w = try Tensor(dtype: .i64, shape: [4, 2, 3, 3]) { $0.initializeMemory(as: UInt8.self, repeating: 0) }
+        XCTAssertThrowsError(try Graph(name: "g", inputs: [input(shape)], initializers: [("w", w)],
+                                       nodes: [Node("c", conv, inputs: ["x", "w"])], outputs: ["c"])) { error in
+            XCTAssertEqual("\(error)", "node 'c' (Conv): input 'w' is i64, not floating point; the executor computes in f32")
+        }
+        let half = ValueInfo(name: "x", dtype: .f16, shape: shape)
+        XCTAssertThrowsError(try Graph(name: "g", inputs: [half], initializers: [], nodes: [Node("r", .relu, inputs: ["x"])],
+                                       outputs: ["r"])) { error in
+            XCTAssertEqual("\(error)", "input 'x' is f16; the executor computes in f32")
+        }
+    }
+
     func testReshapeAndFlatten() throws {
         func shape(_ op: Op, _ dims: [Dim]) throws -> [Dim]? {
             try Graph(name: "r", inputs: [input(dims)], initializers: [], nodes: [Node("r", op, inputs: ["x"])], outputs: ["r"]).values["r"]?.shape

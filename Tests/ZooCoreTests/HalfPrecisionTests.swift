@@ -29,6 +29,27 @@ final class HalfPrecisionTests: XCTestCase {
         XCTAssertEqual(bf16Mismatches, 0, "bf16 → f32 patterns differing from torch")
     }
 
+    /// `Tensor.float32()` widens f16/bf16 tensors, dense or views, exactly as torch does (bf16's
+    /// signalling NaNs too, which a detour through Double would quiet).
+    func testTensorWideningMatchesTorch() throws {
+        for (dtype, table) in [(DType.f16, "f16_to_f32.bin"), (.bf16, "bf16_to_f32.bin")] {
+            let expected = try load(table, as: UInt32.self)
+            let patterns = (0..<65536).map { UInt16($0) }
+            let dense = try Tensor(dtype: dtype, shape: [256, 256], storage: patterns.withUnsafeBytes { Storage(copying: $0) })
+            let widened = dense.float32()
+            XCTAssertEqual(widened.dtype, .f32)
+            XCTAssertEqual(widened.shape, [256, 256])
+            XCTAssertEqual(widened.floats().map(\.bitPattern), expected, "\(dtype) dense")
+            // A transposed view: the same values, transposed.
+            let transposed = try Tensor(dtype: dtype, shape: [256, 256], strides: [1, 256], offset: 0, storage: dense.storage)
+            let expectedTransposed = (0..<65536).map { expected[($0 % 256) * 256 + $0 / 256] }
+            XCTAssertEqual(transposed.float32().floats().map(\.bitPattern), expectedTransposed, "\(dtype) view")
+        }
+        let doubles: [Double] = [1, -0.1, 1e300, -1e-300, .infinity, 0.1 + 0.2]
+        let f64 = try Tensor(dtype: .f64, shape: [6], storage: doubles.withUnsafeBytes { Storage(copying: $0) })
+        XCTAssertEqual(f64.float32().floats(), doubles.map { Float($0) })
+    }
+
     func testNarrowingMatchesTorch() throws {
         let samples = try load("f32_samples.bin", as: UInt32.self)
         let f16 = try load("f32_to_f16.bin", as: UInt16.self)

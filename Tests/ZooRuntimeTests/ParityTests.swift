@@ -84,6 +84,27 @@ final class ParityTests: XCTestCase {
         XCTAssertEqual(ParityReport.top(5, Array(output.doubles()[0..<1000])), Array(top5[0..<5]))
     }
 
+    /// A half-precision checkpoint binds without widening: every weight stays f16, bit for bit the
+    /// checkpoint's, and the executor (which widens when it plans) computes torch's logits for the
+    /// f16 weights widened to f32 — not the f32 model's, which differ by more than the tolerance.
+    func testHalfPrecisionWeightsStayHalf() throws {
+        let checkpoint = try Checkpoint.load(path: Fixture.path("torch/fp16_model.pth")).stateDict()
+        let half = try Model.bind(checkpoint)
+        XCTAssertEqual(half.architecture, .alexnet)
+        XCTAssertEqual(half.graph.initializers.count, 16)
+        for entry in checkpoint.entries {
+            let bound = try XCTUnwrap(half.graph.initializer(entry.name), entry.name)
+            XCTAssertEqual(bound.dtype, .f16, entry.name)
+            XCTAssertTrue(bytesEqual(bound, entry.tensor.tensor), entry.name)
+        }
+        XCTAssertTrue(half.graph.nodes.allSatisfy { half.graph.values[$0.output]?.dtype == .f32 }, "nodes compute in f32")
+        let input = try Fixture.npy("onnx/alexnet_small_input.npy")
+        let output = try XCTUnwrap(Executor(graph: half.graph).run(input)[half.graph.outputs[0]])
+        assertParity(ParityReport(name: "logits", value: output, reference: try Fixture.npy("onnx/fp16_model_logits.npy")), "f16 alexnet")
+        let f32Logits = ParityReport(name: "logits", value: output, reference: try Fixture.npy("onnx/alexnet_small_ts_opset17.expected.npy"))
+        XCTAssertFalse(f32Logits.passes(atol: 0, rtol: 1e-4), "the f16 reference must tell f16 weights from f32 ones: \(f32Logits.maxAbsDifference)")
+    }
+
     /// Identical outputs pass whatever they hold: ∞ − ∞ is NaN, which made convert's check fail on
     /// a model whose weights hold infinities, copied exactly (found by the CLI mutation run).
     func testIdenticalNonFiniteOutputsPass() {

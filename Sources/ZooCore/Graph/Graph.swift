@@ -75,6 +75,10 @@ public struct GraphError: Error, Sendable, Equatable, CustomStringConvertible {
 /// A validated computation graph: inputs, constant initializers (tensors referenced, never copied),
 /// nodes in topological order, outputs — with every value's dtype and shape inferred when it is built.
 ///
+/// Computation is f32: inputs are f32 and every node output is f32. Initializers keep the
+/// floating-point dtype they were stored in (f16, bf16, f32, f64) — the executor widens them when it
+/// plans, and writers store them as they are.
+///
 /// Only the batch dimension of an input may be symbolic. A graph built for one input size can be
 /// re-inferred for another (`inferShapes(for:)`), which is how AlexNet takes any input ≥ 63×63.
 public struct Graph: Sendable {
@@ -101,6 +105,7 @@ public struct Graph: Sendable {
         }
         initializerIndex = index
         for input in inputs {
+            guard input.dtype == .f32 else { throw GraphError("input '\(input.name)' is \(input.dtype.rawValue); the executor computes in f32") }
             for (axis, dim) in input.shape.enumerated() where axis > 0 {
                 if case .symbolic = dim { throw GraphError("input '\(input.name)': only the batch dimension may be symbolic") }
             }
@@ -148,11 +153,7 @@ public struct Graph: Sendable {
             guard values[node.output] == nil else {
                 throw GraphError(node: node.name, op: node.op.name, "output '\(node.output)' is already defined")
             }
-            do {
-                values[node.output] = ValueInfo(name: node.output, dtype: infos[0].dtype, shape: try ShapeInference.output(of: node.op, inputs: infos))
-            } catch {
-                throw GraphError(node: node.name, op: node.op.name, error.message)
-            }
+            values[node.output] = try Graph.inferOutput(of: node, inputs: infos)
         }
         for output in outputs where values[output] == nil {
             throw GraphError("graph output '\(output)' is not produced by any node")
@@ -161,7 +162,7 @@ public struct Graph: Sendable {
     }
 
     /// A readable listing: inputs, one line per node (op, attributes, inputs → output and its shape),
-    /// initializer count, outputs. Names come from the file: they are escaped
+    /// initializer count and dtypes, outputs. Names come from the file: they are escaped
     /// (`String.escapedForTerminal`), so each entry is one line and safe to print.
     public var dump: String {
         func info(_ value: String) -> String { values[value].map(\.description.escapedForTerminal) ?? "?" }
@@ -175,7 +176,10 @@ public struct Graph: Sendable {
             let inputs = node.inputs.map { (initializerIndex[$0] != nil ? "@" : "") + $0.escapedForTerminal }.joined(separator: ", ")
             lines.append("  " + name + String(repeating: " ", count: width - name.count) + "  \(op)  \(inputs) -> \(info(node.output))")
         }
-        lines.append("  \(initializers.count) initializers (@name), \(parameterCount) parameters")
+        var dtypes: [String] = []
+        for (_, tensor) in initializers where !dtypes.contains(tensor.dtype.rawValue) { dtypes.append(tensor.dtype.rawValue) }
+        lines.append("  \(initializers.count) initializers (@name\(dtypes.isEmpty ? "" : "; " + dtypes.joined(separator: ", "))), "
+            + "\(parameterCount) parameters")
         for output in outputs { lines.append("  output \(output.escapedForTerminal): \(info(output))") }
         return lines.joined(separator: "\n")
     }

@@ -16,15 +16,16 @@ enum ShapeInference {
             guard !overflow, product >= 0 else { throw Failure("output \(text(shape)) has more elements than an Int counts") }
             count = product
         }
-        guard !count.multipliedReportingOverflow(by: inputs[0].dtype.itemSize).overflow else {
+        guard !count.multipliedReportingOverflow(by: DType.f32.itemSize).overflow else {
             throw Failure("output \(text(shape)) (\(count) elements) is larger than memory can address")
         }
         return shape
     }
 
     private static func inferred(_ op: Op, _ inputs: [ValueInfo]) throws(Failure) -> [Dim] {
-        for input in inputs where input.dtype != .f32 {
-            throw Failure("input '\(input.name)' is \(input.dtype.rawValue); the executor computes in f32")
+        // Any floating dtype is read (initializers keep theirs; the executor widens them to f32).
+        for input in inputs where !input.dtype.isFloatingPoint {
+            throw Failure("input '\(input.name)' is \(input.dtype.rawValue), not floating point; the executor computes in f32")
         }
         let x = inputs[0].shape
         switch op {
@@ -277,13 +278,14 @@ enum ShapeInference {
 extension Graph {
     /// The dtype and shape of `node`'s output for its inputs' (in the node's order), as building a
     /// graph infers them — for a caller that grows a graph node by node and needs shapes on the way
-    /// (the ONNX importer) without rebuilding the graph for each lookup.
+    /// (the ONNX importer) without rebuilding the graph for each lookup. Inputs may be of any floating
+    /// dtype; the output is f32, the dtype the executor computes in.
     public static func inferOutput(of node: Node, inputs: [ValueInfo]) throws(GraphError) -> ValueInfo {
         guard node.op.inputArity.contains(inputs.count) else {
             throw GraphError(node: node.name, op: node.op.name, "takes \(node.op.inputArity.lowerBound)…\(node.op.inputArity.upperBound == Int.max ? "n" : String(node.op.inputArity.upperBound)) inputs, has \(inputs.count)")
         }
         do {
-            return ValueInfo(name: node.output, dtype: inputs[0].dtype, shape: try ShapeInference.output(of: node.op, inputs: inputs))
+            return ValueInfo(name: node.output, dtype: .f32, shape: try ShapeInference.output(of: node.op, inputs: inputs))
         } catch {
             throw GraphError(node: node.name, op: node.op.name, error.message)
         }
