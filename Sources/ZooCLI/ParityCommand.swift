@@ -39,7 +39,7 @@ struct Parity: ParsableCommand {
     var arch: String?
     @Option(parsing: .unconditional, help: "Worker threads (default: all cores).")
     var threads: Int?
-    @OptionGroup var output: OutputOptions
+    @OptionGroup var printing: OutputOptions
 
     private var referenceIsFile: Bool { b.lowercased().hasSuffix(".npy") }
 
@@ -92,12 +92,12 @@ struct Parity: ParsableCommand {
         }
         let firstFailure = lines.first { !$0.report.passes(atol: atol, rtol: rtol) }
         let total = seconds(ContinuousClock.now - start)
-        output.emit(text(modelA, modelB, x, lines, firstFailure?.name, timings: layers ? nil : (loaded, runTime, total)),
+        printing.emit(text(modelA, modelB, x, lines, firstFailure?.name, timings: layers ? nil : (loaded, runTime, total)),
                     json: json(modelA, modelB, x, lines, firstFailure?.name, timings: (loaded, runTime, total)))
         if let failure = firstFailure {
             let r = failure.report
             let why = (r.top5Agreement ?? r.rows) != r.rows && r.maxAbsDifference <= tolerance(r)
-                ? "top-5 agrees in \(r.top5Agreement ?? 0)/\(r.rows) rows"
+                ? "top-5 identical in only \(r.top5Agreement ?? 0) of \(r.rows) rows"
                 : "max|Δ| \(scientific(r.maxAbsDifference)) > \(scientific(tolerance(r))) allowed"
             if layers { throw UserError(message: "parity FAILS: first diverging node is '\(failure.name)' (\(why))") }
             throw UserError(message: "parity FAILS for output '\(failure.name)': \(why)")

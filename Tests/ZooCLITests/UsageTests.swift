@@ -95,6 +95,7 @@ final class UsageTests: XCTestCase {
             "  input:     [2, 3, 224, 224] from \(input)",
             "  pass if:   max|Δ| ≤ 0 + 0.0001·max|ref| and identical top-5 in every row",
         ])
+        guard lines.count >= 10 else { return XCTFail("a short report: \(fromFile.stdout)") }
         XCTAssertTrue(lines[7].hasPrefix("  logits  [2, 10]    "), lines[7])
         XCTAssertTrue(lines[7].hasSuffix("2/2     2/2     yes"), lines[7])
         XCTAssertEqual(lines[lines.count - 2], "parity OK: A (onnx graph 'main_graph', opset 17) matches B (reference outputs) "
