@@ -78,7 +78,7 @@ let package = Package(
         .testTarget(name: "ZooRuntimeTests", dependencies: ["ZooRuntime", "ZooModels", "ZooCore", "TorchFormat"]),
         .testTarget(name: "ONNXFormatTests", dependencies: ["ONNXFormat", "ZooCore", "ZooRuntime", "ZooModels", "TorchFormat"]),
         .testTarget(name: "SafetensorsTests", dependencies: ["Safetensors", "ZooCore"]),
-        .testTarget(name: "ZooCLITests", dependencies: ["ZooCLI", "ZooFuzz", "ONNXFormat", "Safetensors", "TorchFormat", "ZooCore"]),
+        .testTarget(name: "ZooCLITests", dependencies: ["ZooCLI", "ZooFuzz", "ONNXFormat", "Safetensors", "TorchFormat", "ZooCore", "ZooRuntime"]),
     ] + kernelSetTargets,
     swiftLanguageModes: [.v6]
 )

@@ -46,7 +46,8 @@ struct Convert: ParsableCommand {
         with --key, that state dict alone), pth ⇄ safetensors, pth/safetensors → onnx (needs an \
         architecture: detected from the state dict or --arch), onnx → pth/safetensors (the weights \
         by name — state-dict keys when the graph came from a torchvision layout; constants folded \
-        into the graph, such as a Reshape's shape, are left out and listed). Nothing is dropped \
+        into the graph, such as a Reshape's shape, are left out and listed), onnx → onnx (the graph \
+        zoo imports, written again at --opset, default the source's within 13–21). Nothing is dropped \
         silently: a checkpoint holding more than its state dict (optimizer state, epoch) or \
         safetensors metadata converts to a format that cannot hold it only with --drop-extra, and \
         the summary lists what was left out. The result is written into a staging folder beside \
@@ -99,6 +100,9 @@ struct Convert: ParsableCommand {
         var leftOut: [(name: String, what: String, reason: String)] = []
         /// "bit-identical" or "read back bit-identical to <input>" — how the tensors were checked.
         var check = ""
+        /// The opset written (an .onnx output), and the source's when it was ONNX too.
+        var opset: Int?
+        var sourceOpset: Int?
     }
 
     func run() throws {
@@ -110,9 +114,6 @@ struct Convert: ParsableCommand {
         }
         if printing.json, isStandardOutput(output) {
             throw UserError(usage: "--json prints to standard output, where \(output) writes the converted file: choose one")
-        }
-        if case (.onnx, .onnx) = (from, to) {
-            throw UserError(message: "\(output): ONNX → ONNX is not a conversion; use --opset with a .pth source, or copy the file")
         }
         // The result is written into a staging folder under the output's name and moves over the
         // output only once verified: a failed check leaves no file behind and an existing one as it was.
@@ -141,14 +142,18 @@ struct Convert: ParsableCommand {
 
     private func summary(_ o: Outcome) -> String {
         var line = "wrote \(output.escapedForTerminal)"
-        if FileFormat(extensionOf: output) == .onnx, let architecture = o.architecture { line += " (\(architecture), opset \(opset ?? 17))" }
+        if let written = o.opset {
+            let opsets = o.sourceOpset.map { $0 == written ? "opset \(written)" : "opset \($0) → \(written)" } ?? "opset \(written)"
+            line += " (" + (o.architecture.map { "\($0), " } ?? "") + opsets + ")"
+        }
         if o.tensors > 0 { line += ": \(o.tensors) tensors" }
         if !o.verified {
             line += " (not verified)"
         } else {
             if !o.check.isEmpty { line += ", \(o.check)" }
             if let parity = o.parity {
-                line += o.check.isEmpty ? "; parity with \(input.escapedForTerminal) on a generated batch of 2: "
+                line += o.check.isEmpty || FileFormat(extensionOf: input) == .onnx
+                    ? "; parity with \(input.escapedForTerminal) on a generated batch of 2: "
                     : "; \(o.architecture ?? "the model") runs: "
                 line += describe(parity)
             }
@@ -165,7 +170,7 @@ struct Convert: ParsableCommand {
     private func json(_ o: Outcome, _ from: FileFormat, _ to: FileFormat) -> JSON {
         .object([
             ("input", .string(input)), ("output", .string(output)), ("from", .string(from.rawValue)), ("to", .string(to.rawValue)),
-            ("opset", to == .onnx ? .int(opset ?? 17) : .null), ("architecture", o.architecture.map(JSON.string) ?? .null),
+            ("opset", o.opset.map(JSON.int) ?? .null), ("architecture", o.architecture.map(JSON.string) ?? .null),
             ("tensors", o.tensors > 0 ? .int(o.tensors) : .null), ("verified", .bool(o.verified)),
             ("bit_identical", .bool(o.verified && !o.check.isEmpty)),
             ("parity", o.parity.map { r in
@@ -182,6 +187,8 @@ struct Convert: ParsableCommand {
         switch (from, to) {
         case (.torch, .torch) where key == nil:
             return try torchToTorch(writing: path)
+        case (.onnx, .onnx):
+            return try reexport(writing: path)
         case (_, .onnx):
             let source = try stateDictSource(for: to)
             let model = try sourceModel(source.tensors)
@@ -190,6 +197,7 @@ struct Convert: ParsableCommand {
                 try ONNX.save(model.graph, to: path, options: ONNXWriteOptions(opset: opset ?? 17, externalData: externalData))
             } catch { throw UserError(message: "\(error)") }
             var outcome = Outcome(tensors: source.tensors.count, architecture: model.architecture.rawValue, leftOut: source.leftOut)
+            outcome.opset = opset ?? 17
             if !noVerify {
                 printing.progress("verifying: running both models")
                 let report = try parity(model.graph, try onnxGraph(path))
@@ -211,6 +219,38 @@ struct Convert: ParsableCommand {
             outcome.leftOut = source.leftOut
             return outcome
         }
+    }
+
+    /// ONNX → ONNX: the graph zoo imported, written again at --opset (default: the source's opset
+    /// brought into 13–21), initializer names kept; verified by comparing the initializers bit for
+    /// bit and running both graphs.
+    private func reexport(writing path: String) throws -> Outcome {
+        let source: ONNXModel
+        do { source = try ONNX.load(path: input) } catch { throw UserError(error) }
+        let supported = ONNXWriteOptions.supportedOpsets
+        let target = opset ?? min(max(source.opset, supported.lowerBound), supported.upperBound)
+        printing.progress("writing \(output) (opset \(target))")
+        do {
+            try ONNX.save(source.graph, to: path, options: ONNXWriteOptions(opset: target, externalData: externalData))
+        } catch { throw UserError(message: "\(error)") }
+        var outcome = Outcome(tensors: source.graph.initializers.count)
+        (outcome.opset, outcome.sourceOpset) = (target, source.opset)
+        guard !noVerify else { return outcome }
+        printing.progress("verifying: running both models")
+        let written: ONNXModel
+        do { written = try ONNX.load(path: path) } catch { throw UserError(error) }
+        for (name, tensor) in source.graph.initializers {
+            guard let other = written.graph.initializer(name), other.dtype == tensor.dtype, other.shape == tensor.shape,
+                  tensor.withContiguousBytes({ a in other.withContiguousBytes { b in a.elementsEqual(b) } }) else {
+                throw UserError(message: "\(output): verification failed: initializer '\(name)' differs")
+            }
+        }
+        let report = try parity(source.graph, written.graph)
+        guard report.passes(atol: 0, rtol: 1e-4) else { throw UserError(message: "\(output): verification failed: \(describe(report))") }
+        outcome.verified = true
+        outcome.check = "initializers bit-identical"
+        outcome.parity = report
+        return outcome
     }
 
     private func torchToTorch(writing path: String) throws -> Outcome {

@@ -4,6 +4,7 @@ import Safetensors
 import TorchFormat
 import XCTest
 import ZooCore
+import ZooRuntime
 
 /// A parity tool must never mislead: every usage mistake a new user makes is named (exact message,
 /// exit status 64 for the command line, 1 for a failure), nothing is dropped silently, and every
@@ -236,6 +237,30 @@ final class UsageTests: XCTestCase {
         }
         assertError(try zoo("init", "alexnet", "-o", temp("i.txt")),
                     "\(temp("i.txt")): unsupported extension '.txt' (supported: .pth, .pt, .bin, .onnx, .safetensors)")
+    }
+
+    /// ONNX → ONNX used to be refused: any graph zoo imports is written again at --opset (default: the
+    /// source's within 13–21), initializer names kept, and still computes onnxruntime's outputs.
+    func testONNXReexportKeepsNamesAndNumbers() throws {
+        for (source, x, expected, opset, written) in [
+            ("onnx/alexnet_small_ts_opset17.onnx", input, "onnx/alexnet_small_ts_opset17.expected.npy", "13", 13),
+            ("onnx/alexnet_small_dynamo_opset18.onnx", input, "onnx/alexnet_small_dynamo_opset18.expected.npy", "21", 21),
+            ("onnx/alexnet_paper_small_opset9.onnx", fixture("parity/alexnet_paper_small_input.npy"),
+             "onnx/alexnet_paper_small_opset9.expected.npy", nil, 13),
+        ] as [(String, String, String, String?, Int)] {
+            let output = temp("re-\(written).onnx")
+            let result = try CLITests.run(["convert", fixture(source), output, "--json"] + (opset.map { ["--opset", $0] } ?? []))
+            XCTAssertEqual(result.status, 0, result.stderr)
+            XCTAssertEqual(try object(result.stdout)["opset"] as? Int, written, source)
+            let original = try ONNX.load(path: fixture(source)), copy = try ONNX.load(path: output)
+            XCTAssertEqual(copy.opset, written)
+            XCTAssertEqual(copy.graph.initializers.map(\.name), original.graph.initializers.map(\.name))
+            // onnxruntime's outputs for the source (Fixtures/make_onnx_fixtures.py), from the copy.
+            let y = try XCTUnwrap(try Executor(graph: copy.graph).run(try NumPy.read(path: x))[copy.graph.outputs[0]])
+            let report = ParityReport(name: source, value: y, reference: try NumPy.read(path: fixture(expected)))
+            XCTAssertTrue(report.passes(atol: 0, rtol: 1e-4), "\(source): max|Δ| \(report.maxAbsDifference)")
+            try? FileManager.default.removeItem(atPath: output)
+        }
     }
 
     // MARK: messages
