@@ -60,6 +60,7 @@ private struct ModelSurvey {
     var opset: Int
     var opTypes: [String]
     var runtimeInputs: [String]
+    var runtimeInputShapes: [[Int]]
     var outputs: [String]
 
     /// ONNX ops the IR represents (and those the reader folds away).
@@ -81,8 +82,13 @@ private struct ModelSurvey {
         }
         opTypes = seen
         let initializers = Set(ONNXProto.messages(graph.initializer, graph.n_initializer).map { ONNXProto.string($0.pointee.name) })
-        runtimeInputs = ONNXProto.messages(graph.input, graph.n_input).map { ONNXProto.string($0.pointee.name) }
-            .filter { !initializers.contains($0) }
+        let inputs = ONNXProto.messages(graph.input, graph.n_input).filter { !initializers.contains(ONNXProto.string($0.pointee.name)) }
+        runtimeInputs = inputs.map { ONNXProto.string($0.pointee.name) }
+        // Fixed dims of each runtime input's tensor type (0 for a symbolic or missing one).
+        runtimeInputShapes = inputs.map { input in
+            guard let type = input.pointee.type, let tensor = type.pointee.tensor_type, let shape = tensor.pointee.shape else { return [] }
+            return ONNXProto.messages(shape.pointee.dim, shape.pointee.n_dim).map { Int($0.pointee.dim_value) }
+        }
         outputs = ONNXProto.messages(graph.output, graph.n_output).map { ONNXProto.string($0.pointee.name) }
     }
 
@@ -103,206 +109,144 @@ private func describe(_ report: ParityReport) -> String {
     return line
 }
 
-final class BackendConformanceTests: XCTestCase {
-    /// Reader refusals that are out of scope, by a phrase of the reader's message, with the reason.
-    /// A model whose ops are all in the IR but which the reader refuses for anything else fails the
-    /// suite test: that is a reader bug until it is understood and recorded here.
-    static let acceptedRefusals: [(phrase: String, reason: String)] = [
-        ("only 2-D convolution", "the IR's Conv is 2-D (1-D and 3-D convolutions are out of scope)"),
-        ("only 2-D pooling", "the IR's pooling is 2-D (1-D and 3-D pooling are out of scope)"),
-        ("dilations [10, 10] are not supported", "the IR's MaxPool has no dilation"),
-        ("the executor computes in f32", "the executor computes in f32 (a double-precision graph is out of scope)"),
-    ]
+/// The conformance suites made by others, each with the outcome of every model recorded in a list
+/// under Tests/Conformance/ (as tract's node.txt): "pass", or "excluded: <why>". The test compares
+/// what happens now with the list, so a diff of the list shows coverage move; a model zoo runs and
+/// gets wrong ("WRONG: …") fails whatever the list says. `ZOO_CONFORMANCE_UPDATE=1 swift test
+/// --filter ConformanceSuiteTests` rewrites the lists.
+final class ConformanceSuiteTests: XCTestCase {
+    static let lists = BackendData.package.appendingPathComponent("Tests/Conformance")
 
-    /// The model zoo's bvlc_alexnet with its weights replaced by ConstantOfShape(0.02). The light/
-    /// folder ships only the model and light_bvlc_alexnet_output_0.pb; the input is the one the onnx
-    /// backend runner generates for light models (runner/__init__.py, generate_dummy_data with
-    /// random=False): arange(n).reshape(shape) / n in float64, cast to float32.
-    func testLightBVLCAlexNet() throws {
-        let root = try BackendData.require()
-        let path = root + "/light/light_bvlc_alexnet.onnx"
-        let model = try ONNX.load(path: path)
-        XCTAssertEqual(model.opset, 9)
-        XCTAssertEqual(model.irVersion, 3)
-        XCTAssertEqual(model.graph.inputs.map(\.name), ["data_0"])
-        let shape = [1, 3, 224, 224]
-        let n = shape.reduce(1, *)
-        let input = Tensor(floats: (0..<n).map { Float(Double($0) / Double(n)) }, shape: shape)
-        let expected = try ONNX.tensor(fromTensorProtoFile: root + "/light/light_bvlc_alexnet_output_0.pb")
-        let executor = try Executor(graph: model.graph)
-        let outputs = try executor.run(input)
-        let output = try XCTUnwrap(outputs[model.graph.outputs[0]])
-        // Every weight is 0.02, so all 1000 logits are equal and the softmax is uniform (0.001): the
-        // values are compared, not the order of equal values.
-        let (passed, report) = compare(output, expected, name: "prob_1", top5: false)
-        print("light_bvlc_alexnet: \(describe(report))")
-        XCTAssertTrue(passed, describe(report))
+    /// One data set: how to make each runtime input, and the expected output files in graph order.
+    struct DataSet {
+        var name: String
+        var input: () throws -> Tensor
+        var outputs: [String]
     }
 
-    /// Every model of pytorch-converted/ and pytorch-operator/ that zoo can import runs against each
-    /// of its test data sets; the rest are listed with the reason.
+    /// The onnx wheel's light/ models: the ONNX model zoo's classic graphs (IR 3, opset 9) with their
+    /// weights replaced by ConstantOfShape(0.02). Only the expected output ships; the input is the one
+    /// onnx's backend runner makes for light models (runner/__init__.py, generate_dummy_data with
+    /// random=False): arange(n).reshape(shape) / n in float64, cast to float32. Tolerance from the
+    /// suite's real/*/data.json: rtol 1e-3, atol 1e-7.
+    func testLightModelZooGraphs() throws {
+        let folder = try BackendData.require() + "/light"
+        var outcomes: [(String, String)] = []
+        for file in try FileManager.default.contentsOfDirectory(atPath: folder).sorted() where file.hasSuffix(".onnx") {
+            let name = String(file.dropLast(5))
+            let path = "\(folder)/\(file)"
+            let set = DataSet(name: "output_0", input: {
+                let declared = try ModelSurvey(path: path).runtimeInputShapes.first ?? []
+                let n = declared.reduce(1, *)
+                return Tensor(floats: (0..<n).map { Float(Double($0) / Double(n)) }, shape: declared)
+            }, outputs: ["\(folder)/\(name)_output_0.pb"])
+            outcomes.append((name, Self.outcome(model: path, sets: [set], rtol: 1e-3, atol: 1e-7)))
+        }
+        try Self.check(outcomes, list: "light.txt", minimum: 9, label: "onnx light model-zoo graphs")
+    }
+
+    /// pytorch-converted/ and pytorch-operator/: small models torch exported, with test data sets.
     func testPyTorchSuites() throws {
         let root = try BackendData.require()
-        var total = 0, supported = 0, passing = 0
-        var exclusions: [(String, String)] = []
-        var passed: [String] = []
-        var failures: [String] = []
+        var outcomes: [(String, String)] = []
         for suite in ["pytorch-converted", "pytorch-operator"] {
-            let folder = "\(root)/\(suite)"
-            for name in try FileManager.default.contentsOfDirectory(atPath: folder).sorted() {
-                let directory = "\(folder)/\(name)"
-                let modelPath = "\(directory)/model.onnx"
-                guard FileManager.default.fileExists(atPath: modelPath) else { continue }
-                total += 1
-                let label = "\(suite)/\(name)"
-                let survey: ModelSurvey
-                do { survey = try ModelSurvey(path: modelPath) } catch {
-                    failures.append("\(label): cannot parse: \(error)")
-                    continue
-                }
-                if !survey.opsOutsideIR.isEmpty {
-                    exclusions.append((label, "ops outside zoo's IR: \(survey.opsOutsideIR.joined(separator: ", "))"))
-                    continue
-                }
-                if survey.runtimeInputs.count != 1 {
-                    exclusions.append((label, "\(survey.runtimeInputs.count) graph inputs (the executor runs graphs with one)"))
-                    continue
-                }
-                let model: ONNXModel
-                do { model = try ONNX.load(path: modelPath) } catch {
-                    let message = error.description.replacingOccurrences(of: modelPath + ": ", with: "")
-                    exclusions.append((label, "reader: " + message))
-                    if !Self.acceptedRefusals.contains(where: { message.contains($0.phrase) }) {
-                        failures.append("\(label): ops \(survey.opTypes) are all in the IR, but the reader refuses it for an unrecorded reason: \(message)")
-                    }
-                    continue
-                }
-                let executor: Executor
-                do { executor = try Executor(graph: model.graph) } catch {
-                    exclusions.append((label, "executor: \(error)"))
-                    continue
-                }
-                supported += 1
-                let sets = try FileManager.default.contentsOfDirectory(atPath: directory)
-                    .filter { $0.hasPrefix("test_data_set_") }.sorted()
-                var ok = !sets.isEmpty
-                var notes: [String] = []
-                for set in sets {
-                    do {
-                        let input = try ONNX.tensor(fromTensorProtoFile: "\(directory)/\(set)/input_0.pb")
-                        let outputs = try executor.run(input)
-                        for (index, outputName) in model.graph.outputs.enumerated() {
-                            let reference = try ONNX.tensor(fromTensorProtoFile: "\(directory)/\(set)/output_\(index).pb")
-                            let value = try XCTUnwrap(outputs[outputName])
-                            let (passed, report) = compare(value, reference, name: outputName, atol: 1e-6)
-                            if !passed {
-                                ok = false
-                                notes.append("\(set) output \(index): \(describe(report))")
-                            }
-                        }
-                    } catch {
-                        ok = false
-                        notes.append("\(set): \(error)")
-                    }
-                }
-                if ok { passing += 1; passed.append(label) } else { failures.append("\(label): " + notes.joined(separator: "; ")) }
+            for name in try FileManager.default.contentsOfDirectory(atPath: "\(root)/\(suite)").sorted() {
+                let directory = "\(root)/\(suite)/\(name)"
+                guard FileManager.default.fileExists(atPath: directory + "/model.onnx") else { continue }
+                outcomes.append(("\(suite)/\(name)", Self.outcome(model: directory + "/model.onnx", sets: Self.dataSets(directory),
+                                                                   rtol: 1e-4, atol: 1e-6)))
             }
         }
-        print("onnx backend pytorch suites: \(supported) of \(total) supported, \(passing) pass")
-        print("  pass: " + passed.map { $0.split(separator: "/").last.map(String.init) ?? $0 }.joined(separator: ", "))
-        for (label, reason) in exclusions { print("  excluded \(label): \(reason)") }
-        // The exclusions grouped: reader refusals by their recorded reason, the rest by what they say.
-        var groups: [(reason: String, labels: [String])] = []
-        for (label, reason) in exclusions {
-            let key = Self.acceptedRefusals.first { reason.contains($0.phrase) }.map { "reader: \($0.reason)" } ?? reason
-            let name = label.split(separator: "/").last.map(String.init) ?? label
-            if let k = groups.firstIndex(where: { $0.reason == key }) { groups[k].labels.append(name) } else { groups.append((key, [name])) }
-        }
-        for (reason, labels) in groups.sorted(by: { ($0.labels.count, $1.reason) > ($1.labels.count, $0.reason) }) {
-            print("  \(labels.count) excluded — \(reason): \(labels.joined(separator: ", "))")
-        }
-        for failure in failures { print("  FAILED \(failure)") }
-        XCTAssertGreaterThan(total, 100, "expected the pytorch-converted and pytorch-operator suites")
-        XCTAssertEqual(failures, [], "every supported model must match its test data")
+        try Self.check(outcomes, list: "pytorch.txt", minimum: 100, label: "onnx backend pytorch suites")
     }
-}
 
-/// The ONNX node tests (onnx/backend/test/case/node, generated by scripts/conformance-data): every one
-/// runs, or is excluded with the reason, and the outcome of each is the line recorded for it in
-/// Tests/Conformance/node-tests.txt — a diff of that file shows coverage move, as tract's node.txt
-/// does. A test that runs and gives numbers other than onnx's reference outputs is a bug whatever the
-/// list says. `ZOO_CONFORMANCE_UPDATE=1 swift test --filter NodeConformanceTests` rewrites the list.
-final class NodeConformanceTests: XCTestCase {
-    static let list = BackendData.package.appendingPathComponent("Tests/Conformance/node-tests.txt")
-
-    /// onnx's backend runner defaults for node tests.
-    static let rtol = 1e-3, atol = 1e-7
-
-    func testEveryNodeTestRunsOrIsExcludedAsRecorded() throws {
-        let root = try BackendData.require()
-        let folder = root + "/node"
+    /// The ONNX node tests (onnx/backend/test/case/node), generated by scripts/conformance-data.
+    func testNodeTests() throws {
+        let folder = try BackendData.require() + "/node"
         guard FileManager.default.fileExists(atPath: folder) else {
-            throw XCTSkip("\(root) has no generated node tests (scripts/conformance-data makes them)")
+            throw XCTSkip("no generated node tests in \(folder) (scripts/conformance-data makes them)")
         }
-        var outcomes: [(name: String, status: String)] = []
+        var outcomes: [(String, String)] = []
         for name in try FileManager.default.contentsOfDirectory(atPath: folder).sorted() {
-            outcomes.append((name, Self.status(of: "\(folder)/\(name)")))
+            let directory = "\(folder)/\(name)"
+            let files = (try? FileManager.default.subpathsOfDirectory(atPath: directory)) ?? []
+            if files.contains(where: { $0.hasSuffix(".skip") }) {
+                outcomes.append((name, "excluded: sequence, map or optional values (zoo runs tensors)"))
+                continue
+            }
+            // onnx's backend runner defaults for node tests.
+            outcomes.append((name, Self.outcome(model: directory + "/model.onnx", sets: Self.dataSets(directory), rtol: 1e-3, atol: 1e-7)))
         }
-        XCTAssertGreaterThan(outcomes.count, 1800, "expected onnx 1.23.2's 1,884 node tests")
-        let passing = outcomes.filter { $0.status == "pass" }.count
-        let wrong = outcomes.filter { $0.status.hasPrefix("WRONG") }
-        print("onnx node tests: \(passing) of \(outcomes.count) pass, \(outcomes.count - passing - wrong.count) excluded, \(wrong.count) wrong")
-        XCTAssertEqual(wrong.map { "\($0.name): \($0.status)" }, [], "zoo ran these node tests and computed other numbers")
-
-        let text = outcomes.map { "\($0.name)\t\($0.status)" }.joined(separator: "\n") + "\n"
-        if ProcessInfo.processInfo.environment["ZOO_CONFORMANCE_UPDATE"] == "1" {
-            try text.write(to: Self.list, atomically: true, encoding: .utf8)
-            return
-        }
-        let recorded = (try? String(contentsOf: Self.list, encoding: .utf8)) ?? ""
-        var expected: [String: String] = [:]
-        for line in recorded.split(separator: "\n") {
-            let parts = line.split(separator: "\t", maxSplits: 1).map(String.init)
-            if parts.count == 2 { expected[parts[0]] = parts[1] }
-        }
-        var changes: [String] = []
-        for (name, status) in outcomes where expected[name] != status {
-            changes.append("\(name): recorded '\(expected[name] ?? "(absent)")', now '\(status)'")
-        }
-        for name in Set(expected.keys).subtracting(outcomes.map(\.name)).sorted() { changes.append("\(name): recorded, no longer generated") }
-        XCTAssertEqual(changes, [], "node test outcomes differ from Tests/Conformance/node-tests.txt "
-            + "(when intended: ZOO_CONFORMANCE_UPDATE=1 swift test --filter NodeConformanceTests)")
+        try Self.check(outcomes, list: "node-tests.txt", minimum: 1800, label: "onnx node tests")
     }
 
-    /// "pass", "excluded: <why>", or "WRONG: <what differs>" for the node test in `directory`.
-    static func status(of directory: String) -> String {
-        let modelPath = directory + "/model.onnx"
-        let survey: ModelSurvey
-        do { survey = try ModelSurvey(path: modelPath) } catch { return "excluded: cannot parse: \(error)" }
-        if !survey.opsOutsideIR.isEmpty { return "excluded: ops outside zoo's IR: \(survey.opsOutsideIR.joined(separator: ", "))" }
+    /// The test_data_set_N folders of a suite directory: input_0.pb and every output_K.pb.
+    static func dataSets(_ directory: String) -> [DataSet] {
         let sets = ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).filter { $0.hasPrefix("test_data_set_") }.sorted()
-        let files = sets.flatMap { set in ((try? FileManager.default.contentsOfDirectory(atPath: "\(directory)/\(set)")) ?? []) }
-        if files.contains(where: { $0.hasSuffix(".skip") }) { return "excluded: sequence, map or optional values (zoo runs tensors)" }
+        return sets.map { set in
+            let files = ((try? FileManager.default.contentsOfDirectory(atPath: "\(directory)/\(set)")) ?? [])
+            let outputs = files.filter { $0.hasPrefix("output_") && $0.hasSuffix(".pb") }
+                .sorted { Int($0.dropFirst(7).dropLast(3)) ?? 0 < Int($1.dropFirst(7).dropLast(3)) ?? 0 }
+            return DataSet(name: set, input: { try ONNX.tensor(fromTensorProtoFile: "\(directory)/\(set)/input_0.pb") },
+                           outputs: outputs.map { "\(directory)/\(set)/\($0)" })
+        }
+    }
+
+    /// "pass", "excluded: <why>", or "WRONG: <what differs>" for one model and its data sets.
+    static func outcome(model path: String, sets: [DataSet], rtol: Double, atol: Double) -> String {
+        let survey: ModelSurvey
+        do { survey = try ModelSurvey(path: path) } catch { return "excluded: cannot parse: \(error)" }
+        if !survey.opsOutsideIR.isEmpty { return "excluded: ops outside zoo's IR: \(survey.opsOutsideIR.joined(separator: ", "))" }
         if survey.runtimeInputs.count != 1 { return "excluded: \(survey.runtimeInputs.count) graph inputs (the executor runs graphs with one)" }
         let model: ONNXModel
-        do { model = try ONNX.load(path: modelPath) } catch {
-            return "excluded: reader: " + error.description.replacingOccurrences(of: modelPath + ": ", with: "")
+        do { model = try ONNX.load(path: path) } catch {
+            return "excluded: reader: " + error.description.replacingOccurrences(of: path + ": ", with: "")
         }
         let executor: Executor
         do { executor = try Executor(graph: model.graph) } catch { return "excluded: executor: \(error)" }
+        guard !sets.isEmpty else { return "excluded: no test data" }
         for set in sets {
             let outputs: [String: Tensor]
-            do {
-                outputs = try executor.run(try ONNX.tensor(fromTensorProtoFile: "\(directory)/\(set)/input_0.pb"))
-            } catch { return "excluded: executor: \(error)" }
-            for (index, name) in model.graph.outputs.enumerated() {
-                guard let reference = try? ONNX.tensor(fromTensorProtoFile: "\(directory)/\(set)/output_\(index).pb"),
-                      let value = outputs[name] else { return "WRONG: \(set) output \(index) missing" }
+            do { outputs = try executor.run(try set.input()) } catch { return "excluded: executor: \(error)" }
+            guard set.outputs.count == model.graph.outputs.count else {
+                return "excluded: \(set.outputs.count) expected outputs for \(model.graph.outputs.count) graph outputs"
+            }
+            for (index, (file, name)) in zip(set.outputs, model.graph.outputs).enumerated() {
+                guard let reference = try? ONNX.tensor(fromTensorProtoFile: file), let value = outputs[name] else {
+                    return "WRONG: \(set.name) output \(index) missing"
+                }
                 let (passed, report) = compare(value, reference, name: name, rtol: rtol, atol: atol, top5: false)
-                if !passed { return "WRONG: \(set) output \(index): \(describe(report))" }
+                if !passed { return "WRONG: \(set.name) output \(index): \(describe(report))" }
             }
         }
-        return sets.isEmpty ? "excluded: no test data" : "pass"
+        return "pass"
+    }
+
+    /// Compares `outcomes` with the recorded list (or rewrites it with ZOO_CONFORMANCE_UPDATE=1).
+    static func check(_ outcomes: [(name: String, status: String)], list: String, minimum: Int, label: String) throws {
+        XCTAssertGreaterThanOrEqual(outcomes.count, minimum, "expected the whole \(label) suite")
+        let passing = outcomes.filter { $0.status == "pass" }.count
+        let wrong = outcomes.filter { $0.status.hasPrefix("WRONG") }
+        print("\(label): \(passing) of \(outcomes.count) pass, \(outcomes.count - passing - wrong.count) excluded, \(wrong.count) wrong")
+        XCTAssertEqual(wrong.map { "\($0.name): \($0.status)" }, [], "\(label): zoo ran these and computed other numbers")
+        let url = lists.appendingPathComponent(list)
+        let text = outcomes.map { "\($0.name)\t\($0.status)" }.joined(separator: "\n") + "\n"
+        if ProcessInfo.processInfo.environment["ZOO_CONFORMANCE_UPDATE"] == "1" {
+            try text.write(to: url, atomically: true, encoding: .utf8)
+            return
+        }
+        var recorded: [String: String] = [:]
+        for line in ((try? String(contentsOf: url, encoding: .utf8)) ?? "").split(separator: "\n") {
+            let parts = line.split(separator: "\t", maxSplits: 1).map(String.init)
+            if parts.count == 2 { recorded[parts[0]] = parts[1] }
+        }
+        var changes: [String] = []
+        for (name, status) in outcomes where recorded[name] != status {
+            changes.append("\(name): recorded '\(recorded[name] ?? "(absent)")', now '\(status)'")
+        }
+        for name in Set(recorded.keys).subtracting(outcomes.map(\.name)).sorted() { changes.append("\(name): recorded, no longer present") }
+        XCTAssertEqual(changes, [], "\(label): outcomes differ from Tests/Conformance/\(list) "
+            + "(when intended: ZOO_CONFORMANCE_UPDATE=1 swift test --filter ConformanceSuiteTests)")
     }
 }
 
