@@ -224,10 +224,7 @@ struct Importer {
             inputs.append(try valueInfo(input, name: name))
         }
         for input in inputs { inferred[input.name] = input }
-        guard inputs.count == 1 else {
-            let names = inputs.map { "'\($0.name)'" }.joined(separator: ", ")
-            throw fail("the executor runs graphs with exactly one input; this model has \(inputs.count)\(names.isEmpty ? "" : ": \(names)")")
-        }
+        guard !inputs.isEmpty else { throw fail("the graph has no runtime inputs (every input is an initializer): there is nothing to run it on") }
 
         let outputs = ONNXProto.messages(graph.output, graph.n_output).map { ONNXProto.string($0.pointee.name) }
         consumed = Set(outputs)

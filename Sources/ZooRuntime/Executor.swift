@@ -53,7 +53,7 @@ public final class Executor: @unchecked Sendable {
         guard KernelSet.supported.contains(options.kernels) else {
             throw ExecutionError("this CPU cannot run the \(options.kernels.rawValue) kernels")
         }
-        guard graph.inputs.count == 1 else { throw ExecutionError("the executor runs graphs with one input, this one has \(graph.inputs.count)") }
+        guard !graph.inputs.isEmpty else { throw ExecutionError("the graph has no inputs: there is nothing to run it on") }
         guard !graph.outputs.isEmpty else { throw ExecutionError("the graph has no outputs: there is nothing to compute") }
         self.graph = graph
         self.options = options
@@ -61,15 +61,34 @@ public final class Executor: @unchecked Sendable {
         steps = try Compiler(graph: graph, fuse: options.fuse, kernels: options.kernels).steps()
     }
 
-    /// Runs the graph on `input` (any floating dtype; converted to f32) and returns its outputs by name.
+    /// Runs a one-input graph on `input` (any floating dtype; converted to f32) and returns its
+    /// outputs by name.
     public func run(_ input: Tensor) throws(ExecutionError) -> [String: Tensor] {
-        try execute(input, capture: false).outputs
+        try execute(try only(input), capture: false).outputs
+    }
+
+    /// Runs the graph on one tensor per graph input, by name (every input, no other name), and
+    /// returns its outputs by name.
+    public func run(_ inputs: [String: Tensor]) throws(ExecutionError) -> [String: Tensor] {
+        try execute(inputs, capture: false).outputs
     }
 
     /// Runs the graph and returns every executed step's output in order, named by the last node it
     /// covers (with `fuse` off, every node). Intended for layer-by-layer comparison.
     public func runCapturingEveryNode(_ input: Tensor) throws(ExecutionError) -> [(node: String, value: Tensor)] {
-        try execute(input, capture: true).captured
+        try execute(try only(input), capture: true).captured
+    }
+
+    public func runCapturingEveryNode(_ inputs: [String: Tensor]) throws(ExecutionError) -> [(node: String, value: Tensor)] {
+        try execute(inputs, capture: true).captured
+    }
+
+    /// `input` as the graph's one input; a graph with several needs them by name.
+    private func only(_ input: Tensor) throws(ExecutionError) -> [String: Tensor] {
+        guard graph.inputs.count == 1 else {
+            throw ExecutionError("the model takes \(graph.inputs.count) inputs (\(graph.inputs.map { "'\($0.name)'" }.joined(separator: ", "))): give each by name")
+        }
+        return [graph.inputs[0].name: input]
     }
 
     /// Time spent in one executed step, with the work it did.
@@ -93,10 +112,14 @@ public final class Executor: @unchecked Sendable {
     /// best seconds in execution order. The clock is read between steps only, so the figures add up
     /// to a normal run's time (plus a few hundred nanoseconds per step).
     public func profile(_ input: Tensor, runs: Int) throws(ExecutionError) -> [StepProfile] {
+        try profile(try only(input), runs: runs)
+    }
+
+    public func profile(_ inputs: [String: Tensor], runs: Int) throws(ExecutionError) -> [StepProfile] {
         var samples = Array(repeating: [Double](), count: steps.count)
         var shapes: [String: [Int]] = [:]
         for run in 0...max(1, runs) {
-            _ = try execute(input, capture: false) { index, seconds, plan in
+            _ = try execute(inputs, capture: false) { index, seconds, plan in
                 if run > 0 { samples[index].append(seconds) }
                 shapes = plan.shapes
             }
@@ -110,15 +133,77 @@ public final class Executor: @unchecked Sendable {
     }
 
     private func execute(
-        _ input: Tensor, capture: Bool, timing: ((_ step: Int, _ seconds: Double, _ plan: Plan) -> Void)? = nil
+        _ given: [String: Tensor], capture: Bool, timing: ((_ step: Int, _ seconds: Double, _ plan: Plan) -> Void)? = nil
     ) throws(ExecutionError) -> (outputs: [String: Tensor], captured: [(node: String, value: Tensor)]) {
-        let declared = graph.inputs[0]
+        for name in given.keys.sorted() where !graph.inputs.contains(where: { $0.name == name }) {
+            throw ExecutionError("the model has no input '\(name)' (its inputs: \(graph.inputs.map { "'\($0.name)'" }.joined(separator: ", ")))")
+        }
+        var inputs: [String: Tensor] = [:]
+        for declared in graph.inputs {
+            guard let input = given[declared.name] else { throw ExecutionError("no value for the model's input '\(declared.name)' \(declared)") }
+            inputs[declared.name] = try checked(input, declared).contiguous()
+        }
+        let shapes = graph.inputs.map { inputs[$0.name]!.shape }
+        let key = shapes.flatMap { $0 + [-1] } + [capture ? 1 : 0]
+        let plan: Plan
+        if let cached = plans[key] {
+            plan = cached
+        } else {
+            let inputShapes = Dictionary(uniqueKeysWithValues: zip(graph.inputs.map(\.name), shapes))
+            do {
+                plan = try Plan(graph: graph, steps: steps, inputShapes: inputShapes, reuse: !capture, threads: options.threads)
+            } catch where graph.inputs.count == 1 && shapes[0].count == 4
+                && Array(shapes[0][2...]) != graph.inputs[0].shape[2...].compactMap(\.value) {
+                // A height and width other than the declared ones that the graph cannot take (a fixed
+                // Reshape or Gemm after the features): name the size the model takes, then the node.
+                let x = shapes[0], declared = graph.inputs[0]
+                let cause = error.message.replacingPrefix("for input shape \(x): ")
+                throw ExecutionError("input has shape \(x): the model takes \(declared) and cannot run at "
+                    + "\(x[2]) × \(x[3]) (" + (error.node.map { "node '\($0)': " } ?? "") + cause + ")")
+            }
+            if plans.count >= 4 { plans.removeAll() }  // each plan holds an arena: keep a few shapes only
+            plans[key] = plan
+        }
+        var inputPointers: [String: UnsafeMutablePointer<Float>] = [:]
+        for (name, tensor) in inputs {
+            inputPointers[name] = tensor.count == 0 ? plan.arena
+                : UnsafeMutablePointer(mutating: tensor.storage.bytes.bindMemory(to: Float.self).baseAddress!.advanced(by: tensor.offset))
+        }
+        func pointer(_ name: String) -> UnsafeMutablePointer<Float> {
+            let root = plan.roots[name] ?? name
+            if let input = inputPointers[root] { return input }
+            if let constant = plan.constants[root] { return constant }
+            return plan.arena + plan.offsets[name]!
+        }
+        var captured: [(node: String, value: Tensor)] = []
+        for (index, step) in steps.enumerated() {
+            let start = timing == nil ? nil : ContinuousClock.now
+            step.run(plan: plan, pointer: pointer, pool: pool, kernels: options.kernels)
+            if let timing, let start {
+                let elapsed = (ContinuousClock.now - start).components
+                timing(index, Double(elapsed.seconds) + Double(elapsed.attoseconds) * 1e-18, plan)
+            }
+            if capture, let shape = plan.shapes[step.output] {
+                captured.append((step.nodes.last!, copy(pointer(step.output), shape)))
+            }
+        }
+        var outputs: [String: Tensor] = [:]
+        for name in graph.outputs { outputs[name] = copy(pointer(name), plan.shapes[name]!) }
+        withExtendedLifetime(inputs) {}
+        return (outputs, captured)
+    }
+
+    /// `input` as f32 once it fits `declared`: floating point, the declared rank, every dimension
+    /// as declared but the batch and (for images) height and width. Messages name the input when
+    /// the graph has several.
+    private func checked(_ input: Tensor, _ declared: ValueInfo) throws(ExecutionError) -> Tensor {
+        let subject = graph.inputs.count == 1 ? "input" : "input '\(declared.name)'"
         guard input.dtype.isFloatingPoint else {
-            throw ExecutionError("input is \(input.dtype.rawValue); the model takes floating-point input \(declared)")
+            throw ExecutionError("\(subject) is \(input.dtype.rawValue); the model takes floating-point input \(declared)")
         }
         let x = input.float32()
         guard x.rank == declared.shape.count else {
-            throw ExecutionError("input has shape \(x.shape), the model takes \(declared) (rank \(declared.shape.count))")
+            throw ExecutionError("\(subject) has shape \(x.shape), the model takes \(declared) (rank \(declared.shape.count))")
         }
         // Images may have any height and width (shapes are re-inferred); every other dimension but
         // the batch must be as declared.
@@ -128,50 +213,10 @@ public final class Executor: @unchecked Sendable {
                 // An image array in channels-last order (NHWC) is the common mistake: name the transpose.
                 let hint = x.rank == 4 && axis == 1 && x.shape[3] == size
                     ? "; channels last? zoo takes NCHW: transpose it to [\(x.shape[0]), \(x.shape[3]), \(x.shape[1]), \(x.shape[2])]" : ""
-                throw ExecutionError("input has shape \(x.shape) (\(what)); the model takes \(declared)\(hint)")
+                throw ExecutionError("\(subject) has shape \(x.shape) (\(what)); the model takes \(declared)\(hint)")
             }
         }
-        let key = x.shape + [capture ? 1 : 0]
-        let plan: Plan
-        if let cached = plans[key] {
-            plan = cached
-        } else {
-            do {
-                plan = try Plan(graph: graph, steps: steps, inputShape: x.shape, reuse: !capture, threads: options.threads)
-            } catch where x.rank == 4 && Array(x.shape[2...]) != declared.shape[2...].compactMap(\.value) {
-                // A height and width other than the declared ones that the graph cannot take (a fixed
-                // Reshape or Gemm after the features): name the size the model takes, then the node.
-                let cause = error.message.replacingPrefix("for input shape \(x.shape): ")
-                throw ExecutionError("input has shape \(x.shape): the model takes \(declared) and cannot run at "
-                    + "\(x.shape[2]) × \(x.shape[3]) (" + (error.node.map { "node '\($0)': " } ?? "") + cause + ")")
-            }
-            if plans.count >= 4 { plans.removeAll() }  // each plan holds an arena: keep a few shapes only
-            plans[key] = plan
-        }
-        return x.withContiguousBytes { raw in
-            let inputPointer = raw.bindMemory(to: Float.self).baseAddress.map { UnsafeMutablePointer(mutating: $0) } ?? plan.arena
-            func pointer(_ name: String) -> UnsafeMutablePointer<Float> {
-                let root = plan.roots[name] ?? name
-                if root == declared.name { return inputPointer }
-                if let constant = plan.constants[root] { return constant }
-                return plan.arena + plan.offsets[name]!
-            }
-            var captured: [(node: String, value: Tensor)] = []
-            for (index, step) in steps.enumerated() {
-                let start = timing == nil ? nil : ContinuousClock.now
-                step.run(plan: plan, pointer: pointer, pool: pool, kernels: options.kernels)
-                if let timing, let start {
-                    let elapsed = (ContinuousClock.now - start).components
-                    timing(index, Double(elapsed.seconds) + Double(elapsed.attoseconds) * 1e-18, plan)
-                }
-                if capture, let shape = plan.shapes[step.output] {
-                    captured.append((step.nodes.last!, copy(pointer(step.output), shape)))
-                }
-            }
-            var outputs: [String: Tensor] = [:]
-            for name in graph.outputs { outputs[name] = copy(pointer(name), plan.shapes[name]!) }
-            return (outputs, captured)
-        }
+        return x
     }
 
     private func copy(_ source: UnsafeMutablePointer<Float>, _ shape: [Int]) -> Tensor {

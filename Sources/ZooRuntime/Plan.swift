@@ -151,10 +151,14 @@ final class Plan: @unchecked Sendable {
     let constants: [String: UnsafeMutablePointer<Float>]
     private let constantTensors: [Tensor]
 
-    init(graph: Graph, steps: [Step], inputShape: [Int], reuse: Bool, threads: Int) throws(ExecutionError) {
+    /// Shapes and buffers for one shape of each graph input (`inputShapes`, by name).
+    init(graph: Graph, steps: [Step], inputShapes: [String: [Int]], reuse: Bool, threads: Int) throws(ExecutionError) {
         let infos: [String: ValueInfo]
+        // Messages name the input shape as the user gave it: the one shape, or name: shape for several.
+        let inputShape = graph.inputs.count == 1 ? "\(inputShapes[graph.inputs[0].name]!)"
+            : graph.inputs.map { "\($0.name): \(inputShapes[$0.name]!)" }.joined(separator: ", ")
         do {
-            infos = try graph.inferShapes(for: [graph.inputs[0].name: inputShape])
+            infos = try graph.inferShapes(for: inputShapes)
         } catch {
             throw ExecutionError(node: error.node, "for input shape \(inputShape): \(error.message)")
         }
@@ -180,7 +184,8 @@ final class Plan: @unchecked Sendable {
         constantTensors = kept
 
         // Liveness: each buffer's root (views map to their source) and the last step reading it.
-        var root: [String: String] = [graph.inputs[0].name: graph.inputs[0].name]
+        var root: [String: String] = [:]
+        for input in graph.inputs { root[input.name] = input.name }
         for name in constants.keys { root[name] = name }
         var lastUse: [String: Int] = [:]
         for (i, step) in steps.enumerated() {

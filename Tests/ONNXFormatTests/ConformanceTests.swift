@@ -117,10 +117,11 @@ private func describe(_ report: ParityReport) -> String {
 final class ConformanceSuiteTests: XCTestCase {
     static let lists = BackendData.package.appendingPathComponent("Tests/Conformance")
 
-    /// One data set: how to make each runtime input, and the expected output files in graph order.
+    /// One data set: how to make the runtime inputs (in graph order), and the expected output files
+    /// in graph order.
     struct DataSet {
         var name: String
-        var input: () throws -> Tensor
+        var inputs: () throws -> [Tensor]
         var outputs: [String]
     }
 
@@ -135,10 +136,11 @@ final class ConformanceSuiteTests: XCTestCase {
         for file in try FileManager.default.contentsOfDirectory(atPath: folder).sorted() where file.hasSuffix(".onnx") {
             let name = String(file.dropLast(5))
             let path = "\(folder)/\(file)"
-            let set = DataSet(name: "output_0", input: {
-                let declared = try ModelSurvey(path: path).runtimeInputShapes.first ?? []
-                let n = declared.reduce(1, *)
-                return Tensor(floats: (0..<n).map { Float(Double($0) / Double(n)) }, shape: declared)
+            let set = DataSet(name: "output_0", inputs: {
+                try ModelSurvey(path: path).runtimeInputShapes.map { declared in
+                    let n = declared.reduce(1, *)
+                    return Tensor(floats: (0..<n).map { Float(Double($0) / Double(n)) }, shape: declared)
+                }
             }, outputs: ["\(folder)/\(name)_output_0.pb"])
             outcomes.append((name, Self.outcome(model: path, sets: [set], rtol: 1e-3, atol: 1e-7)))
         }
@@ -185,10 +187,13 @@ final class ConformanceSuiteTests: XCTestCase {
         let sets = ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).filter { $0.hasPrefix("test_data_set_") }.sorted()
         return sets.map { set in
             let files = ((try? FileManager.default.contentsOfDirectory(atPath: "\(directory)/\(set)")) ?? [])
-            let outputs = files.filter { $0.hasPrefix("output_") && $0.hasSuffix(".pb") }
-                .sorted { Int($0.dropFirst(7).dropLast(3)) ?? 0 < Int($1.dropFirst(7).dropLast(3)) ?? 0 }
-            return DataSet(name: set, input: { try ONNX.tensor(fromTensorProtoFile: "\(directory)/\(set)/input_0.pb") },
-                           outputs: outputs.map { "\(directory)/\(set)/\($0)" })
+            func numbered(_ prefix: String) -> [String] {
+                files.filter { $0.hasPrefix(prefix) && $0.hasSuffix(".pb") }
+                    .sorted { Int($0.dropFirst(prefix.count).dropLast(3)) ?? 0 < Int($1.dropFirst(prefix.count).dropLast(3)) ?? 0 }
+                    .map { "\(directory)/\(set)/\($0)" }
+            }
+            let inputs = numbered("input_")
+            return DataSet(name: set, inputs: { try inputs.map { try ONNX.tensor(fromTensorProtoFile: $0) } }, outputs: numbered("output_"))
         }
     }
 
@@ -197,7 +202,6 @@ final class ConformanceSuiteTests: XCTestCase {
         let survey: ModelSurvey
         do { survey = try ModelSurvey(path: path) } catch { return "excluded: cannot parse: \(error)" }
         if !survey.opsOutsideIR.isEmpty { return "excluded: ops outside zoo's IR: \(survey.opsOutsideIR.joined(separator: ", "))" }
-        if survey.runtimeInputs.count != 1 { return "excluded: \(survey.runtimeInputs.count) graph inputs (the executor runs graphs with one)" }
         let model: ONNXModel
         do { model = try ONNX.load(path: path) } catch {
             return "excluded: reader: " + error.description.replacingOccurrences(of: path + ": ", with: "")
@@ -207,7 +211,13 @@ final class ConformanceSuiteTests: XCTestCase {
         guard !sets.isEmpty else { return "excluded: no test data" }
         for set in sets {
             let outputs: [String: Tensor]
-            do { outputs = try executor.run(try set.input()) } catch { return "excluded: executor: \(error)" }
+            do {
+                let values = try set.inputs()
+                guard values.count == survey.runtimeInputs.count else {
+                    return "excluded: \(values.count) input files for \(survey.runtimeInputs.count) graph inputs"
+                }
+                outputs = try executor.run(Dictionary(uniqueKeysWithValues: zip(survey.runtimeInputs, values)))
+            } catch { return "excluded: executor: \(error)" }
             guard set.outputs.count == model.graph.outputs.count else {
                 return "excluded: \(set.outputs.count) expected outputs for \(model.graph.outputs.count) graph outputs"
             }

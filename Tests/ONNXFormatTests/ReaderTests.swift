@@ -154,7 +154,20 @@ final class ReaderTests: XCTestCase {
         expectError(Self.path("opset23.onnx"), containing: ["opset 23 is not supported", "1 to 22"])
         // opset6.onnx (a Relu) was refused while the reader started at opset 7 (LegacyOpsetTests covers 1…6).
         XCTAssertEqual(try ONNX.load(path: Self.path("opset6.onnx")).opset, 6)
-        expectError(Self.path("two_inputs.onnx"), containing: ["exactly one input", "'x', 'z'"])
+        // Several graph inputs import (they were refused while the executor ran one); each is given by name.
+        let two = try ONNX.load(path: Self.path("two_inputs.onnx"))
+        XCTAssertEqual(two.graph.inputs.map(\.name), ["x", "z"])
+        let executor = try Executor(graph: two.graph)
+        let x = Tensor(floats: [1, 2, 3, 4], shape: [1, 4])
+        XCTAssertThrowsError(try executor.run(x)) { error in
+            XCTAssertEqual("\(error)", "the model takes 2 inputs ('x', 'z'): give each by name")
+        }
+        XCTAssertThrowsError(try executor.run(["x": x])) { error in
+            XCTAssertEqual("\(error)", "no value for the model's input 'z' f32 [N, 4]")
+        }
+        XCTAssertThrowsError(try executor.run(["x": x, "z": x, "w": x])) { error in
+            XCTAssertEqual("\(error)", "the model has no input 'w' (its inputs: 'x', 'z')")
+        }
         expectError(Self.path("symbolic_height.onnx"), containing: ["value 'x'", "height must be fixed"])
         expectError(Self.path("maxpool_storage_order.onnx"), containing: ["node 'pool' (MaxPool)", "storage_order 1"])
         // The mask is read (by a Cast, which the reader has a builder for): refused at the Dropout, first in order.
