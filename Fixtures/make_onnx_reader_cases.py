@@ -7,7 +7,8 @@ Writes Fixtures/onnx/reader/:
   <case>.onnx, <case>.input.npy, <case>.output.npy   op cases: onnxruntime's output for the input
   typed_fields.onnx + typed_fields.json              initializers in every typed field, f16/bf16
   ext_*.onnx (+ ext_valid.data)                      external data: valid, missing, out of range, '..', absolute
-  unsupported.onnx, opset6.onnx, opset23.onnx, two_inputs.onnx, symbolic_height.onnx   refusals
+  unsupported.onnx, opset6.onnx, opset23.onnx, symbolic_height.onnx   refusals (two_inputs.onnx: now imported)
+  two_in_two_out.onnx + .x/.z/.sum/.relu.npy          two graph inputs and outputs, onnxruntime's outputs
   cast_*.onnx                                        Cast of stored weights: imported (an op case, and
                                                      Cast-1's STRING 'to') and refused
 cases.json lists the op cases (name → output name). Everything is deterministic (fixed seeds).
@@ -392,6 +393,19 @@ case("batchnorm_opset15_f16_parameters", m, randn(2, 3, 4, 4))
 m = model([helper.make_node("Conv", ["x", "w16"], ["y"], name="conv", kernel_shape=[1, 1])],
           [vi("x", ["N", 2, 3, 3])], [vi("y", None)], [init("w16", randn(4, 2, 1, 1).astype(np.float16))], opset=13)
 onnx.save(m, os.path.join(OUT, "f16_weight_without_cast.onnx"))
+
+# Several graph inputs and outputs (zoo run --input NAME=FILE / --output NAME=FILE, parity over every
+# output): x and z in, sum = x + z and relu = Relu(x) out, with onnxruntime's outputs.
+m = model([helper.make_node("Add", ["x", "z"], ["sum"], name="add"), helper.make_node("Relu", ["x"], ["relu"], name="relu")],
+          [vi("x", ["N", 4]), vi("z", ["N", 4])], [vi("sum", ["N", 4]), vi("relu", ["N", 4])], [], opset=13, check=True)
+path = os.path.join(OUT, "two_in_two_out.onnx")
+onnx.save(m, path)
+feeds = {"x": randn(3, 4), "z": randn(3, 4)}
+session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+for name, value in feeds.items():
+    np.save(os.path.join(OUT, f"two_in_two_out.{name}.npy"), value)
+for output, value in zip(["sum", "relu"], session.run(["sum", "relu"], feeds)):
+    np.save(os.path.join(OUT, f"two_in_two_out.{output}.npy"), value.astype(np.float32))
 
 with open(os.path.join(OUT, "cases.json"), "w") as f:
     json.dump(cases, f, indent=1, sort_keys=True)

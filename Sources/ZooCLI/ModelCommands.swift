@@ -22,20 +22,22 @@ struct Models: ParsableCommand {
 
 struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Run a model on a .npy input and write its output as .npy.",
+        abstract: "Run a model on .npy inputs and write its outputs as .npy.",
         discussion: """
-        The input is [batch, 3, height, width] (NCHW) float32 or float64, C order, little-endian. \
-        An ONNX graph takes the height and width it declares; a zoo architecture (a .pth or \
-        .safetensors state dict) takes any size its layers allow, as in PyTorch.
+        An image input is [batch, 3, height, width] (NCHW) float32 or float64, C order, \
+        little-endian. An ONNX graph takes the sizes it declares; a zoo architecture (a .pth or \
+        .safetensors state dict) takes any size its layers allow, as in PyTorch. A model with \
+        several inputs takes each as --input NAME=FILE.npy; one with several outputs writes those \
+        named by --output NAME=FILE.npy.
         """
     )
 
     @Argument(help: "The model: .onnx, or a .pth/.safetensors state dict of a zoo architecture.")
     var model: String
-    @Option(help: "Input .npy file.")
-    var input: String
-    @Option(help: "Output .npy file (written atomically; - for standard output).")
-    var output: String
+    @Option(help: "Input .npy file; NAME=FILE.npy for each input of a model with several (repeatable).")
+    var input: [String]
+    @Option(help: "Output .npy file (written atomically; - for standard output); NAME=FILE.npy for each output wanted of a model with several (repeatable).")
+    var output: [String]
     @Option(help: "Architecture of a state dict, when detection is not wanted (see zoo models).")
     var arch: String?
     @Option(parsing: .unconditional, help: "Worker threads (default: all cores).")
@@ -44,30 +46,49 @@ struct Run: ParsableCommand {
 
     func validate() throws {
         try requireAtLeast(1, threads, "--threads")
-        if printing.json, isStandardOutput(output) {
-            throw ValidationError("--json prints to standard output, where --output \(output) writes the array: choose one")
+        if printing.json, output.contains(where: { isStandardOutput($0.split(separator: "=").last.map(String.init) ?? $0) }) {
+            throw ValidationError("--json prints to standard output, where an --output writes an array: choose one")
         }
     }
 
     func run() throws {
-        try refuseOverwriting([output], inputs: [model, input])
         let loaded = try loadModel(model, architecture: arch)
         let executor = try makeExecutor(loaded, threads: threads)
-        let x = try readInput(input)
+        // Which file holds each graph input and which output goes to which file, checked before anything runs.
+        let bindings = try inputBindings(input, for: loaded.graph)
+        var targets: [(name: String, file: String)] = []
+        for argument in output {
+            let target = try bindingArgument(argument, names: loaded.graph.outputs, option: "--output", what: "output")
+            guard !targets.contains(where: { $0.name == target.name }) else { throw UserError(usage: "--output writes output '\(target.name)' twice") }
+            targets.append(target)
+        }
+        try refuseOverwriting(targets.map(\.file), inputs: [model] + bindings.map(\.file))
+        let x = try readInputs(bindings)
         let start = ContinuousClock.now
-        let y = try execute(executor, x, path: input)
+        let y = try execute(executor, x, path: bindings.count == 1 ? bindings[0].file : model)
         let elapsed = seconds(ContinuousClock.now - start)
-        do { try NumPy.write(y, to: output) } catch { throw UserError(error) }
-        let summary = "\(output.escapedForTerminal): \(y.shape) from \(loaded.kind.escapedForTerminal) in \(String(format1: elapsed * 1000, digits: 1)) ms"
-        if isStandardOutput(output) {
-            if !printing.quiet { FileHandle.standardError.write(Data((summary + "\n").utf8)) }
+        for target in targets {
+            do { try NumPy.write(y[target.name]!, to: target.file) } catch { throw UserError(error) }
+        }
+        let ms = String(format1: elapsed * 1000, digits: 1)
+        let lines = targets.map { target in
+            "\(target.file.escapedForTerminal): " + (targets.count > 1 || loaded.graph.outputs.count > 1 ? "'\(target.name.escapedForTerminal)' " : "")
+                + "\(y[target.name]!.shape) from \(loaded.kind.escapedForTerminal) in \(ms) ms"
+        }
+        if targets.contains(where: { isStandardOutput($0.file) }) {
+            if !printing.quiet { FileHandle.standardError.write(Data((lines.joined(separator: "\n") + "\n").utf8)) }
             return
         }
-        printing.emit(summary, json: .object([
+        printing.emit(lines.joined(separator: "\n"), json: .object([
             ("model", loaded.json),
-            ("input", .object([("file", .string(input)), ("shape", .array(x.shape.map(JSON.int))), ("dtype", .string(x.dtype.rawValue))])),
-            ("output", .object([("file", .string(output)), ("name", .string(loaded.graph.outputs[0])),
-                                ("shape", .array(y.shape.map(JSON.int))), ("dtype", .string(y.dtype.rawValue))])),
+            ("inputs", .array(bindings.map { binding in
+                .object([("name", .string(binding.name)), ("file", .string(binding.file)),
+                         ("shape", .array(x[binding.name]!.shape.map(JSON.int))), ("dtype", .string(x[binding.name]!.dtype.rawValue))])
+            })),
+            ("outputs", .array(targets.map { target in
+                .object([("name", .string(target.name)), ("file", .string(target.file)),
+                         ("shape", .array(y[target.name]!.shape.map(JSON.int))), ("dtype", .string(y[target.name]!.dtype.rawValue))])
+            })),
             ("forward_ms", .double(elapsed * 1000)), ("threads", .int(executor.options.threads)),
             ("kernels", .string(executor.options.kernels.rawValue)),
         ]))
@@ -155,7 +176,7 @@ struct Bench: ParsableCommand {
         let loaded = try loadModel(model, architecture: arch)
         let executor = try makeExecutor(loaded, threads: threads)
         let load = seconds(ContinuousClock.now - loadStart)
-        let x = try generatedInput(for: loaded.graph, batch: batch, seed: 0)
+        let x = try generatedInputs(for: loaded.graph, batch: batch, seed: 0)
         for _ in 0..<3 { _ = try execute(executor, x, path: model) }   // warm-up, as Benchmarks/peers.py does for the others
         let times = try timeRuns(runs) { _ = try execute(executor, x, path: model) }
         let median = median(times), best = times.min()!

@@ -1,3 +1,4 @@
+import Foundation
 import Glibc
 import ONNXFormat
 import Safetensors
@@ -27,20 +28,66 @@ struct LoadedModel {
     }
 }
 
-/// A generated input for `graph`: its declared input shape with the batch set to `batch`, values from
-/// zoo's deterministic generator. Bounded to 2^28 values (1 GiB).
-func generatedInput(for graph: Graph, batch: Int, seed: UInt64) throws -> Tensor {
-    let declared = graph.inputs[0]
-    var shape = [batch]
-    for dim in declared.shape.dropFirst() {
-        guard let size = dim.value else { throw UserError(message: "input \(declared.name) \(declared) has a symbolic dimension: give --input") }
-        shape.append(size)
+/// Generated inputs for `graph`, one per graph input: its declared shape with the batch set to
+/// `batch`, values from zoo's deterministic generator (input k uses seed + k, so the first input is
+/// exactly what the generator's Python twin makes for `seed`). Bounded to 2^28 values (1 GiB) each.
+func generatedInputs(for graph: Graph, batch: Int, seed: UInt64) throws -> [String: Tensor] {
+    var inputs: [String: Tensor] = [:]
+    for (k, declared) in graph.inputs.enumerated() {
+        var shape = [batch]
+        for dim in declared.shape.dropFirst() {
+            guard let size = dim.value else { throw UserError(message: "input \(declared.name) \(declared) has a symbolic dimension: give --input") }
+            shape.append(size)
+        }
+        guard batch >= 1, let count = Tensor.checkedCount(shape), count <= 1 << 28 else {
+            throw UserError(message: "a generated input of shape \(shape) is too large (limit 2^28 values)")
+        }
+        inputs[declared.name] = WeightGenerator(seed: seed &+ UInt64(k)).input(shape: shape)
     }
-    guard batch >= 1, let count = Tensor.checkedCount(shape), count <= 1 << 28 else {
-        throw UserError(message: "a generated input of shape \(shape) is too large (limit 2^28 values)")
-    }
-    return WeightGenerator(seed: seed).input(shape: shape)
+    return inputs
 }
+
+/// Which file holds each graph input, from `--input` arguments: `FILE.npy` for a one-input graph,
+/// `NAME=FILE.npy` for each input of a graph with several (an argument is NAME=FILE only when NAME is
+/// an input). Every input exactly once.
+func inputBindings(_ arguments: [String], for graph: Graph) throws -> [(name: String, file: String)] {
+    let names = graph.inputs.map(\.name)
+    var bindings: [(name: String, file: String)] = []
+    for argument in arguments {
+        let binding = try bindingArgument(argument, names: names, option: "--input", what: "input")
+        guard !bindings.contains(where: { $0.name == binding.name }) else { throw UserError(usage: "--input gives input '\(binding.name)' twice") }
+        bindings.append(binding)
+    }
+    let missing = names.filter { name in !bindings.contains { $0.name == name } }
+    guard missing.isEmpty else {
+        throw UserError(usage: "the model takes \(names.count) inputs (\(quoted(names))): give each as --input NAME=FILE.npy; missing \(quoted(missing))")
+    }
+    return bindings
+}
+
+/// The graph's inputs read from `bindings`.
+func readInputs(_ bindings: [(name: String, file: String)]) throws -> [String: Tensor] {
+    var inputs: [String: Tensor] = [:]
+    for binding in bindings { inputs[binding.name] = try readInput(binding.file) }
+    return inputs
+}
+
+/// `NAME=FILE` split when NAME is one of `names`; a bare `FILE` names the only one.
+func bindingArgument(_ argument: String, names: [String], option: String, what: String) throws -> (name: String, file: String) {
+    if let equals = argument.firstIndex(of: "="), names.contains(String(argument[..<equals])) {
+        return (String(argument[..<equals]), String(argument[argument.index(after: equals)...]))
+    }
+    guard names.count == 1 else {
+        throw UserError(usage: "\(option) \(argument): the model has \(names.count) \(what)s (\(quoted(names))): write \(option) NAME=FILE.npy")
+    }
+    if let equals = argument.firstIndex(of: "="), option == "--input", !FileManager.default.fileExists(atPath: argument) {
+        throw UserError(usage: "\(option) \(argument): the model has no \(what) '\(argument[..<equals])' (its \(what): \(quoted(names)))")
+    }
+    return (names[0], argument)
+}
+
+/// 'a', 'b', 'c'
+func quoted(_ names: [String]) -> String { names.map { "'\($0)'" }.joined(separator: ", ") }
 
 func parseArchitecture(_ name: String?) throws -> Architecture? {
     guard let name else { return nil }
@@ -136,12 +183,10 @@ func makeExecutor(_ model: LoadedModel, threads: Int?, fuse: Bool = true) throws
     } catch { throw UserError(message: "\(model.path): \(error)") }
 }
 
-/// Runs the executor, turning execution errors into one-line user errors.
-func execute(_ executor: Executor, _ input: Tensor, path: String) throws -> Tensor {
-    do {
-        let outputs = try executor.run(input)
-        return outputs[executor.graph.outputs[0]]!
-    } catch { throw UserError(message: "\(path): \(error)") }
+/// Runs the executor on every graph input, returning every graph output by name; execution errors
+/// become one-line user errors naming `path`.
+func execute(_ executor: Executor, _ inputs: [String: Tensor], path: String) throws -> [String: Tensor] {
+    do { return try executor.run(inputs) } catch { throw UserError(message: "\(path): \(error)") }
 }
 
 func seconds(_ duration: Duration) -> Double {

@@ -23,8 +23,8 @@ struct Parity: ParsableCommand {
     var a: String
     @Argument(help: "Model B (the reference), or a .npy file of reference outputs (needs --input).")
     var b: String
-    @Option(help: "Input .npy (default: generated). B as a .npy of reference outputs needs it (or --seed).")
-    var input: String?
+    @Option(help: "Input .npy (default: generated); NAME=FILE.npy for each input of a model with several (repeatable). B as a .npy of reference outputs needs it (or --seed).")
+    var input: [String] = []
     @Option(parsing: .unconditional, help: "Generated batch size (default: 1).")
     var batch: Int?
     @Option(parsing: .unconditional, help: "Generator seed for the input (default: 0).", transform: parseSeed)
@@ -50,12 +50,12 @@ struct Parity: ParsableCommand {
         try requireNonNegative(rtol, "--rtol")
         // Reference outputs belong to one input: it must be named — a file, or zoo's generated input
         // by its seed (the generator has a Python twin, so a reference can be computed for it).
-        if referenceIsFile && input == nil && seed == nil {
+        if referenceIsFile && input.isEmpty && seed == nil {
             throw ValidationError("\(b) holds reference outputs, which were computed for one particular input: "
                 + "give that input with --input (or --seed when they were computed for zoo's generated input)")
         }
         if layers && referenceIsFile { throw ValidationError("--layers needs B to be a model, not a .npy file") }
-        if input != nil, batch != nil || seed != nil {
+        if !input.isEmpty, batch != nil || seed != nil {
             throw ValidationError("--batch and --seed shape a generated input; they do not apply with --input")
         }
     }
@@ -63,8 +63,11 @@ struct Parity: ParsableCommand {
     func run() throws {
         let start = ContinuousClock.now
         let modelA = try loadModel(a, architecture: arch)
-        let x = try input.map(readInput) ?? generatedInput(for: modelA.graph, batch: batch ?? 1, seed: seed ?? 0)
-        guard x.count > 0 else { throw UserError(message: "\(input ?? "input"): the input \(x.shape) is empty: nothing to compare") }
+        let bindings = input.isEmpty ? [] : try inputBindings(input, for: modelA.graph)
+        let x = input.isEmpty ? try generatedInputs(for: modelA.graph, batch: batch ?? 1, seed: seed ?? 0) : try readInputs(bindings)
+        for binding in bindings where x[binding.name]!.count == 0 {
+            throw UserError(message: "\(binding.file): the input \(x[binding.name]!.shape) is empty: nothing to compare")
+        }
         let modelB = referenceIsFile ? nil : try loadModel(b, architecture: arch)
         let loaded = seconds(ContinuousClock.now - start)
 
@@ -75,25 +78,26 @@ struct Parity: ParsableCommand {
             let outputsB = Dictionary(captureB.map { ($0.node, $0.value) }, uniquingKeysWith: { first, _ in first })
             for (node, value) in captureA {
                 guard let reference = outputsB[node] else { continue }
-                try requireSameShape(value, reference, what: "node '\(node)'")
+                try requireSameShape(value, reference, what: "node '\(node)'", input: nil)
                 lines.append((node, value.shape, ParityReport(name: node, value: value, reference: reference)))
             }
             guard !lines.isEmpty else { throw UserError(message: "\(a) and \(b) share no node names to compare") }
         } else {
             let executor = try makeExecutor(modelA, threads: threads)
             let runStart = ContinuousClock.now
-            let outputA = try execute(executor, x, path: a)
+            let outputsA = try execute(executor, x, path: a)
             runTime = seconds(ContinuousClock.now - runStart)
-            let reference = try modelB.map { try execute(try makeExecutor($0, threads: threads), x, path: b) } ?? readInput(b)
-            guard reference.count > 0 else { throw UserError(message: "\(b): the reference output \(reference.shape) is empty: nothing to compare") }
-            let name = modelA.graph.outputs[0]
-            try requireSameShape(outputA, reference, what: "output '\(name)'", input: x)
-            lines.append((name, outputA.shape, ParityReport(name: name, value: outputA, reference: reference)))
+            for (name, reference) in try references(modelA, modelB, x) {
+                guard reference.count > 0 else { throw UserError(message: "\(b): the reference output \(reference.shape) is empty: nothing to compare") }
+                let value = outputsA[name]!
+                try requireSameShape(value, reference, what: "output '\(name)'", input: x.count == 1 ? x.first!.value : nil)
+                lines.append((name, value.shape, ParityReport(name: name, value: value, reference: reference)))
+            }
         }
         let firstFailure = lines.first { !$0.report.passes(atol: atol, rtol: rtol) }
         let total = seconds(ContinuousClock.now - start)
         printing.emit(text(modelA, modelB, x, lines, firstFailure?.name, timings: layers ? nil : (loaded, runTime, total)),
-                    json: json(modelA, modelB, x, lines, firstFailure?.name, timings: (loaded, runTime, total)))
+                      json: json(modelA, modelB, x, lines, firstFailure?.name, timings: (loaded, runTime, total)))
         if let failure = firstFailure {
             let r = failure.report
             let why = (r.top5Agreement ?? r.rows) != r.rows && r.maxAbsDifference <= tolerance(r)
@@ -104,32 +108,65 @@ struct Parity: ParsableCommand {
         }
     }
 
+    /// The reference for each output of A, by A's output name: B's output of the same name (or B's
+    /// only output when each has one, whatever the names), or the .npy when A has one output.
+    private func references(_ modelA: LoadedModel, _ modelB: LoadedModel?, _ x: [String: Tensor]) throws -> [(String, Tensor)] {
+        let namesA = modelA.graph.outputs
+        guard let modelB else {
+            guard namesA.count == 1 else {
+                throw UserError(usage: "\(b) holds one array, but \(a) has \(namesA.count) outputs (\(quoted(namesA))): compare with a model")
+            }
+            return [(namesA[0], try readInput(b))]
+        }
+        let namesB = modelB.graph.outputs
+        let outputsB = try execute(try makeExecutor(modelB, threads: threads), x, path: b)
+        if namesA.count == 1 && namesB.count == 1 { return [(namesA[0], outputsB[namesB[0]]!)] }
+        return try namesA.map { name in
+            guard let reference = outputsB[name] else {
+                throw UserError(message: "cannot compare: \(b) has no output '\(name)' (its outputs: \(quoted(namesB)))")
+            }
+            return (name, reference)
+        }
+    }
+
     /// atol + rtol · max|ref| for `report`.
     private func tolerance(_ report: ParityReport) -> Double { atol + rtol * report.maxAbsReference }
 
     /// Outputs of different shapes cannot be compared: that is the user's mistake (a wrong reference
     /// file, the input passed as the reference, different models), not a parity failure.
-    private func requireSameShape(_ value: Tensor, _ reference: Tensor, what: String, input: Tensor? = nil) throws {
+    private func requireSameShape(_ value: Tensor, _ reference: Tensor, what: String, input: Tensor?) throws {
         guard value.shape != reference.shape else { return }
         let hint = input.map { reference.shape == $0.shape ? " — the input's shape: was the input given as the reference?" : "" } ?? ""
         throw UserError(message: "cannot compare: \(what) of \(a) has shape \(value.shape), the reference \(b) has shape \(reference.shape)\(hint)")
     }
 
-    private var inputDescription: String {
-        input.map { "from \($0.escapedForTerminal)" } ?? "generated by zoo's generator, seed \(seed ?? 0)"
+    private func inputDescription(_ x: [String: Tensor], _ graph: Graph) -> String {
+        guard !input.isEmpty else {
+            let shapes = graph.inputs.map { "\(x[$0.name]!.shape)" + (graph.inputs.count > 1 ? " '\($0.name.escapedForTerminal)'" : "") }
+            return shapes.joined(separator: ", ") + " generated by zoo's generator, seed \(seed ?? 0)"
+        }
+        return graph.inputs.map { declared in
+            "\(x[declared.name]!.shape)" + (graph.inputs.count > 1 ? " '\(declared.name.escapedForTerminal)'" : "")
+                + " from \((inputFile(declared.name, graph) ?? "?").escapedForTerminal)"
+        }.joined(separator: ", ")
+    }
+
+    /// The file --input gives for the graph input `name`, if any.
+    private func inputFile(_ name: String, _ graph: Graph) -> String? {
+        (try? inputBindings(input, for: graph))?.first { $0.name == name }?.file
     }
 
     private var toleranceDescription: String {
         "max|Δ| ≤ \(plain(atol)) + \(plain(rtol))·max|ref| and identical top-5 in every row"
     }
 
-    private func text(_ modelA: LoadedModel, _ modelB: LoadedModel?, _ x: Tensor, _ lines: [(name: String, shape: [Int], report: ParityReport)],
+    private func text(_ modelA: LoadedModel, _ modelB: LoadedModel?, _ x: [String: Tensor], _ lines: [(name: String, shape: [Int], report: ParityReport)],
                       _ firstFailure: String?, timings: (load: Double, forward: Double, total: Double)?) -> String {
         let referenceKind = modelB?.kind ?? "reference outputs"
         var out = ["parity \(a.escapedForTerminal) vs \(b.escapedForTerminal)",
                    "  A:         \(a.escapedForTerminal) (\(modelA.kind.escapedForTerminal))",
                    "  B:         \(b.escapedForTerminal) (\(referenceKind.escapedForTerminal)) — the reference",
-                   "  input:     \(x.shape) \(inputDescription)",
+                   "  input:     \(inputDescription(x, modelA.graph))",
                    "  pass if:   \(toleranceDescription)", ""]
         let names = lines.map(\.name.escapedForTerminal)
         let shapes = lines.map { "\($0.shape)" }
@@ -156,15 +193,18 @@ struct Parity: ParsableCommand {
         return out.joined(separator: "\n")
     }
 
-    private func json(_ modelA: LoadedModel, _ modelB: LoadedModel?, _ x: Tensor, _ lines: [(name: String, shape: [Int], report: ParityReport)],
+    private func json(_ modelA: LoadedModel, _ modelB: LoadedModel?, _ x: [String: Tensor], _ lines: [(name: String, shape: [Int], report: ParityReport)],
                       _ firstFailure: String?, timings: (load: Double, forward: Double, total: Double)) -> JSON {
         func agreement(_ n: Int?) -> JSON { n.map(JSON.int) ?? .null }
         let reference: JSON = modelB.map { $0.json } ?? .object([("file", .string(b)), ("architecture", .null), ("graph", .null), ("opset", .null)])
         return .object([
             ("ok", .bool(firstFailure == nil)), ("first_failure", firstFailure.map(JSON.string) ?? .null),
             ("a", modelA.json), ("b", reference), ("reference", .string(modelB == nil ? "npy" : "b")),
-            ("input", .object([("source", .string(input == nil ? "generated" : "file")), ("file", input.map(JSON.string) ?? .null),
-                               ("seed", input == nil ? .int(Int(seed ?? 0)) : .null), ("shape", .array(x.shape.map(JSON.int)))])),
+            ("inputs", .array(modelA.graph.inputs.enumerated().map { k, declared in
+                .object([("name", .string(declared.name)), ("source", .string(input.isEmpty ? "generated" : "file")),
+                         ("file", inputFile(declared.name, modelA.graph).map(JSON.string) ?? .null), ("seed", input.isEmpty ? .uint((seed ?? 0) &+ UInt64(k)) : .null),
+                         ("shape", .array(x[declared.name]!.shape.map(JSON.int)))])
+            })),
             ("tolerance", .object([("atol", .double(atol)), ("rtol", .double(rtol)), ("top5_identical", .bool(true))])),
             ("compared", .string(layers ? "layers" : "outputs")),
             ("results", .array(lines.map { line in
@@ -182,7 +222,7 @@ struct Parity: ParsableCommand {
         ])
     }
 
-    private func capture(_ model: LoadedModel, _ x: Tensor) throws -> [(node: String, value: Tensor)] {
+    private func capture(_ model: LoadedModel, _ x: [String: Tensor]) throws -> [(node: String, value: Tensor)] {
         let executor = try makeExecutor(model, threads: threads, fuse: false)
         do { return try executor.runCapturingEveryNode(x) } catch { throw UserError(message: "\(model.path): \(error)") }
     }
