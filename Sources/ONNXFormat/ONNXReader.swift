@@ -221,12 +221,18 @@ struct Importer {
         for input in ONNXProto.messages(graph.input, graph.n_input) {
             let name = ONNXProto.string(input.pointee.name)
             if constants[name] != nil { continue }
+            guard !name.isEmpty else { throw fail("a graph input has an empty name") }
+            guard !inputs.contains(where: { $0.name == name }) else { throw ONNXError(file: path, .value(name), "graph input listed twice") }
             inputs.append(try valueInfo(input, name: name))
         }
         for input in inputs { inferred[input.name] = input }
         guard !inputs.isEmpty else { throw fail("the graph has no runtime inputs (every input is an initializer): there is nothing to run it on") }
 
         let outputs = ONNXProto.messages(graph.output, graph.n_output).map { ONNXProto.string($0.pointee.name) }
+        for (index, output) in outputs.enumerated() {
+            guard !output.isEmpty else { throw fail("graph output \(index) has an empty name") }
+            guard !outputs[..<index].contains(output) else { throw ONNXError(file: path, .value(output), "graph output listed twice") }
+        }
         consumed = Set(outputs)
         for node in protoNodes {
             for input in ONNXProto.strings(node.pointee.input, node.pointee.n_input) { consumed.insert(input) }
