@@ -28,12 +28,16 @@ public struct ONNXError: Error, Sendable, Equatable, CustomStringConvertible {
         self.message = message
     }
 
-    public var description: String {
+    public var description: String { "\(file): \(detail)" }
+
+    /// The description without the file: the subject, then the message (for output that names the
+    /// file already).
+    public var detail: String {
         switch subject {
-        case .file: "\(file): \(message)"
-        case let .node(name, opType): "\(file): node '\(name)' (\(opType)): \(message)"
-        case let .tensor(name): "\(file): tensor '\(name)': \(message)"
-        case let .value(name): "\(file): value '\(name)': \(message)"
+        case .file: message
+        case let .node(name, opType): "node '\(name)' (\(opType)): \(message)"
+        case let .tensor(name): "tensor '\(name)': \(message)"
+        case let .value(name): "value '\(name)': \(message)"
         }
     }
 }

@@ -171,6 +171,23 @@ public struct ONNXDataType: RawRepresentable, Hashable, Sendable, CustomStringCo
         rawValue >= 0 && Int(rawValue) < Self.names.count ? Self.names[Int(rawValue)] : "data type \(rawValue)"
     }
 
+    /// Bits one element takes as stored in raw_data or external data (the 4- and 2-bit types pack
+    /// several to a byte, the 6-bit floats four to three bytes); nil for STRING, UNDEFINED and numbers
+    /// the standard does not define.
+    public var bitWidth: Int? {
+        switch rawValue {
+        case 1, 6, 12: 32                    // FLOAT, INT32, UINT32
+        case 2, 3, 9, 17, 18, 19, 20, 24: 8  // UINT8, INT8, BOOL, the FLOAT8 types
+        case 4, 5, 10, 16: 16                // UINT16, INT16, FLOAT16, BFLOAT16
+        case 7, 11, 13, 14: 64               // INT64, DOUBLE, UINT64, COMPLEX64
+        case 15: 128                         // COMPLEX128
+        case 21, 22, 23: 4                   // UINT4, INT4, FLOAT4E2M1
+        case 25, 26: 2                       // UINT2, INT2
+        case 27, 28: 6                       // FLOAT6E2M3, FLOAT6E3M2
+        default: nil
+        }
+    }
+
     /// The ONNX type of a zoo dtype (every zoo dtype has one).
     public init(_ dtype: DType) {
         self = switch dtype {

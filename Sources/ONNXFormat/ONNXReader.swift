@@ -293,7 +293,7 @@ struct Importer {
                          initializers: fileInitializers, graphConstants: folded)
     }
 
-    /// Every node whose op has no builder (or is outside the default domain), reported together.
+    /// Every node whose op the importer cannot build (`Importer.unsupported`), reported together.
     func checkSupported(_ protoNodes: [UnsafeMutablePointer<Onnx__NodeProto>]) throws(ONNXError) {
         var unsupported: [String] = []
         for (index, node) in protoNodes.enumerated() {
@@ -301,11 +301,11 @@ struct Importer {
             let domain = ONNXProto.string(node.pointee.domain)
             var name = ONNXProto.string(node.pointee.name)
             if name.isEmpty { name = "\(opType)_\(index)" }
-            if domain != "" && domain != "ai.onnx" {
-                unsupported.append("node '\(name)' (\(domain).\(opType))")
-            } else if Importer.builders[opType] == nil {
-                unsupported.append("node '\(name)' (\(opType))")
-            } else if let since = Importer.introduced[opType], opset < since {
+            switch Importer.unsupported(opType: opType, domain: domain, opset: opset) {
+            case nil: break
+            case .otherDomain: unsupported.append("node '\(name)' (\(domain).\(opType))")
+            case .noBuilder: unsupported.append("node '\(name)' (\(opType))")
+            case let .introduced(since):
                 unsupported.append("node '\(name)' (\(opType), which opset \(opset) lacks: it was introduced in opset \(since))")
             }
         }
@@ -621,6 +621,27 @@ extension Importer {
 
     /// Ops with a builder that did not exist in opset 1.
     static let introduced: [String: Int] = ["ConstantOfShape": 9]
+
+    /// Why the importer has no way to build an op.
+    enum Unsupported: Equatable {
+        /// The op belongs to a domain other than the default one ("" or "ai.onnx").
+        case otherDomain
+        /// No builder for this op type.
+        case noBuilder
+        /// A builder exists, but the op appeared only in this later opset.
+        case introduced(Int)
+    }
+
+    /// Whether a node of `opType` in `domain` has a builder at `opset`, the default-domain opset
+    /// the model imports (nil: none, so only the builder table is asked): nil when it has, else
+    /// why not. The one answer behind `checkSupported` and `ONNX.describe`'s `unsupportedOps`.
+    /// A node with a builder may still be refused when built (an attribute value, an input shape).
+    static func unsupported(opType: String, domain: String, opset: Int?) -> Unsupported? {
+        guard domain.isEmpty || domain == "ai.onnx" else { return .otherDomain }
+        guard builders[opType] != nil else { return .noBuilder }
+        if let since = introduced[opType], let opset, opset < since { return .introduced(since) }
+        return nil
+    }
 
     /// One builder per ONNX op type; attribute defaults are the standard's.
     static let builders: [String: Builder] = [

@@ -12,6 +12,10 @@ struct Inspect: ParsableCommand {
         Reads PyTorch checkpoints in the zip (torch.save), legacy and tar formats without running \
         anything from the file. The state dict is found automatically when unambiguous (the file \
         itself, or its one entry such as 'state_dict' or 'model'); choose with --key otherwise.
+
+        Describes any well-formed ONNX model, whether zoo can run it or not: opsets, producer, \
+        inputs and outputs with their shapes, op counts, initializers; then the ops zoo cannot \
+        run (or why the import failed), or, when zoo imports the model, its graph.
         """
     )
 
@@ -24,7 +28,7 @@ struct Inspect: ParsableCommand {
     @Flag(help: "Skip CRC-32 verification of zip records (PyTorch zip checkpoints).")
     var noVerifyCrc = false
 
-    @Flag(help: "Also bind the state dict to its architecture and show the model's graph (an ONNX model's graph is always shown).")
+    @Flag(help: "Also bind the state dict to its architecture and show the model's graph (an ONNX model's graph is shown whenever zoo imports it).")
     var graph = false
 
     @Option(help: "Architecture for --graph (see zoo models); detected by default.")
@@ -36,7 +40,7 @@ struct Inspect: ParsableCommand {
         let format = FileFormat(extensionOf: file)
         if key != nil, format != .torch { throw ValidationError("--key applies only to a PyTorch checkpoint, not \(file)") }
         if noVerifyCrc, format != .torch { throw ValidationError("--no-verify-crc applies only to a PyTorch checkpoint, not \(file)") }
-        if graph, format == .onnx { throw ValidationError("--graph does not apply to \(file): an ONNX model's graph is always shown") }
+        if graph, format == .onnx { throw ValidationError("--graph does not apply to \(file): an ONNX model's graph is shown whenever zoo imports it") }
         if arch != nil, !graph { throw ValidationError("--arch applies only with --graph") }
     }
 
@@ -96,25 +100,20 @@ func graphJSON(_ graph: Graph, architecture: String?) -> JSON {
 }
 
 extension Inspect {
-    /// An ONNX model: its header, initializers and the imported graph (always shown: it is the model).
+    /// An ONNX model, runnable or not: its description (`ONNX.describe`), the ops zoo cannot run or
+    /// else why the import failed, its initializers, and the imported graph when there is one. Only
+    /// a file that cannot be described (not an ONNX model, truncated, over a limit) is an error.
     private func inspectONNX() throws {
-        let model: ONNXModel
-        do { model = try ONNX.load(path: file) } catch { throw UserError(error) }
-        let tensors = model.graph.initializers
-        printing.emit("""
-            file:      \(file.escapedForTerminal)
-            format:    onnx (IR \(model.irVersion), opset \(model.opset), producer '\(model.producer.escapedForTerminal)')
-            tensors:   \(tensors.count) initializers, \(grouped(model.graph.parameterCount)) parameters
-
-            \(model.graph.dump)
-            """, json: .object([
-                ("file", .string(file)), ("format", .string("onnx")), ("ir_version", .int(model.irVersion)),
-                ("opset", .int(model.opset)), ("producer", .string(model.producer)),
-                ("parameter_count", .int(model.graph.parameterCount)),
-                ("tensors", .array(tensors.map { tensorJSON($0.name, $0.tensor) })),
-                ("nodes", .array(model.graph.nodes.map { .object([("name", .string($0.name)), ("op", .string($0.op.name))]) })),
-                ("graph", graphJSON(model.graph, architecture: nil)),
-            ]))
+        let description: ONNXDescription
+        do { description = try ONNX.describe(path: file) } catch { throw UserError(error) }
+        var report = ONNXReport(file: file, description: description)
+        do throws(ONNXError) { report.model = try ONNX.load(path: file) } catch { report.importError = error }
+        if let model = report.model {
+            report.tensors = model.initializers
+        } else {
+            do throws(ONNXError) { report.tensors = try ONNX.initializers(path: file) } catch { report.tensorsError = error }
+        }
+        printing.emit(report.text, json: report.json)
     }
 
     private func inspectSafetensors() throws {
@@ -142,10 +141,128 @@ extension Inspect {
         if let model { members.append(("graph", graphJSON(model.graph, architecture: model.architecture.rawValue))) }
         printing.emit(lines.joined(separator: "\n"), json: .object(members))
     }
+}
 
-    private func tensorJSON(_ name: String, _ t: Tensor) -> JSON {
-        .object([("name", .string(name)), ("dtype", .string(t.dtype.rawValue)), ("shape", .array(t.shape.map { .int($0) })),
-                 ("bytes", .int(t.byteCount))])
+/// A tensor read from a file as JSON: `{"name", "dtype", "shape", "bytes"}`.
+func tensorJSON(_ name: String, _ t: Tensor) -> JSON {
+    .object([("name", .string(name)), ("dtype", .string(t.dtype.rawValue)), ("shape", .array(t.shape.map { .int($0) })),
+             ("bytes", .int(t.byteCount))])
+}
+
+/// What `zoo inspect` shows for an ONNX file, rendered as text or JSON: the description, then —
+/// when the import succeeded — the imported graph; when it failed, the ops zoo cannot run or else
+/// the import error. Every string from the file is escaped in text (JSON quotes them exactly).
+struct ONNXReport {
+    let file: String
+    let description: ONNXDescription
+    /// The imported model; nil when `importError` says why not.
+    var model: ONNXModel?
+    var importError: ONNXError?
+    /// Every initializer of the file, decoded (empty when `tensorsError` says why they could not be).
+    var tensors: [(name: String, tensor: Tensor)] = []
+    var tensorsError: ONNXError?
+
+    init(file: String, description: ONNXDescription) {
+        self.file = file
+        self.description = description
+    }
+
+    /// `producer_name` and, when present, `producer_version` ("pytorch 2.9.1"), as `ONNXModel.producer`.
+    var producer: String {
+        let (name, version) = (description.producerName, description.producerVersion)
+        return version.isEmpty ? name : name.isEmpty ? version : "\(name) \(version)"
+    }
+
+    var text: String {
+        let d = description
+        var lines = [
+            "file:      \(file.escapedForTerminal)",
+            "format:    onnx (IR \(d.irVersion), opset \(d.opset.map(String.init) ?? "none"), producer '\(producer.escapedForTerminal)')",
+            "opsets:    " + (d.opsetImports.isEmpty ? "none" : d.opsetImports.map {
+                "\(($0.domain.isEmpty ? "ai.onnx" : $0.domain).escapedForTerminal) \($0.version)"
+            }.joined(separator: ", ")),
+            "graph:     '\(d.graphName.escapedForTerminal)'",
+        ]
+        let docLength = d.docString.unicodeScalars.count
+        if docLength > 0 {
+            lines.append("doc:       " + (docLength <= 100 ? "'\(d.docString.escapedForTerminal)'" : "\(counted(docLength, "character")) (in --json)"))
+        }
+        lines += d.inputs.map { "input:     " + Self.text($0) } + d.outputs.map { "output:    " + Self.text($0) }
+        lines.append("ops:       \(counted(d.nodes.count, "node"))" + (d.opCounts.isEmpty ? "" : ": " + Self.text(d.opCounts)))
+        lines.append("tensors:   \(counted(d.initializerCount, "initializer")), \(counted(d.parameterCount, "parameter")), "
+            + counted(d.initializerBytes, "byte") + (d.externalInitializers > 0 ? " (\(grouped(d.externalInitializers)) in external data)" : ""))
+        if let tensorsError { lines.append("           not read: \(tensorsError.detail.escapedForTerminal)") }
+        if !d.unsupportedOps.isEmpty {
+            lines.append("zoo cannot run: " + Self.text(d.unsupportedOps))
+        } else if let importError {
+            lines.append("zoo cannot import it: \(importError.detail.escapedForTerminal)")
+        }
+        if let model { lines += ["", model.graph.dump] }
+        return lines.joined(separator: "\n")
+    }
+
+    var json: JSON {
+        let d = description
+        func value(_ v: ONNXDescription.Value) -> JSON {
+            .object([("name", .string(v.name)), ("type", .string(v.kind.rawValue)),
+                     ("elem_type", v.elementType.map { .string($0.description) } ?? .null),
+                     ("shape", v.shape.map { .array($0.map(Self.json)) } ?? .null)])
+        }
+        func ops(_ counts: [ONNXDescription.OpCount]) -> JSON {
+            .array(counts.map { .object([("domain", .string($0.domain)), ("op", .string($0.opType)), ("count", .int($0.count))]) })
+        }
+        var members: [(String, JSON)] = [
+            ("file", .string(file)), ("format", .string("onnx")), ("ir_version", .int(d.irVersion)),
+            ("opset", d.opset.map(JSON.int) ?? .null), ("producer", .string(producer)),
+            ("producer_name", .string(d.producerName)), ("producer_version", .string(d.producerVersion)),
+            ("graph_name", .string(d.graphName)), ("doc_string", .string(d.docString)),
+        ]
+        members.append(("opset_imports", .array(d.opsetImports.map { .object([("domain", .string($0.domain)), ("version", .int($0.version))]) })))
+        members += [("inputs", .array(d.inputs.map(value))), ("outputs", .array(d.outputs.map(value))),
+                    ("op_counts", ops(d.opCounts)), ("unsupported_ops", ops(d.unsupportedOps)),
+                    ("import_error", importError.map { .string($0.detail) } ?? .null)]
+        members += [("initializer_count", .int(d.initializerCount)), ("parameter_count", .int(d.parameterCount)),
+                    ("initializer_bytes", .int(d.initializerBytes)), ("external_initializers", .int(d.externalInitializers)),
+                    ("tensors", .array(tensors.map { tensorJSON($0.name, $0.tensor) })),
+                    ("tensors_error", tensorsError.map { .string($0.detail) } ?? .null)]
+        members.append(("nodes", .array(d.nodes.map {
+            .object([("name", .string($0.name)), ("op", .string($0.opType)), ("domain", .string($0.domain))])
+        })))
+        members.append(("graph", model.map { graphJSON($0.graph, architecture: nil) } ?? .null))
+        return .object(members)
+    }
+
+    /// `name: FLOAT [N, 3, ?, 8]` (a dim_param by name, an unknown dimension as `?`), escaped.
+    private static func text(_ value: ONNXDescription.Value) -> String {
+        var type = value.kind.rawValue
+        if value.kind == .tensor || value.kind == .sparseTensor {
+            type = (value.kind == .sparseTensor ? "sparse " : "") + (value.elementType?.description ?? "UNDEFINED")
+            type += value.shape.map { " [" + $0.map(text).joined(separator: ", ") + "]" } ?? " (no shape)"
+        }
+        return "\(value.name.escapedForTerminal): \(type)"
+    }
+
+    private static func text(_ dimension: ONNXDescription.Dimension) -> String {
+        switch dimension {
+        case let .value(size): String(size)
+        case let .param(name): name.escapedForTerminal
+        case .unknown: "?"
+        }
+    }
+
+    /// A dimension as JSON: its size, its dim_param name, or null when unknown.
+    private static func json(_ dimension: ONNXDescription.Dimension) -> JSON {
+        switch dimension {
+        case let .value(size): .int(size)
+        case let .param(name): .string(name)
+        case .unknown: .null
+        }
+    }
+
+    /// `Transpose ×2, com.example.FancyOp ×1`, escaped.
+    private static func text(_ counts: [ONNXDescription.OpCount]) -> String {
+        counts.map { "\((($0.domain.isEmpty ? "" : $0.domain + ".") + $0.opType).escapedForTerminal) ×\($0.count)" }
+            .joined(separator: ", ")
     }
 }
 
@@ -291,6 +408,9 @@ struct Report {
         return value.map { "\($0) (numpy \(code))" }
     }
 }
+
+/// `1 node`, `1,024 nodes`.
+func counted(_ n: Int, _ noun: String) -> String { "\(grouped(n)) \(noun)\(n == 1 ? "" : "s")" }
 
 func grouped(_ n: Int) -> String {
     let digits = String(n)

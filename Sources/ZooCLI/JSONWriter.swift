@@ -17,7 +17,8 @@ indirect enum JSON {
         return .object(members + [(key, value)])
     }
 
-    /// Compact-but-readable rendering: one object member per line at the top levels.
+    /// Compact-but-readable rendering: one object member per line at the top levels, an array of
+    /// scalars (a shape such as `["N", 3, 224, 224]`, a list of names) on one line.
     func rendered(indent: Int = 0) -> String {
         let pad = String(repeating: "  ", count: indent + 1), end = String(repeating: "  ", count: indent)
         switch self {
@@ -32,7 +33,7 @@ indirect enum JSON {
         case let .string(s): return JSON.quote(s)
         case let .array(items):
             if items.isEmpty { return "[]" }
-            if items.allSatisfy({ switch $0 { case .int, .uint: true; default: false } }) {
+            if items.allSatisfy({ switch $0 { case .array, .object: false; default: true } }) {  // shapes, name lists
                 return "[" + items.map { $0.rendered() }.joined(separator: ", ") + "]"
             }
             return "[\n" + items.map { pad + $0.rendered(indent: indent + 1) }.joined(separator: ",\n") + "\n" + end + "]"

@@ -28,7 +28,8 @@ enum FuzzTarget: String, CaseIterable {
     case tar
     /// Any checkpoint → state dict → architecture detection and strict binding (graph + shapes).
     case checkpoint
-    /// ONNX model → graph import with per-opset semantics, folding and shape inference; initializers.
+    /// ONNX model → graph import with per-opset semantics, folding and shape inference; initializers;
+    /// the description `zoo inspect` prints (`ONNX.describe`).
     case onnx
     /// A serialized ONNX TensorProto (the backend suites' .pb inputs).
     case tensorproto
@@ -71,6 +72,9 @@ enum FuzzTarget: String, CaseIterable {
                 _ = model.graph.dump
             }
             if let initializers = try? ONNX.initializers(path: path) { for value in initializers { touch(value.tensor) } }
+            if let description = try? ONNX.describe(path: path) {
+                sink &+= description.opCounts.reduce(description.parameterCount) { $0 &+ $1.count } &+ description.inputs.count
+            }
         case .tensorproto:
             if let tensor = try? ONNX.tensor(fromTensorProtoFile: path) { touch(tensor) }
         case .safetensors:

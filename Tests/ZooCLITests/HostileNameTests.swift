@@ -77,8 +77,10 @@ final class HostileNameTests: XCTestCase {
         let onnx = try CLITests.run(["inspect", fixture("names.onnx")])
         XCTAssertEqual(onnx.status, 0, onnx.stderr)
         assertTerminalSafe(onnx.stdout, "names.onnx")
-        XCTAssertEqual(onnx.stdout.split(separator: "\n").count, 9, onnx.stdout)  // blank line not counted
-        for line in ["format:    onnx (IR 8, opset 17, producer 'zoo\\u{1B}[5m')", "graph graph\\u{1B}]0;t\\u{07}",
+        XCTAssertEqual(onnx.stdout.split(separator: "\n").count, 14, onnx.stdout)  // blank line not counted
+        for line in ["format:    onnx (IR 8, opset 17, producer 'zoo\\u{1B}[5m')", "graph:     'graph\\u{1B}]0;t\\u{07}'",
+                     "input:     in\\u{1B}[31mput: FLOAT [batch\\nsize, 3]", "output:    out\\u{2028}put: FLOAT [batch\\nsize, 4]",
+                     "graph graph\\u{1B}]0;t\\u{07}",
                      "  input  in\\u{1B}[31mput: f32 [batch\\nsize, 3]",
                      "  fc\\u{2067}          Gemm(transB)  in\\u{1B}[31mput, @fc.weight\\u{07}, @fc.bias\\u{202E} -> f32 [batch\\nsize, 4]",
                      "  relu\\nforged: line  Relu  hidden\\u{1B}[2J -> f32 [batch\\nsize, 4]",
@@ -131,17 +133,35 @@ final class HostileNameTests: XCTestCase {
 
     /// Errors quoting a hostile name (an unsupported ONNX op, a refused pickle global): one escaped line.
     func testErrorsNamingHostileNamesAreOneEscapedLine() throws {
-        let onnx = try CLITests.run(["inspect", fixture("unsupported_op.onnx")])
-        assertOneLineError(onnx, "unsupported_op.onnx")
-        XCTAssertTrue(onnx.stderr.contains("unsupported ops: node 'evil\\nnode\\u{1B}]0;t\\u{07}' (Evil\\nOp\\u{1B}[0m)"), onnx.stderr)
         let run = try CLITests.run(["run", fixture("unsupported_op.onnx"), "--input", "x.npy", "--output", "y.npy"])
         assertOneLineError(run, "run unsupported_op.onnx")
+        XCTAssertTrue(run.stderr.contains("unsupported ops: node 'evil\\nnode\\u{1B}]0;t\\u{07}' (Evil\\nOp\\u{1B}[0m)"), run.stderr)
 
         let global = try CLITests.run(["inspect", fixture("global.pth")])
         assertOneLineError(global, "global.pth")
         let module = (expected["global.pth"] as! [String: String])["module"]!
         XCTAssertTrue(global.stderr.contains("refused global '\(module.escapedForTerminal).Thing'"), global.stderr)
         XCTAssertTrue(global.stderr.contains("refused global 'evil\\nmodule\\u{1B}[2J.Thing'"), global.stderr)
+    }
+
+    /// `inspect` describes a model zoo cannot run (exit 0): the hostile op type is printed escaped in
+    /// the op lists, and given back exactly in JSON.
+    func testInspectNamesAHostileUnsupportedOpEscaped() throws {
+        let names = expected["unsupported_op.onnx"] as! [String: String]
+        let text = try CLITests.run(["inspect", fixture("unsupported_op.onnx")])
+        XCTAssertEqual(text.status, 0, text.stderr)
+        assertTerminalSafe(text.stdout, "unsupported_op.onnx")
+        let op = names["op_type"]!.escapedForTerminal
+        XCTAssertTrue(text.stdout.contains("\nops:       1 node: \(op) ×1\n"), text.stdout)
+        XCTAssertTrue(text.stdout.hasSuffix("\nzoo cannot run: \(op) ×1\n"), text.stdout)
+
+        let result = try CLITests.run(["inspect", fixture("unsupported_op.onnx"), "--json"])
+        assertTerminalSafe(result.stdout, "unsupported_op.onnx --json")
+        let model = try json(result)
+        let unsupported = try XCTUnwrap(model["unsupported_ops"] as? [[String: Any]])
+        assertSameScalars(unsupported.map { $0["op"] as! String }, [names["op_type"]!], "unsupported op")
+        assertSameScalars((model["nodes"] as! [[String: Any]]).map { $0["name"] as! String }, [names["node"]!], "node name")
+        assertSameScalars([model["producer_name"] as! String], [names["producer"]!], "producer")
     }
 
     /// ArgumentParser's own errors keep their text and exit codes.

@@ -239,7 +239,7 @@ final class UsageTests: XCTestCase {
         assertUsageError(try zoo("inspect", st, "--key", "model"), "--key applies only to a PyTorch checkpoint, not \(st)", command: "inspect")
         assertUsageError(try zoo("inspect", onnx, "--key", "model"), "--key applies only to a PyTorch checkpoint, not \(onnx)", command: "inspect")
         assertUsageError(try zoo("inspect", onnx, "--graph"),
-                         "--graph does not apply to \(onnx): an ONNX model's graph is always shown", command: "inspect")
+                         "--graph does not apply to \(onnx): an ONNX model's graph is shown whenever zoo imports it", command: "inspect")
         assertUsageError(try zoo("inspect", pth, "--arch", "alexnet"), "--arch applies only with --graph", command: "inspect")
         for command in [["run", onnx, "--input", input, "--output", temp("y.npy")], ["parity", onnx, pth], ["bench", onnx]] {
             let result = try CLITests.run(command + ["--arch", "alexnet"])
