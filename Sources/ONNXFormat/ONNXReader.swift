@@ -1109,18 +1109,13 @@ extension Importer {
                                         "a folded constant of shape \(shape) \(element.dtype.rawValue) (\(ResourceLimits.bytesText(bytes)))",
                                         needed: bytes).description)
         }
-        let storage = Storage(byteCount: bytes) { out in
-            guard count > 0 else { return }
-            // Doubling copies: log2(count) memcpy calls instead of one per element.
-            out.baseAddress!.copyMemory(from: element.storage.bytes.baseAddress!, byteCount: item)
-            var filled = 1
-            while filled < count {
-                let n = min(filled, count - filled)
-                (out.baseAddress! + filled * item).copyMemory(from: out.baseAddress!, byteCount: n * item)
-                filled += n
-            }
-        }
-        do { addConstant(n.outputs[0], try Tensor(dtype: element.dtype, shape: shape, storage: storage)) } catch { throw n.error("\(error)") }
+        // The fill value viewed with stride 0: no allocation here, whatever the shape (a kernel that
+        // needs it dense copies it, within the limit checked above).
+        do {
+            let fillView = try Tensor(dtype: element.dtype, shape: shape, strides: shape.map { _ in 0 }, offset: element.offset,
+                                      storage: element.storage)
+            addConstant(n.outputs[0], fillView)
+        } catch { throw n.error("\(error)") }
     }
 
     static func int64Tensor(_ values: [Int], shape: [Int]) -> Tensor {

@@ -94,10 +94,12 @@ public struct ResourceLimits: Sendable, Equatable {
     /// 248-byte struct, so a hostile file could otherwise expand ~130:1. Real models unpack to
     /// about their own size (raw_data is copied); 8× leaves room for int64 lists of small values.
     public var maxONNXExpansion = 8
-    /// Largest constant folded while importing (ConstantOfShape's fill is allocated then). A fixed
-    /// budget rather than a fraction of physical memory, so whether a file imports does not depend
-    /// on the machine; the fills real exporters write (masks, zeros) are far smaller.
-    public var maxFoldedConstantBytes = 256 << 20
+    /// Largest dense size of a constant folded while importing. ConstantOfShape's fill is kept as
+    /// one element viewed with stride 0 (nothing is allocated until a kernel packs it), so this bounds
+    /// what executing the graph may later materialize: as `maxTensorBytes`, 4 GiB — enough for the
+    /// model zoo's VGG-19 whose 392 MiB fc6 weight is a ConstantOfShape. A fixed budget, so whether a
+    /// file imports does not depend on the machine.
+    public var maxFoldedConstantBytes = 4 << 30
 
     // MARK: safetensors, .npy
 

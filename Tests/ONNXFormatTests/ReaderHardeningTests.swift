@@ -221,9 +221,9 @@ final class ReaderHardeningTests: XCTestCase {
             return m
         }
         assertRefused(model([1 << 61]), node: "fill",
-                      ["a folded constant of shape [2305843009213693952] f32 (more bytes than an Int counts) exceeds limit maxFoldedConstantBytes (256 MiB; raise with ZOO_LIMITS=maxFoldedConstantBytes=<n>)"])
+                      ["a folded constant of shape [2305843009213693952] f32 (more bytes than an Int counts) exceeds limit maxFoldedConstantBytes (4 GiB; raise with ZOO_LIMITS=maxFoldedConstantBytes=<n>)"])
         assertRefused(model([1 << 20, 1 << 20]), node: "fill",
-                      ["a folded constant of shape [1048576, 1048576] f32 (4 TiB) exceeds limit maxFoldedConstantBytes (256 MiB; raise with ZOO_LIMITS=maxFoldedConstantBytes=4T)"])
+                      ["a folded constant of shape [1048576, 1048576] f32 (4 TiB) exceeds limit maxFoldedConstantBytes (4 GiB; raise with ZOO_LIMITS=maxFoldedConstantBytes=4T)"])
         assertRefused(model([-1, 4]), node: "fill", ["negative"])
         // A fill within the budget is still folded.
         let graph = try load(model([4])).graph
