@@ -48,9 +48,10 @@ public struct ZipEntry: Sendable, Equatable {
 /// the first problem: the end records (classic, and zip64 when present), every central directory
 /// entry and the local header it points to (signature, name and method must agree), entries inside
 /// the file and before the central directory, no overlapping entries, no duplicate names, no
-/// encrypted entries, methods 0 and 8 only, names without "..", leading "/" or backslashes, and every
-/// entry inside one top-level folder (`prefix`, taken from the first entry as torch does — any
-/// folder name is accepted). Bytes before the first entry (e.g. a self-extractor stub) are allowed
+/// encrypted entries, methods 0 and 8 only, names without "..", leading "/" or backslashes, and (for
+/// torch's layout) every entry inside one top-level folder (`prefix`, taken from the first entry as
+/// torch does — any folder name is accepted); a `.flat` archive (numpy's .npz) has no folder and an
+/// empty `prefix`. Bytes before the first entry (e.g. a self-extractor stub) are allowed
 /// here: offsets recorded in the archive are taken relative to the start the end record implies.
 /// Torch refuses such files, and so does `Checkpoint.load` (it requires `archiveStart == 0`).
 /// Bytes after the end record are refused. Names are compared by their bytes (`ExactString`).
@@ -58,7 +59,10 @@ public struct ZipEntry: Sendable, Equatable {
 /// Entry offsets (`ZipEntry.localHeaderOffset`, `dataOffset`) are absolute file offsets.
 public struct ZipArchive: Sendable {
     public let file: MappedFile
-    /// The top-level folder every entry lives in (without the trailing "/").
+    /// How entries are laid out: torch's one top-level folder, or numpy's flat .npz.
+    public enum Layout: Sendable { case folder, flat }
+
+    /// The top-level folder every entry lives in (without the trailing "/"); empty for `.flat`.
     public let prefix: String
     /// Entries in central directory order.
     public let entries: [ZipEntry]
@@ -68,7 +72,7 @@ public struct ZipArchive: Sendable {
 
     /// Opens and validates the archive in `file`.
     /// - Throws: `CheckpointError` (`.emptyFile`, `.zip`) naming the entry and offset of the problem.
-    public init(file: MappedFile) throws(CheckpointError) {
+    public init(file: MappedFile, layout: Layout = .folder) throws(CheckpointError) {
         let bytes = ByteView(file.bytes)
         guard bytes.count > 0 else { throw CheckpointError(.emptyFile) }
         let directory = try CentralDirectoryLocation(bytes)
@@ -84,11 +88,17 @@ public struct ZipArchive: Sendable {
             throw CheckpointError(.zip("central directory holds \(directory.end - position) bytes after its \(directory.entryCount) entries"), offset: position)
         }
         guard let first = parsed.first else { throw CheckpointError(.zip("archive has no entries")) }
-        guard let slash = first.name.firstIndex(of: "/"), slash != first.name.startIndex else {
-            throw CheckpointError(.zip("first entry is not inside a folder"), record: first.name)
+        let prefix: String
+        switch layout {
+        case .folder:
+            guard let slash = first.name.firstIndex(of: "/"), slash != first.name.startIndex else {
+                throw CheckpointError(.zip("first entry is not inside a folder"), record: first.name)
+            }
+            prefix = String(first.name[..<slash])
+        case .flat:
+            prefix = ""
         }
-        let prefix = String(first.name[..<slash])
-        let folder = Array((prefix + "/").utf8)
+        let folder = prefix.isEmpty ? [] : Array((prefix + "/").utf8)
         var index: [ExactString: Int] = [:]
         for (position, entry) in parsed.enumerated() {
             guard entry.name.utf8.starts(with: folder) else {
@@ -108,7 +118,7 @@ public struct ZipArchive: Sendable {
 
     /// The entry named `relativeName` inside the folder ("data.pkl", "data/0", "byteorder").
     public func entry(_ relativeName: String) -> ZipEntry? {
-        indexByName[ExactString(prefix + "/" + relativeName)].map { entries[$0] }
+        indexByName[ExactString(prefix.isEmpty ? relativeName : prefix + "/" + relativeName)].map { entries[$0] }
     }
 
     /// The entry named `relativeName`, or a `.missingRecord` error naming it.
@@ -121,7 +131,7 @@ public struct ZipArchive: Sendable {
 
     /// Entry names relative to the folder, in central directory order.
     public var recordNames: [String] {
-        entries.map { String($0.name.utf8.dropFirst(prefix.utf8.count + 1)) ?? $0.name }
+        entries.map { prefix.isEmpty ? $0.name : String($0.name.utf8.dropFirst(prefix.utf8.count + 1)) ?? $0.name }
     }
 
     /// The uncompressed bytes of `entry`: a zero-copy slice of the mapping when stored, an owned
@@ -714,7 +724,7 @@ private func withBytes(_ bytes: [UInt8], _ body: (UnsafeRawBufferPointer) throws
     try result.get()
 }
 
-private struct LittleEndianBytes {
+struct LittleEndianBytes {
     var bytes: [UInt8] = []
     mutating func u16(_ value: UInt16) { withUnsafeBytes(of: value.littleEndian) { bytes += $0 } }
     mutating func u32(_ value: UInt32) { withUnsafeBytes(of: value.littleEndian) { bytes += $0 } }

@@ -27,16 +27,17 @@ struct Run: ParsableCommand {
         An image input is [batch, 3, height, width] (NCHW) float32 or float64, C order, \
         little-endian. An ONNX graph takes the sizes it declares; a zoo architecture (a .pth or \
         .safetensors state dict) takes any size its layers allow, as in PyTorch. A model with \
-        several inputs takes each as --input NAME=FILE.npy; one with several outputs writes those \
-        named by --output NAME=FILE.npy.
+        several inputs takes each as --input NAME=FILE.npy, or all from an .npz (numpy's savez) \
+        whose arrays are named after them; one with several outputs writes those named by \
+        --output NAME=FILE.npy, or every one into an .npz under its graph name.
         """
     )
 
     @Argument(help: "The model: .onnx, or a .pth/.safetensors state dict of a zoo architecture.")
     var model: String
-    @Option(help: "Input .npy file; NAME=FILE.npy for each input of a model with several (repeatable).")
+    @Option(help: "Input .npy file; NAME=FILE.npy for each input of a model with several, or an .npz of arrays named after the inputs (repeatable).")
     var input: [String]
-    @Option(help: "Output .npy file (written atomically; - for standard output); NAME=FILE.npy for each output wanted of a model with several (repeatable).")
+    @Option(help: "Output .npy file (written atomically; - for standard output); NAME=FILE.npy for each output wanted of a model with several; FILE.npz for every output by name (repeatable).")
     var output: [String]
     @Option(help: "Architecture of a state dict, when detection is not wanted (see zoo models).")
     var arch: String?
@@ -54,26 +55,41 @@ struct Run: ParsableCommand {
     func run() throws {
         let loaded = try loadModel(model, architecture: arch)
         let executor = try makeExecutor(loaded, threads: threads)
-        // Which file holds each graph input and which output goes to which file, checked before anything runs.
-        let bindings = try inputBindings(input, for: loaded.graph)
-        var targets: [(name: String, file: String)] = []
+        let x = try readInputs(input, for: loaded.graph)
+        // Which output goes to which file — an .npz takes every output — checked before anything runs.
+        let outputs = loaded.graph.outputs
+        var targets: [(names: [String], file: String)] = []
         for argument in output {
-            let target = try bindingArgument(argument, names: loaded.graph.outputs, option: "--output", what: "output")
-            guard !targets.contains(where: { $0.name == target.name }) else { throw UserError(usage: "--output writes output '\(target.name)' twice") }
+            let target: (names: [String], file: String)
+            if isArchive(argument), !outputs.contains(where: { argument.hasPrefix($0 + "=") }) {
+                target = (outputs, argument)
+            } else {
+                let binding = try bindingArgument(argument, names: outputs, option: "--output", what: "output")
+                target = ([binding.name], binding.file)
+            }
+            if let twice = target.names.first(where: { name in targets.contains { $0.names.contains(name) } }) {
+                throw UserError(usage: "--output writes output '\(twice)' twice")
+            }
             targets.append(target)
         }
-        try refuseOverwriting(targets.map(\.file), inputs: [model] + bindings.map(\.file))
-        let x = try readInputs(bindings)
+        try refuseOverwriting(targets.map(\.file), inputs: [model] + inputFiles(input, for: loaded.graph))
         let start = ContinuousClock.now
-        let y = try execute(executor, x, path: bindings.count == 1 ? bindings[0].file : model)
+        let y = try execute(executor, Dictionary(uniqueKeysWithValues: x.map { ($0.name, $0.tensor) }), path: x.count == 1 ? x[0].source : model)
         let elapsed = seconds(ContinuousClock.now - start)
         for target in targets {
-            do { try NumPy.write(y[target.name]!, to: target.file) } catch { throw UserError(error) }
+            do {
+                if isArchive(target.file) {
+                    try NumPyArchive.write(target.names.map { ($0, y[$0]!) }, to: target.file)
+                } else {
+                    try NumPy.write(y[target.names[0]]!, to: target.file)
+                }
+            } catch { throw UserError(error) }
         }
         let ms = String(format1: elapsed * 1000, digits: 1)
         let lines = targets.map { target in
-            "\(target.file.escapedForTerminal): " + (targets.count > 1 || loaded.graph.outputs.count > 1 ? "'\(target.name.escapedForTerminal)' " : "")
-                + "\(y[target.name]!.shape) from \(loaded.kind.escapedForTerminal) in \(ms) ms"
+            "\(target.file.escapedForTerminal): " + target.names.map { name in
+                (outputs.count > 1 ? "'\(name.escapedForTerminal)' " : "") + "\(y[name]!.shape)"
+            }.joined(separator: ", ") + " from \(loaded.kind.escapedForTerminal) in \(ms) ms"
         }
         if targets.contains(where: { isStandardOutput($0.file) }) {
             if !printing.quiet { FileHandle.standardError.write(Data((lines.joined(separator: "\n") + "\n").utf8)) }
@@ -81,14 +97,14 @@ struct Run: ParsableCommand {
         }
         printing.emit(lines.joined(separator: "\n"), json: .object([
             ("model", loaded.json),
-            ("inputs", .array(bindings.map { binding in
-                .object([("name", .string(binding.name)), ("file", .string(binding.file)),
-                         ("shape", .array(x[binding.name]!.shape.map(JSON.int))), ("dtype", .string(x[binding.name]!.dtype.rawValue))])
+            ("inputs", .array(x.map { input in
+                .object([("name", .string(input.name)), ("file", .string(input.source)),
+                         ("shape", .array(input.tensor.shape.map(JSON.int))), ("dtype", .string(input.tensor.dtype.rawValue))])
             })),
-            ("outputs", .array(targets.map { target in
-                .object([("name", .string(target.name)), ("file", .string(target.file)),
-                         ("shape", .array(y[target.name]!.shape.map(JSON.int))), ("dtype", .string(y[target.name]!.dtype.rawValue))])
-            })),
+            ("outputs", .array(targets.flatMap { target in target.names.map { name in
+                JSON.object([("name", .string(name)), ("file", .string(target.file)),
+                             ("shape", .array(y[name]!.shape.map(JSON.int))), ("dtype", .string(y[name]!.dtype.rawValue))])
+            } })),
             ("forward_ms", .double(elapsed * 1000)), ("threads", .int(executor.options.threads)),
             ("kernels", .string(executor.options.kernels.rawValue)),
         ]))

@@ -47,29 +47,51 @@ func generatedInputs(for graph: Graph, batch: Int, seed: UInt64) throws -> [Stri
     return inputs
 }
 
-/// Which file holds each graph input, from `--input` arguments: `FILE.npy` for a one-input graph,
-/// `NAME=FILE.npy` for each input of a graph with several (an argument is NAME=FILE only when NAME is
-/// an input). Every input exactly once.
-func inputBindings(_ arguments: [String], for graph: Graph) throws -> [(name: String, file: String)] {
+/// The graph's inputs from `--input` arguments, each with where it came from ("x.npy", or "x.npz:x"):
+/// `FILE.npy` for a one-input graph, `NAME=FILE.npy` for each input of a graph with several (an
+/// argument is NAME=FILE only when NAME is an input), or `FILE.npz` holding arrays named after
+/// inputs. Every input exactly once.
+func readInputs(_ arguments: [String], for graph: Graph) throws -> [(name: String, source: String, tensor: Tensor)] {
     let names = graph.inputs.map(\.name)
-    var bindings: [(name: String, file: String)] = []
+    var inputs: [(name: String, source: String, tensor: Tensor)] = []
+    func add(_ name: String, _ source: String, _ tensor: Tensor) throws {
+        guard !inputs.contains(where: { $0.name == name }) else { throw UserError(usage: "--input gives input '\(name)' twice") }
+        inputs.append((name, source, tensor))
+    }
     for argument in arguments {
+        if isArchive(argument), !names.contains(where: { argument.hasPrefix($0 + "=") }) {
+            for (name, tensor) in try readArchive(argument) {
+                guard names.contains(name) else {
+                    throw UserError(usage: "\(argument) holds an array '\(name)', which is not an input of the model (its inputs: \(quoted(names)))")
+                }
+                try add(name, "\(argument):\(name)", tensor)
+            }
+            continue
+        }
         let binding = try bindingArgument(argument, names: names, option: "--input", what: "input")
-        guard !bindings.contains(where: { $0.name == binding.name }) else { throw UserError(usage: "--input gives input '\(binding.name)' twice") }
-        bindings.append(binding)
+        try add(binding.name, binding.file, try readInput(binding.file))
     }
-    let missing = names.filter { name in !bindings.contains { $0.name == name } }
+    let missing = names.filter { name in !inputs.contains { $0.name == name } }
     guard missing.isEmpty else {
-        throw UserError(usage: "the model takes \(names.count) inputs (\(quoted(names))): give each as --input NAME=FILE.npy; missing \(quoted(missing))")
+        throw UserError(usage: "the model takes \(names.count) inputs (\(quoted(names))): give each as --input NAME=FILE.npy "
+            + "or in an .npz; missing \(quoted(missing))")
     }
-    return bindings
+    return graph.inputs.map { declared in inputs.first { $0.name == declared.name }! }
 }
 
-/// The graph's inputs read from `bindings`.
-func readInputs(_ bindings: [(name: String, file: String)]) throws -> [String: Tensor] {
-    var inputs: [String: Tensor] = [:]
-    for binding in bindings { inputs[binding.name] = try readInput(binding.file) }
-    return inputs
+/// The files `--input` arguments read (for refusing to overwrite them), without reading them.
+func inputFiles(_ arguments: [String], for graph: Graph) -> [String] {
+    arguments.map { argument in
+        isArchive(argument) ? argument : (try? bindingArgument(argument, names: graph.inputs.map(\.name), option: "--input", what: "input").file) ?? argument
+    }
+}
+
+/// True for a path with the .npz extension (numpy's archive of named arrays).
+func isArchive(_ path: String) -> Bool { path.lowercased().hasSuffix(".npz") }
+
+/// The arrays of an .npz, naming the file in errors.
+func readArchive(_ path: String) throws -> [(name: String, tensor: Tensor)] {
+    do { return try NumPyArchive.read(path: path) } catch { throw UserError(error) }
 }
 
 /// `NAME=FILE` split when NAME is one of `names`; a bare `FILE` names the only one.

@@ -41,7 +41,8 @@ struct Parity: ParsableCommand {
     var threads: Int?
     @OptionGroup var printing: OutputOptions
 
-    private var referenceIsFile: Bool { b.lowercased().hasSuffix(".npy") }
+    /// B is reference outputs (.npy, or an .npz of arrays named after A's outputs), not a model.
+    private var referenceIsFile: Bool { b.lowercased().hasSuffix(".npy") || isArchive(b) }
 
     func validate() throws {
         try requireAtLeast(1, batch, "--batch")
@@ -54,7 +55,7 @@ struct Parity: ParsableCommand {
             throw ValidationError("\(b) holds reference outputs, which were computed for one particular input: "
                 + "give that input with --input (or --seed when they were computed for zoo's generated input)")
         }
-        if layers && referenceIsFile { throw ValidationError("--layers needs B to be a model, not a .npy file") }
+        if layers && referenceIsFile { throw ValidationError("--layers needs B to be a model, not reference outputs") }
         if !input.isEmpty, batch != nil || seed != nil {
             throw ValidationError("--batch and --seed shape a generated input; they do not apply with --input")
         }
@@ -63,11 +64,12 @@ struct Parity: ParsableCommand {
     func run() throws {
         let start = ContinuousClock.now
         let modelA = try loadModel(a, architecture: arch)
-        let bindings = input.isEmpty ? [] : try inputBindings(input, for: modelA.graph)
-        let x = input.isEmpty ? try generatedInputs(for: modelA.graph, batch: batch ?? 1, seed: seed ?? 0) : try readInputs(bindings)
-        for binding in bindings where x[binding.name]!.count == 0 {
-            throw UserError(message: "\(binding.file): the input \(x[binding.name]!.shape) is empty: nothing to compare")
+        let given = input.isEmpty ? [] : try readInputs(input, for: modelA.graph)
+        for value in given where value.tensor.count == 0 {
+            throw UserError(message: "\(value.source): the input \(value.tensor.shape) is empty: nothing to compare")
         }
+        let x = input.isEmpty ? try generatedInputs(for: modelA.graph, batch: batch ?? 1, seed: seed ?? 0)
+            : Dictionary(uniqueKeysWithValues: given.map { ($0.name, $0.tensor) })
         let modelB = referenceIsFile ? nil : try loadModel(b, architecture: arch)
         let loaded = seconds(ContinuousClock.now - start)
 
@@ -96,8 +98,9 @@ struct Parity: ParsableCommand {
         }
         let firstFailure = lines.first { !$0.report.passes(atol: atol, rtol: rtol) }
         let total = seconds(ContinuousClock.now - start)
-        printing.emit(text(modelA, modelB, x, lines, firstFailure?.name, timings: layers ? nil : (loaded, runTime, total)),
-                      json: json(modelA, modelB, x, lines, firstFailure?.name, timings: (loaded, runTime, total)))
+        let sources = Dictionary(uniqueKeysWithValues: given.map { ($0.name, $0.source) })
+        printing.emit(text(modelA, modelB, x, sources, lines, firstFailure?.name, timings: layers ? nil : (loaded, runTime, total)),
+                      json: json(modelA, modelB, x, sources, lines, firstFailure?.name, timings: (loaded, runTime, total)))
         if let failure = firstFailure {
             let r = failure.report
             let why = (r.top5Agreement ?? r.rows) != r.rows && r.maxAbsDifference <= tolerance(r)
@@ -113,8 +116,18 @@ struct Parity: ParsableCommand {
     private func references(_ modelA: LoadedModel, _ modelB: LoadedModel?, _ x: [String: Tensor]) throws -> [(String, Tensor)] {
         let namesA = modelA.graph.outputs
         guard let modelB else {
+            if isArchive(b) {
+                let arrays = try readArchive(b)
+                return try namesA.map { name in
+                    guard let reference = arrays.first(where: { $0.name == name })?.tensor else {
+                        throw UserError(message: "cannot compare: \(b) has no array '\(name)' (A's outputs: \(quoted(namesA)); "
+                            + "its arrays: \(quoted(arrays.map(\.name))))")
+                    }
+                    return (name, reference)
+                }
+            }
             guard namesA.count == 1 else {
-                throw UserError(usage: "\(b) holds one array, but \(a) has \(namesA.count) outputs (\(quoted(namesA))): compare with a model")
+                throw UserError(usage: "\(b) holds one array, but \(a) has \(namesA.count) outputs (\(quoted(namesA))): compare with a model or an .npz")
             }
             return [(namesA[0], try readInput(b))]
         }
@@ -140,33 +153,30 @@ struct Parity: ParsableCommand {
         throw UserError(message: "cannot compare: \(what) of \(a) has shape \(value.shape), the reference \(b) has shape \(reference.shape)\(hint)")
     }
 
-    private func inputDescription(_ x: [String: Tensor], _ graph: Graph) -> String {
+    /// The inputs' shapes and where they came from (`sources`: input name → "x.npy", "x.npz:x").
+    private func inputDescription(_ x: [String: Tensor], _ sources: [String: String], _ graph: Graph) -> String {
         guard !input.isEmpty else {
             let shapes = graph.inputs.map { "\(x[$0.name]!.shape)" + (graph.inputs.count > 1 ? " '\($0.name.escapedForTerminal)'" : "") }
             return shapes.joined(separator: ", ") + " generated by zoo's generator, seed \(seed ?? 0)"
         }
         return graph.inputs.map { declared in
             "\(x[declared.name]!.shape)" + (graph.inputs.count > 1 ? " '\(declared.name.escapedForTerminal)'" : "")
-                + " from \((inputFile(declared.name, graph) ?? "?").escapedForTerminal)"
+                + " from \((sources[declared.name] ?? "?").escapedForTerminal)"
         }.joined(separator: ", ")
     }
 
-    /// The file --input gives for the graph input `name`, if any.
-    private func inputFile(_ name: String, _ graph: Graph) -> String? {
-        (try? inputBindings(input, for: graph))?.first { $0.name == name }?.file
-    }
 
     private var toleranceDescription: String {
         "max|Δ| ≤ \(plain(atol)) + \(plain(rtol))·max|ref| and identical top-5 in every row"
     }
 
-    private func text(_ modelA: LoadedModel, _ modelB: LoadedModel?, _ x: [String: Tensor], _ lines: [(name: String, shape: [Int], report: ParityReport)],
+    private func text(_ modelA: LoadedModel, _ modelB: LoadedModel?, _ x: [String: Tensor], _ sources: [String: String], _ lines: [(name: String, shape: [Int], report: ParityReport)],
                       _ firstFailure: String?, timings: (load: Double, forward: Double, total: Double)?) -> String {
         let referenceKind = modelB?.kind ?? "reference outputs"
         var out = ["parity \(a.escapedForTerminal) vs \(b.escapedForTerminal)",
                    "  A:         \(a.escapedForTerminal) (\(modelA.kind.escapedForTerminal))",
                    "  B:         \(b.escapedForTerminal) (\(referenceKind.escapedForTerminal)) — the reference",
-                   "  input:     \(inputDescription(x, modelA.graph))",
+                   "  input:     \(inputDescription(x, sources, modelA.graph))",
                    "  pass if:   \(toleranceDescription)", ""]
         let names = lines.map(\.name.escapedForTerminal)
         let shapes = lines.map { "\($0.shape)" }
@@ -193,7 +203,7 @@ struct Parity: ParsableCommand {
         return out.joined(separator: "\n")
     }
 
-    private func json(_ modelA: LoadedModel, _ modelB: LoadedModel?, _ x: [String: Tensor], _ lines: [(name: String, shape: [Int], report: ParityReport)],
+    private func json(_ modelA: LoadedModel, _ modelB: LoadedModel?, _ x: [String: Tensor], _ sources: [String: String], _ lines: [(name: String, shape: [Int], report: ParityReport)],
                       _ firstFailure: String?, timings: (load: Double, forward: Double, total: Double)) -> JSON {
         func agreement(_ n: Int?) -> JSON { n.map(JSON.int) ?? .null }
         let reference: JSON = modelB.map { $0.json } ?? .object([("file", .string(b)), ("architecture", .null), ("graph", .null), ("opset", .null)])
@@ -202,7 +212,7 @@ struct Parity: ParsableCommand {
             ("a", modelA.json), ("b", reference), ("reference", .string(modelB == nil ? "npy" : "b")),
             ("inputs", .array(modelA.graph.inputs.enumerated().map { k, declared in
                 .object([("name", .string(declared.name)), ("source", .string(input.isEmpty ? "generated" : "file")),
-                         ("file", inputFile(declared.name, modelA.graph).map(JSON.string) ?? .null), ("seed", input.isEmpty ? .uint((seed ?? 0) &+ UInt64(k)) : .null),
+                         ("file", sources[declared.name].map(JSON.string) ?? .null), ("seed", input.isEmpty ? .uint((seed ?? 0) &+ UInt64(k)) : .null),
                          ("shape", .array(x[declared.name]!.shape.map(JSON.int)))])
             })),
             ("tolerance", .object([("atol", .double(atol)), ("rtol", .double(rtol)), ("top5_identical", .bool(true))])),

@@ -9,6 +9,10 @@ public enum NumPy {
         public let path: String
         public let message: String
         public var description: String { "\(path): \(message)" }
+        public init(path: String, message: String) {
+            self.path = path
+            self.message = message
+        }
     }
 
     private static let magic: [UInt8] = [0x93] + Array("NUMPY".utf8)
@@ -18,11 +22,19 @@ public enum NumPy {
     /// own default `max_header_size`) and its shape's rank by `maxTensorRank`; the data must be
     /// exactly what the shape needs, so its size is the file's.
     public static func read(path: String, limits: ResourceLimits = .current) throws(FormatError) -> Tensor {
-        func fail(_ message: String) -> FormatError { FormatError(path: path, message: message) }
-        if let problem = ResourceLimits.environmentProblem { throw fail(problem) }
+        if let problem = ResourceLimits.environmentProblem { throw FormatError(path: path, message: problem) }
         let file: MappedFile
-        do { file = try MappedFile(path: path) } catch { throw fail("cannot \(error.operation): \(error.message)") }
-        let bytes = file.bytes
+        do { file = try MappedFile(path: path) } catch {
+            throw FormatError(path: path, message: "cannot \(error.operation): \(error.message)")
+        }
+        return try read(Storage(mapping: file, range: 0..<file.bytes.count), name: path, limits: limits)
+    }
+
+    /// Reads the .npy held in `storage` (a file's mapping, or a record of an .npz); `name` is what
+    /// errors call it. The array is a slice of `storage` (copied only when misaligned).
+    public static func read(_ storage: Storage, name path: String, limits: ResourceLimits = .current) throws(FormatError) -> Tensor {
+        func fail(_ message: String) -> FormatError { FormatError(path: path, message: message) }
+        let bytes = storage.bytes
         guard bytes.count >= 10, Array(bytes[0..<6]) == magic else { throw fail("not a .npy file (no \\x93NUMPY magic)") }
         let major = bytes[6]
         let (lengthBytes, start): (Int, Int) = switch major {
@@ -56,11 +68,11 @@ public enum NumPy {
         guard !overflow, bytes.count - dataStart == byteCount else {
             throw fail("shape \(shape) of \(name) needs \(byteCount) data bytes at byte \(dataStart), the file has \(bytes.count - dataStart)")
         }
-        var storage = Storage(mapping: file, range: dataStart..<(dataStart + byteCount))
-        if byteCount > 0, Int(bitPattern: storage.bytes.baseAddress!) % dtype.itemSize != 0 {
-            storage = Storage(copying: storage.bytes)
+        var data = Storage(slicing: storage, range: dataStart..<(dataStart + byteCount))
+        if byteCount > 0, Int(bitPattern: data.bytes.baseAddress!) % dtype.itemSize != 0 {
+            data = Storage(copying: data.bytes)
         }
-        do { return try Tensor(dtype: dtype, shape: shape, storage: storage) } catch {
+        do { return try Tensor(dtype: dtype, shape: shape, storage: data) } catch {
             throw fail("\(error)")
         }
     }
@@ -68,6 +80,17 @@ public enum NumPy {
     /// Writes `tensor` (f32, f64 or i64) as a version 1.0 .npy file, atomically. A view whose dense
     /// copy would exceed `limits.maxTensorBytes` is refused before anything is written.
     public static func write(_ tensor: Tensor, to path: String, limits: ResourceLimits = .current) throws {
+        let header = try preamble(for: tensor, name: path, limits: limits)
+        let output = try OutputFile(path: path)
+        try output.write(header)
+        try tensor.withContiguousBytes { try output.write($0) }
+        try output.commit()
+    }
+
+    /// The version 1.0 .npy bytes that precede `tensor`'s C-order data (magic, version, header padded
+    /// to 64 bytes). `tensor` must be f32, f64 or i64, its dense copy within `limits.maxTensorBytes`;
+    /// `name` is what errors call the destination.
+    public static func preamble(for tensor: Tensor, name path: String, limits: ResourceLimits = .current) throws(FormatError) -> [UInt8] {
         do throws(LimitExceeded) { try limits.checkDenseSize(tensor) } catch {
             throw FormatError(path: path, message: error.description)
         }
@@ -79,10 +102,7 @@ public enum NumPy {
         let unpadded = 10 + header.utf8.count + 1
         header += String(repeating: " ", count: (64 - unpadded % 64) % 64) + "\n"
         let length = header.utf8.count
-        let output = try OutputFile(path: path)
-        try output.write(magic + [1, 0, UInt8(length & 0xFF), UInt8(length >> 8)] + Array(header.utf8))
-        try tensor.withContiguousBytes { try output.write($0) }
-        try output.commit()
+        return magic + [1, 0, UInt8(length & 0xFF), UInt8(length >> 8)] + Array(header.utf8)
     }
 
     /// The text of `key`'s value in a Python dict literal (up to the next top-level comma).

@@ -37,6 +37,8 @@ enum FuzzTarget: String, CaseIterable {
     case safetensors
     /// .npy arrays.
     case npy
+    /// .npz archives (numpy's savez): the flat zip layout, every record read as .npy.
+    case npz
 
     /// The file extension the input is written with.
     var fileExtension: String {
@@ -47,6 +49,7 @@ enum FuzzTarget: String, CaseIterable {
         case .tensorproto: "pb"
         case .safetensors: "safetensors"
         case .npy: "npy"
+        case .npz: "npz"
         }
     }
 
@@ -83,6 +86,8 @@ enum FuzzTarget: String, CaseIterable {
             _ = try? Model.bind(tensors: file.tensors)
         case .npy:
             if let tensor = try? NumPy.read(path: path) { touch(tensor) }
+        case .npz:
+            if let arrays = try? NumPyArchive.read(path: path) { for array in arrays { touch(array.tensor) } }
         }
     }
 
