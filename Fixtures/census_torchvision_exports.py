@@ -13,8 +13,11 @@ Pins torch==2.9.1, torchvision==0.24.1, onnx==1.23.2. Each model is built with w
   ts     — the TorchScript exporter: torch.onnx.export(dynamo=False, opset_version=17,
            dynamic_axes={"input": {0: "N"}, "output": {0: "N"}})
   dynamo — the dynamo exporter: torch.onnx.export(dynamo=True, opset_version=18, a dynamic batch
-           through dynamic_shapes; retried with static shapes if that fails, noted), saved with
-           external data.
+           through dynamic_shapes, N in [1, 1024]; if torch.export refuses it, N in [2, 1024], then
+           static shapes, noted), saved with external data.
+
+Both export with grad enabled (not under torch.no_grad()): under no_grad an eval() nn.MultiheadAttention
+takes the fused fast path, which the TorchScript exporter cannot export.
 
 For each file: the op-type histogram (onnx.load without external data; the nodes of the main graph,
 of every subgraph held in a node attribute and of every model-local function; ops of a domain other
@@ -38,6 +41,7 @@ oracle_env.deterministic()
 
 import argparse  # noqa: E402
 import collections  # noqa: E402
+import contextlib  # noqa: E402
 import json  # noqa: E402
 import re  # noqa: E402
 import shutil  # noqa: E402
@@ -90,10 +94,16 @@ FAMILIES = [
 BATCH = 2  # the example batch (not 1, so that the dynamo exporter does not specialize the batch dimension)
 
 
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
 def one_line(error):
-    text = f"{type(error).__name__}: {error}".strip()
+    """The innermost cause's message on one line (torch.onnx wraps torch.export's error in a long preamble)."""
+    while error.__cause__ is not None:
+        error = error.__cause__
+    text = re.sub(r" For more information, run with TORCH_LOGS=\S+", "", ANSI.sub("", str(error)))
     lines = [line.strip() for line in text.splitlines() if line.strip()]
-    line = lines[0] if lines else type(error).__name__
+    line = f"{type(error).__name__}: " + " ".join(lines[:2])
     return line if len(line) <= 300 else line[:297] + "..."
 
 
@@ -159,19 +169,27 @@ def export_ts(model, x, path):
 
 
 def export_dynamo(model, x, path):
-    note = ""
-    try:
-        batch = torch.export.Dim("N", min=1, max=1024)
-        program = torch.onnx.export(model, (x,), dynamo=True, opset_version=18,
-                                    input_names=["input"], output_names=["output"],
-                                    dynamic_shapes=({0: batch},), optimize=True, verify=False, fallback=False)
-    except Exception as error:  # noqa: BLE001
-        note = f"dynamic batch failed ({one_line(error)}); static shapes"
-        program = torch.onnx.export(model, (x,), dynamo=True, opset_version=18,
-                                    input_names=["input"], output_names=["output"],
-                                    optimize=True, verify=False, fallback=False)
-    program.save(str(path), external_data=True)
-    return note
+    """A dynamic batch N in [1, 1024]; if torch.export refuses it, N in [2, 1024] (a model that guards
+    N != 1), then static shapes — the note says which."""
+    def export(dynamic_shapes):
+        return torch.onnx.export(model, (x,), dynamo=True, opset_version=18,
+                                 input_names=["input"], output_names=["output"], dynamic_shapes=dynamic_shapes,
+                                 optimize=True, verify=False, fallback=False)
+
+    attempts = [("dynamic batch N in [1, 1024]", ({0: torch.export.Dim("N", min=1, max=1024)},)),
+                ("dynamic batch N in [2, 1024]", ({0: torch.export.Dim("N", min=2, max=1024)},)),
+                ("static shapes", None)]
+    failures = []
+    for label, dynamic_shapes in attempts:
+        try:
+            program = export(dynamic_shapes)
+        except Exception as error:  # noqa: BLE001
+            failures.append(f"{label} failed ({one_line(error)})")
+            if dynamic_shapes is None:
+                raise
+            continue
+        program.save(str(path), external_data=True)
+        return "; ".join(failures + [label]) if failures else ""
 
 
 EXPORTERS = [("ts", export_ts), ("dynamo", export_dynamo)]
@@ -186,7 +204,9 @@ def measure(zoo, family, build, size, exporter, export, folder):
     path = folder / f"{family}_{exporter}.onnx"
     started = time.monotonic()
     try:
-        with torch.no_grad():
+        # not under torch.no_grad(): with grad enabled nn.MultiheadAttention (vit_b_16) takes its ordinary
+        # path, not the fused aten::_native_multi_head_attention that the TorchScript exporter cannot export
+        with contextlib.redirect_stdout(sys.stderr):  # the dynamo exporter prints its progress
             row["note"] = export(model, x, path)
     except Exception as error:  # noqa: BLE001
         row["note"] = f"export failed: {one_line(error)}"
@@ -203,7 +223,8 @@ def measure(zoo, family, build, size, exporter, export, folder):
     row["unsupported"], row["import_error"], how = zoo_inspect(zoo, path)
     notes = [row["note"]] if row["note"] else []
     notes.append(f"opset {row['opset']}, {nodes} nodes, export {seconds:.0f} s")
-    if row["import_error"]:
+    # the import error is the list of unsupported nodes when there are any; note only a different one
+    if row["import_error"] and not (row["unsupported"] and row["import_error"].startswith("unsupported ops:")):
         notes.append(f"zoo import error: {row['import_error']}")
     row["note"] = "; ".join(notes)
     row["zoo_how"] = how
@@ -227,6 +248,13 @@ def main():
     parser.add_argument("--json", help="also write the rows to this JSON file")
     args = parser.parse_args()
     families = [f for f in FAMILIES if not args.only or f[0] in args.only]
+
+    zoo = Path(args.zoo)
+    version = subprocess.run([str(zoo), "--version"], capture_output=True, text=True).stdout.strip()
+    built = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(zoo.stat().st_mtime))
+    print(f"zoo: {zoo} ({version or 'no version'}, built {built} UTC); torch {torch.__version__}, "
+          f"torchvision {torchvision.__version__}, onnx {onnx.__version__}")
+    print()
 
     rows = []
     with tempfile.TemporaryDirectory(prefix="zoo-census-") as temp:
