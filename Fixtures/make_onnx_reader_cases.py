@@ -407,6 +407,15 @@ for name, value in feeds.items():
 for output, value in zip(["sum", "relu"], session.run(["sum", "relu"], feeds)):
     np.save(os.path.join(OUT, f"two_in_two_out.{output}.npy"), value.astype(np.float32))
 
+# ReduceMean over height and width: how the dynamo exporter writes AdaptiveAvgPool2d(1) — axes as an
+# attribute (opset 13, keepdims) and as a constant input (opset 18, negative axes, keepdims=0).
+m = model([helper.make_node("ReduceMean", ["x"], ["y"], axes=[2, 3], keepdims=1)],
+          [vi("x", ["N", 3, 5, 4])], [vi("y", None)], [], opset=13)
+case("reducemean_spatial_keepdims_opset13", m, randn(2, 3, 5, 4))
+m = model([helper.make_node("ReduceMean", ["x", "axes"], ["y"], keepdims=0)],
+          [vi("x", ["N", 3, 5, 4])], [vi("y", None)], [init("axes", np.array([-1, -2], dtype=np.int64))], opset=18)
+case("reducemean_spatial_opset18", m, randn(2, 3, 5, 4))
+
 with open(os.path.join(OUT, "cases.json"), "w") as f:
     json.dump(cases, f, indent=1, sort_keys=True)
 print(f"wrote {len(cases)} op cases and the refusal/typed/external files to {OUT}")

@@ -65,6 +65,7 @@ extension Importer {
         "Gemm": { (i: inout Importer, n: NodeContext) throws(ONNXError) in try i.gemm(n) },
         "Dropout": { (i: inout Importer, n: NodeContext) throws(ONNXError) in try i.dropout(n) },
         "Softmax": { (i: inout Importer, n: NodeContext) throws(ONNXError) in try i.softmax(n) },
+        "ReduceMean": { (i: inout Importer, n: NodeContext) throws(ONNXError) in try i.reduceMean(n) },
         "MatMul": { (i: inout Importer, n: NodeContext) throws(ONNXError) in try i.matMul(n) },
         "Add": { (i: inout Importer, n: NodeContext) throws(ONNXError) in try i.add(n) },
         "BatchNormalization": { (i: inout Importer, n: NodeContext) throws(ONNXError) in try i.batchNormalization(n) },
@@ -286,6 +287,38 @@ extension Importer {
     /// Softmax from opset 13 normalizes along `axis`; before, it coerces the input to 2-D at `axis`
     /// and normalizes each row. Those agree when `axis` is the last axis; otherwise the old form is
     /// Flatten(axis) → Softmax(1) → Reshape back.
+    /// ReduceMean where it is global average pooling — the mean over height and width of a 4-D
+    /// input, which is how the dynamo exporter writes torchvision's AdaptiveAvgPool2d(1) — imported
+    /// as GlobalAveragePool (then Flatten for keepdims=0). Axes are an attribute before opset 18 and
+    /// a constant input from 18. Any other reduction is refused, naming its axes.
+    mutating func reduceMean(_ n: NodeContext) throws(ONNXError) {
+        let axes: [Int]
+        if opset >= 18 {
+            try n.allow(["keepdims", "noop_with_empty_axes"])
+            try n.requireInputs(1...2)
+            if let input = n.input(1) { axes = try constantInts(input, n, "axes") } else { axes = [] }
+            if axes.isEmpty, try n.int("noop_with_empty_axes", default: 0) != 0 {
+                throw n.error("noop_with_empty_axes=1 with no axes (an identity) is not supported")
+            }
+        } else {
+            try n.allow(["axes", "keepdims"])
+            try n.requireInputs(1...1)
+            axes = try n.ints("axes") ?? []
+        }
+        let keepDims = try n.int("keepdims", default: 1) != 0
+        let x = try shape(of: n.inputs[0], n)
+        let normalized = Set(axes.map { $0 < 0 ? $0 + x.count : $0 })
+        guard x.count == 4, normalized == [2, 3], axes.count == 2 else {
+            throw n.error("only the mean over height and width of a 4-D input (global average pooling) is supported; "
+                + "axes \(axes.isEmpty ? "all" : "\(axes)") of a rank-\(x.count) input")
+        }
+        if keepDims { return try emit(n, .globalAveragePool, [n.inputs[0]]) }
+        guard let output = n.outputs.first, !output.isEmpty else { throw n.error("has no output") }
+        let pooled = "\(output)/pooled"
+        nodes.append(Node("\(n.name)/pool", .globalAveragePool, inputs: [n.inputs[0]], output: pooled))
+        nodes.append(Node(n.name, .flatten(axis: 1), inputs: [pooled], output: output))
+    }
+
     mutating func softmax(_ n: NodeContext) throws(ONNXError) {
         try n.allow(["axis"])
         try n.requireInputs(1...1)
