@@ -83,10 +83,13 @@ public final class Executor: @unchecked Sendable {
         try execute(inputs, capture: true).captured
     }
 
+    /// The graph's input names, quoted, for messages: 'x', 'z'.
+    private var inputNames: String { graph.inputs.map { "'\($0.name)'" }.joined(separator: ", ") }
+
     /// `input` as the graph's one input; a graph with several needs them by name.
     private func only(_ input: Tensor) throws(ExecutionError) -> [String: Tensor] {
         guard graph.inputs.count == 1 else {
-            throw ExecutionError("the model takes \(graph.inputs.count) inputs (\(graph.inputs.map { "'\($0.name)'" }.joined(separator: ", "))): give each by name")
+            throw ExecutionError("the model takes \(graph.inputs.count) inputs (\(inputNames)): give each by name")
         }
         return [graph.inputs[0].name: input]
     }
@@ -136,12 +139,12 @@ public final class Executor: @unchecked Sendable {
         _ given: [String: Tensor], capture: Bool, timing: ((_ step: Int, _ seconds: Double, _ plan: Plan) -> Void)? = nil
     ) throws(ExecutionError) -> (outputs: [String: Tensor], captured: [(node: String, value: Tensor)]) {
         for name in given.keys.sorted() where !graph.inputs.contains(where: { $0.name == name }) {
-            throw ExecutionError("the model has no input '\(name)' (its inputs: \(graph.inputs.map { "'\($0.name)'" }.joined(separator: ", ")))")
+            throw ExecutionError("the model has no input '\(name)' (its inputs: \(inputNames))")
         }
         var inputs: [String: Tensor] = [:]
         for declared in graph.inputs {
             guard let input = given[declared.name] else { throw ExecutionError("no value for the model's input '\(declared.name)' \(declared)") }
-            inputs[declared.name] = try checked(input, declared).contiguous()
+            inputs[declared.name] = try checked(input, declared)
         }
         let shapes = graph.inputs.map { inputs[$0.name]!.shape }
         let key = shapes.flatMap { $0 + [-1] } + [capture ? 1 : 0]
@@ -149,18 +152,24 @@ public final class Executor: @unchecked Sendable {
         if let cached = plans[key] {
             plan = cached
         } else {
-            let inputShapes = Dictionary(uniqueKeysWithValues: zip(graph.inputs.map(\.name), shapes))
+            // Messages name the input shapes as the user gave them: the one shape, or name: shape for several.
+            let inputShape = graph.inputs.count == 1 ? "\(shapes[0])"
+                : zip(graph.inputs, shapes).map { "\($0.name): \($1)" }.joined(separator: ", ")
+            let infos: [String: ValueInfo]
             do {
-                plan = try Plan(graph: graph, steps: steps, inputShapes: inputShapes, reuse: !capture, threads: options.threads)
-            } catch where graph.inputs.count == 1 && shapes[0].count == 4
-                && Array(shapes[0][2...]) != graph.inputs[0].shape[2...].compactMap(\.value) {
-                // A height and width other than the declared ones that the graph cannot take (a fixed
-                // Reshape or Gemm after the features): name the size the model takes, then the node.
-                let x = shapes[0], declared = graph.inputs[0]
-                let cause = error.message.replacingPrefix("for input shape \(x): ")
-                throw ExecutionError("input has shape \(x): the model takes \(declared) and cannot run at "
-                    + "\(x[2]) × \(x[3]) (" + (error.node.map { "node '\($0)': " } ?? "") + cause + ")")
+                infos = try graph.inferShapes(for: Dictionary(uniqueKeysWithValues: zip(graph.inputs.map(\.name), shapes)))
+            } catch {
+                let at = error.node.map { "node '\($0)': " } ?? ""
+                if graph.inputs.count == 1, shapes[0].count == 4, Array(shapes[0][2...]) != graph.inputs[0].shape[2...].compactMap(\.value) {
+                    // A height and width other than the declared ones that the graph cannot take (a fixed
+                    // Reshape or Gemm after the features): name the size the model takes, then the node.
+                    let x = shapes[0]
+                    throw ExecutionError("input has shape \(x): the model takes \(graph.inputs[0]) and cannot run at "
+                        + "\(x[2]) × \(x[3]) (\(at)\(error.message))")
+                }
+                throw ExecutionError(node: error.node, "for input shape \(inputShape): \(error.message)")
             }
+            plan = try Plan(graph: graph, steps: steps, infos: infos, inputShape: inputShape, reuse: !capture, threads: options.threads)
             if plans.count >= 4 { plans.removeAll() }  // each plan holds an arena: keep a few shapes only
             plans[key] = plan
         }
@@ -193,7 +202,7 @@ public final class Executor: @unchecked Sendable {
         return (outputs, captured)
     }
 
-    /// `input` as f32 once it fits `declared`: floating point, the declared rank, every dimension
+    /// `input` as dense f32 (`float32()`) once it fits `declared`: floating point, the declared rank, every dimension
     /// as declared but the batch and (for images) height and width. Messages name the input when
     /// the graph has several.
     private func checked(_ input: Tensor, _ declared: ValueInfo) throws(ExecutionError) -> Tensor {
@@ -358,9 +367,4 @@ struct Step {
             break  // shares its input's buffer
         }
     }
-}
-
-extension String {
-    /// `self` without `prefix` when it starts with it.
-    fileprivate func replacingPrefix(_ prefix: String) -> String { hasPrefix(prefix) ? String(dropFirst(prefix.count)) : self }
 }

@@ -151,17 +151,9 @@ final class Plan: @unchecked Sendable {
     let constants: [String: UnsafeMutablePointer<Float>]
     private let constantTensors: [Tensor]
 
-    /// Shapes and buffers for one shape of each graph input (`inputShapes`, by name).
-    init(graph: Graph, steps: [Step], inputShapes: [String: [Int]], reuse: Bool, threads: Int) throws(ExecutionError) {
-        let infos: [String: ValueInfo]
-        // Messages name the input shape as the user gave it: the one shape, or name: shape for several.
-        let inputShape = graph.inputs.count == 1 ? "\(inputShapes[graph.inputs[0].name]!)"
-            : graph.inputs.map { "\($0.name): \(inputShapes[$0.name]!)" }.joined(separator: ", ")
-        do {
-            infos = try graph.inferShapes(for: inputShapes)
-        } catch {
-            throw ExecutionError(node: error.node, "for input shape \(inputShape): \(error.message)")
-        }
+    /// Buffers for `infos`, every value's shape inferred for one shape of each graph input
+    /// (`Graph.inferShapes`); `inputShape` describes those input shapes in messages.
+    init(graph: Graph, steps: [Step], infos: [String: ValueInfo], inputShape: String, reuse: Bool, threads: Int) throws(ExecutionError) {
         var shapes: [String: [Int]] = [:]
         for (name, info) in infos { shapes[name] = info.fixedShape }
         self.shapes = shapes
