@@ -93,7 +93,12 @@ extension ONNX {
     ///   malformed, exceeds `limits` (`maxTensorRank` bounds every declared shape), or declares an
     ///   initializer with a negative dimension or more elements or bytes than an `Int` counts.
     public static func describe(path: String, limits: ResourceLimits = .current) throws(ONNXError) -> ONNXDescription {
-        let proto = try unpack(path: path, limits: limits)
+        try describe(try open(path: path, limits: limits), limits: limits)
+    }
+
+    /// Describes an unpacked model (`open`).
+    public static func describe(_ proto: ONNXModelProto, limits: ResourceLimits = .current) throws(ONNXError) -> ONNXDescription {
+        let path = proto.path
         let model = proto.model.pointee
         let graph = model.graph!.pointee
 

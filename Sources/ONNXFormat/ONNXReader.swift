@@ -57,14 +57,19 @@ public enum ONNX {
     /// Reads the ONNX model at `path` into a zoo graph.
     /// - Throws: `ONNXError` naming the file and the node, tensor or value at fault.
     public static func load(path: String, limits: ResourceLimits = .current) throws(ONNXError) -> ONNXModel {
-        let proto = try unpack(path: path, limits: limits)
-        var importer = Importer(proto: proto, path: path, limits: limits)
+        try load(try open(path: path, limits: limits), limits: limits)
+    }
+
+    /// Imports an unpacked model (`open`): for a caller that also describes it or reads its
+    /// initializers, so the file is read and unpacked once.
+    public static func load(_ proto: ONNXModelProto, limits: ResourceLimits = .current) throws(ONNXError) -> ONNXModel {
+        var importer = Importer(proto: proto, path: proto.path, limits: limits)
         return try importer.run()
     }
 
     /// The ModelProto in `path`, unpacked once its wire bytes are known to fit `limits`
     /// (`ProtoBudget`); a malformed `ZOO_LIMITS` is refused first.
-    static func unpack(path: String, limits: ResourceLimits) throws(ONNXError) -> ONNXModelProto {
+    public static func open(path: String, limits: ResourceLimits = .current) throws(ONNXError) -> ONNXModelProto {
         if let problem = ResourceLimits.environmentProblem { throw ONNXError(file: path, problem) }
         return try ONNXModelProto(path: path, limits: limits)
     }
@@ -72,7 +77,12 @@ public enum ONNX {
     /// The graph's initializers, decoded (every typed field, raw_data, external data) but not
     /// interpreted: for inspecting a file whose graph zoo may not import.
     public static func initializers(path: String, limits: ResourceLimits = .current) throws(ONNXError) -> [(name: String, tensor: Tensor)] {
-        let proto = try unpack(path: path, limits: limits)
+        try initializers(try open(path: path, limits: limits), limits: limits)
+    }
+
+    /// The initializers of an unpacked model (`open`).
+    public static func initializers(_ proto: ONNXModelProto, limits: ResourceLimits = .current) throws(ONNXError) -> [(name: String, tensor: Tensor)] {
+        let path = proto.path
         var importer = Importer(proto: proto, path: path, limits: limits)
         let graph = proto.model.pointee.graph!.pointee
         var result: [(name: String, tensor: Tensor)] = []
@@ -128,7 +138,7 @@ public enum ONNX {
     /// know survive as protobuf-c unknown fields, so the result is byte-identical for files written
     /// by the usual protobuf serializers. The plumbing a read-modify-write tool builds on.
     public static func rewrite(path: String, to destination: String, limits: ResourceLimits = .current) throws(ONNXError) {
-        let proto = try unpack(path: path, limits: limits)
+        let proto = try open(path: path, limits: limits)
         let message = UnsafeRawPointer(proto.model).assumingMemoryBound(to: ProtobufCMessage.self)
         guard protobuf_c_message_get_packed_size(message) < Int(Int32.max) else {
             throw ONNXError(file: destination, "the model would exceed protobuf's 2 GiB limit")

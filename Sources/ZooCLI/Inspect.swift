@@ -104,14 +104,18 @@ extension Inspect {
     /// else why the import failed, its initializers, and the imported graph when there is one. Only
     /// a file that cannot be described (not an ONNX model, truncated, over a limit) is an error.
     private func inspectONNX() throws {
-        let description: ONNXDescription
-        do { description = try ONNX.describe(path: file) } catch { throw UserError(error) }
+        // One read and unpack of the file serves the description, the import and the initializers.
+        let proto: ONNXModelProto, description: ONNXDescription
+        do {
+            proto = try ONNX.open(path: file)
+            description = try ONNX.describe(proto)
+        } catch { throw UserError(error) }
         var report = ONNXReport(file: file, description: description)
-        do throws(ONNXError) { report.model = try ONNX.load(path: file) } catch { report.importError = error }
+        do throws(ONNXError) { report.model = try ONNX.load(proto) } catch { report.importError = error }
         if let model = report.model {
             report.tensors = model.initializers
         } else {
-            do throws(ONNXError) { report.tensors = try ONNX.initializers(path: file) } catch { report.tensorsError = error }
+            do throws(ONNXError) { report.tensors = try ONNX.initializers(proto) } catch { report.tensorsError = error }
         }
         printing.emit(report.text, json: report.json)
     }
