@@ -201,7 +201,6 @@ struct Convert: ParsableCommand {
             if !noVerify {
                 printing.progress("verifying: running both models")
                 let report = try parity(model.graph, try onnxGraph(path))
-                guard report.passes(atol: 0, rtol: 1e-4) else { throw UserError(message: "\(output): verification failed: \(describe(report))") }
                 outcome.verified = true
                 outcome.parity = report
             }
@@ -209,13 +208,13 @@ struct Convert: ParsableCommand {
         case (.onnx, _):
             let source = try onnxSource()
             try write(source.tensors, metadata: [:], as: to, to: path)
-            var outcome = try verifyTensors(source.tensors, sourceGraph: source.graph, written: path)
+            var outcome = try verifyTensors(source.tensors, sourceGraph: source.graph, written: path, as: to)
             outcome.leftOut = source.leftOut
             return outcome
         case (.torch, _), (.safetensors, _):
             let source = try stateDictSource(for: to)
             try write(source.tensors, metadata: source.metadata, as: to, to: path)
-            var outcome = try verifyTensors(source.tensors, sourceGraph: nil, written: path)
+            var outcome = try verifyTensors(source.tensors, sourceGraph: nil, written: path, as: to)
             outcome.leftOut = source.leftOut
             return outcome
         }
@@ -239,14 +238,10 @@ struct Convert: ParsableCommand {
         printing.progress("verifying: running both models")
         let written: ONNXModel
         do { written = try ONNX.load(path: path) } catch { throw UserError(error) }
-        for (name, tensor) in source.graph.initializers {
-            guard let other = written.graph.initializer(name), other.dtype == tensor.dtype, other.shape == tensor.shape,
-                  tensor.withContiguousBytes({ a in other.withContiguousBytes { b in a.elementsEqual(b) } }) else {
-                throw UserError(message: "\(output): verification failed: initializer '\(name)' differs")
-            }
+        for (name, tensor) in source.graph.initializers where !(written.graph.initializer(name).map(tensor.isBitIdentical) ?? false) {
+            throw UserError(message: "\(output): verification failed: initializer '\(name)' differs")
         }
         let report = try parity(source.graph, written.graph)
-        guard report.passes(atol: 0, rtol: 1e-4) else { throw UserError(message: "\(output): verification failed: \(describe(report))") }
         outcome.verified = true
         outcome.check = "initializers bit-identical"
         outcome.parity = report
@@ -282,7 +277,7 @@ struct Convert: ParsableCommand {
         if try FileFormat(path: input) == .safetensors {
             let file: SafetensorsFile
             do { file = try Safetensors.load(path: input) } catch { throw UserError(error) }
-            tensors = try readStateDict(input)
+            tensors = stateDictOrder(file.tensors)
             if to == .safetensors {
                 metadata = file.metadata
             } else {
@@ -314,14 +309,16 @@ struct Convert: ParsableCommand {
     /// from one parse. A model whose graph zoo cannot import still converts, unrun, every initializer kept.
     private func onnxSource() throws -> (tensors: [(name: String, tensor: Tensor)], graph: Graph?,
                                          leftOut: [(name: String, what: String, reason: String)]) {
+        let proto: ONNXModelProto
+        do { proto = try ONNX.open(path: input) } catch { throw UserError(error) }
         do {
-            let model = try ONNX.load(path: input)
+            let model = try ONNX.load(proto)
             let weights = model.initializers.filter { !model.graphConstants.contains($0.name) }
             let constants = model.initializers.filter { model.graphConstants.contains($0.name) }
                 .map { (name: $0.name, what: "\($0.tensor.dtype.rawValue) \($0.tensor.shape)", reason: "graph constants, not weights") }
             return (weights, model.graph, constants)
         } catch {
-            do { return (try ONNX.initializers(path: input), nil, []) } catch { throw UserError(error) }
+            do { return (try ONNX.initializers(proto), nil, []) } catch { throw UserError(error) }
         }
     }
 
@@ -356,51 +353,52 @@ struct Convert: ParsableCommand {
         }
     }
 
-    /// Tensors read back from `written` equal the source's bit for bit; when they bind to an
-    /// architecture and the source was a graph, both also run and must agree.
-    private func verifyTensors(_ source: [(name: String, tensor: Tensor)], sourceGraph: Graph?, written path: String) throws -> Outcome {
+    /// Tensors read back from `written` (a .pth state dict or a .safetensors file: `format`) equal
+    /// the source's bit for bit; when they bind to an architecture and the source was a graph, both
+    /// also run and must agree.
+    private func verifyTensors(_ source: [(name: String, tensor: Tensor)], sourceGraph: Graph?, written path: String,
+                               as format: FileFormat) throws -> Outcome {
         guard !noVerify else { return Outcome(tensors: source.count) }
         printing.progress("verifying")
-        let format = try FileFormat(path: output)
         let written: [(name: String, tensor: Tensor)]
         do {
-            switch format {
-            case .torch: written = try Checkpoint.load(path: path).stateDict().entries.map { ($0.name, $0.tensor.tensor) }
-            case .safetensors: written = try Safetensors.load(path: path).tensors
-            case .onnx: written = try ONNX.initializers(path: path)
-            }
-        } catch let error as UserError { throw error } catch { throw UserError(error) }
+            written = format == .torch ? try Checkpoint.load(path: path).stateDict().entries.map { ($0.name, $0.tensor.tensor) }
+                : try Safetensors.load(path: path).tensors
+        } catch { throw UserError(error) }
         let lookup = Dictionary(written.map { ($0.name, $0.tensor) }, uniquingKeysWith: { a, _ in a })
         guard written.count == source.count else {
             throw UserError(message: "\(output): verification failed: \(source.count) tensors in, \(written.count) out")
         }
-        for (name, tensor) in source {
-            guard let other = lookup[name], other.dtype == tensor.dtype, other.shape == tensor.shape,
-                  tensor.withContiguousBytes({ a in other.withContiguousBytes { b in a.elementsEqual(b) } }) else {
-                throw UserError(message: "\(output): verification failed: tensor '\(name)' differs")
-            }
+        for (name, tensor) in source where !(lookup[name].map(tensor.isBitIdentical) ?? false) {
+            throw UserError(message: "\(output): verification failed: tensor '\(name)' differs")
         }
         var outcome = Outcome(tensors: source.count, verified: true, check: "read back bit-identical")
         // When the tensors make a zoo model, run source and result too.
         let reference = sourceGraph ?? (try? Model.bind(tensors: source))?.graph
         if let reference, let model = try? Model.bind(tensors: written) {
             let report = try parity(reference, model.graph)
-            guard report.passes(atol: 0, rtol: 1e-4) else { throw UserError(message: "\(output): verification failed: \(describe(report))") }
             outcome.parity = report
             outcome.architecture = model.architecture.rawValue
         }
         return outcome
     }
 
+    /// The tolerance verification holds both sides to, relative to max|ref| (as `zoo parity`'s default).
+    static let rtol = 1e-4
+
     /// Runs both graphs on the same generated batch of two and compares their outputs (graphs of one
-    /// model: the same outputs in the same order).
+    /// model: the same outputs in the same order); a difference beyond `Convert.rtol` fails the
+    /// verification.
     private func parity(_ a: Graph, _ b: Graph) throws -> ParityReport {
         let x = try generatedInputs(for: a, batch: 2, seed: 0)
         let ya = try execute(try makeExecutor(LoadedModel(path: input, graph: a, architecture: nil, opset: nil), threads: nil), x, path: input)
         let yb = try execute(try makeExecutor(LoadedModel(path: output, graph: b, architecture: nil, opset: nil), threads: nil), x, path: output)
         // Every output, in order (both graphs come from one model); the one that agrees least is reported.
         let reports = zip(a.outputs, b.outputs).map { ParityReport(name: $1, value: yb[$1]!, reference: ya[$0]!) }
-        return reports.first { !$0.passes(atol: 0, rtol: 1e-4) } ?? reports.max { $0.relativeDifference < $1.relativeDifference }!
+        if let failed = reports.first(where: { !$0.passes(atol: 0, rtol: Convert.rtol) }) {
+            throw UserError(message: "\(output): verification failed: \(describe(failed))")
+        }
+        return reports.max { $0.relativeDifference < $1.relativeDifference }!
     }
 
     private func describe(_ r: ParityReport) -> String {

@@ -60,12 +60,9 @@ struct Run: ParsableCommand {
         let outputs = loaded.graph.outputs
         var targets: [(names: [String], file: String)] = []
         for argument in output {
-            let target: (names: [String], file: String)
-            if isArchive(argument), !outputs.contains(where: { argument.hasPrefix($0 + "=") }) {
-                target = (outputs, argument)
-            } else {
-                let binding = try bindingArgument(argument, names: outputs, option: "--output", what: "output")
-                target = ([binding.name], binding.file)
+            let target: (names: [String], file: String) = switch try ioArgument(argument, names: outputs, option: "--output", what: "output") {
+            case let .archive(file): (outputs, file)
+            case let .one(name, file): ([name], file)
             }
             if let twice = target.names.first(where: { name in targets.contains { $0.names.contains(name) } }) {
                 throw UserError(usage: "--output writes output '\(twice)' twice")

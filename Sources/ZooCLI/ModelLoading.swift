@@ -59,17 +59,17 @@ func readInputs(_ arguments: [String], for graph: Graph) throws -> [(name: Strin
         inputs.append((name, source, tensor))
     }
     for argument in arguments {
-        if isArchive(argument), !names.contains(where: { argument.hasPrefix($0 + "=") }) {
-            for (name, tensor) in try readArchive(argument) {
+        switch try ioArgument(argument, names: names, option: "--input", what: "input") {
+        case let .archive(file):
+            for (name, tensor) in try readArchive(file) {
                 guard names.contains(name) else {
-                    throw UserError(usage: "\(argument) holds an array '\(name)', which is not an input of the model (its inputs: \(quoted(names)))")
+                    throw UserError(usage: "\(file) holds an array '\(name)', which is not an input of the model (its inputs: \(quoted(names)))")
                 }
-                try add(name, "\(argument):\(name)", tensor)
+                try add(name, "\(file):\(name)", tensor)
             }
-            continue
+        case let .one(name, file):
+            try add(name, file, try readInput(file))
         }
-        let binding = try bindingArgument(argument, names: names, option: "--input", what: "input")
-        try add(binding.name, binding.file, try readInput(binding.file))
     }
     let missing = names.filter { name in !inputs.contains { $0.name == name } }
     guard missing.isEmpty else {
@@ -81,9 +81,7 @@ func readInputs(_ arguments: [String], for graph: Graph) throws -> [(name: Strin
 
 /// The files `--input` arguments read (for refusing to overwrite them), without reading them.
 func inputFiles(_ arguments: [String], for graph: Graph) -> [String] {
-    arguments.map { argument in
-        isArchive(argument) ? argument : (try? bindingArgument(argument, names: graph.inputs.map(\.name), option: "--input", what: "input").file) ?? argument
-    }
+    arguments.map { (try? ioArgument($0, names: graph.inputs.map(\.name), option: "--input", what: "input"))?.file ?? $0 }
 }
 
 /// True for a path with the .npz extension (numpy's archive of named arrays).
@@ -94,18 +92,34 @@ func readArchive(_ path: String) throws -> [(name: String, tensor: Tensor)] {
     do { return try NumPyArchive.read(path: path) } catch { throw UserError(error) }
 }
 
-/// `NAME=FILE` split when NAME is one of `names`; a bare `FILE` names the only one.
-func bindingArgument(_ argument: String, names: [String], option: String, what: String) throws -> (name: String, file: String) {
-    if let equals = argument.firstIndex(of: "="), names.contains(String(argument[..<equals])) {
-        return (String(argument[..<equals]), String(argument[argument.index(after: equals)...]))
+/// What one `--input` / `--output` argument names: one graph value in an .npy (`NAME=FILE`, or a
+/// bare `FILE` when the model has one such value), or an .npz holding values by name.
+enum IOArgument {
+    case one(name: String, file: String)
+    case archive(String)
+
+    var file: String {
+        switch self {
+        case let .one(_, file), let .archive(file): file
+        }
     }
+}
+
+/// `argument` classified: `NAME=FILE` when NAME is one of `names` (the graph's inputs or outputs),
+/// else `FILE.npz`, else a bare `FILE` for the only name — refused, naming `option`, when there are
+/// several.
+func ioArgument(_ argument: String, names: [String], option: String, what: String) throws -> IOArgument {
+    if let equals = argument.firstIndex(of: "="), names.contains(String(argument[..<equals])) {
+        return .one(name: String(argument[..<equals]), file: String(argument[argument.index(after: equals)...]))
+    }
+    if isArchive(argument) { return .archive(argument) }
     guard names.count == 1 else {
         throw UserError(usage: "\(option) \(argument): the model has \(names.count) \(what)s (\(quoted(names))): write \(option) NAME=FILE.npy")
     }
     if let equals = argument.firstIndex(of: "="), option == "--input", !FileManager.default.fileExists(atPath: argument) {
         throw UserError(usage: "\(option) \(argument): the model has no \(what) '\(argument[..<equals])' (its \(what): \(quoted(names)))")
     }
-    return (names[0], argument)
+    return .one(name: names[0], file: argument)
 }
 
 /// 'a', 'b', 'c'
@@ -129,16 +143,20 @@ func readStateDict(_ path: String, key: String? = nil) throws -> [(name: String,
             return try Checkpoint.load(path: path).stateDict(key: key).entries.map { ($0.name, $0.tensor.tensor) }
         } catch { throw UserError(error) }
     case .safetensors:
-        let tensors: [(name: String, tensor: Tensor)]
-        do { tensors = try Safetensors.load(path: path).tensors } catch { throw UserError(error) }
-        var shapes: [String: [Int]] = [:]
-        for entry in tensors { shapes[entry.name] = entry.tensor.shape }
-        guard let (architecture, config) = Architecture.detect(shapes) else { return tensors }
-        let order = Dictionary(uniqueKeysWithValues: architecture.layout(config).enumerated().map { ($0.element.name, $0.offset) })
-        return tensors.sorted { order[$0.name]! < order[$1.name]! }
+        do { return stateDictOrder(try Safetensors.load(path: path).tensors) } catch { throw UserError(error) }
     case .onnx:
         throw UserError(message: "\(path): an ONNX model is not a state dict")
     }
+}
+
+/// A safetensors file's tensors (stored sorted by dtype and name) in their architecture's state-dict
+/// order when they are one zoo architecture, else as they are.
+func stateDictOrder(_ tensors: [(name: String, tensor: Tensor)]) -> [(name: String, tensor: Tensor)] {
+    var shapes: [String: [Int]] = [:]
+    for entry in tensors { shapes[entry.name] = entry.tensor.shape }
+    guard let (architecture, config) = Architecture.detect(shapes) else { return tensors }
+    let order = Dictionary(uniqueKeysWithValues: architecture.layout(config).enumerated().map { ($0.element.name, $0.offset) })
+    return tensors.sorted { order[$0.name]! < order[$1.name]! }
 }
 
 /// The model in `path`. `--arch` (`architecture`) applies to state dicts only: an ONNX graph is

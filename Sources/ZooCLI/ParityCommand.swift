@@ -73,7 +73,8 @@ struct Parity: ParsableCommand {
         let modelB = referenceIsFile ? nil : try loadModel(b, architecture: arch)
         let loaded = seconds(ContinuousClock.now - start)
 
-        var lines: [(name: String, shape: [Int], report: ParityReport)] = []
+        // One report per output (or node, --layers); both sides have the reference's shape.
+        var lines: [ParityReport] = []
         var runTime = 0.0
         if let modelB, layers {
             let captureA = try capture(modelA, x), captureB = try capture(modelB, x)
@@ -81,7 +82,7 @@ struct Parity: ParsableCommand {
             for (node, value) in captureA {
                 guard let reference = outputsB[node] else { continue }
                 try requireSameShape(value, reference, what: "node '\(node)'", input: nil)
-                lines.append((node, value.shape, ParityReport(name: node, value: value, reference: reference)))
+                lines.append(ParityReport(name: node, value: value, reference: reference))
             }
             guard !lines.isEmpty else { throw UserError(message: "\(a) and \(b) share no node names to compare") }
         } else {
@@ -93,21 +94,21 @@ struct Parity: ParsableCommand {
                 guard reference.count > 0 else { throw UserError(message: "\(b): the reference output \(reference.shape) is empty: nothing to compare") }
                 let value = outputsA[name]!
                 try requireSameShape(value, reference, what: "output '\(name)'", input: x.count == 1 ? x.first!.value : nil)
-                lines.append((name, value.shape, ParityReport(name: name, value: value, reference: reference)))
+                lines.append(ParityReport(name: name, value: value, reference: reference))
             }
         }
-        let firstFailure = lines.first { !$0.report.passes(atol: atol, rtol: rtol) }
+        let firstFailure = lines.first { !$0.passes(atol: atol, rtol: rtol) }
         let total = seconds(ContinuousClock.now - start)
         let sources = Dictionary(uniqueKeysWithValues: given.map { ($0.name, $0.source) })
         printing.emit(text(modelA, modelB, x, sources, lines, firstFailure?.name, timings: layers ? nil : (loaded, runTime, total)),
                       json: json(modelA, modelB, x, sources, lines, firstFailure?.name, timings: (loaded, runTime, total)))
-        if let failure = firstFailure {
-            let r = failure.report
-            let why = (r.top5Agreement ?? r.rows) != r.rows && r.maxAbsDifference <= tolerance(r)
+        if let r = firstFailure {
+            let allowed = r.allowedDifference(atol: atol, rtol: rtol)
+            let why = (r.top5Agreement ?? r.rows) != r.rows && r.maxAbsDifference <= allowed
                 ? "top-5 identical in only \(r.top5Agreement ?? 0) of \(r.rows) rows"
-                : "max|Δ| \(scientific(r.maxAbsDifference)) > \(scientific(tolerance(r))) allowed"
-            if layers { throw UserError(message: "parity FAILS: first diverging node is '\(failure.name)' (\(why))") }
-            throw UserError(message: "parity FAILS for output '\(failure.name)': \(why)")
+                : "max|Δ| \(scientific(r.maxAbsDifference)) > \(scientific(allowed)) allowed"
+            if layers { throw UserError(message: "parity FAILS: first diverging node is '\(r.name)' (\(why))") }
+            throw UserError(message: "parity FAILS for output '\(r.name)': \(why)")
         }
     }
 
@@ -142,9 +143,6 @@ struct Parity: ParsableCommand {
         }
     }
 
-    /// atol + rtol · max|ref| for `report`.
-    private func tolerance(_ report: ParityReport) -> Double { atol + rtol * report.maxAbsReference }
-
     /// Outputs of different shapes cannot be compared: that is the user's mistake (a wrong reference
     /// file, the input passed as the reference, different models), not a parity failure.
     private func requireSameShape(_ value: Tensor, _ reference: Tensor, what: String, input: Tensor?) throws {
@@ -165,12 +163,11 @@ struct Parity: ParsableCommand {
         }.joined(separator: ", ")
     }
 
-
     private var toleranceDescription: String {
         "max|Δ| ≤ \(plain(atol)) + \(plain(rtol))·max|ref| and identical top-5 in every row"
     }
 
-    private func text(_ modelA: LoadedModel, _ modelB: LoadedModel?, _ x: [String: Tensor], _ sources: [String: String], _ lines: [(name: String, shape: [Int], report: ParityReport)],
+    private func text(_ modelA: LoadedModel, _ modelB: LoadedModel?, _ x: [String: Tensor], _ sources: [String: String], _ lines: [ParityReport],
                       _ firstFailure: String?, timings: (load: Double, forward: Double, total: Double)?) -> String {
         let referenceKind = modelB?.kind ?? "reference outputs"
         var out = ["parity \(a.escapedForTerminal) vs \(b.escapedForTerminal)",
@@ -184,8 +181,7 @@ struct Parity: ParsableCommand {
         out.append("  " + (layers ? "node" : "output").padding(width) + "  " + "shape A = B".padding(shapeWidth) + "  "
             + "max|Δ|".leftPadding(10) + "  " + "max|ref|".leftPadding(10) + "  " + "Δ/ref".leftPadding(9) + "  "
             + "cosine".leftPadding(12) + "  top-1   top-5   ok")
-        for (shown, (shape, line)) in zip(names, zip(shapes, lines)) {
-            let report = line.report
+        for (shown, (shape, report)) in zip(names, zip(shapes, lines)) {
             func agreement(_ n: Int?) -> String { n.map { "\($0)/\(report.rows)" } ?? "-" }
             out.append("  " + shown.padding(width) + "  " + shape.padding(shapeWidth) + "  " + scientific(report.maxAbsDifference).leftPadding(10)
                 + "  " + scientific(report.maxAbsReference).leftPadding(10) + "  " + scientific(report.relativeDifference).leftPadding(9)
@@ -203,7 +199,7 @@ struct Parity: ParsableCommand {
         return out.joined(separator: "\n")
     }
 
-    private func json(_ modelA: LoadedModel, _ modelB: LoadedModel?, _ x: [String: Tensor], _ sources: [String: String], _ lines: [(name: String, shape: [Int], report: ParityReport)],
+    private func json(_ modelA: LoadedModel, _ modelB: LoadedModel?, _ x: [String: Tensor], _ sources: [String: String], _ lines: [ParityReport],
                       _ firstFailure: String?, timings: (load: Double, forward: Double, total: Double)) -> JSON {
         func agreement(_ n: Int?) -> JSON { n.map(JSON.int) ?? .null }
         let reference: JSON = modelB.map { $0.json } ?? .object([("file", .string(b)), ("architecture", .null), ("graph", .null), ("opset", .null)])
@@ -217,10 +213,9 @@ struct Parity: ParsableCommand {
             })),
             ("tolerance", .object([("atol", .double(atol)), ("rtol", .double(rtol)), ("top5_identical", .bool(true))])),
             ("compared", .string(layers ? "layers" : "outputs")),
-            ("results", .array(lines.map { line in
-                let r = line.report
-                return .object([
-                    ("name", .string(line.name)), ("shape", .array(line.shape.map(JSON.int))),
+            ("results", .array(lines.map { r in
+                .object([
+                    ("name", .string(r.name)), ("shape", .array(r.shape.map(JSON.int))),
                     ("reference_shape", .array(r.shape.map(JSON.int))), ("max_abs_diff", .double(r.maxAbsDifference)),
                     ("max_abs_ref", .double(r.maxAbsReference)), ("relative_diff", .double(r.relativeDifference)),
                     ("cosine", .double(r.cosine)), ("rows", .int(r.rows)), ("top1_agree", agreement(r.top1Agreement)),

@@ -227,6 +227,13 @@ extension Tensor {
         try! self.init(dtype: .f32, shape: shape, storage: storage)
     }
 
+    /// True when `other` has this tensor's dtype, shape and elements, bit for bit (NaN payloads
+    /// included; the layouts may differ).
+    public func isBitIdentical(_ other: Tensor) -> Bool {
+        dtype == other.dtype && shape == other.shape
+            && withContiguousBytes { a in other.withContiguousBytes { b in a.elementsEqual(b) } }
+    }
+
     /// This tensor as dense f32: itself when it already is (no copy), else a converted copy.
     /// Floating-point sources convert exactly (f16, bf16, NaN payloads included, as torch does) or
     /// with rounding to nearest (f64); integers convert by value.

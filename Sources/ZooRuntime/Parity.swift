@@ -17,9 +17,12 @@ public struct ParityReport: Sendable {
     /// max|Δ| / max|ref|.
     public var relativeDifference: Double { maxAbsReference > 0 ? maxAbsDifference / maxAbsReference : maxAbsDifference }
 
-    /// Within `atol + rtol·max|ref|`, with identical top-5 in every row where that applies.
+    /// The largest max|Δ| that passes: `atol + rtol·max|ref|`.
+    public func allowedDifference(atol: Double, rtol: Double) -> Double { atol + rtol * maxAbsReference }
+
+    /// Within `allowedDifference`, with identical top-5 in every row where that applies.
     public func passes(atol: Double, rtol: Double) -> Bool {
-        maxAbsDifference <= atol + rtol * maxAbsReference && (top5Agreement ?? rows) == rows
+        maxAbsDifference <= allowedDifference(atol: atol, rtol: rtol) && (top5Agreement ?? rows) == rows
     }
 
     public init(name: String, value: Tensor, reference: Tensor) {

@@ -53,6 +53,19 @@ final class TensorTests: XCTestCase {
         }
     }
 
+    /// Bit identity looks at dtype, shape and elements in C order, not at the layout: a transposed
+    /// view equals its dense copy; another shape, dtype or one flipped bit does not.
+    func testBitIdentityComparesElementsNotLayout() throws {
+        let s = storage(floats: (0..<6).map(Float.init))
+        let transposed = try Tensor(dtype: .f32, shape: [3, 2], strides: [1, 3], offset: 0, storage: s)
+        XCTAssertTrue(transposed.isBitIdentical(transposed.contiguous()))
+        XCTAssertFalse(transposed.isBitIdentical(try Tensor(dtype: .f32, shape: [2, 3], storage: s)))
+        XCTAssertFalse(transposed.isBitIdentical(try Tensor(dtype: .i32, shape: [3, 2], strides: [1, 3], offset: 0, storage: s)))
+        var bits = transposed.contiguous().floats()
+        bits[5] = Float(bitPattern: bits[5].bitPattern ^ 1)
+        XCTAssertFalse(transposed.isBitIdentical(Tensor(floats: bits, shape: [3, 2])))
+    }
+
     func testViewsAreRecognised() throws {
         let s = storage(floats: Array(repeating: 0, count: 24))
         XCTAssertFalse(try Tensor(dtype: .f32, shape: [4, 6], storage: s).isView)
