@@ -54,44 +54,25 @@ enum BackendData {
     }
 }
 
-/// What a model file holds, read with the protobuf-c API before zoo imports it: the reasons a model
-/// is out of scope are stated from the file, not from the reader's first complaint.
-private struct ModelSurvey {
-    var opset: Int
-    var opTypes: [String]
-    var runtimeInputs: [String]
-    var runtimeInputShapes: [[Int]]
-    var outputs: [String]
-
-    /// Op types (in first-seen order) the reader has no builder for at the model's opset — the
-    /// reader's own answer (`ONNX.describe`), so this survey cannot drift from it.
-    var unsupported: [String] = []
+/// What a model file declares, from the reader's own description (`ONNX.describe`) before zoo
+/// imports it: the reasons a model is out of scope are stated from the file, not from the reader's
+/// first complaint, and the ops zoo lacks are the reader's answer, so this cannot drift from it.
+struct ModelSurvey {
+    /// The graph inputs that are not initializers, in order.
+    let runtimeInputs: [String]
+    /// Each runtime input's declared dims (0 for a symbolic or unknown one).
+    let runtimeInputShapes: [[Int]]
+    /// Op types (first-seen order; another domain's written domain.op) the reader has no builder for.
+    let opsOutsideIR: [String]
 
     init(path: String) throws {
-        let proto = try ONNXModelProto(path: path)
-        let model = proto.model.pointee
-        opset = ONNXProto.messages(model.opset_import, model.n_opset_import)
-            .first { ["", "ai.onnx"].contains(ONNXProto.string($0.pointee.domain)) }.map { Int($0.pointee.version) } ?? 0
-        let graph = model.graph!.pointee
-        var seen: [String] = []
-        for node in ONNXProto.messages(graph.node, graph.n_node) {
-            let op = ONNXProto.string(node.pointee.op_type)
-            if !seen.contains(op) { seen.append(op) }
+        let description = try ONNX.describe(path: path)
+        runtimeInputs = description.inputs.map(\.name)
+        runtimeInputShapes = description.inputs.map { input in
+            (input.shape ?? []).map { if case let .value(n) = $0 { n } else { 0 } }
         }
-        opTypes = seen
-        let initializers = Set(ONNXProto.messages(graph.initializer, graph.n_initializer).map { ONNXProto.string($0.pointee.name) })
-        let inputs = ONNXProto.messages(graph.input, graph.n_input).filter { !initializers.contains(ONNXProto.string($0.pointee.name)) }
-        runtimeInputs = inputs.map { ONNXProto.string($0.pointee.name) }
-        // Fixed dims of each runtime input's tensor type (0 for a symbolic or missing one).
-        runtimeInputShapes = inputs.map { input in
-            guard let type = input.pointee.type, let tensor = type.pointee.tensor_type, let shape = tensor.pointee.shape else { return [] }
-            return ONNXProto.messages(shape.pointee.dim, shape.pointee.n_dim).map { Int($0.pointee.dim_value) }
-        }
-        outputs = ONNXProto.messages(graph.output, graph.n_output).map { ONNXProto.string($0.pointee.name) }
-        unsupported = try ONNX.describe(path: path).unsupportedOps.map { $0.domain.isEmpty ? $0.opType : "\($0.domain).\($0.opType)" }
+        opsOutsideIR = description.unsupportedOps.map { $0.domain.isEmpty ? $0.opType : "\($0.domain).\($0.opType)" }
     }
-
-    var opsOutsideIR: [String] { unsupported }
 }
 
 private func compare(_ value: Tensor, _ reference: Tensor, name: String, rtol: Double = 1e-4, atol: Double = 0,
@@ -120,7 +101,8 @@ final class ConformanceSuiteTests: XCTestCase {
     /// in graph order.
     struct DataSet {
         var name: String
-        var inputs: () throws -> [Tensor]
+        /// Given what the model declares.
+        var inputs: (ModelSurvey) throws -> [Tensor]
         var outputs: [String]
     }
 
@@ -135,8 +117,8 @@ final class ConformanceSuiteTests: XCTestCase {
         for file in try FileManager.default.contentsOfDirectory(atPath: folder).sorted() where file.hasSuffix(".onnx") {
             let name = String(file.dropLast(5))
             let path = "\(folder)/\(file)"
-            let set = DataSet(name: "output_0", inputs: {
-                try ModelSurvey(path: path).runtimeInputShapes.map { declared in
+            let set = DataSet(name: "output_0", inputs: { survey in
+                survey.runtimeInputShapes.map { declared in
                     let n = declared.reduce(1, *)
                     return Tensor(floats: (0..<n).map { Float(Double($0) / Double(n)) }, shape: declared)
                 }
@@ -192,7 +174,7 @@ final class ConformanceSuiteTests: XCTestCase {
                     .map { "\(directory)/\(set)/\($0)" }
             }
             let inputs = numbered("input_")
-            return DataSet(name: set, inputs: { try inputs.map { try ONNX.tensor(fromTensorProtoFile: $0) } }, outputs: numbered("output_"))
+            return DataSet(name: set, inputs: { _ in try inputs.map { try ONNX.tensor(fromTensorProtoFile: $0) } }, outputs: numbered("output_"))
         }
     }
 
@@ -211,7 +193,7 @@ final class ConformanceSuiteTests: XCTestCase {
         for set in sets {
             let outputs: [String: Tensor]
             do {
-                let values = try set.inputs()
+                let values = try set.inputs(survey)
                 guard values.count == survey.runtimeInputs.count else {
                     return "excluded: \(values.count) input files for \(survey.runtimeInputs.count) graph inputs"
                 }

@@ -41,6 +41,41 @@ final class NumPyArchiveTests: XCTestCase {
         }
     }
 
+    /// numpy itself (the pinned venv scripts/conformance-data makes, which scripts/test always has)
+    /// loads zoo's .npz: the same names, in order, and arrays equal to those np.save wrote.
+    func testNumpyLoadsWhatZooWrites() throws {
+        let python = Self.folder.deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent(".build-conformance/venv/bin/python").path
+        guard FileManager.default.isExecutableFile(atPath: python) else {
+            if ProcessInfo.processInfo.environment["ZOO_REQUIRE_CONFORMANCE"] == "1" { XCTFail("no \(python): run scripts/conformance-data") }
+            throw XCTSkip("no numpy venv at \(python) (scripts/conformance-data makes it)")
+        }
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("zoo-npz-numpy-\(UUID().uuidString).npz").path
+        defer { try? FileManager.default.removeItem(atPath: out) }
+        try NumPyArchive.write(try NumPyArchive.read(path: path("arrays.npz")), to: out)
+        let check = """
+            import numpy as np, sys
+            z = np.load(sys.argv[1])
+            names = list(z.keys())
+            assert names == ["x", "y", "i", "e", "s"], names
+            for n in names:
+                ref = np.load(sys.argv[2] + "/arrays." + n + ".npy")
+                assert z[n].dtype == ref.dtype and z[n].shape == ref.shape and z[n].tobytes() == ref.tobytes(), n
+            print("ok")
+            """
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: python)
+        process.arguments = ["-c", check, out, Self.folder.path]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        let text = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        XCTAssertEqual(process.terminationStatus, 0, text)
+        XCTAssertEqual(text, "ok\n")
+    }
+
     func testWhatIsNotAnNpzIsRefused() throws {
         let torch = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().appendingPathComponent("Fixtures/torch/alexnet_small.pth").path
