@@ -27,6 +27,7 @@ let package = Package(
         .executable(name: "zoo-fuzz", targets: ["ZooFuzz"]),
         .library(name: "ZooCore", targets: ["ZooCore"]),
         .library(name: "TorchFormat", targets: ["TorchFormat"]),
+        .library(name: "ZooOps", targets: ["ZooOps"]),
         .library(name: "ZooRuntime", targets: ["ZooRuntime"]),
         .library(name: "ZooModels", targets: ["ZooModels"]),
         .library(name: "ONNXFormat", targets: ["ONNXFormat"]),
@@ -51,7 +52,7 @@ let package = Package(
         /// Removes OutputFile's temporary files when a signal ends the process.
         .target(name: "CSignalCleanup", path: "Sources/CSignalCleanup"),
         .target(name: "ZooCore", dependencies: ["CSignalCleanup"]),
-        .target(name: "ONNXFormat", dependencies: ["ZooCore", "CONNX", "CProtobufC"]),
+        .target(name: "ONNXFormat", dependencies: ["ZooCore", "ZooOps", "CONNX", "CProtobufC"]),
         .target(name: "Safetensors", dependencies: ["ZooCore"]),
         .target(name: "TorchFormat", dependencies: ["ZooCore", "CZlib"]),
         .target(name: "CCPUFeatures", path: "Sources/CCPUFeatures"),
@@ -61,24 +62,27 @@ let package = Package(
             dependencies: ["ZooKernelsBase", "CCPUFeatures"] + kernelSets.map { .target(name: $0.name) },
             swiftSettings: [.unsafeFlags(optimized)]
         ),
-        .target(name: "ZooRuntime", dependencies: ["ZooCore", "ZooKernels"]),
-        .target(name: "ZooModels", dependencies: ["ZooCore", "TorchFormat"]),
+        /// The IR: Graph, and every operator in one place (shape rule, reference semantics, lowering
+        /// to the kernels, ONNX import and export), grouped by family under Ops/.
+        .target(name: "ZooOps", dependencies: ["ZooCore", "ZooKernels"]),
+        .target(name: "ZooRuntime", dependencies: ["ZooCore", "ZooOps", "ZooKernels"]),
+        .target(name: "ZooModels", dependencies: ["ZooCore", "ZooOps", "TorchFormat"]),
         .executableTarget(
             name: "ZooCLI",
             dependencies: [
-                "ZooCore", "TorchFormat", "ZooKernels", "ZooRuntime", "ZooModels", "ONNXFormat", "Safetensors",
+                "ZooCore", "ZooOps", "TorchFormat", "ZooKernels", "ZooRuntime", "ZooModels", "ONNXFormat", "Safetensors",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         /// Fuzz targets: a corpus replayer here; scripts/fuzz builds it as a libFuzzer binary.
-        .executableTarget(name: "ZooFuzz", dependencies: ["ZooCore", "TorchFormat", "ZooModels", "ONNXFormat", "Safetensors"]),
-        .testTarget(name: "ZooCoreTests", dependencies: ["ZooCore"]),
+        .executableTarget(name: "ZooFuzz", dependencies: ["ZooCore", "ZooOps", "TorchFormat", "ZooModels", "ONNXFormat", "Safetensors"]),
+        .testTarget(name: "ZooCoreTests", dependencies: ["ZooCore", "ZooOps"]),
         .testTarget(name: "TorchFormatTests", dependencies: ["TorchFormat", "ZooCore"]),
         .testTarget(name: "ZooKernelsTests", dependencies: ["ZooKernels"], swiftSettings: [.unsafeFlags(optimized)]),
-        .testTarget(name: "ZooRuntimeTests", dependencies: ["ZooRuntime", "ZooModels", "ZooCore", "TorchFormat"]),
-        .testTarget(name: "ONNXFormatTests", dependencies: ["ONNXFormat", "ZooCore", "ZooRuntime", "ZooModels", "TorchFormat"]),
+        .testTarget(name: "ZooRuntimeTests", dependencies: ["ZooRuntime", "ZooOps", "ZooModels", "ZooCore", "TorchFormat"]),
+        .testTarget(name: "ONNXFormatTests", dependencies: ["ONNXFormat", "ZooOps", "ZooCore", "ZooRuntime", "ZooModels", "TorchFormat"]),
         .testTarget(name: "SafetensorsTests", dependencies: ["Safetensors", "ZooCore"]),
-        .testTarget(name: "ZooCLITests", dependencies: ["ZooCLI", "ZooFuzz", "ONNXFormat", "Safetensors", "TorchFormat", "ZooCore", "ZooRuntime"]),
+        .testTarget(name: "ZooCLITests", dependencies: ["ZooCLI", "ZooFuzz", "ZooOps", "ONNXFormat", "Safetensors", "TorchFormat", "ZooCore", "ZooRuntime"]),
     ] + kernelSetTargets,
     swiftLanguageModes: [.v6]
 )

@@ -5,7 +5,7 @@ Run with the oracle python (onnx 1.23.2, onnxruntime 1.32, ml_dtypes 0.7.0):
     /root/.cache/zoo-oracle/bin/python Fixtures/make_onnx_inspect_cases.py
 
 Writes Fixtures/onnx/inspect/:
-  unrunnable.onnx (+ unrunnable.data)   ops zoo has no builder for (Transpose, Sigmoid, a com.example
+  unrunnable.onnx (+ unrunnable.data)   ops outside a CNN toolkit's scope (Shrink, Hardmax, a com.example
                                         op) next to ops it has; two graph inputs with dim_params, an
                                         output with an unknown dim; a weight in external data, an
                                         f16 one, one initializer also listed as a graph input;
@@ -109,8 +109,9 @@ def save(m, name, zoo_cannot_run=()):
     return path
 
 
-# --- unrunnable: x -> Transpose -> Conv (w external, bias f16 through a Cast) -> Sigmoid (unnamed) ->
-# Relu -> Transpose -> com.example.FancyOp -> y; mask -> Sigmoid -> Add(scale) -> Sigmoid (unnamed) -> m.
+# --- unrunnable: x -> Shrink -> Conv (w external, bias f16 through a Cast) -> Hardmax (unnamed) ->
+# Relu -> Shrink -> com.example.FancyOp -> y; mask -> Hardmax -> Add(scale) -> Hardmax (unnamed) -> m.
+# Shrink and Hardmax are standard ops no classic CNN uses, so zoo has no importer for them.
 w = numpy_helper.from_array(randn(4, 3, 3, 3), "w")
 with open(os.path.join(OUT, "unrunnable.data"), "wb") as f:
     f.write(w.raw_data)
@@ -118,16 +119,16 @@ external_data_helper.set_external_data(w, "unrunnable.data", offset=0, length=le
 w.ClearField("raw_data")
 w.data_location = TensorProto.EXTERNAL
 nodes = [
-    helper.make_node("Transpose", ["x"], ["t1"], name="transpose_in", perm=[0, 1, 3, 2]),
+    helper.make_node("Shrink", ["x"], ["t1"], name="shrink_in"),
     helper.make_node("Cast", ["b16"], ["b"], name="b16.f32", to=TensorProto.FLOAT),
     helper.make_node("Conv", ["t1", "w", "b"], ["c"], name="conv", kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
-    helper.make_node("Sigmoid", ["c"], ["s"]),
+    helper.make_node("Hardmax", ["c"], ["s"]),
     helper.make_node("Relu", ["s"], ["r"], name="relu"),
-    helper.make_node("Transpose", ["r"], ["t2"], name="transpose_out", perm=[0, 1, 3, 2]),
+    helper.make_node("Shrink", ["r"], ["t2"], name="shrink_out"),
     helper.make_node("FancyOp", ["t2"], ["y"], name="fancy", domain="com.example"),
-    helper.make_node("Sigmoid", ["mask"], ["ms"], name="mask_sigmoid"),
+    helper.make_node("Hardmax", ["mask"], ["ms"], name="mask_hardmax"),
     helper.make_node("Add", ["ms", "scale"], ["ma"], name="add"),
-    helper.make_node("Sigmoid", ["ma"], ["m"]),
+    helper.make_node("Hardmax", ["ma"], ["m"]),
 ]
 graph = helper.make_graph(
     nodes, "unrunnable",
@@ -136,9 +137,9 @@ graph = helper.make_graph(
     [w, numpy_helper.from_array(randn(4, dtype=np.float16), "b16"), numpy_helper.from_array(randn(1), "scale")])
 m = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("com.example", 1)],
                       producer_name="zoo-inspect-cases", producer_version="1.0",
-                      doc_string="Transpose, Sigmoid and a custom op: zoo cannot run it.")
+                      doc_string="Shrink, Hardmax and a custom op: zoo cannot run it.")
 m.ir_version = 8
-save(m, "unrunnable", zoo_cannot_run={("", "Transpose"), ("", "Sigmoid"), ("com.example", "FancyOp")})
+save(m, "unrunnable", zoo_cannot_run={("", "Shrink"), ("", "Hardmax"), ("com.example", "FancyOp")})
 
 # --- unsupported_attribute: MaxPool with storage_order=1 (column-major indices), then Relu.
 graph = helper.make_graph(

@@ -296,9 +296,9 @@ onnx.save(ext_model("../reader/ext_valid.data", woff, w.nbytes), os.path.join(OU
 onnx.save(ext_model(os.path.join(OUT, "ext_valid.data"), woff, w.nbytes), os.path.join(OUT, "ext_absolute.onnx"))
 
 # --- Refusals.
-m = model([helper.make_node("Sigmoid", ["x"], ["a"], name="sig"),
+m = model([helper.make_node("Hardmax", ["x"], ["a"], name="hard"),
            helper.make_node("Relu", ["a"], ["b"], name="fine"),
-           helper.make_node("Tanh", ["b"], ["c"]),
+           helper.make_node("Shrink", ["b"], ["c"]),
            helper.make_node("FancyOp", ["c"], ["y"], name="custom", domain="com.example")],
           [vi("x", ["N", 4])], [vi("y", None)], [], opset=13, check=False)
 m.opset_import.append(helper.make_opsetid("com.example", 1))

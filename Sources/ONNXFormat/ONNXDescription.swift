@@ -4,6 +4,7 @@
 /// `zoo inspect` prints, like Netron's model properties or `polygraphy inspect model`.
 import CONNX
 import ZooCore
+import ZooOps
 
 public struct ONNXDescription: Sendable, Equatable {
     /// One `opset_import` entry, as the file writes it ("" is the default domain).

@@ -3,6 +3,7 @@
 import CONNX
 import CProtobufC
 import ZooCore
+import ZooOps
 
 #if canImport(Glibc)
 import Glibc
@@ -10,32 +11,16 @@ import Glibc
 import Darwin
 #endif
 
-/// One import: the model's state while nodes are translated in order.
+/// One import: the model's protobuf side (tensor decoding, the node loop); the graph grows in
+/// `builder`, which the op importers (`Op.onnxImporters`) extend.
 struct Importer {
     let proto: ONNXModelProto
     let path: String
     let limits: ResourceLimits
     var opset = 0
-
-    /// Known values: graph inputs, initializers, folded constants, node outputs.
-    var constants: [String: Tensor] = [:]
-    var constantOrder: [String] = []
-    var inputs: [ValueInfo] = []
-    var nodes: [Node] = []
-    var nodeNames: Set<String> = []
-    /// Identity outputs and widening Casts → the value they forward.
-    var aliases: [String: String] = [:]
-    /// Values the model types FLOAT whose constant is stored in another floating dtype: the outputs
-    /// of widening Casts, and Identity copies of them. Only through these may an op read such a constant.
-    var widened: Set<String> = []
-    /// Every value some node or the graph output reads (to check that dropped extra outputs are unused).
-    var consumed: Set<String> = []
+    var builder = ONNXGraphBuilder(opset: 0, limits: .current, inputs: [], consumed: [])
     /// Initializers, Constant values and ConstantOfShape fills.
     var decoder: TensorDecoder
-    /// Graph inputs and the outputs of `nodes[..<inferredNodes]`, inferred incrementally as
-    /// builders ask for shapes (`shape(of:)`), so a lookup costs the nodes appended since the last.
-    var inferred: [String: ValueInfo] = [:]
-    var inferredNodes = 0
 
     init(proto: ONNXModelProto, path: String, limits: ResourceLimits) {
         self.proto = proto
@@ -68,24 +53,23 @@ struct Importer {
         // Initializers (sparse ones are refused: no op here takes them).
         if graph.n_sparse_initializer > 0 { throw fail("sparse initializers are not supported") }
         var fileInitializers: [(name: String, tensor: Tensor)] = []
+        var initializerNames: Set<String> = []
         for (index, tensor) in ONNXProto.messages(graph.initializer, graph.n_initializer).enumerated() {
             let name = ONNXProto.string(tensor.pointee.name)
-            guard constants[name] == nil else { throw ONNXError(file: path, .tensor(name), "initializer defined twice") }
-            let decoded = try readTensor(tensor, initializer: index)
-            fileInitializers.append((name, decoded))
-            addConstant(name, decoded)
+            guard initializerNames.insert(name).inserted else { throw ONNXError(file: path, .tensor(name), "initializer defined twice") }
+            fileInitializers.append((name, try readTensor(tensor, initializer: index)))
         }
 
         // Graph inputs: those with an initializer are constants (IR 3 lists every initializer as an
         // input; later IRs allow overridable defaults) — the rest must be exactly one tensor.
+        var inputs: [ValueInfo] = []
         for input in ONNXProto.messages(graph.input, graph.n_input) {
             let name = ONNXProto.string(input.pointee.name)
-            if constants[name] != nil { continue }
+            if initializerNames.contains(name) { continue }
             guard !name.isEmpty else { throw fail("a graph input has an empty name") }
             guard !inputs.contains(where: { $0.name == name }) else { throw ONNXError(file: path, .value(name), "graph input listed twice") }
             inputs.append(try valueInfo(input, name: name))
         }
-        for input in inputs { inferred[input.name] = input }
         guard !inputs.isEmpty else { throw fail("the graph has no runtime inputs (every input is an initializer): there is nothing to run it on") }
 
         let outputs = ONNXProto.messages(graph.output, graph.n_output).map { ONNXProto.string($0.pointee.name) }
@@ -93,17 +77,19 @@ struct Importer {
             guard !output.isEmpty else { throw fail("graph output \(index) has an empty name") }
             guard !outputs[..<index].contains(output) else { throw ONNXError(file: path, .value(output), "graph output listed twice") }
         }
-        consumed = Set(outputs)
+        var consumed = Set(outputs)
         for node in protoNodes {
             for input in ONNXProto.strings(node.pointee.input, node.pointee.n_input) { consumed.insert(input) }
         }
+        builder = ONNXGraphBuilder(opset: opset, limits: limits, inputs: inputs, consumed: consumed)
+        for (name, tensor) in fileInitializers { builder.addConstant(name, tensor) }
 
         var usedNames: Set<String> = []
         /// The next suffix to try per repeated name, so n nodes sharing a name cost O(n), not O(n²).
         var nextSuffix: [String: Int] = [:]
-        for (index, node) in protoNodes.enumerated() {
-            let opType = ONNXProto.string(node.pointee.op_type)
-            var name = ONNXProto.string(node.pointee.name)
+        for (index, protoNode) in protoNodes.enumerated() {
+            let opType = ONNXProto.string(protoNode.pointee.op_type)
+            var name = ONNXProto.string(protoNode.pointee.name)
             if name.isEmpty { name = "\(opType)_\(index)" }
             if usedNames.contains(name) {
                 let base = name
@@ -113,30 +99,36 @@ struct Importer {
                 nextSuffix[base] = k + 1
             }
             usedNames.insert(name)
-            let context = NodeContext(proto: node, name: name, opType: opType, file: path, aliases: aliases)
-            // Every op zoo imports computes its first output; builders may rely on it.
-            guard let output = context.outputs.first, !output.isEmpty else { throw context.error("has no output") }
-            try Importer.builders[opType]!(&self, context)
+            let node = try node(protoNode, name: name, opType: opType)
+            // Every op zoo imports computes its first output; importers rely on it.
+            guard let output = node.outputs.first, !output.isEmpty else {
+                throw ONNXError(file: path, .node(name: name, opType: opType), "has no output")
+            }
+            do throws(ONNXImportError) { try Op.onnxImporters[opType]!.build(&builder, node) } catch {
+                throw ONNXError(file: path, .node(name: error.node, opType: error.opType), error.message)
+            }
         }
 
         // A graph output produced through Identity keeps its ONNX name: the value it forwards is
         // renamed to it (when that value is a node output and not itself a graph output).
+        var nodes = builder.nodes
+        var aliases = builder.aliases
         for output in outputs {
             guard let source = aliases[output], !outputs.contains(source),
-                  let producer = nodes.firstIndex(where: { $0.output == source }) else { continue }
-            nodes[producer].output = output
+                  let producer = nodes.firstIndex(where: { $0.outputs.contains(source) }) else { continue }
+            nodes[producer].outputs = nodes[producer].outputs.map { $0 == source ? output : $0 }
             for k in nodes.indices { nodes[k].inputs = nodes[k].inputs.map { $0 == source ? output : $0 } }
             for (key, value) in aliases where value == source { aliases[key] = output }
         }
         let resolvedOutputs = outputs.map { aliases[$0] ?? $0 }
-        for (original, output) in zip(outputs, resolvedOutputs) where constants[output] != nil {
+        for (original, output) in zip(outputs, resolvedOutputs) where builder.constants[output] != nil {
             throw ONNXError(file: path, .value(original), "graph output is a constant; zoo graphs compute their outputs")
         }
 
         // Only constants a node reads become graph initializers (Reshape shapes and the like were
         // consumed while importing).
         let read = Set(nodes.flatMap(\.inputs))
-        let initializers = constantOrder.filter { read.contains($0) }.map { (name: $0, tensor: constants[$0]!) }
+        let initializers = builder.constantOrder.filter { read.contains($0) }.map { (name: $0, tensor: builder.constants[$0]!) }
         let built: Graph
         do {
             built = try Graph(name: ONNXProto.string(graph.name).isEmpty ? "onnx" : ONNXProto.string(graph.name),
@@ -151,6 +143,27 @@ struct Importer {
         let folded = Set(fileInitializers.map(\.name).filter { consumed.contains($0) && !read.contains($0) })
         return ONNXModel(graph: built, irVersion: irVersion, opset: opset, producer: producer, path: path,
                          initializers: fileInitializers, graphConstants: folded)
+    }
+
+    /// Why the importer has no way to build an op.
+    enum Unsupported: Equatable {
+        /// The op belongs to a domain other than the default one ("" or "ai.onnx").
+        case otherDomain
+        /// No importer for this op type.
+        case noBuilder
+        /// An importer exists, but the op appeared only in this later opset.
+        case introduced(Int)
+    }
+
+    /// Whether a node of `opType` in `domain` has an importer at `opset`, the default-domain opset
+    /// the model imports (nil: none, so only the registry is asked): nil when it has, else why not.
+    /// The one answer behind `checkSupported` and `ONNX.describe`'s `unsupportedOps`. A node with an
+    /// importer may still be refused when built (an attribute value, an input shape).
+    static func unsupported(opType: String, domain: String, opset: Int?) -> Unsupported? {
+        guard domain.isEmpty || domain == "ai.onnx" else { return .otherDomain }
+        guard let importer = Op.onnxImporters[opType] else { return .noBuilder }
+        if let opset, opset < importer.since { return .introduced(importer.since) }
+        return nil
     }
 
     /// Every node whose op the importer cannot build (`Importer.unsupported`), reported together.
@@ -170,11 +183,6 @@ struct Importer {
             }
         }
         guard unsupported.isEmpty else { throw fail("unsupported ops: " + unsupported.joined(separator: ", ")) }
-    }
-
-    mutating func addConstant(_ name: String, _ tensor: Tensor) {
-        if constants[name] == nil { constantOrder.append(name) }
-        constants[name] = tensor
     }
 
     /// A graph input's declared type: a float tensor whose dims are fixed except a batch that may be
@@ -210,37 +218,6 @@ struct Importer {
             throw refuse("graph input shape [\(dims.map(\.description).joined(separator: ", "))] is too large (its size in bytes overflows)")
         }
         return ValueInfo(name: name, dtype: dtype, shape: dims)
-    }
-
-    /// The shape of a value built so far (for auto_pad, MatMul, legacy broadcasting and the
-    /// pre-13 Softmax): a constant's, or a graph input's or node output's as the IR infers it. Nodes
-    /// appended since the last lookup are inferred now, one at a time, so importing stays linear.
-    mutating func shape(of value: String, _ context: NodeContext) throws(ONNXError) -> [Dim] {
-        if let tensor = constants[value] { return tensor.shape.map { .fixed($0) } }
-        while inferredNodes < nodes.count {
-            let node = nodes[inferredNodes]
-            do throws(GraphError) {
-                var infos: [ValueInfo] = []
-                for input in node.inputs {
-                    if let tensor = constants[input] {
-                        infos.append(ValueInfo(name: input, dtype: tensor.dtype, shape: tensor.shape.map { .fixed($0) }))
-                    } else if let info = inferred[input] {
-                        infos.append(info)
-                    } else {
-                        throw GraphError(node: node.name, op: node.op.name, "input '\(input)' is not defined before this node")
-                    }
-                }
-                guard inferred[node.output] == nil else {
-                    throw GraphError(node: node.name, op: node.op.name, "output '\(node.output)' is already defined")
-                }
-                inferred[node.output] = try Graph.inferOutput(of: node, inputs: infos)
-            } catch {
-                throw context.error("cannot infer the shape of input '\(value)': \(error)")
-            }
-            inferredNodes += 1
-        }
-        guard let info = inferred[value] else { throw context.error("input '\(value)' is not defined before this node") }
-        return info.shape
     }
 
     /// A TensorProto's contents as a zoo tensor (see `TensorDecoder.decode`); the graph's

@@ -25,6 +25,7 @@
 import CONNX
 import CProtobufC
 import ZooCore
+import ZooOps
 
 #if canImport(Glibc)
 import Glibc

@@ -2,6 +2,7 @@
 import CONNX
 import CProtobufC
 import ZooCore
+import ZooOps
 
 #if canImport(Glibc)
 import Glibc

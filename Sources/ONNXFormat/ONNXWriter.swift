@@ -42,6 +42,7 @@ import Darwin
 import CONNX
 import CProtobufC
 import ZooCore
+import ZooOps
 
 /// How `ONNX.save` writes a model.
 public struct ONNXWriteOptions: Sendable {
@@ -94,182 +95,22 @@ extension ONNX {
     /// - Throws: `ONNXError` naming the node and what ONNX cannot express (an unsupported opset, an
     ///   even-size PyTorch LRN, an adaptive pool whose sizes do not divide), or the I/O failure.
     public static func save(_ graph: Graph, to path: String, options: ONNXWriteOptions = .init()) throws(ONNXError) {
-        let model = try ONNXExport.lower(graph, path: path, opset: options.opset)
-        try ONNXExport.write(model, to: path, options: options)
-    }
-}
-
-// MARK: - Lowering: zoo ops → ONNX nodes
-
-/// The ONNX form of a graph, before it becomes protobuf messages.
-struct ONNXExport {
-    enum Attribute: Equatable {
-        case int(Int)
-        case ints([Int])
-        case float(Float)
-    }
-
-    struct Node {
-        var name: String
-        var opType: String
-        var inputs: [String]
-        var output: String
-        var attributes: [(name: String, value: Attribute)]
-    }
-
-    /// The graph's name (GraphProto.name).
-    var name: String
-    var nodes: [Node] = []
-    /// The graph's initializers in order, then the constants the lowering added (Reshape shapes).
-    var initializers: [(name: String, tensor: Tensor)] = []
-    var inputs: [ValueInfo] = []
-    var outputs: [ValueInfo] = []
-    /// Every intermediate value the ONNX nodes produce (graph outputs excluded).
-    var valueInfo: [ValueInfo] = []
-    var opset: Int
-    var irVersion: Int
-
-    /// Lowers `graph` for `opset`, refusing what the opset cannot express.
-    static func lower(_ graph: Graph, path: String, opset: Int) throws(ONNXError) -> ONNXExport {
-        guard let irVersion = ONNXWriteOptions.irVersion(forOpset: opset) else {
+        guard let irVersion = ONNXWriteOptions.irVersion(forOpset: options.opset) else {
             let range = ONNXWriteOptions.supportedOpsets
-            throw ONNXError(file: path, "opset \(opset) is not supported: zoo writes ONNX opsets \(range.lowerBound)–\(range.upperBound)")
+            throw ONNXError(file: path, "opset \(options.opset) is not supported: zoo writes ONNX opsets \(range.lowerBound)–\(range.upperBound)")
         }
-        var export = ONNXExport(name: graph.name.isEmpty ? "main_graph" : graph.name, opset: opset, irVersion: irVersion)
-        export.initializers = graph.initializers
-        export.inputs = graph.inputs
-        /// Names the lowering may not give to a value or node it adds.
-        var taken = Set(graph.values.keys).union(graph.nodes.map(\.name))
-        /// `base`, or `base_1`, `base_2`… — the first name not taken, which it then takes.
-        func fresh(_ base: String) -> String {
-            var name = base
-            var suffix = 1
-            while taken.contains(name) {
-                name = base + "_\(suffix)"
-                suffix += 1
-            }
-            taken.insert(name)
-            return name
+        let model: ONNXExporter
+        do { model = try ONNXExporter.lower(graph, opset: options.opset) } catch {
+            if let node = error.node, let op = error.op { throw ONNXError(file: path, .node(name: node, opType: op), error.message) }
+            throw ONNXError(file: path, error.description)
         }
-        let graphOutputs = Set(graph.outputs)
-        /// Values a dropped Dropout forwarded: its output name → the value it passed through; and
-        /// initializers not stored as f32: their name → the Cast output that widens them.
-        var alias: [String: String] = [:]
-        func resolve(_ name: String) -> String { alias[name] ?? name }
-
-        let read = Set(graph.nodes.flatMap(\.inputs))
-        for (name, tensor) in graph.initializers where tensor.dtype.isFloatingPoint && tensor.dtype != .f32 && read.contains(name) {
-            let widened = fresh(name + ".f32")
-            alias[name] = widened
-            export.nodes.append(Node(name: widened, opType: "Cast", inputs: [name], output: widened,
-                                     attributes: [("to", .int(Int(ONNXDataType.float.rawValue)))]))
-            export.valueInfo.append(ValueInfo(name: widened, dtype: .f32, shape: tensor.shape.map { .fixed($0) }))
-        }
-
-        for node in graph.nodes {
-            let inputs = node.inputs.map(resolve)
-            func refuse(_ message: String) -> ONNXError {
-                ONNXError(file: path, .node(name: node.name, opType: node.op.name), message)
-            }
-            func emit(_ opType: String, _ attributes: [(name: String, value: Attribute)] = [], inputs extra: [String]? = nil) {
-                export.nodes.append(Node(name: node.name, opType: opType, inputs: extra ?? inputs, output: node.output,
-                                         attributes: attributes))
-            }
-            func pool(_ p: Op.Pool, average: Bool) -> [(name: String, value: Attribute)] {
-                var attributes: [(name: String, value: Attribute)] = [
-                    ("kernel_shape", .ints(p.kernel)), ("strides", .ints(p.strides)), ("pads", .ints(p.pads)),
-                    ("ceil_mode", .int(p.ceilMode ? 1 : 0)),
-                ]
-                if average { attributes.append(("count_include_pad", .int(p.countIncludePad ? 1 : 0))) }
-                return attributes
-            }
-
-            switch node.op {
-            case let .conv(c):
-                emit("Conv", [("kernel_shape", .ints(c.kernel)), ("strides", .ints(c.strides)), ("pads", .ints(c.pads)),
-                              ("dilations", .ints(c.dilations)), ("group", .int(c.groups))])
-            case .relu:
-                emit("Relu")
-            case let .maxPool(p):
-                emit("MaxPool", pool(p, average: false))
-            case let .averagePool(p):
-                emit("AveragePool", pool(p, average: true))
-            case let .adaptiveAveragePool(outH, outW):
-                guard let shape = graph.values[node.inputs[0]]?.shape, shape.count == 4,
-                      let inH = shape[2].value, let inW = shape[3].value else {
-                    throw refuse("the input's spatial size must be fixed to write an adaptive pool as AveragePool")
-                }
-                guard inH % outH == 0, inW % outW == 0 else {
-                    throw refuse("input \(inH)×\(inW) does not divide into the output \(outH)×\(outW): ONNX has no adaptive "
-                        + "pooling, and AveragePool expresses it only when every output cell covers in/out inputs "
-                        + "(kernel = stride = in/out), as torch's exporter requires too")
-                }
-                let kernel = [inH / outH, inW / outW]
-                emit("AveragePool", pool(Op.Pool(kernel: kernel, strides: kernel), average: true))
-            case .globalAveragePool:
-                emit("GlobalAveragePool")
-            case let .lrn(l):
-                if l.window == .pytorch && l.size % 2 == 0 {
-                    let torch = l.offsets
-                    let onnx = Op.LRN(size: l.size, window: .onnx).offsets
-                    throw refuse("size \(l.size) with PyTorch's channel window (c\(torch.low)…c+\(torch.high)) cannot be written "
-                        + "as ONNX LRN, whose even windows are c\(onnx.low)…c+\(onnx.high) (pytorch#75722)")
-                }
-                emit("LRN", [("size", .int(l.size)), ("alpha", .float(l.alpha)), ("beta", .float(l.beta)),
-                             ("bias", .float(l.bias))])
-            case let .flatten(axis):
-                emit("Flatten", [("axis", .int(axis))])
-            case let .reshape(shape, allowZero):
-                var attributes: [(name: String, value: Attribute)] = []
-                if allowZero && shape.contains(0) {
-                    guard opset >= 14 else {
-                        throw refuse("shape \(shape) with allowzero (a 0 meaning an empty dimension) needs opset 14 or later")
-                    }
-                }
-                if allowZero && opset >= 14 { attributes.append(("allowzero", .int(1))) }
-                let constant = fresh(node.name + ".shape")
-                let values = shape.map(Int64.init)
-                let tensor = try! Tensor(dtype: .i64, shape: [shape.count]) { raw in
-                    values.withUnsafeBytes { raw.copyMemory(from: $0) }
-                }
-                export.initializers.append((constant, tensor))
-                emit("Reshape", attributes, inputs: [inputs[0], constant])
-            case let .gemm(g):
-                var attributes: [(name: String, value: Attribute)] = [("alpha", .float(g.alpha)), ("beta", .float(g.beta))]
-                if g.transA { attributes.append(("transA", .int(1))) }
-                if g.transB { attributes.append(("transB", .int(1))) }
-                emit("Gemm", attributes)
-            case .dropout:
-                if graphOutputs.contains(node.output) {
-                    emit("Identity")
-                } else {
-                    alias[node.output] = inputs[0]
-                }
-            case let .softmax(axis):
-                emit("Softmax", [("axis", .int(axis))])
-            case .add:
-                emit("Add")
-            case let .batchNormalization(epsilon):
-                emit("BatchNormalization", [("epsilon", .float(epsilon))])
-            case let .concat(axis):
-                emit("Concat", [("axis", .int(axis))])
-            }
-        }
-
-        for output in graph.outputs {
-            guard let info = graph.values[output] else { throw ONNXError(file: path, .value(output), "graph output has no inferred type") }
-            export.outputs.append(info)
-        }
-        for node in export.nodes where !graphOutputs.contains(node.output) {
-            if let info = graph.values[node.output] { export.valueInfo.append(info) }
-        }
-        return export
+        try ONNXExporter.write(model, irVersion: irVersion, to: path, options: options)
     }
 }
 
 // MARK: - Writing: protobuf-c messages packed straight to disk
 
-extension ONNXExport {
+extension ONNXExporter {
     /// Where each initializer's bytes go.
     private enum Placement {
         case inline
@@ -279,7 +120,7 @@ extension ONNXExport {
     static let externalAlignment = 4096
 
     /// Writes the lowered model to `path` (and `<path>.data` when tensors go external).
-    static func write(_ model: ONNXExport, to path: String, options: ONNXWriteOptions) throws(ONNXError) {
+    static func write(_ model: ONNXExporter, irVersion: Int, to path: String, options: ONNXWriteOptions) throws(ONNXError) {
         // raw_data is little-endian; zoo's storages hold native-order elements.
         guard 1.littleEndian == 1 else { throw ONNXError(file: path, "writing ONNX from a big-endian host is not supported") }
         // Dense, contiguous bytes for every initializer: the storage itself when it already is (no copy),
@@ -313,13 +154,13 @@ extension ONNXExport {
         var external = options.externalData
         var (placements, dataSize) = layout(external: external)
         var arena = ProtoArena()
-        var message = build(model, tensors: tensors, placements: placements, dataName: dataName, options: options, arena: arena)
+        var message = build(model, irVersion: irVersion, tensors: tensors, placements: placements, dataName: dataName, options: options, arena: arena)
         var size = message.withMemoryRebound(to: ProtobufCMessage.self, capacity: 1) { protobuf_c_message_get_packed_size($0) }
         if size > options.singleFileLimit && !external {
             external = true
             (placements, dataSize) = layout(external: true)
             arena = ProtoArena()
-            message = build(model, tensors: tensors, placements: placements, dataName: dataName, options: options, arena: arena)
+            message = build(model, irVersion: irVersion, tensors: tensors, placements: placements, dataName: dataName, options: options, arena: arena)
             size = message.withMemoryRebound(to: ProtobufCMessage.self, capacity: 1) { protobuf_c_message_get_packed_size($0) }
         }
         guard size <= options.singleFileLimit else {
@@ -365,11 +206,11 @@ extension ONNXExport {
 
     /// The ModelProto for `model`, every message, string and array allocated in `arena` (freed with it);
     /// `raw_data` points at the tensors' bytes, which must outlive the packing.
-    private static func build(_ model: ONNXExport, tensors: [(name: String, tensor: Tensor)], placements: [Placement],
+    private static func build(_ model: ONNXExporter, irVersion: Int, tensors: [(name: String, tensor: Tensor)], placements: [Placement],
                               dataName: String, options: ONNXWriteOptions, arena: ProtoArena) -> UnsafeMutablePointer<Onnx__ModelProto> {
         let proto = arena.message(onnx__model_proto__init)
         proto.pointee.has_ir_version = 1
-        proto.pointee.ir_version = Int64(model.irVersion)
+        proto.pointee.ir_version = Int64(irVersion)
         proto.pointee.producer_name = arena.string(options.producerName)
         proto.pointee.producer_version = arena.string(options.producerVersion)
         let opset = arena.message(onnx__operator_set_id_proto__init)
@@ -398,7 +239,7 @@ extension ONNXExport {
         proto.pointee.name = arena.string(node.name)
         proto.pointee.op_type = arena.string(node.opType)
         (proto.pointee.n_input, proto.pointee.input) = arena.array(node.inputs.map { Optional(arena.string($0)) })
-        (proto.pointee.n_output, proto.pointee.output) = arena.array([Optional(arena.string(node.output))])
+        (proto.pointee.n_output, proto.pointee.output) = arena.array(node.outputs.map { Optional(arena.string($0)) })
         var attributes: [UnsafeMutablePointer<Onnx__AttributeProto>?] = []
         for (name, value) in node.attributes {
             let attribute = arena.message(onnx__attribute_proto__init)
@@ -416,6 +257,15 @@ extension ONNXExport {
             case let .ints(v):
                 attribute.pointee.type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS
                 (attribute.pointee.n_ints, attribute.pointee.ints) = arena.array(v.map(Int64.init))
+            case let .floats(v):
+                attribute.pointee.type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOATS
+                (attribute.pointee.n_floats, attribute.pointee.floats) = arena.array(v)
+            case let .string(v):
+                attribute.pointee.type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRING
+                attribute.pointee.has_s = 1
+                let bytes = Array(v.utf8)
+                let (count, data) = arena.array(bytes)
+                attribute.pointee.s = ProtobufCBinaryData(len: count, data: data)
             }
             attributes.append(attribute)
         }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import TorchFormat
 import ZooCore
+import ZooOps
 #if canImport(Glibc)
 import Glibc
 #endif

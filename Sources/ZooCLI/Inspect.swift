@@ -3,6 +3,7 @@ import ONNXFormat
 import Safetensors
 import TorchFormat
 import ZooCore
+import ZooOps
 import ZooModels
 
 struct Inspect: ParsableCommand {
@@ -91,7 +92,7 @@ func graphJSON(_ graph: Graph, architecture: String?) -> JSON {
         ("name", .string(graph.name)), ("architecture", architecture.map(JSON.string) ?? .null),
         ("inputs", .array(graph.inputs.map { value($0.name) })),
         ("nodes", .array(graph.nodes.map { node in
-            .object([("name", .string(node.name)), ("op", .string(node.op.name)), ("attributes", .string(node.op.attributeSummary)),
+            .object([("name", .string(node.name)), ("op", .string(node.op.name)), ("attributes", .string(node.op.summary)),
                      ("inputs", .array(node.inputs.map(JSON.string))), ("output", value(node.output))])
         })),
         ("outputs", .array(graph.outputs.map(value))),

@@ -1,4 +1,5 @@
 import ZooCore
+import ZooOps
 
 /// A JSON value with ordered object keys, so `--json` output is stable field by field.
 indirect enum JSON {

@@ -4,6 +4,7 @@ import ONNXFormat
 import Safetensors
 import TorchFormat
 import ZooCore
+import ZooOps
 import ZooKernels
 import ZooModels
 import ZooRuntime

@@ -1,5 +1,6 @@
 import ArgumentParser
 import ZooCore
+import ZooOps
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -1,5 +1,6 @@
 import ArgumentParser
 import ZooCore
+import ZooOps
 import ZooModels
 import ZooRuntime
 

@@ -14,6 +14,7 @@ import ONNXFormat
 import Safetensors
 import TorchFormat
 import ZooCore
+import ZooOps
 import ZooModels
 
 /// The targets, by name.

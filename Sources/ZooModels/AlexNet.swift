@@ -1,4 +1,5 @@
 import ZooCore
+import ZooOps
 
 /// torchvision's AlexNet, exactly: torchvision/models/alexnet.py (the "one weird trick" layout,
 /// Krizhevsky 2014, arXiv:1404.5997, as trained for `alexnet-owt-7be5be79.pth`), 64-192-384-256-256
@@ -18,13 +19,13 @@ enum AlexNet {
         var b = GraphBuilder(input: "input", channels: 3, size: inputSize)
         for (index, kernel, stride, pad) in convs {
             b.conv("features.\(index)", kernel: kernel, stride: stride, pad: pad)
-            b.add("features.\(index + 1)", .relu)
+            b.add("features.\(index + 1)", Op.Unary.relu)
             if index == 0 || index == 3 || index == 10 {
-                b.add("features.\(index + 2)", .maxPool(Op.Pool(kernel: [3, 3], strides: [2, 2])))
+                b.add("features.\(index + 2)", Op.MaxPool(Op.Pool(kernel: [3, 3], strides: [2, 2])))
             }
         }
-        b.add("avgpool", .adaptiveAveragePool(outputHeight: 6, outputWidth: 6))
-        b.add("flatten", .flatten(axis: 1))
+        b.add("avgpool", Op.AdaptiveAveragePool(outputHeight: 6, outputWidth: 6))
+        b.add("flatten", Op.Flatten(axis: 1))
         b.alexNetClassifier()
         return try b.build(name: "alexnet (torchvision, \(config))", weights: weights)
     }

@@ -1,4 +1,5 @@
 import ZooCore
+import ZooOps
 
 /// AlexNet as in the 2012 paper (Krizhevsky, Sutskever, Hinton, "ImageNet Classification with Deep
 /// Convolutional Neural Networks", NIPS 2012) in the single-tower form Caffe's bvlc_alexnet and the
@@ -23,11 +24,11 @@ enum AlexNetPaper {
 
     static func graph(config: ModelConfig, weights: [String: Tensor], inputSize: Int) throws(GraphError) -> Graph {
         var b = GraphBuilder(input: "input", channels: 3, size: inputSize)
-        let pool = Op.maxPool(Op.Pool(kernel: [3, 3], strides: [2, 2], ceilMode: true))
-        let lrn = Op.lrn(Op.LRN(size: 5, alpha: 1e-4, beta: 0.75, bias: 2, window: .pytorch))
+        let pool = Op.MaxPool(Op.Pool(kernel: [3, 3], strides: [2, 2], ceilMode: true))
+        let lrn = Op.LRN(size: 5, alpha: 1e-4, beta: 0.75, bias: 2, window: .pytorch)
         for (index, kernel, stride, pad, groups) in convs {
             b.conv("features.\(index)", kernel: kernel, stride: stride, pad: pad, groups: groups)
-            b.add("features.\(index + 1)", .relu)
+            b.add("features.\(index + 1)", Op.Unary.relu)
             switch index {
             case 0, 4:
                 b.add("features.\(index + 2)", lrn)
@@ -38,7 +39,7 @@ enum AlexNetPaper {
                 break
             }
         }
-        b.add("flatten", .flatten(axis: 1))
+        b.add("flatten", Op.Flatten(axis: 1))
         b.alexNetClassifier()
         return try b.build(name: "alexnet-paper (\(config))", weights: weights)
     }

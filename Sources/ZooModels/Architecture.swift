@@ -1,5 +1,6 @@
 import TorchFormat
 import ZooCore
+import ZooOps
 
 /// The widths that size a classic CNN: output channels of each convolution, hidden fc widths,
 /// classes. Reduced-width variants (used for small fixtures) are the same architecture.

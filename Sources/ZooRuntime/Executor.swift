@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import ZooCore
+import ZooOps
 import ZooKernels
 
 /// Why a graph could not be prepared or run, naming the node when one is at fault.
@@ -127,10 +128,11 @@ public final class Executor: @unchecked Sendable {
                 shapes = plan.shapes
             }
         }
-        return steps.enumerated().map { index, step in
+        return steps.enumerated().compactMap { index, step in
             let times = samples[index].sorted()
+            guard !times.isEmpty else { return nil }  // folded when the plan was made
             let (kernel, flops, executed) = step.describe(shapes: shapes)
-            return StepProfile(nodes: step.nodes, kernel: kernel, flops: flops, executedFlops: executed,
+            return StepProfile(nodes: step.nodes.map(\.name), kernel: kernel, flops: flops, executedFlops: executed,
                                median: times[times.count / 2], best: times[0])
         }
     }
@@ -173,31 +175,55 @@ public final class Executor: @unchecked Sendable {
             if plans.count >= 4 { plans.removeAll() }  // each plan holds an arena: keep a few shapes only
             plans[key] = plan
         }
-        var inputPointers: [String: UnsafeMutablePointer<Float>] = [:]
-        for (name, tensor) in inputs {
-            inputPointers[name] = tensor.count == 0 ? plan.arena
-                : UnsafeMutablePointer(mutating: tensor.storage.bytes.bindMemory(to: Float.self).baseAddress!.advanced(by: tensor.offset))
+        // Values held as tensors at run time: graph inputs and reference outputs; f32 ones also by pointer.
+        var tensors: [String: Tensor] = inputs
+        var pointers: [String: UnsafeMutablePointer<Float>] = [:]
+        func hold(_ name: String, _ tensor: Tensor) {
+            let dense = tensor.contiguous()
+            tensors[name] = dense
+            if dense.dtype == .f32 {
+                pointers[name] = dense.count == 0 ? plan.arena
+                    : UnsafeMutablePointer(mutating: dense.storage.bytes.bindMemory(to: Float.self).baseAddress!.advanced(by: dense.offset))
+            }
         }
+        for (name, tensor) in inputs { hold(name, tensor) }
         func pointer(_ name: String) -> UnsafeMutablePointer<Float> {
             let root = plan.roots[name] ?? name
-            if let input = inputPointers[root] { return input }
-            if let constant = plan.constants[root] { return constant }
-            return plan.arena + plan.offsets[name]!
+            if let offset = plan.offsets[name] { return plan.arena + offset }
+            if let p = pointers[root] { return p }
+            return plan.constants[root]!
+        }
+        /// A value as a tensor: held, known, or copied out of the arena (arena values are f32).
+        func tensor(_ name: String) -> Tensor {
+            if let t = tensors[name] { return t }
+            if let t = plan.known[name] { return t }
+            let shape = plan.shapes[name]!
+            return copy(pointer(name), shape)
         }
         var captured: [(node: String, value: Tensor)] = []
-        for (index, step) in steps.enumerated() {
+        for (index, step) in steps.enumerated() where plan.runs[index] {
             let start = timing == nil ? nil : ContinuousClock.now
-            step.run(plan: plan, pointer: pointer, pool: pool, kernels: options.kernels)
+            switch step.work {
+            case let .kernel(kernel):
+                let output = step.outputs[0]
+                kernel.run(StepBuffers(inputs: step.inputs.map(pointer), inputShapes: step.inputs.map { plan.shapes[$0]! },
+                                       output: pointer(output), outputShape: plan.shapes[output]!, workspace: plan.workspace,
+                                       pool: pool, kernels: options.kernels))
+            case let .reference(op):
+                let results: [Tensor]
+                do throws(OpFailure) { results = try op.evaluate(step.inputs.map(tensor)) } catch {
+                    throw ExecutionError(node: step.nodes[0].name, error.message)
+                }
+                for (name, value) in zip(step.outputs, results) { hold(name, value) }
+            }
             if let timing, let start {
                 let elapsed = (ContinuousClock.now - start).components
                 timing(index, Double(elapsed.seconds) + Double(elapsed.attoseconds) * 1e-18, plan)
             }
-            if capture, let shape = plan.shapes[step.output] {
-                captured.append((step.nodes.last!, copy(pointer(step.output), shape)))
-            }
+            if capture { captured.append((step.nodes.last!.name, tensor(step.outputs[0]))) }
         }
         var outputs: [String: Tensor] = [:]
-        for name in graph.outputs { outputs[name] = copy(pointer(name), plan.shapes[name]!) }
+        for name in graph.outputs { outputs[name] = tensor(name) }
         withExtendedLifetime(inputs) {}
         return (outputs, captured)
     }
@@ -207,10 +233,20 @@ public final class Executor: @unchecked Sendable {
     /// the graph has several.
     private func checked(_ input: Tensor, _ declared: ValueInfo) throws(ExecutionError) -> Tensor {
         let subject = graph.inputs.count == 1 ? "input" : "input '\(declared.name)'"
-        guard input.dtype.isFloatingPoint else {
-            throw ExecutionError("\(subject) is \(input.dtype.rawValue); the model takes floating-point input \(declared)")
+        let x: Tensor
+        if declared.dtype.isFloatingPoint {
+            // Any floating-point input converts to the declared precision.
+            guard input.dtype.isFloatingPoint else {
+                throw ExecutionError("\(subject) is \(input.dtype.rawValue); the model takes floating-point input \(declared)")
+            }
+            x = declared.dtype == .f32 ? input.float32() : (input.dtype == declared.dtype ? input.contiguous()
+                : Tensor(dtype: declared.dtype, shape: input.shape, doubles: input.doubles()))
+        } else {
+            guard input.dtype == declared.dtype else {
+                throw ExecutionError("\(subject) is \(input.dtype.rawValue); the model takes \(declared)")
+            }
+            x = input.contiguous()
         }
-        let x = input.float32()
         guard x.rank == declared.shape.count else {
             throw ExecutionError("\(subject) has shape \(x.shape), the model takes \(declared) (rank \(declared.shape.count))")
         }
@@ -231,140 +267,21 @@ public final class Executor: @unchecked Sendable {
     private func copy(_ source: UnsafeMutablePointer<Float>, _ shape: [Int]) -> Tensor {
         let count = shape.reduce(1, *)
         return try! Tensor(dtype: .f32, shape: shape) { buffer in
-            buffer.baseAddress!.copyMemory(from: source, byteCount: count * 4)
+            if count > 0 { buffer.baseAddress!.copyMemory(from: source, byteCount: count * 4) }
         }
     }
 }
 
-/// One executed operation over planned buffers.
-struct Step {
-    enum Kernel {
-        case conv(Conv2DKernel)
-        case linear(LinearKernel)
-        case gemm(Op.Gemm)
-        case relu
-        case maxPool(Pool2DShape)
-        case averagePool(Pool2DShape, countIncludePad: Bool)
-        case adaptiveAveragePool
-        case lrn(Op.LRN)
-        case softmax(axis: Int)
-        case add
-        case batchNorm(epsilon: Float)
-        case concat(axis: Int)
-        /// Flatten, Reshape, Dropout: the output is the input's buffer under another shape.
-        case view
-    }
-
-    let kernel: Kernel
-    let inputs: [String]
-    let output: String
-    /// Graph nodes this step computes, in order.
-    let nodes: [String]
-
-    /// A short description of the kernel, and the floating-point operations of the layer and those
+extension Step {
+    /// A short description of the step, and the floating-point operations of the layer and those
     /// the kernel executes (see `Executor.StepProfile`) for `shapes`.
     func describe(shapes: [String: [Int]]) -> (String, Double, Double) {
-        let inShape = shapes[inputs[0]] ?? [], outShape = shapes[output] ?? []
-        let outCount = Double(outShape.reduce(1, *))
-        switch kernel {
-        case let .conv(k):
-            let s = k.shape
-            let group = s.groups > 1 ? " g\(s.groups)" : ""
-            let stride = s.strideH > 1 || s.strideW > 1 ? "/\(s.strideH)" : ""
-            let flops = 2 * outCount * Double(s.reductionSize)
-            guard let w = k.winogradTransform, outShape.count == 4 else {
-                return ("conv \(s.inChannels)→\(s.outChannels) \(s.kernelH)×\(s.kernelW)\(stride)\(group)\(k.relu ? " +relu" : "") \(k.method.rawValue)",
-                        flops, flops)
-            }
-            let tiles = outShape[0] * ((outShape[2] + w.m - 1) / w.m) * ((outShape[3] + w.m - 1) / w.m)
-            let executed = 2 * Double(tiles * w.alpha * w.alpha * s.outChannels * s.groupInChannels)
-            return ("conv \(s.inChannels)→\(s.outChannels) \(s.kernelH)×\(s.kernelW)\(group)\(k.relu ? " +relu" : "") winograd F(\(w.m),\(w.r))",
-                    flops, executed)
-        case let .linear(k):
-            let flops = 2 * outCount * Double(k.inFeatures)
-            return ("linear \(k.inFeatures)→\(k.outFeatures)\(k.relu ? " +relu" : "")", flops, flops)
-        case let .gemm(g):
-            let k = inShape.count == 2 ? (g.transA ? inShape[0] : inShape[1]) : 0
-            return ("gemm", 2 * outCount * Double(k), 2 * outCount * Double(k))
-        case .relu: return ("relu", 0, 0)
-        case let .maxPool(p): return ("maxPool \(p.kernelH)×\(p.kernelW)/\(p.strideH)", 0, 0)
-        case let .averagePool(p, _): return ("averagePool \(p.kernelH)×\(p.kernelW)/\(p.strideH)", 0, 0)
-        case .adaptiveAveragePool: return ("adaptiveAveragePool", 0, 0)
-        case let .lrn(l): return ("lrn \(l.size)", 0, 0)
-        case .softmax: return ("softmax", 0, 0)
-        case .add: return ("add", 0, 0)
-        case .batchNorm: return ("batchNorm", 0, 0)
-        case .concat: return ("concat", 0, 0)
-        case .view: return ("view", 0, 0)
-        }
-    }
-
-    func run(plan: Plan, pointer: (String) -> UnsafeMutablePointer<Float>, pool: ThreadPool, kernels: KernelSet) {
-        let y = pointer(output)
-        let inShape = plan.shapes[inputs[0]]!, outShape = plan.shapes[output]!
-        let x = UnsafePointer(pointer(inputs[0]))
-        switch kernel {
-        case let .conv(kernel):
-            kernel.run(input: x, output: y, batch: inShape[0], inHeight: inShape[2], inWidth: inShape[3],
-                       workspace: plan.workspace, pool: pool)
-        case let .linear(kernel):
-            kernel.run(input: x, output: y, batch: inShape[0], workspace: plan.workspace, pool: pool)
-        case let .gemm(g):
-            let b = plan.shapes[inputs[1]]!
-            let (m, k) = g.transA ? (inShape[1], inShape[0]) : (inShape[0], inShape[1])
-            let n = g.transB ? b[0] : b[1]
-            var c: UnsafePointer<Float>?
-            var cRows = 0, cColumns = 0
-            if inputs.count == 3 {
-                let cShape = plan.shapes[inputs[2]]!
-                c = UnsafePointer(pointer(inputs[2]))
-                (cRows, cColumns) = cShape.count == 2 ? (cShape[0], cShape[1]) : (1, cShape.first ?? 1)
-            }
-            ElementwiseKernels.gemm(a: x, b: pointer(inputs[1]), c: c, cRows: cRows, cColumns: cColumns, output: y,
-                                    m: m, n: n, k: k, transA: g.transA, transB: g.transB, alpha: g.alpha, beta: g.beta)
-        case .relu:
-            ElementwiseKernels.relu(input: x, output: y, count: inShape.reduce(1, *), kernels: kernels)
-        case let .maxPool(shape):
-            PoolKernels.maxPool(shape, input: x, output: y, planes: inShape[0] * inShape[1], inHeight: inShape[2],
-                                inWidth: inShape[3], outHeight: outShape[2], outWidth: outShape[3], pool: pool, kernels: kernels)
-        case let .averagePool(shape, countIncludePad):
-            PoolKernels.averagePool(shape, countIncludePad: countIncludePad, input: x, output: y, planes: inShape[0] * inShape[1],
-                                    inHeight: inShape[2], inWidth: inShape[3], outHeight: outShape[2], outWidth: outShape[3], pool: pool,
-                                    kernels: kernels)
-        case .adaptiveAveragePool:
-            PoolKernels.adaptiveAveragePool(input: x, output: y, planes: inShape[0] * inShape[1], inHeight: inShape[2],
-                                            inWidth: inShape[3], outHeight: outShape[2], outWidth: outShape[3], pool: pool,
-                                            kernels: kernels)
-        case let .lrn(l):
-            let (low, high) = l.offsets
-            NormalizationKernels.lrn(input: x, output: y, batch: inShape[0], channels: inShape[1],
-                                     spatial: inShape[2...].reduce(1, *), size: l.size, low: low, high: high,
-                                     alpha: l.alpha, beta: l.beta, bias: l.bias, pool: pool, kernels: kernels)
-        case let .softmax(axis):
-            let a = axis < 0 ? axis + inShape.count : axis
-            NormalizationKernels.softmax(input: x, output: y, outer: inShape[..<a].reduce(1, *), length: inShape[a],
-                                         inner: inShape[(a + 1)...].reduce(1, *), pool: pool, kernels: kernels)
-        case .add:
-            ElementwiseKernels.add(x, inShape, pointer(inputs[1]), plan.shapes[inputs[1]]!, output: y, shape: outShape)
-        case let .batchNorm(epsilon):
-            NormalizationKernels.batchNorm(input: x, output: y, batch: inShape[0], channels: inShape[1],
-                                           spatial: inShape[2...].reduce(1, *), scale: pointer(inputs[1]), shift: pointer(inputs[2]),
-                                           mean: pointer(inputs[3]), variance: pointer(inputs[4]), epsilon: epsilon, pool: pool,
-                                           kernels: kernels)
-        case let .concat(axis):
-            let a = axis < 0 ? axis + outShape.count : axis
-            let outer = outShape[..<a].reduce(1, *), inner = outShape[(a + 1)...].reduce(1, *)
-            var offset = 0
-            for name in inputs {
-                let part = plan.shapes[name]![a] * inner
-                let source = pointer(name)
-                for o in 0..<outer {
-                    (y + o * outShape[a] * inner + offset).update(from: source + o * part, count: part)
-                }
-                offset += part
-            }
-        case .view:
-            break  // shares its input's buffer
+        switch work {
+        case let .kernel(kernel):
+            let d = kernel.describe(inputShapes: inputs.map { shapes[$0] ?? [] }, outputShape: shapes[outputs[0]] ?? [])
+            return (d.text, d.flops, d.executed)
+        case let .reference(op):
+            return ("\(op.name.lowercased()) (reference)", 0, 0)
         }
     }
 }

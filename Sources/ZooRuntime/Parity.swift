@@ -1,4 +1,5 @@
 import ZooCore
+import ZooOps
 
 /// How closely an output matches a reference: the figures `zoo parity` prints and judges.
 public struct ParityReport: Sendable {

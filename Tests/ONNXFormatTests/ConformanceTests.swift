@@ -3,6 +3,7 @@ import Foundation
 import ONNXFormat
 import XCTest
 import ZooCore
+import ZooOps
 import ZooRuntime
 
 // Conformance: ONNX models zoo did not write, run on zoo's executor and compared with outputs other

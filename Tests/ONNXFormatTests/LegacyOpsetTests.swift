@@ -2,6 +2,7 @@ import Foundation
 import ONNXFormat
 import XCTest
 import ZooCore
+import ZooOps
 import ZooRuntime
 
 /// Just enough of the protobuf wire format to write small ONNX models and TensorProtos in a test
@@ -261,7 +262,7 @@ final class LegacyOpsetTests: XCTestCase {
         // Add(Reshape(x, [1, 3, 2, 1]), x) with x [1, 3, 2] at axis 0.
         let model = try check("add_broadcast_computed_opset6", opset: 6)
         XCTAssertEqual(model.graph.nodes.map(\.op.name), ["Reshape", "Reshape", "Add"])
-        XCTAssertEqual(model.graph.nodes[1].op, .reshape(shape: [0, 0, 0, 1], allowZero: false))
+        XCTAssertEqual(model.graph.nodes[1].op as? Op.Reshape, Op.Reshape(shape: [0, 0, 0, 1], allowZero: false))
     }
 
     /// Gemm-1/6: C is [M, N], or broadcast to it with broadcast=1.
@@ -309,7 +310,7 @@ final class LegacyOpsetTests: XCTestCase {
         // Reshape(x, [-1, 12]) on [N, 2, 3, 2] at opset 13, and at opset 18 with allowzero=1.
         for (name, opset, allowZero) in [("reshape_minus_one_opset13", 13, false), ("reshape_minus_one_allowzero_opset18", 18, true)] {
             let model = try check(name, opset: opset)
-            XCTAssertEqual(model.graph.nodes[0].op, .reshape(shape: [-1, 12], allowZero: allowZero))
+            XCTAssertEqual(model.graph.nodes[0].op as? Op.Reshape, Op.Reshape(shape: [-1, 12], allowZero: allowZero))
             XCTAssertEqual(model.graph.values["y"]?.shape, [.symbolic("N"), .fixed(12)])
         }
         var ambiguous = Model(opset: 13, input: [nil, 2, 3, 2])

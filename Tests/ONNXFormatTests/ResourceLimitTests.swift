@@ -7,6 +7,7 @@ import Foundation
 @testable import ONNXFormat
 import XCTest
 import ZooCore
+import ZooOps
 
 /// The ONNX reader's resource budgets (`ResourceLimits`): nesting and protobuf-c's allocations are
 /// checked from the wire bytes before anything is unpacked; ranks and folded constants after.

@@ -7,6 +7,7 @@ import Foundation
 import TorchFormat
 import XCTest
 import ZooCore
+import ZooOps
 import ZooModels
 import ZooRuntime
 
@@ -214,9 +215,9 @@ final class ONNXWriterTests: XCTestCase {
             ("w", try tensor(.f16, [3, 4])), ("b", try tensor(.bf16, [3])), ("v", try tensor(.f64, [2, 3])),
             ("c", try tensor(.f32, [2])), ("unread", try tensor(.f16, [5])),
         ], nodes: [
-            Node("w.f32", .relu, inputs: ["x"]),
-            Node("fc", .gemm(.linear), inputs: ["w.f32", "w", "b"]),
-            Node("fc2", .gemm(.linear), inputs: ["fc", "v", "c"]),
+            Node("w.f32", Op.Unary.relu, inputs: ["x"]),
+            Node("fc", Op.Gemm.linear, inputs: ["w.f32", "w", "b"]),
+            Node("fc2", Op.Gemm.linear, inputs: ["fc", "v", "c"]),
         ], outputs: ["fc2"])
         let dir = try directory()
         try ONNX.save(source, to: dir + "/g.onnx", options: .init(opset: 13))
@@ -344,7 +345,7 @@ final class ONNXWriterTests: XCTestCase {
     private func lrnGraph(size: Int, window: Op.LRN.Window) throws -> Graph {
         let input = ValueInfo(name: "x", dtype: .f32, shape: [.symbolic("N"), .fixed(6), .fixed(3), .fixed(3)])
         return try Graph(name: "lrn", inputs: [input], initializers: [],
-                         nodes: [Node("norm", .lrn(Op.LRN(size: size, window: window)), inputs: ["x"])], outputs: ["norm"])
+                         nodes: [Node("norm", Op.LRN(size: size, window: window), inputs: ["x"])], outputs: ["norm"])
     }
 
     func testLRNWindows() throws {
@@ -372,7 +373,7 @@ final class ONNXWriterTests: XCTestCase {
         // 12×12 → 6×6 is a 2×2 / stride-2 AveragePool (455×455 input gives 12×12 features... use a direct graph).
         let input = ValueInfo(name: "x", dtype: .f32, shape: [.symbolic("N"), .fixed(2), .fixed(12), .fixed(9)])
         let pool = try Graph(name: "pool", inputs: [input], initializers: [],
-                             nodes: [Node("pool", .adaptiveAveragePool(outputHeight: 6, outputWidth: 3), inputs: ["x"])], outputs: ["pool"])
+                             nodes: [Node("pool", Op.AdaptiveAveragePool(outputHeight: 6, outputWidth: 3), inputs: ["x"])], outputs: ["pool"])
         try ONNX.save(pool, to: dir + "/pool.onnx")
         let parsed = try parse(dir + "/pool.onnx")
         XCTAssertEqual(parsed.attributes(try XCTUnwrap(parsed.node("pool"))),
@@ -385,9 +386,9 @@ final class ONNXWriterTests: XCTestCase {
     func testReshapeAndDropoutAsOutput() throws {
         let input = ValueInfo(name: "x", dtype: .f32, shape: [.symbolic("N"), .fixed(2), .fixed(3), .fixed(4)])
         let graph = try Graph(name: "g", inputs: [input], initializers: [], nodes: [
-            Node("reshape", .reshape(shape: [0, -1], allowZero: false), inputs: ["x"]),
-            Node("soft", .softmax(axis: 1), inputs: ["reshape"]),
-            Node("drop", .dropout(ratio: 0.5), inputs: ["soft"]),
+            Node("reshape", Op.Reshape(shape: [0, -1], allowZero: false), inputs: ["x"]),
+            Node("soft", Op.Softmax(axis: 1), inputs: ["reshape"]),
+            Node("drop", Op.Dropout(ratio: 0.5), inputs: ["soft"]),
         ], outputs: ["drop"])
         let dir = try directory()
         try ONNX.save(graph, to: dir + "/g.onnx", options: .init(opset: 13))
@@ -405,7 +406,7 @@ final class ONNXWriterTests: XCTestCase {
 
         let fixed = ValueInfo(name: "x", dtype: .f32, shape: [.fixed(2), .fixed(3), .fixed(4)])
         let allowZero = try Graph(name: "g", inputs: [fixed], initializers: [],
-                                  nodes: [Node("reshape", .reshape(shape: [-1, 12], allowZero: true), inputs: ["x"])], outputs: ["reshape"])
+                                  nodes: [Node("reshape", Op.Reshape(shape: [-1, 12], allowZero: true), inputs: ["x"])], outputs: ["reshape"])
         for (opset, attributes) in [(13, [String: String]()), (14, ["allowzero": "1"])] {
             try ONNX.save(allowZero, to: dir + "/z.onnx", options: .init(opset: opset))
             let parsed = try parse(dir + "/z.onnx")
@@ -499,17 +500,17 @@ final class ONNXWriterRoundTripTests: XCTestCase {
             ("fc.weight", tensor([5, 8], 7)), ("fc.bias", tensor([5], 8)),
         ]
         return try Graph(name: "other ops", inputs: [input], initializers: initializers, nodes: [
-            Node("conv", .conv(Op.Conv(kernel: [3, 3], pads: [1, 1, 1, 1])), inputs: ["x", "conv.weight", "conv.bias"]),
-            Node("bn", .batchNormalization(epsilon: 1e-5), inputs: ["conv", "bn.weight", "bn.bias", "bn.running_mean", "bn.running_var"]),
-            Node("relu", .relu, inputs: ["bn"]),
-            Node("cat", .concat(axis: 1), inputs: ["relu", "conv"]),
-            Node("add", .add, inputs: ["cat", "shift"]),
-            Node("pool", .averagePool(Op.Pool(kernel: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1], countIncludePad: true)), inputs: ["add"]),
-            Node("drop", .dropout(ratio: 0.1), inputs: ["pool"]),
-            Node("gap", .globalAveragePool, inputs: ["drop"]),
-            Node("reshape", .reshape(shape: [0, -1], allowZero: false), inputs: ["gap"]),
-            Node("fc", .gemm(.linear), inputs: ["reshape", "fc.weight", "fc.bias"]),
-            Node("softmax", .softmax(axis: 1), inputs: ["fc"]),
+            Node("conv", Op.Conv(kernel: [3, 3], pads: [1, 1, 1, 1]), inputs: ["x", "conv.weight", "conv.bias"]),
+            Node("bn", Op.BatchNormalization(epsilon: 1e-5), inputs: ["conv", "bn.weight", "bn.bias", "bn.running_mean", "bn.running_var"]),
+            Node("relu", Op.Unary.relu, inputs: ["bn"]),
+            Node("cat", Op.Concat(axis: 1), inputs: ["relu", "conv"]),
+            Node("add", Op.Binary.add, inputs: ["cat", "shift"]),
+            Node("pool", Op.AveragePool(Op.Pool(kernel: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1], countIncludePad: true)), inputs: ["add"]),
+            Node("drop", Op.Dropout(ratio: 0.1), inputs: ["pool"]),
+            Node("gap", Op.GlobalAveragePool(), inputs: ["drop"]),
+            Node("reshape", Op.Reshape(shape: [0, -1], allowZero: false), inputs: ["gap"]),
+            Node("fc", Op.Gemm.linear, inputs: ["reshape", "fc.weight", "fc.bias"]),
+            Node("softmax", Op.Softmax(axis: 1), inputs: ["fc"]),
         ], outputs: ["softmax"])
     }
 

@@ -2,6 +2,7 @@ import Foundation
 import XCTest
 @testable import ZooCLI
 import ZooCore
+import ZooOps
 
 /// Names that would attack a terminal (escape sequences, newlines, bidi overrides), in files made by
 /// the real tools (Fixtures/make_hostile_name_fixtures.py): text output and errors print them

@@ -21,7 +21,7 @@ final class InspectONNXTests: XCTestCase {
         return try XCTUnwrap(JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any], file: file, line: line)
     }
 
-    /// `Transpose ×2, com.example.FancyOp ×1` for op counts as the script writes them.
+    /// `Shrink ×2, com.example.FancyOp ×1` for op counts as the script writes them.
     private func opList(_ counts: Any?) -> String {
         (counts as! [[String: Any]]).map { op in
             let domain = op["domain"] as! String

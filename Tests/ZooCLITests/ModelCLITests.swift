@@ -4,6 +4,7 @@ import Safetensors
 import TorchFormat
 import XCTest
 import ZooCore
+import ZooOps
 
 /// The model commands (run, parity, init, bench, models) as a user meets them, bad input included.
 final class ModelCLITests: XCTestCase {

@@ -4,6 +4,7 @@ import Safetensors
 import TorchFormat
 import XCTest
 import ZooCore
+import ZooOps
 import ZooRuntime
 
 /// A parity tool must never mislead: every usage mistake a new user makes is named (exact message,

@@ -1,5 +1,6 @@
 import XCTest
 import ZooCore
+import ZooOps
 import ZooRuntime
 
 /// Unusual but valid graphs run correctly; graphs that would need absurd memory are refused.
@@ -15,7 +16,7 @@ final class ExecutorEdgeTests: XCTestCase {
         func graph(input: String, constant: String, _ constantTensor: Tensor, shape: [Int]) throws -> Graph {
             try Graph(name: "g", inputs: [ValueInfo(name: input, dtype: .f32, shape: shape.map { .fixed($0) })],
                       initializers: [(constant, constantTensor), ("w", weight)],
-                      nodes: [Node("conv", .conv(Op.Conv(kernel: [2, 2])), inputs: ["image", "w"]), Node("sum", .add, inputs: ["conv", "offset"])],
+                      nodes: [Node("conv", Op.Conv(kernel: [2, 2]), inputs: ["image", "w"]), Node("sum", Op.Binary.add, inputs: ["conv", "offset"])],
                       outputs: ["sum"])
         }
         let constantImage = try Executor(graph: try graph(input: "offset", constant: "image", image, shape: [1, 1, 3, 3])).run(offset)["sum"]!
@@ -28,7 +29,7 @@ final class ExecutorEdgeTests: XCTestCase {
     func testInitializerAsOutput() throws {
         let bias = tensor([1.5, -2], [2])
         let graph = try Graph(name: "g", inputs: [ValueInfo(name: "x", dtype: .f32, shape: [.fixed(2)])], initializers: [("bias", bias)],
-                              nodes: [Node("r", .relu, inputs: ["x"])], outputs: ["r", "bias"])
+                              nodes: [Node("r", Op.Unary.relu, inputs: ["x"])], outputs: ["r", "bias"])
         let outputs = try Executor(graph: graph).run(tensor([3, -3], [2]))
         XCTAssertEqual(outputs["bias"]?.floats(), bias.floats())
     }
@@ -38,7 +39,7 @@ final class ExecutorEdgeTests: XCTestCase {
     func testRankZeroInput() throws {
         func relu(_ shape: [Int]) throws -> [Float] {
             let graph = try Graph(name: "g", inputs: [ValueInfo(name: "x", dtype: .f32, shape: shape.map { .fixed($0) })], initializers: [],
-                                  nodes: [Node("r", .relu, inputs: ["x"])], outputs: ["r"])
+                                  nodes: [Node("r", Op.Unary.relu, inputs: ["x"])], outputs: ["r"])
             let y = try Executor(graph: graph).run(tensor([-2], shape))["r"]!
             XCTAssertEqual(y.shape, shape)
             return y.floats()
@@ -50,7 +51,7 @@ final class ExecutorEdgeTests: XCTestCase {
         let graph = try Graph(
             name: "g", inputs: [ValueInfo(name: "x", dtype: .f32, shape: [.symbolic("N"), .fixed(1), .fixed(4), .fixed(4)])],
             initializers: [("w", tensor([1], [1, 1, 1, 1]))],
-            nodes: [Node("conv", .conv(Op.Conv(kernel: [1, 1], pads: [100_000, 100_000, 100_000, 100_000])), inputs: ["x", "w"])],
+            nodes: [Node("conv", Op.Conv(kernel: [1, 1], pads: [100_000, 100_000, 100_000, 100_000]), inputs: ["x", "w"])],
             outputs: ["conv"])
         XCTAssertThrowsError(try Executor(graph: graph).run(tensor([Float](repeating: 1, count: 16), [1, 1, 4, 4]))) { error in
             XCTAssertTrue("\(error)".contains("node 'conv'") && "\(error)".contains("too large"), "\(error)")
@@ -61,7 +62,7 @@ final class ExecutorEdgeTests: XCTestCase {
         let graph = try Graph(
             name: "g", inputs: [ValueInfo(name: "x", dtype: .f32, shape: [.fixed(1), .fixed(4)])],
             initializers: [("w", Tensor(floats: [], shape: [0, 4]))],
-            nodes: [Node("fc", .gemm(.linear), inputs: ["x", "w"])], outputs: ["fc"])
+            nodes: [Node("fc", Op.Gemm.linear, inputs: ["x", "w"])], outputs: ["fc"])
         XCTAssertThrowsError(try Executor(graph: graph)) { XCTAssertTrue("\($0)".contains("is empty"), "\($0)") }
     }
 }

@@ -1,6 +1,7 @@
 import XCTest
 import TorchFormat
 import ZooCore
+import ZooOps
 import ZooModels
 import ZooRuntime
 

@@ -1,3 +1,5 @@
+import ZooCore
+
 /// A dimension: a fixed size, or a named symbolic one (the batch, `N`).
 public enum Dim: Hashable, Sendable, CustomStringConvertible {
     case fixed(Int)
@@ -17,15 +19,24 @@ public enum Dim: Hashable, Sendable, CustomStringConvertible {
 }
 
 /// A named value flowing through the graph: a graph input, an initializer or a node output.
-public struct ValueInfo: Sendable, Equatable, CustomStringConvertible {
+public struct ValueInfo: Sendable, CustomStringConvertible {
     public var name: String
     public var dtype: DType
     public var shape: [Dim]
+    /// The value itself when it is known without running the graph: an initializer, or a small
+    /// result computed from known values (shape arithmetic, folded while shapes are inferred).
+    public var value: Tensor?
 
-    public init(name: String, dtype: DType, shape: [Dim]) {
+    public init(name: String = "", dtype: DType, shape: [Dim], value: Tensor? = nil) {
         self.name = name
         self.dtype = dtype
         self.shape = shape
+        self.value = value
+    }
+
+    /// A known value's type.
+    public init(name: String = "", known tensor: Tensor) {
+        self.init(name: name, dtype: tensor.dtype, shape: tensor.shape.map { .fixed($0) }, value: tensor)
     }
 
     /// The shape with every dimension fixed, if it is.
@@ -37,20 +48,48 @@ public struct ValueInfo: Sendable, Equatable, CustomStringConvertible {
     public var description: String { "\(dtype.rawValue) [\(shape.map(\.description).joined(separator: ", "))]" }
 }
 
-/// One operation: reads `inputs` (value names, in the op's order), writes `output`.
-public struct Node: Sendable, Equatable {
+extension ValueInfo: Equatable {
+    /// Names, dtypes and shapes equal; known values, when both have one, bit-identical.
+    public static func == (a: ValueInfo, b: ValueInfo) -> Bool {
+        guard a.name == b.name, a.dtype == b.dtype, a.shape == b.shape else { return false }
+        switch (a.value, b.value) {
+        case (nil, nil): return true
+        case let (x?, y?): return x.isBitIdentical(y)
+        default: return false
+        }
+    }
+}
+
+/// One operation: reads `inputs` (value names, in the op's order), writes `outputs`.
+public struct Node: Sendable {
     /// Unique within the graph; for models built from a state dict, the module path
     /// (`features.0`), so a node traces back to its weights and to PyTorch's activations.
     public var name: String
-    public var op: Op
+    public var op: any Operator
     public var inputs: [String]
-    public var output: String
+    public var outputs: [String]
 
-    public init(_ name: String, _ op: Op, inputs: [String], output: String? = nil) {
+    public init(_ name: String, _ op: any Operator, inputs: [String], output: String? = nil) {
+        self.init(name, op, inputs: inputs, outputs: [output ?? name])
+    }
+
+    public init(_ name: String, _ op: any Operator, inputs: [String], outputs: [String]) {
         self.name = name
         self.op = op
         self.inputs = inputs
-        self.output = output ?? name
+        self.outputs = outputs
+    }
+
+    /// The first (for most ops the only) output.
+    public var output: String {
+        get { outputs[0] }
+        set { outputs[0] = newValue }
+    }
+}
+
+extension Node: Equatable {
+    public static func == (a: Node, b: Node) -> Bool {
+        a.name == b.name && a.op.isEqual(to: b.op) && a.inputs == b.inputs && a.outputs == b.outputs
     }
 }
 
@@ -75,12 +114,14 @@ public struct GraphError: Error, Sendable, Equatable, CustomStringConvertible {
 /// A validated computation graph: inputs, constant initializers (tensors referenced, never copied),
 /// nodes in topological order, outputs — with every value's dtype and shape inferred when it is built.
 ///
-/// Computation is f32: inputs are f32 and every node output is f32. Initializers keep the
-/// floating-point dtype they were stored in (f16, bf16, f32, f64) — the executor widens them when it
-/// plans, and writers store them as they are.
+/// Values may be of any dtype (`Shape` makes int64, `Equal` bool). Initializers keep the dtype they
+/// were stored in: a weight in f16, bf16 or f64 read by a floating-point op is widened to f32 by the
+/// executor when it plans (ops take any floating width where f32 is computed), and writers store it
+/// as it is.
 ///
 /// Only the batch dimension of an input may be symbolic. A graph built for one input size can be
-/// re-inferred for another (`inferShapes(for:)`), which is how AlexNet takes any input ≥ 63×63.
+/// re-inferred for another (`inferShapes(for:)`), which is how AlexNet takes any input ≥ 63×63; shape
+/// arithmetic on known values (Shape → Gather → Concat → Reshape) is folded while inferring.
 public struct Graph: Sendable {
     public let name: String
     public let inputs: [ValueInfo]
@@ -90,6 +131,10 @@ public struct Graph: Sendable {
     /// Every value's dtype and shape, as inferred for the declared inputs.
     public let values: [String: ValueInfo]
     private let initializerIndex: [String: Int]
+
+    /// Known values of at most this many elements are computed while shapes are inferred (so shape
+    /// arithmetic folds); larger constant results are computed when the graph runs.
+    public static let maxFoldedElements = 1 << 16
 
     public init(name: String, inputs: [ValueInfo], initializers: [(name: String, tensor: Tensor)], nodes: [Node],
                 outputs: [String]) throws(GraphError) {
@@ -105,7 +150,6 @@ public struct Graph: Sendable {
         }
         initializerIndex = index
         for input in inputs {
-            guard input.dtype == .f32 else { throw GraphError("input '\(input.name)' is \(input.dtype.rawValue); the executor computes in f32") }
             for (axis, dim) in input.shape.enumerated() where axis > 0 {
                 if case .symbolic = dim { throw GraphError("input '\(input.name)': only the batch dimension may be symbolic") }
             }
@@ -118,7 +162,8 @@ public struct Graph: Sendable {
     /// Elements over all initializers.
     public var parameterCount: Int { initializers.reduce(0) { $0 + $1.tensor.count } }
 
-    /// Shapes of every value for concrete input shapes (by input name; missing inputs keep their declared shape).
+    /// Types of every value for concrete input shapes (by input name; missing inputs keep their
+    /// declared shape), with the values known for them (folded shape arithmetic).
     public func inferShapes(for inputShapes: [String: [Int]]) throws(GraphError) -> [String: ValueInfo] {
         let concrete = inputs.map { input in
             ValueInfo(name: input.name, dtype: input.dtype, shape: (inputShapes[input.name] ?? []).map { .fixed($0) }.nonEmpty ?? input.shape)
@@ -135,14 +180,11 @@ public struct Graph: Sendable {
         }
         for (name, tensor) in initializers {
             guard values[name] == nil else { throw GraphError("value '\(name)' is both an input and an initializer") }
-            values[name] = ValueInfo(name: name, dtype: tensor.dtype, shape: tensor.shape.map { .fixed($0) })
+            values[name] = ValueInfo(name: name, known: tensor)
         }
         var nodeNames: Set<String> = []
         for node in nodes {
             guard nodeNames.insert(node.name).inserted else { throw GraphError(node: node.name, "node name used twice") }
-            guard node.op.inputArity.contains(node.inputs.count) else {
-                throw GraphError(node: node.name, op: node.op.name, "takes \(node.op.inputArity.lowerBound)…\(node.op.inputArity.upperBound == Int.max ? "n" : String(node.op.inputArity.upperBound)) inputs, has \(node.inputs.count)")
-            }
             var infos: [ValueInfo] = []
             for input in node.inputs {
                 guard let info = values[input] else {
@@ -150,15 +192,63 @@ public struct Graph: Sendable {
                 }
                 infos.append(info)
             }
-            guard values[node.output] == nil else {
-                throw GraphError(node: node.name, op: node.op.name, "output '\(node.output)' is already defined")
+            for (name, info) in zip(node.outputs, try Graph.inferOutputs(of: node, inputs: infos)) {
+                guard values[name] == nil else {
+                    throw GraphError(node: node.name, op: node.op.name, "output '\(name)' is already defined")
+                }
+                values[name] = info
             }
-            values[node.output] = try Graph.inferOutput(of: node, inputs: infos)
         }
         for output in outputs where values[output] == nil {
             throw GraphError("graph output '\(output)' is not produced by any node")
         }
         return values
+    }
+
+    /// The dtypes and shapes of `node`'s outputs for its inputs' (in the node's order), named after
+    /// the node's outputs — and their values when every input's is known and the outputs are small
+    /// (`maxFoldedElements`). Refused when an output's element count or size in bytes does not fit
+    /// an `Int` (symbolic dims counted as 1). For a caller growing a graph node by node (the ONNX
+    /// importer) as for building one.
+    public static func inferOutputs(of node: Node, inputs: [ValueInfo]) throws(GraphError) -> [ValueInfo] {
+        let op = node.op
+        func fail(_ message: String) -> GraphError { GraphError(node: node.name, op: op.name, message) }
+        guard op.inputArity.contains(inputs.count) else {
+            let upper = op.inputArity.upperBound == Int.max ? "n" : String(op.inputArity.upperBound)
+            throw fail("takes \(op.inputArity.lowerBound)…\(upper) inputs, has \(inputs.count)")
+        }
+        guard node.outputs.count == op.outputCount else {
+            throw fail("has \(node.outputs.count) outputs, \(op.name) makes \(op.outputCount)")
+        }
+        var outputs: [ValueInfo]
+        do throws(OpFailure) { outputs = try op.infer(inputs) } catch { throw fail(error.message) }
+        precondition(outputs.count == op.outputCount, "\(op.name).infer returned \(outputs.count) outputs")
+        for k in outputs.indices {
+            outputs[k].name = node.outputs[k]
+            var count = 1
+            for dim in outputs[k].shape {
+                let (product, overflow) = count.multipliedReportingOverflow(by: dim.value ?? 1)
+                guard !overflow, product >= 0 else { throw fail("output \(Dim.text(outputs[k].shape)) has more elements than an Int counts") }
+                count = product
+            }
+            guard !count.multipliedReportingOverflow(by: max(outputs[k].dtype.itemSize, 8)).overflow else {
+                throw fail("output \(Dim.text(outputs[k].shape)) (\(count) elements) is larger than memory can address")
+            }
+        }
+        // Fold: every input known, every output fixed and small, and not already known.
+        let known = inputs.compactMap(\.value)
+        if known.count == inputs.count, outputs.contains(where: { $0.value == nil }),
+           outputs.allSatisfy({ ($0.fixedShape.flatMap(Tensor.checkedCount) ?? Int.max) <= maxFoldedElements }) {
+            let results: [Tensor]
+            do throws(OpFailure) { results = try op.evaluate(known) } catch { throw fail(error.message) }
+            for k in outputs.indices where outputs[k].value == nil {
+                guard results[k].shape == outputs[k].fixedShape, results[k].dtype == outputs[k].dtype else {
+                    preconditionFailure("\(op.name).evaluate made \(results[k].dtype) \(results[k].shape), infer said \(outputs[k])")
+                }
+                outputs[k].value = results[k]
+            }
+        }
+        return outputs
     }
 
     /// A readable listing: inputs, one line per node (op, attributes, inputs → output and its shape),
@@ -171,10 +261,11 @@ public struct Graph: Sendable {
         let names = nodes.map(\.name.escapedForTerminal)
         let width = names.map(\.count).max() ?? 0
         for (name, node) in zip(names, nodes) {
-            let attributes = node.op.attributeSummary
+            let attributes = node.op.summary
             let op = node.op.name + (attributes.isEmpty ? "" : "(\(attributes))")
             let inputs = node.inputs.map { (initializerIndex[$0] != nil ? "@" : "") + $0.escapedForTerminal }.joined(separator: ", ")
-            lines.append("  " + name + String(repeating: " ", count: width - name.count) + "  \(op)  \(inputs) -> \(info(node.output))")
+            let outputs = node.outputs.map(info).joined(separator: ", ")
+            lines.append("  " + name + String(repeating: " ", count: width - name.count) + "  \(op)  \(inputs) -> \(outputs)")
         }
         var dtypes: [String] = []
         for (_, tensor) in initializers where !dtypes.contains(tensor.dtype.rawValue) { dtypes.append(tensor.dtype.rawValue) }

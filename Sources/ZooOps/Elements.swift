@@ -1,0 +1,103 @@
+/// Helpers the ops' reference semantics and generic kernels share: dtype rules, broadcasting
+/// index maps, and running a plain f32 loop over dense copies of tensors.
+import ZooCore
+
+enum DTypeRules {
+    /// The one dtype computed over `inputs`: their dtype when they all have it; f32 when they are all
+    /// floating point (weights stored in f16, bf16 or f64 are widened, as the executor does).
+    static func common(_ inputs: [ValueInfo], _ what: String = "inputs") throws(OpFailure) -> DType {
+        let dtypes = inputs.map(\.dtype)
+        if let first = dtypes.first, dtypes.allSatisfy({ $0 == first }) { return first }
+        if dtypes.allSatisfy(\.isFloatingPoint) { return .f32 }
+        throw OpFailure("\(what) differ in element type (\(inputs.map { "'\($0.name)' \($0.dtype.rawValue)" }.joined(separator: ", ")))")
+    }
+
+    /// Refuses a non-floating input of an op that computes in floating point.
+    static func floating(_ inputs: [ValueInfo]) throws(OpFailure) {
+        for input in inputs where !input.dtype.isFloatingPoint {
+            throw OpFailure("input '\(input.name)' is \(input.dtype.rawValue), not floating point")
+        }
+    }
+}
+
+enum Broadcast {
+    /// For each element of `shape` (C order), the index of the element of a tensor of `source`
+    /// shape that NumPy broadcasting reads (`source` right-aligned, dims of 1 repeating).
+    static func indices(of source: [Int], in shape: [Int]) -> [Int] {
+        let strides = Broadcast.strides(of: source, in: shape)
+        let count = shape.reduce(1, *)
+        var result = [Int](repeating: 0, count: count)
+        guard count > 0 else { return result }
+        var index = [Int](repeating: 0, count: shape.count)
+        var at = 0
+        for i in 0..<count {
+            result[i] = at
+            var d = shape.count - 1
+            while d >= 0 {
+                index[d] += 1
+                at += strides[d]
+                if index[d] < shape[d] { break }
+                at -= strides[d] * shape[d]
+                index[d] = 0
+                d -= 1
+            }
+        }
+        return result
+    }
+
+    /// Element strides of a dense `source` read broadcast to `shape` (0 along broadcast dims).
+    static func strides(of source: [Int], in shape: [Int]) -> [Int] {
+        let aligned = [Int](repeating: 1, count: shape.count - source.count) + source
+        var result = [Int](repeating: 0, count: shape.count)
+        var running = 1
+        for d in aligned.indices.reversed() {
+            result[d] = aligned[d] == 1 ? 0 : running
+            running *= aligned[d]
+        }
+        return result
+    }
+
+    /// The NumPy broadcast of concrete shapes.
+    static func shape(_ shapes: [[Int]]) throws(OpFailure) -> [Int] {
+        let rank = shapes.map(\.count).max() ?? 0
+        var out = [Int](repeating: 1, count: rank)
+        for s in shapes {
+            let aligned = [Int](repeating: 1, count: rank - s.count) + s
+            for d in 0..<rank where aligned[d] != out[d] {
+                if out[d] == 1 { out[d] = aligned[d] } else if aligned[d] != 1 {
+                    throw OpFailure("shapes \(shapes) do not broadcast")
+                }
+            }
+        }
+        return out
+    }
+}
+
+extension Tensor {
+    /// Runs `body` over dense f32 copies (or the tensors themselves when already dense f32) of
+    /// `inputs` and returns the f32 tensor of `shape` it fills.
+    static func f32(_ inputs: [Tensor], shape: [Int],
+                    _ body: (_ inputs: [UnsafePointer<Float>], _ output: UnsafeMutablePointer<Float>) -> Void) -> Tensor {
+        let dense = inputs.map { $0.float32() }
+        let result = try! Tensor(dtype: .f32, shape: shape) { raw in
+            let out = raw.bindMemory(to: Float.self).baseAddress ?? UnsafeMutablePointer<Float>(bitPattern: 16)!
+            var pointers: [UnsafePointer<Float>] = []
+            for t in dense {
+                pointers.append(t.storage.bytes.baseAddress.map { UnsafePointer($0.bindMemory(to: Float.self, capacity: 1)) + t.offset }
+                    ?? UnsafePointer(bitPattern: 16)!)
+            }
+            body(pointers, out)
+        }
+        withExtendedLifetime(dense) {}
+        return result
+    }
+}
+
+extension Array where Element == Int {
+    /// The product of the elements (a shape's element count).
+    var product: Int { reduce(1, *) }
+}
+
+extension ArraySlice where Element == Int {
+    var product: Int { reduce(1, *) }
+}

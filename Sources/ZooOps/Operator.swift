@@ -1,0 +1,190 @@
+import ZooCore
+import ZooKernels
+
+/// One operation of the IR: a value type holding its attributes that knows everything about itself.
+///
+/// An op is one unit, in one file of `Ops/` (grouped by family) and listed once in `Op.registry`:
+/// - its name and arity (`name`, `inputArity`, `outputCount`) and attributes (`summary`);
+/// - its dtype and shape rule (`infer`), run when a graph is built and again for every input shape;
+/// - its reference semantics (`evaluate`): the plain twin every fast kernel is tested against, which
+///   also folds constants and runs whatever has no fast kernel (any dtype, any rank);
+/// - its lowering to a fast f32 kernel (`lower`), when it has one;
+/// - its ONNX import (`onnxImporters`, per op type and opset) and export (`exportONNX`).
+///
+/// Semantics follow ONNX where it defines the op; PyTorch-only ops (adaptive pooling) and the places
+/// where the two disagree (LRN for even sizes) say which definition they use.
+public protocol Operator: Sendable {
+    /// The ONNX op type ("Conv"), or PyTorch's name for an op ONNX lacks ("AdaptiveAvgPool2d").
+    var name: String { get }
+    /// How many inputs the op takes (optional trailing inputs counted in the upper bound).
+    var inputArity: ClosedRange<Int> { get }
+    /// How many outputs each node of the op has.
+    var outputCount: Int { get }
+    /// The attributes in a short readable form for graph dumps ("k=3×3 s=1×1"); "" when none.
+    var summary: String { get }
+
+    /// The outputs' dtypes and shapes (names are the node's; `value` set when it is known without
+    /// running the graph, as for `Shape` of a fixed shape) from the inputs', whose `value` is set when
+    /// they are constants or known. Throws what makes the inputs unacceptable.
+    func infer(_ inputs: [ValueInfo]) throws(OpFailure) -> [ValueInfo]
+
+    /// The reference semantics: the outputs for dense or strided inputs of the dtypes `infer` accepts.
+    /// Written for obviousness; floating point accumulates in Double unless the op says otherwise.
+    func evaluate(_ inputs: [Tensor]) throws(OpFailure) -> [Tensor]
+
+    /// A fast f32 kernel for the node, or nil when the op runs through `evaluate`. Called only when
+    /// every input and output is f32.
+    func lower(_ context: LoweringContext) throws(OpFailure) -> Lowering?
+
+    /// Writes `node` as ONNX node(s) at `onnx.opset`, refusing what that opset cannot express.
+    func exportONNX(_ node: Node, to onnx: inout ONNXExporter) throws(OpFailure)
+
+    /// The ONNX op types this op imports, each with the opset it appeared in.
+    static var onnxImporters: [ONNXImporter] { get }
+
+    func isEqual(to other: any Operator) -> Bool
+}
+
+extension Operator {
+    public var inputArity: ClosedRange<Int> { 1...1 }
+    public var outputCount: Int { 1 }
+    public var summary: String { "" }
+    public func lower(_ context: LoweringContext) throws(OpFailure) -> Lowering? { nil }
+}
+
+extension Operator where Self: Equatable {
+    public func isEqual(to other: any Operator) -> Bool { (other as? Self) == self }
+}
+
+/// Why an op refuses its inputs or attributes; the graph adds the node and op it concerns.
+public struct OpFailure: Error, Sendable, Equatable, CustomStringConvertible {
+    public var message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
+/// The namespace of the ops (`Op.Conv`, `Op.Relu`, …) and their registry.
+public enum Op {
+    /// Every op type, in one list: graph passes, the ONNX importer and the tests iterate it.
+    public static let registry: [any Operator.Type] = [
+        // Ops/Convolution.swift
+        Conv.self,
+        // Ops/Pooling.swift
+        MaxPool.self, AveragePool.self, AdaptiveAveragePool.self, GlobalAveragePool.self, GlobalMaxPool.self,
+        // Ops/Normalization.swift
+        BatchNormalization.self, LRN.self, Softmax.self, LayerNormalization.self,
+        // Ops/Linear.swift
+        Gemm.self, MatMul.self,
+        // Ops/Elementwise.swift
+        Unary.self, Binary.self,
+        // Ops/Layout.swift
+        Flatten.self, Reshape.self, Concat.self, Dropout.self,
+        // Ops/Constants.swift
+        Cast.self,
+    ]
+
+    /// ONNX op type → its importer, from every op in `registry` and the ops folded away while
+    /// importing (Ops/Constants.swift: Identity, Constant, ConstantOfShape).
+    public static let onnxImporters: [String: ONNXImporter] = {
+        var table: [String: ONNXImporter] = [:]
+        for importers in registry.map({ $0.onnxImporters }) + [ONNXFolding.importers] {
+            for importer in importers {
+                precondition(table[importer.opType] == nil, "ONNX op \(importer.opType) has two importers")
+                table[importer.opType] = importer
+            }
+        }
+        return table
+    }()
+}
+
+// MARK: - Lowering to kernels
+
+/// What an op's `lower` sees: the node, its inputs' types as the graph was built, the graph's
+/// constants, and whether a ReLU that only it feeds follows (which Conv and Linear absorb).
+public struct LoweringContext {
+    public let node: Node
+    public let inputs: [ValueInfo]
+    public let kernels: KernelSet
+    /// A Relu node reads only this node's output, which nothing else reads: fusing it is allowed.
+    public let reluFollows: Bool
+    private let constants: (String) -> Tensor?
+
+    public init(node: Node, inputs: [ValueInfo], kernels: KernelSet, reluFollows: Bool, constants: @escaping (String) -> Tensor?) {
+        self.node = node
+        self.inputs = inputs
+        self.kernels = kernels
+        self.reluFollows = reluFollows
+        self.constants = constants
+    }
+
+    /// The initializer named `name`, if it is one.
+    public func constant(_ name: String) -> Tensor? { constants(name) }
+
+    /// The node's input `index` as a dense f32 constant, or a failure naming its `role`.
+    public func constantF32(_ index: Int, _ role: String) throws(OpFailure) -> Tensor {
+        let name = node.inputs[index]
+        guard let tensor = constants(name) else { throw OpFailure("\(role) '\(name)' must be a constant initializer") }
+        guard !tensor.shape.contains(0) else { throw OpFailure("\(role) '\(name)' \(tensor.shape) is empty") }
+        return tensor.float32()
+    }
+}
+
+/// A node lowered to a kernel: the kernel, the node inputs it reads at run time (weights packed into
+/// the kernel are not among them), and whether it absorbed the following ReLU.
+public struct Lowering {
+    public var kernel: any StepKernel
+    public var inputs: [String]
+    public var fusedRelu: Bool
+    public init(_ kernel: any StepKernel, inputs: [String], fusedRelu: Bool = false) {
+        self.kernel = kernel
+        self.inputs = inputs
+        self.fusedRelu = fusedRelu
+    }
+}
+
+/// The f32 buffers of one step: its run-time inputs and its output, with their shapes, and the
+/// plan's scratch memory.
+public struct StepBuffers {
+    public var inputs: [UnsafeMutablePointer<Float>]
+    public var inputShapes: [[Int]]
+    public var output: UnsafeMutablePointer<Float>
+    public var outputShape: [Int]
+    public var workspace: UnsafeMutableRawPointer
+    public var pool: ThreadPool
+    public var kernels: KernelSet
+    public init(inputs: [UnsafeMutablePointer<Float>], inputShapes: [[Int]], output: UnsafeMutablePointer<Float>, outputShape: [Int],
+                workspace: UnsafeMutableRawPointer, pool: ThreadPool, kernels: KernelSet) {
+        self.inputs = inputs
+        self.inputShapes = inputShapes
+        self.output = output
+        self.outputShape = outputShape
+        self.workspace = workspace
+        self.pool = pool
+        self.kernels = kernels
+    }
+}
+
+/// A fast f32 kernel for one node (or a fused pair) over planned buffers.
+public protocol StepKernel {
+    /// A view shares its input's buffer under another shape and computes nothing.
+    var isView: Bool { get }
+    /// Scratch bytes a run needs for these input shapes.
+    func workspaceBytes(inputShapes: [[Int]], threads: Int) -> Int
+    /// What runs ("conv 3→64 11×11/4 …"), the layer's floating-point operations and those the kernel
+    /// executes (fewer for Winograd), for profiles.
+    func describe(inputShapes: [[Int]], outputShape: [Int]) -> (text: String, flops: Double, executed: Double)
+    func run(_ buffers: StepBuffers)
+}
+
+extension StepKernel {
+    public var isView: Bool { false }
+    public func workspaceBytes(inputShapes: [[Int]], threads: Int) -> Int { 0 }
+}
+
+/// Flatten, Reshape, Dropout, Squeeze, Unsqueeze: the output is the input's buffer under another shape.
+public struct ViewKernel: StepKernel {
+    public init() {}
+    public var isView: Bool { true }
+    public func describe(inputShapes: [[Int]], outputShape: [Int]) -> (text: String, flops: Double, executed: Double) { ("view", 0, 0) }
+    public func run(_ buffers: StepBuffers) {}
+}

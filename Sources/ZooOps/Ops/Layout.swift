@@ -1,0 +1,263 @@
+/// Ops that move or relabel elements without arithmetic: Flatten, Reshape, Dropout (identity at
+/// inference), Concat. Flatten, Reshape and Dropout are views of their input when lowered.
+import ZooCore
+import ZooKernels
+
+extension Op {
+    /// Flattens dims [0, axis) and [axis, rank) into a 2-D tensor (ONNX Flatten).
+    public struct Flatten: Operator, Equatable {
+        public var axis: Int
+        public init(axis: Int) { self.axis = axis }
+        public var name: String { "Flatten" }
+        public var summary: String { "axis=\(axis)" }
+
+        public func infer(_ inputs: [ValueInfo]) throws(OpFailure) -> [ValueInfo] {
+            let x = inputs[0].shape
+            let a = axis < 0 ? axis + x.count : axis
+            guard (0...x.count).contains(a) else { throw OpFailure("axis \(axis) out of range for rank \(x.count)") }
+            return [ValueInfo(dtype: inputs[0].dtype, shape: [try ShapeRules.product(x[..<a]), try ShapeRules.product(x[a...])])]
+        }
+
+        public func evaluate(_ inputs: [Tensor]) throws(OpFailure) -> [Tensor] {
+            let x = inputs[0].shape
+            let a = axis < 0 ? axis + x.count : axis
+            return [try inputs[0].reshaped([x[..<a].product, x[a...].product])]
+        }
+
+        public func lower(_ context: LoweringContext) throws(OpFailure) -> Lowering? { Lowering(ViewKernel(), inputs: [context.node.inputs[0]]) }
+        public func exportONNX(_ node: Node, to onnx: inout ONNXExporter) throws(OpFailure) { onnx.emit("Flatten", [("axis", .int(axis))]) }
+
+        public static var onnxImporters: [ONNXImporter] {
+            [ONNXImporter("Flatten") { (b: inout ONNXGraphBuilder, n: ONNXNode) throws(ONNXImportError) in
+                try n.allow(["axis"])
+                try n.requireInputs(1...1)
+                let axis = try n.int("axis", default: 1)
+                if axis < 0 && b.opset < 11 { throw n.error("negative axis \(axis) needs opset 11") }
+                try b.emit(n, Flatten(axis: axis), [n.inputs[0]])
+            }]
+        }
+    }
+
+    /// ONNX Reshape: 0 copies the input dim (unless `allowZero`), -1 is inferred. The target is the
+    /// `shape` attribute when set, else the second input, whose value must be known when shapes are
+    /// inferred (a constant, or shape arithmetic folded for the input's shape).
+    public struct Reshape: Operator, Equatable {
+        public var shape: [Int]?
+        public var allowZero: Bool
+        public init(shape: [Int]?, allowZero: Bool = false) {
+            self.shape = shape
+            self.allowZero = allowZero
+        }
+        public var name: String { "Reshape" }
+        public var inputArity: ClosedRange<Int> { shape == nil ? 2...2 : 1...1 }
+        public var summary: String { (shape.map { "shape=\($0)" } ?? "") + (allowZero ? " allowzero" : "") }
+
+        func target(_ inputs: [ValueInfo]) throws(OpFailure) -> [Int] {
+            if let shape { return shape }
+            guard let value = inputs[1].value else { throw OpFailure("the target shape '\(inputs[1].name)' must be known before running") }
+            guard !value.dtype.isFloatingPoint, value.rank == 1 else {
+                throw OpFailure("the target shape '\(inputs[1].name)' must be a 1-D integer tensor, is \(inputs[1])")
+            }
+            return value.integers()
+        }
+
+        public func infer(_ inputs: [ValueInfo]) throws(OpFailure) -> [ValueInfo] {
+            [ValueInfo(dtype: inputs[0].dtype, shape: try ShapeRules.reshape(inputs[0].shape, try target(inputs), allowZero: allowZero))]
+        }
+
+        public func evaluate(_ inputs: [Tensor]) throws(OpFailure) -> [Tensor] {
+            let infos = inputs.map { ValueInfo(known: $0) }
+            return [try inputs[0].reshaped(try infer(infos)[0].fixedShape!)]
+        }
+
+        public func lower(_ context: LoweringContext) throws(OpFailure) -> Lowering? { Lowering(ViewKernel(), inputs: [context.node.inputs[0]]) }
+
+        public func exportONNX(_ node: Node, to onnx: inout ONNXExporter) throws(OpFailure) {
+            let target: String
+            if let shape {
+                if allowZero && shape.contains(0) && onnx.opset < 14 {
+                    throw OpFailure("shape \(shape) with allowzero (a 0 meaning an empty dimension) needs opset 14 or later")
+                }
+                target = onnx.addInitializer(node.name + ".shape", Tensor(int64s: shape, shape: [shape.count]))
+            } else {
+                target = onnx.resolve(node.inputs[1])
+            }
+            onnx.emit("Reshape", allowZero && onnx.opset >= 14 ? [("allowzero", .int(1))] : [], inputs: [onnx.resolve(node.inputs[0]), target])
+        }
+
+        public static var onnxImporters: [ONNXImporter] {
+            [ONNXImporter("Reshape") { (b: inout ONNXGraphBuilder, n: ONNXNode) throws(ONNXImportError) in
+                let target: [Int]
+                if b.opset < 5 {
+                    // Reshape-1: the shape is an attribute (0 copies, one -1 is inferred, as later).
+                    try n.allow(["shape", "consumed_inputs"])
+                    try n.requireInputs(1...1)
+                    guard let shape = try n.ints("shape") else { throw n.error("attribute 'shape' is required") }
+                    do throws(LimitExceeded) { try b.limits.checkRank(shape.count, "shape") } catch { throw n.error(error.description) }
+                    target = shape
+                } else {
+                    try n.allow(b.opset >= 14 ? ["allowzero"] : [])
+                    try n.requireInputs(2...2)
+                    guard b.constants[n.inputs[1]] != nil else {
+                        // Computed at run time (shape arithmetic): the IR's Reshape reads it as its second input.
+                        return try b.emit(n, Reshape(shape: nil, allowZero: try n.int("allowzero", default: 0) != 0), [n.inputs[0], n.inputs[1]])
+                    }
+                    target = try b.constantInts(n.inputs[1], n, "shape")
+                }
+                let allowZero = try n.int("allowzero", default: 0) != 0
+                if let constant = b.constants[n.inputs[0]] {
+                    // A reshaped constant stays a constant (same bytes, new shape).
+                    let shape: [Dim]
+                    do throws(OpFailure) { shape = try ShapeRules.reshape(constant.shape.map { .fixed($0) }, target, allowZero: allowZero) } catch {
+                        throw n.error("cannot reshape constant \(constant.shape) to \(target): \(error.message)")
+                    }
+                    do { b.addConstant(n.output, try constant.reshaped(shape.compactMap(\.value))) } catch { throw n.error("\(error)") }
+                    return
+                }
+                // A -1 standing exactly for the symbolic batch ([-1, 9216] on [N, 256, 6, 6], as torch's
+                // dynamo export writes it) is resolved by the IR's shape inference.
+                try b.emit(n, Reshape(shape: target, allowZero: allowZero), [n.inputs[0]])
+            }]
+        }
+    }
+
+    /// Identity at inference; the ratio is kept for export.
+    public struct Dropout: Operator, Equatable {
+        public var ratio: Float
+        public init(ratio: Float) { self.ratio = ratio }
+        public var name: String { "Dropout" }
+        public var summary: String { "ratio=\(ratio)" }
+        public func infer(_ inputs: [ValueInfo]) throws(OpFailure) -> [ValueInfo] { [ValueInfo(dtype: inputs[0].dtype, shape: inputs[0].shape)] }
+        public func evaluate(_ inputs: [Tensor]) throws(OpFailure) -> [Tensor] { [inputs[0]] }
+        public func lower(_ context: LoweringContext) throws(OpFailure) -> Lowering? { Lowering(ViewKernel(), inputs: [context.node.inputs[0]]) }
+
+        /// Dropped, its readers rewired (as torch's exporter does); an Identity when it is a graph output.
+        public func exportONNX(_ node: Node, to onnx: inout ONNXExporter) throws(OpFailure) {
+            if onnx.isGraphOutput(node.output) { onnx.emit("Identity") } else { onnx.forward(to: onnx.resolve(node.inputs[0])) }
+        }
+
+        public static var onnxImporters: [ONNXImporter] {
+            [ONNXImporter("Dropout") { (b: inout ONNXGraphBuilder, n: ONNXNode) throws(ONNXImportError) in
+                var ratio: Float = 0.5
+                if b.opset < 12 {
+                    var allowed: Set<String> = ["ratio"]
+                    if b.opset < 7 { allowed.insert("is_test") }
+                    if b.opset < 6 { allowed.insert("consumed_inputs") }
+                    try n.allow(allowed)
+                    try n.requireInputs(1...1)
+                    ratio = try n.float("ratio", default: 0.5)
+                    // Dropout-1/6 drops at random unless is_test is nonzero (default 0).
+                    if b.opset < 7, try n.int("is_test", default: 0) == 0 {
+                        throw n.error("is_test is 0 (random training-mode dropout, the default before opset 7); zoo runs inference only, which needs is_test=1")
+                    }
+                } else {
+                    try n.allow(["seed"])
+                    try n.requireInputs(1...3)
+                    if let r = n.input(1) {
+                        guard let t = b.constants[r], t.count == 1, t.dtype.isFloatingPoint else { throw n.error("ratio '\(r)' must be a constant scalar") }
+                        ratio = Float(t.doubles()[0])
+                    }
+                    if let mode = n.input(2) {
+                        guard let t = b.constants[mode], t.count == 1 else { throw n.error("training_mode '\(mode)' must be a constant") }
+                        guard t.doubles()[0] == 0 else { throw n.error("training_mode is true; zoo runs inference only") }
+                    }
+                }
+                try b.emit(n, Dropout(ratio: ratio), [n.inputs[0]])
+            }]
+        }
+    }
+
+    /// Joins its inputs along `axis`; every other dimension must agree.
+    public struct Concat: Operator, Equatable {
+        public var axis: Int
+        public init(axis: Int) { self.axis = axis }
+        public var name: String { "Concat" }
+        public var inputArity: ClosedRange<Int> { 1...Int.max }
+        public var summary: String { "axis=\(axis)" }
+
+        public func infer(_ inputs: [ValueInfo]) throws(OpFailure) -> [ValueInfo] {
+            let dtype = try DTypeRules.common(inputs)
+            let x = inputs[0].shape
+            let a = axis < 0 ? axis + x.count : axis
+            guard (0..<x.count).contains(a) else { throw OpFailure("axis \(axis) out of range for rank \(x.count)") }
+            var total = 0
+            for input in inputs {
+                guard input.shape.count == x.count else { throw OpFailure("'\(input.name)' has rank \(input.shape.count), not \(x.count)") }
+                for d in 0..<x.count where d != a && input.shape[d] != x[d] {
+                    throw OpFailure("'\(input.name)' differs from '\(inputs[0].name)' in dimension \(d)")
+                }
+                total = try ShapeRules.add(total, try ShapeRules.fixed(input.shape[a], "concatenated dimension"), "the concatenated dimension")
+            }
+            var out = x
+            out[a] = .fixed(total)
+            return [ValueInfo(dtype: dtype, shape: out)]
+        }
+
+        public func evaluate(_ inputs: [Tensor]) throws(OpFailure) -> [Tensor] {
+            let dtype = inputs.allSatisfy({ $0.dtype == inputs[0].dtype }) ? inputs[0].dtype : .f32
+            let parts = inputs.map { $0.dtype == dtype ? $0.contiguous() : $0.float32() }
+            let x = parts[0].shape
+            let a = axis < 0 ? axis + x.count : axis
+            var shape = x
+            shape[a] = parts.reduce(0) { $0 + $1.shape[a] }
+            let outer = x[..<a].product, inner = x[(a + 1)...].product, item = dtype.itemSize
+            let result = try! Tensor(dtype: dtype, shape: shape) { raw in
+                var offset = 0
+                for part in parts {
+                    let chunk = part.shape[a] * inner * item
+                    let source = part.storage.bytes.baseAddress.map { UnsafeRawPointer($0) + part.offset * item }
+                    for o in 0..<outer where chunk > 0 {
+                        (raw.baseAddress! + o * shape[a] * inner * item + offset).copyMemory(from: source! + o * chunk, byteCount: chunk)
+                    }
+                    offset += chunk
+                }
+            }
+            return [result]
+        }
+
+        public func lower(_ context: LoweringContext) throws(OpFailure) -> Lowering? {
+            Lowering(ConcatStep(axis: axis), inputs: context.node.inputs)
+        }
+
+        public func exportONNX(_ node: Node, to onnx: inout ONNXExporter) throws(OpFailure) { onnx.emit("Concat", [("axis", .int(axis))]) }
+
+        public static var onnxImporters: [ONNXImporter] {
+            [ONNXImporter("Concat") { (b: inout ONNXGraphBuilder, n: ONNXNode) throws(ONNXImportError) in
+                try n.allow(["axis"])
+                // Concat-1 (opsets 1…3) defaults axis to 1; from Concat-4 it is required.
+                guard let axis = try n.int("axis") ?? (b.opset < 4 ? 1 : nil) else { throw n.error("attribute 'axis' is required") }
+                guard !n.inputs.isEmpty, n.inputs.allSatisfy({ !$0.isEmpty }) else { throw n.error("needs at least one input, none empty") }
+                try b.emit(n, Concat(axis: axis), n.inputs)
+            }]
+        }
+    }
+}
+
+extension Tensor {
+    /// The same elements under `shape` (same count): a view of dense storage, else a dense copy.
+    func reshaped(_ shape: [Int]) throws(OpFailure) -> Tensor {
+        guard Tensor.checkedCount(shape) == count else { throw OpFailure("cannot reshape \(self.shape) to \(shape)") }
+        let dense = isContiguous ? self : contiguous()
+        do { return try Tensor(dtype: dense.dtype, shape: shape, strides: Tensor.contiguousStrides(for: shape), offset: dense.offset, storage: dense.storage) } catch {
+            throw OpFailure("\(error)")
+        }
+    }
+}
+
+struct ConcatStep: StepKernel {
+    let axis: Int
+    func describe(inputShapes: [[Int]], outputShape: [Int]) -> (text: String, flops: Double, executed: Double) { ("concat", 0, 0) }
+    func run(_ b: StepBuffers) {
+        let outShape = b.outputShape
+        let a = axis < 0 ? axis + outShape.count : axis
+        let outer = outShape[..<a].product, inner = outShape[(a + 1)...].product
+        var offset = 0
+        for (source, shape) in zip(b.inputs, b.inputShapes) {
+            let part = shape[a] * inner
+            for o in 0..<outer {
+                (b.output + o * outShape[a] * inner + offset).update(from: source + o * part, count: part)
+            }
+            offset += part
+        }
+    }
+}

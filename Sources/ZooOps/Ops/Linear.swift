@@ -1,0 +1,268 @@
+/// Matrix products: Gemm (and torch.nn.Linear, its transB form, with a packed fast kernel) and
+/// MatMul (NumPy's matmul: batched, broadcasting, 1-D operands promoted).
+import ZooCore
+import ZooKernels
+
+extension Op {
+    /// Y = alpha·A'·B' + beta·C (ONNX Gemm); torch.nn.Linear is transB with B = weight [out, in].
+    public struct Gemm: Operator, Equatable {
+        public var alpha: Float
+        public var beta: Float
+        public var transA: Bool
+        public var transB: Bool
+        public init(alpha: Float = 1, beta: Float = 1, transA: Bool = false, transB: Bool = false) {
+            self.alpha = alpha
+            self.beta = beta
+            self.transA = transA
+            self.transB = transB
+        }
+
+        /// torch.nn.Linear: x · Wᵀ + b.
+        public static let linear = Gemm(transB: true)
+
+        public var name: String { "Gemm" }
+        public var inputArity: ClosedRange<Int> { 2...3 }
+        public var summary: String {
+            var parts: [String] = []
+            if transA { parts.append("transA") }
+            if transB { parts.append("transB") }
+            if alpha != 1 { parts.append("alpha=\(alpha)") }
+            if beta != 1 { parts.append("beta=\(beta)") }
+            return parts.joined(separator: " ")
+        }
+
+        public func infer(_ inputs: [ValueInfo]) throws(OpFailure) -> [ValueInfo] {
+            let dtype = try DTypeRules.common(inputs)
+            guard dtype.isFloatingPoint else { throw OpFailure("inputs are \(dtype.rawValue), not floating point") }
+            let a = inputs[0].shape, b = inputs[1].shape
+            guard a.count == 2, b.count == 2 else { throw OpFailure("A and B must be 2-D, are rank \(a.count) and \(b.count)") }
+            let (m, ka) = transA ? (a[1], a[0]) : (a[0], a[1])
+            let (kb, n) = transB ? (b[1], b[0]) : (b[0], b[1])
+            guard ka == kb else { throw OpFailure("A has \(ka) columns but B has \(kb) rows (inner dimensions differ)") }
+            if inputs.count == 3 {
+                let c = inputs[2].shape
+                let ok = c.isEmpty || c == [n] || c == [.fixed(1)] || c == [.fixed(1), n] || c == [m, n] || c == [m, .fixed(1)]
+                    || c == [.fixed(1), .fixed(1)]
+                guard ok else { throw OpFailure("C \(Dim.text(c)) does not broadcast to [\(m), \(n)]") }
+            }
+            return [ValueInfo(dtype: dtype, shape: [m, n])]
+        }
+
+        public func evaluate(_ inputs: [Tensor]) throws(OpFailure) -> [Tensor] {
+            let a = inputs[0].doubles(), b = inputs[1].doubles()
+            let sa = inputs[0].shape, sb = inputs[1].shape
+            let (m, k) = transA ? (sa[1], sa[0]) : (sa[0], sa[1])
+            let n = transB ? sb[0] : sb[1]
+            let c = inputs.count == 3 ? inputs[2].doubles() : nil
+            let cIndex = inputs.count == 3 ? Broadcast.indices(of: inputs[2].shape, in: [m, n]) : []
+            var y = [Double](repeating: 0, count: m * n)
+            for i in 0..<m {
+                for j in 0..<n {
+                    var sum = 0.0
+                    for p in 0..<k { sum += (transA ? a[p * m + i] : a[i * k + p]) * (transB ? b[j * k + p] : b[p * n + j]) }
+                    y[i * n + j] = Double(alpha) * sum + (c.map { Double(beta) * $0[cIndex[i * n + j]] } ?? 0)
+                }
+            }
+            let dtype = inputs[0].dtype == inputs[1].dtype ? inputs[0].dtype : .f32
+            return [Tensor(dtype: dtype, shape: [m, n], doubles: y)]
+        }
+
+        /// torch.nn.Linear (x · Wᵀ + b, W and b constant) becomes the packed `LinearKernel` (with the
+        /// following ReLU fused when allowed); any other Gemm a plain loop.
+        public func lower(_ context: LoweringContext) throws(OpFailure) -> Lowering? {
+            let node = context.node
+            guard !transA, transB, alpha == 1, beta == 1, let w = context.constant(node.inputs[1]), w.rank == 2 else {
+                return Lowering(GemmStep(gemm: self), inputs: node.inputs)
+            }
+            if node.inputs.count == 3 {
+                guard let b = context.constant(node.inputs[2]), b.shape == [w.shape[0]] else {
+                    return Lowering(GemmStep(gemm: self), inputs: node.inputs)
+                }
+            }
+            let weight = try context.constantF32(1, "weight")
+            let bias = node.inputs.count == 3 ? try context.constantF32(2, "bias") : nil
+            let relu = context.reluFollows
+            // float32() of a dense f32 tensor is the tensor itself: weights of a mapped checkpoint move into
+            // the kernel's huge-page memory (releasing the file's pages); others are read in place.
+            let kernel = weight.withContiguousBytes { wb in
+                let wp = wb.bindMemory(to: Float.self).baseAddress!
+                guard let bias else {
+                    return LinearKernel(inFeatures: weight.shape[1], outFeatures: weight.shape[0], weights: wp, owner: weight.storage,
+                                        moveFromMapping: weight.storage.isMapped, bias: nil, relu: relu, kernels: context.kernels)
+                }
+                return bias.withContiguousBytes { bb in
+                    LinearKernel(inFeatures: weight.shape[1], outFeatures: weight.shape[0], weights: wp, owner: weight.storage,
+                                 moveFromMapping: weight.storage.isMapped, bias: bb.bindMemory(to: Float.self).baseAddress,
+                                 relu: relu, kernels: context.kernels)
+                }
+            }
+            return Lowering(LinearStep(kernel: kernel), inputs: [node.inputs[0]], fusedRelu: relu)
+        }
+
+        public func exportONNX(_ node: Node, to onnx: inout ONNXExporter) throws(OpFailure) {
+            var attributes: [(name: String, value: ONNXExporter.Attribute)] = [("alpha", .float(alpha)), ("beta", .float(beta))]
+            if transA { attributes.append(("transA", .int(1))) }
+            if transB { attributes.append(("transB", .int(1))) }
+            onnx.emit("Gemm", attributes)
+        }
+
+        public static var onnxImporters: [ONNXImporter] {
+            [ONNXImporter("Gemm") { (b: inout ONNXGraphBuilder, n: ONNXNode) throws(ONNXImportError) in
+                var allowed: Set<String> = ["alpha", "beta", "transA", "transB"]
+                if b.opset < 7 { allowed.insert("broadcast") }  // Gemm-1/6
+                try n.allow(allowed)
+                try n.requireInputs(b.opset >= 11 ? 2...3 : 3...3)
+                let gemm = Gemm(alpha: try n.float("alpha", default: 1), beta: try n.float("beta", default: 1),
+                                transA: try n.int("transA", default: 0) != 0, transB: try n.int("transB", default: 0) != 0)
+                var inputs = [n.inputs[0], n.inputs[1]]
+                if let c = n.input(2) {
+                    if b.opset >= 7 {
+                        inputs.append(c)
+                    } else {
+                        // Gemm-1/6: C is [M, N], or with broadcast=1 is broadcast to it (legacy rules: suffix
+                        // matching, no axis attribute).
+                        let a = try b.shape(of: n.inputs[0], n), bShape = try b.shape(of: n.inputs[1], n), cShape = try b.shape(of: c, n)
+                        guard a.count == 2, bShape.count == 2 else { throw n.error("A \(Dim.text(a)) and B \(Dim.text(bShape)) must be 2-D") }
+                        let y = [gemm.transA ? a[1] : a[0], gemm.transB ? bShape[0] : bShape[1]]
+                        if try n.int("broadcast", default: 0) != 0 {
+                            var value = try b.legacyBroadcast(n, c, shape: cShape, to: y, axis: nil, role: "C")
+                            // A one-element [1, 1] C: the IR's Gemm takes a one-element C as [1].
+                            if cShape == [.fixed(1), .fixed(1)], y != cShape { value = try b.reshaped(n, value, to: [1], role: "C") }
+                            inputs.append(value)
+                        } else {
+                            guard cShape == y else {
+                                throw n.error("C \(Dim.text(cShape)) must be [M, N] = \(Dim.text(y)): broadcast is 0, and before opset 7 Gemm broadcasts C only with broadcast=1")
+                            }
+                            inputs.append(c)
+                        }
+                    }
+                }
+                try b.emit(n, gemm, inputs)
+            }]
+        }
+    }
+
+    /// NumPy matmul: [..., M, K] · [..., K, N] → [..., M, N], batch dims broadcast; a 1-D A is a row
+    /// [1, K] and a 1-D B a column [K, 1], their unit dim removed from the result.
+    public struct MatMul: Operator, Equatable {
+        public init() {}
+        public var name: String { "MatMul" }
+        public var inputArity: ClosedRange<Int> { 2...2 }
+
+        public func infer(_ inputs: [ValueInfo]) throws(OpFailure) -> [ValueInfo] {
+            let dtype = try DTypeRules.common(inputs)
+            guard dtype != .bool else { throw OpFailure("MatMul does not take bool inputs") }
+            var a = inputs[0].shape, b = inputs[1].shape
+            guard !a.isEmpty, !b.isEmpty else { throw OpFailure("operands must have rank ≥ 1") }
+            let promotedA = a.count == 1, promotedB = b.count == 1
+            if promotedA { a.insert(.fixed(1), at: 0) }
+            if promotedB { b.append(.fixed(1)) }
+            guard a[a.count - 1] == b[b.count - 2] else {
+                throw OpFailure("A \(inputs[0]) has \(a[a.count - 1]) columns but B \(inputs[1]) has \(b[b.count - 2]) rows")
+            }
+            let batch = try ShapeRules.broadcast(ValueInfo(dtype: dtype, shape: Array(a.dropLast(2))),
+                                                 ValueInfo(dtype: dtype, shape: Array(b.dropLast(2))))
+            var shape = batch + [a[a.count - 2], b[b.count - 1]]
+            if promotedB { shape.removeLast() }
+            if promotedA { shape.remove(at: shape.count - (promotedB ? 1 : 2)) }
+            return [ValueInfo(dtype: dtype, shape: shape)]
+        }
+
+        public func evaluate(_ inputs: [Tensor]) throws(OpFailure) -> [Tensor] {
+            var sa = inputs[0].shape, sb = inputs[1].shape
+            let promotedA = sa.count == 1, promotedB = sb.count == 1
+            if promotedA { sa.insert(1, at: 0) }
+            if promotedB { sb.append(1) }
+            let m = sa[sa.count - 2], k = sa[sa.count - 1], n = sb[sb.count - 1]
+            let batchA = Array(sa.dropLast(2)), batchB = Array(sb.dropLast(2))
+            let batch = try Broadcast.shape([batchA, batchB])
+            let ia = Broadcast.indices(of: batchA, in: batch), ib = Broadcast.indices(of: batchB, in: batch)
+            var shape = batch + [m, n]
+            let dtype = inputs[0].dtype == inputs[1].dtype ? inputs[0].dtype : .f32
+            let count = batch.product * m * n
+            func product<T: Numeric>(_ a: [T], _ b: [T]) -> [T] {
+                var y = [T](repeating: 0, count: count)
+                for (t, (pa, pb)) in zip(ia, ib).enumerated() {
+                    for i in 0..<m {
+                        for j in 0..<n {
+                            var sum: T = 0
+                            for p in 0..<k { sum += a[pa * m * k + i * k + p] * b[pb * k * n + p * n + j] }
+                            y[t * m * n + i * n + j] = sum
+                        }
+                    }
+                }
+                return y
+            }
+            if promotedB { shape.removeLast() }
+            if promotedA { shape.remove(at: shape.count - (promotedB ? 1 : 2)) }
+            if dtype.isFloatingPoint {
+                return [Tensor(dtype: dtype, shape: shape, doubles: product(inputs[0].doubles(), inputs[1].doubles()))]
+            }
+            // Integers wrap, as in C.
+            let a = inputs[0].int64s(), b = inputs[1].int64s()
+            var y = [Int64](repeating: 0, count: count)
+            for (t, (pa, pb)) in zip(ia, ib).enumerated() {
+                for i in 0..<m {
+                    for j in 0..<n {
+                        var sum: Int64 = 0
+                        for p in 0..<k { sum = sum &+ a[pa * m * k + i * k + p] &* b[pb * k * n + p * n + j] }
+                        y[t * m * n + i * n + j] = sum
+                    }
+                }
+            }
+            return [Tensor(dtype: dtype, shape: shape, int64s: y)]
+        }
+
+        public func exportONNX(_ node: Node, to onnx: inout ONNXExporter) throws(OpFailure) { onnx.emit("MatMul") }
+
+        /// A 2-D input times a 2-D constant is a Gemm (its fast path); anything else is MatMul.
+        public static var onnxImporters: [ONNXImporter] {
+            [ONNXImporter("MatMul") { (b: inout ONNXGraphBuilder, n: ONNXNode) throws(ONNXImportError) in
+                try n.allow([])
+                try n.requireInputs(2...2)
+                let a = try b.info(of: n.inputs[0], n)
+                if a.shape.count == 2, a.dtype == .f32, let w = b.constants[n.inputs[1]], w.rank == 2, w.dtype == .f32 {
+                    return try b.emit(n, Gemm(), [n.inputs[0], n.inputs[1]])
+                }
+                try b.emit(n, MatMul(), [n.inputs[0], n.inputs[1]])
+            }]
+        }
+    }
+}
+
+/// torch.nn.Linear's packed kernel.
+struct LinearStep: StepKernel {
+    let kernel: LinearKernel
+    func workspaceBytes(inputShapes: [[Int]], threads: Int) -> Int { kernel.workspaceBytes(batch: inputShapes[0][0], threads: threads) }
+    func describe(inputShapes: [[Int]], outputShape: [Int]) -> (text: String, flops: Double, executed: Double) {
+        let flops = 2 * Double(outputShape.product) * Double(kernel.inFeatures)
+        return ("linear \(kernel.inFeatures)→\(kernel.outFeatures)\(kernel.relu ? " +relu" : "")", flops, flops)
+    }
+    func run(_ b: StepBuffers) {
+        kernel.run(input: b.inputs[0], output: b.output, batch: b.inputShapes[0][0], workspace: b.workspace, pool: b.pool)
+    }
+}
+
+/// Any other Gemm: a plain loop.
+struct GemmStep: StepKernel {
+    let gemm: Op.Gemm
+    func describe(inputShapes: [[Int]], outputShape: [Int]) -> (text: String, flops: Double, executed: Double) {
+        let a = inputShapes[0]
+        let k = a.count == 2 ? (gemm.transA ? a[0] : a[1]) : 0
+        return ("gemm", 2 * Double(outputShape.product * k), 2 * Double(outputShape.product * k))
+    }
+    func run(_ b: StepBuffers) {
+        let a = b.inputShapes[0], bShape = b.inputShapes[1]
+        let (m, k) = gemm.transA ? (a[1], a[0]) : (a[0], a[1])
+        let n = gemm.transB ? bShape[0] : bShape[1]
+        var c: UnsafePointer<Float>?
+        var cRows = 0, cColumns = 0
+        if b.inputs.count == 3 {
+            let cShape = b.inputShapes[2]
+            c = UnsafePointer(b.inputs[2])
+            (cRows, cColumns) = cShape.count == 2 ? (cShape[0], cShape[1]) : (1, cShape.first ?? 1)
+        }
+        ElementwiseKernels.gemm(a: b.inputs[0], b: b.inputs[1], c: c, cRows: cRows, cColumns: cColumns, output: b.output,
+                                m: m, n: n, k: k, transA: gemm.transA, transB: gemm.transB, alpha: gemm.alpha, beta: gemm.beta)
+    }
+}

@@ -1,0 +1,306 @@
+/// 2-D pooling over NCHW: MaxPool, AveragePool, torch's AdaptiveAvgPool2d, GlobalAveragePool,
+/// GlobalMaxPool — and ReduceMean over height and width, which is global average pooling.
+import ZooCore
+import ZooKernels
+
+extension Op {
+    /// Max / average pooling attributes. Pads are [top, left, bottom, right]. With `ceilMode`, a last
+    /// window that would start in the bottom/right padding is dropped (PyTorch and ONNX agree).
+    public struct Pool: Sendable, Equatable {
+        public var kernel: [Int]
+        public var strides: [Int]
+        public var pads: [Int]
+        public var ceilMode: Bool
+        /// Average pooling only: whether padding counts in the divisor.
+        public var countIncludePad: Bool
+        public init(kernel: [Int], strides: [Int], pads: [Int] = [0, 0, 0, 0], ceilMode: Bool = false, countIncludePad: Bool = false) {
+            self.kernel = kernel
+            self.strides = strides
+            self.pads = pads
+            self.ceilMode = ceilMode
+            self.countIncludePad = countIncludePad
+        }
+
+        var shape: Pool2DShape {
+            Pool2DShape(kernelH: kernel[0], kernelW: kernel[1], strideH: strides[0], strideW: strides[1],
+                        padTop: pads[0], padLeft: pads[1], padBottom: pads[2], padRight: pads[3])
+        }
+
+        func summary(average: Bool) -> String {
+            func list(_ v: [Int]) -> String { v.map(String.init).joined(separator: "×") }
+            var s = "k=\(list(kernel)) s=\(list(strides))"
+            if pads != [0, 0, 0, 0] { s += " p=\(pads.map(String.init).joined(separator: ","))" }
+            if ceilMode { s += " ceil" }
+            if average && countIncludePad { s += " count_include_pad" }
+            return s
+        }
+
+        func infer(_ inputs: [ValueInfo]) throws(OpFailure) -> [ValueInfo] {
+            try DTypeRules.floating(inputs)
+            let x = inputs[0].shape
+            try ShapeRules.rank(inputs[0], 4)
+            try ShapeRules.checkPairs(kernel, strides, [1, 1], pads)
+            guard pads[0] < kernel[0], pads[2] < kernel[0], pads[1] < kernel[1], pads[3] < kernel[1] else {
+                throw OpFailure("pads \(pads) must be smaller than the kernel \(kernel)")
+            }
+            let h = try ShapeRules.window(x[2], kernel: kernel[0], stride: strides[0], dilation: 1, pads: (pads[0], pads[2]), ceil: ceilMode, "height")
+            let w = try ShapeRules.window(x[3], kernel: kernel[1], stride: strides[1], dilation: 1, pads: (pads[1], pads[3]), ceil: ceilMode, "width")
+            try ShapeRules.paddedPlane(x, pads)
+            return [ValueInfo(dtype: .f32, shape: [x[0], x[1], .fixed(h), .fixed(w)])]
+        }
+
+        func attributes(average: Bool) -> [(name: String, value: ONNXExporter.Attribute)] {
+            var attributes: [(name: String, value: ONNXExporter.Attribute)] = [
+                ("kernel_shape", .ints(kernel)), ("strides", .ints(strides)), ("pads", .ints(pads)), ("ceil_mode", .int(ceilMode ? 1 : 0)),
+            ]
+            if average { attributes.append(("count_include_pad", .int(countIncludePad ? 1 : 0))) }
+            return attributes
+        }
+
+        /// MaxPool and AveragePool from ONNX; opsets change which attributes exist.
+        static func importer(max: Bool) -> ONNXImporter {
+            ONNXImporter(max ? "MaxPool" : "AveragePool") { (b: inout ONNXGraphBuilder, n: ONNXNode) throws(ONNXImportError) in
+                var allowed: Set<String> = ["auto_pad", "kernel_shape", "pads", "strides"]
+                if b.opset >= 10 { allowed.formUnion(["ceil_mode", "dilations"]) }
+                if max { allowed.insert("storage_order") } else if b.opset >= 7 { allowed.insert("count_include_pad") }  // AveragePool-7
+                if !max && b.opset < 19 { allowed.remove("dilations") }
+                try n.allow(allowed)
+                try n.requireInputs(1...1)
+                guard let kernel = try n.ints("kernel_shape") else { throw n.error("attribute 'kernel_shape' is required") }
+                let strides = try n.ints("strides") ?? [1, 1]
+                guard kernel.count == 2, strides.count == 2 else { throw n.error("only 2-D pooling is supported (kernel_shape \(kernel))") }
+                if let dilations = try n.ints("dilations"), dilations.contains(where: { $0 != 1 }) {
+                    throw n.error("dilations \(dilations) are not supported (only 1)")
+                }
+                if max, try n.int("storage_order", default: 0) != 0 { throw n.error("storage_order 1 (column-major indices) is not supported") }
+                var pool = Pool(kernel: kernel, strides: strides, pads: try b.pads(n, kernel: kernel, strides: strides, dilations: [1, 1]),
+                                ceilMode: try n.int("ceil_mode", default: 0) != 0)
+                if !max { pool.countIncludePad = try n.int("count_include_pad", default: 0) != 0 }
+                try b.emit(n, max ? MaxPool(pool) as any Operator : AveragePool(pool), [n.inputs[0]])
+            }
+        }
+    }
+
+    public struct MaxPool: Operator, Equatable {
+        public var pool: Pool
+        public init(_ pool: Pool) { self.pool = pool }
+        public var name: String { "MaxPool" }
+        public var summary: String { pool.summary(average: false) }
+        public func infer(_ inputs: [ValueInfo]) throws(OpFailure) -> [ValueInfo] { try pool.infer(inputs) }
+        public func evaluate(_ inputs: [Tensor]) throws(OpFailure) -> [Tensor] {
+            let out = try pool.infer([ValueInfo(known: inputs[0])])[0].fixedShape!
+            let x = inputs[0].shape
+            return [Tensor.f32(inputs, shape: out) { p, y in
+                ReferenceKernels.maxPool(pool.shape, input: p[0], output: y, planes: x[0] * x[1], inHeight: x[2], inWidth: x[3],
+                                         outHeight: out[2], outWidth: out[3], pool: Op.referencePool)
+            }]
+        }
+        public func lower(_ context: LoweringContext) throws(OpFailure) -> Lowering? {
+            Lowering(PoolStep(kind: .max, pool: pool), inputs: [context.node.inputs[0]])
+        }
+        public func exportONNX(_ node: Node, to onnx: inout ONNXExporter) throws(OpFailure) {
+            onnx.emit("MaxPool", pool.attributes(average: false))
+        }
+        public static var onnxImporters: [ONNXImporter] { [Pool.importer(max: true)] }
+    }
+
+    public struct AveragePool: Operator, Equatable {
+        public var pool: Pool
+        public init(_ pool: Pool) { self.pool = pool }
+        public var name: String { "AveragePool" }
+        public var summary: String { pool.summary(average: true) }
+        public func infer(_ inputs: [ValueInfo]) throws(OpFailure) -> [ValueInfo] { try pool.infer(inputs) }
+        public func evaluate(_ inputs: [Tensor]) throws(OpFailure) -> [Tensor] {
+            let out = try pool.infer([ValueInfo(known: inputs[0])])[0].fixedShape!
+            let x = inputs[0].shape
+            return [Tensor.f32(inputs, shape: out) { p, y in
+                ReferenceKernels.averagePool(pool.shape, countIncludePad: pool.countIncludePad, input: p[0], output: y,
+                                             planes: x[0] * x[1], inHeight: x[2], inWidth: x[3], outHeight: out[2], outWidth: out[3],
+                                             pool: Op.referencePool)
+            }]
+        }
+        public func lower(_ context: LoweringContext) throws(OpFailure) -> Lowering? {
+            Lowering(PoolStep(kind: .average, pool: pool), inputs: [context.node.inputs[0]])
+        }
+        public func exportONNX(_ node: Node, to onnx: inout ONNXExporter) throws(OpFailure) {
+            onnx.emit("AveragePool", pool.attributes(average: true))
+        }
+        public static var onnxImporters: [ONNXImporter] { [Pool.importer(max: false)] }
+    }
+
+    /// torch.nn.AdaptiveAvgPool2d: output window i spans [floor(i·in/out), ceil((i+1)·in/out)).
+    public struct AdaptiveAveragePool: Operator, Equatable {
+        public var outputHeight: Int
+        public var outputWidth: Int
+        public init(outputHeight: Int, outputWidth: Int) {
+            self.outputHeight = outputHeight
+            self.outputWidth = outputWidth
+        }
+        public var name: String { "AdaptiveAvgPool2d" }
+        public var summary: String { "out=\(outputHeight)×\(outputWidth)" }
+
+        public func infer(_ inputs: [ValueInfo]) throws(OpFailure) -> [ValueInfo] {
+            try DTypeRules.floating(inputs)
+            let x = inputs[0].shape
+            try ShapeRules.rank(inputs[0], 4)
+            guard outputHeight >= 1, outputWidth >= 1 else { throw OpFailure("output size \(outputHeight)×\(outputWidth) must be positive") }
+            _ = try ShapeRules.fixed(x[2], "height")
+            _ = try ShapeRules.fixed(x[3], "width")
+            return [ValueInfo(dtype: .f32, shape: [x[0], x[1], .fixed(outputHeight), .fixed(outputWidth)])]
+        }
+        public func evaluate(_ inputs: [Tensor]) throws(OpFailure) -> [Tensor] {
+            [adaptiveAverage(inputs[0], outputHeight, outputWidth)]
+        }
+        public func lower(_ context: LoweringContext) throws(OpFailure) -> Lowering? {
+            Lowering(PoolStep(kind: .adaptiveAverage, pool: nil), inputs: [context.node.inputs[0]])
+        }
+
+        /// ONNX has no adaptive pooling: when the input's declared size divides the output's, it is an
+        /// AveragePool with kernel = stride = in/out (as torch's exporter writes it), otherwise refused.
+        public func exportONNX(_ node: Node, to onnx: inout ONNXExporter) throws(OpFailure) {
+            guard let shape = onnx.values[node.inputs[0]]?.shape, shape.count == 4, let inH = shape[2].value, let inW = shape[3].value else {
+                throw OpFailure("the input's spatial size must be fixed to write an adaptive pool as AveragePool")
+            }
+            guard inH % outputHeight == 0, inW % outputWidth == 0 else {
+                throw OpFailure("input \(inH)×\(inW) does not divide into the output \(outputHeight)×\(outputWidth): ONNX has no adaptive "
+                    + "pooling, and AveragePool expresses it only when every output cell covers in/out inputs "
+                    + "(kernel = stride = in/out), as torch's exporter requires too")
+            }
+            let kernel = [inH / outputHeight, inW / outputWidth]
+            onnx.emit("AveragePool", Pool(kernel: kernel, strides: kernel).attributes(average: true))
+        }
+        public static var onnxImporters: [ONNXImporter] { [] }
+    }
+
+    /// The mean over height and width: [N, C, H, W] → [N, C, 1, 1].
+    public struct GlobalAveragePool: Operator, Equatable {
+        public init() {}
+        public var name: String { "GlobalAveragePool" }
+        public func infer(_ inputs: [ValueInfo]) throws(OpFailure) -> [ValueInfo] {
+            try DTypeRules.floating(inputs)
+            try ShapeRules.rank(inputs[0], 4)
+            let x = inputs[0].shape
+            return [ValueInfo(dtype: .f32, shape: [x[0], x[1], .fixed(1), .fixed(1)])]
+        }
+        public func evaluate(_ inputs: [Tensor]) throws(OpFailure) -> [Tensor] { [adaptiveAverage(inputs[0], 1, 1)] }
+        public func lower(_ context: LoweringContext) throws(OpFailure) -> Lowering? {
+            Lowering(PoolStep(kind: .adaptiveAverage, pool: nil), inputs: [context.node.inputs[0]])
+        }
+        public func exportONNX(_ node: Node, to onnx: inout ONNXExporter) throws(OpFailure) { onnx.emit("GlobalAveragePool") }
+        public static var onnxImporters: [ONNXImporter] {
+            [
+                ONNXImporter("GlobalAveragePool") { (b: inout ONNXGraphBuilder, n: ONNXNode) throws(ONNXImportError) in
+                    try n.allow([])
+                    try n.requireInputs(1...1)
+                    try b.emit(n, GlobalAveragePool(), [n.inputs[0]])
+                },
+                reduceMean,
+            ]
+        }
+
+        /// ReduceMean where it is global average pooling — the mean over height and width of a 4-D
+        /// input, which is how the dynamo exporter writes torchvision's AdaptiveAvgPool2d(1) — imported
+        /// as GlobalAveragePool (then Flatten for keepdims=0). Axes are an attribute before opset 18 and
+        /// a constant input from 18. Any other reduction is refused, naming its axes.
+        static let reduceMean = ONNXImporter("ReduceMean") { (b: inout ONNXGraphBuilder, n: ONNXNode) throws(ONNXImportError) in
+            let axes: [Int]
+            if b.opset >= 18 {
+                try n.allow(["keepdims", "noop_with_empty_axes"])
+                try n.requireInputs(1...2)
+                if let input = n.input(1) { axes = try b.constantInts(input, n, "axes") } else { axes = [] }
+                if axes.isEmpty, try n.int("noop_with_empty_axes", default: 0) != 0 {
+                    throw n.error("noop_with_empty_axes=1 with no axes (an identity) is not supported")
+                }
+            } else {
+                try n.allow(["axes", "keepdims"])
+                try n.requireInputs(1...1)
+                axes = try n.ints("axes") ?? []
+            }
+            let keepDims = try n.int("keepdims", default: 1) != 0
+            let x = try b.shape(of: n.inputs[0], n)
+            let normalized = Set(axes.map { $0 < 0 ? $0 + x.count : $0 })
+            guard x.count == 4, normalized == [2, 3], axes.count == 2 else {
+                throw n.error("only the mean over height and width of a 4-D input (global average pooling) is supported; "
+                    + "axes \(axes.isEmpty ? "all" : "\(axes)") of a rank-\(x.count) input")
+            }
+            if keepDims { return try b.emit(n, GlobalAveragePool(), [n.inputs[0]]) }
+            guard let output = n.outputs.first, !output.isEmpty else { throw n.error("has no output") }
+            let pooled = "\(output)/pooled"
+            b.append(Node("\(n.name)/pool", GlobalAveragePool(), inputs: [n.inputs[0]], output: pooled))
+            b.append(Node(n.name, Flatten(axis: 1), inputs: [pooled], output: output))
+        }
+    }
+
+    /// The max over height and width: [N, C, H, W] → [N, C, 1, 1] (NaN wins).
+    public struct GlobalMaxPool: Operator, Equatable {
+        public init() {}
+        public var name: String { "GlobalMaxPool" }
+        public func infer(_ inputs: [ValueInfo]) throws(OpFailure) -> [ValueInfo] {
+            try DTypeRules.floating(inputs)
+            try ShapeRules.rank(inputs[0], 4)
+            let x = inputs[0].shape
+            return [ValueInfo(dtype: .f32, shape: [x[0], x[1], .fixed(1), .fixed(1)])]
+        }
+        public func evaluate(_ inputs: [Tensor]) throws(OpFailure) -> [Tensor] {
+            let x = inputs[0].shape
+            let pool = Pool(kernel: [x[2], x[3]], strides: [1, 1])
+            return [Tensor.f32(inputs, shape: [x[0], x[1], 1, 1]) { p, y in
+                ReferenceKernels.maxPool(pool.shape, input: p[0], output: y, planes: x[0] * x[1], inHeight: x[2], inWidth: x[3],
+                                         outHeight: 1, outWidth: 1, pool: Op.referencePool)
+            }]
+        }
+        public func exportONNX(_ node: Node, to onnx: inout ONNXExporter) throws(OpFailure) { onnx.emit("GlobalMaxPool") }
+        public static var onnxImporters: [ONNXImporter] {
+            [ONNXImporter("GlobalMaxPool") { (b: inout ONNXGraphBuilder, n: ONNXNode) throws(ONNXImportError) in
+                try n.allow([])
+                try n.requireInputs(1...1)
+                try b.emit(n, GlobalMaxPool(), [n.inputs[0]])
+            }]
+        }
+    }
+
+    /// A one-thread pool for reference evaluation (the reference kernels take a pool; results do not
+    /// depend on its size).
+    static let referencePool = ThreadPool(threads: 1)
+}
+
+/// Adaptive average pooling of an NCHW tensor to outH × outW (the reference).
+private func adaptiveAverage(_ input: Tensor, _ outH: Int, _ outW: Int) -> Tensor {
+    let x = input.shape
+    return Tensor.f32([input], shape: [x[0], x[1], outH, outW]) { p, y in
+        guard x[2] > 0, x[3] > 0 else { return }
+        ReferenceKernels.adaptiveAveragePool(input: p[0], output: y, planes: x[0] * x[1], inHeight: x[2], inWidth: x[3],
+                                             outHeight: outH, outWidth: outW, pool: Op.referencePool)
+    }
+}
+
+/// Pooling with the selected kernel set.
+struct PoolStep: StepKernel {
+    enum Kind { case max, average, adaptiveAverage }
+    let kind: Kind
+    let pool: Op.Pool?
+
+    func describe(inputShapes: [[Int]], outputShape: [Int]) -> (text: String, flops: Double, executed: Double) {
+        switch kind {
+        case .max: ("maxPool \(pool!.kernel[0])×\(pool!.kernel[1])/\(pool!.strides[0])", 0, 0)
+        case .average: ("averagePool \(pool!.kernel[0])×\(pool!.kernel[1])/\(pool!.strides[0])", 0, 0)
+        case .adaptiveAverage: ("adaptiveAveragePool", 0, 0)
+        }
+    }
+
+    func run(_ b: StepBuffers) {
+        let x = b.inputShapes[0], y = b.outputShape
+        switch kind {
+        case .max:
+            PoolKernels.maxPool(pool!.shape, input: b.inputs[0], output: b.output, planes: x[0] * x[1], inHeight: x[2], inWidth: x[3],
+                                outHeight: y[2], outWidth: y[3], pool: b.pool, kernels: b.kernels)
+        case .average:
+            PoolKernels.averagePool(pool!.shape, countIncludePad: pool!.countIncludePad, input: b.inputs[0], output: b.output,
+                                    planes: x[0] * x[1], inHeight: x[2], inWidth: x[3], outHeight: y[2], outWidth: y[3],
+                                    pool: b.pool, kernels: b.kernels)
+        case .adaptiveAverage:
+            PoolKernels.adaptiveAveragePool(input: b.inputs[0], output: b.output, planes: x[0] * x[1], inHeight: x[2], inWidth: x[3],
+                                            outHeight: y[2], outWidth: y[3], pool: b.pool, kernels: b.kernels)
+        }
+    }
+}

@@ -1,0 +1,166 @@
+import ZooCore
+
+/// The shape arithmetic ops share: broadcasting, sliding windows, reshape targets, and checked
+/// products and sums (attributes and shapes come from files and may be anything up to Int.max).
+/// Spatial dimensions must be fixed; the batch may be symbolic and passes through.
+enum ShapeRules {
+    /// NumPy (ONNX multidirectional) broadcasting: shapes align on the right; each pair of dims is
+    /// equal or one of them is 1.
+    static func broadcast(_ a: ValueInfo, _ b: ValueInfo) throws(OpFailure) -> [Dim] {
+        let rank = max(a.shape.count, b.shape.count)
+        let x = [Dim](repeating: .fixed(1), count: rank - a.shape.count) + a.shape
+        let y = [Dim](repeating: .fixed(1), count: rank - b.shape.count) + b.shape
+        var out: [Dim] = []
+        for (p, q) in zip(x, y) {
+            if p == q || q == .fixed(1) { out.append(p) }
+            else if p == .fixed(1) { out.append(q) }
+            else { throw OpFailure("shapes \(a) and \(b) do not broadcast") }
+        }
+        return out
+    }
+
+    /// Output length of a sliding window; with `ceil`, a last window starting in the end padding is dropped.
+    static func window(_ dim: Dim, kernel: Int, stride: Int, dilation: Int, pads: (Int, Int), ceil: Bool, _ what: String) throws(OpFailure) -> Int {
+        let size = try fixed(dim, what)
+        guard kernel >= 1, stride >= 1, dilation >= 1, pads.0 >= 0, pads.1 >= 0 else {
+            throw OpFailure("\(what): kernel \(kernel), stride \(stride) and dilation \(dilation) must be positive and pads \(pads) non-negative")
+        }
+        // Every step checked: attributes are read from files and may be anything up to Int.max.
+        let span = try add(try multiply(dilation, kernel - 1, "the \(what) window (dilation × (kernel - 1))"), 1, "the \(what) window")
+        let padded = try add(try add(size, pads.0, "the padded \(what)"), pads.1, "the padded \(what)")
+        let room = padded - span  // both non-negative: cannot overflow
+        guard room >= 0 else {
+            throw OpFailure("input \(what) \(size) (padded \(padded)) is smaller than the window \(span)")
+        }
+        // room / stride rounded up without forming room + stride - 1.
+        var count = (ceil && room % stride != 0 ? room / stride + 1 : room / stride) + 1
+        // With ceil, a last window starting in the end padding is dropped: (count - 1) * stride ≥ size + pads.0.
+        // (count - 1) * stride ≤ room + stride - 1 may exceed Int.max only when it also exceeds size + pads.0.
+        if ceil {
+            let (start, overflow) = (count - 1).multipliedReportingOverflow(by: stride)
+            if overflow || start >= size + pads.0 { count -= 1 }
+        }
+        return count
+    }
+
+    /// The kernels multiply a window's padded height by its width (AveragePool's count_include_pad
+    /// divisor): refuse a padded input plane whose area overflows. Runs after `window` has checked
+    /// each padded size on its own.
+    static func paddedPlane(_ x: [Dim], _ pads: [Int]) throws(OpFailure) {
+        let h = try fixed(x[2], "height") + pads[0] + pads[2], w = try fixed(x[3], "width") + pads[1] + pads[3]
+        _ = try multiply(h, w, "the padded input plane (height × width)")
+    }
+
+    /// `a × b`, refused (naming `what`) when it overflows an `Int`.
+    static func multiply(_ a: Int, _ b: Int, _ what: String) throws(OpFailure) -> Int {
+        let (product, overflow) = a.multipliedReportingOverflow(by: b)
+        guard !overflow else { throw OpFailure("\(what): \(a) × \(b) overflows") }
+        return product
+    }
+
+    /// `a + b`, refused (naming `what`) when it overflows an `Int`.
+    static func add(_ a: Int, _ b: Int, _ what: String) throws(OpFailure) -> Int {
+        let (sum, overflow) = a.addingReportingOverflow(b)
+        guard !overflow else { throw OpFailure("\(what): \(a) + \(b) overflows") }
+        return sum
+    }
+
+    static func text(_ dims: [Dim]) -> String { "[" + dims.map(\.description).joined(separator: ", ") + "]" }
+
+    static func rank(_ info: ValueInfo, _ expected: Int) throws(OpFailure) {
+        guard info.shape.count == expected else {
+            throw OpFailure("input '\(info.name)' must have rank \(expected), has shape [\(info.shape.map(\.description).joined(separator: ", "))]")
+        }
+    }
+
+    static func fixed(_ dim: Dim, _ what: String) throws(OpFailure) -> Int {
+        guard let value = dim.value else { throw OpFailure("\(what) must be fixed, is symbolic '\(dim)'") }
+        return value
+    }
+
+    static func vector(_ info: ValueInfo, _ length: Int) throws(OpFailure) {
+        guard info.fixedShape == [length] else { throw OpFailure("'\(info.name)' must have shape [\(length)], has \(info)") }
+    }
+
+    static func checkPairs(_ kernel: [Int], _ strides: [Int], _ dilations: [Int], _ pads: [Int]) throws(OpFailure) {
+        guard kernel.count == 2, strides.count == 2, dilations.count == 2, pads.count == 4 else {
+            throw OpFailure("2-D attributes expected (kernel \(kernel), strides \(strides), dilations \(dilations), pads \(pads))")
+        }
+        guard kernel.allSatisfy({ $0 >= 1 }), strides.allSatisfy({ $0 >= 1 }), dilations.allSatisfy({ $0 >= 1 }),
+              pads.allSatisfy({ $0 >= 0 }) else {
+            throw OpFailure("kernel, strides and dilations must be positive and pads non-negative")
+        }
+    }
+
+    /// The product of dims: fixed when all are, the symbolic one when it is alone.
+    static func product(_ dims: ArraySlice<Dim>) throws(OpFailure) -> Dim {
+        if dims.count == 1 { return dims.first! }
+        var total = 1
+        for dim in dims {
+            guard let value = dim.value else { throw OpFailure("cannot flatten a symbolic dimension together with others") }
+            total = try multiply(total, value, "flattening \(text(Array(dims)))")
+        }
+        return .fixed(total)
+    }
+
+    static func reshape(_ x: [Dim], _ target: [Int], allowZero: Bool) throws(OpFailure) -> [Dim] {
+        var out: [Dim] = []
+        var inferred: Int?
+        var known = 1
+        for (i, t) in target.enumerated() {
+            if t == 0 && !allowZero {
+                guard i < x.count else { throw OpFailure("shape \(target): 0 at \(i) copies a dimension the input (rank \(x.count)) lacks") }
+                out.append(x[i])
+                if let v = x[i].value { known = try multiply(known, v, "shape \(target)") }
+            } else if t == -1 {
+                guard inferred == nil else { throw OpFailure("shape \(target) has more than one -1") }
+                inferred = i
+                out.append(.fixed(0))
+            } else {
+                guard t >= 0 else { throw OpFailure("shape \(target) has a negative size") }
+                out.append(.fixed(t))
+                known = try multiply(known, t, "shape \(target)")
+            }
+        }
+        // Symbolic input dims are carried through by a 0 at their position — or one of them is
+        // exactly what a -1 stands for: when the fixed input dims (other than those copied) hold
+        // the fixed target dims exactly, the -1 is that symbolic dim for every value it takes
+        // (Reshape(x, [-1, 9216]) on [N, 256, 6, 6] → [N, 9216]). A -1 that would be a multiple or a
+        // fraction of a symbolic dim has no Dim, so it is refused.
+        var remaining = 1
+        var uncarried: [(position: Int, dim: Dim)] = []
+        for (i, dim) in x.enumerated() {
+            if let v = dim.value {
+                remaining = try multiply(remaining, v, "input \(text(x))")
+            } else if !(i < target.count && target[i] == 0 && !allowZero) {
+                uncarried.append((i, dim))
+            }
+        }
+        var copiedFixed = 1
+        for (t, dim) in zip(target, x) where t == 0 && !allowZero {
+            copiedFixed = try multiply(copiedFixed, dim.value ?? 1, "shape \(target)")
+        }
+        let fixedTarget = known / max(copiedFixed, 1)
+        let fixedInput = remaining / max(copiedFixed, 1)
+        if let (position, symbolic) = uncarried.first {
+            guard let i = inferred, uncarried.count == 1 else {
+                throw OpFailure("shape \(target) must copy the symbolic dimension \(symbolic) with a 0 at position \(position)"
+                    + (inferred == nil || uncarried.count == 1 ? "" : " (a -1 can stand for one symbolic dimension, not \(uncarried.count))"))
+            }
+            guard fixedTarget > 0, fixedInput == fixedTarget else {
+                let ratio = fixedTarget > 0 && fixedInput % fixedTarget == 0 ? "× \(fixedInput / fixedTarget)"
+                    : fixedInput > 0 && fixedTarget % fixedInput == 0 ? "/ \(fixedTarget / fixedInput)" : "× \(fixedInput)/\(fixedTarget)"
+                throw OpFailure("shape \(target): the -1 would be \(symbolic) \(ratio), not a dimension; "
+                    + "copy the symbolic dimension \(symbolic) with a 0 at position \(position), or make the fixed sizes "
+                    + "match so that the -1 is exactly \(symbolic)")
+            }
+            out[i] = symbolic
+        } else if let i = inferred {
+            guard fixedTarget > 0, fixedInput % fixedTarget == 0 else { throw OpFailure("cannot reshape \(x) to \(target)") }
+            out[i] = .fixed(fixedInput / fixedTarget)
+        } else {
+            guard fixedTarget == fixedInput else { throw OpFailure("cannot reshape \(x) (\(fixedInput) elements) to \(target)") }
+        }
+        return out
+    }
+}
