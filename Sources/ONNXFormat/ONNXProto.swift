@@ -11,7 +11,6 @@
 import CONNX
 import CProtobufC
 import ZooCore
-import ZooOps
 
 /// An unpacked ModelProto and the owner of its memory: `deinit` frees the whole message tree.
 /// Pointers read from `model` are valid only while this object is alive.

@@ -37,7 +37,6 @@
 import CONNX
 import CProtobufC
 import ZooCore
-import ZooOps
 
 enum ProtoBudget {
     /// The fixed allowance on top of `maxONNXExpansion × file size`: the structs of a small model

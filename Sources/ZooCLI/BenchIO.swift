@@ -1,7 +1,6 @@
 import ArgumentParser
 import TorchFormat
 import ZooCore
-import ZooOps
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -1,5 +1,4 @@
 import ZooCore
-import ZooOps
 
 /// A JSON value with ordered object keys, so `--json` output is stable field by field.
 indirect enum JSON {

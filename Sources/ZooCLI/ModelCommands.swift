@@ -4,7 +4,6 @@ import ONNXFormat
 import Safetensors
 import TorchFormat
 import ZooCore
-import ZooOps
 import ZooModels
 import ZooRuntime
 

@@ -1,6 +1,5 @@
 import ArgumentParser
 import ZooCore
-import ZooOps
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -14,7 +14,6 @@ import ONNXFormat
 import Safetensors
 import TorchFormat
 import ZooCore
-import ZooOps
 import ZooModels
 
 /// The targets, by name.

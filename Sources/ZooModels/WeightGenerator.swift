@@ -1,5 +1,4 @@
 import ZooCore
-import ZooOps
 
 /// Deterministic weights and inputs that PyTorch can reproduce exactly, so that parity with torch can
 /// be checked for full-size models without committing their weights.

@@ -1,5 +1,4 @@
 import ZooCore
-import ZooOps
 
 /// How closely an output matches a reference: the figures `zoo parity` prints and judges.
 public struct ParityReport: Sendable {
