@@ -101,3 +101,63 @@ extension Array where Element == Int {
 extension ArraySlice where Element == Int {
     var product: Int { reduce(1, *) }
 }
+
+extension Tensor {
+    /// A dense tensor of `shape` (this tensor's dtype) whose element at each multi-index is this
+    /// tensor's element (in C order) at `source(index)`, or `fill`'s one element when it returns nil.
+    /// Data movement for any dtype: Transpose, Slice, Gather, Pad, Tile, Expand.
+    func remapped(to shape: [Int], fill: Tensor? = nil, _ source: ([Int]) -> Int?) -> Tensor {
+        let dense = contiguous(), item = dtype.itemSize
+        let fillBytes = fill.map { f in f.contiguous().withContiguousBytes { Array($0.prefix(item)) } } ?? [UInt8](repeating: 0, count: item)
+        return try! Tensor(dtype: dtype, shape: shape) { raw in
+            let count = shape.product
+            guard count > 0 else { return }
+            dense.withContiguousBytes { from in
+                var index = [Int](repeating: 0, count: shape.count)
+                for i in 0..<count {
+                    if let at = source(index) {
+                        (raw.baseAddress! + i * item).copyMemory(from: from.baseAddress! + at * item, byteCount: item)
+                    } else {
+                        fillBytes.withUnsafeBytes { (raw.baseAddress! + i * item).copyMemory(from: $0.baseAddress!, byteCount: item) }
+                    }
+                    var d = shape.count - 1
+                    while d >= 0 {
+                        index[d] += 1
+                        if index[d] < shape[d] { break }
+                        index[d] = 0
+                        d -= 1
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Row-major strides of a dense shape.
+func denseStrides(_ shape: [Int]) -> [Int] { Tensor.contiguousStrides(for: shape) }
+
+/// `axis` in 0..<rank (negative counts from the end), or a failure naming `what`.
+func normalizedAxis(_ axis: Int, rank: Int, _ what: String = "axis") throws(OpFailure) -> Int {
+    let a = axis < 0 ? axis + rank : axis
+    guard (0..<max(rank, 1)).contains(a), rank > 0 || a == 0 else { throw OpFailure("\(what) \(axis) out of range for rank \(rank)") }
+    return a
+}
+
+extension ValueInfo {
+    /// The value of a 1-D or scalar integer tensor known up to symbolic dimensions (the output of
+    /// Shape, and of Gather/Concat/Unsqueeze/Slice/Cast over such values): `dimsValue`, or the
+    /// integers of a known value.
+    var knownDims: [Dim]? {
+        if let dimsValue { return dimsValue }
+        guard let value, !value.dtype.isFloatingPoint, value.dtype != .bool, value.rank <= 1 else { return nil }
+        return value.integers().map { .fixed($0) }
+    }
+
+    /// An integer value known up to symbolic dims: `value` too when every dim is fixed.
+    init(dtype: DType, shape: [Dim], knownDims: [Dim]) {
+        let fixed = knownDims.compactMap(\.value)
+        self.init(dtype: dtype, shape: shape,
+                  value: fixed.count == knownDims.count ? Tensor(dtype: dtype, shape: shape.compactMap(\.value), int64s: fixed.map { Int64($0) }) : nil)
+        dimsValue = knownDims
+    }
+}

@@ -26,6 +26,10 @@ public struct ValueInfo: Sendable, CustomStringConvertible {
     /// The value itself when it is known without running the graph: an initializer, or a small
     /// result computed from known values (shape arithmetic, folded while shapes are inferred).
     public var value: Tensor?
+    /// For a 1-D or scalar integer value computed from shapes (Shape, and Gather, Concat, Unsqueeze,
+    /// Slice over it), its elements when known only up to symbolic dimensions (`[N, 512]` for the
+    /// shape of a batch of any size); see `knownDims`.
+    public var dimsValue: [Dim]?
 
     public init(name: String = "", dtype: DType, shape: [Dim], value: Tensor? = nil) {
         self.name = name
@@ -51,7 +55,7 @@ public struct ValueInfo: Sendable, CustomStringConvertible {
 extension ValueInfo: Equatable {
     /// Names, dtypes and shapes equal; known values, when both have one, bit-identical.
     public static func == (a: ValueInfo, b: ValueInfo) -> Bool {
-        guard a.name == b.name, a.dtype == b.dtype, a.shape == b.shape else { return false }
+        guard a.name == b.name, a.dtype == b.dtype, a.shape == b.shape, a.dimsValue == b.dimsValue else { return false }
         switch (a.value, b.value) {
         case (nil, nil): return true
         case let (x?, y?): return x.isBitIdentical(y)
@@ -243,7 +247,7 @@ public struct Graph: Sendable {
             do throws(OpFailure) { results = try op.evaluate(known) } catch { throw fail(error.message) }
             for k in outputs.indices where outputs[k].value == nil {
                 guard results[k].shape == outputs[k].fixedShape, results[k].dtype == outputs[k].dtype else {
-                    preconditionFailure("\(op.name).evaluate made \(results[k].dtype) \(results[k].shape), infer said \(outputs[k])")
+                    throw fail("internal: evaluate made \(results[k].dtype.rawValue) \(results[k].shape), the shape rule said \(outputs[k])")
                 }
                 outputs[k].value = results[k]
             }

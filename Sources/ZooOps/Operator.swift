@@ -77,8 +77,13 @@ public enum Op {
         Gemm.self, MatMul.self,
         // Ops/Elementwise.swift
         Unary.self, Binary.self,
+        // Ops/Reduction.swift
+        Reduce.self, ArgExtreme.self,
         // Ops/Layout.swift
-        Flatten.self, Reshape.self, Concat.self, Dropout.self,
+        Flatten.self, Reshape.self, Concat.self, Dropout.self, Transpose.self, Split.self, Pad.self,
+        // Ops/Shape.swift
+        Shape.self, Size.self, Gather.self, Unsqueeze.self, Squeeze.self, Slice.self, Expand.self, Tile.self, Range.self,
+        ConstantOfShape.self, Where.self,
         // Ops/Constants.swift
         Cast.self,
     ]

@@ -104,62 +104,78 @@ enum ShapeRules {
     }
 
     static func reshape(_ x: [Dim], _ target: [Int], allowZero: Bool) throws(OpFailure) -> [Dim] {
+        try reshape(x, target.map { .fixed($0) }, allowZero: allowZero)
+    }
+
+    /// ONNX Reshape's output for `target`, whose entries may be symbolic dims (a target computed from
+    /// the input's own shape, as torch's exports do): such an entry is that dim of the input.
+    static func reshape(_ x: [Dim], _ target: [Dim], allowZero: Bool) throws(OpFailure) -> [Dim] {
+        let shown = "[" + target.map(\.description).joined(separator: ", ") + "]"
         var out: [Dim] = []
         var inferred: Int?
         var known = 1
+        /// Input positions whose dim the target carries (a 0 at the same position, or the same symbolic dim).
+        var carried: Set<Int> = []
         for (i, t) in target.enumerated() {
+            guard let t = t.value else {
+                guard let j = x.indices.first(where: { x[$0] == t && !carried.contains($0) }) else {
+                    throw OpFailure("shape \(shown): \(t) is not a dimension of the input \(text(x))")
+                }
+                carried.insert(j)
+                out.append(t)
+                continue
+            }
             if t == 0 && !allowZero {
-                guard i < x.count else { throw OpFailure("shape \(target): 0 at \(i) copies a dimension the input (rank \(x.count)) lacks") }
+                guard i < x.count else { throw OpFailure("shape \(shown): 0 at \(i) copies a dimension the input (rank \(x.count)) lacks") }
+                carried.insert(i)
                 out.append(x[i])
-                if let v = x[i].value { known = try multiply(known, v, "shape \(target)") }
+                if let v = x[i].value { known = try multiply(known, v, "shape \(shown)") }
             } else if t == -1 {
-                guard inferred == nil else { throw OpFailure("shape \(target) has more than one -1") }
+                guard inferred == nil else { throw OpFailure("shape \(shown) has more than one -1") }
                 inferred = i
                 out.append(.fixed(0))
             } else {
-                guard t >= 0 else { throw OpFailure("shape \(target) has a negative size") }
+                guard t >= 0 else { throw OpFailure("shape \(shown) has a negative size") }
                 out.append(.fixed(t))
-                known = try multiply(known, t, "shape \(target)")
+                known = try multiply(known, t, "shape \(shown)")
             }
         }
-        // Symbolic input dims are carried through by a 0 at their position — or one of them is
-        // exactly what a -1 stands for: when the fixed input dims (other than those copied) hold
-        // the fixed target dims exactly, the -1 is that symbolic dim for every value it takes
-        // (Reshape(x, [-1, 9216]) on [N, 256, 6, 6] → [N, 9216]). A -1 that would be a multiple or a
-        // fraction of a symbolic dim has no Dim, so it is refused.
+        // Symbolic input dims are carried through by a 0 at their position or by themselves in the
+        // target — or one of them is exactly what a -1 stands for: when the fixed input dims (other
+        // than those copied) hold the fixed target dims exactly, the -1 is that symbolic dim for every
+        // value it takes (Reshape(x, [-1, 9216]) on [N, 256, 6, 6] → [N, 9216]). A -1 that would be a
+        // multiple or a fraction of a symbolic dim has no Dim, so it is refused.
         var remaining = 1
         var uncarried: [(position: Int, dim: Dim)] = []
+        var copiedFixed = 1
         for (i, dim) in x.enumerated() {
             if let v = dim.value {
                 remaining = try multiply(remaining, v, "input \(text(x))")
-            } else if !(i < target.count && target[i] == 0 && !allowZero) {
+                if carried.contains(i) { copiedFixed = try multiply(copiedFixed, v, "shape \(shown)") }
+            } else if !carried.contains(i) {
                 uncarried.append((i, dim))
             }
-        }
-        var copiedFixed = 1
-        for (t, dim) in zip(target, x) where t == 0 && !allowZero {
-            copiedFixed = try multiply(copiedFixed, dim.value ?? 1, "shape \(target)")
         }
         let fixedTarget = known / max(copiedFixed, 1)
         let fixedInput = remaining / max(copiedFixed, 1)
         if let (position, symbolic) = uncarried.first {
             guard let i = inferred, uncarried.count == 1 else {
-                throw OpFailure("shape \(target) must copy the symbolic dimension \(symbolic) with a 0 at position \(position)"
+                throw OpFailure("shape \(shown) must copy the symbolic dimension \(symbolic) with a 0 at position \(position)"
                     + (inferred == nil || uncarried.count == 1 ? "" : " (a -1 can stand for one symbolic dimension, not \(uncarried.count))"))
             }
             guard fixedTarget > 0, fixedInput == fixedTarget else {
                 let ratio = fixedTarget > 0 && fixedInput % fixedTarget == 0 ? "× \(fixedInput / fixedTarget)"
                     : fixedInput > 0 && fixedTarget % fixedInput == 0 ? "/ \(fixedTarget / fixedInput)" : "× \(fixedInput)/\(fixedTarget)"
-                throw OpFailure("shape \(target): the -1 would be \(symbolic) \(ratio), not a dimension; "
+                throw OpFailure("shape \(shown): the -1 would be \(symbolic) \(ratio), not a dimension; "
                     + "copy the symbolic dimension \(symbolic) with a 0 at position \(position), or make the fixed sizes "
                     + "match so that the -1 is exactly \(symbolic)")
             }
             out[i] = symbolic
         } else if let i = inferred {
-            guard fixedTarget > 0, fixedInput % fixedTarget == 0 else { throw OpFailure("cannot reshape \(x) to \(target)") }
+            guard fixedTarget > 0, fixedInput % fixedTarget == 0 else { throw OpFailure("cannot reshape \(text(x)) to \(shown)") }
             out[i] = .fixed(fixedInput / fixedTarget)
         } else {
-            guard fixedTarget == fixedInput else { throw OpFailure("cannot reshape \(x) (\(fixedInput) elements) to \(target)") }
+            guard fixedTarget == fixedInput else { throw OpFailure("cannot reshape \(text(x)) (\(fixedInput) elements) to \(shown)") }
         }
         return out
     }

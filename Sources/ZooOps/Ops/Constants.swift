@@ -55,6 +55,11 @@ extension Op {
                     return
                 }
                 try b.emit(n, Cast(to: dtype), [input])
+            },
+            ONNXImporter("CastLike", since: 15) { (b: inout ONNXGraphBuilder, n: ONNXNode) throws(ONNXImportError) in
+                try n.allow(b.opset >= 19 ? ["saturate"] : [])
+                try n.requireInputs(2...2)
+                try b.emit(n, Cast(to: try b.info(of: n.inputs[1], n).dtype), [n.inputs[0]])
             }]
         }
     }
@@ -97,11 +102,17 @@ enum ONNXFolding {
         ONNXImporter("ConstantOfShape", since: 9) { (b: inout ONNXGraphBuilder, n: ONNXNode) throws(ONNXImportError) in
             try n.allow(["value"])
             try n.requireInputs(1...1)
-            let shape = try b.constantInts(n.inputs[0], n, "shape")
-            guard shape.allSatisfy({ $0 >= 0 }) else { throw n.error("shape \(shape) has a negative size") }
             var fill = Tensor(floats: [0], shape: [1])
             if let t = try n.tensor("value") { fill = t }
             guard fill.count == 1 else { throw n.error("attribute 'value' must hold one element, holds \(fill.count)") }
+            // A shape computed at run time (from the input's shape): an IR node.
+            guard b.constants[n.inputs[0]] != nil else {
+                let scalar: Tensor
+                do throws(OpFailure) { scalar = try fill.reshaped([]) } catch { throw n.error(error.message) }
+                return try b.emit(n, Op.ConstantOfShape(fill: scalar), [n.inputs[0]])
+            }
+            let shape = try b.constantInts(n.inputs[0], n, "shape")
+            guard shape.allSatisfy({ $0 >= 0 }) else { throw n.error("shape \(shape) has a negative size") }
             let element = fill.contiguous()
             let item = element.dtype.itemSize
             guard let count = Tensor.checkedCount(shape), case let (bytes, false) = count.multipliedReportingOverflow(by: item) else {

@@ -23,6 +23,8 @@ extension Op {
             case thresholdedRelu(alpha: Float)
             /// x·Φ(x); with `tanh`, the tanh approximation.
             case gelu(tanh: Bool)
+            /// min(max(x, min), max).
+            case clip(min: Double, max: Double)
 
             var name: String {
                 switch self {
@@ -54,13 +56,14 @@ extension Op {
                 case .celu: "Celu"
                 case .thresholdedRelu: "ThresholdedRelu"
                 case .gelu: "Gelu"
+                case .clip: "Clip"
                 }
             }
 
             /// Integer inputs allowed (the function is exact on them).
             var takesIntegers: Bool {
                 switch self {
-                case .relu, .abs, .neg, .sign: true
+                case .relu, .abs, .neg, .sign, .clip: true
                 default: false
                 }
             }
@@ -95,6 +98,7 @@ extension Op {
                 case let .selu(alpha, gamma): Double(gamma) * (x <= 0 ? Double(alpha) * (Glibc.exp(x) - 1) : x)
                 case let .celu(alpha): Swift.max(0, x) + Swift.min(0, Double(alpha) * (Glibc.exp(x / Double(alpha)) - 1))
                 case let .thresholdedRelu(alpha): x > Double(alpha) ? x : 0
+                case let .clip(lo, hi): x.isNaN ? x : Swift.min(Swift.max(x, lo), hi)
                 case let .gelu(tanh):
                     tanh ? 0.5 * x * (1 + Glibc.tanh((2 / Double.pi).squareRoot() * (x + 0.044715 * x * x * x)))
                         : 0.5 * x * (1 + Glibc.erf(x / 2.0.squareRoot()))
@@ -113,6 +117,7 @@ extension Op {
             case let .leakyRelu(alpha), let .elu(alpha), let .celu(alpha), let .thresholdedRelu(alpha): "alpha=\(alpha)"
             case let .selu(alpha, gamma): "alpha=\(alpha) gamma=\(gamma)"
             case let .gelu(tanh): tanh ? "approximate=tanh" : ""
+            case let .clip(lo, hi): "min=\(lo) max=\(hi)"
             default: ""
             }
         }
@@ -137,6 +142,7 @@ extension Op {
                 case .relu: Swift.max(0, v)
                 case .abs: v == .min ? v : Swift.abs(v)
                 case .neg: 0 &- v
+                case let .clip(lo, hi): Swift.min(Swift.max(v, Tensor.truncated(lo.rounded(.up))), Tensor.truncated(hi.rounded(.down)))
                 default: v.signum()  // sign
                 }
             }
@@ -160,6 +166,14 @@ extension Op {
             case .hardSwish, .mish:
                 guard onnx.opset >= 14 else { throw OpFailure("\(name) needs opset 14 or later") }
                 onnx.emit(name)
+            case let .clip(lo, hi):
+                // Clip-11+: the bounds are inputs of the data's type.
+                let dtype = onnx.values[node.inputs[0]]?.dtype ?? .f32
+                var inputs = [onnx.resolve(node.inputs[0])]
+                for (role, bound) in [("min", lo), ("max", hi)] {
+                    inputs.append(onnx.addInitializer(node.name + "." + role, Tensor(dtype: dtype, shape: [], doubles: [bound])))
+                }
+                onnx.emit("Clip", inputs: inputs)
             default: onnx.emit(name)
             }
         }
@@ -205,6 +219,25 @@ extension Op {
                                           gamma: try n.float("gamma", default: 1.05070102214813232421875))
                     try b.emit(n, Unary(f), [n.inputs[0]])
                 },
+                ONNXImporter("Clip") { (b: inout ONNXGraphBuilder, n: ONNXNode) throws(ONNXImportError) in
+                    // Bounds: attributes before opset 11 (default ±max float), optional constant inputs after.
+                    var lo = -Double.infinity, hi = Double.infinity
+                    if b.opset < 11 {
+                        try n.allow(b.opset < 6 ? ["min", "max", "consumed_inputs"] : ["min", "max"])
+                        try n.requireInputs(1...1)
+                        lo = Double(try n.float("min", default: -Float.greatestFiniteMagnitude))
+                        hi = Double(try n.float("max", default: Float.greatestFiniteMagnitude))
+                    } else {
+                        try n.allow([])
+                        try n.requireInputs(1...3)
+                        for (k, role) in [(1, "min"), (2, "max")] {
+                            guard let name = n.input(k) else { continue }
+                            guard let t = b.constants[name], t.count == 1 else { throw n.error("\(role) '\(name)' must be a constant scalar") }
+                            if k == 1 { lo = t.doubles()[0] } else { hi = t.doubles()[0] }
+                        }
+                    }
+                    try b.emit(n, Unary(.clip(min: lo, max: hi)), [n.inputs[0]])
+                },
                 ONNXImporter("Gelu", since: 20) { (b: inout ONNXGraphBuilder, n: ONNXNode) throws(ONNXImportError) in
                     try n.allow(["approximate"])
                     try n.requireInputs(1...1)
@@ -224,6 +257,8 @@ extension Op {
             case mod = "Mod", fmod = "Mod(fmod)"
             case equal = "Equal", less = "Less", greater = "Greater", lessOrEqual = "LessOrEqual", greaterOrEqual = "GreaterOrEqual"
             case and = "And", or = "Or", xor = "Xor"
+            /// x < 0 ? slope·x : x.
+            case prelu = "PRelu"
 
             var isComparison: Bool { [.equal, .less, .greater, .lessOrEqual, .greaterOrEqual].contains(self) }
             var isLogical: Bool { [.and, .or, .xor].contains(self) }
@@ -248,6 +283,7 @@ extension Op {
                 case .and: a != 0 && b != 0 ? 1 : 0
                 case .or: a != 0 || b != 0 ? 1 : 0
                 case .xor: (a != 0) != (b != 0) ? 1 : 0
+                case .prelu: a < 0 ? a * b : a
                 }
             }
 
@@ -286,6 +322,7 @@ extension Op {
                 case .and: a != 0 && b != 0 ? 1 : 0
                 case .or: a != 0 || b != 0 ? 1 : 0
                 case .xor: (a != 0) != (b != 0) ? 1 : 0
+                case .prelu: a < 0 ? a &* b : a
                 }
             }
         }
@@ -421,6 +458,17 @@ extension Op {
                 },
                 plain("Equal", since: 1, .equal), plain("Less", since: 1, .less), plain("Greater", since: 1, .greater),
                 plain("LessOrEqual", since: 12, .lessOrEqual), plain("GreaterOrEqual", since: 12, .greaterOrEqual),
+                ONNXImporter("PRelu") { (b: inout ONNXGraphBuilder, n: ONNXNode) throws(ONNXImportError) in
+                    try n.allow(b.opset < 6 ? ["consumed_inputs"] : [])
+                    try n.requireInputs(2...2)
+                    var slope = n.inputs[1]
+                    // Before opset 7 a per-channel slope [C] applies along dim 1.
+                    if b.opset < 7 {
+                        let s = try b.shape(of: slope, n), x = try b.shape(of: n.inputs[0], n)
+                        if x.count > 2, s.count == 1, s != [.fixed(1)] { slope = try b.legacyBroadcast(n, slope, shape: s, to: x, axis: 1, role: "slope") }
+                    }
+                    try b.emit(n, Binary(.prelu), [n.inputs[0], slope])
+                },
                 plain("And", since: 1, .and), plain("Or", since: 1, .or), plain("Xor", since: 1, .xor),
                 variadic("Sum", .add), variadic("Max", .max), variadic("Min", .min), variadic("Mean", .add, mean: true),
             ]

@@ -52,13 +52,13 @@ extension Op {
         public var inputArity: ClosedRange<Int> { shape == nil ? 2...2 : 1...1 }
         public var summary: String { (shape.map { "shape=\($0)" } ?? "") + (allowZero ? " allowzero" : "") }
 
-        func target(_ inputs: [ValueInfo]) throws(OpFailure) -> [Int] {
-            if let shape { return shape }
-            guard let value = inputs[1].value else { throw OpFailure("the target shape '\(inputs[1].name)' must be known before running") }
-            guard !value.dtype.isFloatingPoint, value.rank == 1 else {
+        func target(_ inputs: [ValueInfo]) throws(OpFailure) -> [Dim] {
+            if let shape { return shape.map { .fixed($0) } }
+            guard inputs[1].shape.count == 1, inputs[1].dtype == .i64 || inputs[1].dtype == .i32 else {
                 throw OpFailure("the target shape '\(inputs[1].name)' must be a 1-D integer tensor, is \(inputs[1])")
             }
-            return value.integers()
+            guard let dims = inputs[1].knownDims else { throw OpFailure("the target shape '\(inputs[1].name)' must be known before running") }
+            return dims
         }
 
         public func infer(_ inputs: [ValueInfo]) throws(OpFailure) -> [ValueInfo] {
@@ -190,6 +190,15 @@ extension Op {
             }
             var out = x
             out[a] = .fixed(total)
+            // Shape arithmetic: the concatenation of values known up to symbolic dims.
+            if x.count == 1, !dtype.isFloatingPoint, dtype != .bool {
+                var dims: [Dim] = []
+                for input in inputs {
+                    guard let d = input.knownDims else { return [ValueInfo(dtype: dtype, shape: out)] }
+                    dims += d
+                }
+                return [ValueInfo(dtype: dtype, shape: out, knownDims: dims)]
+            }
             return [ValueInfo(dtype: dtype, shape: out)]
         }
 
@@ -258,6 +267,260 @@ struct ConcatStep: StepKernel {
                 (b.output + o * outShape[a] * inner + offset).update(from: source + o * part, count: part)
             }
             offset += part
+        }
+    }
+}
+
+extension Op {
+    /// Permutes the dims: output dim i is input dim perm[i] (reversed when perm is absent).
+    public struct Transpose: Operator, Equatable {
+        public var perm: [Int]?
+        public init(perm: [Int]?) { self.perm = perm }
+        public var name: String { "Transpose" }
+        public var summary: String { perm.map { "perm=\($0)" } ?? "" }
+
+        func permutation(_ rank: Int) throws(OpFailure) -> [Int] {
+            let p = perm ?? Array((0..<rank).reversed())
+            guard p.count == rank, Set(p) == Set(0..<rank) else { throw OpFailure("perm \(p) is not a permutation of the \(rank) dims") }
+            return p
+        }
+        public func infer(_ inputs: [ValueInfo]) throws(OpFailure) -> [ValueInfo] {
+            let x = inputs[0].shape
+            return [ValueInfo(dtype: inputs[0].dtype, shape: try permutation(x.count).map { x[$0] })]
+        }
+        public func evaluate(_ inputs: [Tensor]) throws(OpFailure) -> [Tensor] {
+            let x = inputs[0].shape, p = try permutation(x.count)
+            let strides = denseStrides(x)
+            let permuted = p.map { strides[$0] }
+            return [inputs[0].remapped(to: p.map { x[$0] }) { o in zip(o, permuted).reduce(0) { $0 + $1.0 * $1.1 } }]
+        }
+        public func lower(_ context: LoweringContext) throws(OpFailure) -> Lowering? {
+            Lowering(TransposeStep(perm: try permutation(context.inputs[0].shape.count)), inputs: [context.node.inputs[0]])
+        }
+        public func exportONNX(_ node: Node, to onnx: inout ONNXExporter) throws(OpFailure) {
+            onnx.emit("Transpose", perm.map { [("perm", .ints($0))] } ?? [])
+        }
+        public static var onnxImporters: [ONNXImporter] {
+            [ONNXImporter("Transpose") { (b: inout ONNXGraphBuilder, n: ONNXNode) throws(ONNXImportError) in
+                try n.allow(["perm"])
+                try n.requireInputs(1...1)
+                try b.emit(n, Transpose(perm: try n.ints("perm")), [n.inputs[0]])
+            }]
+        }
+    }
+
+    /// Splits the input along `axis` into parts of `sizes` (one output each).
+    public struct Split: Operator, Equatable {
+        public var axis: Int
+        public var sizes: [Int]
+        public init(axis: Int, sizes: [Int]) {
+            self.axis = axis
+            self.sizes = sizes
+        }
+        public var name: String { "Split" }
+        public var outputCount: Int { sizes.count }
+        public var summary: String { "axis=\(axis) sizes=\(sizes)" }
+
+        public func infer(_ inputs: [ValueInfo]) throws(OpFailure) -> [ValueInfo] {
+            let x = inputs[0].shape
+            let a = try normalizedAxis(axis, rank: x.count)
+            let total = try ShapeRules.fixed(x[a], "the split dimension")
+            guard sizes.allSatisfy({ $0 >= 0 }), sizes.reduce(0, +) == total else {
+                throw OpFailure("sizes \(sizes) do not add up to dimension \(a) of \(Dim.text(x))")
+            }
+            return sizes.map { size in
+                var shape = x
+                shape[a] = .fixed(size)
+                return ValueInfo(dtype: inputs[0].dtype, shape: shape)
+            }
+        }
+        public func evaluate(_ inputs: [Tensor]) throws(OpFailure) -> [Tensor] {
+            let x = inputs[0].shape
+            let a = try normalizedAxis(axis, rank: x.count)
+            let strides = denseStrides(x)
+            var offset = 0
+            var parts: [Tensor] = []
+            for size in sizes {
+                var shape = x
+                shape[a] = size
+                let start = offset
+                parts.append(inputs[0].remapped(to: shape) { o in
+                    var at = 0
+                    for d in o.indices { at += (d == a ? o[d] + start : o[d]) * strides[d] }
+                    return at
+                })
+                offset += size
+            }
+            return parts
+        }
+        public func exportONNX(_ node: Node, to onnx: inout ONNXExporter) throws(OpFailure) {
+            if onnx.opset >= 13 {
+                let split = onnx.addInitializer(node.name + ".split", Tensor(int64s: sizes, shape: [sizes.count]))
+                onnx.emit("Split", [("axis", .int(axis))], inputs: [onnx.resolve(node.inputs[0]), split])
+            } else {
+                onnx.emit("Split", [("axis", .int(axis)), ("split", .ints(sizes))])
+            }
+        }
+
+        /// Sizes from the `split` attribute (< 13) or input (≥ 13), else equal parts, one per output
+        /// (or `num_outputs`, opset 18, the last part smaller when it does not divide).
+        public static var onnxImporters: [ONNXImporter] {
+            [ONNXImporter("Split", since: 2) { (b: inout ONNXGraphBuilder, n: ONNXNode) throws(ONNXImportError) in
+                try n.allow(b.opset >= 18 ? ["axis", "num_outputs"] : b.opset >= 13 ? ["axis"] : ["axis", "split"])
+                try n.requireInputs(b.opset >= 13 ? 1...2 : 1...1)
+                let axis = try n.int("axis", default: 0)
+                var sizes: [Int]? = try n.ints("split")
+                if b.opset >= 13, let input = n.input(1) { sizes = try b.constantInts(input, n, "split") }
+                if sizes == nil {
+                    let x = try b.shape(of: n.inputs[0], n)
+                    let a: Int
+                    do throws(OpFailure) { a = try normalizedAxis(axis, rank: x.count) } catch { throw n.error(error.message) }
+                    guard let total = x[a].value else { throw n.error("the split dimension must be fixed") }
+                    let parts = try n.int("num_outputs") ?? n.outputs.count
+                    guard parts >= 1 else { throw n.error("needs at least one output") }
+                    let each = (total + parts - 1) / parts
+                    sizes = (0..<parts).map { Swift.max(0, Swift.min(each, total - $0 * each)) }
+                    if try n.int("num_outputs") == nil, total % parts != 0 {
+                        throw n.error("dimension \(a) of size \(total) does not split into \(parts) equal parts")
+                    }
+                }
+                guard sizes!.count == n.outputs.count else { throw n.error("\(sizes!.count) parts but \(n.outputs.count) outputs") }
+                try b.emit(n, Split(axis: axis, sizes: sizes!), [n.inputs[0]])
+            }]
+        }
+    }
+
+    /// Pads with a constant, by reflection or by repeating the edge: pads are [begin₀…, end₀…] over
+    /// every dim (negative pads crop).
+    public struct Pad: Operator, Equatable {
+        public enum Mode: String, Sendable { case constant, reflect, edge, wrap }
+        public var mode: Mode
+        public var pads: [Int]
+        public init(mode: Mode, pads: [Int]) {
+            self.mode = mode
+            self.pads = pads
+        }
+        public var name: String { "Pad" }
+        /// The data, and an optional constant value.
+        public var inputArity: ClosedRange<Int> { 1...2 }
+        public var summary: String { "\(mode.rawValue) pads=\(pads)" }
+
+        public func infer(_ inputs: [ValueInfo]) throws(OpFailure) -> [ValueInfo] {
+            let x = inputs[0].shape
+            guard pads.count == 2 * x.count else { throw OpFailure("pads \(pads) must hold 2 × \(x.count) values") }
+            var shape: [Dim] = []
+            for (d, dim) in x.enumerated() {
+                if pads[d] == 0 && pads[d + x.count] == 0 { shape.append(dim); continue }
+                let size = try ShapeRules.fixed(dim, "a padded dimension") + pads[d] + pads[d + x.count]
+                guard size >= 0 else { throw OpFailure("pads \(pads) crop dimension \(d) below 0") }
+                if mode == .reflect, try ShapeRules.fixed(dim, "") < 2 || pads[d] >= dim.value! || pads[d + x.count] >= dim.value! {
+                    throw OpFailure("reflect pads \(pads) need more than the pad's width in dimension \(d) of size \(dim)")
+                }
+                shape.append(.fixed(size))
+            }
+            if inputs.count == 2, inputs[1].dtype != inputs[0].dtype { throw OpFailure("the constant is \(inputs[1].dtype.rawValue), the data \(inputs[0].dtype.rawValue)") }
+            return [ValueInfo(dtype: inputs[0].dtype, shape: shape)]
+        }
+
+        public func evaluate(_ inputs: [Tensor]) throws(OpFailure) -> [Tensor] {
+            let x = inputs[0].shape, rank = x.count
+            let strides = denseStrides(x)
+            let shape = x.indices.map { x[$0] + pads[$0] + pads[$0 + rank] }
+            let fill = mode == .constant ? (inputs.count == 2 ? inputs[1] : nil) : nil
+            return [inputs[0].remapped(to: shape, fill: fill) { o in
+                var at = 0
+                for d in 0..<rank {
+                    var i = o[d] - pads[d]
+                    let n = x[d]
+                    if i < 0 || i >= n {
+                        switch mode {
+                        case .constant: return nil
+                        case .edge: i = Swift.min(Swift.max(i, 0), n - 1)
+                        case .wrap: i = ((i % n) + n) % n
+                        case .reflect:
+                            let period = 2 * (n - 1)
+                            i = ((i % period) + period) % period
+                            if i >= n { i = period - i }
+                        }
+                    }
+                    at += i * strides[d]
+                }
+                return at
+            }]
+        }
+
+        public func exportONNX(_ node: Node, to onnx: inout ONNXExporter) throws(OpFailure) {
+            let p = onnx.addInitializer(node.name + ".pads", Tensor(int64s: pads, shape: [pads.count]))
+            onnx.emit("Pad", [("mode", .string(mode.rawValue))], inputs: [onnx.resolve(node.inputs[0]), p] + node.inputs.dropFirst().map { onnx.resolve($0) })
+        }
+
+        /// Pads as an attribute (< 11) or a constant input; Pad-18's axes select which dims they cover.
+        public static var onnxImporters: [ONNXImporter] {
+            [ONNXImporter("Pad") { (b: inout ONNXGraphBuilder, n: ONNXNode) throws(ONNXImportError) in
+                try n.allow(b.opset < 11 ? ["mode", "pads", "value"] : ["mode"])
+                let modeName = try n.string("mode", default: "constant")
+                guard let mode = Mode(rawValue: modeName), mode != .wrap || b.opset >= 19 else { throw n.error("mode '\(modeName)' is not supported") }
+                let rank = try b.shape(of: n.inputs[0], n).count
+                var pads: [Int]
+                var inputs = [n.inputs[0]]
+                if b.opset < 11 {
+                    try n.requireInputs(1...1)
+                    guard let p = try n.ints("pads") else { throw n.error("attribute 'pads' is required") }
+                    pads = p
+                    if mode == .constant {
+                        let name = "\(n.output)/value"
+                        b.addConstant(name, Tensor(dtype: try b.info(of: n.inputs[0], n).dtype, shape: [], doubles: [Double(try n.float("value", default: 0))]))
+                        inputs.append(name)
+                    }
+                } else {
+                    try n.requireInputs(2...4)
+                    pads = try b.constantInts(n.inputs[1], n, "pads")
+                    if let axesName = n.input(3) {
+                        let axes = try b.constantInts(axesName, n, "axes")
+                        guard pads.count == 2 * axes.count else { throw n.error("pads \(pads) must hold 2 × \(axes.count) values for axes \(axes)") }
+                        var full = [Int](repeating: 0, count: 2 * rank)
+                        for (k, axis) in axes.enumerated() {
+                            let a: Int
+                            do throws(OpFailure) { a = try normalizedAxis(axis, rank: rank) } catch { throw n.error(error.message) }
+                            full[a] = pads[k]
+                            full[a + rank] = pads[k + axes.count]
+                        }
+                        pads = full
+                    }
+                    if let value = n.input(2), mode == .constant { inputs.append(value) }
+                }
+                try b.emit(n, Pad(mode: mode, pads: pads), inputs)
+            }]
+        }
+    }
+}
+
+/// An f32 transpose: each output element read at its permuted input offset.
+struct TransposeStep: StepKernel {
+    let perm: [Int]
+    func describe(inputShapes: [[Int]], outputShape: [Int]) -> (text: String, flops: Double, executed: Double) { ("transpose \(perm)", 0, 0) }
+    func run(_ b: StepBuffers) {
+        let x = b.inputShapes[0], shape = b.outputShape
+        let strides = denseStrides(x)
+        let permuted = perm.map { strides[$0] }
+        let count = shape.product
+        guard count > 0 else { return }
+        // The innermost output dim is copied as a strided row.
+        let inner = shape.last ?? 1, innerStride = permuted.last ?? 1
+        var index = [Int](repeating: 0, count: Swift.max(shape.count - 1, 0))
+        var at = 0
+        for o in 0..<(count / inner) {
+            let row = b.output + o * inner, source = b.inputs[0] + at
+            for i in 0..<inner { row[i] = source[i * innerStride] }
+            var d = index.count - 1
+            while d >= 0 {
+                index[d] += 1
+                at += permuted[d]
+                if index[d] < shape[d] { break }
+                at -= permuted[d] * shape[d]
+                index[d] = 0
+                d -= 1
+            }
         }
     }
 }

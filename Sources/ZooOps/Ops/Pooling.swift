@@ -1,5 +1,5 @@
 /// 2-D pooling over NCHW: MaxPool, AveragePool, torch's AdaptiveAvgPool2d, GlobalAveragePool,
-/// GlobalMaxPool — and ReduceMean over height and width, which is global average pooling.
+/// GlobalMaxPool.
 import ZooCore
 import ZooKernels
 
@@ -194,40 +194,7 @@ extension Op {
                     try n.requireInputs(1...1)
                     try b.emit(n, GlobalAveragePool(), [n.inputs[0]])
                 },
-                reduceMean,
             ]
-        }
-
-        /// ReduceMean where it is global average pooling — the mean over height and width of a 4-D
-        /// input, which is how the dynamo exporter writes torchvision's AdaptiveAvgPool2d(1) — imported
-        /// as GlobalAveragePool (then Flatten for keepdims=0). Axes are an attribute before opset 18 and
-        /// a constant input from 18. Any other reduction is refused, naming its axes.
-        static let reduceMean = ONNXImporter("ReduceMean") { (b: inout ONNXGraphBuilder, n: ONNXNode) throws(ONNXImportError) in
-            let axes: [Int]
-            if b.opset >= 18 {
-                try n.allow(["keepdims", "noop_with_empty_axes"])
-                try n.requireInputs(1...2)
-                if let input = n.input(1) { axes = try b.constantInts(input, n, "axes") } else { axes = [] }
-                if axes.isEmpty, try n.int("noop_with_empty_axes", default: 0) != 0 {
-                    throw n.error("noop_with_empty_axes=1 with no axes (an identity) is not supported")
-                }
-            } else {
-                try n.allow(["axes", "keepdims"])
-                try n.requireInputs(1...1)
-                axes = try n.ints("axes") ?? []
-            }
-            let keepDims = try n.int("keepdims", default: 1) != 0
-            let x = try b.shape(of: n.inputs[0], n)
-            let normalized = Set(axes.map { $0 < 0 ? $0 + x.count : $0 })
-            guard x.count == 4, normalized == [2, 3], axes.count == 2 else {
-                throw n.error("only the mean over height and width of a 4-D input (global average pooling) is supported; "
-                    + "axes \(axes.isEmpty ? "all" : "\(axes)") of a rank-\(x.count) input")
-            }
-            if keepDims { return try b.emit(n, GlobalAveragePool(), [n.inputs[0]]) }
-            guard let output = n.outputs.first, !output.isEmpty else { throw n.error("has no output") }
-            let pooled = "\(output)/pooled"
-            b.append(Node("\(n.name)/pool", GlobalAveragePool(), inputs: [n.inputs[0]], output: pooled))
-            b.append(Node(n.name, Flatten(axis: 1), inputs: [pooled], output: output))
         }
     }
 
