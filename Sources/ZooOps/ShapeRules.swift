@@ -43,12 +43,36 @@ enum ShapeRules {
         return count
     }
 
-    /// The kernels multiply a window's padded height by its width (AveragePool's count_include_pad
-    /// divisor): refuse a padded input plane whose area overflows. Runs after `window` has checked
-    /// each padded size on its own.
+    /// The kernels multiply a window's padded sizes (AveragePool's count_include_pad divisor):
+    /// refuse a padded input whose spatial volume overflows. Runs after `window` has checked each
+    /// padded size on its own.
     static func paddedPlane(_ x: [Dim], _ pads: [Int]) throws(OpFailure) {
-        let h = try fixed(x[2], "height") + pads[0] + pads[2], w = try fixed(x[3], "width") + pads[1] + pads[3]
-        _ = try multiply(h, w, "the padded input plane (height × width)")
+        let s = pads.count / 2
+        var volume = 1
+        for d in 0..<s {
+            let padded = try fixed(x[2 + d], "spatial dimension \(d)") + pads[d] + pads[d + s]
+            volume = try multiply(volume, padded, "the padded input's spatial volume")
+        }
+    }
+
+    /// The spatial output sizes of a sliding window over [N, C, spatial…] (Conv, the pools):
+    /// attributes checked (one per spatial dim, pads [begin…, end…]), every size computed with
+    /// overflow checks.
+    static func slidingWindow(_ x: ValueInfo, kernel: [Int], strides: [Int], dilations: [Int], pads: [Int],
+                              ceil: Bool) throws(OpFailure) -> [Dim] {
+        let s = kernel.count
+        guard s >= 1, x.shape.count == s + 2 else {
+            throw OpFailure("input '\(x.name)' must have rank \(s + 2) for a \(s)-D window, has shape \(text(x.shape))")
+        }
+        try checkPairs(kernel, strides, dilations, pads)
+        let names = s == 2 ? ["height", "width"] : s == 1 ? ["length"] : (0..<s).map { "spatial dimension \($0)" }
+        var out: [Dim] = []
+        for d in 0..<s {
+            out.append(.fixed(try window(x.shape[2 + d], kernel: kernel[d], stride: strides[d], dilation: dilations[d],
+                                         pads: (pads[d], pads[d + s]), ceil: ceil, names[d])))
+        }
+        try paddedPlane(x.shape, pads)
+        return out
     }
 
     /// `a × b`, refused (naming `what`) when it overflows an `Int`.
@@ -83,8 +107,9 @@ enum ShapeRules {
     }
 
     static func checkPairs(_ kernel: [Int], _ strides: [Int], _ dilations: [Int], _ pads: [Int]) throws(OpFailure) {
-        guard kernel.count == 2, strides.count == 2, dilations.count == 2, pads.count == 4 else {
-            throw OpFailure("2-D attributes expected (kernel \(kernel), strides \(strides), dilations \(dilations), pads \(pads))")
+        let s = kernel.count
+        guard strides.count == s, dilations.count == s, pads.count == 2 * s else {
+            throw OpFailure("\(s)-D attributes expected (kernel \(kernel), strides \(strides), dilations \(dilations), pads \(pads))")
         }
         guard kernel.allSatisfy({ $0 >= 1 }), strides.allSatisfy({ $0 >= 1 }), dilations.allSatisfy({ $0 >= 1 }),
               pads.allSatisfy({ $0 >= 0 }) else {

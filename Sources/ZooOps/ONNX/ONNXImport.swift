@@ -295,34 +295,36 @@ public struct ONNXGraphBuilder {
         return try reshaped(n, value, to: [Int](repeating: 0, count: b.count) + [Int](repeating: 1, count: trailing), role: role)
     }
 
-    /// Explicit [top, left, bottom, right] pads for `auto_pad` and `pads`, resolved for the input's
-    /// declared spatial size when auto_pad is SAME_*.
+    /// Explicit pads [begin…, end…] (one per spatial dim; [top, left, bottom, right] in 2-D) for
+    /// `auto_pad` and `pads`, resolved for the input's declared spatial size when auto_pad is SAME_*.
     public mutating func pads(_ n: ONNXNode, kernel: [Int], strides: [Int], dilations: [Int]) throws(ONNXImportError) -> [Int] {
         // Validated before any arithmetic: SAME_* divides by the strides and multiplies by the dilations.
-        guard kernel.count == 2, strides.count == 2, dilations.count == 2 else {
-            throw n.error("only 2-D windows are supported (kernel_shape \(kernel), strides \(strides), dilations \(dilations))")
+        let s = kernel.count
+        guard s >= 1, strides.count == s, dilations.count == s else {
+            throw n.error("kernel_shape \(kernel), strides \(strides) and dilations \(dilations) must have one value per spatial dim")
         }
         guard kernel.allSatisfy({ $0 >= 1 }) else { throw n.error("kernel_shape \(kernel) must be positive") }
         guard strides.allSatisfy({ $0 >= 1 }) else { throw n.error("strides \(strides) must be positive") }
         guard dilations.allSatisfy({ $0 >= 1 }) else { throw n.error("dilations \(dilations) must be positive") }
         if let pads = try n.ints("pads") {
-            guard pads.count == 4 else { throw n.error("pads \(pads) must have 4 values for a 2-D op") }
+            guard pads.count == 2 * s else { throw n.error("pads \(pads) must have \(2 * s) values for a \(s)-D op") }
             guard pads.allSatisfy({ $0 >= 0 }) else { throw n.error("pads \(pads) must be non-negative") }
         }
         let autoPad = try n.string("auto_pad", default: "NOTSET")
         switch autoPad {
         case "NOTSET":
-            return try n.ints("pads") ?? [0, 0, 0, 0]
+            return try n.ints("pads") ?? [Int](repeating: 0, count: 2 * s)
         case "VALID":
             if let pads = try n.ints("pads"), pads.contains(where: { $0 != 0 }) { throw n.error("auto_pad VALID with nonzero pads \(pads)") }
-            return [0, 0, 0, 0]
+            return [Int](repeating: 0, count: 2 * s)
         case "SAME_UPPER", "SAME_LOWER":
             let x = try shape(of: n.inputs[0], n)
-            guard x.count == 4, let h = x[2].value, let w = x[3].value else {
-                throw n.error("auto_pad \(autoPad) needs a fixed-size 4-D input, '\(n.inputs[0])' is \(Dim.text(x))")
+            let sizes = x.dropFirst(2).compactMap(\.value)
+            guard x.count == s + 2, sizes.count == s else {
+                throw n.error("auto_pad \(autoPad) needs a fixed-size \(s + 2)-D input, '\(n.inputs[0])' is \(Dim.text(x))")
             }
-            var begin = [0, 0], end = [0, 0]
-            for (axis, size) in [h, w].enumerated() {
+            var begin = [Int](repeating: 0, count: s), end = [Int](repeating: 0, count: s)
+            for (axis, size) in sizes.enumerated() {
                 // out = ceil(size / stride); total = (out - 1) * stride + (kernel - 1) * dilation + 1 - size.
                 let out = size / strides[axis] + (size % strides[axis] == 0 ? 0 : 1)
                 let (reach, o1) = (out - 1).multipliedReportingOverflow(by: strides[axis])  // ≤ size: cannot overflow
@@ -335,7 +337,7 @@ public struct ONNXGraphBuilder {
                 begin[axis] = autoPad == "SAME_UPPER" ? total / 2 : total - total / 2
                 end[axis] = total - begin[axis]
             }
-            return [begin[0], begin[1], end[0], end[1]]
+            return begin + end
         default:
             throw n.error("attribute 'auto_pad': unknown value '\(autoPad)'")
         }

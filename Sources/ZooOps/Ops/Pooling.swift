@@ -1,25 +1,33 @@
-/// 2-D pooling over NCHW: MaxPool, AveragePool, torch's AdaptiveAvgPool2d, GlobalAveragePool,
+/// Pooling over [N, C, spatial…]: MaxPool and AveragePool (any number of spatial dims, dilated;
+/// 2-D undilated f32 has the fast kernels), torch's AdaptiveAvgPool2d, GlobalAveragePool,
 /// GlobalMaxPool.
 import ZooCore
 import ZooKernels
 
 extension Op {
-    /// Max / average pooling attributes. Pads are [top, left, bottom, right]. With `ceilMode`, a last
-    /// window that would start in the bottom/right padding is dropped (PyTorch and ONNX agree).
+    /// Max / average pooling attributes, one per spatial dim. Pads are [begin…, end…] ([top, left,
+    /// bottom, right] in 2-D; all 0 when empty). With `ceilMode`, a last window that would start in
+    /// the end padding is dropped (PyTorch and ONNX agree).
     public struct Pool: Sendable, Equatable {
         public var kernel: [Int]
         public var strides: [Int]
         public var pads: [Int]
+        public var dilations: [Int]
         public var ceilMode: Bool
         /// Average pooling only: whether padding counts in the divisor.
         public var countIncludePad: Bool
-        public init(kernel: [Int], strides: [Int], pads: [Int] = [0, 0, 0, 0], ceilMode: Bool = false, countIncludePad: Bool = false) {
+        public init(kernel: [Int], strides: [Int], pads: [Int] = [], dilations: [Int] = [], ceilMode: Bool = false,
+                    countIncludePad: Bool = false) {
             self.kernel = kernel
             self.strides = strides
-            self.pads = pads
+            self.pads = pads.isEmpty ? [Int](repeating: 0, count: 2 * kernel.count) : pads
+            self.dilations = dilations.isEmpty ? [Int](repeating: 1, count: kernel.count) : dilations
             self.ceilMode = ceilMode
             self.countIncludePad = countIncludePad
         }
+
+        /// The 2-D undilated case the fast kernels take.
+        var isPlain2D: Bool { kernel.count == 2 && dilations == [1, 1] }
 
         var shape: Pool2DShape {
             Pool2DShape(kernelH: kernel[0], kernelW: kernel[1], strideH: strides[0], strideW: strides[1],
@@ -29,7 +37,8 @@ extension Op {
         func summary(average: Bool) -> String {
             func list(_ v: [Int]) -> String { v.map(String.init).joined(separator: "×") }
             var s = "k=\(list(kernel)) s=\(list(strides))"
-            if pads != [0, 0, 0, 0] { s += " p=\(pads.map(String.init).joined(separator: ","))" }
+            if pads.contains(where: { $0 != 0 }) { s += " p=\(pads.map(String.init).joined(separator: ","))" }
+            if dilations.contains(where: { $0 != 1 }) { s += " d=\(list(dilations))" }
             if ceilMode { s += " ceil" }
             if average && countIncludePad { s += " count_include_pad" }
             return s
@@ -37,22 +46,73 @@ extension Op {
 
         func infer(_ inputs: [ValueInfo]) throws(OpFailure) -> [ValueInfo] {
             try DTypeRules.floating(inputs)
-            let x = inputs[0].shape
-            try ShapeRules.rank(inputs[0], 4)
-            try ShapeRules.checkPairs(kernel, strides, [1, 1], pads)
-            guard pads[0] < kernel[0], pads[2] < kernel[0], pads[1] < kernel[1], pads[3] < kernel[1] else {
+            let x = inputs[0].shape, s = kernel.count
+            try ShapeRules.checkPairs(kernel, strides, dilations, pads)
+            for d in 0..<s where pads[d] >= kernel[d] || pads[d + s] >= kernel[d] {
                 throw OpFailure("pads \(pads) must be smaller than the kernel \(kernel)")
             }
-            let h = try ShapeRules.window(x[2], kernel: kernel[0], stride: strides[0], dilation: 1, pads: (pads[0], pads[2]), ceil: ceilMode, "height")
-            let w = try ShapeRules.window(x[3], kernel: kernel[1], stride: strides[1], dilation: 1, pads: (pads[1], pads[3]), ceil: ceilMode, "width")
-            try ShapeRules.paddedPlane(x, pads)
-            return [ValueInfo(dtype: .f32, shape: [x[0], x[1], .fixed(h), .fixed(w)])]
+            let spatial = try ShapeRules.slidingWindow(inputs[0], kernel: kernel, strides: strides, dilations: dilations, pads: pads, ceil: ceilMode)
+            return [ValueInfo(dtype: inputs[0].dtype, shape: [x[0], x[1]] + spatial)]
+        }
+
+        /// The reference for any number of spatial dims, in Double: a max where NaN wins and padding
+        /// never does, or a mean whose divisor counts the window's elements inside the input (or, with
+        /// `countIncludePad`, inside the padded input).
+        func evaluate(_ input: Tensor, average: Bool) throws(OpFailure) -> Tensor {
+            let outShape = try infer([ValueInfo(known: input)])[0].fixedShape!
+            let x = input.shape, s = kernel.count
+            if isPlain2D && input.dtype == .f32 {
+                return Tensor.f32([input], shape: outShape) { p, y in
+                    guard outShape.product > 0 else { return }
+                    if average {
+                        ReferenceKernels.averagePool(shape, countIncludePad: countIncludePad, input: p[0], output: y, planes: x[0] * x[1],
+                                                     inHeight: x[2], inWidth: x[3], outHeight: outShape[2], outWidth: outShape[3], pool: Op.referencePool)
+                    } else {
+                        ReferenceKernels.maxPool(shape, input: p[0], output: y, planes: x[0] * x[1], inHeight: x[2], inWidth: x[3],
+                                                 outHeight: outShape[2], outWidth: outShape[3], pool: Op.referencePool)
+                    }
+                }
+            }
+            let values = input.doubles()
+            let inSpatial = Array(x[2...]), outSpatial = Array(outShape[2...])
+            let inStrides = denseStrides(inSpatial), inVolume = inSpatial.product, kernelCount = kernel.product
+            var y: [Double] = []
+            y.reserveCapacity(outShape.product)
+            var o = [Int](repeating: 0, count: s)
+            for plane in 0..<(x[0] * x[1]) {
+                for position in 0..<outSpatial.product {
+                    var rest = position
+                    for d in (0..<s).reversed() { o[d] = rest % outSpatial[d]; rest /= outSpatial[d] }
+                    var best = -Double.infinity, sum = 0.0, inside = 0, padded = 0
+                    for kk in 0..<kernelCount {
+                        var r = kk, at = 0, isInside = true, isInPadded = true
+                        for d in (0..<s).reversed() {
+                            let k = r % kernel[d]
+                            r /= kernel[d]
+                            let i = o[d] * strides[d] - pads[d] + k * dilations[d]
+                            if i < 0 || i >= inSpatial[d] { isInside = false }
+                            if i >= inSpatial[d] + pads[d + s] { isInPadded = false }
+                            at += i * inStrides[d]
+                        }
+                        if isInPadded { padded += 1 }
+                        guard isInside else { continue }
+                        let v = values[plane * inVolume + at]
+                        inside += 1
+                        sum += v
+                        if v > best || v.isNaN || best.isNaN { best = best.isNaN ? best : v }
+                    }
+                    let divisor = countIncludePad ? padded : inside
+                    y.append(average ? (divisor > 0 ? sum / Double(divisor) : 0) : best)
+                }
+            }
+            return Tensor(dtype: input.dtype, shape: outShape, doubles: y)
         }
 
         func attributes(average: Bool) -> [(name: String, value: ONNXExporter.Attribute)] {
             var attributes: [(name: String, value: ONNXExporter.Attribute)] = [
                 ("kernel_shape", .ints(kernel)), ("strides", .ints(strides)), ("pads", .ints(pads)), ("ceil_mode", .int(ceilMode ? 1 : 0)),
             ]
+            if dilations.contains(where: { $0 != 1 }) { attributes.append(("dilations", .ints(dilations))) }
             if average { attributes.append(("count_include_pad", .int(countIncludePad ? 1 : 0))) }
             return attributes
         }
@@ -67,14 +127,11 @@ extension Op {
                 try n.allow(allowed)
                 try n.requireInputs(1...1)
                 guard let kernel = try n.ints("kernel_shape") else { throw n.error("attribute 'kernel_shape' is required") }
-                let strides = try n.ints("strides") ?? [1, 1]
-                guard kernel.count == 2, strides.count == 2 else { throw n.error("only 2-D pooling is supported (kernel_shape \(kernel))") }
-                if let dilations = try n.ints("dilations"), dilations.contains(where: { $0 != 1 }) {
-                    throw n.error("dilations \(dilations) are not supported (only 1)")
-                }
+                let strides = try n.ints("strides") ?? [Int](repeating: 1, count: kernel.count)
+                let dilations = try n.ints("dilations") ?? [Int](repeating: 1, count: kernel.count)
                 if max, try n.int("storage_order", default: 0) != 0 { throw n.error("storage_order 1 (column-major indices) is not supported") }
-                var pool = Pool(kernel: kernel, strides: strides, pads: try b.pads(n, kernel: kernel, strides: strides, dilations: [1, 1]),
-                                ceilMode: try n.int("ceil_mode", default: 0) != 0)
+                var pool = Pool(kernel: kernel, strides: strides, pads: try b.pads(n, kernel: kernel, strides: strides, dilations: dilations),
+                                dilations: dilations, ceilMode: try n.int("ceil_mode", default: 0) != 0)
                 if !max { pool.countIncludePad = try n.int("count_include_pad", default: 0) != 0 }
                 try b.emit(n, max ? MaxPool(pool) as any Operator : AveragePool(pool), [n.inputs[0]])
             }
@@ -87,16 +144,9 @@ extension Op {
         public var name: String { "MaxPool" }
         public var summary: String { pool.summary(average: false) }
         public func infer(_ inputs: [ValueInfo]) throws(OpFailure) -> [ValueInfo] { try pool.infer(inputs) }
-        public func evaluate(_ inputs: [Tensor]) throws(OpFailure) -> [Tensor] {
-            let out = try pool.infer([ValueInfo(known: inputs[0])])[0].fixedShape!
-            let x = inputs[0].shape
-            return [Tensor.f32(inputs, shape: out) { p, y in
-                ReferenceKernels.maxPool(pool.shape, input: p[0], output: y, planes: x[0] * x[1], inHeight: x[2], inWidth: x[3],
-                                         outHeight: out[2], outWidth: out[3], pool: Op.referencePool)
-            }]
-        }
+        public func evaluate(_ inputs: [Tensor]) throws(OpFailure) -> [Tensor] { [try pool.evaluate(inputs[0], average: false)] }
         public func lower(_ context: LoweringContext) throws(OpFailure) -> Lowering? {
-            Lowering(PoolStep(kind: .max, pool: pool), inputs: [context.node.inputs[0]])
+            pool.isPlain2D ? Lowering(PoolStep(kind: .max, pool: pool), inputs: [context.node.inputs[0]]) : nil
         }
         public func exportONNX(_ node: Node, to onnx: inout ONNXExporter) throws(OpFailure) {
             onnx.emit("MaxPool", pool.attributes(average: false))
@@ -110,19 +160,12 @@ extension Op {
         public var name: String { "AveragePool" }
         public var summary: String { pool.summary(average: true) }
         public func infer(_ inputs: [ValueInfo]) throws(OpFailure) -> [ValueInfo] { try pool.infer(inputs) }
-        public func evaluate(_ inputs: [Tensor]) throws(OpFailure) -> [Tensor] {
-            let out = try pool.infer([ValueInfo(known: inputs[0])])[0].fixedShape!
-            let x = inputs[0].shape
-            return [Tensor.f32(inputs, shape: out) { p, y in
-                ReferenceKernels.averagePool(pool.shape, countIncludePad: pool.countIncludePad, input: p[0], output: y,
-                                             planes: x[0] * x[1], inHeight: x[2], inWidth: x[3], outHeight: out[2], outWidth: out[3],
-                                             pool: Op.referencePool)
-            }]
-        }
+        public func evaluate(_ inputs: [Tensor]) throws(OpFailure) -> [Tensor] { [try pool.evaluate(inputs[0], average: true)] }
         public func lower(_ context: LoweringContext) throws(OpFailure) -> Lowering? {
-            Lowering(PoolStep(kind: .average, pool: pool), inputs: [context.node.inputs[0]])
+            pool.isPlain2D ? Lowering(PoolStep(kind: .average, pool: pool), inputs: [context.node.inputs[0]]) : nil
         }
         public func exportONNX(_ node: Node, to onnx: inout ONNXExporter) throws(OpFailure) {
+            guard onnx.opset >= 19 || pool.dilations.allSatisfy({ $0 == 1 }) else { throw OpFailure("a dilated AveragePool needs opset 19 or later") }
             onnx.emit("AveragePool", pool.attributes(average: true))
         }
         public static var onnxImporters: [ONNXImporter] { [Pool.importer(max: false)] }
