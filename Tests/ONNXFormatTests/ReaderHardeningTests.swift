@@ -236,7 +236,7 @@ final class ReaderHardeningTests: XCTestCase {
     func testWindowArithmeticIsChecked() throws {
         assertRefused(conv(["pads": .ints([Self.big, 0, Self.big, 0])]), node: "conv", ["padded height", "overflows"])
         assertRefused(conv(["dilations": .ints([Self.big, 1])]), node: "conv", ["height window", "overflows"])
-        assertRefused(conv(["pads": .ints([1 << 31, 1 << 31, 1 << 31, 1 << 31])]), node: "conv", ["padded input plane", "overflows"])
+        assertRefused(conv(["pads": .ints([1 << 31, 1 << 31, 1 << 31, 1 << 31])]), node: "conv", ["padded input's spatial volume", "overflows"])
         var pool = HostileModel(input: [nil, 3, 8, 8])
         pool.node("MaxPool", ["x"], "y", name: "pool", ["kernel_shape": .ints([Self.big, 2]), "pads": .ints([Self.big - 1, 0, Self.big - 1, 0])])
         assertRefused(pool, node: "pool", ["overflows"])
@@ -244,7 +244,7 @@ final class ReaderHardeningTests: XCTestCase {
         var area = HostileModel(input: [nil, 3, 8, 8])
         area.node("AveragePool", ["x"], "y", name: "pool",
                   ["auto_pad": .string("SAME_UPPER"), "kernel_shape": .ints([Self.big, 2]), "count_include_pad": .int(1)])
-        assertRefused(area, node: "pool", ["padded input plane", "overflows"])
+        assertRefused(area, node: "pool", ["padded input's spatial volume", "overflows"])
         // A huge stride with ceil_mode is fine: one window.
         var strided = HostileModel(input: [nil, 3, 8, 8])
         strided.node("MaxPool", ["x"], "y", name: "pool", ["kernel_shape": .ints([2, 2]), "strides": .ints([Self.big, 1]), "ceil_mode": .int(1)])
