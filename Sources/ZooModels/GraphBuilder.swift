@@ -45,7 +45,7 @@ struct GraphBuilder {
     func build(name: String, weights: [String: Tensor]) throws(GraphError) -> Graph {
         var initializers: [(name: String, tensor: Tensor)] = []
         for parameter in parameters {
-            guard let tensor = weights[parameter] else { throw GraphError("weight '\(parameter)' is missing") }
+            guard let tensor = weights[parameter] else { throw GraphError(.missingWeight(parameter)) }
             initializers.append((parameter, tensor))
         }
         return try Graph(name: name, inputs: [input], initializers: initializers, nodes: nodes, outputs: [last])

@@ -99,14 +99,53 @@ extension Node: Equatable {
 
 /// Why a graph was refused, naming the node (and op) when one is at fault.
 public struct GraphError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// What is wrong, with the names and sizes involved (tests match these; users read `description`).
+    public enum Reason: Sendable, Equatable {
+        case initializerDefinedTwice(String)
+        case valueDefinedTwice(String)
+        case inputIsInitializer(String)
+        /// A graph input with a symbolic dimension other than the batch.
+        case symbolicDimension(input: String)
+        case nodeNameUsedTwice
+        case inputCount(accepted: ClosedRange<Int>, actual: Int)
+        case outputCount(expected: Int, actual: Int)
+        case undefinedInput(String)
+        case outputDefinedTwice(String)
+        case outputNotProduced(String)
+        /// An output whose element count or byte size does not fit an Int.
+        case outputTooLarge([Dim])
+        case missingWeight(String)
+        /// The op refused its inputs or attributes (`OpFailure`), or ONNX cannot express them.
+        case op(String)
+    }
+
     public var node: String?
     public var op: String?
-    public var message: String
+    public var reason: Reason
 
-    public init(node: String? = nil, op: String? = nil, _ message: String) {
+    public init(node: String? = nil, op: String? = nil, _ reason: Reason) {
         self.node = node
         self.op = op
-        self.message = message
+        self.reason = reason
+    }
+
+    public var message: String {
+        switch reason {
+        case let .initializerDefinedTwice(name): "initializer '\(name)' is defined twice"
+        case let .valueDefinedTwice(name): "value '\(name)' is defined twice"
+        case let .inputIsInitializer(name): "value '\(name)' is both an input and an initializer"
+        case let .symbolicDimension(input): "input '\(input)': only the batch dimension may be symbolic"
+        case .nodeNameUsedTwice: "node name used twice"
+        case let .inputCount(accepted, actual):
+            "takes \(accepted.lowerBound)…\(accepted.upperBound == Int.max ? "n" : String(accepted.upperBound)) inputs, has \(actual)"
+        case let .outputCount(expected, actual): "has \(actual) outputs, \(op ?? "the op") makes \(expected)"
+        case let .undefinedInput(name): "input '\(name)' is not defined before this node"
+        case let .outputDefinedTwice(name): "output '\(name)' is already defined"
+        case let .outputNotProduced(name): "graph output '\(name)' is not produced by any node"
+        case let .outputTooLarge(shape): "output \(Dim.text(shape)) is larger than memory can address"
+        case let .missingWeight(name): "weight '\(name)' is missing"
+        case let .op(message): message
+        }
     }
 
     public var description: String {
@@ -149,13 +188,13 @@ public struct Graph: Sendable {
         self.outputs = outputs
         var index: [String: Int] = [:]
         for (i, initializer) in initializers.enumerated() {
-            guard index[initializer.name] == nil else { throw GraphError("initializer '\(initializer.name)' is defined twice") }
+            guard index[initializer.name] == nil else { throw GraphError(.initializerDefinedTwice(initializer.name)) }
             index[initializer.name] = i
         }
         initializerIndex = index
         for input in inputs {
             for (axis, dim) in input.shape.enumerated() where axis > 0 {
-                if case .symbolic = dim { throw GraphError("input '\(input.name)': only the batch dimension may be symbolic") }
+                if case .symbolic = dim { throw GraphError(.symbolicDimension(input: input.name)) }
             }
         }
         values = try Graph.infer(inputs: inputs, initializers: initializers, nodes: nodes, outputs: outputs)
@@ -179,32 +218,32 @@ public struct Graph: Sendable {
                               outputs: [String]) throws(GraphError) -> [String: ValueInfo] {
         var values: [String: ValueInfo] = [:]
         for input in inputs {
-            guard values[input.name] == nil else { throw GraphError("value '\(input.name)' is defined twice") }
+            guard values[input.name] == nil else { throw GraphError(.valueDefinedTwice(input.name)) }
             values[input.name] = input
         }
         for (name, tensor) in initializers {
-            guard values[name] == nil else { throw GraphError("value '\(name)' is both an input and an initializer") }
+            guard values[name] == nil else { throw GraphError(.inputIsInitializer(name)) }
             values[name] = ValueInfo(name: name, known: tensor)
         }
         var nodeNames: Set<String> = []
         for node in nodes {
-            guard nodeNames.insert(node.name).inserted else { throw GraphError(node: node.name, "node name used twice") }
+            guard nodeNames.insert(node.name).inserted else { throw GraphError(node: node.name, .nodeNameUsedTwice) }
             var infos: [ValueInfo] = []
             for input in node.inputs {
                 guard let info = values[input] else {
-                    throw GraphError(node: node.name, op: node.op.name, "input '\(input)' is not defined before this node")
+                    throw GraphError(node: node.name, op: node.op.name, .undefinedInput(input))
                 }
                 infos.append(info)
             }
             for (name, info) in zip(node.outputs, try Graph.inferOutputs(of: node, inputs: infos)) {
                 guard values[name] == nil else {
-                    throw GraphError(node: node.name, op: node.op.name, "output '\(name)' is already defined")
+                    throw GraphError(node: node.name, op: node.op.name, .outputDefinedTwice(name))
                 }
                 values[name] = info
             }
         }
         for output in outputs where values[output] == nil {
-            throw GraphError("graph output '\(output)' is not produced by any node")
+            throw GraphError(.outputNotProduced(output))
         }
         return values
     }
@@ -216,14 +255,10 @@ public struct Graph: Sendable {
     /// importer) as for building one.
     public static func inferOutputs(of node: Node, inputs: [ValueInfo]) throws(GraphError) -> [ValueInfo] {
         let op = node.op
-        func fail(_ message: String) -> GraphError { GraphError(node: node.name, op: op.name, message) }
-        guard op.inputArity.contains(inputs.count) else {
-            let upper = op.inputArity.upperBound == Int.max ? "n" : String(op.inputArity.upperBound)
-            throw fail("takes \(op.inputArity.lowerBound)…\(upper) inputs, has \(inputs.count)")
-        }
-        guard node.outputs.count == op.outputCount else {
-            throw fail("has \(node.outputs.count) outputs, \(op.name) makes \(op.outputCount)")
-        }
+        func fail(_ reason: GraphError.Reason) -> GraphError { GraphError(node: node.name, op: op.name, reason) }
+        func fail(_ message: String) -> GraphError { fail(.op(message)) }
+        guard op.inputArity.contains(inputs.count) else { throw fail(.inputCount(accepted: op.inputArity, actual: inputs.count)) }
+        guard node.outputs.count == op.outputCount else { throw fail(.outputCount(expected: op.outputCount, actual: node.outputs.count)) }
         var outputs: [ValueInfo]
         do throws(OpFailure) { outputs = try op.infer(inputs) } catch { throw fail(error.message) }
         precondition(outputs.count == op.outputCount, "\(op.name).infer returned \(outputs.count) outputs")
@@ -232,12 +267,10 @@ public struct Graph: Sendable {
             var count = 1
             for dim in outputs[k].shape {
                 let (product, overflow) = count.multipliedReportingOverflow(by: dim.value ?? 1)
-                guard !overflow, product >= 0 else { throw fail("output \(Dim.text(outputs[k].shape)) has more elements than an Int counts") }
+                guard !overflow, product >= 0 else { throw fail(.outputTooLarge(outputs[k].shape)) }
                 count = product
             }
-            guard !count.multipliedReportingOverflow(by: max(outputs[k].dtype.itemSize, 8)).overflow else {
-                throw fail("output \(Dim.text(outputs[k].shape)) (\(count) elements) is larger than memory can address")
-            }
+            guard !count.multipliedReportingOverflow(by: max(outputs[k].dtype.itemSize, 8)).overflow else { throw fail(.outputTooLarge(outputs[k].shape)) }
         }
         // Fold: every input known, every output fixed and small, and not already known.
         let known = inputs.compactMap(\.value)

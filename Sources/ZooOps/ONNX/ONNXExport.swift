@@ -50,11 +50,11 @@ public struct ONNXExporter {
         for node in graph.nodes {
             export.current = node
             do throws(OpFailure) { try node.op.exportONNX(node, to: &export) } catch {
-                throw GraphError(node: node.name, op: node.op.name, error.message)
+                throw GraphError(node: node.name, op: node.op.name, .op(error.message))
             }
         }
         for output in graph.outputs {
-            guard let info = graph.values[output] else { throw GraphError("graph output '\(output)' has no inferred type") }
+            guard let info = graph.values[output] else { throw GraphError(.outputNotProduced(output)) }
             export.outputs.append(info)
         }
         for node in export.nodes {

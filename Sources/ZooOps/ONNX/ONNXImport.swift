@@ -232,12 +232,12 @@ public struct ONNXGraphBuilder {
                     } else if let info = inferred[input] {
                         infos.append(info)
                     } else {
-                        throw GraphError(node: node.name, op: node.op.name, "input '\(input)' is not defined before this node")
+                        throw GraphError(node: node.name, op: node.op.name, .undefinedInput(input))
                     }
                 }
                 for (name, info) in zip(node.outputs, try Graph.inferOutputs(of: node, inputs: infos)) {
                     guard inferred[name] == nil else {
-                        throw GraphError(node: node.name, op: node.op.name, "output '\(name)' is already defined")
+                        throw GraphError(node: node.name, op: node.op.name, .outputDefinedTwice(name))
                     }
                     inferred[name] = info
                 }
