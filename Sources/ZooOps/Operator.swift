@@ -74,7 +74,7 @@ public enum Op {
         // Ops/Normalization.swift
         BatchNormalization.self, LRN.self, Softmax.self, LayerNormalization.self,
         // Ops/Linear.swift
-        Gemm.self, MatMul.self,
+        Gemm.self, MatMul.self, Einsum.self,
         // Ops/Elementwise.swift
         Unary.self, Binary.self,
         // Ops/Reduction.swift

@@ -266,3 +266,127 @@ struct GemmStep: StepKernel {
                                 m: m, n: n, k: k, transA: gemm.transA, transB: gemm.transB, alpha: gemm.alpha, beta: gemm.beta)
     }
 }
+
+extension Op {
+    /// Einstein summation over the inputs (ONNX Einsum-12): "bhid,bhjd->bhij"; an implicit output
+    /// is the letters used once, in alphabetical order; "..." stands for broadcast leading dims.
+    public struct Einsum: Operator, Equatable {
+        public var equation: String
+        public init(equation: String) { self.equation = equation }
+        public var name: String { "Einsum" }
+        public var inputArity: ClosedRange<Int> { 1...Int.max }
+        public var summary: String { "\"\(equation)\"" }
+
+        /// Each input's letters and the output's, with "..." expanded for the given ranks (as
+        /// uppercase letters, which the equation may not use).
+        func terms(_ ranks: [Int]) throws(OpFailure) -> (inputs: [[Character]], output: [Character]) {
+            let text = equation.filter { $0 != " " }
+            let parts = text.split(separator: "->", omittingEmptySubsequences: false).map(String.init)
+            guard parts.count <= 2 else { throw OpFailure("equation '\(equation)' has more than one '->'") }
+            let left = parts[0].split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+            guard left.count == ranks.count else { throw OpFailure("equation '\(equation)' has \(left.count) operands for \(ranks.count) inputs") }
+            var ellipsisRank = 0
+            var inputs: [[Character]] = []
+            for (term, rank) in zip(left, ranks) {
+                let letters = term.replacing("...", with: "")
+                guard letters.allSatisfy({ $0.isLowercase || $0.isUppercase }), letters.allSatisfy({ (c: Character) in c.isASCII }) else {
+                    throw OpFailure("equation '\(equation)': '\(term)' holds characters other than letters and '...'")
+                }
+                let hasEllipsis = term.contains("...")
+                let extra = rank - letters.count
+                guard extra >= 0, hasEllipsis || extra == 0 else { throw OpFailure("equation '\(equation)': '\(term)' does not match a rank-\(rank) input") }
+                ellipsisRank = Swift.max(ellipsisRank, extra)
+                inputs.append(Array(letters))  // ellipsis dims filled in below, once their count is known
+            }
+            // Ellipsis dims ('0', '1', … stand for them) align on the right: an input with fewer uses the last ones.
+            for (k, term) in left.enumerated() where term.contains("...") {
+                let extra = ranks[k] - term.replacing("...", with: "").count
+                let pieces = term.split(separator: "...", omittingEmptySubsequences: false).map(String.init)
+                let names = ((ellipsisRank - extra)..<ellipsisRank).map { Character(Unicode.Scalar(UInt8(48 + $0))) }
+                inputs[k] = Array(pieces[0]) + names + Array(pieces[1])
+            }
+            let ellipsis = (0..<ellipsisRank).map { Character(Unicode.Scalar(UInt8(48 + $0))) }
+            if parts.count == 2 {
+                let right = parts[1]
+                let pieces = right.split(separator: "...", omittingEmptySubsequences: false).map(String.init)
+                return (inputs, Array(pieces[0]) + (pieces.count > 1 ? ellipsis + Array(pieces[1]) : []))
+            }
+            var counts: [Character: Int] = [:]
+            for term in inputs { for c in term where !c.isNumber { counts[c, default: 0] += 1 } }
+            return (inputs, ellipsis + counts.filter { $0.value == 1 }.keys.sorted())
+        }
+
+        public func infer(_ inputs: [ValueInfo]) throws(OpFailure) -> [ValueInfo] {
+            let dtype = try DTypeRules.common(inputs)
+            let (terms, output) = try self.terms(inputs.map(\.shape.count))
+            var sizes: [Character: Dim] = [:]
+            for (term, input) in zip(terms, inputs) {
+                for (c, dim) in zip(term, input.shape) {
+                    if let known = sizes[c], known != dim {
+                        if known == .fixed(1) && c.isNumber { sizes[c] = dim } else if !(dim == .fixed(1) && c.isNumber) {
+                            throw OpFailure("equation '\(equation)': '\(c)' is \(known) in one operand and \(dim) in another")
+                        }
+                    } else if sizes[c] == nil { sizes[c] = dim }
+                }
+            }
+            var shape: [Dim] = []
+            for c in output {
+                guard let dim = sizes[c] else { throw OpFailure("equation '\(equation)': output letter '\(c)' is in no operand") }
+                shape.append(dim)
+            }
+            return [ValueInfo(dtype: dtype, shape: shape)]
+        }
+
+        public func evaluate(_ inputs: [Tensor]) throws(OpFailure) -> [Tensor] {
+            let (terms, output) = try self.terms(inputs.map(\.rank))
+            var sizes: [Character: Int] = [:]
+            for (term, input) in zip(terms, inputs) {
+                for (c, n) in zip(term, input.shape) where sizes[c] == nil || sizes[c] == 1 { sizes[c] = n }
+            }
+            let summed = sizes.keys.filter { !output.contains($0) }.sorted()
+            let letters = output + summed
+            let extents = letters.map { sizes[$0]! }
+            let values = inputs.map { $0.doubles() }
+            // Each operand's element offset for a choice of every letter (broadcast dims of 1 stay at 0).
+            let strides: [[Int]] = zip(terms, inputs).map { term, input in
+                let dense = denseStrides(input.shape)
+                return letters.map { c in
+                    term.indices.filter { term[$0] == c }.reduce(0) { $0 + (input.shape[$1] == 1 ? 0 : dense[$1]) }
+                }
+            }
+            let outCount = output.map { sizes[$0]! }.product, sumCount = summed.map { sizes[$0]! }.product
+            var y = [Double](repeating: 0, count: outCount)
+            var index = [Int](repeating: 0, count: letters.count)
+            for o in 0..<outCount {
+                var rest = o
+                for d in (0..<output.count).reversed() { index[d] = rest % extents[d]; rest /= extents[d] }
+                var total = 0.0
+                for s in 0..<sumCount {
+                    var r = s
+                    for d in (output.count..<letters.count).reversed() { index[d] = r % extents[d]; r /= extents[d] }
+                    var product = 1.0
+                    for (k, v) in values.enumerated() {
+                        var at = 0
+                        for d in letters.indices { at += index[d] * strides[k][d] }
+                        product *= v[at]
+                    }
+                    total += product
+                }
+                y[o] = total
+            }
+            let dtype = inputs.allSatisfy({ $0.dtype == inputs[0].dtype }) ? inputs[0].dtype : .f32
+            return [Tensor(dtype: dtype, shape: output.map { sizes[$0]! }, doubles: y)]
+        }
+
+        public func exportONNX(_ node: Node, to onnx: inout ONNXExporter) throws(OpFailure) { onnx.emit("Einsum", [("equation", .string(equation))]) }
+
+        public static var onnxImporters: [ONNXImporter] {
+            [ONNXImporter("Einsum", since: 12) { (b: inout ONNXGraphBuilder, n: ONNXNode) throws(ONNXImportError) in
+                try n.allow(["equation"])
+                guard let equation = try n.string("equation") else { throw n.error("attribute 'equation' is required") }
+                guard !n.inputs.isEmpty, n.inputs.allSatisfy({ !$0.isEmpty }) else { throw n.error("needs at least one input, none empty") }
+                try b.emit(n, Einsum(equation: equation), n.inputs)
+            }]
+        }
+    }
+}
