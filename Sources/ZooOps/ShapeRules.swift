@@ -117,91 +117,102 @@ enum ShapeRules {
         }
     }
 
-    /// The product of dims: fixed when all are, the symbolic one when it is alone.
+    /// The product of dims: fixed when all are; else a symbolic product ("N*256").
     static func product(_ dims: ArraySlice<Dim>) throws(OpFailure) -> Dim {
         if dims.count == 1 { return dims.first! }
-        var total = 1
-        for dim in dims {
-            guard let value = dim.value else { throw OpFailure("cannot flatten a symbolic dimension together with others") }
-            total = try multiply(total, value, "flattening \(text(Array(dims)))")
-        }
-        return .fixed(total)
+        var total = SymbolicProduct.one
+        for dim in dims { total = try total.times(SymbolicProduct(dim), "flattening \(text(Array(dims)))") }
+        return total.dim
     }
 
     static func reshape(_ x: [Dim], _ target: [Int], allowZero: Bool) throws(OpFailure) -> [Dim] {
         try reshape(x, target.map { .fixed($0) }, allowZero: allowZero)
     }
 
-    /// ONNX Reshape's output for `target`, whose entries may be symbolic dims (a target computed from
-    /// the input's own shape, as torch's exports do): such an entry is that dim of the input.
+    /// ONNX Reshape's output for `target`, whose entries may be symbolic dims (a target computed
+    /// from the input's own shape, as torch's exports do). Sizes are compared as products of symbols
+    /// and a coefficient: the -1 is the input's element count over the other entries', which may be
+    /// symbolic ([-1, 9216] on [N, 256, 6, 6] is [N, 9216]; [-1] on [N, 24] is [N*24]) but must divide
+    /// exactly (N / 2 is no dimension).
     static func reshape(_ x: [Dim], _ target: [Dim], allowZero: Bool) throws(OpFailure) -> [Dim] {
         let shown = "[" + target.map(\.description).joined(separator: ", ") + "]"
         var out: [Dim] = []
         var inferred: Int?
-        var known = 1
-        /// Input positions whose dim the target carries (a 0 at the same position, or the same symbolic dim).
-        var carried: Set<Int> = []
+        var known = SymbolicProduct.one
         for (i, t) in target.enumerated() {
-            guard let t = t.value else {
-                guard let j = x.indices.first(where: { x[$0] == t && !carried.contains($0) }) else {
-                    throw OpFailure("shape \(shown): \(t) is not a dimension of the input \(text(x))")
-                }
-                carried.insert(j)
-                out.append(t)
-                continue
-            }
-            if t == 0 && !allowZero {
+            var dim = t
+            if t == .fixed(0) && !allowZero {
                 guard i < x.count else { throw OpFailure("shape \(shown): 0 at \(i) copies a dimension the input (rank \(x.count)) lacks") }
-                carried.insert(i)
-                out.append(x[i])
-                if let v = x[i].value { known = try multiply(known, v, "shape \(shown)") }
-            } else if t == -1 {
+                dim = x[i]
+            } else if t == .fixed(-1) {
                 guard inferred == nil else { throw OpFailure("shape \(shown) has more than one -1") }
                 inferred = i
                 out.append(.fixed(0))
-            } else {
-                guard t >= 0 else { throw OpFailure("shape \(shown) has a negative size") }
-                out.append(.fixed(t))
-                known = try multiply(known, t, "shape \(shown)")
+                continue
+            } else if let v = t.value, v < 0 {
+                throw OpFailure("shape \(shown) has a negative size")
             }
+            out.append(dim)
+            known = try known.times(SymbolicProduct(dim), "shape \(shown)")
         }
-        // Symbolic input dims are carried through by a 0 at their position or by themselves in the
-        // target — or one of them is exactly what a -1 stands for: when the fixed input dims (other
-        // than those copied) hold the fixed target dims exactly, the -1 is that symbolic dim for every
-        // value it takes (Reshape(x, [-1, 9216]) on [N, 256, 6, 6] → [N, 9216]). A -1 that would be a
-        // multiple or a fraction of a symbolic dim has no Dim, so it is refused.
-        var remaining = 1
-        var uncarried: [(position: Int, dim: Dim)] = []
-        var copiedFixed = 1
-        for (i, dim) in x.enumerated() {
-            if let v = dim.value {
-                remaining = try multiply(remaining, v, "input \(text(x))")
-                if carried.contains(i) { copiedFixed = try multiply(copiedFixed, v, "shape \(shown)") }
-            } else if !carried.contains(i) {
-                uncarried.append((i, dim))
-            }
+        var total = SymbolicProduct.one
+        for dim in x { total = try total.times(SymbolicProduct(dim), "input \(text(x))") }
+        guard let i = inferred else {
+            guard total == known else { throw OpFailure("cannot reshape \(text(x)) (\(total.dim) elements) to \(shown) (\(known.dim))") }
+            return out
         }
-        let fixedTarget = known / max(copiedFixed, 1)
-        let fixedInput = remaining / max(copiedFixed, 1)
-        if let (position, symbolic) = uncarried.first {
-            guard let i = inferred, uncarried.count == 1 else {
-                throw OpFailure("shape \(shown) must copy the symbolic dimension \(symbolic) with a 0 at position \(position)"
-                    + (inferred == nil || uncarried.count == 1 ? "" : " (a -1 can stand for one symbolic dimension, not \(uncarried.count))"))
-            }
-            guard fixedTarget > 0, fixedInput == fixedTarget else {
-                let ratio = fixedTarget > 0 && fixedInput % fixedTarget == 0 ? "× \(fixedInput / fixedTarget)"
-                    : fixedInput > 0 && fixedTarget % fixedInput == 0 ? "/ \(fixedTarget / fixedInput)" : "× \(fixedInput)/\(fixedTarget)"
-                throw OpFailure("shape \(shown): the -1 would be \(symbolic) \(ratio), not a dimension; "
-                    + "copy the symbolic dimension \(symbolic) with a 0 at position \(position), or make the fixed sizes "
-                    + "match so that the -1 is exactly \(symbolic)")
-            }
-            out[i] = symbolic
-        } else if let i = inferred {
-            guard fixedTarget > 0, fixedInput % fixedTarget == 0 else { throw OpFailure("cannot reshape \(text(x)) to \(shown)") }
-            out[i] = .fixed(fixedInput / fixedTarget)
-        } else {
-            guard fixedTarget == fixedInput else { throw OpFailure("cannot reshape \(text(x)) (\(fixedInput) elements) to \(shown)") }
+        guard known.coefficient > 0 else { throw OpFailure("shape \(shown): a -1 next to a size 0 has no single value") }
+        guard let quotient = total.divided(by: known) else {
+            throw OpFailure("shape \(shown): the -1 would be \(total.dim) / \(known.dim), not a dimension")
         }
+        out[i] = quotient.dim
         return out
+    }
+}
+
+/// A dimension as a product of symbols and a coefficient (N*256 → [N], 256), for comparing and
+/// dividing symbolic sizes. A symbolic Dim whose name is such a product ("N*256") reads back as one.
+struct SymbolicProduct: Equatable {
+    var symbols: [String]
+    var coefficient: Int
+
+    static let one = SymbolicProduct(symbols: [], coefficient: 1)
+
+    init(symbols: [String], coefficient: Int) {
+        self.symbols = symbols.sorted()
+        self.coefficient = coefficient
+    }
+
+    init(_ dim: Dim) {
+        switch dim {
+        case let .fixed(n): self.init(symbols: [], coefficient: n)
+        case let .symbolic(name):
+            var symbols: [String] = [], coefficient = 1
+            for part in name.split(separator: "*", omittingEmptySubsequences: false) {
+                if let n = Int(part), n > 0, case let (p, false) = coefficient.multipliedReportingOverflow(by: n) { coefficient = p } else { symbols.append(String(part)) }
+            }
+            self.init(symbols: symbols, coefficient: coefficient)
+        }
+    }
+
+    func times(_ other: SymbolicProduct, _ what: String) throws(OpFailure) -> SymbolicProduct {
+        SymbolicProduct(symbols: symbols + other.symbols, coefficient: try ShapeRules.multiply(coefficient, other.coefficient, what))
+    }
+
+    /// self / other when it is a product (other's symbols among self's, the coefficient dividing).
+    func divided(by other: SymbolicProduct) -> SymbolicProduct? {
+        guard other.coefficient != 0, coefficient % other.coefficient == 0 else { return nil }
+        var rest = symbols
+        for symbol in other.symbols {
+            guard let k = rest.firstIndex(of: symbol) else { return nil }
+            rest.remove(at: k)
+        }
+        return SymbolicProduct(symbols: rest, coefficient: coefficient / other.coefficient)
+    }
+
+    var dim: Dim {
+        guard !symbols.isEmpty else { return .fixed(coefficient) }
+        if symbols.count == 1 && coefficient == 1 { return .symbolic(symbols[0]) }
+        return .symbolic((symbols + (coefficient == 1 ? [] : [String(coefficient)])).joined(separator: "*"))
     }
 }

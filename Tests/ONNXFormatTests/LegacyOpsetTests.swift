@@ -313,10 +313,15 @@ final class LegacyOpsetTests: XCTestCase {
             XCTAssertEqual(model.graph.nodes[0].op as? Op.Reshape, Op.Reshape(shape: [-1, 12], allowZero: allowZero))
             XCTAssertEqual(model.graph.values["y"]?.shape, [.symbolic("N"), .fixed(12)])
         }
-        var ambiguous = Model(opset: 13, input: [nil, 2, 3, 2])
-        ambiguous.int64Initializer("shape", [-1, 6])
-        ambiguous.node("Reshape", ["x", "shape"], "y", name: "r")
-        assertRefused(ambiguous, ["node 'r' (Reshape)", "the -1 would be N × 2"])
+        // A -1 standing for N × 2 is the symbolic product N*2; one that does not divide is refused.
+        var doubled = Model(opset: 13, input: [nil, 2, 3, 2])
+        doubled.int64Initializer("shape", [-1, 6])
+        doubled.node("Reshape", ["x", "shape"], "y", name: "r")
+        XCTAssertEqual(try load(doubled).graph.values["y"]?.shape, [.symbolic("N*2"), .fixed(6)])
+        var fraction = Model(opset: 13, input: [nil, 2, 3, 2])
+        fraction.int64Initializer("shape", [-1, 24])
+        fraction.node("Reshape", ["x", "shape"], "y", name: "r")
+        assertRefused(fraction, ["node 'r' (Reshape)", "the -1 would be N*12 / 24, not a dimension"])
     }
 
     // MARK: TensorProto files

@@ -136,12 +136,12 @@ final class GraphTests: XCTestCase {
         XCTAssertEqual(try shape(Op.Flatten(axis: 1), batch), [.symbolic("N"), .fixed(9216)])
         XCTAssertEqual(try shape(Op.Reshape(shape: [2, -1], allowZero: false), [.fixed(4), .fixed(6)]), [.fixed(2), .fixed(12)])
         XCTAssertThrowsError(try shape(Op.Reshape(shape: [5, -1], allowZero: false), [.fixed(4), .fixed(6)]))
-        XCTAssertThrowsError(try shape(Op.Reshape(shape: [-1, 36], allowZero: false), batch))  // the -1 would be N × 256
+        XCTAssertEqual(try shape(Op.Reshape(shape: [-1, 36], allowZero: false), batch), [.symbolic("N*256"), .fixed(36)])
     }
 
-    /// A -1 may stand for the symbolic batch when the fixed dims on both sides hold the same number of
-    /// elements (torch's dynamo export writes Reshape(x, [-1, 9216]), allowzero=1): the -1 is then N
-    /// for every N. Anything else would need a Dim like N × 256 and stays refused.
+    /// A -1 stands for the input's element count over the other entries', symbols included (torch's
+    /// dynamo export writes Reshape(x, [-1, 9216]), allowzero=1: the -1 is then N for every N; a -1
+    /// standing for N × 256 is the symbolic product N*256). One that does not divide is refused.
     func testReshapeMinusOneIsTheSymbolicBatch() throws {
         func shape(_ target: [Int], _ dims: [Dim], allowZero: Bool = false) throws -> [Dim]? {
             try Graph(name: "r", inputs: [input(dims)], initializers: [],
@@ -164,10 +164,15 @@ final class GraphTests: XCTestCase {
                               nodes: [Node("r", Op.Reshape(shape: [-1, 9216], allowZero: true), inputs: ["x"])], outputs: ["r"])
         XCTAssertEqual(try graph.inferShapes(for: ["x": [3, 256, 6, 6]])["r"]?.fixedShape, [3, 9216])
 
-        // Ambiguous or impossible: the -1 would be N × 256, N / 2, or there is no -1 at all.
-        XCTAssertTrue(message([-1, 36], batch).contains("the -1 would be N × 256, not a dimension"), message([-1, 36], batch))
-        XCTAssertTrue(message([-1, 18432], batch).contains("would be N / 2"), message([-1, 18432], batch))
-        XCTAssertTrue(message([1, 9216], batch).contains("must copy the symbolic dimension N with a 0 at position 0"))
+        XCTAssertEqual(try shape([-1, 36], batch), [.symbolic("N*256"), .fixed(36)])
+        XCTAssertEqual(try shape([-1], [n, .fixed(24)]), [.symbolic("N*24")])
+        let flat = try Graph(name: "r", inputs: [input([n, .fixed(24)])], initializers: [],
+                             nodes: [Node("f", Op.Reshape(shape: [-1], allowZero: false), inputs: ["x"]),
+                                     Node("r", Op.Reshape(shape: [-1, 24, 1, 1], allowZero: false), inputs: ["f"])], outputs: ["r"])
+        XCTAssertEqual(flat.values["r"]?.shape, [n, .fixed(24), .fixed(1), .fixed(1)], "N*24 divides back into N")
+        // Impossible: the -1 would be N / 2, or there is no -1 and the counts differ.
+        XCTAssertTrue(message([-1, 18432], batch).contains("the -1 would be N*9216 / 18432, not a dimension"), message([-1, 18432], batch))
+        XCTAssertTrue(message([1, 9216], batch).contains("cannot reshape [N, 256, 6, 6] (N*9216 elements) to [1, 9216]"), message([1, 9216], batch))
         XCTAssertThrowsError(try shape([-1, 9216], batch.map { $0 == .fixed(6) ? .fixed(3) : $0 }))
     }
 }
