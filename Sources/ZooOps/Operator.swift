@@ -83,7 +83,7 @@ public enum Op {
         Flatten.self, Reshape.self, Concat.self, Dropout.self, Transpose.self, Split.self, Pad.self,
         // Ops/Shape.swift
         Shape.self, Size.self, Gather.self, Unsqueeze.self, Squeeze.self, Slice.self, Expand.self, Tile.self, Range.self,
-        ConstantOfShape.self, Where.self,
+        ConstantOfShape.self, Where.self, ScatterND.self,
         // Ops/Constants.swift
         Cast.self,
     ]

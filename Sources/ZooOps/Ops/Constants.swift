@@ -12,7 +12,13 @@ extension Op {
         public var name: String { "Cast" }
         public var summary: String { "to=\(to.rawValue)" }
 
-        public func infer(_ inputs: [ValueInfo]) throws(OpFailure) -> [ValueInfo] { [ValueInfo(dtype: to, shape: inputs[0].shape)] }
+        public func infer(_ inputs: [ValueInfo]) throws(OpFailure) -> [ValueInfo] {
+            // Shape arithmetic: an integer shape entry cast to another integer type is the same entry.
+            if inputs[0].shape.count <= 1, !inputs[0].dtype.isFloatingPoint, !to.isFloatingPoint, to != .bool, let dims = inputs[0].knownDims {
+                return [ValueInfo(dtype: to, shape: inputs[0].shape, knownDims: dims)]
+            }
+            return [ValueInfo(dtype: to, shape: inputs[0].shape)]
+        }
 
         public func evaluate(_ inputs: [Tensor]) throws(OpFailure) -> [Tensor] {
             let x = inputs[0]

@@ -344,6 +344,38 @@ extension Op {
             } else if dtype == .bool && function != .equal {
                 throw OpFailure("\(name) does not take bool inputs")
             }
+            // Shape arithmetic: Equal of a shape known up to symbolic dims with known values is known
+            // when every entry decides (a symbolic size, never negative, differs from a negative one).
+            if function == .equal, shape.count == 1, let a = inputs[0].knownDims, let b = inputs[1].knownDims,
+               inputs[0].value == nil || inputs[1].value == nil, let n = shape[0].value {
+                var result: [Int64] = []
+                for i in 0..<n {
+                    let x = a.count == 1 ? a[0] : a[i], y = b.count == 1 ? b[0] : b[i]
+                    switch (x.value, y.value) {
+                    case let (p?, q?): result.append(p == q ? 1 : 0)
+                    case (nil, nil) where x == y: result.append(1)
+                    case let (nil, q?) where q < 0: result.append(0)
+                    case let (p?, nil) where p < 0: result.append(0)
+                    default: return [ValueInfo(dtype: .bool, shape: shape)]
+                    }
+                }
+                return [ValueInfo(dtype: .bool, shape: shape, value: Tensor(dtype: .bool, shape: [n], int64s: result))]
+            }
+            // Shape arithmetic: sizes known up to symbols multiply, and divide where they divide exactly.
+            if function == .mul || function == .div, shape.count <= 1, !dtype.isFloatingPoint, dtype != .bool,
+               let a = inputs[0].knownDims, let b = inputs[1].knownDims, inputs[0].value == nil || inputs[1].value == nil {
+                let n = shape.first?.value ?? 1
+                var result: [Dim] = []
+                for i in 0..<n {
+                    let x = SymbolicProduct(a.count == 1 ? a[0] : a[i]), y = SymbolicProduct(b.count == 1 ? b[0] : b[i])
+                    if function == .mul, let p = try? x.times(y, "") { result.append(p.dim) } else if function == .div, let q = x.divided(by: y) {
+                        result.append(q.dim)
+                    } else {
+                        return [ValueInfo(dtype: dtype, shape: shape)]
+                    }
+                }
+                return [ValueInfo(dtype: dtype, shape: shape, knownDims: result)]
+            }
             return [ValueInfo(dtype: function.isComparison ? .bool : dtype, shape: shape)]
         }
 

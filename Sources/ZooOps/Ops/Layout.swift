@@ -62,7 +62,13 @@ extension Op {
         }
 
         public func infer(_ inputs: [ValueInfo]) throws(OpFailure) -> [ValueInfo] {
-            [ValueInfo(dtype: inputs[0].dtype, shape: try ShapeRules.reshape(inputs[0].shape, try target(inputs), allowZero: allowZero))]
+            let x = inputs[0]
+            let shape = try ShapeRules.reshape(x.shape, try target(inputs), allowZero: allowZero)
+            // Shape arithmetic: a shape vector reshaped to one dimension keeps its known entries.
+            if x.shape.count <= 1, shape.count == 1, !x.dtype.isFloatingPoint, let dims = x.knownDims {
+                return [ValueInfo(dtype: x.dtype, shape: shape, knownDims: dims)]
+            }
+            return [ValueInfo(dtype: x.dtype, shape: shape)]
         }
 
         public func evaluate(_ inputs: [Tensor]) throws(OpFailure) -> [Tensor] {
@@ -395,17 +401,28 @@ extension Op {
     public struct Pad: Operator, Equatable {
         public enum Mode: String, Sendable { case constant, reflect, edge, wrap }
         public var mode: Mode
-        public var pads: [Int]
-        public init(mode: Mode, pads: [Int]) {
+        /// nil: the pads are the second input, known before running (computed from shapes).
+        public var pads: [Int]?
+        public init(mode: Mode, pads: [Int]?) {
             self.mode = mode
             self.pads = pads
         }
         public var name: String { "Pad" }
-        /// The data, and an optional constant value.
-        public var inputArity: ClosedRange<Int> { 1...2 }
-        public var summary: String { "\(mode.rawValue) pads=\(pads)" }
+        /// The data, the pads when not an attribute, and an optional constant value.
+        public var inputArity: ClosedRange<Int> { pads == nil ? 2...3 : 1...2 }
+        public var summary: String { "\(mode.rawValue)" + (pads.map { " pads=\($0)" } ?? "") }
+
+        /// The pads, and the optional constant value's input index.
+        func operands(_ inputs: [ValueInfo]) throws(OpFailure) -> (pads: [Int], value: Int?) {
+            let valueIndex = pads == nil ? 2 : 1
+            let value = inputs.count > valueIndex ? valueIndex : nil
+            if let pads { return (pads, value) }
+            guard let known = inputs[1].value, !known.dtype.isFloatingPoint else { throw OpFailure("pads '\(inputs[1].name)' must be known before running") }
+            return (known.integers(), value)
+        }
 
         public func infer(_ inputs: [ValueInfo]) throws(OpFailure) -> [ValueInfo] {
+            let (pads, valueIndex) = try operands(inputs)
             let x = inputs[0].shape
             guard pads.count == 2 * x.count else { throw OpFailure("pads \(pads) must hold 2 × \(x.count) values") }
             var shape: [Dim] = []
@@ -418,15 +435,16 @@ extension Op {
                 }
                 shape.append(.fixed(size))
             }
-            if inputs.count == 2, inputs[1].dtype != inputs[0].dtype { throw OpFailure("the constant is \(inputs[1].dtype.rawValue), the data \(inputs[0].dtype.rawValue)") }
+            if let v = valueIndex, inputs[v].dtype != inputs[0].dtype { throw OpFailure("the constant is \(inputs[v].dtype.rawValue), the data \(inputs[0].dtype.rawValue)") }
             return [ValueInfo(dtype: inputs[0].dtype, shape: shape)]
         }
 
         public func evaluate(_ inputs: [Tensor]) throws(OpFailure) -> [Tensor] {
+            let (pads, valueIndex) = try operands(inputs.map { ValueInfo(known: $0) })
             let x = inputs[0].shape, rank = x.count
             let strides = denseStrides(x)
             let shape = x.indices.map { x[$0] + pads[$0] + pads[$0 + rank] }
-            let fill = mode == .constant ? (inputs.count == 2 ? inputs[1] : nil) : nil
+            let fill = mode == .constant ? valueIndex.map { inputs[$0] } : nil
             return [inputs[0].remapped(to: shape, fill: fill) { o in
                 var at = 0
                 for d in 0..<rank {
@@ -450,6 +468,7 @@ extension Op {
         }
 
         public func exportONNX(_ node: Node, to onnx: inout ONNXExporter) throws(OpFailure) {
+            guard let pads else { return onnx.emit("Pad", [("mode", .string(mode.rawValue))]) }
             let p = onnx.addInitializer(node.name + ".pads", Tensor(int64s: pads, shape: [pads.count]))
             onnx.emit("Pad", [("mode", .string(mode.rawValue))], inputs: [onnx.resolve(node.inputs[0]), p] + node.inputs.dropFirst().map { onnx.resolve($0) })
         }
@@ -474,6 +493,10 @@ extension Op {
                     }
                 } else {
                     try n.requireInputs(2...4)
+                    // Pads computed from shapes (torch's exports pad windows so): the IR's second input.
+                    if b.constants[n.inputs[1]] == nil && n.input(3) == nil {
+                        return try b.emit(n, Pad(mode: mode, pads: nil), [n.inputs[0], n.inputs[1]] + (mode == .constant ? n.input(2).map { [$0] } ?? [] : []))
+                    }
                     pads = try b.constantInts(n.inputs[1], n, "pads")
                     if let axesName = n.input(3) {
                         let axes = try b.constantInts(axesName, n, "axes")

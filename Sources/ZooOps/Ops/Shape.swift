@@ -426,6 +426,11 @@ extension Op {
         public func infer(_ inputs: [ValueInfo]) throws(OpFailure) -> [ValueInfo] {
             let dtype = try DTypeRules.common(inputs)
             guard let s = inputs[0].value, let l = inputs[1].value, let d = inputs[2].value, s.count == 1, l.count == 1, d.count == 1 else {
+                // Range(0, N, 1) over a symbolic size N (torch's exports index a batch so) has N elements.
+                if let s = inputs[0].value?.doubles(), s == [0], let d = inputs[2].value?.doubles(), d == [1],
+                   let limit = inputs[1].knownDims, limit.count == 1 {
+                    return [ValueInfo(dtype: dtype, shape: limit)]
+                }
                 throw OpFailure("start, limit and delta must be known scalars")
             }
             return [ValueInfo(dtype: dtype, shape: [.fixed(try Range.count(s.doubles()[0], l.doubles()[0], d.doubles()[0]))])]
@@ -482,7 +487,15 @@ extension Op {
             guard inputs[0].dtype == .bool else { throw OpFailure("condition '\(inputs[0].name)' is \(inputs[0].dtype.rawValue), not bool") }
             let dtype = try DTypeRules.common(Array(inputs[1...]))
             let xy = try ShapeRules.broadcast(inputs[1], inputs[2])
-            return [ValueInfo(dtype: dtype, shape: try ShapeRules.broadcast(inputs[0], ValueInfo(dtype: dtype, shape: xy)))]
+            let shape = try ShapeRules.broadcast(inputs[0], ValueInfo(dtype: dtype, shape: xy))
+            // Shape arithmetic: choosing between shape entries (TorchScript's expand(n, -1, -1)).
+            if shape.count == 1, let n = shape[0].value, !dtype.isFloatingPoint, let c = inputs[0].value?.int64s(),
+               let x = inputs[1].knownDims, let y = inputs[2].knownDims {
+                func at<T>(_ v: [T], _ i: Int) -> T { v.count == 1 ? v[0] : v[i] }
+                let picked = (0..<n).map { at(c, $0) != 0 ? at(x, $0) : at(y, $0) }
+                return [ValueInfo(dtype: dtype, shape: shape, knownDims: picked)]
+            }
+            return [ValueInfo(dtype: dtype, shape: shape)]
         }
         public func evaluate(_ inputs: [Tensor]) throws(OpFailure) -> [Tensor] {
             let shape = try Broadcast.shape(inputs.map(\.shape))
@@ -502,6 +515,86 @@ extension Op {
                 try n.allow([])
                 try n.requireInputs(3...3)
                 try b.emit(n, Where(), Array(n.inputs.prefix(3)))
+            }]
+        }
+    }
+}
+
+extension Op {
+    /// data with slices replaced (or combined, by `reduction`) by `updates` at `indices`:
+    /// indices [..., k] address data's first k dims; updates are indices.shape[:-1] + data.shape[k:].
+    public struct ScatterND: Operator, Equatable {
+        public enum Reduction: String, Sendable { case none, add, mul, max, min }
+        public var reduction: Reduction
+        public init(reduction: Reduction = .none) { self.reduction = reduction }
+        public var name: String { "ScatterND" }
+        public var inputArity: ClosedRange<Int> { 3...3 }
+        public var summary: String { reduction == .none ? "" : "reduction=\(reduction.rawValue)" }
+
+        public func infer(_ inputs: [ValueInfo]) throws(OpFailure) -> [ValueInfo] {
+            let data = inputs[0], indices = inputs[1], updates = inputs[2]
+            guard indices.dtype == .i64 else { throw OpFailure("indices '\(indices.name)' are \(indices.dtype.rawValue), not int64") }
+            guard updates.dtype == data.dtype else { throw OpFailure("updates are \(updates.dtype.rawValue), data \(data.dtype.rawValue)") }
+            guard let k = indices.shape.last?.value, k <= data.shape.count else {
+                throw OpFailure("the last dimension of indices \(indices) must be fixed and at most data's rank \(data.shape.count)")
+            }
+            let expected = Array(indices.shape.dropLast()) + Array(data.shape[k...])
+            guard updates.shape == expected else { throw OpFailure("updates \(updates) must be \(Dim.text(expected))") }
+            return [ValueInfo(dtype: data.dtype, shape: data.shape)]
+        }
+
+        public func evaluate(_ inputs: [Tensor]) throws(OpFailure) -> [Tensor] {
+            let data = inputs[0], shape = data.shape
+            let indices = inputs[1].integers(), k = inputs[1].shape.last ?? 0
+            let slice = shape[k...].product, strides = denseStrides(shape)
+            let float = data.dtype.isFloatingPoint
+            var values = data.doubles(), ints = float ? [] : data.int64s()
+            let newValues = inputs[2].doubles(), newInts = float ? [] : inputs[2].int64s()
+            for t in 0..<inputs[1].shape.dropLast().product {
+                var at = 0
+                for d in 0..<k {
+                    let i = indices[t * k + d]
+                    guard (-shape[d]..<shape[d]).contains(i) else { throw OpFailure("index \(i) is out of range for dimension \(d) of size \(shape[d])") }
+                    at += (i < 0 ? i + shape[d] : i) * strides[d]
+                }
+                for e in 0..<slice {
+                    let (o, u) = (at + e, t * slice + e)
+                    if float {
+                        switch reduction {
+                        case .none: values[o] = newValues[u]
+                        case .add: values[o] += newValues[u]
+                        case .mul: values[o] *= newValues[u]
+                        case .max: values[o] = Swift.max(values[o], newValues[u])
+                        case .min: values[o] = Swift.min(values[o], newValues[u])
+                        }
+                    } else {
+                        switch reduction {
+                        case .none: ints[o] = newInts[u]
+                        case .add: ints[o] = ints[o] &+ newInts[u]
+                        case .mul: ints[o] = ints[o] &* newInts[u]
+                        case .max: ints[o] = Swift.max(ints[o], newInts[u])
+                        case .min: ints[o] = Swift.min(ints[o], newInts[u])
+                        }
+                    }
+                }
+            }
+            return [float ? Tensor(dtype: data.dtype, shape: shape, doubles: values) : Tensor(dtype: data.dtype, shape: shape, int64s: ints)]
+        }
+
+        public func exportONNX(_ node: Node, to onnx: inout ONNXExporter) throws(OpFailure) {
+            guard reduction == .none || onnx.opset >= (reduction == .add || reduction == .mul ? 16 : 18) else {
+                throw OpFailure("reduction \(reduction.rawValue) needs opset \(reduction == .add || reduction == .mul ? 16 : 18)")
+            }
+            onnx.emit("ScatterND", reduction == .none ? [] : [("reduction", .string(reduction.rawValue))])
+        }
+
+        public static var onnxImporters: [ONNXImporter] {
+            [ONNXImporter("ScatterND", since: 11) { (b: inout ONNXGraphBuilder, n: ONNXNode) throws(ONNXImportError) in
+                try n.allow(b.opset >= 16 ? ["reduction"] : [])
+                try n.requireInputs(3...3)
+                let name = try n.string("reduction", default: "none")
+                guard let reduction = Reduction(rawValue: name) else { throw n.error("reduction '\(name)' is not none, add, mul, max or min") }
+                try b.emit(n, ScatterND(reduction: reduction), Array(n.inputs.prefix(3)))
             }]
         }
     }
