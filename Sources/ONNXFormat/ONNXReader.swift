@@ -1,7 +1,7 @@
 /// The ONNX reader: a ModelProto (https://onnx.ai/onnx/repo-docs/IR.html, operators at
 /// https://onnx.ai/onnx/operators/) → a zoo `Graph`.
 ///
-/// Reads the default operator domain at opsets 1…22. Every op the zoo IR has is imported through a
+/// Reads the default operator domain at opsets 1…25. Every op the zoo IR has is imported through a
 /// registry of builders (one per ONNX op type, opset differences as explicit branches); before any
 /// node is built, every node whose op has no builder is collected and reported in one error. Before
 /// opset 7 (onnx.defs schemas of version 1 and 6): BatchNormalization and Dropout need is_test=1
@@ -53,7 +53,7 @@ public struct ONNXModel: Sendable {
 
 public enum ONNX {
     /// The default-domain opsets the reader imports.
-    public static let supportedOpsets = 1...22
+    public static let supportedOpsets = 1...25
 
     /// Reads the ONNX model at `path` into a zoo graph.
     /// - Throws: `ONNXError` naming the file and the node, tensor or value at fault.

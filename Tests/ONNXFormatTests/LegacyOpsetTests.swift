@@ -164,17 +164,17 @@ final class LegacyOpsetTests: XCTestCase {
     }
 
     func testOpsetRange() throws {
-        XCTAssertEqual(ONNX.supportedOpsets, 1...22)
-        for opset in [1, 5, 6, 7, 22] {
+        XCTAssertEqual(ONNX.supportedOpsets, 1...25)
+        for opset in [1, 5, 6, 7, 22, 25] {
             var m = Model(opset: opset)
             m.node("Relu", ["x"], "y")
             XCTAssertEqual(try load(m).opset, opset)
         }
         var m = Model(opset: 0)
         m.node("Relu", ["x"], "y")
-        assertRefused(m, ["opset 0 is not supported", "opsets 1 to 22"])
-        m.opset = 23
-        assertRefused(m, ["opset 23 is not supported"])
+        assertRefused(m, ["opset 0 is not supported", "opsets 1 to 25"])
+        m.opset = 26
+        assertRefused(m, ["opset 26 is not supported"])
         // ConstantOfShape (opset 9) is not an op of opset 8.
         var constantOfShape = Model(opset: 8)
         constantOfShape.int64Initializer("s", [4])
