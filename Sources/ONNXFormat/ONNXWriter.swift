@@ -260,6 +260,9 @@ extension ONNXExporter {
             case let .floats(v):
                 attribute.pointee.type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOATS
                 (attribute.pointee.n_floats, attribute.pointee.floats) = arena.array(v)
+            case let .tensor(t):
+                attribute.pointee.type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__TENSOR
+                attribute.pointee.t = tensor("", t, placement: .inline, dataName: "", arena: arena)  // dense (ONNXExporter.Attribute)
             case let .string(v):
                 attribute.pointee.type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRING
                 attribute.pointee.has_s = 1

@@ -11,6 +11,20 @@ public struct ONNXExporter {
         case float(Float)
         case floats([Float])
         case string(String)
+        /// A dense tensor (its bytes are written as they are, and must live as long as the exporter).
+        case tensor(Tensor)
+
+        public static func == (a: Attribute, b: Attribute) -> Bool {
+            switch (a, b) {
+            case let (.int(x), .int(y)): x == y
+            case let (.ints(x), .ints(y)): x == y
+            case let (.float(x), .float(y)): x == y
+            case let (.floats(x), .floats(y)): x == y
+            case let (.string(x), .string(y)): x == y
+            case let (.tensor(x), .tensor(y)): x.isBitIdentical(y)
+            default: false
+            }
+        }
     }
 
     public struct Node: Sendable {
@@ -106,6 +120,23 @@ public struct ONNXExporter {
         let node = current!
         nodes.append(Node(name: node.name, opType: opType, inputs: inputs ?? node.inputs.map(resolve), outputs: node.outputs,
                           attributes: attributes))
+    }
+
+    /// Writes one ONNX node of a decomposition of the current IR node (an op the target opset lacks,
+    /// written with older ones): named after it, with a fresh output unless `final` (then the IR
+    /// node's own output). Returns the output's name.
+    @discardableResult
+    public mutating func emitStep(_ opType: String, _ attributes: [(name: String, value: Attribute)] = [], inputs: [String],
+                                  final: Bool = false) -> String {
+        let node = current!
+        let output = final ? node.outputs[0] : fresh(node.outputs[0] + "/" + opType)
+        nodes.append(Node(name: fresh(node.name + "/" + opType), opType: opType, inputs: inputs, outputs: [output], attributes: attributes))
+        return output
+    }
+
+    /// A scalar constant of `dtype` as an initializer named after the current node and `role`.
+    public mutating func scalar(_ value: Double, _ dtype: DType, _ role: String) -> String {
+        addInitializer(current!.name + "." + role, Tensor(dtype: dtype, shape: [], doubles: [value]))
     }
 
     /// Makes readers of the current node's output read `value` instead (an op that is the identity in ONNX).

@@ -161,11 +161,31 @@ extension Op {
                 onnx.emit(name, [("alpha", .float(alpha))])
             case let .selu(alpha, gamma): onnx.emit("Selu", [("alpha", .float(alpha)), ("gamma", .float(gamma))])
             case let .gelu(tanh):
-                guard onnx.opset >= 20 else { throw OpFailure("Gelu needs opset 20 or later") }
-                onnx.emit("Gelu", tanh ? [("approximate", .string("tanh"))] : [])
-            case .hardSwish, .mish:
-                guard onnx.opset >= 14 else { throw OpFailure("\(name) needs opset 14 or later") }
-                onnx.emit(name)
+                guard onnx.opset < 20 else { return onnx.emit("Gelu", tanh ? [("approximate", .string("tanh"))] : []) }
+                // Before opset 20: 0.5·x·(1 + erf(x/√2)), or 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))).
+                let x = onnx.resolve(node.inputs[0]), dtype = onnx.values[node.inputs[0]]?.dtype ?? .f32
+                let inner: String
+                if tanh {
+                    let cube = onnx.emitStep("Mul", inputs: [onnx.emitStep("Mul", inputs: [x, x]), x])
+                    let sum = onnx.emitStep("Add", inputs: [x, onnx.emitStep("Mul", inputs: [cube, onnx.scalar(0.044715, dtype, "c")])])
+                    inner = onnx.emitStep("Tanh", inputs: [onnx.emitStep("Mul", inputs: [sum, onnx.scalar((2 / Double.pi).squareRoot(), dtype, "k")])])
+                } else {
+                    inner = onnx.emitStep("Erf", inputs: [onnx.emitStep("Div", inputs: [x, onnx.scalar(2.0.squareRoot(), dtype, "sqrt2")])])
+                }
+                let one = onnx.emitStep("Add", inputs: [inner, onnx.scalar(1, dtype, "one")])
+                let half = onnx.emitStep("Mul", inputs: [x, onnx.scalar(0.5, dtype, "half")])
+                onnx.emitStep("Mul", inputs: [half, one], final: true)
+            case .hardSwish:
+                guard onnx.opset < 14 else { return onnx.emit(name) }
+                // Before opset 14: x · HardSigmoid(x; 1/6, 1/2).
+                let x = onnx.resolve(node.inputs[0])
+                let gate = onnx.emitStep("HardSigmoid", [("alpha", .float(1.0 / 6)), ("beta", .float(0.5))], inputs: [x])
+                onnx.emitStep("Mul", inputs: [x, gate], final: true)
+            case .mish:
+                guard onnx.opset < 18 else { return onnx.emit(name) }
+                // Before opset 18: x · tanh(softplus(x)).
+                let x = onnx.resolve(node.inputs[0])
+                onnx.emitStep("Mul", inputs: [x, onnx.emitStep("Tanh", inputs: [onnx.emitStep("Softplus", inputs: [x])])], final: true)
             case let .clip(lo, hi):
                 // Clip-11+: the bounds are inputs of the data's type.
                 let dtype = onnx.values[node.inputs[0]]?.dtype ?? .f32

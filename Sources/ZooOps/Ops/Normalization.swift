@@ -260,9 +260,19 @@ extension Op {
             return [Tensor(dtype: input.dtype, shape: x, doubles: y)]
         }
 
+        /// Before opset 17: (x − mean) / √(mean((x − mean)²) + ε) · scale + bias over the normalized dims.
         public func exportONNX(_ node: Node, to onnx: inout ONNXExporter) throws(OpFailure) {
-            guard onnx.opset >= 17 else { throw OpFailure("LayerNormalization needs opset 17 or later") }
-            onnx.emit("LayerNormalization", [("axis", .int(axis)), ("epsilon", .float(epsilon))])
+            guard onnx.opset < 17 else { return onnx.emit("LayerNormalization", [("axis", .int(axis)), ("epsilon", .float(epsilon))]) }
+            guard let info = onnx.values[node.inputs[0]] else { throw OpFailure("the input's rank must be known") }
+            let rank = info.shape.count, a = axis < 0 ? axis + rank : axis
+            let x = onnx.resolve(node.inputs[0])
+            let axes: [(name: String, value: ONNXExporter.Attribute)] = [("axes", .ints(Array(a..<rank))), ("keepdims", .int(1))]
+            let centered = onnx.emitStep("Sub", inputs: [x, onnx.emitStep("ReduceMean", axes, inputs: [x])])
+            let variance = onnx.emitStep("ReduceMean", axes, inputs: [onnx.emitStep("Mul", inputs: [centered, centered])])
+            let deviation = onnx.emitStep("Sqrt", inputs: [onnx.emitStep("Add", inputs: [variance, onnx.scalar(Double(epsilon), info.dtype, "epsilon")])])
+            let scaled = onnx.emitStep("Mul", inputs: [onnx.emitStep("Div", inputs: [centered, deviation]), onnx.resolve(node.inputs[1])],
+                                       final: node.inputs.count == 2)
+            if node.inputs.count == 3 { onnx.emitStep("Add", inputs: [scaled, onnx.resolve(node.inputs[2])], final: true) }
         }
 
         public static var onnxImporters: [ONNXImporter] {

@@ -30,14 +30,18 @@ extension Op {
             let dims = Array(inputs[0].shape[range(inputs[0].rank)])
             return [Tensor(int64s: dims, shape: [dims.count])]
         }
+        /// Before opset 15 Shape has no start/end: the whole shape, then a Slice.
         public func exportONNX(_ node: Node, to onnx: inout ONNXExporter) throws(OpFailure) {
-            var attributes: [(name: String, value: ONNXExporter.Attribute)] = []
-            if start != 0 || end != nil {
-                guard onnx.opset >= 15 else { throw OpFailure("Shape with start/end needs opset 15 or later") }
-                attributes.append(("start", .int(start)))
+            guard start != 0 || end != nil else { return onnx.emit("Shape") }
+            if onnx.opset >= 15 {
+                var attributes: [(name: String, value: ONNXExporter.Attribute)] = [("start", .int(start))]
                 if let end { attributes.append(("end", .int(end))) }
+                return onnx.emit("Shape", attributes)
             }
-            onnx.emit("Shape", attributes)
+            let shape = onnx.emitStep("Shape", inputs: [onnx.resolve(node.inputs[0])])
+            let starts = onnx.addInitializer(node.name + ".starts", Tensor(int64s: [start], shape: [1]))
+            let ends = onnx.addInitializer(node.name + ".ends", Tensor(int64s: [end ?? Int(Int64.max)], shape: [1]))
+            onnx.emitStep("Slice", inputs: [shape, starts, ends], final: true)
         }
         public static var onnxImporters: [ONNXImporter] {
             [
@@ -473,7 +477,7 @@ extension Op {
             [fill.remapped(to: inputs[0].integers()) { _ in 0 }]
         }
         public func exportONNX(_ node: Node, to onnx: inout ONNXExporter) throws(OpFailure) {
-            throw OpFailure("a computed ConstantOfShape cannot be written yet")
+            onnx.emit("ConstantOfShape", [("value", .tensor(try fill.contiguous().reshaped([1])))])
         }
         public static var onnxImporters: [ONNXImporter] { [] }
     }
