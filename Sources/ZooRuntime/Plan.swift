@@ -118,6 +118,24 @@ final class Plan: @unchecked Sendable {
         }
         self.shapes = shapes
 
+        // Every computed value (the arena's and the tensors the reference semantics make) within the
+        // activation limit, before anything is allocated: a small file may declare enormous shapes.
+        let limit = ResourceLimits.current.maxActivationBytes
+        for step in steps {
+            for output in step.outputs {
+                guard let shape = shapes[output], let info = infos[output] else { continue }
+                let bytes = Tensor.checkedCount(shape).flatMap { c -> Int? in
+                    let (b, o) = c.multipliedReportingOverflow(by: info.dtype.itemSize)
+                    return o ? nil : b
+                }
+                guard let bytes, bytes <= limit else {
+                    let size = bytes.map(ResourceLimits.bytesText) ?? "more bytes than an Int counts"
+                    throw ExecutionError(node: step.nodes.last?.name, "output \(shape) is too large to compute: "
+                        + LimitExceeded(\.maxActivationBytes, of: .current, "an output of \(size)", needed: bytes).description)
+                }
+            }
+        }
+
         // Known values: initializers and folded values, then every step whose inputs are all known.
         var known: [String: Tensor] = [:]
         for (name, info) in infos { if let value = info.value { known[name] = value } }

@@ -25,6 +25,26 @@ final class ExecutorEdgeTests: XCTestCase {
         XCTAssertEqual(constantImage.floats(), inputImage.floats())
     }
 
+    /// A value computed from constants alone (Expand of a scalar to a declared shape) is computed
+    /// once when the plan is made, not at every run — and refused, before anything is allocated,
+    /// when its size passes the activation limit, as a kernel output would be.
+    func testConstantResultsAreComputedOnceAndBounded() throws {
+        func graph(_ shape: [Int]) throws -> Graph {
+            try Graph(name: "g", inputs: [ValueInfo(name: "x", dtype: .f32, shape: [.fixed(1)])],
+                      initializers: [("one", tensor([1], [])), ("shape", Tensor(int64s: shape, shape: [shape.count]))],
+                      nodes: [Node("big", Op.Expand(), inputs: ["one", "shape"]), Node("y", Op.Binary.add, inputs: ["x", "big"])],
+                      outputs: ["y"])
+        }
+        // 300 × 300 = 90,000 elements: more than inference folds (65,536), so the plan computes it.
+        let y = try Executor(graph: try graph([300, 300])).run(tensor([2], [1]))["y"]!
+        XCTAssertEqual(y.shape, [300, 300])
+        XCTAssertEqual(Set(y.floats()), [3])
+        XCTAssertThrowsError(try Executor(graph: try graph([1 << 20, 1 << 20])).run(tensor([2], [1]))) { error in
+            XCTAssertEqual((error as? ExecutionError)?.node, "big")
+            XCTAssertTrue("\(error)".contains("is too large to compute") && "\(error)".contains("maxActivationBytes"), "\(error)")
+        }
+    }
+
     /// A graph may name an initializer as an output; it comes back unchanged.
     func testInitializerAsOutput() throws {
         let bias = tensor([1.5, -2], [2])

@@ -277,6 +277,10 @@ extension Op {
         public var inputArity: ClosedRange<Int> { 1...Int.max }
         public var summary: String { "\"\(equation)\"" }
 
+        /// The k-th dim an ellipsis stands for, as a letter no equation holds (Unicode private use).
+        static func ellipsisLetter(_ k: Int) -> Character { Character(Unicode.Scalar(0xE000 + UInt32(k))!) }
+        static func isEllipsis(_ c: Character) -> Bool { (c.unicodeScalars.first?.value ?? 0) >= 0xE000 }
+
         /// Each input's letters and the output's, with "..." expanded for the given ranks (as
         /// uppercase letters, which the equation may not use).
         func terms(_ ranks: [Int]) throws(OpFailure) -> (inputs: [[Character]], output: [Character]) {
@@ -298,21 +302,21 @@ extension Op {
                 ellipsisRank = Swift.max(ellipsisRank, extra)
                 inputs.append(Array(letters))  // ellipsis dims filled in below, once their count is known
             }
-            // Ellipsis dims ('0', '1', … stand for them) align on the right: an input with fewer uses the last ones.
+            // Ellipsis dims (private-use characters stand for them) align on the right: an input with fewer uses the last ones.
             for (k, term) in left.enumerated() where term.contains("...") {
                 let extra = ranks[k] - term.replacing("...", with: "").count
                 let pieces = term.split(separator: "...", omittingEmptySubsequences: false).map(String.init)
-                let names = ((ellipsisRank - extra)..<ellipsisRank).map { Character(Unicode.Scalar(UInt8(48 + $0))) }
+                let names = ((ellipsisRank - extra)..<ellipsisRank).map(Einsum.ellipsisLetter)
                 inputs[k] = Array(pieces[0]) + names + Array(pieces[1])
             }
-            let ellipsis = (0..<ellipsisRank).map { Character(Unicode.Scalar(UInt8(48 + $0))) }
+            let ellipsis = (0..<ellipsisRank).map(Einsum.ellipsisLetter)
             if parts.count == 2 {
                 let right = parts[1]
                 let pieces = right.split(separator: "...", omittingEmptySubsequences: false).map(String.init)
                 return (inputs, Array(pieces[0]) + (pieces.count > 1 ? ellipsis + Array(pieces[1]) : []))
             }
             var counts: [Character: Int] = [:]
-            for term in inputs { for c in term where !c.isNumber { counts[c, default: 0] += 1 } }
+            for term in inputs { for c in term where !Einsum.isEllipsis(c) { counts[c, default: 0] += 1 } }
             return (inputs, ellipsis + counts.filter { $0.value == 1 }.keys.sorted())
         }
 
@@ -323,7 +327,7 @@ extension Op {
             for (term, input) in zip(terms, inputs) {
                 for (c, dim) in zip(term, input.shape) {
                     if let known = sizes[c], known != dim {
-                        if known == .fixed(1) && c.isNumber { sizes[c] = dim } else if !(dim == .fixed(1) && c.isNumber) {
+                        if known == .fixed(1) && Einsum.isEllipsis(c) { sizes[c] = dim } else if !(dim == .fixed(1) && Einsum.isEllipsis(c)) {
                             throw OpFailure("equation '\(equation)': '\(c)' is \(known) in one operand and \(dim) in another")
                         }
                     } else if sizes[c] == nil { sizes[c] = dim }
