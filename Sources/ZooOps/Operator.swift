@@ -33,7 +33,7 @@ public protocol Operator: Sendable {
     func evaluate(_ inputs: [Tensor]) throws(OpFailure) -> [Tensor]
 
     /// A fast f32 kernel for the node, or nil when the op runs through `evaluate`. Called only when
-    /// every input and output is f32.
+    /// every output is f32 and every input f32 or a floating-point initializer (widened by the plan).
     func lower(_ context: LoweringContext) throws(OpFailure) -> Lowering?
 
     /// Writes `node` as ONNX node(s) at `onnx.opset`, refusing what that opset cannot express.
