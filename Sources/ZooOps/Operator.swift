@@ -68,17 +68,17 @@ public enum Op {
     /// Every op type, in one list: graph passes, the ONNX importer and the tests iterate it.
     public static let registry: [any Operator.Type] = [
         // Ops/Convolution.swift
-        Conv.self,
+        Conv.self, ConvTranspose.self,
         // Ops/Pooling.swift
         MaxPool.self, AveragePool.self, AdaptiveAveragePool.self, GlobalAveragePool.self, GlobalMaxPool.self,
         // Ops/Normalization.swift
-        BatchNormalization.self, LRN.self, Softmax.self, LayerNormalization.self,
+        BatchNormalization.self, LRN.self, Softmax.self, LayerNormalization.self, InstanceNormalization.self,
         // Ops/Linear.swift
         Gemm.self, MatMul.self, Einsum.self,
         // Ops/Elementwise.swift
         Unary.self, Binary.self,
         // Ops/Reduction.swift
-        Reduce.self, ArgExtreme.self,
+        Reduce.self, ArgExtreme.self, TopK.self,
         // Ops/Layout.swift
         Flatten.self, Reshape.self, Concat.self, Dropout.self, Transpose.self, Split.self, Pad.self,
         // Ops/Shape.swift

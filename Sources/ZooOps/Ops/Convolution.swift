@@ -178,3 +178,144 @@ struct ConvStep: StepKernel {
         kernel.run(input: b.inputs[0], output: b.output, batch: x[0], inHeight: x[2], inWidth: x[3], workspace: b.workspace, pool: b.pool)
     }
 }
+
+extension Op {
+    /// Transposed convolution (ONNX ConvTranspose; torch.nn.ConvTranspose1d/2d/3d): X [N, C, in…],
+    /// W [C, M/group, kernel…], optional B [M]; out = stride·(in − 1) + output_padding +
+    /// (kernel − 1)·dilation + 1 − pad_begin − pad_end. Reference semantics only.
+    public struct ConvTranspose: Operator, Equatable {
+        public var kernel: [Int]
+        public var strides: [Int]
+        public var dilations: [Int]
+        /// [begin…, end…].
+        public var pads: [Int]
+        public var outputPadding: [Int]
+        public var groups: Int
+        public init(kernel: [Int], strides: [Int], dilations: [Int], pads: [Int], outputPadding: [Int], groups: Int) {
+            self.kernel = kernel
+            self.strides = strides
+            self.dilations = dilations
+            self.pads = pads
+            self.outputPadding = outputPadding
+            self.groups = groups
+        }
+        public var name: String { "ConvTranspose" }
+        public var inputArity: ClosedRange<Int> { 2...3 }
+        public var summary: String { "k=\(kernel) s=\(strides) p=\(pads)" + (groups == 1 ? "" : " g=\(groups)") }
+
+        public func infer(_ inputs: [ValueInfo]) throws(OpFailure) -> [ValueInfo] {
+            try DTypeRules.floating(inputs)
+            let x = inputs[0].shape, s = kernel.count
+            guard x.count == s + 2, let w = inputs[1].fixedShape, w.count == s + 2, Array(w[2...]) == kernel else {
+                throw OpFailure("input \(inputs[0]) and weight \(inputs[1]) must be [N, C, …] and [C, M/group, \(kernel.map(String.init).joined(separator: "×"))]")
+            }
+            guard strides.count == s, dilations.count == s, pads.count == 2 * s, outputPadding.count == s,
+                  strides.allSatisfy({ $0 >= 1 }), dilations.allSatisfy({ $0 >= 1 }), groups >= 1 else {
+                throw OpFailure("attributes must have one positive value per spatial dim")
+            }
+            guard try ShapeRules.fixed(x[1], "input channels") == w[0], w[0] % groups == 0 else {
+                throw OpFailure("input has \(x[1]) channels, weight '\(inputs[1].name)' takes \(w[0]) in \(groups) groups")
+            }
+            if inputs.count == 3 { try ShapeRules.vector(inputs[2], w[1] * groups) }
+            var spatial: [Dim] = []
+            for d in 0..<s {
+                let size = try ShapeRules.fixed(x[2 + d], "spatial dimension \(d)")
+                let span = try ShapeRules.add(try ShapeRules.multiply(kernel[d] - 1, dilations[d], "the window"), 1, "the window")
+                let out = try ShapeRules.add(try ShapeRules.add(try ShapeRules.multiply(strides[d], size - 1, "the output"), outputPadding[d], "the output"),
+                                             span, "the output") - pads[d] - pads[d + s]
+                guard out >= 0 else { throw OpFailure("pads \(pads) leave no output in dimension \(d)") }
+                spatial.append(.fixed(out))
+            }
+            return [ValueInfo(dtype: try DTypeRules.common(inputs), shape: [x[0], .fixed(w[1] * groups)] + spatial)]
+        }
+
+        public func evaluate(_ inputs: [Tensor]) throws(OpFailure) -> [Tensor] {
+            let shape = try infer(inputs.map { ValueInfo(known: $0) })[0].fixedShape!
+            let x = inputs[0].shape, w = inputs[1].shape, s = kernel.count
+            let input = inputs[0].doubles(), weight = inputs[1].doubles(), bias = inputs.count == 3 ? inputs[2].doubles() : nil
+            let inSpatial = Array(x[2...]), outSpatial = Array(shape[2...])
+            let outStrides = denseStrides(outSpatial), inVolume = inSpatial.product, outVolume = outSpatial.product
+            let kernelCount = kernel.product, groupIn = w[0] / groups, groupOut = w[1], outChannels = shape[1]
+            var y = [Double](repeating: 0, count: shape.product)
+            for n in 0..<x[0] {
+                for oc in 0..<outChannels { for o in 0..<outVolume { y[(n * outChannels + oc) * outVolume + o] = bias?[oc] ?? 0 } }
+                for ic in 0..<x[1] {
+                    let g = ic / groupIn
+                    for position in 0..<inVolume {
+                        var i = [Int](repeating: 0, count: s), rest = position
+                        for d in (0..<s).reversed() { i[d] = rest % inSpatial[d]; rest /= inSpatial[d] }
+                        let value = input[(n * x[1] + ic) * inVolume + position]
+                        for kk in 0..<kernelCount {
+                            var r = kk, at = 0, inside = true
+                            for d in (0..<s).reversed() {
+                                let k = r % kernel[d]
+                                r /= kernel[d]
+                                let o = i[d] * strides[d] + k * dilations[d] - pads[d]
+                                if o < 0 || o >= outSpatial[d] { inside = false; break }
+                                at += o * outStrides[d]
+                            }
+                            guard inside else { continue }
+                            for m in 0..<groupOut {
+                                y[(n * outChannels + g * groupOut + m) * outVolume + at] += value * weight[(ic * groupOut + m) * kernelCount + kk]
+                            }
+                        }
+                    }
+                }
+            }
+            let dtype = inputs.allSatisfy({ $0.dtype == inputs[0].dtype }) ? inputs[0].dtype : .f32
+            return [Tensor(dtype: dtype, shape: shape, doubles: y)]
+        }
+
+        public func exportONNX(_ node: Node, to onnx: inout ONNXExporter) throws(OpFailure) {
+            onnx.emit("ConvTranspose", [("kernel_shape", .ints(kernel)), ("strides", .ints(strides)), ("dilations", .ints(dilations)),
+                                        ("pads", .ints(pads)), ("output_padding", .ints(outputPadding)), ("group", .int(groups))])
+        }
+
+        /// Pads from `pads`, or — with `output_shape` or auto_pad SAME_* — from the output size
+        /// asked for (ONNX's total_padding rule), for the input's declared size.
+        public static var onnxImporters: [ONNXImporter] {
+            [ONNXImporter("ConvTranspose") { (b: inout ONNXGraphBuilder, n: ONNXNode) throws(ONNXImportError) in
+                try n.allow(["auto_pad", "dilations", "group", "kernel_shape", "output_padding", "output_shape", "pads", "strides"])
+                try n.requireInputs(2...3)
+                let w = try b.shape(of: n.inputs[1], n), x = try b.shape(of: n.inputs[0], n)
+                let kernelShape = w.dropFirst(2).compactMap(\.value)
+                guard w.count >= 3, kernelShape.count == w.count - 2, x.count == w.count else {
+                    throw n.error("input and weight '\(n.inputs[1])' must be [N, C, …] and a fixed [C, M/group, kernel…] of the same rank")
+                }
+                let s = kernelShape.count
+                let kernel = try n.ints("kernel_shape") ?? kernelShape
+                let strides = try n.ints("strides") ?? [Int](repeating: 1, count: s)
+                let dilations = try n.ints("dilations") ?? [Int](repeating: 1, count: s)
+                var outputPadding = try n.ints("output_padding") ?? [Int](repeating: 0, count: s)
+                guard kernel.count == s, strides.count == s, dilations.count == s, outputPadding.count == s,
+                      strides.allSatisfy({ $0 >= 1 }), dilations.allSatisfy({ $0 >= 1 }), kernel.allSatisfy({ $0 >= 1 }) else {
+                    throw n.error("kernel_shape, strides, dilations and output_padding need one positive value per spatial dim")
+                }
+                let autoPad = try n.string("auto_pad", default: "NOTSET")
+                var pads = try n.ints("pads") ?? [Int](repeating: 0, count: 2 * s)
+                guard pads.count == 2 * s, pads.allSatisfy({ $0 >= 0 }) else { throw n.error("pads \(pads) must be \(2 * s) non-negative values") }
+                var outputShape = try n.ints("output_shape")
+                if outputShape == nil, autoPad == "SAME_UPPER" || autoPad == "SAME_LOWER" {
+                    let sizes = x.dropFirst(2).compactMap(\.value)
+                    guard sizes.count == s else { throw n.error("auto_pad \(autoPad) needs fixed spatial sizes") }
+                    outputShape = zip(sizes, strides).map { $0 * $1 }
+                }
+                if var target = outputShape {
+                    if target.count == s + 2 { target = Array(target.dropFirst(2)) }
+                    let sizes = x.dropFirst(2).compactMap(\.value)
+                    guard target.count == s, sizes.count == s else { throw n.error("output_shape \(target) needs fixed spatial sizes, one per dim") }
+                    for d in 0..<s {
+                        let total = strides[d] * (sizes[d] - 1) + outputPadding[d] + (kernel[d] - 1) * dilations[d] + 1 - target[d]
+                        if total < 0 { outputPadding[d] -= total; pads[d] = 0; pads[d + s] = 0; continue }  // grown with output padding
+                        (pads[d], pads[d + s]) = autoPad == "SAME_UPPER" ? (total / 2, total - total / 2) : (total - total / 2, total / 2)
+                    }
+                } else if autoPad != "NOTSET" && autoPad != "VALID" {
+                    throw n.error("attribute 'auto_pad': unknown value '\(autoPad)'")
+                }
+                let op = ConvTranspose(kernel: kernel, strides: strides, dilations: dilations, pads: pads, outputPadding: outputPadding,
+                                       groups: try n.int("group", default: 1))
+                try b.emit(n, op, Array(n.inputs.prefix(2)) + (n.input(2).map { [$0] } ?? []))
+            }]
+        }
+    }
+}

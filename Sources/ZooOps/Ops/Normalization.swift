@@ -319,3 +319,49 @@ struct SoftmaxStep: StepKernel {
                                      inner: x[(a + 1)...].product, pool: b.pool, kernels: b.kernels)
     }
 }
+
+extension Op {
+    /// Per-sample, per-channel normalization over the spatial dims: y = (x − mean) / √(var + ε) · scale[c] + bias[c].
+    public struct InstanceNormalization: Operator, Equatable {
+        public var epsilon: Float
+        public init(epsilon: Float = 1e-5) { self.epsilon = epsilon }
+        public var name: String { "InstanceNormalization" }
+        public var inputArity: ClosedRange<Int> { 3...3 }
+        public var summary: String { "epsilon=\(epsilon)" }
+
+        public func infer(_ inputs: [ValueInfo]) throws(OpFailure) -> [ValueInfo] {
+            try DTypeRules.floating(inputs)
+            let x = inputs[0].shape
+            guard x.count >= 3 else { throw OpFailure("input must be [N, C, spatial…], is rank \(x.count)") }
+            let channels = try ShapeRules.fixed(x[1], "channels")
+            for parameter in inputs[1...] { try ShapeRules.vector(parameter, channels) }
+            return [ValueInfo(dtype: inputs[0].dtype, shape: x)]
+        }
+
+        public func evaluate(_ inputs: [Tensor]) throws(OpFailure) -> [Tensor] {
+            let x = inputs[0].shape, v = inputs[0].doubles(), scale = inputs[1].doubles(), bias = inputs[2].doubles()
+            let spatial = x[2...].product
+            var y = [Double](repeating: 0, count: v.count)
+            for plane in 0..<(x[0] * x[1]) {
+                let c = plane % x[1], row = v[(plane * spatial)..<((plane + 1) * spatial)]
+                let mean = row.reduce(0, +) / Double(spatial)
+                let variance = row.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(spatial)
+                let inverse = 1 / (variance + Double(epsilon)).squareRoot()
+                for i in 0..<spatial { y[plane * spatial + i] = (v[plane * spatial + i] - mean) * inverse * scale[c] + bias[c] }
+            }
+            return [Tensor(dtype: inputs[0].dtype, shape: x, doubles: y)]
+        }
+
+        public func exportONNX(_ node: Node, to onnx: inout ONNXExporter) throws(OpFailure) {
+            onnx.emit("InstanceNormalization", [("epsilon", .float(epsilon))])
+        }
+
+        public static var onnxImporters: [ONNXImporter] {
+            [ONNXImporter("InstanceNormalization") { (b: inout ONNXGraphBuilder, n: ONNXNode) throws(ONNXImportError) in
+                try n.allow(b.opset < 6 ? ["epsilon", "consumed_inputs"] : ["epsilon"])
+                try n.requireInputs(3...3)
+                try b.emit(n, InstanceNormalization(epsilon: try n.float("epsilon", default: 1e-5)), Array(n.inputs.prefix(3)))
+            }]
+        }
+    }
+}

@@ -205,3 +205,87 @@ extension Op {
         }
     }
 }
+
+extension Op {
+    /// The k largest (or smallest) elements along `axis` and their int64 indices: two outputs. Ties
+    /// keep the lower index first (ONNX TopK).
+    public struct TopK: Operator, Equatable {
+        public var axis: Int
+        public var largest: Bool
+        public var sorted: Bool
+        public init(axis: Int = -1, largest: Bool = true, sorted: Bool = true) {
+            self.axis = axis
+            self.largest = largest
+            self.sorted = sorted
+        }
+        public var name: String { "TopK" }
+        public var inputArity: ClosedRange<Int> { 2...2 }
+        public var outputCount: Int { 2 }
+        public var summary: String { "axis=\(axis)" + (largest ? "" : " smallest") }
+
+        public func infer(_ inputs: [ValueInfo]) throws(OpFailure) -> [ValueInfo] {
+            let x = inputs[0].shape
+            let a = try normalizedAxis(axis, rank: x.count)
+            guard let k = inputs[1].value?.integers(), k.count == 1 else { throw OpFailure("K '\(inputs[1].name)' must be a known one-element integer") }
+            guard k[0] >= 0, x[a].value.map({ k[0] <= $0 }) ?? true else { throw OpFailure("K \(k[0]) is out of range for dimension \(a) of size \(x[a])") }
+            var shape = x
+            shape[a] = .fixed(k[0])
+            return [ValueInfo(dtype: inputs[0].dtype, shape: shape), ValueInfo(dtype: .i64, shape: shape)]
+        }
+
+        public func evaluate(_ inputs: [Tensor]) throws(OpFailure) -> [Tensor] {
+            let x = inputs[0].shape, a = try normalizedAxis(axis, rank: x.count), k = inputs[1].integers()[0]
+            guard (0...x[a]).contains(k) else { throw OpFailure("K \(k) is out of range for dimension \(a) of size \(x[a])") }
+            let v = inputs[0].doubles()
+            let outer = x[..<a].product, length = x[a], inner = x[(a + 1)...].product
+            var values = [Double](), indices = [Int64]()
+            values.reserveCapacity(outer * k * inner)
+            var order = [[Int]](repeating: [], count: outer * inner)
+            for o in 0..<outer {
+                for i in 0..<inner {
+                    let at = { (j: Int) in v[(o * length + j) * inner + i] }
+                    order[o * inner + i] = Array((0..<length).sorted { p, q in
+                        let (x, y) = (at(p), at(q))
+                        return x == y ? p < q : (largest ? x > y : x < y)
+                    }.prefix(k))
+                }
+            }
+            for o in 0..<outer {
+                for j in 0..<k {
+                    for i in 0..<inner {
+                        let index = order[o * inner + i][j]
+                        values.append(v[(o * length + index) * inner + i])
+                        indices.append(Int64(index))
+                    }
+                }
+            }
+            var shape = x
+            shape[a] = k
+            return [Tensor(dtype: inputs[0].dtype, shape: shape, doubles: values), Tensor(dtype: .i64, shape: shape, int64s: indices)]
+        }
+
+        public func exportONNX(_ node: Node, to onnx: inout ONNXExporter) throws(OpFailure) {
+            onnx.emit("TopK", [("axis", .int(axis))] + (largest ? [] : [("largest", .int(0))]))
+        }
+
+        public static var onnxImporters: [ONNXImporter] {
+            [ONNXImporter("TopK") { (b: inout ONNXGraphBuilder, n: ONNXNode) throws(ONNXImportError) in
+                try n.allow(b.opset >= 11 ? ["axis", "largest", "sorted"] : b.opset >= 10 ? ["axis"] : ["axis", "k"])
+                var inputs = [n.inputs[0]]
+                if b.opset < 10 {
+                    try n.requireInputs(1...1)
+                    guard let k = try n.int("k") else { throw n.error("attribute 'k' is required") }
+                    let name = "\(n.output)/k"
+                    b.addConstant(name, Tensor(int64s: [k], shape: [1]))
+                    inputs.append(name)
+                } else {
+                    try n.requireInputs(2...2)
+                    inputs.append(n.inputs[1])
+                }
+                let op = TopK(axis: try n.int("axis", default: -1), largest: try n.int("largest", default: 1) != 0,
+                              sorted: try n.int("sorted", default: 1) != 0)
+                try b.emit(n, op, inputs)
+            }]
+        }
+    }
+}
