@@ -1,5 +1,5 @@
 /// The import loop: a ModelProto's opset, initializers, inputs and nodes, in order, into a zoo `Graph`
-/// (the op builders are in ONNXOpBuilders.swift). Part of the reader described in ONNXReader.swift.
+/// (each node through its op's importer, `Op.onnxImporters`). Part of the reader described in ONNXReader.swift.
 import CONNX
 import CProtobufC
 import ZooCore

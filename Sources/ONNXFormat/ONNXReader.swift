@@ -1,18 +1,13 @@
 /// The ONNX reader: a ModelProto (https://onnx.ai/onnx/repo-docs/IR.html, operators at
 /// https://onnx.ai/onnx/operators/) → a zoo `Graph`.
 ///
-/// Reads the default operator domain at opsets 1…25. Every op the zoo IR has is imported through a
-/// registry of builders (one per ONNX op type, opset differences as explicit branches); before any
-/// node is built, every node whose op has no builder is collected and reported in one error. Before
-/// opset 7 (onnx.defs schemas of version 1 and 6): BatchNormalization and Dropout need is_test=1
-/// (their default 0 is training mode), Add and Gemm's legacy `broadcast`/`axis` broadcasting is
-/// mapped onto the IR's NumPy broadcasting, `consumed_inputs` (opsets 1…5) is ignored, Reshape-1
-/// (opsets 1…4) takes its shape as an attribute and Concat-1 (opsets 1…3) defaults axis to 1. Constant
-/// and ConstantOfShape are folded into initializers, Identity is dropped, Dropout kept as the IR's
-/// identity-at-inference op, and MatMul imported where it is trivially a Gemm (2-D input × 2-D constant).
-/// Cast is imported only where it widens a weight stored in another precision (a floating-point
-/// constant cast to FLOAT, as zoo's writer stores f16/bf16/f64 weights): nodes then read the stored
-/// tensor itself, which the executor widens when it plans.
+/// Reads the default operator domain at opsets 1…25. Each node is imported by its op's importer
+/// (`Op.onnxImporters`, from the registry in ZooOps: one per ONNX op type, opset differences as
+/// explicit branches in the op's own file); before any node is built, every node whose op has no
+/// importer is collected and reported in one error. Constant and constant ConstantOfShape are folded
+/// into initializers and Identity is dropped; a Cast to FLOAT of a floating-point constant (how
+/// zoo's writer stores f16/bf16/f64 weights) makes nodes read the stored tensor itself, which the
+/// executor widens when it plans.
 ///
 /// Tensors: raw_data and every typed field; external data is memory-mapped (zero-copy when aligned)
 /// from files inside the model's folder only.

@@ -15,6 +15,9 @@
 ///   `Cast` (to = FLOAT) at the top of the graph, producing `w.f32` (suffixed `_1`, `_2`… if the name
 ///   is taken; the node has the same name), which the compute nodes read instead. zoo's reader turns
 ///   that Cast back into a read of `w` itself. Cast of bfloat16 needs opset 13, the lowest zoo writes.
+/// - Each op writes itself (`Operator.exportONNX`, through ZooOps' `ONNXExporter`); an op newer
+///   than the target opset is written with older ones (LayerNormalization, HardSwish, Gelu, Mish,
+///   Shape with start/end).
 /// - Dropout is identity at inference and is dropped, its consumers rewired (as torch's exporter
 ///   does); a Dropout whose output is a graph output becomes an Identity.
 /// - AdaptiveAvgPool2d has no ONNX op: when the declared input size divides the output size it is an
