@@ -11,29 +11,93 @@ import ZooRuntime
 import Glibc
 #endif
 
-/// The file formats `zoo convert` reads and writes, by extension.
+/// The file formats zoo reads and writes. A file zoo reads is told apart by its bytes (`init(reading:)`:
+/// `.pth.tar`, `.ckpt`, no extension are fine); a file it writes by its extension (`init(path:)`).
 enum FileFormat: String {
     case torch, onnx, safetensors
 
+    static let extensions = ".pth, .pt, .bin, .onnx or .safetensors"
+
     /// The format `path`'s extension names, nil for any other (checked with a message by `init(path:)`).
     init?(extensionOf path: String) { try? self.init(path: path) }
+
+    /// The format of a file zoo reads: by content when the file exists (nil-free), else by extension.
+    static func of(input path: String) -> FileFormat? { (try? FileFormat(reading: path)) ?? FileFormat(extensionOf: path) }
 
     /// The format `path`'s extension names; a directory or an unknown extension is a user error.
     init(path: String) throws {
         var info = stat()
         if stat(path, &info) == 0, info.st_mode & S_IFMT == S_IFDIR {
-            throw UserError(message: "\(path): is a directory, not a model file (.pth, .pt, .bin, .onnx or .safetensors)")
+            throw UserError(message: "\(path): is a directory, not a model file (\(FileFormat.extensions))")
         }
-        let ext = path.split(separator: "/").last.flatMap { name in name.contains(".") ? name.split(separator: ".").last : nil }
-            .map { String($0).lowercased() } ?? ""
-        switch ext {
+        switch FileFormat.extensionName(path) {
         case "pth", "pt", "bin": self = .torch
         case "onnx": self = .onnx
         case "safetensors": self = .safetensors
         case "":
-            throw UserError(message: "\(path): no file extension: zoo tells formats apart by it (.pth, .pt, .bin, .onnx or .safetensors)")
-        default:
+            throw UserError(message: "\(path): no file extension: zoo names the format it writes by it (\(FileFormat.extensions))")
+        case let ext:
             throw UserError(message: "\(path): unsupported extension '.\(ext)' (supported: .pth, .pt, .bin, .onnx, .safetensors)")
+        }
+    }
+
+    /// The format of the file at `path`, read from its first bytes: a PyTorch checkpoint (zip, tar or
+    /// legacy pickle), safetensors (an 8-byte header length, then '{'), or an ONNX ModelProto (a
+    /// protobuf field of ModelProto first). Any extension, or none; an extension naming another of
+    /// zoo's formats is refused, naming both ("this .pth is an ONNX model").
+    init(reading path: String) throws {
+        var info = stat()
+        guard stat(path, &info) == 0 else { throw UserError(message: "\(path): cannot open: \(String(cString: strerror(errno)))") }
+        if info.st_mode & S_IFMT == S_IFDIR { throw UserError(message: "\(path): is a directory, not a model file (\(FileFormat.extensions))") }
+        guard let handle = FileHandle(forReadingAtPath: path) else {
+            throw UserError(message: "\(path): cannot open: \(String(cString: strerror(errno)))")
+        }
+        defer { try? handle.close() }
+        let head = [UInt8]((try? handle.read(upToCount: 512)) ?? Data())
+        guard let found = FileFormat.detect(head, fileSize: Int(info.st_size)) else {
+            throw UserError(message: "\(path): not a model file zoo reads: not a PyTorch checkpoint (zip, tar or pickle), "
+                + "safetensors or ONNX file by its first bytes")
+        }
+        if let named = FileFormat(extensionOf: path), named != found {
+            throw UserError(message: "\(path): this .\(FileFormat.extensionName(path)) is \(found.noun) (by its bytes): "
+                + "give it the extension .\(found.defaultExtension)")
+        }
+        self = found
+    }
+
+    /// The format `head` (a file's first bytes) holds, nil when none.
+    static func detect(_ head: [UInt8], fileSize: Int) -> FileFormat? {
+        let detected = head.withUnsafeBytes { Checkpoint.detectFormat($0) }
+        if detected != nil { return .torch }
+        if head.count >= 9, head[8] == UInt8(ascii: "{") {
+            let length = head[0..<8].enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
+            if length >= 2, length <= UInt64(fileSize - 8) { return .safetensors }
+        }
+        // ModelProto's fields 1–8, 14, 20, 25 as written first: ir_version, producer_name/version,
+        // domain, model_version, doc_string, graph, opset_import, metadata_props, training_info, functions.
+        if let first = head.first, [0x08, 0x12, 0x1a, 0x22, 0x28, 0x32, 0x3a, 0x42, 0x72, 0xa2, 0xca].contains(first) { return .onnx }
+        return nil
+    }
+
+    /// The lower-cased last extension of `path`'s file name, "" when none.
+    static func extensionName(_ path: String) -> String {
+        path.split(separator: "/").last.flatMap { name in name.contains(".") ? name.split(separator: ".").last : nil }
+            .map { String($0).lowercased() } ?? ""
+    }
+
+    var noun: String {
+        switch self {
+        case .torch: "a PyTorch checkpoint"
+        case .onnx: "an ONNX model"
+        case .safetensors: "a safetensors file"
+        }
+    }
+
+    var defaultExtension: String {
+        switch self {
+        case .torch: "pth"
+        case .onnx: "onnx"
+        case .safetensors: "safetensors"
         }
     }
 }
@@ -42,8 +106,9 @@ struct Convert: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Convert between PyTorch checkpoints, ONNX and safetensors, then check the result.",
         discussion: """
-        Formats follow the extensions: .pth/.pt/.bin (PyTorch zip, legacy or tar in; zip out), \
-        .onnx, .safetensors. Directions: pth → pth (the whole object, byte-identical to torch.save; \
+        The input's format is told by its bytes (PyTorch zip, legacy or tar; ONNX; safetensors — \
+        any extension or none, .pth.tar and .ckpt included); the output's by its extension: \
+        .pth/.pt/.bin (a zip checkpoint), .onnx, .safetensors. Directions: pth → pth (the whole object, byte-identical to torch.save; \
         with --key, that state dict alone), pth ⇄ safetensors, pth/safetensors → onnx (needs an \
         architecture: detected from the state dict or --arch), onnx → pth/safetensors (the weights \
         by name — state-dict keys when the graph came from a torchvision layout; constants folded \
@@ -78,7 +143,7 @@ struct Convert: ParsableCommand {
     @OptionGroup var printing: OutputOptions
 
     func validate() throws {
-        let from = FileFormat(extensionOf: input), to = FileFormat(extensionOf: output)
+        let from = FileFormat.of(input: input), to = FileFormat(extensionOf: output)
         if opset != nil, to != .onnx { throw ValidationError("--opset applies only to an .onnx output, not \(output)") }
         if let opset, !ONNXWriteOptions.supportedOpsets.contains(opset) {
             throw ValidationError("--opset \(opset) is not one zoo writes (\(ONNXWriteOptions.supportedOpsets.lowerBound)–\(ONNXWriteOptions.supportedOpsets.upperBound))")
@@ -107,7 +172,7 @@ struct Convert: ParsableCommand {
     }
 
     func run() throws {
-        let from = try FileFormat(path: input), to = try FileFormat(path: output)
+        let from = try FileFormat(reading: input), to = try FileFormat(path: output)
         try refuseOverwriting(to == .onnx ? [output, output + ".data"] : [output], inputs: [input])
         let streamed = isStream(output)
         if streamed, !noVerify {
@@ -153,7 +218,7 @@ struct Convert: ParsableCommand {
         } else {
             if !o.check.isEmpty { line += ", \(o.check)" }
             if let parity = o.parity {
-                line += o.check.isEmpty || FileFormat(extensionOf: input) == .onnx
+                line += o.check.isEmpty || FileFormat.of(input: input) == .onnx
                     ? "; parity with \(input.escapedForTerminal) on a generated batch of 2: "
                     : "; \(o.architecture ?? "the model") runs: "
                 line += describe(parity)
@@ -275,7 +340,7 @@ struct Convert: ParsableCommand {
         var extra: [(name: String, what: String)] = []
         var metadata: [String: String] = [:]
         let tensors: [(name: String, tensor: Tensor)]
-        if try FileFormat(path: input) == .safetensors {
+        if try FileFormat(reading: input) == .safetensors {
             let file: SafetensorsFile
             do { file = try Safetensors.load(path: input) } catch { throw UserError(error) }
             tensors = stateDictOrder(file.tensors)

@@ -20,7 +20,7 @@ struct Inspect: ParsableCommand {
         """
     )
 
-    @Argument(help: "The file: .pth/.pt/.bin (PyTorch), .onnx or .safetensors.")
+    @Argument(help: "The file: a PyTorch checkpoint, ONNX model or safetensors file (told apart by its bytes).")
     var file: String
 
     @Option(help: "Entry holding the state dict in a PyTorch checkpoint, as a dotted path (e.g. model, ema.model).")
@@ -38,7 +38,7 @@ struct Inspect: ParsableCommand {
     @OptionGroup var printing: OutputOptions
 
     func validate() throws {
-        let format = FileFormat(extensionOf: file)
+        let format = FileFormat.of(input: file)
         if key != nil, format != .torch { throw ValidationError("--key applies only to a PyTorch checkpoint, not \(file)") }
         if noVerifyCrc, format != .torch { throw ValidationError("--no-verify-crc applies only to a PyTorch checkpoint, not \(file)") }
         if graph, format == .onnx { throw ValidationError("--graph does not apply to \(file): an ONNX model's graph is shown whenever zoo imports it") }
@@ -46,7 +46,7 @@ struct Inspect: ParsableCommand {
     }
 
     func run() throws {
-        switch try FileFormat(path: file) {
+        switch try FileFormat(reading: file) {
         case .onnx: return try inspectONNX()
         case .safetensors: return try inspectSafetensors()
         case .torch: break

@@ -138,7 +138,7 @@ func parseArchitecture(_ name: String?) throws -> Architecture? {
 /// .safetensors file. safetensors stores tensors sorted by dtype and name: a zoo architecture's
 /// state-dict order is restored when the tensors are one.
 func readStateDict(_ path: String, key: String? = nil) throws -> [(name: String, tensor: Tensor)] {
-    switch try FileFormat(path: path) {
+    switch try FileFormat(reading: path) {
     case .torch:
         do {
             return try Checkpoint.load(path: path).stateDict(key: key).entries.map { ($0.name, $0.tensor.tensor) }
@@ -164,7 +164,7 @@ func stateDictOrder(_ tensors: [(name: String, tensor: Tensor)]) -> [(name: Stri
 /// what it is, so naming an architecture for one is a usage error.
 func loadModel(_ path: String, architecture: String?, key: String? = nil) throws -> LoadedModel {
     let arch = try parseArchitecture(architecture)
-    if try FileFormat(path: path) == .onnx {
+    if try FileFormat(reading: path) == .onnx {
         if let architecture {
             throw UserError(usage: "--arch \(architecture) does not apply to \(path): an ONNX model is already a graph")
         }

@@ -323,13 +323,34 @@ final class UsageTests: XCTestCase {
         }
     }
 
+    /// Files zoo reads are told apart by their bytes: PyTorch's ImageNet example's .pth.tar, a .ckpt
+    /// or no extension at all work; an extension naming another of zoo's formats is named.
+    func testFormatsAreToldApartByContent() throws {
+        let onnx = fixture("onnx/alexnet_small_ts_opset17.onnx")
+        for (source, name) in [(pth, "checkpoint.pth.tar"), (pth, "last.ckpt"), (pth, "weights"), (onnx, "exported"),
+                               (fixture("safetensors/alexnet_small.safetensors"), "model.st")] {
+            try? FileManager.default.removeItem(atPath: temp(name))
+            try FileManager.default.copyItem(atPath: source, toPath: temp(name))
+            let result = try zoo("inspect", temp(name), "--json")
+            XCTAssertEqual(result.status, 0, "\(name): \(result.stderr)")
+        }
+        try? FileManager.default.removeItem(atPath: temp("m.pth"))
+        try FileManager.default.copyItem(atPath: onnx, toPath: temp("m.pth"))
+        assertError(try zoo("bench", temp("m.pth"), "--runs", "1"),
+                    "\(temp("m.pth")): this .pth is an ONNX model (by its bytes): give it the extension .onnx")
+        try? FileManager.default.removeItem(atPath: temp("s.onnx"))
+        try FileManager.default.copyItem(atPath: pth, toPath: temp("s.onnx"))
+        assertError(try zoo("inspect", temp("s.onnx")),
+                    "\(temp("s.onnx")): this .onnx is a PyTorch checkpoint (by its bytes): give it the extension .pth")
+    }
+
     // MARK: messages
 
     func testMessagesNameTheMistakeOnce() throws {
         assertError(try zoo("inspect", directory.path), "\(directory.path): is a directory, not a model file (.pth, .pt, .bin, .onnx or .safetensors)")
         try Data().write(to: URL(fileURLWithPath: temp("model")))
         assertError(try zoo("inspect", temp("model")),
-                    "\(temp("model")): no file extension: zoo tells formats apart by it (.pth, .pt, .bin, .onnx or .safetensors)")
+                    "\(temp("model")): not a model file zoo reads: not a PyTorch checkpoint (zip, tar or pickle), safetensors or ONNX file by its first bytes")
         assertError(try zoo("inspect", pth, "--key", "foo"),
                     "\(pth): no entry 'foo': the file is itself a state dict (of 16 tensors); drop --key")
         // The path used to be repeated ("out.onnx: out.onnx: …") or the message ended in "for:".
