@@ -213,6 +213,12 @@ extension Op {
             return [Tensor(dtype: dtype, shape: shape, int64s: y)]
         }
 
+        /// f32: one plain GEMM loop per (broadcast) batch matrix over the planned buffers, instead
+        /// of the Double reference on copied tensors.
+        public func lower(_ context: LoweringContext) throws(OpFailure) -> Lowering? {
+            Lowering(MatMulStep(), inputs: context.node.inputs)
+        }
+
         public func exportONNX(_ node: Node, to onnx: inout ONNXExporter) throws(OpFailure) { onnx.emit("MatMul") }
 
         /// A 2-D input times a 2-D constant is a Gemm (its fast path); anything else is MatMul.
@@ -240,6 +246,29 @@ struct LinearStep: StepKernel {
     }
     func run(_ b: StepBuffers) {
         kernel.run(input: b.inputs[0], output: b.output, batch: b.inputShapes[0][0], workspace: b.workspace, pool: b.pool)
+    }
+}
+
+/// Batched, broadcasting f32 MatMul (`Op.MatMul`; its twin is `Op.MatMul.evaluate`): for each batch
+/// matrix of the output, `ElementwiseKernels.gemm` over the matching A and B matrices.
+struct MatMulStep: StepKernel {
+    func describe(inputShapes: [[Int]], outputShape: [Int]) -> (text: String, flops: Double, executed: Double) {
+        let a = inputShapes[0]
+        let flops = 2 * Double(outputShape.product) * Double(a.last ?? 0)
+        return ("matmul", flops, flops)
+    }
+    func run(_ b: StepBuffers) {
+        var sa = b.inputShapes[0], sb = b.inputShapes[1]
+        if sa.count == 1 { sa.insert(1, at: 0) }
+        if sb.count == 1 { sb.append(1) }
+        let m = sa[sa.count - 2], k = sa[sa.count - 1], n = sb[sb.count - 1]
+        let batchA = Array(sa.dropLast(2)), batchB = Array(sb.dropLast(2))
+        let batch = (try? Broadcast.shape([batchA, batchB])) ?? []
+        let ia = Broadcast.indices(of: batchA, in: batch), ib = Broadcast.indices(of: batchB, in: batch)
+        for (t, (pa, pb)) in zip(ia, ib).enumerated() {
+            ElementwiseKernels.gemm(a: b.inputs[0] + pa * m * k, b: b.inputs[1] + pb * k * n, c: nil, cRows: 0, cColumns: 0,
+                                    output: b.output + t * m * n, m: m, n: n, k: k, transA: false, transB: false, alpha: 1, beta: 0)
+        }
     }
 }
 

@@ -1,0 +1,71 @@
+import XCTest
+import ZooCore
+import ZooOps
+import ZooRuntime
+
+/// Ops with an f32 kernel in ZooOps against their own reference `evaluate`, at random shapes
+/// (broadcasting, 1-D operands, sizes around the loops' edges): the kernel runs through the executor
+/// with f32 graph inputs, the reference on the same tensors.
+final class KernelTwinTests: XCTestCase {
+    /// A small deterministic generator (64-bit LCG), so a failure reproduces.
+    struct Generator {
+        var state: UInt64
+        mutating func next() -> UInt64 {
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            return state >> 33
+        }
+        mutating func int(_ range: ClosedRange<Int>) -> Int { range.lowerBound + Int(next() % UInt64(range.count)) }
+        mutating func tensor(_ shape: [Int]) -> Tensor {
+            Tensor(floats: (0..<shape.reduce(1, *)).map { _ in Float(Int(next() % 2001) - 1000) / 500 }, shape: shape)
+        }
+    }
+
+    private func check(_ op: any Operator, _ inputs: [Tensor], _ label: String, rtol: Double = 1e-5) throws {
+        let names = inputs.indices.map { "x\($0)" }
+        let graph = try Graph(name: "g", inputs: zip(names, inputs).map { ValueInfo(name: $0, dtype: .f32, shape: $1.shape.map { .fixed($0) }) },
+                              initializers: [], nodes: [Node("op", op, inputs: names)], outputs: ["op"])
+        let kernel = try Executor(graph: graph).run(Dictionary(uniqueKeysWithValues: zip(names, inputs)))["op"]!
+        let reference = try op.evaluate(inputs)[0]
+        let report = ParityReport(name: label, value: kernel, reference: reference)
+        XCTAssertEqual(kernel.shape, reference.shape, label)
+        XCTAssertLessThanOrEqual(report.maxAbsDifference, rtol * max(report.maxAbsReference, 1), "\(label): max|Δ| \(report.maxAbsDifference)")
+    }
+
+    func testMatMulKernelMatchesItsReference() throws {
+        var g = Generator(state: 12)
+        for trial in 0..<60 {
+            let m = g.int(1...9), k = g.int(1...17), n = g.int(1...9)
+            var a = [m, k], b = [k, n]
+            switch trial % 5 {
+            case 0: break
+            case 1: a = [g.int(1...3)] + a; b = [a[0]] + b                  // batched
+            case 2: a = [g.int(2...3), 1] + a; b = [g.int(1...2)] + b         // broadcast batch dims
+            case 3: a = [k]                                                 // 1-D A
+            default: b = [k]                                                // 1-D B
+            }
+            try check(Op.MatMul(), [g.tensor(a), g.tensor(b)], "MatMul \(a) × \(b)")
+        }
+    }
+
+    func testElementwiseKernelsMatchTheirReference() throws {
+        var g = Generator(state: 7)
+        for function in [Op.Binary.Function.sub, .mul, .div, .pow, .max, .min, .prelu] {
+            for _ in 0..<12 {
+                let shape = (0..<g.int(1...4)).map { _ in g.int(1...5) }
+                // The second operand broadcast: some dims 1, or a suffix of the shape.
+                var other = shape.map { g.int(0...2) == 0 ? 1 : $0 }
+                if g.int(0...2) == 0 { other = Array(other.suffix(g.int(1...shape.count))) }
+                let x = g.tensor(shape), y = function == .pow ? Tensor(floats: g.tensor(other).floats().map { abs($0) }, shape: other) : g.tensor(other)
+                let base = function == .pow ? Tensor(floats: x.floats().map { abs($0) + 0.5 }, shape: shape) : x
+                try check(Op.Binary(function), [base, y], "\(function) \(shape) ∘ \(other)")
+            }
+        }
+        for function in [Op.Unary.Function.sigmoid, .tanh, .erf, .hardSwish, .hardSigmoid(alpha: 0.2, beta: 0.5), .gelu(tanh: false),
+                         .clip(min: -1, max: 1), .leakyRelu(alpha: 0.1)] {
+            try check(Op.Unary(function), [g.tensor([g.int(1...4), g.int(1...40)])], "\(function)")
+        }
+        for perm in [[1, 0, 2], [2, 0, 1], [0, 2, 1]] {
+            try check(Op.Transpose(perm: perm), [g.tensor([g.int(1...4), g.int(1...5), g.int(1...6)])], "Transpose \(perm)")
+        }
+    }
+}
