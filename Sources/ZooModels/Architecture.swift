@@ -24,8 +24,11 @@ public struct ModelConfig: Equatable, Sendable, CustomStringConvertible {
 public struct BindingError: Error, CustomStringConvertible, Sendable {
     public let architecture: String
     public let problems: [String]
+    /// One line: the first problems, then how many more (a layout that is not the architecture's at
+    /// all would list hundreds).
     public var description: String {
-        "state dict does not fit \(architecture): " + problems.joined(separator: "; ")
+        let shown = problems.prefix(8).joined(separator: "; ")
+        return "state dict does not fit \(architecture): " + shown + (problems.count > 8 ? "; and \(problems.count - 8) more" : "")
     }
 }
 
@@ -129,22 +132,19 @@ public struct Model: Sendable {
         } else if let (found, foundConfig) = Architecture.detect(shapes) {
             (chosen, config) = (found, foundConfig)
         } else {
+            // One short line: what the file holds, the nearest architecture, what zoo can still do.
             let closest = Architecture.allCases.max { a, b in
                 Set(a.layout(a.defaultConfig).map(\.name)).intersection(shapes.keys).count
                     < Set(b.layout(b.defaultConfig).map(\.name)).intersection(shapes.keys).count
             }!
             let known = Set(closest.layout(closest.defaultConfig).map(\.name))
-            guard !known.isDisjoint(with: shapes.keys) else {
-                // Nothing in common: a list of every key missing and unexpected would only bury that.
-                let names = shapes.keys.sorted()
-                throw BindingError(architecture: "any zoo architecture", problems: [
-                    "none of its \(names.count) keys (" + names.prefix(3).map { "'\($0)'" }.joined(separator: ", ")
-                        + (names.count > 3 ? ", …" : "") + ") belongs to one (zoo models lists them)",
-                ])
-            }
-            let problems = check(closest, closest.config(from: shapes) ?? closest.defaultConfig, shapes)
-            throw BindingError(architecture: "any zoo architecture (closest: \(closest.rawValue))",
-                               problems: problems.isEmpty ? ["keys match no architecture"] : problems)
+            let shared = known.intersection(shapes.keys).count
+            let first = tensors.first.map { " (first '\($0.name)')" } ?? ""
+            throw BindingError(architecture: "any zoo architecture (\(Architecture.allCases.map(\.rawValue).joined(separator: ", ")))", problems: [
+                "not a layout zoo knows: \(tensors.count) tensors\(first)"
+                    + (shared > 0 ? ", \(shared) of them named as in \(closest.rawValue) (which has \(known.count))" : "")
+                    + " — zoo can still inspect it and convert it to .pth or .safetensors",
+            ])
         }
         let problems = check(chosen, config, shapes)
         guard problems.isEmpty else { throw BindingError(architecture: chosen.rawValue, problems: problems) }

@@ -109,6 +109,17 @@ final class ModelCLITests: XCTestCase {
         let detect = try run("run", fixture("torch/nested.pth"), "--input", fixture("parity/alexnet_small_input.npy"), "--output", temp("y.npy"))
         XCTAssertEqual(detect.status, 1)
         XCTAssertTrue(detect.stderr.contains("does not fit"), detect.stderr)
+        // A layout zoo does not know (a MobileNetV2-like one, sharing one key name with AlexNet) is one
+        // short line — it used to list every missing and unexpected key (17 KB).
+        var mobile: [(name: String, tensor: Tensor)] = []
+        for block in 0..<40 { mobile.append(("features.\(block).0.weight", Tensor(floats: [Float](repeating: 0, count: 9), shape: [1, 1, 3, 3]))) }
+        mobile.append(("classifier.1.weight", Tensor(floats: [Float](repeating: 0, count: 10), shape: [10, 1])))
+        try Safetensors.save(mobile, to: temp("mobile.safetensors"))
+        let unknown = try run("convert", temp("mobile.safetensors"), temp("mobile.onnx"))
+        XCTAssertEqual(unknown.status, 1)
+        XCTAssertEqual(unknown.stderr, "Error: \(temp("mobile.safetensors")): state dict does not fit any zoo architecture (alexnet, alexnet-paper): "
+            + "not a layout zoo knows: 41 tensors (first 'classifier.1.weight'), 1 of them named as in alexnet (which has 16) — "
+            + "zoo can still inspect it and convert it to .pth or .safetensors\n")
     }
 
     private func npy(_ name: String, descr: String, fortran: Bool = false, shape: String, data: [UInt8]) throws -> String {
