@@ -263,6 +263,8 @@ extension ONNXExporter {
             case let .floats(v):
                 attribute.pointee.type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOATS
                 (attribute.pointee.n_floats, attribute.pointee.floats) = arena.array(v)
+            case let .other(type):
+                preconditionFailure("an op wrote an attribute of type \(type), which only the reader produces")
             case let .tensor(t):
                 attribute.pointee.type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__TENSOR
                 attribute.pointee.t = tensor("", t, placement: .inline, dataName: "", arena: arena)  // dense (ONNXExporter.Attribute)

@@ -5,27 +5,9 @@ import ZooCore
 
 /// The ONNX form of a graph, built op by op.
 public struct ONNXExporter {
-    public enum Attribute: Equatable, Sendable {
-        case int(Int)
-        case ints([Int])
-        case float(Float)
-        case floats([Float])
-        case string(String)
-        /// A dense tensor (its bytes are written as they are, and must live as long as the exporter).
-        case tensor(Tensor)
-
-        public static func == (a: Attribute, b: Attribute) -> Bool {
-            switch (a, b) {
-            case let (.int(x), .int(y)): x == y
-            case let (.ints(x), .ints(y)): x == y
-            case let (.float(x), .float(y)): x == y
-            case let (.floats(x), .floats(y)): x == y
-            case let (.string(x), .string(y)): x == y
-            case let (.tensor(x), .tensor(y)): x.isBitIdentical(y)
-            default: false
-            }
-        }
-    }
+    /// An attribute as the reader decodes it; a `.tensor` written must be dense (its bytes are written
+    /// as they are and must live as long as the exporter), and `.other` is never written.
+    public typealias Attribute = ONNXAttributeValue
 
     public struct Node: Sendable {
         public var name: String

@@ -18,6 +18,17 @@ public struct ONNXImporter: Sendable {
     }
 }
 
+extension ONNXImporter {
+    /// The importer of an op type without attributes: the node is `op` on its inputs (`inputs` of them).
+    public static func plain(_ opType: String, since: Int = 1, inputs: ClosedRange<Int>, _ op: any Operator) -> ONNXImporter {
+        ONNXImporter(opType, since: since) { (b: inout ONNXGraphBuilder, n: ONNXNode) throws(ONNXImportError) in
+            try n.allow([])
+            try n.requireInputs(inputs)
+            try b.emit(n, op, Array(n.inputs.prefix(inputs.upperBound)))
+        }
+    }
+}
+
 /// Why a node could not be imported.
 public struct ONNXImportError: Error, Sendable, Equatable, CustomStringConvertible {
     public var node: String
@@ -31,7 +42,7 @@ public struct ONNXImportError: Error, Sendable, Equatable, CustomStringConvertib
     public var description: String { "node '\(node)' (\(opType)): \(message)" }
 }
 
-/// An attribute's value as a NodeProto holds it.
+/// An attribute's value as a NodeProto holds it (read by importers, written by `ONNXExporter`).
 public enum ONNXAttributeValue: Sendable {
     case int(Int)
     case ints([Int])
@@ -257,8 +268,7 @@ public struct ONNXGraphBuilder {
         let name = "\(output)/\(role)_reshaped"
         if let constant = constants[value] {
             let shape = target.enumerated().map { $0.element == 0 ? constant.shape[$0.offset] : $0.element }
-            let dense = constant.contiguous()
-            do { addConstant(name, try Tensor(dtype: dense.dtype, shape: shape, storage: dense.storage)) } catch { throw n.error("\(error)") }
+            do throws(OpFailure) { addConstant(name, try constant.reshaped(shape)) } catch { throw n.error(error.message) }
         } else {
             nodes.append(Node("\(n.name)/\(role)_reshape", Op.Reshape(shape: target, allowZero: false), inputs: [value], output: name))
         }
