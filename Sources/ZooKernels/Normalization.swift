@@ -42,29 +42,45 @@ public enum ElementwiseKernels {
             for i in 0..<count { output[i] = a[i] + b[i] }
             return
         }
-        func strides(_ s: [Int]) -> [Int] {
-            let aligned = [Int](repeating: 1, count: shape.count - s.count) + s
-            var result = [Int](repeating: 0, count: shape.count)
-            var running = 1
-            for d in aligned.indices.reversed() {
-                result[d] = aligned[d] == 1 ? 0 : running
-                running *= aligned[d]
-            }
-            return result
+        let sa = broadcastStrides(of: aShape, in: shape), sb = broadcastStrides(of: bShape, in: shape)
+        let inner = shape.last ?? 1, ia = sa.last ?? 0, ib = sb.last ?? 0
+        forEachRow(of: shape, strides: [sa, sb]) { row, at in
+            let y = output + row * inner
+            for i in 0..<inner { y[i] = a[at[0] + i * ia] + b[at[1] + i * ib] }
         }
-        let sa = strides(aShape), sb = strides(bShape)
-        var index = [Int](repeating: 0, count: shape.count)
-        var ia = 0, ib = 0
-        for i in 0..<count {
-            output[i] = a[ia] + b[ib]
-            var d = shape.count - 1
+    }
+
+    /// Element strides of a dense tensor of shape `source` read NumPy-broadcast to `shape` (right-aligned;
+    /// 0 along the dims it repeats).
+    public static func broadcastStrides(of source: [Int], in shape: [Int]) -> [Int] {
+        let aligned = [Int](repeating: 1, count: shape.count - source.count) + source
+        var result = [Int](repeating: 0, count: shape.count)
+        var running = 1
+        for d in aligned.indices.reversed() {
+            result[d] = aligned[d] == 1 ? 0 : running
+            running *= aligned[d]
+        }
+        return result
+    }
+
+    /// Visits the rows of `shape` (every dim but the last) in C order with each operand's element
+    /// offset at the row's start, operand k read with element strides `strides[k]` (one per dim of
+    /// `shape`; 0 where it broadcasts): the walk every strided or broadcast loop shares, the last dim
+    /// left to the caller's inner loop.
+    public static func forEachRow(of shape: [Int], strides: [[Int]], _ body: (_ row: Int, _ offsets: [Int]) -> Void) {
+        let inner = shape.last ?? 1
+        guard inner > 0 else { return }
+        let rows = shape.reduce(1, *) / inner
+        var index = [Int](repeating: 0, count: max(shape.count - 1, 0))
+        var offsets = [Int](repeating: 0, count: strides.count)
+        for row in 0..<rows {
+            body(row, offsets)
+            var d = index.count - 1
             while d >= 0 {
                 index[d] += 1
-                ia += sa[d]
-                ib += sb[d]
+                for k in offsets.indices { offsets[k] += strides[k][d] }
                 if index[d] < shape[d] { break }
-                ia -= sa[d] * shape[d]
-                ib -= sb[d] * shape[d]
+                for k in offsets.indices { offsets[k] -= strides[k][d] * shape[d] }
                 index[d] = 0
                 d -= 1
             }

@@ -1,6 +1,7 @@
 /// Helpers the ops' reference semantics and generic kernels share: dtype rules, broadcasting
 /// index maps, and running a plain f32 loop over dense copies of tensors.
 import ZooCore
+import ZooKernels
 
 enum DTypeRules {
     /// The one dtype computed over `inputs`: their dtype when they all have it; f32 when they are all
@@ -24,35 +25,12 @@ enum Broadcast {
     /// For each element of `shape` (C order), the index of the element of a tensor of `source`
     /// shape that NumPy broadcasting reads (`source` right-aligned, dims of 1 repeating).
     static func indices(of source: [Int], in shape: [Int]) -> [Int] {
-        let strides = Broadcast.strides(of: source, in: shape)
-        let count = shape.reduce(1, *)
-        var result = [Int](repeating: 0, count: count)
-        guard count > 0 else { return result }
-        var index = [Int](repeating: 0, count: shape.count)
-        var at = 0
-        for i in 0..<count {
-            result[i] = at
-            var d = shape.count - 1
-            while d >= 0 {
-                index[d] += 1
-                at += strides[d]
-                if index[d] < shape[d] { break }
-                at -= strides[d] * shape[d]
-                index[d] = 0
-                d -= 1
-            }
-        }
-        return result
-    }
-
-    /// Element strides of a dense `source` read broadcast to `shape` (0 along broadcast dims).
-    static func strides(of source: [Int], in shape: [Int]) -> [Int] {
-        let aligned = [Int](repeating: 1, count: shape.count - source.count) + source
-        var result = [Int](repeating: 0, count: shape.count)
-        var running = 1
-        for d in aligned.indices.reversed() {
-            result[d] = aligned[d] == 1 ? 0 : running
-            running *= aligned[d]
+        let strides = ElementwiseKernels.broadcastStrides(of: source, in: shape)
+        let inner = shape.last ?? 1, step = strides.last ?? 0
+        var result: [Int] = []
+        result.reserveCapacity(shape.product)
+        ElementwiseKernels.forEachRow(of: shape, strides: [strides]) { _, at in
+            for i in 0..<inner { result.append(at[0] + i * step) }
         }
         return result
     }

@@ -62,7 +62,7 @@ enum ShapeRules {
                               ceil: Bool) throws(OpFailure) -> [Dim] {
         let s = kernel.count
         guard s >= 1, x.shape.count == s + 2 else {
-            throw OpFailure("input '\(x.name)' must have rank \(s + 2) for a \(s)-D window, has shape \(text(x.shape))")
+            throw OpFailure("input '\(x.name)' must have rank \(s + 2) for a \(s)-D window, has shape \(Dim.text(x.shape))")
         }
         try checkPairs(kernel, strides, dilations, pads)
         let names = s == 2 ? ["height", "width"] : s == 1 ? ["length"] : (0..<s).map { "spatial dimension \($0)" }
@@ -89,7 +89,6 @@ enum ShapeRules {
         return sum
     }
 
-    static func text(_ dims: [Dim]) -> String { "[" + dims.map(\.description).joined(separator: ", ") + "]" }
 
     static func rank(_ info: ValueInfo, _ expected: Int) throws(OpFailure) {
         guard info.shape.count == expected else {
@@ -121,7 +120,7 @@ enum ShapeRules {
     static func product(_ dims: ArraySlice<Dim>) throws(OpFailure) -> Dim {
         if dims.count == 1 { return dims.first! }
         var total = SymbolicProduct.one
-        for dim in dims { total = try total.times(SymbolicProduct(dim), "flattening \(text(Array(dims)))") }
+        for dim in dims { total = try total.times(SymbolicProduct(dim), "flattening \(Dim.text(Array(dims)))") }
         return total.dim
     }
 
@@ -156,9 +155,9 @@ enum ShapeRules {
             known = try known.times(SymbolicProduct(dim), "shape \(shown)")
         }
         var total = SymbolicProduct.one
-        for dim in x { total = try total.times(SymbolicProduct(dim), "input \(text(x))") }
+        for dim in x { total = try total.times(SymbolicProduct(dim), "input \(Dim.text(x))") }
         guard let i = inferred else {
-            guard total == known else { throw OpFailure("cannot reshape \(text(x)) (\(total.dim) elements) to \(shown) (\(known.dim))") }
+            guard total == known else { throw OpFailure("cannot reshape \(Dim.text(x)) (\(total.dim) elements) to \(shown) (\(known.dim))") }
             return out
         }
         guard known.coefficient > 0 else { throw OpFailure("shape \(shown): a -1 next to a size 0 has no single value") }

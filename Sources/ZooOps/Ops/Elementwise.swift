@@ -295,15 +295,23 @@ extension Op {
                 case .mod:
                     { let r = Glibc.fmod(a, b); return r != 0 && (r < 0) != (b < 0) ? r + b : r }()
                 case .fmod: Glibc.fmod(a, b)
-                case .equal: a == b ? 1 : 0
-                case .less: a < b ? 1 : 0
-                case .greater: a > b ? 1 : 0
-                case .lessOrEqual: a <= b ? 1 : 0
-                case .greaterOrEqual: a >= b ? 1 : 0
-                case .and: a != 0 && b != 0 ? 1 : 0
-                case .or: a != 0 || b != 0 ? 1 : 0
-                case .xor: (a != 0) != (b != 0) ? 1 : 0
+                case .equal, .less, .greater, .lessOrEqual, .greaterOrEqual, .and, .or, .xor: truth(a, b) ? 1 : 0
                 case .prelu: a < 0 ? a * b : a
+                }
+            }
+
+            /// Comparisons and logic, the same for every element type (nonzero is true).
+            func truth<T: Comparable & Numeric>(_ a: T, _ b: T) -> Bool {
+                switch self {
+                case .equal: a == b
+                case .less: a < b
+                case .greater: a > b
+                case .lessOrEqual: a <= b
+                case .greaterOrEqual: a >= b
+                case .and: a != 0 && b != 0
+                case .or: a != 0 || b != 0
+                case .xor: (a != 0) != (b != 0)
+                default: preconditionFailure("\(self) is not a comparison")
                 }
             }
 
@@ -334,14 +342,7 @@ extension Op {
                         return r != 0 && (r < 0) != (b < 0) ? r + b : r
                     }()
                 case .fmod: b == 0 ? 0 : (a == .min && b == -1 ? 0 : a % b)
-                case .equal: a == b ? 1 : 0
-                case .less: a < b ? 1 : 0
-                case .greater: a > b ? 1 : 0
-                case .lessOrEqual: a <= b ? 1 : 0
-                case .greaterOrEqual: a >= b ? 1 : 0
-                case .and: a != 0 && b != 0 ? 1 : 0
-                case .or: a != 0 || b != 0 ? 1 : 0
-                case .xor: (a != 0) != (b != 0) ? 1 : 0
+                case .equal, .less, .greater, .lessOrEqual, .greaterOrEqual, .and, .or, .xor: truth(a, b) ? 1 : 0
                 case .prelu: a < 0 ? a &* b : a
                 }
             }
@@ -448,11 +449,7 @@ extension Op {
                 }
             }
             func plain(_ opType: String, since: Int, _ function: Function) -> ONNXImporter {
-                ONNXImporter(opType, since: since) { (b: inout ONNXGraphBuilder, n: ONNXNode) throws(ONNXImportError) in
-                    try n.allow([])
-                    try n.requireInputs(2...2)
-                    try b.emit(n, Binary(function), [n.inputs[0], n.inputs[1]])
-                }
+                .plain(opType, since: since, inputs: 2...2, Binary(function))
             }
             /// Sum, Max, Min, Mean of n inputs: a chain of binary nodes (Mean divides by n at the end).
             func variadic(_ opType: String, _ function: Function, mean: Bool = false) -> ONNXImporter {
@@ -561,40 +558,17 @@ struct BroadcastKernel: StepKernel {
             return ElementwiseKernels.add(b.inputs[0], b.inputShapes[0], b.inputs[1], b.inputShapes[1], output: b.output, shape: shape)
         }
         let x = b.inputs[0], y = b.inputs[1], out = b.output
-        let count = shape.product
-        if b.inputShapes[0] == shape && b.inputShapes[1] == shape {
-            switch function {
-            case .sub: for i in 0..<count { out[i] = x[i] - y[i] }
-            case .mul: for i in 0..<count { out[i] = x[i] * y[i] }
-            case .div: for i in 0..<count { out[i] = x[i] / y[i] }
-            default: for i in 0..<count { out[i] = Float(function(Double(x[i]), Double(y[i]))) }
-            }
-            return
-        }
         // The inner loop runs over the last output dimension with each side's stride there (0 or 1).
-        let sx = Broadcast.strides(of: b.inputShapes[0], in: shape), sy = Broadcast.strides(of: b.inputShapes[1], in: shape)
-        let inner = shape.last ?? 1, outer = count / Swift.max(inner, 1)
-        let ix = sx.last ?? 0, iy = sy.last ?? 0
-        var index = [Int](repeating: 0, count: Swift.max(shape.count - 1, 0))
-        var ax = 0, ay = 0
-        for o in 0..<outer {
-            let row = out + o * inner
+        let sx = ElementwiseKernels.broadcastStrides(of: b.inputShapes[0], in: shape)
+        let sy = ElementwiseKernels.broadcastStrides(of: b.inputShapes[1], in: shape)
+        let inner = shape.last ?? 1, ix = sx.last ?? 0, iy = sy.last ?? 0
+        ElementwiseKernels.forEachRow(of: shape, strides: [sx, sy]) { o, at in
+            let row = out + o * inner, ax = at[0], ay = at[1]
             switch function {
             case .sub: for i in 0..<inner { row[i] = x[ax + i * ix] - y[ay + i * iy] }
             case .mul: for i in 0..<inner { row[i] = x[ax + i * ix] * y[ay + i * iy] }
             case .div: for i in 0..<inner { row[i] = x[ax + i * ix] / y[ay + i * iy] }
             default: for i in 0..<inner { row[i] = Float(function(Double(x[ax + i * ix]), Double(y[ay + i * iy]))) }
-            }
-            var d = index.count - 1
-            while d >= 0 {
-                index[d] += 1
-                ax += sx[d]
-                ay += sy[d]
-                if index[d] < shape[d] { break }
-                ax -= sx[d] * shape[d]
-                ay -= sy[d] * shape[d]
-                index[d] = 0
-                d -= 1
             }
         }
     }

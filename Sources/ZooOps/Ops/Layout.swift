@@ -523,27 +523,15 @@ struct TransposeStep: StepKernel {
     let perm: [Int]
     func describe(inputShapes: [[Int]], outputShape: [Int]) -> (text: String, flops: Double, executed: Double) { ("transpose \(perm)", 0, 0) }
     func run(_ b: StepBuffers) {
-        let x = b.inputShapes[0], shape = b.outputShape
-        let strides = denseStrides(x)
+        let shape = b.outputShape
+        let strides = denseStrides(b.inputShapes[0])
         let permuted = perm.map { strides[$0] }
-        let count = shape.product
-        guard count > 0 else { return }
         // The innermost output dim is copied as a strided row.
         let inner = shape.last ?? 1, innerStride = permuted.last ?? 1
-        var index = [Int](repeating: 0, count: Swift.max(shape.count - 1, 0))
-        var at = 0
-        for o in 0..<(count / inner) {
-            let row = b.output + o * inner, source = b.inputs[0] + at
+        let x = b.inputs[0], y = b.output
+        ElementwiseKernels.forEachRow(of: shape, strides: [permuted]) { o, at in
+            let row = y + o * inner, source = x + at[0]
             for i in 0..<inner { row[i] = source[i * innerStride] }
-            var d = index.count - 1
-            while d >= 0 {
-                index[d] += 1
-                at += permuted[d]
-                if index[d] < shape[d] { break }
-                at -= permuted[d] * shape[d]
-                index[d] = 0
-                d -= 1
-            }
         }
     }
 }

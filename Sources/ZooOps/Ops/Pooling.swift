@@ -47,11 +47,10 @@ extension Op {
         func infer(_ inputs: [ValueInfo]) throws(OpFailure) -> [ValueInfo] {
             try DTypeRules.floating(inputs)
             let x = inputs[0].shape, s = kernel.count
-            try ShapeRules.checkPairs(kernel, strides, dilations, pads)
+            let spatial = try ShapeRules.slidingWindow(inputs[0], kernel: kernel, strides: strides, dilations: dilations, pads: pads, ceil: ceilMode)
             for d in 0..<s where pads[d] >= kernel[d] || pads[d + s] >= kernel[d] {
                 throw OpFailure("pads \(pads) must be smaller than the kernel \(kernel)")
             }
-            let spatial = try ShapeRules.slidingWindow(inputs[0], kernel: kernel, strides: strides, dilations: dilations, pads: pads, ceil: ceilMode)
             return [ValueInfo(dtype: inputs[0].dtype, shape: [x[0], x[1]] + spatial)]
         }
 
@@ -231,13 +230,7 @@ extension Op {
         }
         public func exportONNX(_ node: Node, to onnx: inout ONNXExporter) throws(OpFailure) { onnx.emit("GlobalAveragePool") }
         public static var onnxImporters: [ONNXImporter] {
-            [
-                ONNXImporter("GlobalAveragePool") { (b: inout ONNXGraphBuilder, n: ONNXNode) throws(ONNXImportError) in
-                    try n.allow([])
-                    try n.requireInputs(1...1)
-                    try b.emit(n, GlobalAveragePool(), [n.inputs[0]])
-                },
-            ]
+            [.plain("GlobalAveragePool", inputs: 1...1, GlobalAveragePool())]
         }
     }
 
@@ -261,11 +254,7 @@ extension Op {
         }
         public func exportONNX(_ node: Node, to onnx: inout ONNXExporter) throws(OpFailure) { onnx.emit("GlobalMaxPool") }
         public static var onnxImporters: [ONNXImporter] {
-            [ONNXImporter("GlobalMaxPool") { (b: inout ONNXGraphBuilder, n: ONNXNode) throws(ONNXImportError) in
-                try n.allow([])
-                try n.requireInputs(1...1)
-                try b.emit(n, GlobalMaxPool(), [n.inputs[0]])
-            }]
+            [.plain("GlobalMaxPool", inputs: 1...1, GlobalMaxPool())]
         }
     }
 

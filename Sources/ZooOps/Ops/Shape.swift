@@ -50,11 +50,7 @@ extension Op {
                     try n.requireInputs(1...1)
                     try b.emit(n, Shape(start: try n.int("start", default: 0), end: try n.int("end")), [n.inputs[0]])
                 },
-                ONNXImporter("Size") { (b: inout ONNXGraphBuilder, n: ONNXNode) throws(ONNXImportError) in
-                    try n.allow([])
-                    try n.requireInputs(1...1)
-                    try b.emit(n, Size(), [n.inputs[0]])
-                },
+                .plain("Size", inputs: 1...1, Size()),
             ]
         }
     }
@@ -372,11 +368,7 @@ extension Op {
         }
         public func exportONNX(_ node: Node, to onnx: inout ONNXExporter) throws(OpFailure) { onnx.emit("Expand") }
         public static var onnxImporters: [ONNXImporter] {
-            [ONNXImporter("Expand", since: 8) { (b: inout ONNXGraphBuilder, n: ONNXNode) throws(ONNXImportError) in
-                try n.allow([])
-                try n.requireInputs(2...2)
-                try b.emit(n, Expand(), [n.inputs[0], n.inputs[1]])
-            }]
+            [.plain("Expand", since: 8, inputs: 2...2, Expand())]
         }
     }
 
@@ -408,11 +400,7 @@ extension Op {
         }
         public func exportONNX(_ node: Node, to onnx: inout ONNXExporter) throws(OpFailure) { onnx.emit("Tile") }
         public static var onnxImporters: [ONNXImporter] {
-            [ONNXImporter("Tile", since: 6) { (b: inout ONNXGraphBuilder, n: ONNXNode) throws(ONNXImportError) in
-                try n.allow([])
-                try n.requireInputs(2...2)
-                try b.emit(n, Tile(), [n.inputs[0], n.inputs[1]])
-            }]
+            [.plain("Tile", since: 6, inputs: 2...2, Tile())]
         }
     }
 
@@ -452,11 +440,7 @@ extension Op {
         }
         public func exportONNX(_ node: Node, to onnx: inout ONNXExporter) throws(OpFailure) { onnx.emit("Range") }
         public static var onnxImporters: [ONNXImporter] {
-            [ONNXImporter("Range", since: 11) { (b: inout ONNXGraphBuilder, n: ONNXNode) throws(ONNXImportError) in
-                try n.allow([])
-                try n.requireInputs(3...3)
-                try b.emit(n, Range(), Array(n.inputs.prefix(3)))
-            }]
+            [.plain("Range", since: 11, inputs: 3...3, Range())]
         }
     }
 
@@ -515,11 +499,7 @@ extension Op {
         }
         public func exportONNX(_ node: Node, to onnx: inout ONNXExporter) throws(OpFailure) { onnx.emit("Where") }
         public static var onnxImporters: [ONNXImporter] {
-            [ONNXImporter("Where", since: 9) { (b: inout ONNXGraphBuilder, n: ONNXNode) throws(ONNXImportError) in
-                try n.allow([])
-                try n.requireInputs(3...3)
-                try b.emit(n, Where(), Array(n.inputs.prefix(3)))
-            }]
+            [.plain("Where", since: 9, inputs: 3...3, Where())]
         }
     }
 }
