@@ -262,7 +262,7 @@ struct Convert: ParsableCommand {
             do {
                 try ONNX.save(model.graph, to: path, options: ONNXWriteOptions(opset: opset ?? 17, externalData: externalData))
             } catch { throw UserError(message: "\(error)") }
-            var outcome = Outcome(tensors: source.tensors.count, architecture: model.architecture.rawValue, leftOut: source.leftOut)
+            var outcome = Outcome(tensors: source.tensors.count, architecture: model.architecture.name, leftOut: source.leftOut)
             outcome.opset = opset ?? 17
             if !noVerify {
                 printing.progress("verifying: running both models")
@@ -444,7 +444,7 @@ struct Convert: ParsableCommand {
         if let reference, let model = try? Model.bind(tensors: written) {
             let report = try parity(reference, model.graph)
             outcome.parity = report
-            outcome.architecture = model.architecture.rawValue
+            outcome.architecture = model.architecture.name
         }
         return outcome
     }

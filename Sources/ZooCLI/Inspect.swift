@@ -70,7 +70,7 @@ struct Inspect: ParsableCommand {
             model = try bind(stateDict.entries.map { ($0.name, $0.tensor.tensor) })
         }
         printing.emit(report.text + (model.map { "\n\n" + $0.graph.dump } ?? ""),
-                      json: model.map { report.json.adding("graph", graphJSON($0.graph, architecture: $0.architecture.rawValue)) } ?? report.json)
+                      json: model.map { report.json.adding("graph", graphJSON($0.graph, architecture: $0.architecture.name)) } ?? report.json)
     }
 
     private func bind(_ tensors: [(name: String, tensor: Tensor)]) throws -> Model {
@@ -143,7 +143,7 @@ extension Inspect {
             ("metadata", .object(loaded.metadata.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) })),
             ("tensors", .array(loaded.tensors.map { tensorJSON($0.name, $0.tensor) })),
         ]
-        if let model { members.append(("graph", graphJSON(model.graph, architecture: model.architecture.rawValue))) }
+        if let model { members.append(("graph", graphJSON(model.graph, architecture: model.architecture.name))) }
         printing.emit(lines.joined(separator: "\n"), json: .object(members))
     }
 }

@@ -8,15 +8,55 @@ import ZooModels
 import ZooRuntime
 
 struct Models: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "List the architectures zoo can build from a state dict.")
+    static let configuration = CommandConfiguration(
+        abstract: "List the architectures zoo can build from a state dict.",
+        discussion: """
+        Every family with the paper and torchvision source it follows, then each variant: parameters, \
+        the input size it is defined for, the evaluation transform torchvision publishes for its \
+        default weights (resize the shorter side, center crop, interpolation; then ImageNet's mean and \
+        std) and the state dict's top-level key prefixes.
+        """
+    )
 
     @OptionGroup var printing: OutputOptions
 
     func run() {
-        printing.emit(Architecture.allCases.map { $0.rawValue.padding(15) + $0.summary }.joined(separator: "\n"),
-                      json: .object([("architectures", .array(Architecture.allCases.map {
-                          .object([("name", .string($0.rawValue)), ("summary", .string($0.summary))])
-                      }))]))
+        var lines: [String] = []
+        var families: [JSON] = []
+        for family in Architecture.families {
+            lines.append("\(family.name) — \(family.source)")
+            if let note = family.note { lines.append("  " + note) }
+            var variants: [JSON] = []
+            for architecture in family.variants {
+                let parameters = architecture.parameters
+                let count = parameters.filter(\.isLearned).reduce(0) { $0 + $1.shape.reduce(1, *) }
+                var prefixes: [String] = []
+                for p in parameters {
+                    let first = String(p.name.prefix { $0 != "." })
+                    if prefixes.last != first { prefixes.append(first) }
+                }
+                let size = "\(architecture.inputSize)×\(architecture.inputSize)"
+                lines.append("  " + architecture.name.padding(22) + (millions(count) + " params").padding(15) + size.padding(9)
+                             + architecture.transform.description.padding(30) + prefixes.joined(separator: " "))
+                let t = architecture.transform
+                variants.append(.object([
+                    ("name", .string(architecture.name)), ("summary", .string(architecture.summary)), ("parameters", .int(count)),
+                    ("tensors", .int(parameters.count)), ("input_size", .int(architecture.inputSize)),
+                    ("transform", .object([("resize", .int(t.resize)), ("crop", .int(t.crop)), ("interpolation", .string(t.interpolation.rawValue)),
+                                           ("mean", .array(EvaluationTransform.mean.map { .double(Double($0)) })),
+                                           ("std", .array(EvaluationTransform.std.map { .double(Double($0)) }))])),
+                    ("key_prefixes", .array(prefixes.map(JSON.string))),
+                ]))
+            }
+            families.append(.object([("name", .string(family.name)), ("source", .string(family.source)),
+                                     ("note", family.note.map(JSON.string) ?? .null), ("variants", .array(variants))]))
+        }
+        printing.emit(lines.joined(separator: "\n"), json: .object([("families", .array(families))]))
+    }
+
+    private func millions(_ n: Int) -> String {
+        let m = Double(n) / 1e6
+        return m >= 100 ? String(format: "%.0f M", m) : m >= 10 ? String(format: "%.1f M", m) : String(format: "%.2f M", m)
     }
 }
 
@@ -136,7 +176,7 @@ struct Init: ParsableCommand {
         case .torch:
             let dict = PyDict(ordered: true)
             for entry in entries {
-                let source = TorchStorage(key: entry.name, dtype: .f32, location: "cpu", storage: entry.tensor.storage)
+                let source = TorchStorage(key: entry.name, dtype: entry.tensor.dtype, location: "cpu", storage: entry.tensor.storage)
                 dict.set(.string(PyString(entry.name)), .tensor(TorchTensor(tensor: entry.tensor, source: source)))
             }
             do { try Checkpoint.save(.dict(dict), to: output) } catch { throw UserError(error) }
@@ -149,9 +189,9 @@ struct Init: ParsableCommand {
             } catch { throw UserError(error) }
         }
         let parameters = entries.reduce(0) { $0 + $1.tensor.count }
-        printing.emit("wrote \(output.escapedForTerminal): \(architecture.rawValue), \(entries.count) tensors, \(grouped(parameters)) parameters, seed \(seed)",
+        printing.emit("wrote \(output.escapedForTerminal): \(architecture.name), \(entries.count) tensors, \(grouped(parameters)) parameters, seed \(seed)",
                       json: .object([("file", .string(output)), ("format", .string(format.rawValue)),
-                                     ("architecture", .string(architecture.rawValue)), ("tensors", .int(entries.count)),
+                                     ("architecture", .string(architecture.name)), ("tensors", .int(entries.count)),
                                      ("parameters", .int(parameters)), ("seed", .uint(seed))]))
     }
 }

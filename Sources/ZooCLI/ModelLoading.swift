@@ -128,10 +128,14 @@ func quoted(_ names: [String]) -> String { names.map { "'\($0)'" }.joined(separa
 
 func parseArchitecture(_ name: String?) throws -> Architecture? {
     guard let name else { return nil }
-    guard let found = Architecture(rawValue: name) else {
-        throw UserError(message: "unknown architecture '\(name)' (zoo models lists them: \(Architecture.allCases.map(\.rawValue).joined(separator: ", ")))")
-    }
-    return found
+    if let found = Architecture.named(name) { return found }
+    let all = Architecture.all.map(\.name)
+    // The names sharing the longest prefix with what was typed.
+    let shared = { (a: String) in zip(a, name).prefix { $0 == $1 }.count }
+    let best = all.map(shared).max() ?? 0
+    let near = best >= 3 ? all.filter { shared($0) == best }.prefix(6) : []
+    throw UserError(message: "unknown architecture '\(name.escapedForTerminal)'" + (near.isEmpty ? "" : " (nearest: \(near.joined(separator: ", ")))")
+                    + "; zoo models lists all \(all.count)")
 }
 
 /// The named tensors of a .pth (its state dict, `key` choosing one in a nested checkpoint) or
@@ -155,8 +159,8 @@ func readStateDict(_ path: String, key: String? = nil) throws -> [(name: String,
 func stateDictOrder(_ tensors: [(name: String, tensor: Tensor)]) -> [(name: String, tensor: Tensor)] {
     var shapes: [String: [Int]] = [:]
     for entry in tensors { shapes[entry.name] = entry.tensor.shape }
-    guard let (architecture, config) = Architecture.detect(shapes) else { return tensors }
-    let order = Dictionary(uniqueKeysWithValues: architecture.layout(config).enumerated().map { ($0.element.name, $0.offset) })
+    guard let architecture = Architecture.detect(shapes) else { return tensors }
+    let order = Dictionary(uniqueKeysWithValues: architecture.parameters.enumerated().map { ($0.element.name, $0.offset) })
     return tensors.sorted { order[$0.name]! < order[$1.name]! }
 }
 
@@ -176,7 +180,7 @@ func loadModel(_ path: String, architecture: String?, key: String? = nil) throws
     let tensors = try readStateDict(path, key: key)
     do {
         let model = try Model.bind(tensors: tensors, architecture: arch)
-        return LoadedModel(path: path, graph: model.graph, architecture: model.architecture.rawValue, opset: nil)
+        return LoadedModel(path: path, graph: model.graph, architecture: model.architecture.description, opset: nil)
     } catch {
         throw UserError(message: "\(path): \(error)")
     }

@@ -11,36 +11,31 @@ import ZooOps
 /// features: 0 conv1, 1 ReLU, 2 LRN, 3 pool, 4 conv2, 5 ReLU, 6 LRN, 7 pool, 8 conv3, 9 ReLU,
 /// 10 conv4, 11 ReLU, 12 conv5, 13 ReLU, 14 pool; classifier: 0 Dropout, 1 fc6, 2 ReLU, 3 Dropout,
 /// 4 fc7, 5 ReLU, 6 fc8.
-enum AlexNetPaper {
-    static let summary = "AlexNet, 2012 paper / Caffe layout (96-256-384-384-256, LRN, groups 2, 227×227)"
-    static let defaultConfig = ModelConfig(convChannels: [96, 256, 384, 384, 256], hidden: [4096, 4096], classes: 1000)
+enum AlexNetPaper: ModelFamily {
+    static let name = "alexnet-paper"
+    static let source = "Krizhevsky, Sutskever, Hinton, NIPS 2012; Caffe bvlc_alexnet"
+    static let variants: [(name: String, config: AlexNetConfig, transform: EvaluationTransform)] = [
+        ("alexnet-paper", AlexNetConfig(convChannels: [96, 256, 384, 384, 256], hidden: [4096, 4096], classes: 1000),
+         EvaluationTransform(resize: 256, crop: 227)),
+    ]
+    static let classifier = "classifier.6.weight"
+    static func inputSize(_ config: AlexNetConfig) -> Int { 227 }
+    static func classes(of config: AlexNetConfig) -> Int { config.classes }
+    static func withClasses(_ config: AlexNetConfig, _ classes: Int) -> AlexNetConfig { AlexNet.withClasses(config, classes) }
+    static func customConfig(from shapes: [String: [Int]]) -> AlexNetConfig? { AlexNetConfig.reading(shapes, convs: [0, 4, 8, 10, 12]) }
 
-    /// (module index, kernel, stride, padding, groups) of each convolution.
-    static let convs = [(0, 11, 4, 0, 1), (4, 5, 1, 2, 2), (8, 3, 1, 1, 1), (10, 3, 1, 1, 2), (12, 3, 1, 1, 2)]
-    static let keys = ClassicLayout(convs: convs.map { ($0.0, $0.1, $0.4) }, linears: [1, 4, 6])
-
-    static func layout(_ c: ModelConfig) -> [(name: String, shape: [Int])] { keys.layout(c) }
-    static func config(from shapes: [String: [Int]]) -> ModelConfig? { keys.config(from: shapes) }
-
-    static func graph(config: ModelConfig, weights: [String: Tensor], inputSize: Int) throws(GraphError) -> Graph {
-        var b = GraphBuilder(input: "input", channels: 3, size: inputSize)
-        let pool = Op.MaxPool(Op.Pool(kernel: [3, 3], strides: [2, 2], ceilMode: true))
+    static func build(_ root: Module, _ input: Value, _ c: AlexNetConfig) -> Value {
+        let f = root["features"]
+        let w = c.convChannels
         let lrn = Op.LRN(size: 5, alpha: 1e-4, beta: 0.75, bias: 2, window: .pytorch)
-        for (index, kernel, stride, pad, groups) in convs {
-            b.conv("features.\(index)", kernel: kernel, stride: stride, pad: pad, groups: groups)
-            b.add("features.\(index + 1)", Op.Unary.relu)
-            switch index {
-            case 0, 4:
-                b.add("features.\(index + 2)", lrn)
-                b.add("features.\(index + 3)", pool)
-            case 12:
-                b.add("features.14", pool)
-            default:
-                break
-            }
-        }
-        b.add("flatten", Op.Flatten(axis: 1))
-        b.alexNetClassifier()
-        return try b.build(name: "alexnet-paper (\(config))", weights: weights)
+        var x = f[1].relu(f[0].conv2d(input, 3, w[0], kernel: 11, stride: 4))
+        x = f[3].maxPool2d(f[2].node(lrn, [x]), kernel: 3, stride: 2, ceilMode: true)
+        x = f[5].relu(f[4].conv2d(x, w[0], w[1], kernel: 5, padding: 2, groups: 2))
+        x = f[7].maxPool2d(f[6].node(lrn, [x]), kernel: 3, stride: 2, ceilMode: true)
+        x = f[9].relu(f[8].conv2d(x, w[1], w[2], kernel: 3, padding: 1))
+        x = f[11].relu(f[10].conv2d(x, w[2], w[3], kernel: 3, padding: 1, groups: 2))
+        x = f[13].relu(f[12].conv2d(x, w[3], w[4], kernel: 3, padding: 1, groups: 2))
+        x = root.flatten(f[14].maxPool2d(x, kernel: 3, stride: 2, ceilMode: true))
+        return c.classifier(root["classifier"], x, inFeatures: w[4] * 36)
     }
 }

@@ -1,222 +1,215 @@
-import TorchFormat
 import ZooCore
 import ZooOps
 
-/// The widths that size a classic CNN: output channels of each convolution, hidden fc widths,
-/// classes. Reduced-width variants (used for small fixtures) are the same architecture.
-public struct ModelConfig: Equatable, Sendable, CustomStringConvertible {
-    public var convChannels: [Int]
-    public var hidden: [Int]
-    public var classes: Int
+/// How torchvision prepares an image for a model's published weights (`weights.transforms()`):
+/// resize the shorter side to `resize`, center-crop `crop` × `crop`, scale to [0, 1], normalize with
+/// ImageNet's mean and std.
+public struct EvaluationTransform: Sendable, Equatable, CustomStringConvertible {
+    public enum Interpolation: String, Sendable { case bilinear, bicubic }
+    public let resize: Int
+    public let crop: Int
+    public let interpolation: Interpolation
+    public static let mean: [Float] = [0.485, 0.456, 0.406]
+    public static let std: [Float] = [0.229, 0.224, 0.225]
 
-    public init(convChannels: [Int], hidden: [Int], classes: Int) {
-        self.convChannels = convChannels
-        self.hidden = hidden
-        self.classes = classes
+    public init(resize: Int, crop: Int, _ interpolation: Interpolation = .bilinear) {
+        self.resize = resize
+        self.crop = crop
+        self.interpolation = interpolation
     }
 
-    public var description: String {
-        convChannels.map(String.init).joined(separator: "-") + " / " + (hidden + [classes]).map(String.init).joined(separator: "-")
-    }
+    /// torchvision's most common one: Resize(256), CenterCrop(224), bilinear.
+    public static let standard = EvaluationTransform(resize: 256, crop: 224)
+
+    public var description: String { "resize \(resize) \(interpolation.rawValue), crop \(crop)" }
 }
 
-/// A state dict that does not fit an architecture: every problem, reported together.
-public struct BindingError: Error, CustomStringConvertible, Sendable {
-    public let architecture: String
-    public let problems: [String]
-    /// One line: the first problems, then how many more (a layout that is not the architecture's at
-    /// all would list hundreds).
-    public var description: String {
-        let shown = problems.prefix(8).joined(separator: "; ")
-        return "state dict does not fit \(architecture): " + shown + (problems.count > 8 ? "; and \(problems.count - 8) more" : "")
-    }
+/// Choices a state dict does not record, made when the graph is built.
+public struct BuildOptions: Sendable, Equatable {
+    /// GoogLeNet / Inception v3: convert ImageNet-normalized input to the normalization Google's
+    /// weights were trained with (torchvision sets it when it loads their pretrained weights). nil:
+    /// the family's default.
+    public var transformInput: Bool?
+    public init(transformInput: Bool? = nil) { self.transformInput = transformInput }
 }
 
-/// The zoo's architectures. Each is one file that builds its graph from a state dict in the
-/// original implementation's key layout, with its source cited there.
-public enum Architecture: String, CaseIterable, Sendable {
-    case alexnet
-    case alexnetPaper = "alexnet-paper"
+/// One family of models (one file): its named variants as data and how to build any of them.
+protocol ModelFamily {
+    associatedtype Config: Equatable & Sendable & CustomStringConvertible
+    /// The family's name as `zoo models` lists it ("resnet").
+    static var name: String { get }
+    /// The paper and torchvision source the family follows, one line.
+    static var source: String { get }
+    /// The named variants, with the evaluation transform of torchvision's default weights.
+    static var variants: [(name: String, config: Config, transform: EvaluationTransform)] { get }
+    /// The key of the last Linear's weight, whose first dimension is the number of classes.
+    static var classifier: String { get }
+    /// What `zoo models` should say about the family's options (defaults and why), if anything.
+    static var note: String? { get }
+    /// The input size (height = width) the variant is defined for.
+    static func inputSize(_ config: Config) -> Int
+    static func classes(of config: Config) -> Int
+    static func withClasses(_ config: Config, _ classes: Int) -> Config
+    /// A configuration read from a state dict's shapes when it is none of the named variants (custom
+    /// widths or depths), or nil when the family takes only its variants.
+    static func customConfig(from shapes: [String: [Int]]) -> Config?
+    /// The configuration with the build options applied, and what they chose, for the summary.
+    static func applying(_ options: BuildOptions, to config: Config) -> (Config, String?)
+    /// The model's `forward` over `input` [N, 3, H, W], returning the logits [N, classes].
+    static func build(_ root: Module, _ input: Value, _ config: Config) -> Value
+}
 
-    public var summary: String {
-        switch self {
-        case .alexnet: AlexNet.summary
-        case .alexnetPaper: AlexNetPaper.summary
+extension ModelFamily {
+    static func customConfig(from shapes: [String: [Int]]) -> Config? { nil }
+    static var note: String? { nil }
+    static func applying(_ options: BuildOptions, to config: Config) -> (Config, String?) { (config, nil) }
+
+    static func architecture(_ name: String, _ config: Config, _ transform: EvaluationTransform,
+                             options: BuildOptions = BuildOptions()) -> Architecture {
+        let (built, choice) = applying(options, to: config)
+        let summary = built.description + (choice.map { ", " + $0 } ?? "")
+        return Architecture(name: name, family: Self.name, summary: summary, classes: classes(of: built), classifier: classifier,
+                            inputSize: inputSize(built), transform: transform,
+                            blueprint: { size in ModelBuilder.build(inputSize: size) { root, x in build(root, x, built) } },
+                            rebuild: { options, classes in
+                                architecture(name, classes.map { withClasses(config, $0) } ?? config, transform, options: options)
+                            })
+    }
+
+    static var architectures: [Architecture] { variants.map { architecture($0.name, $0.config, $0.transform) } }
+
+    /// The named variants with the classes a state dict's classifier has.
+    static func variants(for shapes: [String: [Int]]) -> [Architecture] {
+        let classes = shapes[classifier]?.first
+        return variants.map { variant in
+            architecture(variant.name, classes.map { withClasses(variant.config, $0) } ?? variant.config, variant.transform)
         }
     }
 
-    /// The full-size configuration (ImageNet).
-    public var defaultConfig: ModelConfig {
-        switch self {
-        case .alexnet: AlexNet.defaultConfig
-        case .alexnetPaper: AlexNetPaper.defaultConfig
-        }
-    }
-
-    /// The input size the architecture is defined for (height = width).
-    public var defaultInputSize: Int {
-        switch self {
-        case .alexnet: 224
-        case .alexnetPaper: 227
-        }
-    }
-
-    /// Every state-dict key with its shape, in the original implementation's order.
-    public func layout(_ config: ModelConfig) -> [(name: String, shape: [Int])] {
-        switch self {
-        case .alexnet: AlexNet.layout(config)
-        case .alexnetPaper: AlexNetPaper.layout(config)
-        }
-    }
-
-    /// The configuration a state dict's shapes imply, or nil when its keys are not this layout's.
-    public func config(from shapes: [String: [Int]]) -> ModelConfig? {
-        switch self {
-        case .alexnet: AlexNet.config(from: shapes)
-        case .alexnetPaper: AlexNetPaper.config(from: shapes)
-        }
-    }
-
-    /// Input channels fan into each output of the layer owning `key` (for the weight generator).
-    func fanIn(of key: String, config: ModelConfig) -> Int {
-        let weightShape = layout(config).first { $0.name == key.replacingSuffix(".bias", ".weight") }?.shape ?? [1]
-        return weightShape.dropFirst().reduce(1, *)
-    }
-
-    /// Builds the graph over `weights` (floating point, by state-dict key; already checked against `layout`).
-    func graph(config: ModelConfig, weights: [String: Tensor], inputSize: Int) throws(GraphError) -> Graph {
-        switch self {
-        case .alexnet: try AlexNet.graph(config: config, weights: weights, inputSize: inputSize)
-        case .alexnetPaper: try AlexNetPaper.graph(config: config, weights: weights, inputSize: inputSize)
-        }
-    }
-
-    /// The architecture whose layout a state dict's keys match, with its configuration.
-    public static func detect(_ shapes: [String: [Int]]) -> (Architecture, ModelConfig)? {
-        for architecture in allCases {
-            if let config = architecture.config(from: shapes),
-               Set(architecture.layout(config).map(\.name)) == Set(shapes.keys) {
-                return (architecture, config)
-            }
+    /// The named variant whose layout `shapes` has exactly (with the classes its classifier has),
+    /// else a custom configuration read from the shapes whose layout it has exactly.
+    static func detect(_ shapes: [String: [Int]]) -> Architecture? {
+        for candidate in variants(for: shapes) where candidate.mismatches(shapes, limit: 1).isEmpty { return candidate }
+        if let config = customConfig(from: shapes) {
+            let candidate = architecture("\(name) (custom)", config, variants[0].transform)
+            if candidate.mismatches(shapes, limit: 1).isEmpty { return candidate }
         }
         return nil
     }
 }
 
-/// A model ready to run: the architecture, its configuration and the graph over bound weights.
-public struct Model: Sendable {
-    public let architecture: Architecture
-    public let config: ModelConfig
-    public let graph: Graph
+/// Every family zoo builds, in `zoo models` order.
+let modelFamilies: [any ModelFamily.Type] = [AlexNet.self, AlexNetPaper.self, ResNet.self]
 
-    /// Binds a state dict strictly: every missing key, unexpected key and shape mismatch is
-    /// reported together. The architecture is detected from keys and shapes unless given.
-    /// Floating-point tensors keep their dtype (f16, bf16, f32, f64): nothing is widened, so a
-    /// half-precision checkpoint converts to a half-precision file; the executor widens weights to
-    /// f32 when it plans. Dense tensors are used in place; a view (a slice, or one of several tensors
-    /// sharing a storage) is copied densely, only within `maxTensorBytes` (`ResourceLimits.current`).
-    /// Non-floating-point tensors are refused.
-    public static func bind(_ stateDict: StateDict, architecture: Architecture? = nil, inputSize: Int? = nil) throws -> Model {
-        try bind(tensors: stateDict.entries.map { ($0.name, $0.tensor.tensor) }, architecture: architecture, inputSize: inputSize)
+/// State-dict key renames torchvision applies when it loads old checkpoints (DenseNet's `norm.1` →
+/// `norm1`), applied before detection.
+let legacyKeyRenames: [@Sendable (String) -> String?] = []
+
+/// An architecture with its configuration: a named variant (`resnet50`) or a custom one read from a
+/// state dict. Everything about it — the state-dict layout, `zoo init`'s weights, the graph — comes
+/// from one build of its family's `forward`.
+public struct Architecture: Sendable, CustomStringConvertible {
+    /// The variant's name (`resnet50`), or `<family> (custom)`.
+    public let name: String
+    public let family: String
+    /// The configuration, one line (depths, widths, classes, options).
+    public let summary: String
+    public let classes: Int
+    /// The key of the last Linear's weight (its first dimension is `classes`).
+    public let classifier: String
+    /// The input size (height = width) the variant is defined for.
+    public let inputSize: Int
+    /// torchvision's evaluation transform for the variant's default weights.
+    public let transform: EvaluationTransform
+    let blueprint: @Sendable (Int) -> Blueprint
+    private let rebuild: @Sendable (BuildOptions, Int?) -> Architecture
+
+    fileprivate init(name: String, family: String, summary: String, classes: Int, classifier: String, inputSize: Int,
+                     transform: EvaluationTransform, blueprint: @escaping @Sendable (Int) -> Blueprint,
+                     rebuild: @escaping @Sendable (BuildOptions, Int?) -> Architecture) {
+        self.name = name
+        self.family = family
+        self.summary = summary
+        self.classes = classes
+        self.classifier = classifier
+        self.inputSize = inputSize
+        self.transform = transform
+        self.blueprint = blueprint
+        self.rebuild = rebuild
     }
 
-    /// Binds named tensors (a state dict's entries) the same way.
-    public static func bind(tensors: [(name: String, tensor: Tensor)], architecture: Architecture? = nil, inputSize: Int? = nil) throws -> Model {
-        var shapes: [String: [Int]] = [:]
-        for entry in tensors { shapes[entry.name] = entry.tensor.shape }
-        let chosen: Architecture
-        let config: ModelConfig
-        if let architecture {
-            chosen = architecture
-            config = architecture.config(from: shapes) ?? architecture.defaultConfig
-        } else if let (found, foundConfig) = Architecture.detect(shapes) {
-            (chosen, config) = (found, foundConfig)
-        } else {
-            // One short line: what the file holds, the nearest architecture, what zoo can still do.
-            let closest = Architecture.allCases.max { a, b in
-                Set(a.layout(a.defaultConfig).map(\.name)).intersection(shapes.keys).count
-                    < Set(b.layout(b.defaultConfig).map(\.name)).intersection(shapes.keys).count
-            }!
-            let known = Set(closest.layout(closest.defaultConfig).map(\.name))
-            let shared = known.intersection(shapes.keys).count
-            let first = tensors.first.map { " (first '\($0.name)')" } ?? ""
-            throw BindingError(architecture: "any zoo architecture (\(Architecture.allCases.map(\.rawValue).joined(separator: ", ")))", problems: [
-                "not a layout zoo knows: \(tensors.count) tensors\(first)"
-                    + (shared > 0 ? ", \(shared) of them named as in \(closest.rawValue) (which has \(known.count))" : "")
-                    + " — zoo can still inspect it and convert it to .pth or .safetensors",
-            ])
-        }
-        let problems = check(chosen, config, shapes)
-        guard problems.isEmpty else { throw BindingError(architecture: chosen.rawValue, problems: problems) }
-        var weights: [String: Tensor] = [:]
-        for entry in tensors {
-            let tensor = entry.tensor
-            guard tensor.dtype.isFloatingPoint else {
-                throw BindingError(architecture: chosen.rawValue, problems: ["'\(entry.name)' is \(tensor.dtype.rawValue), not floating point"])
-            }
-            do throws(LimitExceeded) { try ResourceLimits.current.checkDenseSize(tensor) } catch {
-                throw BindingError(architecture: chosen.rawValue, problems: ["'\(entry.name)': \(error)"])
-            }
-            weights[entry.name] = tensor.contiguous()
-        }
-        let graph = try chosen.graph(config: config, weights: weights, inputSize: inputSize ?? chosen.defaultInputSize)
-        return Model(architecture: chosen, config: config, graph: graph)
+    public var description: String { "\(name) (\(summary))" }
+
+    /// Every named variant of every family.
+    public static var all: [Architecture] { modelFamilies.flatMap { $0.architectures } }
+
+    /// A family as `zoo models` lists it.
+    public struct Family: Sendable {
+        public let name: String
+        public let source: String
+        public let note: String?
+        public let variants: [Architecture]
     }
 
-    private static func check(_ architecture: Architecture, _ config: ModelConfig, _ shapes: [String: [Int]]) -> [String] {
-        let layout = architecture.layout(config)
+    /// Every family, in `zoo models` order.
+    public static var families: [Family] {
+        modelFamilies.map { Family(name: $0.name, source: $0.source, note: $0.note, variants: $0.architectures) }
+    }
+
+    /// The named variant `name`.
+    public static func named(_ name: String) -> Architecture? { all.first { $0.name == name } }
+
+    /// The same architecture built with `options` and, when given, another number of classes.
+    public func with(_ options: BuildOptions, classes: Int? = nil) -> Architecture { rebuild(options, classes) }
+
+    /// Every state-dict entry, in torchvision's order.
+    public var parameters: [Parameter] { blueprint(inputSize).parameters }
+
+    /// The architecture whose layout `shapes` has exactly, keys and shapes.
+    public static func detect(_ shapes: [String: [Int]]) -> Architecture? {
+        for family in modelFamilies { if let found = family.detect(shapes) { return found } }
+        return nil
+    }
+
+    /// How `shapes` differs from this layout: missing keys, shape mismatches, unexpected keys (at most
+    /// `limit`).
+    func mismatches(_ shapes: [String: [Int]], limit: Int = .max) -> [String] {
         var problems: [String] = []
-        let expected = Set(layout.map(\.name))
-        for (name, shape) in layout {
-            guard let actual = shapes[name] else {
-                problems.append("missing '\(name)' \(shape)")
-                continue
-            }
-            if actual != shape { problems.append("'\(name)' has shape \(actual), expected \(shape)") }
+        let layout = parameters
+        for p in layout {
+            guard problems.count < limit else { return problems }
+            guard let actual = shapes[p.name] else { problems.append("missing '\(p.name)' \(p.shape)"); continue }
+            if actual != p.shape { problems.append("'\(p.name)' is \(actual), expected \(p.shape)") }
         }
-        for name in shapes.keys.sorted() where !expected.contains(name) {
-            problems.append("unexpected '\(name)' \(shapes[name]!)")
+        if shapes.count != layout.count || problems.count < limit {
+            let expected = Set(layout.map(\.name))
+            for name in shapes.keys.sorted() where !expected.contains(name) && problems.count < limit {
+                problems.append("unexpected '\(name)' \(shapes[name]!)")
+            }
         }
         return problems
     }
-}
 
-/// The state-dict layout shared by the AlexNet family: convolutions in `features` (module index,
-/// square kernel, groups), a 6×6 feature map flattened into Linear layers in `classifier`.
-struct ClassicLayout {
-    let convs: [(index: Int, kernel: Int, groups: Int)]
-    let linears: [Int]
-
-    /// Every key with its shape, in module order.
-    func layout(_ c: ModelConfig) -> [(name: String, shape: [Int])] {
-        var layout: [(name: String, shape: [Int])] = []
-        var inChannels = 3
-        for (i, conv) in convs.enumerated() {
-            layout.append(("features.\(conv.index).weight", [c.convChannels[i], inChannels / conv.groups, conv.kernel, conv.kernel]))
-            layout.append(("features.\(conv.index).bias", [c.convChannels[i]]))
-            inChannels = c.convChannels[i]
+    /// What a state dict that matches no layout looks like, one line: the nearest named variant and
+    /// its first difference, or that it is not a torchvision classification layout at all.
+    public static func diagnose(_ shapes: [String: [Int]], first: String?) -> String {
+        let keys = Set(shapes.keys)
+        var best: (architecture: Architecture, shared: Int)?
+        for family in modelFamilies {
+            for candidate in family.variants(for: shapes) {
+                let shared = candidate.parameters.filter { keys.contains($0.name) && shapes[$0.name] == $0.shape }.count
+                if shared > best?.shared ?? 0 { best = (candidate, shared) }
+            }
         }
-        var inFeatures = inChannels * 36
-        for (i, index) in linears.enumerated() {
-            let out = i < linears.count - 1 ? c.hidden[i] : c.classes
-            layout.append(("classifier.\(index).weight", [out, inFeatures]))
-            layout.append(("classifier.\(index).bias", [out]))
-            inFeatures = out
+        let count = "\(shapes.count) tensors" + (first.map { ", first '\($0)'" } ?? "")
+        guard let best, best.shared * 2 >= shapes.count else {
+            return "not a torchvision classification layout: \(count)"
         }
-        return layout
-    }
-
-    /// The widths a state dict's weight shapes give, or nil when a layer's weight is missing.
-    func config(from shapes: [String: [Int]]) -> ModelConfig? {
-        let channels = convs.compactMap { shapes["features.\($0.index).weight"]?.first }
-        let outs = linears.compactMap { shapes["classifier.\($0).weight"]?.first }
-        guard channels.count == convs.count, outs.count == linears.count, (channels + outs).allSatisfy({ $0 > 0 }) else { return nil }
-        return ModelConfig(convChannels: channels, hidden: Array(outs.dropLast()), classes: outs[outs.count - 1])
+        let difference = best.architecture.mismatches(shapes, limit: 1).first ?? "its options differ"
+        return "looks like torchvision \(best.architecture.name) but \(difference) (\(count))"
     }
 }
 
-extension String {
-    func replacingSuffix(_ suffix: String, _ replacement: String) -> String {
-        hasSuffix(suffix) ? String(dropLast(suffix.count)) + replacement : self
-    }
+extension Architecture: Equatable {
+    public static func == (a: Architecture, b: Architecture) -> Bool { a.name == b.name && a.summary == b.summary }
 }

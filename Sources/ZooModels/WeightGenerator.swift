@@ -58,14 +58,34 @@ public struct WeightGenerator: Sendable {
         return Tensor(floats: values, shape: shape)
     }
 
-    /// A full state dict for `architecture` in its original key order.
-    public func stateDict(_ architecture: Architecture, config: ModelConfig? = nil) -> [(name: String, tensor: Tensor)] {
-        let config = config ?? architecture.defaultConfig
-        return architecture.layout(config).enumerated().map { index, entry in
-            let shift = WeightGenerator.shift(fanIn: architecture.fanIn(of: entry.name, config: config),
-                                              bias: entry.name.hasSuffix(".bias"))
-            let values = values(stream: UInt64(index), count: entry.shape.reduce(1, *), shift: shift)
-            return (entry.name, Tensor(floats: values, shape: entry.shape))
+    /// A full state dict for `architecture` in torchvision's key order. Each entry's values follow
+    /// its role: weights and biases as above (fan-in scaled); BatchNorm / LayerNorm weights and
+    /// layer scales 1 + v with v in [−0.5, 0.5) (shift 23); their biases shift 25; running means
+    /// shift 24; running variances 1 + v in [0.5, 1.5) (positive); embeddings shift 22 (in [−1, 1));
+    /// num_batches_tracked 0 (int64); buffers the architecture fixes, their value. So no
+    /// normalization is the identity, and the stream of every entry is its position, as before.
+    public func stateDict(_ architecture: Architecture) -> [(name: String, tensor: Tensor)] {
+        architecture.parameters.enumerated().map { index, parameter in
+            let count = parameter.shape.reduce(1, *)
+            let stream = UInt64(index)
+            func floats(shift: Int, plusOne: Bool = false) -> Tensor {
+                var v = values(stream: stream, count: count, shift: shift)
+                if plusOne { for i in v.indices { v[i] += 1 } }
+                return Tensor(floats: v, shape: parameter.shape)
+            }
+            let tensor: Tensor
+            switch parameter.role {
+            case .weight(let fanIn): tensor = floats(shift: WeightGenerator.shift(fanIn: fanIn))
+            case .bias(let fanIn): tensor = floats(shift: WeightGenerator.shift(fanIn: fanIn, bias: true))
+            case .scale: tensor = floats(shift: 23, plusOne: true)
+            case .shift: tensor = floats(shift: 25)
+            case .runningMean: tensor = floats(shift: 24)
+            case .runningVariance: tensor = floats(shift: 23, plusOne: true)
+            case .embedding: tensor = floats(shift: 22)
+            case .batchCount: tensor = Tensor(int64s: [Int](repeating: 0, count: count), shape: parameter.shape)
+            case .fixed(let value): tensor = value
+            }
+            return (parameter.name, tensor)
         }
     }
 }

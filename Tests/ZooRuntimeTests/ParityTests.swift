@@ -19,24 +19,24 @@ final class ParityTests: XCTestCase {
         XCTAssertEqual(captured.map(\.node), model.graph.nodes.map(\.name), "every node is captured, in order")
         for (node, value) in captured {
             let reference = try Fixture.npy("\(activations)/\(node).npy")
-            assertParity(ParityReport(name: node, value: value, reference: reference), "\(model.architecture.rawValue) layer")
+            assertParity(ParityReport(name: node, value: value, reference: reference), "\(model.architecture.name) layer")
         }
         let output = try Executor(graph: model.graph, options: .init(threads: 2)).run(try Fixture.npy(input))
         assertParity(ParityReport(name: "logits", value: output[model.graph.outputs[0]]!, reference: try Fixture.npy(logits)),
-                     model.architecture.rawValue)
+                     model.architecture.name)
     }
 
     func testReducedTorchvisionAlexNetEveryLayer() throws {
         let alexnet = try model("torch/alexnet_small.pth")
-        XCTAssertEqual(alexnet.architecture, .alexnet)
-        XCTAssertEqual(alexnet.config, ModelConfig(convChannels: [8, 16, 24, 16, 16], hidden: [64, 64], classes: 10))
+        XCTAssertEqual(alexnet.architecture.name, "alexnet (custom)")
+        XCTAssertEqual(alexnet.architecture.summary, "8-16-24-16-16 / 64-64-10")
         try checkEveryLayer(alexnet, input: "parity/alexnet_small_input.npy", activations: "parity/alexnet_small_act",
                             logits: "parity/alexnet_small_logits.npy")
     }
 
     func testReducedPaperAlexNetEveryLayer() throws {
         let paper = try model("parity/alexnet_paper_small.pth")
-        XCTAssertEqual(paper.architecture, .alexnetPaper)
+        XCTAssertEqual(paper.architecture.family, "alexnet-paper")
         try checkEveryLayer(paper, input: "parity/alexnet_paper_small_input.npy", activations: "parity/alexnet_paper_small_act",
                             logits: "parity/alexnet_paper_small_logits.npy")
     }
@@ -59,7 +59,7 @@ final class ParityTests: XCTestCase {
                 let logits = (run["logits"] as! [String: Any])["file"] as! String
                 let output = try Executor(graph: m.graph).run(input)[m.graph.outputs[0]]!
                 assertParity(ParityReport(name: "logits", value: output, reference: try Fixture.npy("parity/" + logits)),
-                             "\(m.architecture.rawValue) \(run["name"]!)")
+                             "\(m.architecture.name) \(run["name"]!)")
                 checked += 1
             }
         }
@@ -70,7 +70,7 @@ final class ParityTests: XCTestCase {
     /// logits for the generated input (no 244 MB fixture needed).
     func testFullSizeAlexNetFromGenerator() throws {
         let generator = WeightGenerator(seed: 0)
-        let alexnet = try Model.bind(tensors: generator.stateDict(.alexnet))
+        let alexnet = try Model.bind(tensors: generator.stateDict(Architecture.named("alexnet")!))
         // torch's parameter count: the shapes torch recorded for this model in the parity manifest.
         let manifest = try Fixture.json("parity/manifest.json") as! [String: Any]
         let full = (manifest["fixtures"] as! [[String: Any]]).first { $0["model"] as? String == "alexnet_full_seed0" }!
@@ -91,7 +91,7 @@ final class ParityTests: XCTestCase {
     func testHalfPrecisionWeightsStayHalf() throws {
         let checkpoint = try Checkpoint.load(path: Fixture.path("torch/fp16_model.pth")).stateDict()
         let half = try Model.bind(checkpoint)
-        XCTAssertEqual(half.architecture, .alexnet)
+        XCTAssertEqual(half.architecture.name, "alexnet")
         XCTAssertEqual(half.graph.initializers.count, 16)
         for entry in checkpoint.entries {
             let bound = try XCTUnwrap(half.graph.initializer(entry.name), entry.name)
