@@ -50,6 +50,10 @@ protocol ModelFamily {
     static func inputSize(_ config: Config) -> Int
     static func classes(of config: Config) -> Int
     static func withClasses(_ config: Config, _ classes: Int) -> Config
+    /// A named variant's configuration fitted to what a state dict records beyond the variant: by
+    /// default the classes its classifier has; a family may also read optional heads (GoogLeNet's
+    /// aux1/aux2) or sizes (ViT's image size from its position embedding).
+    static func fitted(_ config: Config, to shapes: [String: [Int]]) -> Config
     /// A configuration read from a state dict's shapes when it is none of the named variants (custom
     /// widths or depths), or nil when the family takes only its variants.
     static func customConfig(from shapes: [String: [Int]]) -> Config?
@@ -61,6 +65,9 @@ protocol ModelFamily {
 
 extension ModelFamily {
     static func customConfig(from shapes: [String: [Int]]) -> Config? { nil }
+    static func fitted(_ config: Config, to shapes: [String: [Int]]) -> Config {
+        shapes[classifier]?.first.map { withClasses(config, $0) } ?? config
+    }
     static var note: String? { nil }
     static func applying(_ options: BuildOptions, to config: Config) -> (Config, String?) { (config, nil) }
 
@@ -71,19 +78,16 @@ extension ModelFamily {
         return Architecture(name: name, family: Self.name, summary: summary, classes: classes(of: built), classifier: classifier,
                             inputSize: inputSize(built), transform: transform,
                             blueprint: { size in ModelBuilder.build(inputSize: size) { root, x in build(root, x, built) } },
-                            rebuild: { options, classes in
-                                architecture(name, classes.map { withClasses(config, $0) } ?? config, transform, options: options)
+                            rebuild: { options, shapes in
+                                architecture(name, shapes.map { fitted(config, to: $0) } ?? config, transform, options: options)
                             })
     }
 
     static var architectures: [Architecture] { variants.map { architecture($0.name, $0.config, $0.transform) } }
 
-    /// The named variants with the classes a state dict's classifier has.
+    /// The named variants fitted to a state dict (`fitted(_:to:)`).
     static func variants(for shapes: [String: [Int]]) -> [Architecture] {
-        let classes = shapes[classifier]?.first
-        return variants.map { variant in
-            architecture(variant.name, classes.map { withClasses(variant.config, $0) } ?? variant.config, variant.transform)
-        }
+        variants.map { architecture($0.name, fitted($0.config, to: shapes), $0.transform) }
     }
 
     /// The named variant whose layout `shapes` has exactly (with the classes its classifier has),
@@ -122,11 +126,11 @@ public struct Architecture: Sendable, CustomStringConvertible {
     /// torchvision's evaluation transform for the variant's default weights.
     public let transform: EvaluationTransform
     let blueprint: @Sendable (Int) -> Blueprint
-    private let rebuild: @Sendable (BuildOptions, Int?) -> Architecture
+    private let rebuild: @Sendable (BuildOptions, [String: [Int]]?) -> Architecture
 
     fileprivate init(name: String, family: String, summary: String, classes: Int, classifier: String, inputSize: Int,
                      transform: EvaluationTransform, blueprint: @escaping @Sendable (Int) -> Blueprint,
-                     rebuild: @escaping @Sendable (BuildOptions, Int?) -> Architecture) {
+                     rebuild: @escaping @Sendable (BuildOptions, [String: [Int]]?) -> Architecture) {
         self.name = name
         self.family = family
         self.summary = summary
@@ -159,8 +163,9 @@ public struct Architecture: Sendable, CustomStringConvertible {
     /// The named variant `name`.
     public static func named(_ name: String) -> Architecture? { all.first { $0.name == name } }
 
-    /// The same architecture built with `options` and, when given, another number of classes.
-    public func with(_ options: BuildOptions, classes: Int? = nil) -> Architecture { rebuild(options, classes) }
+    /// The same architecture built with `options` and, when given, fitted to a state dict's shapes
+    /// (its classes, optional heads).
+    public func with(_ options: BuildOptions, fittedTo shapes: [String: [Int]]? = nil) -> Architecture { rebuild(options, shapes) }
 
     /// Every state-dict entry, in torchvision's order.
     public var parameters: [Parameter] { blueprint(inputSize).parameters }

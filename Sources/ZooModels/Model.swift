@@ -31,6 +31,7 @@ public struct Model: Sendable {
     /// Binds a state dict strictly: every missing key, unexpected key and shape mismatch is
     /// reported together. The architecture is detected from keys and shapes unless given; a given
     /// one keeps its depths and widths and takes the classes the state dict's classifier has.
+    /// `renamingLegacyKeys` applies first (torchvision's own load-time renames).
     /// Floating-point tensors keep their dtype (f16, bf16, f32, f64): nothing is widened, so a
     /// half-precision checkpoint converts to a half-precision file; the executor widens weights to
     /// f32 when it plans. Integer buffers (num_batches_tracked, index tables) must be integers.
@@ -50,7 +51,7 @@ public struct Model: Sendable {
         for entry in tensors { shapes[entry.name] = entry.tensor.shape }
         let chosen: Architecture
         if let architecture {
-            chosen = architecture.with(options, classes: shapes[architecture.classifier]?.first)
+            chosen = architecture.with(options, fittedTo: shapes)
         } else if let detected = Architecture.detect(shapes) {
             chosen = detected.with(options)
         } else {
