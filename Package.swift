@@ -66,7 +66,8 @@ let package = Package(
         /// to the kernels, ONNX import and export), grouped by family under Ops/.
         .target(name: "ZooOps", dependencies: ["ZooCore", "ZooKernels"]),
         .target(name: "ZooRuntime", dependencies: ["ZooCore", "ZooOps", "ZooKernels"]),
-        .target(name: "ZooModels", dependencies: ["ZooCore", "ZooOps", "TorchFormat"]),
+        /// Optimized in debug builds too: the weight generator makes hundreds of millions of values.
+        .target(name: "ZooModels", dependencies: ["ZooCore", "ZooOps", "TorchFormat"], swiftSettings: [.unsafeFlags(optimized)]),
         .executableTarget(
             name: "ZooCLI",
             dependencies: [

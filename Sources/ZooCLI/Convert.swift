@@ -130,6 +130,7 @@ struct Convert: ParsableCommand {
     var output: String
     @Option(help: "Architecture for the model graph when writing .onnx from a state dict (see zoo models); detected by default.")
     var arch: String?
+    @OptionGroup var build: BuildFlags
     @Option(parsing: .unconditional, help: "ONNX opset to write (13–21; default 17). Only for an .onnx output.")
     var opset: Int?
     @Flag(help: "Write ONNX initializers to <output>.data (automatic past 2 GiB). Only for an .onnx output.")
@@ -152,6 +153,9 @@ struct Convert: ParsableCommand {
         if key != nil, from != .torch { throw ValidationError("--key applies only to a PyTorch checkpoint input, not \(input)") }
         if arch != nil, from == .onnx || to != .onnx {
             throw ValidationError("--arch applies only when writing .onnx from a state dict (.pth or .safetensors)")
+        }
+        if let flag = build.flag, from == .onnx || to != .onnx {
+            throw ValidationError("\(flag) applies only when writing .onnx from a state dict (.pth or .safetensors)")
         }
     }
 
@@ -262,7 +266,7 @@ struct Convert: ParsableCommand {
             do {
                 try ONNX.save(model.graph, to: path, options: ONNXWriteOptions(opset: opset ?? 17, externalData: externalData))
             } catch { throw UserError(message: "\(error)") }
-            var outcome = Outcome(tensors: source.tensors.count, architecture: model.architecture.name, leftOut: source.leftOut)
+            var outcome = Outcome(tensors: source.tensors.count, architecture: model.architecture.description, leftOut: source.leftOut)
             outcome.opset = opset ?? 17
             if !noVerify {
                 printing.progress("verifying: running both models")
@@ -389,10 +393,7 @@ struct Convert: ParsableCommand {
     }
 
     private func sourceModel(_ tensors: [(name: String, tensor: Tensor)]) throws -> Model {
-        let architecture = try parseArchitecture(arch)
-        do { return try Model.bind(tensors: tensors, architecture: architecture) } catch {
-            throw UserError(message: "\(input): \(error)")
-        }
+        try build.bind(tensors, architecture: try parseArchitecture(arch), path: input)
     }
 
     private func onnxGraph(_ path: String) throws -> Graph {

@@ -34,6 +34,7 @@ struct Inspect: ParsableCommand {
 
     @Option(help: "Architecture for --graph (see zoo models); detected by default.")
     var arch: String?
+    @OptionGroup var build: BuildFlags
 
     @OptionGroup var printing: OutputOptions
 
@@ -43,6 +44,7 @@ struct Inspect: ParsableCommand {
         if noVerifyCrc, format != .torch { throw ValidationError("--no-verify-crc applies only to a PyTorch checkpoint, not \(file)") }
         if graph, format == .onnx { throw ValidationError("--graph does not apply to \(file): an ONNX model's graph is shown whenever zoo imports it") }
         if arch != nil, !graph { throw ValidationError("--arch applies only with --graph") }
+        if let flag = build.flag, !graph { throw ValidationError("\(flag) applies only with --graph") }
     }
 
     func run() throws {
@@ -74,8 +76,7 @@ struct Inspect: ParsableCommand {
     }
 
     private func bind(_ tensors: [(name: String, tensor: Tensor)]) throws -> Model {
-        do { return try Model.bind(tensors: tensors, architecture: try parseArchitecture(arch)) }
-        catch let error as UserError { throw error } catch { throw UserError(message: "\(file): \(error)") }
+        try build.bind(tensors, architecture: try parseArchitecture(arch), path: file)
     }
 }
 

@@ -81,6 +81,7 @@ struct Run: ParsableCommand {
     var output: [String]
     @Option(help: "Architecture of a state dict, when detection is not wanted (see zoo models).")
     var arch: String?
+    @OptionGroup var build: BuildFlags
     @Option(parsing: .unconditional, help: "Worker threads (default: all cores).")
     var threads: Int?
     @OptionGroup var printing: OutputOptions
@@ -93,7 +94,7 @@ struct Run: ParsableCommand {
     }
 
     func run() throws {
-        let loaded = try loadModel(model, architecture: arch)
+        let loaded = try loadModel(model, architecture: arch, options: build)
         let executor = try makeExecutor(loaded, threads: threads)
         let x = try readInputs(input, for: loaded.graph)
         // Which output goes to which file — an .npz takes every output — checked before anything runs.
@@ -166,11 +167,15 @@ struct Init: ParsableCommand {
     var output: String
     @Option(parsing: .unconditional, help: "Generator seed.", transform: parseSeed)
     var seed: UInt64 = 0
+    @OptionGroup var build: BuildFlags
     @OptionGroup var printing: OutputOptions
 
     func run() throws {
         guard let architecture = try parseArchitecture(arch) else { return }
         let format = try FileFormat(path: output)
+        if let flag = build.flag, format != .onnx {
+            throw UserError(usage: "\(flag) applies only to an .onnx output (a state dict does not record it), not \(output)")
+        }
         let entries = WeightGenerator(seed: seed).stateDict(architecture)
         switch format {
         case .torch:
@@ -183,12 +188,11 @@ struct Init: ParsableCommand {
         case .safetensors:
             do { try Safetensors.save(entries.map { ($0.name, $0.tensor) }, to: output) } catch { throw UserError(error) }
         case .onnx:
-            do {
-                let model = try Model.bind(tensors: entries.map { ($0.name, $0.tensor) }, architecture: architecture)
-                try ONNX.save(model.graph, to: output)
-            } catch { throw UserError(error) }
+            let model = try build.bind(entries, architecture: architecture, path: output)
+            do { try ONNX.save(model.graph, to: output) } catch { throw UserError(error) }
         }
-        let parameters = entries.reduce(0) { $0 + $1.tensor.count }
+        // Learned parameters, as torchvision counts them (not BatchNorm's statistics).
+        let parameters = architecture.parameters.filter(\.isLearned).reduce(0) { $0 + $1.shape.reduce(1, *) }
         printing.emit("wrote \(output.escapedForTerminal): \(architecture.name), \(entries.count) tensors, \(grouped(parameters)) parameters, seed \(seed)",
                       json: .object([("file", .string(output)), ("format", .string(format.rawValue)),
                                      ("architecture", .string(architecture.name)), ("tensors", .int(entries.count)),
@@ -212,6 +216,7 @@ struct Bench: ParsableCommand {
     var runs: Int = 20
     @Option(help: "Architecture of a state dict (see zoo models).")
     var arch: String?
+    @OptionGroup var build: BuildFlags
     @Flag(help: "Also time every layer and print its GFLOP/s against the per-core FMA peak.")
     var layers = false
     @Flag(help: "Also print every run's time (for benchmark scripts that pool runs).")
@@ -226,7 +231,7 @@ struct Bench: ParsableCommand {
 
     func run() throws {
         let loadStart = ContinuousClock.now
-        let loaded = try loadModel(model, architecture: arch)
+        let loaded = try loadModel(model, architecture: arch, options: build)
         let executor = try makeExecutor(loaded, threads: threads)
         let load = seconds(ContinuousClock.now - loadStart)
         let x = try generatedInputs(for: loaded.graph, batch: batch, seed: 0)

@@ -1,3 +1,4 @@
+import ArgumentParser
 import Foundation
 import Glibc
 import ONNXFormat
@@ -166,24 +167,22 @@ func stateDictOrder(_ tensors: [(name: String, tensor: Tensor)]) -> [(name: Stri
 
 /// The model in `path`. `--arch` (`architecture`) applies to state dicts only: an ONNX graph is
 /// what it is, so naming an architecture for one is a usage error.
-func loadModel(_ path: String, architecture: String?, key: String? = nil) throws -> LoadedModel {
+func loadModel(_ path: String, architecture: String?, key: String? = nil, options: BuildFlags = BuildFlags()) throws -> LoadedModel {
     let arch = try parseArchitecture(architecture)
     if try FileFormat(reading: path) == .onnx {
         if let architecture {
             throw UserError(usage: "--arch \(architecture) does not apply to \(path): an ONNX model is already a graph")
+        }
+        if let flag = options.flag {
+            throw UserError(usage: "\(flag) does not apply to \(path): an ONNX model is already a graph")
         }
         do {
             let model = try ONNX.load(path: path)
             return LoadedModel(path: path, graph: model.graph, architecture: nil, opset: model.opset)
         } catch { throw UserError(error) }
     }
-    let tensors = try readStateDict(path, key: key)
-    do {
-        let model = try Model.bind(tensors: tensors, architecture: arch)
-        return LoadedModel(path: path, graph: model.graph, architecture: model.architecture.description, opset: nil)
-    } catch {
-        throw UserError(message: "\(path): \(error)")
-    }
+    let model = try options.bind(try readStateDict(path, key: key), architecture: arch, path: path)
+    return LoadedModel(path: path, graph: model.graph, architecture: model.architecture.description, opset: nil)
 }
 
 /// Refuses, before any work, an output that is one of the command's inputs — the same file through
@@ -253,4 +252,26 @@ func timeRuns(_ runs: Int, _ body: () throws -> Void) rethrows -> [Double] {
 func median(_ values: [Double]) -> Double {
     let sorted = values.sorted()
     return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+}
+
+/// Choices a state dict does not record (`BuildOptions`), for the commands that build a model from one.
+struct BuildFlags: ParsableArguments {
+    @Flag(inversion: .prefixedNo, help: "GoogLeNet / Inception v3 from a state dict: convert ImageNet-normalized input to the normalization Google's weights were trained with, as torchvision does when it loads them (default: on; see zoo models).")
+    var transformInput: Bool? = nil
+
+    var options: BuildOptions { BuildOptions(transformInput: transformInput) }
+    /// The flag as typed, when one was.
+    var flag: String? { transformInput.map { $0 ? "--transform-input" : "--no-transform-input" } }
+
+    /// Binds `tensors` with these options; a flag the architecture does not take is a usage error.
+    func bind(_ tensors: [(name: String, tensor: Tensor)], architecture: Architecture?, path: String) throws -> Model {
+        let model: Model
+        do { model = try Model.bind(tensors: tensors, architecture: architecture, options: options) } catch {
+            throw UserError(message: "\(path): \(error)")
+        }
+        if let flag, !model.architecture.takesTransformInput {
+            throw UserError(usage: "\(flag) applies only to GoogLeNet and Inception v3, not to \(path) (\(model.architecture.name))")
+        }
+        return model
+    }
 }

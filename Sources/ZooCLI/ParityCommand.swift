@@ -38,6 +38,7 @@ struct Parity: ParsableCommand {
     var layers = false
     @Option(help: "Architecture of A (and B) when they are state dicts and detection is not wanted.")
     var arch: String?
+    @OptionGroup var build: BuildFlags
     @Option(parsing: .unconditional, help: "Worker threads (default: all cores).")
     var threads: Int?
     @OptionGroup var printing: OutputOptions
@@ -64,14 +65,14 @@ struct Parity: ParsableCommand {
 
     func run() throws {
         let start = ContinuousClock.now
-        let modelA = try loadModel(a, architecture: arch)
+        let modelA = try loadModel(a, architecture: arch, options: build)
         let given = input.isEmpty ? [] : try readInputs(input, for: modelA.graph)
         for value in given where value.tensor.count == 0 {
             throw UserError(message: "\(value.source): the input \(value.tensor.shape) is empty: nothing to compare")
         }
         let x = input.isEmpty ? try generatedInputs(for: modelA.graph, batch: batch ?? 1, seed: seed ?? 0)
             : Dictionary(uniqueKeysWithValues: given.map { ($0.name, $0.tensor) })
-        let modelB = referenceIsFile ? nil : try loadModel(b, architecture: arch)
+        let modelB = referenceIsFile ? nil : try loadModel(b, architecture: arch, options: build)
         let loaded = seconds(ContinuousClock.now - start)
 
         // One report per output (or node, --layers); both sides have the reference's shape.

@@ -71,15 +71,17 @@ extension ModelFamily {
     static var note: String? { nil }
     static func applying(_ options: BuildOptions, to config: Config) -> (Config, String?) { (config, nil) }
 
-    static func architecture(_ name: String, _ config: Config, _ transform: EvaluationTransform,
+    static func architecture(_ name: String, _ config: Config, _ transform: EvaluationTransform, custom: Bool = false,
                              options: BuildOptions = BuildOptions()) -> Architecture {
         let (built, choice) = applying(options, to: config)
         let summary = built.description + (choice.map { ", " + $0 } ?? "")
-        return Architecture(name: name, family: Self.name, summary: summary, classes: classes(of: built), classifier: classifier,
+        let takesTransformInput = applying(BuildOptions(transformInput: true), to: config).1 != nil
+        return Architecture(name: name, family: Self.name, isCustom: custom, summary: summary, takesTransformInput: takesTransformInput,
+                            classes: classes(of: built), classifier: classifier,
                             inputSize: inputSize(built), transform: transform,
                             blueprint: { size in ModelBuilder.build(inputSize: size) { root, x in build(root, x, built) } },
                             rebuild: { options, shapes in
-                                architecture(name, shapes.map { fitted(config, to: $0) } ?? config, transform, options: options)
+                                architecture(name, shapes.map { fitted(config, to: $0) } ?? config, transform, custom: custom, options: options)
                             })
     }
 
@@ -94,11 +96,13 @@ extension ModelFamily {
     /// else a custom configuration read from the shapes whose layout it has exactly.
     static func detect(_ shapes: [String: [Int]]) -> Architecture? {
         for candidate in variants(for: shapes) where candidate.mismatches(shapes, limit: 1).isEmpty { return candidate }
-        if let config = customConfig(from: shapes) {
-            let candidate = architecture("\(name) (custom)", config, variants[0].transform)
-            if candidate.mismatches(shapes, limit: 1).isEmpty { return candidate }
-        }
+        if let candidate = custom(shapes), candidate.mismatches(shapes, limit: 1).isEmpty { return candidate }
         return nil
+    }
+
+    /// The custom configuration a state dict's shapes suggest (`customConfig(from:)`), if any.
+    static func custom(_ shapes: [String: [Int]]) -> Architecture? {
+        customConfig(from: shapes).map { architecture("\(name) (custom)", $0, variants[0].transform, custom: true) }
     }
 }
 
@@ -116,8 +120,12 @@ public struct Architecture: Sendable, CustomStringConvertible {
     /// The variant's name (`resnet50`), or `<family> (custom)`.
     public let name: String
     public let family: String
+    /// Read from a state dict's shapes rather than one of the named variants.
+    public let isCustom: Bool
     /// The configuration, one line (depths, widths, classes, options).
     public let summary: String
+    /// Whether `BuildOptions.transformInput` applies (GoogLeNet, Inception v3).
+    public let takesTransformInput: Bool
     public let classes: Int
     /// The key of the last Linear's weight (its first dimension is `classes`).
     public let classifier: String
@@ -128,12 +136,14 @@ public struct Architecture: Sendable, CustomStringConvertible {
     let blueprint: @Sendable (Int) -> Blueprint
     private let rebuild: @Sendable (BuildOptions, [String: [Int]]?) -> Architecture
 
-    fileprivate init(name: String, family: String, summary: String, classes: Int, classifier: String, inputSize: Int,
+    fileprivate init(name: String, family: String, isCustom: Bool, summary: String, takesTransformInput: Bool, classes: Int, classifier: String, inputSize: Int,
                      transform: EvaluationTransform, blueprint: @escaping @Sendable (Int) -> Blueprint,
                      rebuild: @escaping @Sendable (BuildOptions, [String: [Int]]?) -> Architecture) {
         self.name = name
         self.family = family
+        self.isCustom = isCustom
         self.summary = summary
+        self.takesTransformInput = takesTransformInput
         self.classes = classes
         self.classifier = classifier
         self.inputSize = inputSize
@@ -142,7 +152,8 @@ public struct Architecture: Sendable, CustomStringConvertible {
         self.rebuild = rebuild
     }
 
-    public var description: String { "\(name) (\(summary))" }
+    /// `resnet50 (bottleneck blocks 3-4-6-3, 1000 classes)`; a custom one by its family.
+    public var description: String { "\(isCustom ? family : name) (\(summary))" }
 
     /// Every named variant of every family.
     public static var all: [Architecture] { modelFamilies.flatMap { $0.architectures } }
@@ -195,14 +206,15 @@ public struct Architecture: Sendable, CustomStringConvertible {
         return problems
     }
 
-    /// What a state dict that matches no layout looks like, one line: the nearest named variant and
-    /// its first difference, or that it is not a torchvision classification layout at all.
+    /// What a state dict that matches no layout looks like, one line: the nearest architecture (a
+    /// named variant, or a family's custom widths read from the shapes) and its first differences, or
+    /// that it is not a torchvision classification layout at all (when not even half its tensors are
+    /// named and shaped as in the nearest).
     public static func diagnose(_ shapes: [String: [Int]], first: String?) -> String {
-        let keys = Set(shapes.keys)
         var best: (architecture: Architecture, shared: Int)?
         for family in modelFamilies {
-            for candidate in family.variants(for: shapes) {
-                let shared = candidate.parameters.filter { keys.contains($0.name) && shapes[$0.name] == $0.shape }.count
+            for candidate in family.variants(for: shapes) + [family.custom(shapes)].compactMap({ $0 }) {
+                let shared = candidate.parameters.filter { shapes[$0.name] == $0.shape }.count
                 if shared > best?.shared ?? 0 { best = (candidate, shared) }
             }
         }
@@ -210,8 +222,10 @@ public struct Architecture: Sendable, CustomStringConvertible {
         guard let best, best.shared * 2 >= shapes.count else {
             return "not a torchvision classification layout: \(count)"
         }
-        let difference = best.architecture.mismatches(shapes, limit: 1).first ?? "its options differ"
-        return "looks like torchvision \(best.architecture.name) but \(difference) (\(count))"
+        let differences = best.architecture.mismatches(shapes, limit: 4)
+        let shown = differences.prefix(3).joined(separator: "; ") + (differences.count > 3 ? "; …" : "")
+        return "looks like torchvision \(best.architecture.isCustom ? best.architecture.description : best.architecture.name) but "
+            + (shown.isEmpty ? "its options differ" : shown) + " (\(count))"
     }
 }
 

@@ -77,7 +77,7 @@ public struct Model: Sendable {
         }
         // Only what the graph reads becomes an initializer (not num_batches_tracked or unused heads).
         let read = Set(blueprint.nodes.flatMap(\.inputs))
-        let graph = try Graph(name: chosen.name, inputs: [blueprint.input],
+        let graph = try Graph(name: chosen.description, inputs: [blueprint.input],
                               initializers: initializers.filter { read.contains($0.name) } + blueprint.constants,
                               nodes: blueprint.nodes, outputs: [blueprint.output])
         return Model(architecture: chosen, graph: graph)

@@ -244,10 +244,11 @@ extension Module {
         let weight = parameter("weight", [outFeatures, inFeatures], .weight(fanIn: inFeatures))
         let b = bias ? [parameter("bias", [outFeatures], .bias(fanIn: inFeatures))] : []
         if rank2 { return node(Op.Gemm.linear, [x, weight] + b) }
-        // Rank > 2 (tokens): MatMul with the transposed weight, then the bias.
+        // Rank > 2 (tokens): MatMul with the transposed weight (folded when the plan is made), then
+        // the bias; the module's output is the node named after it.
         let transposed = node(Op.Transpose(perm: [1, 0]), [weight], function: "weight_t")
-        let product = node(Op.MatMul(), [x, transposed])
-        return bias ? node(Op.Binary.add, [product, b[0]], function: "bias") : product
+        guard bias else { return node(Op.MatMul(), [x, transposed]) }
+        return node(Op.Binary.add, [node(Op.MatMul(), [x, transposed], function: "matmul"), b[0]])
     }
 
     /// nn.LayerNorm over the last dimension.

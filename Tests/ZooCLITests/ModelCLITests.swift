@@ -33,8 +33,9 @@ final class ModelCLITests: XCTestCase {
     }
 
     /// The reduced AlexNet with its entries changed by `edit` (name → tensor, nil to drop), plus extras.
-    private func editedCheckpoint(_ name: String, edit: (String, Tensor) -> Tensor?, extra: [(String, Tensor)] = []) throws -> String {
-        let stateDict = try Checkpoint.load(path: fixture("torch/alexnet_small.pth")).stateDict()
+    private func editedCheckpoint(_ name: String, source: String? = nil, edit: (String, Tensor) -> Tensor?,
+                                  extra: [(String, Tensor)] = []) throws -> String {
+        let stateDict = try Checkpoint.load(path: source ?? fixture("torch/alexnet_small.pth")).stateDict()
         var entries: [(name: String, tensor: TorchTensor)] = []
         for (entryName, t) in stateDict.entries.map({ ($0.name, $0.tensor.tensor) }) + extra {
             guard let edited = edit(entryName, t) else { continue }
@@ -93,22 +94,30 @@ final class ModelCLITests: XCTestCase {
             default: return t
             }
         }, extra: [("features.99.weight", Tensor(floats: [1], shape: [1]))])
-        let result = try run("run", broken, "--arch", "alexnet", "--input", fixture("parity/alexnet_small_input.npy"), "--output", temp("y.npy"))
+        // Detected: the nearest layout is AlexNet at the widths the file has, and all three differences show.
+        let result = try run("run", broken, "--input", fixture("parity/alexnet_small_input.npy"), "--output", temp("y.npy"))
         XCTAssertEqual(result.status, 1)
-        XCTAssertEqual(result.stderr.split(separator: "\n").count, 1, result.stderr)
-        for part in ["missing 'features.6.bias'", "'classifier.4.weight' has shape [64, 63], expected [64, 64]", "unexpected 'features.99.weight'"] {
-            XCTAssertTrue(result.stderr.contains(part), "\(part) not in: \(result.stderr)")
-        }
+        XCTAssertEqual(result.stderr, "Error: \(broken): looks like torchvision alexnet (8-16-24-16-16 / 64-64-10) but missing 'features.6.bias' [24]; "
+            + "'classifier.4.weight' is [64, 63], expected [64, 64]; unexpected 'features.99.weight' [1] (16 tensors, first 'features.0.weight') "
+            + "— zoo can still inspect it and convert it to .pth or .safetensors\n")
         XCTAssertFalse(FileManager.default.fileExists(atPath: temp("y.npy")))
+        // Named: strict against that variant, every problem counted.
+        let named = try run("run", broken, "--arch", "alexnet", "--input", fixture("parity/alexnet_small_input.npy"), "--output", temp("y.npy"))
+        XCTAssertEqual(named.status, 1)
+        XCTAssertEqual(named.stderr.split(separator: "\n").count, 1, named.stderr)
+        for part in ["state dict does not fit alexnet: 'features.0.weight' is [8, 3, 11, 11], expected [64, 3, 11, 11]", "; and 8 more"] {
+            XCTAssertTrue(named.stderr.contains(part), "\(part) not in: \(named.stderr)")
+        }
     }
 
     func testUnknownArchitecture() throws {
-        let result = try run("init", "resnet50", "-o", temp("r.pth"))
+        let result = try run("init", "resnet5", "-o", temp("r.pth"))
         XCTAssertEqual(result.status, 1)
-        XCTAssertTrue(result.stderr.contains("unknown architecture 'resnet50'"), result.stderr)
+        XCTAssertTrue(result.stderr.hasPrefix("Error: unknown architecture 'resnet5' (nearest: resnet50)"), result.stderr)
         let detect = try run("run", fixture("torch/nested.pth"), "--input", fixture("parity/alexnet_small_input.npy"), "--output", temp("y.npy"))
         XCTAssertEqual(detect.status, 1)
-        XCTAssertTrue(detect.stderr.contains("does not fit"), detect.stderr)
+        XCTAssertEqual(detect.stderr, "Error: \(fixture("torch/nested.pth")): not a torchvision classification layout: 9 tensors, first 'conv.weight' "
+            + "— zoo can still inspect it and convert it to .pth or .safetensors\n")
         // A layout zoo does not know (a MobileNetV2-like one, sharing one key name with AlexNet) is one
         // short line — it used to list every missing and unexpected key (17 KB).
         var mobile: [(name: String, tensor: Tensor)] = []
@@ -117,9 +126,17 @@ final class ModelCLITests: XCTestCase {
         try Safetensors.save(mobile, to: temp("mobile.safetensors"))
         let unknown = try run("convert", temp("mobile.safetensors"), temp("mobile.onnx"))
         XCTAssertEqual(unknown.status, 1)
-        XCTAssertEqual(unknown.stderr, "Error: \(temp("mobile.safetensors")): state dict does not fit any zoo architecture (alexnet, alexnet-paper): "
-            + "not a layout zoo knows: 41 tensors (first 'classifier.1.weight'), 1 of them named as in alexnet (which has 16) — "
-            + "zoo can still inspect it and convert it to .pth or .safetensors\n")
+        XCTAssertEqual(unknown.stderr, "Error: \(temp("mobile.safetensors")): not a torchvision classification layout: 41 tensors, "
+            + "first 'classifier.1.weight' — zoo can still inspect it and convert it to .pth or .safetensors\n")
+        // One tensor off a real layout names the architecture and the tensor.
+        XCTAssertEqual(try run("init", "resnet18", "-o", temp("r18.pth")).status, 0)
+        let edited = try editedCheckpoint("r18-edited.pth", source: temp("r18.pth"), edit: { name, t in
+            name == "layer4.1.conv2.weight" ? Tensor(floats: Array(t.floats().prefix(512 * 256 * 9)), shape: [512, 256, 3, 3]) : t
+        })
+        let near = try run("convert", edited, temp("r18.onnx"))
+        XCTAssertEqual(near.status, 1)
+        XCTAssertEqual(near.stderr, "Error: \(edited): looks like torchvision resnet18 but 'layer4.1.conv2.weight' is [512, 256, 3, 3], "
+            + "expected [512, 512, 3, 3] (122 tensors, first 'conv1.weight') — zoo can still inspect it and convert it to .pth or .safetensors\n")
     }
 
     private func npy(_ name: String, descr: String, fortran: Bool = false, shape: String, data: [UInt8]) throws -> String {
@@ -161,7 +178,7 @@ final class ModelCLITests: XCTestCase {
         XCTAssertTrue(result.stdout.contains("features.14   MaxPool(k=3×3 s=2×2 ceil)  features.13 -> f32 [N, 32, 6, 6]"), result.stdout)
         let unbound = try run("inspect", fixture("torch/nested.pth"), "--graph")
         XCTAssertEqual(unbound.status, 1)
-        XCTAssertTrue(unbound.stderr.contains("does not fit"), unbound.stderr)
+        XCTAssertTrue(unbound.stderr.contains("not a torchvision classification layout"), unbound.stderr)
     }
 
     /// pth → onnx → pth and pth → safetensors → pth keep every tensor bit for bit; convert's own

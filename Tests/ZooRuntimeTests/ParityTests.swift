@@ -91,7 +91,7 @@ final class ParityTests: XCTestCase {
     func testHalfPrecisionWeightsStayHalf() throws {
         let checkpoint = try Checkpoint.load(path: Fixture.path("torch/fp16_model.pth")).stateDict()
         let half = try Model.bind(checkpoint)
-        XCTAssertEqual(half.architecture.name, "alexnet")
+        XCTAssertEqual(half.architecture.family, "alexnet")
         XCTAssertEqual(half.graph.initializers.count, 16)
         for entry in checkpoint.entries {
             let bound = try XCTUnwrap(half.graph.initializer(entry.name), entry.name)
