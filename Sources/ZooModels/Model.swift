@@ -75,12 +75,7 @@ public struct Model: Sendable {
             }
             initializers.append((parameter.name, tensor.contiguous()))
         }
-        // Only what the graph reads becomes an initializer (not num_batches_tracked or unused heads).
-        let read = Set(blueprint.nodes.flatMap(\.inputs))
-        let graph = try Graph(name: chosen.description, inputs: [blueprint.input],
-                              initializers: initializers.filter { read.contains($0.name) } + blueprint.constants,
-                              nodes: blueprint.nodes, outputs: [blueprint.output])
-        return Model(architecture: chosen, graph: graph)
+        return Model(architecture: chosen, graph: try chosen.graph(blueprint, weights: initializers))
     }
 
     /// The state dict with torchvision's load-time renames applied to the keys that need them.
@@ -90,5 +85,22 @@ public struct Model: Sendable {
             for rename in legacyKeyRenames { if let renamed = rename(entry.name) { return (renamed, entry.tensor) } }
             return entry
         }
+    }
+}
+
+extension Architecture {
+    /// The graph over `weights` (by state-dict key) for [N, 3, size, size] inputs, with no check of
+    /// the weights beyond the graph's own shape inference: `Model.bind` checks a state dict strictly
+    /// first. Only the entries the graph reads become initializers (not num_batches_tracked or
+    /// unused heads).
+    public func graph(weights: [(name: String, tensor: Tensor)], inputSize size: Int? = nil) throws(GraphError) -> Graph {
+        try graph(blueprint(size ?? inputSize), weights: weights)
+    }
+
+    func graph(_ blueprint: Blueprint, weights: [(name: String, tensor: Tensor)]) throws(GraphError) -> Graph {
+        let read = Set(blueprint.nodes.flatMap(\.inputs))
+        return try Graph(name: description, inputs: [blueprint.input],
+                         initializers: weights.filter { read.contains($0.name) } + blueprint.constants,
+                         nodes: blueprint.nodes, outputs: [blueprint.output])
     }
 }
