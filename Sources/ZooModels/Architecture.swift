@@ -107,7 +107,10 @@ extension ModelFamily {
 }
 
 /// Every family zoo builds, in `zoo models` order.
-let modelFamilies: [any ModelFamily.Type] = [AlexNet.self, AlexNetPaper.self, ResNet.self]
+let modelFamilies: [any ModelFamily.Type] = [
+    AlexNet.self, AlexNetPaper.self, ResNet.self,
+    VGG.self,
+]
 
 /// State-dict key renames torchvision applies when it loads old checkpoints (DenseNet's `norm.1` →
 /// `norm1`), applied before detection.
