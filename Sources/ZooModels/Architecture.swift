@@ -110,6 +110,7 @@ extension ModelFamily {
 let modelFamilies: [any ModelFamily.Type] = [
     AlexNet.self, AlexNetPaper.self, ResNet.self,
     VGG.self,
+    SqueezeNet.self,
 ]
 
 /// State-dict key renames torchvision applies when it loads old checkpoints (DenseNet's `norm.1` →
