@@ -111,6 +111,7 @@ let modelFamilies: [any ModelFamily.Type] = [
     AlexNet.self, AlexNetPaper.self, ResNet.self,
     VGG.self,
     SqueezeNet.self,
+    ShuffleNetV2.self,
 ]
 
 /// State-dict key renames torchvision applies when it loads old checkpoints (DenseNet's `norm.1` →
