@@ -244,11 +244,15 @@ extension Module {
         let weight = parameter("weight", [outFeatures, inFeatures], .weight(fanIn: inFeatures))
         let b = bias ? [parameter("bias", [outFeatures], .bias(fanIn: inFeatures))] : []
         if rank2 { return node(Op.Gemm.linear, [x, weight] + b) }
-        // Rank > 2 (tokens): MatMul with the transposed weight (folded when the plan is made), then
-        // the bias; the module's output is the node named after it.
-        let transposed = node(Op.Transpose(perm: [1, 0]), [weight], function: "weight_t")
-        guard bias else { return node(Op.MatMul(), [x, transposed]) }
-        return node(Op.Binary.add, [node(Op.MatMul(), [x, transposed], function: "matmul"), b[0]])
+        // Rank > 2 (tokens [N, …, D]): the same Gemm over the rows of a [N·…, D] view, reshaped back to
+        // [N, …, out] — so the weight stays as stored (no transposed copy) and runs in the packed
+        // Linear kernel. The module's output is the node named after it.
+        let rows = node(Op.Reshape(shape: [-1, inFeatures]), [x], function: "rows")
+        let product = node(Op.Gemm.linear, [rows, weight] + b, function: "gemm")
+        let leading = node(Op.Shape(start: 0, end: -1), [x], function: "shape")
+        let outShape = node(Op.Concat(axis: 0), [leading, constant("features", Tensor(int64s: [outFeatures], shape: [1]))],
+                            function: "out_shape")
+        return node(Op.Reshape(shape: nil), [product, outShape])
     }
 
     /// nn.LayerNorm over the last dimension.
