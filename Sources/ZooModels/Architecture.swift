@@ -112,11 +112,14 @@ let modelFamilies: [any ModelFamily.Type] = [
     VGG.self,
     SqueezeNet.self,
     ShuffleNetV2.self,
+    DenseNet.self,
 ]
 
 /// State-dict key renames torchvision applies when it loads old checkpoints (DenseNet's `norm.1` →
 /// `norm1`), applied before detection.
-let legacyKeyRenames: [@Sendable (String) -> String?] = []
+let legacyKeyRenames: [@Sendable (String) -> String?] = [
+    DenseNet.legacyKeyName,
+]
 
 /// An architecture with its configuration: a named variant (`resnet50`) or a custom one read from a
 /// state dict. Everything about it — the state-dict layout, `zoo init`'s weights, the graph — comes
