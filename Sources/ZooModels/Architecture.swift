@@ -195,17 +195,21 @@ public struct Architecture: Sendable, CustomStringConvertible {
         return nil
     }
 
-    /// How `shapes` differs from this layout: missing keys, shape mismatches, unexpected keys (at most
-    /// `limit`).
+    /// How `shapes` differs from this layout: missing keys (num_batches_tracked may be missing, as in
+    /// checkpoints from before torch 0.4.1), shape mismatches, unexpected keys (at most `limit`).
     func mismatches(_ shapes: [String: [Int]], limit: Int = .max) -> [String] {
         var problems: [String] = []
         let layout = parameters
         for p in layout {
             guard problems.count < limit else { return problems }
-            guard let actual = shapes[p.name] else { problems.append("missing '\(p.name)' \(p.shape)"); continue }
+            guard let actual = shapes[p.name] else {
+                // Checkpoints saved before torch 0.4.1 have no num_batches_tracked; torch fills it in.
+                if p.role != .batchCount { problems.append("missing '\(p.name)' \(p.shape)") }
+                continue
+            }
             if actual != p.shape { problems.append("'\(p.name)' is \(actual), expected \(p.shape)") }
         }
-        if shapes.count != layout.count || problems.count < limit {
+        if problems.count < limit {
             let expected = Set(layout.map(\.name))
             for name in shapes.keys.sorted() where !expected.contains(name) && problems.count < limit {
                 problems.append("unexpected '\(name)' \(shapes[name]!)")

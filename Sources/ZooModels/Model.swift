@@ -64,7 +64,7 @@ public struct Model: Sendable {
         for entry in tensors { weights[entry.name] = entry.tensor }
         var initializers: [(name: String, tensor: Tensor)] = []
         for parameter in blueprint.parameters {
-            let tensor = weights[parameter.name]!
+            guard let tensor = weights[parameter.name] else { continue }  // a num_batches_tracked older torch did not save
             guard tensor.dtype.isFloatingPoint == !parameter.role.isInteger else {
                 throw BindingError(architecture: chosen.name, problems: [
                     "'\(parameter.name)' is \(tensor.dtype.rawValue), expected \(parameter.role.isInteger ? "an integer type" : "floating point")",
