@@ -39,11 +39,20 @@ public struct WeightGenerator: Sendable {
 
     /// `count` values of `stream`, scaled by 2^−shift.
     public func values(stream: UInt64, count: Int, shift: Int) -> [Float] {
+        [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
+            fill(buffer, stream: stream, shift: shift)
+            initialized = count
+        }
+    }
+
+    /// Writes the first `buffer.count` values of `stream` (scaled by 2^−shift, plus `offset`) into
+    /// `buffer`.
+    func fill(_ buffer: UnsafeMutableBufferPointer<Float>, stream: UInt64, shift: Int, offset: Float = 0) {
         let base = WeightGenerator.mix(seed &* WeightGenerator.golden &+ stream &+ 1)
         let scale = Float(sign: .plus, exponent: -shift, significand: 1)
-        return (0..<count).map { i in
+        for i in buffer.indices {
             let h = WeightGenerator.mix(base &+ UInt64(i + 1) &* WeightGenerator.golden)
-            return Float(Int(h >> 41) - (1 << 22)) * scale
+            buffer[i] = Float(Int(h >> 41) - (1 << 22)) * scale + offset
         }
     }
 
@@ -68,10 +77,11 @@ public struct WeightGenerator: Sendable {
         architecture.parameters.enumerated().map { index, parameter in
             let count = parameter.shape.reduce(1, *)
             let stream = UInt64(index)
+            // Generated in place: no second copy of the largest tensor (VGG's 411 MB classifier.0).
             func floats(shift: Int, plusOne: Bool = false) -> Tensor {
-                var v = values(stream: stream, count: count, shift: shift)
-                if plusOne { for i in v.indices { v[i] += 1 } }
-                return Tensor(floats: v, shape: parameter.shape)
+                try! Tensor(dtype: .f32, shape: parameter.shape) { bytes in
+                    fill(bytes.bindMemory(to: Float.self), stream: stream, shift: shift, offset: plusOne ? 1 : 0)
+                }
             }
             let tensor: Tensor
             switch parameter.role {
