@@ -3,18 +3,18 @@ import ZooOps
 
 /// The widths that size an AlexNet: output channels of each convolution, hidden fc widths, classes.
 /// Reduced-width variants (used for small fixtures) are the same architecture.
-public struct AlexNetConfig: Equatable, Sendable, CustomStringConvertible {
-    public var convChannels: [Int]
-    public var hidden: [Int]
-    public var classes: Int
+struct AlexNetConfig: FamilyConfig {
+    var convChannels: [Int]
+    var hidden: [Int]
+    var classes: Int
 
-    public init(convChannels: [Int], hidden: [Int], classes: Int) {
+    init(convChannels: [Int], hidden: [Int], classes: Int) {
         self.convChannels = convChannels
         self.hidden = hidden
         self.classes = classes
     }
 
-    public var description: String {
+    var description: String {
         convChannels.map(String.init).joined(separator: "-") + " / " + (hidden + [classes]).map(String.init).joined(separator: "-")
     }
 
@@ -50,12 +50,6 @@ enum AlexNet: ModelFamily {
     ]
     static let classifier = "classifier.6.weight"
     static func inputSize(_ config: AlexNetConfig) -> Int { 224 }
-    static func classes(of config: AlexNetConfig) -> Int { config.classes }
-    static func withClasses(_ config: AlexNetConfig, _ classes: Int) -> AlexNetConfig {
-        var c = config
-        c.classes = classes
-        return c
-    }
     static func customConfig(from shapes: [String: [Int]]) -> AlexNetConfig? { AlexNetConfig.reading(shapes, convs: [0, 3, 6, 8, 10]) }
 
     static func build(_ root: Module, _ input: Value, _ c: AlexNetConfig) -> Value {

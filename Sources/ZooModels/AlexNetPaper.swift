@@ -20,8 +20,6 @@ enum AlexNetPaper: ModelFamily {
     ]
     static let classifier = "classifier.6.weight"
     static func inputSize(_ config: AlexNetConfig) -> Int { 227 }
-    static func classes(of config: AlexNetConfig) -> Int { config.classes }
-    static func withClasses(_ config: AlexNetConfig, _ classes: Int) -> AlexNetConfig { AlexNet.withClasses(config, classes) }
     static func customConfig(from shapes: [String: [Int]]) -> AlexNetConfig? { AlexNetConfig.reading(shapes, convs: [0, 4, 8, 10, 12]) }
 
     static func build(_ root: Module, _ input: Value, _ c: AlexNetConfig) -> Value {

@@ -33,9 +33,15 @@ public struct BuildOptions: Sendable, Equatable {
     public init(transformInput: Bool? = nil) { self.transformInput = transformInput }
 }
 
+/// A family's configuration: depths, widths, options — and the number of classes, which every
+/// torchvision classifier takes (`num_classes`).
+protocol FamilyConfig: Equatable, Sendable, CustomStringConvertible {
+    var classes: Int { get set }
+}
+
 /// One family of models (one file): its named variants as data and how to build any of them.
 protocol ModelFamily {
-    associatedtype Config: Equatable & Sendable & CustomStringConvertible
+    associatedtype Config: FamilyConfig
     /// The family's name as `zoo models` lists it ("resnet").
     static var name: String { get }
     /// The paper and torchvision source the family follows, one line.
@@ -48,8 +54,6 @@ protocol ModelFamily {
     static var note: String? { get }
     /// The input size (height = width) the variant is defined for.
     static func inputSize(_ config: Config) -> Int
-    static func classes(of config: Config) -> Int
-    static func withClasses(_ config: Config, _ classes: Int) -> Config
     /// A named variant's configuration fitted to what a state dict records beyond the variant: by
     /// default the classes its classifier has; a family may also read optional heads (GoogLeNet's
     /// aux1/aux2) or sizes (ViT's image size from its position embedding).
@@ -66,7 +70,9 @@ protocol ModelFamily {
 extension ModelFamily {
     static func customConfig(from shapes: [String: [Int]]) -> Config? { nil }
     static func fitted(_ config: Config, to shapes: [String: [Int]]) -> Config {
-        shapes[classifier]?.first.map { withClasses(config, $0) } ?? config
+        var fitted = config
+        if let classes = shapes[classifier]?.first { fitted.classes = classes }
+        return fitted
     }
     static var note: String? { nil }
     static func applying(_ options: BuildOptions, to config: Config) -> (Config, String?) { (config, nil) }
@@ -77,7 +83,7 @@ extension ModelFamily {
         let summary = built.description + (choice.map { ", " + $0 } ?? "")
         let takesTransformInput = applying(BuildOptions(transformInput: true), to: config).1 != nil
         return Architecture(name: name, family: Self.name, isCustom: custom, summary: summary, takesTransformInput: takesTransformInput,
-                            classes: classes(of: built), classifier: classifier,
+                            classes: built.classes, classifier: classifier,
                             inputSize: inputSize(built), transform: transform,
                             blueprint: { size in ModelBuilder.build(inputSize: size) { root, x in build(root, x, built) } },
                             rebuild: { options, shapes in

@@ -8,7 +8,7 @@ import ZooOps
 /// channels, 2×2 average pool) between them, norm5, ReLU, global average and `classifier`.
 /// Takes any input ≥ 29×29.
 enum DenseNet: ModelFamily {
-    struct Config: Equatable, Sendable, CustomStringConvertible {
+    struct Config: FamilyConfig {
         /// k: the channels each dense layer adds.
         var growthRate: Int
         /// Dense layers in each block.
@@ -33,12 +33,6 @@ enum DenseNet: ModelFamily {
         ("densenet201", Config(growthRate: 32, blockConfig: [6, 12, 48, 32], numInitFeatures: 64), .standard),
     ]
     static func inputSize(_ config: Config) -> Int { 224 }
-    static func classes(of config: Config) -> Int { config.classes }
-    static func withClasses(_ config: Config, _ classes: Int) -> Config {
-        var c = config
-        c.classes = classes
-        return c
-    }
 
     /// Any growth rate, block configuration, initial width and bottleneck width: the initial width
     /// from conv0, the blocks' layer counts from the keys, k from the first layer's 3×3 convolution,

@@ -8,7 +8,7 @@ import ZooOps
 enum ResNet: ModelFamily {
     enum Block: String, Sendable { case basic, bottleneck }
 
-    struct Config: Equatable, Sendable, CustomStringConvertible {
+    struct Config: FamilyConfig {
         var block: Block
         /// Blocks in layer1…layer4.
         var layers: [Int]
@@ -38,12 +38,6 @@ enum ResNet: ModelFamily {
         ("wide_resnet101_2", Config(block: .bottleneck, layers: [3, 4, 23, 3], widthPerGroup: 128), EvaluationTransform(resize: 232, crop: 224)),
     ]
     static func inputSize(_ config: Config) -> Int { 224 }
-    static func classes(of config: Config) -> Int { config.classes }
-    static func withClasses(_ config: Config, _ classes: Int) -> Config {
-        var c = config
-        c.classes = classes
-        return c
-    }
 
     /// Any depth: the block type from `layer1.0.conv3`, blocks per layer from the keys, groups and
     /// width from layer1's 3×3 convolution.

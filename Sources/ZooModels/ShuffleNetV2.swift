@@ -8,7 +8,7 @@ import ZooOps
 /// and transform one half), each followed by a channel shuffle of two groups, conv5 (1×1), the
 /// spatial mean and `fc`. Takes any input size.
 enum ShuffleNetV2: ModelFamily {
-    struct Config: Equatable, Sendable, CustomStringConvertible {
+    struct Config: FamilyConfig {
         /// Units in stage2…stage4.
         var stagesRepeats: [Int]
         /// Output channels of conv1, stage2…stage4 and conv5.
@@ -32,12 +32,6 @@ enum ShuffleNetV2: ModelFamily {
          EvaluationTransform(resize: 232, crop: 224)),
     ]
     static func inputSize(_ config: Config) -> Int { 224 }
-    static func classes(of config: Config) -> Int { config.classes }
-    static func withClasses(_ config: Config, _ classes: Int) -> Config {
-        var c = config
-        c.classes = classes
-        return c
-    }
 
     static func build(_ root: Module, _ input: Value, _ c: Config) -> Value {
         let widths = c.stagesOutChannels

@@ -15,7 +15,7 @@ enum SqueezeNet: ModelFamily {
         case fire(squeeze: Int, expand1x1: Int, expand3x3: Int)
     }
 
-    struct Config: Equatable, Sendable, CustomStringConvertible {
+    struct Config: FamilyConfig {
         var version: String
         /// The stem Conv2d(3, channels, kernel, stride 2), features.0.
         var stemChannels: Int
@@ -47,12 +47,6 @@ enum SqueezeNet: ModelFamily {
         ]), .standard),
     ]
     static func inputSize(_ config: Config) -> Int { 224 }
-    static func classes(of config: Config) -> Int { config.classes }
-    static func withClasses(_ config: Config, _ classes: Int) -> Config {
-        var c = config
-        c.classes = classes
-        return c
-    }
 
     static func build(_ root: Module, _ input: Value, _ c: Config) -> Value {
         let f = root["features"]

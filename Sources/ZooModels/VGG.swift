@@ -7,7 +7,7 @@ import ZooOps
 /// optionally with BatchNorm after each convolution (`_bn`), then AdaptiveAvgPool2d(7, 7) and the
 /// 25088-4096-4096-classes classifier. Takes any input ≥ 32×32.
 enum VGG: ModelFamily {
-    struct Config: Equatable, Sendable, CustomStringConvertible {
+    struct Config: FamilyConfig {
         /// torchvision's `cfgs`: a convolution's output channels, or nil for "M" (MaxPool2d(2, 2)).
         var layers: [Int?]
         var batchNorm: Bool
@@ -36,12 +36,6 @@ enum VGG: ModelFamily {
         ("vgg19_bn", Config(layers: e, batchNorm: true), .standard),
     ]
     static func inputSize(_ config: Config) -> Int { 224 }
-    static func classes(of config: Config) -> Int { config.classes }
-    static func withClasses(_ config: Config, _ classes: Int) -> Config {
-        var c = config
-        c.classes = classes
-        return c
-    }
 
     static func build(_ root: Module, _ input: Value, _ c: Config) -> Value {
         // make_layers: features.<i> numbered across conv, (BatchNorm2d,) ReLU and MaxPool2d modules.
