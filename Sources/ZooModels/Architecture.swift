@@ -93,15 +93,13 @@ extension ModelFamily {
 
     static var architectures: [Architecture] { variants.map { architecture($0.name, $0.config, $0.transform) } }
 
-    /// The named variants fitted to a state dict (`fitted(_:to:)`).
-    static func variants(for shapes: [String: [Int]]) -> [Architecture] {
-        variants.map { architecture($0.name, fitted($0.config, to: shapes), $0.transform) }
-    }
-
     /// The named variant whose layout `shapes` has exactly (with the classes its classifier has),
     /// else a custom configuration read from the shapes whose layout it has exactly.
     static func detect(_ shapes: [String: [Int]]) -> Architecture? {
-        for candidate in variants(for: shapes) where candidate.mismatches(shapes, limit: 1).isEmpty { return candidate }
+        for variant in variants where VariantLayout.named[variant.name]!.couldBe(shapes) {
+            let candidate = architecture(variant.name, fitted(variant.config, to: shapes), variant.transform)
+            if candidate.mismatches(shapes, limit: 1).isEmpty { return candidate }
+        }
         if let candidate = custom(shapes), candidate.mismatches(shapes, limit: 1).isEmpty { return candidate }
         return nil
     }
@@ -225,25 +223,55 @@ public struct Architecture: Sendable, CustomStringConvertible {
     }
 
     /// What a state dict that matches no layout looks like, one line: the nearest architecture (a
-    /// named variant, or a family's custom widths read from the shapes) and its first differences, or
-    /// that it is not a torchvision classification layout at all (when not even half its tensors are
-    /// named and shaped as in the nearest).
+    /// named variant fitted to the file, or a family's custom widths read from it) and its first
+    /// differences, or that it is not a torchvision classification layout at all (when not even half
+    /// its tensors are named and shaped as in the nearest).
     public static func diagnose(_ shapes: [String: [Int]], first: String?) -> String {
         var best: (architecture: Architecture, shared: Int)?
+        func consider(_ architecture: Architecture, _ shared: Int) {
+            if shared > best?.shared ?? 0 { best = (architecture, shared) }
+        }
+        for layout in VariantLayout.all { consider(layout.architecture, layout.shared(with: shapes)) }
         for family in modelFamilies {
-            for candidate in family.variants(for: shapes) + [family.custom(shapes)].compactMap({ $0 }) {
-                let shared = candidate.parameters.filter { shapes[$0.name] == $0.shape }.count
-                if shared > best?.shared ?? 0 { best = (candidate, shared) }
-            }
+            if let custom = family.custom(shapes) { consider(custom, custom.parameters.filter { shapes[$0.name] == $0.shape }.count) }
         }
         let count = "\(shapes.count) tensors" + (first.map { ", first '\($0)'" } ?? "")
         guard let best, best.shared * 2 >= shapes.count else {
             return "not a torchvision classification layout: \(count)"
         }
-        let differences = best.architecture.mismatches(shapes, limit: 4)
+        let nearest = best.architecture.isCustom ? best.architecture : best.architecture.with(BuildOptions(), fittedTo: shapes)
+        let differences = nearest.mismatches(shapes, limit: 4)
         let shown = differences.prefix(3).joined(separator: "; ") + (differences.count > 3 ? "; …" : "")
-        return "looks like torchvision \(best.architecture.isCustom ? best.architecture.description : best.architecture.name) but "
+        return "looks like torchvision \(nearest.isCustom ? nearest.description : nearest.name) but "
             + (shown.isEmpty ? "its options differ" : shown) + " (\(count))"
+    }
+}
+
+/// A named variant's layout, computed once: detection skips variants whose keys a state dict cannot
+/// be, and the nearest-layout diagnosis compares against these without rebuilding 80 models per file.
+struct VariantLayout: Sendable {
+    let architecture: Architecture
+    let shapes: [String: [Int]]
+    /// Entries a state dict must have (all but num_batches_tracked).
+    let required: Int
+
+    static let all: [VariantLayout] = Architecture.all.map { architecture in
+        let parameters = architecture.parameters
+        var shapes: [String: [Int]] = [:]
+        for p in parameters { shapes[p.name] = p.shape }
+        return VariantLayout(architecture: architecture, shapes: shapes, required: parameters.filter { $0.role != .batchCount }.count)
+    }
+    static let named: [String: VariantLayout] = Dictionary(all.map { ($0.architecture.name, $0) }, uniquingKeysWith: { a, _ in a })
+
+    /// Whether a state dict with these keys can be this variant (shapes aside: the classes and
+    /// sizes a variant is fitted to differ).
+    func couldBe(_ stateDict: [String: [Int]]) -> Bool {
+        stateDict.count >= required && stateDict.count <= shapes.count && stateDict.keys.allSatisfy { shapes[$0] != nil }
+    }
+
+    /// Entries named and shaped as here.
+    func shared(with stateDict: [String: [Int]]) -> Int {
+        stateDict.reduce(0) { $0 + (shapes[$1.key] == $1.value ? 1 : 0) }
     }
 }
 
