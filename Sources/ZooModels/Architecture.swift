@@ -117,6 +117,7 @@ let modelFamilies: [any ModelFamily.Type] = [
     SqueezeNet.self,
     ShuffleNetV2.self,
     DenseNet.self,
+    GoogLeNet.self,
 ]
 
 /// State-dict key renames torchvision applies when it loads old checkpoints (DenseNet's `norm.1` →
