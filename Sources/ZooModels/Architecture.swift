@@ -118,6 +118,7 @@ let modelFamilies: [any ModelFamily.Type] = [
     ShuffleNetV2.self,
     DenseNet.self,
     GoogLeNet.self,
+    Inception3.self,
 ]
 
 /// State-dict key renames torchvision applies when it loads old checkpoints (DenseNet's `norm.1` →
