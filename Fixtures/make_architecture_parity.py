@@ -77,7 +77,9 @@ CASES = [
     ("squeezenet1_1", 64, False, {}, {}),
     ("densenet121", 64, True, {}, {}),
     ("googlenet", 64, True, {"transform_input": True}, {}),
-    ("inception_v3", 107, False, {"transform_input": False}, {"transform_input": False}),
+    # The logits of this deep generated network hardly depend on its input (sensitivity ~1e-4 of them):
+    # only its layers, each at its own scale, check the input path.
+    ("inception_v3", 107, True, {"transform_input": False}, {"transform_input": False}),
     ("mobilenet_v2", 64, False, {}, {}),
     ("mobilenet_v3_small", 64, True, {}, {}),
     ("mnasnet0_5", 64, False, {}, {}),

@@ -69,7 +69,10 @@ protocol ModelFamily {
 
 extension ModelFamily {
     static func customConfig(from shapes: [String: [Int]]) -> Config? { nil }
-    static func fitted(_ config: Config, to shapes: [String: [Int]]) -> Config {
+    static func fitted(_ config: Config, to shapes: [String: [Int]]) -> Config { fittingClasses(config, to: shapes) }
+
+    /// `config` with the classes the state dict's classifier has (the default `fitted`).
+    static func fittingClasses(_ config: Config, to shapes: [String: [Int]]) -> Config {
         var fitted = config
         if let classes = shapes[classifier]?.first { fitted.classes = classes }
         return fitted

@@ -14,7 +14,7 @@ import ZooOps
 /// turns it on when it loads those weights, so it is on unless `BuildOptions.transformInput` is false.
 enum GoogLeNet: ModelFamily {
     /// GoogLeNet's and Inception v3's options.
-    struct Config: Equatable, Sendable, CustomStringConvertible {
+    struct Config: FamilyConfig {
         /// The auxiliary classifiers (GoogLeNet's aux1 and aux2, Inception v3's AuxLogits) are in the
         /// state dict: declared, not run.
         var auxLogits = true
@@ -55,15 +55,9 @@ enum GoogLeNet: ModelFamily {
         ("googlenet", Config(), .standard),
     ]
     static func inputSize(_ config: Config) -> Int { 224 }
-    static func classes(of config: Config) -> Int { config.classes }
-    static func withClasses(_ config: Config, _ classes: Int) -> Config {
-        var c = config
-        c.classes = classes
-        return c
-    }
     /// The classes from `fc`; the aux heads when the state dict has `aux1`.
     static func fitted(_ config: Config, to shapes: [String: [Int]]) -> Config {
-        var c = shapes[classifier]?.first.map { withClasses(config, $0) } ?? config
+        var c = fittingClasses(config, to: shapes)
         c.auxLogits = shapes["aux1.conv.conv.weight"] != nil
         return c
     }

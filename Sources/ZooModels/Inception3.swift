@@ -40,11 +40,9 @@ enum Inception3: ModelFamily {
         ("inception_v3", Config(), EvaluationTransform(resize: 342, crop: 299)),
     ]
     static func inputSize(_ config: Config) -> Int { 299 }
-    static func classes(of config: Config) -> Int { config.classes }
-    static func withClasses(_ config: Config, _ classes: Int) -> Config { GoogLeNet.withClasses(config, classes) }
     /// The classes from `fc`; the aux head when the state dict has `AuxLogits`.
     static func fitted(_ config: Config, to shapes: [String: [Int]]) -> Config {
-        var c = shapes[classifier]?.first.map { withClasses(config, $0) } ?? config
+        var c = fittingClasses(config, to: shapes)
         c.auxLogits = shapes["AuxLogits.conv0.conv.weight"] != nil
         return c
     }
