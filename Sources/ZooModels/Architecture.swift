@@ -119,6 +119,7 @@ let modelFamilies: [any ModelFamily.Type] = [
     VGG.self,
     SqueezeNet.self,
     ShuffleNetV2.self,
+    MobileNetV2.self,
     DenseNet.self,
     GoogLeNet.self,
     Inception3.self,
