@@ -120,6 +120,7 @@ let modelFamilies: [any ModelFamily.Type] = [
     SqueezeNet.self,
     ShuffleNetV2.self,
     MobileNetV2.self,
+    MobileNetV3.self,
     DenseNet.self,
     GoogLeNet.self,
     Inception3.self,
