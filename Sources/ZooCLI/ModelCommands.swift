@@ -13,8 +13,8 @@ struct Models: ParsableCommand {
         discussion: """
         Every family with the paper and torchvision source it follows, then each variant: parameters, \
         the input size it is defined for, the evaluation transform torchvision publishes for its \
-        default weights (resize the shorter side, center crop, interpolation; then ImageNet's mean and \
-        std) and the state dict's top-level key prefixes.
+        default weights (resize the shorter side, center crop, interpolation; then the mean and std, \
+        ImageNet's unless shown) and the state dict's top-level key prefixes.
         """
     )
 
@@ -37,14 +37,14 @@ struct Models: ParsableCommand {
                 }
                 let size = "\(architecture.inputSize)×\(architecture.inputSize)"
                 lines.append("  " + architecture.name.padding(22) + (millions(count) + " params").padding(15) + size.padding(9)
-                             + architecture.transform.description.padding(30) + prefixes.joined(separator: " "))
+                             + (architecture.transform.description + " ").padding(30) + prefixes.joined(separator: " "))
                 let t = architecture.transform
                 variants.append(.object([
                     ("name", .string(architecture.name)), ("summary", .string(architecture.summary)), ("parameters", .int(count)),
                     ("tensors", .int(parameters.count)), ("input_size", .int(architecture.inputSize)),
                     ("transform", .object([("resize", .int(t.resize)), ("crop", .int(t.crop)), ("interpolation", .string(t.interpolation.rawValue)),
-                                           ("mean", .array(EvaluationTransform.mean.map { .double(Double($0)) })),
-                                           ("std", .array(EvaluationTransform.std.map { .double(Double($0)) }))])),
+                                           ("mean", .array(t.mean.map { .double(Double($0)) })),
+                                           ("std", .array(t.std.map { .double(Double($0)) }))])),
                     ("key_prefixes", .array(prefixes.map(JSON.string))),
                 ]))
             }
