@@ -129,6 +129,7 @@ let modelFamilies: [any ModelFamily.Type] = [
     ShuffleNetV2.self,
     MobileNetV2.self,
     MobileNetV3.self,
+    EfficientNet.self,
     DenseNet.self,
     GoogLeNet.self,
     Inception3.self,
