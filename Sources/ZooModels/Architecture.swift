@@ -133,6 +133,7 @@ let modelFamilies: [any ModelFamily.Type] = [
     DenseNet.self,
     GoogLeNet.self,
     Inception3.self,
+    ConvNeXt.self,
 ]
 
 /// State-dict key renames torchvision applies when it loads old checkpoints (DenseNet's `norm.1` →
