@@ -134,6 +134,7 @@ let modelFamilies: [any ModelFamily.Type] = [
     GoogLeNet.self,
     Inception3.self,
     ConvNeXt.self,
+    VisionTransformer.self,
 ]
 
 /// State-dict key renames torchvision applies when it loads old checkpoints (DenseNet's `norm.1` →
