@@ -135,6 +135,7 @@ let modelFamilies: [any ModelFamily.Type] = [
     Inception3.self,
     ConvNeXt.self,
     VisionTransformer.self,
+    RegNet.self,
 ]
 
 /// State-dict key renames torchvision applies when it loads old checkpoints (DenseNet's `norm.1` →
