@@ -49,7 +49,6 @@ enum AlexNet: ModelFamily {
         ("alexnet-paper-widths", AlexNetConfig(convChannels: [96, 256, 384, 384, 256], hidden: [4096, 4096], classes: 1000), .standard),
     ]
     static let classifier = "classifier.6.weight"
-    static func inputSize(_ config: AlexNetConfig) -> Int { 224 }
     static func customConfig(from shapes: [String: [Int]]) -> AlexNetConfig? { AlexNetConfig.reading(shapes, convs: [0, 3, 6, 8, 10]) }
 
     static func build(_ root: Module, _ input: Value, _ c: AlexNetConfig) -> Value {

@@ -19,7 +19,6 @@ enum AlexNetPaper: ModelFamily {
          EvaluationTransform(resize: 256, crop: 227)),
     ]
     static let classifier = "classifier.6.weight"
-    static func inputSize(_ config: AlexNetConfig) -> Int { 227 }
     static func customConfig(from shapes: [String: [Int]]) -> AlexNetConfig? { AlexNetConfig.reading(shapes, convs: [0, 4, 8, 10, 12]) }
 
     static func build(_ root: Module, _ input: Value, _ c: AlexNetConfig) -> Value {

@@ -60,8 +60,9 @@ protocol ModelFamily {
     static var classifier: String { get }
     /// What `zoo models` should say about the family's options (defaults and why), if anything.
     static var note: String? { get }
-    /// The input size (height = width) the variant is defined for.
-    static func inputSize(_ config: Config) -> Int
+    /// The input size (height = width) the architecture requires, if it requires one (ViT's position
+    /// embedding fixes it); nil for models that take any size, whose default is their weights' crop.
+    static func fixedInputSize(_ config: Config) -> Int?
     /// A named variant's configuration fitted to what a state dict records beyond the variant: by
     /// default the classes its classifier has; a family may also read optional heads (GoogLeNet's
     /// aux1/aux2) or sizes (ViT's image size from its position embedding).
@@ -77,6 +78,7 @@ protocol ModelFamily {
 
 extension ModelFamily {
     static func customConfig(from shapes: [String: [Int]]) -> Config? { nil }
+    static func fixedInputSize(_ config: Config) -> Int? { nil }
     static func fitted(_ config: Config, to shapes: [String: [Int]]) -> Config { fittingClasses(config, to: shapes) }
 
     /// `config` with the classes the state dict's classifier has (the default `fitted`).
@@ -95,7 +97,7 @@ extension ModelFamily {
         let takesTransformInput = applying(BuildOptions(transformInput: true), to: config).1 != nil
         return Architecture(name: name, family: Self.name, isCustom: custom, summary: summary, takesTransformInput: takesTransformInput,
                             classes: built.classes, classifier: classifier,
-                            inputSize: inputSize(built), transform: transform,
+                            inputSize: fixedInputSize(built) ?? transform.crop, transform: transform,
                             blueprint: { size in ModelBuilder.build(inputSize: size) { root, x in build(root, x, built) } },
                             rebuild: { options, shapes in
                                 architecture(name, shapes.map { fitted(config, to: $0) } ?? config, transform, custom: custom, options: options)

@@ -27,7 +27,6 @@ enum ConvNeXt: ModelFamily {
         ("convnext_base", Config(widths: [128, 256, 512, 1024], depths: [3, 3, 27, 3]), EvaluationTransform(resize: 232, crop: 224)),
         ("convnext_large", Config(widths: [192, 384, 768, 1536], depths: [3, 3, 27, 3]), EvaluationTransform(resize: 232, crop: 224)),
     ]
-    static func inputSize(_ config: Config) -> Int { 224 }
 
     /// Any widths and depths: stage i is `features.<2i + 1>`, its width from its first depthwise
     /// convolution, its depth from the keys.

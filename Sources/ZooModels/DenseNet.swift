@@ -32,7 +32,6 @@ enum DenseNet: ModelFamily {
         ("densenet169", Config(growthRate: 32, blockConfig: [6, 12, 32, 32], numInitFeatures: 64), .standard),
         ("densenet201", Config(growthRate: 32, blockConfig: [6, 12, 48, 32], numInitFeatures: 64), .standard),
     ]
-    static func inputSize(_ config: Config) -> Int { 224 }
 
     /// Any growth rate, block configuration, initial width and bottleneck width: the initial width
     /// from conv0, the blocks' layer counts from the keys, k from the first layer's 3×3 convolution,

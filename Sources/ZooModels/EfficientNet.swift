@@ -9,7 +9,7 @@ import ZooOps
 /// first stages, FusedMBConv (k×k expansion, linear 1×1 projection) blocks, the input added when
 /// the shape is kept (stochastic depth is the identity at inference), a 1×1 Conv-BN-SiLU head, the
 /// global average and `classifier.1` (after Dropout). B0–B7 scale B0's table by width and depth
-/// multipliers. Takes any input size; each variant's `inputSize` is its weights' crop.
+/// multipliers. Takes any input size; each variant's default is its weights' crop.
 enum EfficientNet: ModelFamily {
     enum BlockType: String, Sendable { case mbConv = "MBConv", fusedMBConv = "FusedMBConv" }
 
@@ -34,8 +34,6 @@ enum EfficientNet: ModelFamily {
         var lastChannel: Int?
         /// BatchNorm eps: 1e-5 for B0–B4, 0.001 for B5–B7 and V2.
         var epsilon: Float = 1e-5
-        /// The crop of the weights' evaluation transform.
-        var size: Int
         var classes = 1000
         var description: String {
             "width \(widthMult), depth \(depthMult), stages " + resolved.map { String($0.layers) }.joined(separator: "-")
@@ -86,23 +84,22 @@ enum EfficientNet: ModelFamily {
     ])
 
     static let variants: [(name: String, config: Config, transform: EvaluationTransform)] = [
-        ("efficientnet_b0", Config(stages: v1, widthMult: 1.0, depthMult: 1.0, size: 224), EvaluationTransform(resize: 256, crop: 224, .bicubic)),
-        ("efficientnet_b1", Config(stages: v1, widthMult: 1.0, depthMult: 1.1, size: 240), EvaluationTransform(resize: 255, crop: 240)),
-        ("efficientnet_b2", Config(stages: v1, widthMult: 1.1, depthMult: 1.2, size: 288), EvaluationTransform(resize: 288, crop: 288, .bicubic)),
-        ("efficientnet_b3", Config(stages: v1, widthMult: 1.2, depthMult: 1.4, size: 300), EvaluationTransform(resize: 320, crop: 300, .bicubic)),
-        ("efficientnet_b4", Config(stages: v1, widthMult: 1.4, depthMult: 1.8, size: 380), EvaluationTransform(resize: 384, crop: 380, .bicubic)),
-        ("efficientnet_b5", Config(stages: v1, widthMult: 1.6, depthMult: 2.2, epsilon: 0.001, size: 456),
+        ("efficientnet_b0", Config(stages: v1, widthMult: 1.0, depthMult: 1.0), EvaluationTransform(resize: 256, crop: 224, .bicubic)),
+        ("efficientnet_b1", Config(stages: v1, widthMult: 1.0, depthMult: 1.1), EvaluationTransform(resize: 255, crop: 240)),
+        ("efficientnet_b2", Config(stages: v1, widthMult: 1.1, depthMult: 1.2), EvaluationTransform(resize: 288, crop: 288, .bicubic)),
+        ("efficientnet_b3", Config(stages: v1, widthMult: 1.2, depthMult: 1.4), EvaluationTransform(resize: 320, crop: 300, .bicubic)),
+        ("efficientnet_b4", Config(stages: v1, widthMult: 1.4, depthMult: 1.8), EvaluationTransform(resize: 384, crop: 380, .bicubic)),
+        ("efficientnet_b5", Config(stages: v1, widthMult: 1.6, depthMult: 2.2, epsilon: 0.001),
          EvaluationTransform(resize: 456, crop: 456, .bicubic)),
-        ("efficientnet_b6", Config(stages: v1, widthMult: 1.8, depthMult: 2.6, epsilon: 0.001, size: 528),
+        ("efficientnet_b6", Config(stages: v1, widthMult: 1.8, depthMult: 2.6, epsilon: 0.001),
          EvaluationTransform(resize: 528, crop: 528, .bicubic)),
-        ("efficientnet_b7", Config(stages: v1, widthMult: 2.0, depthMult: 3.1, epsilon: 0.001, size: 600),
+        ("efficientnet_b7", Config(stages: v1, widthMult: 2.0, depthMult: 3.1, epsilon: 0.001),
          EvaluationTransform(resize: 600, crop: 600, .bicubic)),
-        ("efficientnet_v2_s", Config(stages: v2s, lastChannel: 1280, epsilon: 0.001, size: 384), EvaluationTransform(resize: 384, crop: 384)),
-        ("efficientnet_v2_m", Config(stages: v2m, lastChannel: 1280, epsilon: 0.001, size: 480), EvaluationTransform(resize: 480, crop: 480)),
-        ("efficientnet_v2_l", Config(stages: v2l, lastChannel: 1280, epsilon: 0.001, size: 480),
+        ("efficientnet_v2_s", Config(stages: v2s, lastChannel: 1280, epsilon: 0.001), EvaluationTransform(resize: 384, crop: 384)),
+        ("efficientnet_v2_m", Config(stages: v2m, lastChannel: 1280, epsilon: 0.001), EvaluationTransform(resize: 480, crop: 480)),
+        ("efficientnet_v2_l", Config(stages: v2l, lastChannel: 1280, epsilon: 0.001),
          EvaluationTransform(resize: 480, crop: 480, .bicubic, mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5])),
     ]
-    static func inputSize(_ config: Config) -> Int { config.size }
 
     static func build(_ root: Module, _ input: Value, _ c: Config) -> Value {
         let stages = c.resolved

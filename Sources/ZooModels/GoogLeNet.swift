@@ -54,7 +54,6 @@ enum GoogLeNet: ModelFamily {
     static let variants: [(name: String, config: Config, transform: EvaluationTransform)] = [
         ("googlenet", Config(), .standard),
     ]
-    static func inputSize(_ config: Config) -> Int { 224 }
     /// The classes from `fc`; the aux heads when the state dict has `aux1`.
     static func fitted(_ config: Config, to shapes: [String: [Int]]) -> Config {
         var c = fittingClasses(config, to: shapes)

@@ -39,7 +39,6 @@ enum Inception3: ModelFamily {
     static let variants: [(name: String, config: Config, transform: EvaluationTransform)] = [
         ("inception_v3", Config(), EvaluationTransform(resize: 342, crop: 299)),
     ]
-    static func inputSize(_ config: Config) -> Int { 299 }
     /// The classes from `fc`; the aux head when the state dict has `AuxLogits`.
     static func fitted(_ config: Config, to shapes: [String: [Int]]) -> Config {
         var c = fittingClasses(config, to: shapes)

@@ -38,7 +38,6 @@ enum MobileNetV2: ModelFamily {
     static let variants: [(name: String, config: Config, transform: EvaluationTransform)] = [
         ("mobilenet_v2", Config(setting: setting), EvaluationTransform(resize: 232, crop: 224)),
     ]
-    static func inputSize(_ config: Config) -> Int { 224 }
 
     static func build(_ root: Module, _ input: Value, _ c: Config) -> Value {
         var inputChannel = makeDivisible(32 * c.widthMult, c.roundNearest)

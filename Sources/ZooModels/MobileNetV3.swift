@@ -56,7 +56,6 @@ enum MobileNetV3: ModelFamily {
         ("mobilenet_v3_large", Config(setting: large, lastChannel: 1280), EvaluationTransform(resize: 232, crop: 224)),
         ("mobilenet_v3_small", Config(setting: small, lastChannel: 1024), .standard),
     ]
-    static func inputSize(_ config: Config) -> Int { 224 }
 
     static let epsilon: Float = 0.001
 

@@ -62,7 +62,6 @@ enum RegNet: ModelFamily {
         ("regnet_x_32gf", blockParams(depth: 23, w0: 320, wa: 69.86, wm: 2.0, groupWidth: 168), v2),
     ]
     private static let v2 = EvaluationTransform(resize: 232, crop: 224)
-    static func inputSize(_ config: Config) -> Int { 224 }
 
     /// BlockParams.from_init_params: block j's width w_0 + j · w_a, quantized in log space
     /// (capacity round(log(w / w_0) / log w_m), width w_0 · w_m^capacity rounded to a multiple of 8),

@@ -37,7 +37,6 @@ enum ResNet: ModelFamily {
         ("wide_resnet50_2", Config(block: .bottleneck, layers: [3, 4, 6, 3], widthPerGroup: 128), EvaluationTransform(resize: 232, crop: 224)),
         ("wide_resnet101_2", Config(block: .bottleneck, layers: [3, 4, 23, 3], widthPerGroup: 128), EvaluationTransform(resize: 232, crop: 224)),
     ]
-    static func inputSize(_ config: Config) -> Int { 224 }
 
     /// Any depth: the block type from `layer1.0.conv3`, blocks per layer from the keys, groups and
     /// width from layer1's 3×3 convolution.

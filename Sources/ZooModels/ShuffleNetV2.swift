@@ -31,7 +31,6 @@ enum ShuffleNetV2: ModelFamily {
         ("shufflenet_v2_x2_0", Config(stagesRepeats: [4, 8, 4], stagesOutChannels: [24, 244, 488, 976, 2048]),
          EvaluationTransform(resize: 232, crop: 224)),
     ]
-    static func inputSize(_ config: Config) -> Int { 224 }
 
     static func build(_ root: Module, _ input: Value, _ c: Config) -> Value {
         let widths = c.stagesOutChannels

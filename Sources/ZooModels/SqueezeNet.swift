@@ -46,7 +46,6 @@ enum SqueezeNet: ModelFamily {
             .fire(squeeze: 64, expand1x1: 256, expand3x3: 256), .fire(squeeze: 64, expand1x1: 256, expand3x3: 256),
         ]), .standard),
     ]
-    static func inputSize(_ config: Config) -> Int { 224 }
 
     static func build(_ root: Module, _ input: Value, _ c: Config) -> Value {
         let f = root["features"]

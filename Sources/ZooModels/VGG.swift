@@ -35,7 +35,6 @@ enum VGG: ModelFamily {
         ("vgg19", Config(layers: e, batchNorm: false), .standard),
         ("vgg19_bn", Config(layers: e, batchNorm: true), .standard),
     ]
-    static func inputSize(_ config: Config) -> Int { 224 }
 
     static func build(_ root: Module, _ input: Value, _ c: Config) -> Value {
         // make_layers: features.<i> numbered across conv, (BatchNorm2d,) ReLU and MaxPool2d modules.

@@ -44,7 +44,7 @@ enum VisionTransformer: ModelFamily {
         vit_h_14 518) are detected at their size; vit_h_14 is listed at 518, its default weights' size (weights=None \
         builds it at 224). A ViT runs only at its image size.
         """
-    static func inputSize(_ config: Config) -> Int { config.imageSize }
+    static func fixedInputSize(_ config: Config) -> Int? { config.imageSize }
 
     /// The classes from `heads.head`, the image size from the position embedding's length when it
     /// is (n)² + 1 tokens.

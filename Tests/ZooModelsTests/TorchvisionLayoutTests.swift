@@ -82,6 +82,8 @@ final class TorchvisionLayoutTests: XCTestCase {
             XCTAssertEqual(t.crop, weights["crop_size"] as? Int, layout.name)
             XCTAssertEqual(t.resize, weights["resize_size"] as? Int, layout.name)
             XCTAssertEqual(t.interpolation.rawValue, weights["interpolation"] as? String, layout.name)
+            XCTAssertEqual(t.mean, (weights["mean"] as? [Double])?.map(Float.init), layout.name)
+            XCTAssertEqual(t.std, (weights["std"] as? [Double])?.map(Float.init), layout.name)
             XCTAssertEqual(architecture.inputSize, t.crop, layout.name)
         }
     }
