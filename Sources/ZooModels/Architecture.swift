@@ -138,6 +138,7 @@ let modelFamilies: [any ModelFamily.Type] = [
     ConvNeXt.self,
     VisionTransformer.self,
     RegNet.self,
+    MNASNet.self,
 ]
 
 /// State-dict key renames torchvision applies when it loads old checkpoints (DenseNet's `norm.1` →
