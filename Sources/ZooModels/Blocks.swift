@@ -44,3 +44,12 @@ extension Module {
         return mul(s, x)
     }
 }
+
+/// torchvision's `_make_divisible` (torchvision/models/_utils.py, from TensorFlow's MobileNet): `v`
+/// rounded to the nearest multiple of `divisor`, at least `minValue` (default `divisor`), and not
+/// below 90 % of `v`. MobileNetV2 / V3, EfficientNet and RegNet size their channels with it.
+func makeDivisible(_ v: Double, _ divisor: Int, minValue: Int? = nil) -> Int {
+    var rounded = max(minValue ?? divisor, Int(v + Double(divisor) / 2) / divisor * divisor)
+    if Double(rounded) < 0.9 * v { rounded += divisor }
+    return rounded
+}

@@ -41,7 +41,6 @@ enum MNASNet: ModelFamily {
         ("mnasnet1_0", Config(depths: getDepths(alpha: 1.0)), .standard),
         ("mnasnet1_3", Config(depths: getDepths(alpha: 1.3)), EvaluationTransform(resize: 232, crop: 224)),
     ]
-    static func inputSize(_ config: Config) -> Int { 224 }
 
     /// _get_depths: 32, 16, 24, 40, 80, 96, 192, 320 scaled by alpha, each through
     /// `_round_to_multiple_of(·, 8)`.

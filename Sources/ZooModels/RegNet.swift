@@ -95,14 +95,6 @@ enum RegNet: ModelFamily {
                       bottleneckMultiplier: bottleneckMultiplier, seRatio: seRatio)
     }
 
-    /// torchvision.models._utils._make_divisible: v rounded to the nearest multiple of `divisor`
-    /// (at least `divisor`), one more multiple if that lost more than 10 %.
-    static func makeDivisible(_ v: Double, _ divisor: Int) -> Int {
-        var rounded = max(divisor, Int(v + Double(divisor) / 2) / divisor * divisor)
-        if Double(rounded) < 0.9 * v { rounded += divisor }
-        return rounded
-    }
-
     /// Any stage widths, depths and group widths (`trunk_output.block<i>`): each stage's width from
     /// its first block's `c`, its depth from the keys, its group width from `b`'s weight
     /// ([w_b, group width, 3, 3]), the bottleneck multiplier from the first block's w_b / width, the
