@@ -80,6 +80,7 @@ private extension Module {
     /// NHWC → LayerNorm → permute back.
     func layerNorm2d(_ x: Value, _ channels: Int) -> Value {
         let nhwc = permute(x, [0, 2, 3, 1], function: "to_nhwc")
-        return permute(layerNorm(nhwc, channels, epsilon: 1e-6), [0, 3, 1, 2], function: "to_nchw")
+        // The module's output (NCHW) is the node named after it.
+        return node(Op.Transpose(perm: [0, 3, 1, 2]), [layerNorm(nhwc, channels, epsilon: 1e-6, function: "norm")])
     }
 }

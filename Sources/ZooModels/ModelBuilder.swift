@@ -255,11 +255,12 @@ extension Module {
         return node(Op.Reshape(shape: nil), [product, outShape])
     }
 
-    /// nn.LayerNorm over the last dimension.
-    func layerNorm(_ x: Value, _ features: Int, epsilon: Float = 1e-5) -> Value {
+    /// nn.LayerNorm over the last dimension (a node named `<path>.<function>` when the module does
+    /// more than normalize, as LayerNorm2d's permutes).
+    func layerNorm(_ x: Value, _ features: Int, epsilon: Float = 1e-5, function: String? = nil) -> Value {
         let scale = parameter("weight", [features], .scale)
         let shift = parameter("bias", [features], .shift)
-        return node(Op.LayerNormalization(axis: -1, epsilon: epsilon), [x, scale, shift])
+        return node(Op.LayerNormalization(axis: -1, epsilon: epsilon), [x, scale, shift], function: function)
     }
 
     func relu(_ x: Value) -> Value { node(Op.Unary.relu, [x]) }
