@@ -37,7 +37,7 @@ struct Models: ParsableCommand {
                 }
                 let size = "\(architecture.inputSize)×\(architecture.inputSize)"
                 lines.append("  " + architecture.name.padding(22) + (millions(count) + " params").padding(15) + size.padding(9)
-                             + (architecture.transform.description + " ").padding(30) + prefixes.joined(separator: " "))
+                             + (architecture.transform.description + " ").padding(32) + prefixes.joined(separator: " "))
                 let t = architecture.transform
                 variants.append(.object([
                     ("name", .string(architecture.name)), ("summary", .string(architecture.summary)), ("parameters", .int(count)),
