@@ -84,6 +84,8 @@ final class ModelBuilder {
     private(set) var constants: [(name: String, tensor: Tensor)] = []
     private(set) var nodes: [Node] = []
     private var names: Set<String> = []
+    /// The input's height (= width): the graph is built for one size.
+    private(set) var inputSize = 0
     /// False while declaring modules that exist in the state dict but do not run at inference
     /// (GoogLeNet's auxiliary heads): their parameters are recorded, their nodes dropped.
     var recordsNodes = true
@@ -91,6 +93,7 @@ final class ModelBuilder {
     /// Builds `body` over an input [N, 3, size, size] and returns the blueprint.
     static func build(inputSize: Int, _ body: (Module, Value) -> Value) -> Blueprint {
         let builder = ModelBuilder()
+        builder.inputSize = inputSize
         let input = ValueInfo(name: "input", dtype: .f32, shape: [.symbolic("N"), .fixed(3), .fixed(inputSize), .fixed(inputSize)])
         builder.names.insert(input.name)
         let output = body(Module(builder: builder, path: ""), Value(name: input.name))
@@ -170,6 +173,10 @@ struct Module {
     subscript(_ index: Int) -> Module { self[String(index)] }
 
     private func key(_ name: String) -> String { path.isEmpty ? name : path + "." + name }
+
+    /// The height (= width) of the input the graph is being built for, for architectures whose graph
+    /// depends on it (Swin's padding, shifts and masks).
+    var inputSize: Int { builder.inputSize }
 
     /// Declares the entry `<path>.<name>`.
     @discardableResult
