@@ -139,6 +139,7 @@ let modelFamilies: [any ModelFamily.Type] = [
     VisionTransformer.self,
     RegNet.self,
     MNASNet.self,
+    SwinTransformer.self,
 ]
 
 /// State-dict key renames torchvision applies when it loads old checkpoints (DenseNet's `norm.1` →
