@@ -146,6 +146,7 @@ let modelFamilies: [any ModelFamily.Type] = [
 /// `norm1`), applied before detection.
 let legacyKeyRenames: [@Sendable (String) -> String?] = [
     DenseNet.legacyKeyName,
+    VisionTransformer.legacyKeyName,
 ]
 
 /// An architecture with its configuration: a named variant (`resnet50`) or a custom one read from a
