@@ -62,8 +62,6 @@ enum SwinTransformer: ModelFamily {
         for that size (Model.bind(inputSize:) builds for another); other sizes are refused, not misread. Heads and \
         window are read from the bias tables, so custom configurations are detected.
         """
-    /// The crop of the default weights' transform: 224 for v1, 256 for v2.
-    static func inputSize(_ config: Config) -> Int { config.version == .v1 ? 224 : 256 }
 
     /// Any embedding width, depths, heads, window and patch: the version from `logit_scale`, stage i
     /// (`features.<2i + 1>`) depth from the keys, its heads from the bias table's columns (v1) or
