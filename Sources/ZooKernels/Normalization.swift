@@ -88,10 +88,33 @@ public enum ElementwiseKernels {
     }
 
     /// General ONNX Gemm, Y = alpha·A'·B' + beta·C with C broadcast from [N], [1, N], [M, 1] or [M, N]
-    /// (`cRows`/`cColumns` give C's shape; 0×0 for no C). A plain loop for the rare non-Linear cases.
+    /// (`cRows`/`cColumns` give C's shape; 0×0 for no C). A plain loop, row-streamed when B is not transposed: Gemm
+    /// other than torch.nn.Linear, and every matrix of a batched MatMul (attention).
     public static func gemm(a: UnsafePointer<Float>, b: UnsafePointer<Float>, c: UnsafePointer<Float>?, cRows: Int, cColumns: Int,
                             output: UnsafeMutablePointer<Float>, m: Int, n: Int, k: Int, transA: Bool, transB: Bool,
                             alpha: Float, beta: Float) {
+        if !transB {
+            // Row by row, B streamed along its rows (the inner loop vectorizes): each element is still
+            // one chain of adds over p = 0..<k in order from +0, so the result is the loop below's.
+            for i in 0..<m {
+                let row = output + i * n
+                row.initialize(repeating: 0, count: n)
+                for p in 0..<k {
+                    let av = transA ? a[p * m + i] : a[i * k + p]
+                    let bRow = b + p * n
+                    for j in 0..<n { row[j] += av * bRow[j] }
+                }
+                for j in 0..<n {
+                    var value = alpha * row[j]
+                    if let c {
+                        let ci = cRows == 1 ? 0 : i, cj = cColumns == 1 ? 0 : j
+                        value += beta * c[ci * cColumns + cj]
+                    }
+                    row[j] = value
+                }
+            }
+            return
+        }
         for i in 0..<m {
             for j in 0..<n {
                 var sum: Float = 0
