@@ -125,20 +125,22 @@ extension ModelFamily {
 
 /// Every family zoo builds, in `zoo models` order.
 let modelFamilies: [any ModelFamily.Type] = [
-    AlexNet.self, AlexNetPaper.self, ResNet.self,
+    AlexNet.self,
+    AlexNetPaper.self,
+    ResNet.self,
     VGG.self,
     SqueezeNet.self,
-    ShuffleNetV2.self,
-    MobileNetV2.self,
-    MobileNetV3.self,
-    EfficientNet.self,
     DenseNet.self,
     GoogLeNet.self,
     Inception3.self,
+    MobileNetV2.self,
+    MobileNetV3.self,
+    MNASNet.self,
+    ShuffleNetV2.self,
+    EfficientNet.self,
+    RegNet.self,
     ConvNeXt.self,
     VisionTransformer.self,
-    RegNet.self,
-    MNASNet.self,
     SwinTransformer.self,
 ]
 
