@@ -142,6 +142,7 @@ let modelFamilies: [any ModelFamily.Type] = [
     ConvNeXt.self,
     VisionTransformer.self,
     SwinTransformer.self,
+    MaxVit.self,
 ]
 
 /// State-dict key renames torchvision applies when it loads old checkpoints (DenseNet's `norm.1` →
