@@ -39,7 +39,6 @@ enum MaxVit: ModelFamily {
         The graph is built for one input size (224; torchvision's input_size): window and grid partitions depend on \
         it, and every block's input must be a multiple of the partition size.
         """
-    static func inputSize(_ config: Config) -> Int { 224 }
 
     /// Any widths, depths, head dimension and partition size: block i's width and depth from its
     /// keys, heads from the first bias table's columns, the partition size from its rows ((2p − 1)²).
