@@ -17,7 +17,7 @@ file fails the checker, differs by more than 1e-4 × max |torch| or changes a to
 Comparison (--compare): for each named variant, the wall time and peak resident memory of `zoo convert
 X.pth Y.onnx` (verification included, as a user runs it) and of a fresh Python process that imports torch
 and torchvision, builds the model, loads X.pth and runs torch.onnx.export (TorchScript exporter, opset 17,
-dynamic batch) — each measured as a child process (wait4's ru_maxrss), best of --repeat runs.
+dynamic batch) — each measured by GNU time (/usr/bin/time -f "%e %M"), best of --repeat runs.
 Pins torch==2.9.1, torchvision==0.24.1, onnx==1.23.2, onnxruntime==1.32.0.
 """
 
@@ -33,7 +33,6 @@ import argparse  # noqa: E402
 import json  # noqa: E402
 import subprocess  # noqa: E402
 import tempfile  # noqa: E402
-import time  # noqa: E402
 
 import numpy as np  # noqa: E402
 import onnx  # noqa: E402
@@ -69,14 +68,16 @@ def top5(a):
 
 
 def measured(argv):
-    """(seconds, peak RSS in MiB) of one child process."""
-    start = time.perf_counter()
-    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(process.pid, 0)
-    elapsed = time.perf_counter() - start
-    if status != 0:
-        raise RuntimeError(f"{argv[:3]} failed: {process.stderr.read().decode()[-500:]}")
-    return elapsed, usage.ru_maxrss / 1024
+    """(seconds, peak RSS in MiB) of one child process, as GNU time reports them (/usr/bin/time -f: a
+    small parent, so the peak is the child's own and not this Python process's, which a forked child
+    inherits as its starting high-water mark)."""
+    with tempfile.NamedTemporaryFile("r") as report:
+        process = subprocess.run(["/usr/bin/time", "-f", "%e %M", "-o", report.name] + argv,
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        if process.returncode != 0:
+            raise RuntimeError(f"{argv[:3]} failed: {process.stderr.decode()[-500:]}")
+        seconds, kilobytes = report.read().split()[-2:]
+    return float(seconds), int(kilobytes) / 1024
 
 
 def check(zoo, case, opsets, tmp):

@@ -66,7 +66,8 @@ struct Run: ParsableCommand {
         discussion: """
         An image input is [batch, 3, height, width] (NCHW) float32 or float64, C order, \
         little-endian. An ONNX graph takes the sizes it declares; a zoo architecture (a .pth or \
-        .safetensors state dict) takes any size its layers allow, as in PyTorch. A model with \
+        .safetensors state dict) takes any size its layers allow, as in PyTorch (Swin and MaxViT: the \
+        size of their default weights, for now). A model with \
         several inputs takes each as --input NAME=FILE.npy, or all from an .npz (numpy's savez) \
         whose arrays are named after them; one with several outputs writes those named by \
         --output NAME=FILE.npy, or every one into an .npz under its graph name.
