@@ -66,8 +66,8 @@ struct Run: ParsableCommand {
         discussion: """
         An image input is [batch, 3, height, width] (NCHW) float32 or float64, C order, \
         little-endian. An ONNX graph takes the sizes it declares; a zoo architecture (a .pth or \
-        .safetensors state dict) takes any size its layers allow, as in PyTorch (Swin and MaxViT: the \
-        size of their default weights, for now). A model with \
+        .safetensors state dict) takes any size its layers allow, as in PyTorch (Swin and MaxViT: \
+        square inputs). A model with \
         several inputs takes each as --input NAME=FILE.npy, or all from an .npz (numpy's savez) \
         whose arrays are named after them; one with several outputs writes those named by \
         --output NAME=FILE.npy, or every one into an .npz under its graph name.
@@ -95,9 +95,12 @@ struct Run: ParsableCommand {
     }
 
     func run() throws {
-        let loaded = try loadModel(model, architecture: arch, options: build)
-        let executor = try makeExecutor(loaded, threads: threads)
+        var loaded = try loadModel(model, architecture: arch, options: build)
         let x = try readInputs(input, for: loaded.graph)
+        if let rebuilt = try rebuiltForInput(loaded, x.map { ($0.name, $0.tensor) }, path: model, architecture: arch, options: build) {
+            loaded = rebuilt
+        }
+        let executor = try makeExecutor(loaded, threads: threads)
         // Which output goes to which file — an .npz takes every output — checked before anything runs.
         let outputs = loaded.graph.outputs
         var targets: [(names: [String], file: String)] = []

@@ -167,7 +167,8 @@ func stateDictOrder(_ tensors: [(name: String, tensor: Tensor)]) -> [(name: Stri
 
 /// The model in `path`. `--arch` (`architecture`) applies to state dicts only: an ONNX graph is
 /// what it is, so naming an architecture for one is a usage error.
-func loadModel(_ path: String, architecture: String?, key: String? = nil, options: BuildFlags = BuildFlags()) throws -> LoadedModel {
+func loadModel(_ path: String, architecture: String?, key: String? = nil, options: BuildFlags = BuildFlags(),
+               inputSize: Int? = nil) throws -> LoadedModel {
     let arch = try parseArchitecture(architecture)
     if try FileFormat(reading: path) == .onnx {
         if let architecture {
@@ -181,8 +182,20 @@ func loadModel(_ path: String, architecture: String?, key: String? = nil, option
             return LoadedModel(path: path, graph: model.graph, architecture: nil, opset: model.opset)
         } catch { throw UserError(error) }
     }
-    let model = try options.bind(try readStateDict(path, key: key), architecture: arch, path: path)
+    let model = try options.bind(try readStateDict(path, key: key), architecture: arch, path: path, inputSize: inputSize)
     return LoadedModel(path: path, graph: model.graph, architecture: model.architecture.description, opset: nil)
+}
+
+/// A state-dict model built again for its one square image input's size when that is not the size
+/// it was built for: Swin's padding and shifted-window masks and MaxViT's partitions are constants of
+/// the input size, so re-inferring shapes is not enough for them (for the other families the graph is
+/// the same). nil when nothing needs rebuilding.
+func rebuiltForInput(_ loaded: LoadedModel, _ inputs: [(name: String, tensor: Tensor)], path: String, architecture: String?,
+                     key: String? = nil, options: BuildFlags) throws -> LoadedModel? {
+    guard loaded.architecture != nil, inputs.count == 1, inputs[0].tensor.rank == 4 else { return nil }
+    let shape = inputs[0].tensor.shape, declared = loaded.graph.inputs[0].shape
+    guard shape[2] == shape[3], shape[2] > 0, declared.count == 4, declared[2].value != shape[2] else { return nil }
+    return try loadModel(path, architecture: architecture, key: key, options: options, inputSize: shape[2])
 }
 
 /// Refuses, before any work, an output that is one of the command's inputs — the same file through
@@ -264,9 +277,9 @@ struct BuildFlags: ParsableArguments {
     var flag: String? { transformInput.map { $0 ? "--transform-input" : "--no-transform-input" } }
 
     /// Binds `tensors` with these options; a flag the architecture does not take is a usage error.
-    func bind(_ tensors: [(name: String, tensor: Tensor)], architecture: Architecture?, path: String) throws -> Model {
+    func bind(_ tensors: [(name: String, tensor: Tensor)], architecture: Architecture?, path: String, inputSize: Int? = nil) throws -> Model {
         let model: Model
-        do { model = try Model.bind(tensors: tensors, architecture: architecture, options: options) } catch {
+        do { model = try Model.bind(tensors: tensors, architecture: architecture, options: options, inputSize: inputSize) } catch {
             throw UserError(message: "\(path): \(error)")
         }
         if let flag, !model.architecture.takesTransformInput {

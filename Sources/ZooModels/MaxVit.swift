@@ -36,8 +36,8 @@ enum MaxVit: ModelFamily {
          EvaluationTransform(resize: 224, crop: 224, .bicubic)),
     ]
     static let note: String? = """
-        The graph is built for one input size (224; torchvision's input_size): window and grid partitions depend on \
-        it, and every block's input must be a multiple of the partition size.
+        Window and grid partitions depend on the input size (torchvision's input_size, 224 by default): zoo run \
+        and parity build the graph again for each square input size whose blocks divide into partitions.
         """
 
     /// Any widths, depths, head dimension and partition size: block i's width and depth from its

@@ -57,10 +57,10 @@ enum SwinTransformer: ModelFamily {
          EvaluationTransform(resize: 272, crop: 256, .bicubic)),
     ]
     static let note: String? = """
-        Runs at the default weights' crop, 224 (v1) or 256 (v2): torchvision's padding to window multiples, \
-        shift rule and shifted-window masks depend on the input size and are built into the graph, so other \
-        sizes are refused, not misread. Heads and window are read from the bias tables, so custom \
-        configurations are detected.
+        torchvision's padding to window multiples, shift rule and shifted-window masks depend on the input \
+        size and are built into the graph: zoo run and parity build it again for each square input size \
+        (224 for v1, 256 for v2 by default); other shapes are refused, not misread. Heads and window are \
+        read from the bias tables, so custom configurations are detected.
         """
 
     /// Any embedding width, depths, heads, window and patch: the version from `logit_scale`, stage i

@@ -48,6 +48,22 @@ final class ModelCLITests: XCTestCase {
     }
 
     /// One weight element changed: parity fails and names the first node computed from it.
+    /// Swin's graph holds constants of its input size (padding to window multiples, shifted-window
+    /// masks): `zoo run` and `zoo parity` build a state-dict model again for a square input of
+    /// another size, as PyTorch runs it at any size. It used to refuse 160×160.
+    func testSwinRunsAtAnotherSize() throws {
+        XCTAssertEqual(try run("init", "swin_t", "-o", temp("swin.pth")).status, 0)
+        let x = Tensor(floats: (0..<(3 * 160 * 160)).map { Float($0 % 17) / 17 - 0.5 }, shape: [1, 3, 160, 160])
+        try NumPy.write(x, to: temp("x160.npy"))
+        let result = try run("run", temp("swin.pth"), "--input", temp("x160.npy"), "--output", temp("y160.npy"))
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertEqual(try NumPy.read(path: temp("y160.npy")).shape, [1, 1000])
+        // The same model from the same file, both rebuilt: identical outputs.
+        let parity = try run("parity", temp("swin.pth"), temp("swin.pth"), "--input", temp("x160.npy"))
+        XCTAssertEqual(parity.status, 0, parity.stderr)
+        XCTAssertTrue(parity.stdout.contains("[1, 3, 160, 160] from"), parity.stdout)
+    }
+
     func testParityLayersNamesTheFirstDivergingNode() throws {
         let changed = try editedCheckpoint("changed.pth") { name, t in
             guard name == "features.3.weight" else { return t }
