@@ -50,8 +50,9 @@ enum MaxVit: ModelFamily {
               table.count == 2, table[1] > 0 else { return nil }
         let channels = blocks.map { shapes[layer($0, 0) + "MBconv.layers.conv_c.weight"]![0] }
         let layers = blocks.map { block in (0...).prefix { shapes[layer(block, $0) + "MBconv.layers.conv_c.weight"] != nil }.count }
+        // Partitions are 7 in torchvision; a bound keeps a hostile shape from sizing the index buffers.
         let side = Int(Double(table[0]).squareRoot().rounded())
-        guard side * side == table[0], side % 2 == 1 else { return nil }
+        guard (3...127).contains(side), side * side == table[0], side % 2 == 1 else { return nil }
         return Config(stemChannels: stem[0], blockChannels: channels, blockLayers: layers, headDim: channels[0] / table[1],
                       partitionSize: (side + 1) / 2, classes: classes)
     }

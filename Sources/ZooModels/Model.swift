@@ -48,7 +48,14 @@ public struct Model: Sendable {
                             options: BuildOptions = BuildOptions(), inputSize: Int? = nil) throws -> Model {
         let tensors = renamingLegacyKeys(tensors)
         var shapes: [String: [Int]] = [:]
-        for entry in tensors { shapes[entry.name] = entry.tensor.shape }
+        for entry in tensors {
+            // Binding needs every tensor dense: a shape past the limits (an expanded view claiming
+            // terabytes) is refused before any architecture is sized from it.
+            do throws(LimitExceeded) { try ResourceLimits.current.checkDenseSize(entry.tensor) } catch {
+                throw BindingError(architecture: architecture?.name ?? "any architecture", problems: ["'\(entry.name)': \(error)"])
+            }
+            shapes[entry.name] = entry.tensor.shape
+        }
         let chosen: Architecture
         if let architecture {
             chosen = architecture.with(options, fittedTo: shapes)
@@ -69,9 +76,6 @@ public struct Model: Sendable {
                 throw BindingError(architecture: chosen.name, problems: [
                     "'\(parameter.name)' is \(tensor.dtype.rawValue), expected \(parameter.role.isInteger ? "an integer type" : "floating point")",
                 ])
-            }
-            do throws(LimitExceeded) { try ResourceLimits.current.checkDenseSize(tensor) } catch {
-                throw BindingError(architecture: chosen.name, problems: ["'\(parameter.name)': \(error)"])
             }
             initializers.append((parameter.name, tensor.contiguous()))
         }

@@ -76,8 +76,9 @@ enum SwinTransformer: ModelFamily {
         let heads = stages.map { stage in
             version == .v1 ? shapes[attn(stage) + "relative_position_bias_table"]?.last ?? 0 : shapes[attn(stage) + "logit_scale"]?.first ?? 0
         }
+        // Windows are 7 to 24 in practice; a bound keeps a hostile shape from sizing the index buffers.
         let window = Int(Double(index).squareRoot().squareRoot().rounded())
-        guard window > 1, window * window * window * window == index, heads.allSatisfy({ $0 > 0 }) else { return nil }
+        guard (2...64).contains(window), window * window * window * window == index, heads.allSatisfy({ $0 > 0 }) else { return nil }
         return Config(version: version, patch: conv[2], embedDim: conv[0], depths: depths, heads: heads, window: window, classes: classes)
     }
 

@@ -35,6 +35,19 @@ final class BindingTests: XCTestCase {
         XCTAssertEqual(try Model.bind(tensors: legacy).architecture.name, "densenet121")
     }
 
+    /// A shape past the resource limits (an expanded view: one stored element claiming 2^40) is
+    /// refused before detection sizes anything from it — Swin's index buffers are sized by the
+    /// window a file's relative_position_index implies.
+    func testShapesPastTheLimitsAreRefusedBeforeDetection() throws {
+        var entries = stateDict("swin_t")
+        let i = entries.firstIndex { $0.name.hasSuffix("relative_position_index") }!
+        let huge = try Tensor(dtype: .i64, shape: [1 << 40], strides: [0], offset: 0, storage: try Storage(byteCount: 8))
+        entries[i].tensor = huge
+        XCTAssertThrowsError(try Model.bind(tensors: entries)) { error in
+            XCTAssertTrue("\(error)".hasPrefix("state dict does not fit any architecture: '\(entries[i].name)': "), "\(error)")
+        }
+    }
+
     /// A floating-point buffer where torch has an integer (or the reverse) is refused, naming it.
     func testIntegerBuffersMustBeIntegers() throws {
         var entries = stateDict("resnet18")
