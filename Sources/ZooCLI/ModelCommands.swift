@@ -97,7 +97,7 @@ struct Run: ParsableCommand {
     func run() throws {
         var loaded = try loadModel(model, architecture: arch, options: build)
         let x = try readInputs(input, for: loaded.graph)
-        if let rebuilt = try rebuiltForInput(loaded, x.map { ($0.name, $0.tensor) }, path: model, architecture: arch, options: build) {
+        if let rebuilt = rebuiltForInput(loaded, x.map { ($0.name, $0.tensor) }, path: model, architecture: arch, options: build) {
             loaded = rebuilt
         }
         let executor = try makeExecutor(loaded, threads: threads)

@@ -189,13 +189,15 @@ func loadModel(_ path: String, architecture: String?, key: String? = nil, option
 /// A state-dict model built again for its one square image input's size when that is not the size
 /// it was built for: Swin's padding and shifted-window masks and MaxViT's partitions are constants of
 /// the input size, so re-inferring shapes is not enough for them (for the other families the graph is
-/// the same). nil when nothing needs rebuilding.
+/// the same). nil when nothing needs rebuilding — or when the model cannot be built for that size, so
+/// that running it says why, as for any input it cannot take.
 func rebuiltForInput(_ loaded: LoadedModel, _ inputs: [(name: String, tensor: Tensor)], path: String, architecture: String?,
-                     key: String? = nil, options: BuildFlags) throws -> LoadedModel? {
-    guard loaded.architecture != nil, inputs.count == 1, inputs[0].tensor.rank == 4 else { return nil }
+                     key: String? = nil, options: BuildFlags) -> LoadedModel? {
+    guard loaded.architecture != nil, inputs.count == 1, inputs[0].tensor.rank == 4, inputs[0].tensor.dtype.isFloatingPoint
+    else { return nil }
     let shape = inputs[0].tensor.shape, declared = loaded.graph.inputs[0].shape
     guard shape[2] == shape[3], shape[2] > 0, declared.count == 4, declared[2].value != shape[2] else { return nil }
-    return try loadModel(path, architecture: architecture, key: key, options: options, inputSize: shape[2])
+    return try? loadModel(path, architecture: architecture, key: key, options: options, inputSize: shape[2])
 }
 
 /// Refuses, before any work, an output that is one of the command's inputs — the same file through

@@ -68,14 +68,14 @@ struct Parity: ParsableCommand {
         var modelA = try loadModel(a, architecture: arch, options: build)
         let given = input.isEmpty ? [] : try readInputs(input, for: modelA.graph)
         let givenTensors = given.map { ($0.name, $0.tensor) }
-        if let rebuilt = try rebuiltForInput(modelA, givenTensors, path: a, architecture: arch, options: build) { modelA = rebuilt }
+        if let rebuilt = rebuiltForInput(modelA, givenTensors, path: a, architecture: arch, options: build) { modelA = rebuilt }
         for value in given where value.tensor.count == 0 {
             throw UserError(message: "\(value.source): the input \(value.tensor.shape) is empty: nothing to compare")
         }
         let x = input.isEmpty ? try generatedInputs(for: modelA.graph, batch: batch ?? 1, seed: seed ?? 0)
             : Dictionary(uniqueKeysWithValues: given.map { ($0.name, $0.tensor) })
         var modelB = referenceIsFile ? nil : try loadModel(b, architecture: arch, options: build)
-        if let loadedB = modelB, let rebuilt = try rebuiltForInput(loadedB, givenTensors, path: b, architecture: arch, options: build) {
+        if let loadedB = modelB, let rebuilt = rebuiltForInput(loadedB, givenTensors, path: b, architecture: arch, options: build) {
             modelB = rebuilt
         }
         let loaded = seconds(ContinuousClock.now - start)
