@@ -464,8 +464,8 @@ struct Convert: ParsableCommand {
     private func parity(_ a: Graph, _ b: Graph) throws -> ParityReport {
         let weightBytes = a.initializers.reduce(0) { $0 + $1.tensor.count * $1.tensor.dtype.itemSize }
         let x = try generatedInputs(for: a, batch: weightBytes > Convert.singleImageVerificationBytes ? 1 : 2, seed: 0)
-        let ya = try execute(try makeExecutor(LoadedModel(path: input, graph: a, architecture: nil, opset: nil), threads: nil), x, path: input)
-        let yb = try execute(try makeExecutor(LoadedModel(path: output, graph: b, architecture: nil, opset: nil), threads: nil), x, path: output)
+        let ya = try execute(try makeExecutor(LoadedModel(path: input, graph: a), threads: nil), x, path: input)
+        let yb = try execute(try makeExecutor(LoadedModel(path: output, graph: b), threads: nil), x, path: output)
         // Every output, in order (both graphs come from one model); the one that agrees least is reported.
         let reports = zip(a.outputs, b.outputs).map { ParityReport(name: $1, value: yb[$1]!, reference: ya[$0]!) }
         if let failed = reports.first(where: { !$0.passes(atol: 0, rtol: Convert.rtol) }) {

@@ -29,7 +29,7 @@ struct Models: ParsableCommand {
             var variants: [JSON] = []
             for architecture in family.variants {
                 let parameters = architecture.parameters
-                let count = parameters.filter(\.isLearned).reduce(0) { $0 + $1.shape.reduce(1, *) }
+                let count = Architecture.parameterCount(parameters)
                 var prefixes: [String] = []
                 for p in parameters {
                     let first = String(p.name.prefix { $0 != "." })
@@ -97,9 +97,7 @@ struct Run: ParsableCommand {
     func run() throws {
         var loaded = try loadModel(model, architecture: arch, options: build)
         let x = try readInputs(input, for: loaded.graph)
-        if let rebuilt = rebuiltForInput(loaded, x.map { ($0.name, $0.tensor) }, path: model, architecture: arch, options: build) {
-            loaded = rebuilt
-        }
+        if let resized = loaded.resized(for: x.map { ($0.name, $0.tensor) }) { loaded = resized }
         let executor = try makeExecutor(loaded, threads: threads)
         // Which output goes to which file — an .npz takes every output — checked before anything runs.
         let outputs = loaded.graph.outputs
@@ -195,8 +193,7 @@ struct Init: ParsableCommand {
             let model = try build.bind(entries, architecture: architecture, path: output)
             do { try ONNX.save(model.graph, to: output) } catch { throw UserError(error) }
         }
-        // Learned parameters, as torchvision counts them (not BatchNorm's statistics).
-        let parameters = architecture.parameters.filter(\.isLearned).reduce(0) { $0 + $1.shape.reduce(1, *) }
+        let parameters = Architecture.parameterCount(architecture.parameters)
         printing.emit("wrote \(output.escapedForTerminal): \(architecture.name), \(entries.count) tensors, \(grouped(parameters)) parameters, seed \(seed)",
                       json: .object([("file", .string(output)), ("format", .string(format.rawValue)),
                                      ("architecture", .string(architecture.name)), ("tensors", .int(entries.count)),

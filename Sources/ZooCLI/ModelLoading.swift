@@ -15,10 +15,37 @@ import ZooRuntime
 struct LoadedModel {
     let path: String
     let graph: Graph
-    /// The zoo architecture the state dict was bound to; nil for an ONNX graph.
-    let architecture: String?
+    /// The zoo model the state dict was bound to; nil for an ONNX graph.
+    var model: Model? = nil
     /// The ONNX opset; nil for a state dict.
-    let opset: Int?
+    var opset: Int? = nil
+
+    init(path: String, graph: Graph, opset: Int? = nil) {
+        self.path = path
+        self.graph = graph
+        self.opset = opset
+    }
+
+    init(path: String, model: Model) {
+        self.init(path: path, graph: model.graph)
+        self.model = model
+    }
+
+    /// The zoo architecture (with its configuration) the state dict was bound to.
+    var architecture: String? { model?.architecture.description }
+
+    /// A state-dict model built again for its one square image input's size when that is not the size
+    /// it was built for: Swin's padding and shifted-window masks and MaxViT's partitions are constants
+    /// of the input size, so re-inferring shapes is not enough for them. nil when nothing needs
+    /// rebuilding — or when the model cannot be built for that size, so that running it says why, as
+    /// for any input it cannot take.
+    func resized(for inputs: [(name: String, tensor: Tensor)]) -> LoadedModel? {
+        guard let model, inputs.count == 1, inputs[0].tensor.rank == 4, inputs[0].tensor.dtype.isFloatingPoint else { return nil }
+        let shape = inputs[0].tensor.shape, declared = graph.inputs[0].shape
+        guard shape[2] == shape[3], shape[2] > 0, declared.count == 4, declared[2].value != shape[2],
+              let resized = try? model.resized(to: shape[2]) else { return nil }
+        return LoadedModel(path: path, model: resized)
+    }
 
     /// What it is, for messages: "alexnet" or "onnx graph 'main_graph', opset 17".
     var kind: String { architecture ?? "onnx graph '\(graph.name)', opset \(opset ?? 0)" }
@@ -167,8 +194,7 @@ func stateDictOrder(_ tensors: [(name: String, tensor: Tensor)]) -> [(name: Stri
 
 /// The model in `path`. `--arch` (`architecture`) applies to state dicts only: an ONNX graph is
 /// what it is, so naming an architecture for one is a usage error.
-func loadModel(_ path: String, architecture: String?, key: String? = nil, options: BuildFlags = BuildFlags(),
-               inputSize: Int? = nil) throws -> LoadedModel {
+func loadModel(_ path: String, architecture: String?, key: String? = nil, options: BuildFlags = BuildFlags()) throws -> LoadedModel {
     let arch = try parseArchitecture(architecture)
     if try FileFormat(reading: path) == .onnx {
         if let architecture {
@@ -179,25 +205,10 @@ func loadModel(_ path: String, architecture: String?, key: String? = nil, option
         }
         do {
             let model = try ONNX.load(path: path)
-            return LoadedModel(path: path, graph: model.graph, architecture: nil, opset: model.opset)
+            return LoadedModel(path: path, graph: model.graph, opset: model.opset)
         } catch { throw UserError(error) }
     }
-    let model = try options.bind(try readStateDict(path, key: key), architecture: arch, path: path, inputSize: inputSize)
-    return LoadedModel(path: path, graph: model.graph, architecture: model.architecture.description, opset: nil)
-}
-
-/// A state-dict model built again for its one square image input's size when that is not the size
-/// it was built for: Swin's padding and shifted-window masks and MaxViT's partitions are constants of
-/// the input size, so re-inferring shapes is not enough for them (for the other families the graph is
-/// the same). nil when nothing needs rebuilding — or when the model cannot be built for that size, so
-/// that running it says why, as for any input it cannot take.
-func rebuiltForInput(_ loaded: LoadedModel, _ inputs: [(name: String, tensor: Tensor)], path: String, architecture: String?,
-                     key: String? = nil, options: BuildFlags) -> LoadedModel? {
-    guard loaded.architecture != nil, inputs.count == 1, inputs[0].tensor.rank == 4, inputs[0].tensor.dtype.isFloatingPoint
-    else { return nil }
-    let shape = inputs[0].tensor.shape, declared = loaded.graph.inputs[0].shape
-    guard shape[2] == shape[3], shape[2] > 0, declared.count == 4, declared[2].value != shape[2] else { return nil }
-    return try? loadModel(path, architecture: architecture, key: key, options: options, inputSize: shape[2])
+    return LoadedModel(path: path, model: try options.bind(try readStateDict(path, key: key), architecture: arch, path: path))
 }
 
 /// Refuses, before any work, an output that is one of the command's inputs — the same file through
@@ -279,9 +290,9 @@ struct BuildFlags: ParsableArguments {
     var flag: String? { transformInput.map { $0 ? "--transform-input" : "--no-transform-input" } }
 
     /// Binds `tensors` with these options; a flag the architecture does not take is a usage error.
-    func bind(_ tensors: [(name: String, tensor: Tensor)], architecture: Architecture?, path: String, inputSize: Int? = nil) throws -> Model {
+    func bind(_ tensors: [(name: String, tensor: Tensor)], architecture: Architecture?, path: String) throws -> Model {
         let model: Model
-        do { model = try Model.bind(tensors: tensors, architecture: architecture, options: options, inputSize: inputSize) } catch {
+        do { model = try Model.bind(tensors: tensors, architecture: architecture, options: options) } catch {
             throw UserError(message: "\(path): \(error)")
         }
         if let flag, !model.architecture.takesTransformInput {

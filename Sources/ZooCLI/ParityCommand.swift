@@ -68,16 +68,14 @@ struct Parity: ParsableCommand {
         var modelA = try loadModel(a, architecture: arch, options: build)
         let given = input.isEmpty ? [] : try readInputs(input, for: modelA.graph)
         let givenTensors = given.map { ($0.name, $0.tensor) }
-        if let rebuilt = rebuiltForInput(modelA, givenTensors, path: a, architecture: arch, options: build) { modelA = rebuilt }
+        if let resized = modelA.resized(for: givenTensors) { modelA = resized }
         for value in given where value.tensor.count == 0 {
             throw UserError(message: "\(value.source): the input \(value.tensor.shape) is empty: nothing to compare")
         }
         let x = input.isEmpty ? try generatedInputs(for: modelA.graph, batch: batch ?? 1, seed: seed ?? 0)
             : Dictionary(uniqueKeysWithValues: given.map { ($0.name, $0.tensor) })
         var modelB = referenceIsFile ? nil : try loadModel(b, architecture: arch, options: build)
-        if let loadedB = modelB, let rebuilt = rebuiltForInput(loadedB, givenTensors, path: b, architecture: arch, options: build) {
-            modelB = rebuilt
-        }
+        if let resized = modelB?.resized(for: givenTensors) { modelB = resized }
         let loaded = seconds(ContinuousClock.now - start)
 
         // One report per output (or node, --layers); both sides have the reference's shape.

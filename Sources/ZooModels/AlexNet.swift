@@ -8,12 +8,6 @@ struct AlexNetConfig: FamilyConfig {
     var hidden: [Int]
     var classes: Int
 
-    init(convChannels: [Int], hidden: [Int], classes: Int) {
-        self.convChannels = convChannels
-        self.hidden = hidden
-        self.classes = classes
-    }
-
     var description: String {
         convChannels.map(String.init).joined(separator: "-") + " / " + (hidden + [classes]).map(String.init).joined(separator: "-")
     }

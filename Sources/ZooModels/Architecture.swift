@@ -220,22 +220,30 @@ public struct Architecture: Sendable, CustomStringConvertible {
     /// Every state-dict entry, in torchvision's order.
     public var parameters: [Parameter] { blueprint(inputSize).parameters }
 
+    /// Elements of the learned parameters, as torchvision counts them (`parameters()`, not buffers).
+    public static func parameterCount(_ parameters: [Parameter]) -> Int {
+        parameters.filter(\.isLearned).reduce(0) { $0 + $1.shape.reduce(1, *) }
+    }
+
     /// The architecture whose layout `shapes` has exactly, keys and shapes.
     public static func detect(_ shapes: [String: [Int]]) -> Architecture? {
         for family in modelFamilies { if let found = family.detect(shapes) { return found } }
         return nil
     }
 
-    /// How `shapes` differs from this layout: missing keys (num_batches_tracked may be missing, as in
-    /// checkpoints from before torch 0.4.1), shape mismatches, unexpected keys (at most `limit`).
+    /// How `shapes` differs from this layout: missing keys (optional ones aside), shape mismatches,
+    /// unexpected keys (at most `limit`).
     func mismatches(_ shapes: [String: [Int]], limit: Int = .max) -> [String] {
+        Architecture.mismatches(shapes, layout: parameters, limit: limit)
+    }
+
+    /// How `shapes` differs from `layout` (one build's parameters).
+    static func mismatches(_ shapes: [String: [Int]], layout: [Parameter], limit: Int = .max) -> [String] {
         var problems: [String] = []
-        let layout = parameters
         for p in layout {
             guard problems.count < limit else { return problems }
             guard let actual = shapes[p.name] else {
-                // Checkpoints saved before torch 0.4.1 have no num_batches_tracked; torch fills it in.
-                if p.role != .batchCount { problems.append("missing '\(p.name)' \(p.shape)") }
+                if !p.isOptional { problems.append("missing '\(p.name)' \(p.shape)") }
                 continue
             }
             if actual != p.shape { problems.append("'\(p.name)' is \(actual), expected \(p.shape)") }
@@ -279,14 +287,14 @@ public struct Architecture: Sendable, CustomStringConvertible {
 struct VariantLayout: Sendable {
     let architecture: Architecture
     let shapes: [String: [Int]]
-    /// Entries a state dict must have (all but num_batches_tracked).
+    /// Entries a state dict must have (all but the optional ones).
     let required: Int
 
     static let all: [VariantLayout] = Architecture.all.map { architecture in
         let parameters = architecture.parameters
         var shapes: [String: [Int]] = [:]
         for p in parameters { shapes[p.name] = p.shape }
-        return VariantLayout(architecture: architecture, shapes: shapes, required: parameters.filter { $0.role != .batchCount }.count)
+        return VariantLayout(architecture: architecture, shapes: shapes, required: parameters.filter { !$0.isOptional }.count)
     }
     static let named: [String: VariantLayout] = Dictionary(all.map { ($0.architecture.name, $0) }, uniquingKeysWith: { a, _ in a })
 
@@ -300,8 +308,4 @@ struct VariantLayout: Sendable {
     func shared(with stateDict: [String: [Int]]) -> Int {
         stateDict.reduce(0) { $0 + (shapes[$1.key] == $1.value ? 1 : 0) }
     }
-}
-
-extension Architecture: Equatable {
-    public static func == (a: Architecture, b: Architecture) -> Bool { a.name == b.name && a.summary == b.summary }
 }

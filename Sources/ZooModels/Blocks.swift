@@ -1,8 +1,9 @@
 import ZooCore
 import ZooOps
 
-/// The building blocks several torchvision families share (torchvision/ops/misc.py):
-/// Conv2dNormActivation and SqueezeExcitation, with the activations torchvision passes to them.
+/// The building blocks several torchvision families share: torchvision/ops/misc.py's
+/// Conv2dNormActivation and SqueezeExcitation (with the activations torchvision passes to them),
+/// _make_divisible, and the windowed attentions' relative position index.
 
 /// An activation layer as torchvision's `activation_layer` arguments name it.
 enum Activation: Sendable, Equatable {
@@ -52,4 +53,15 @@ func makeDivisible(_ v: Double, _ divisor: Int, minValue: Int? = nil) -> Int {
     var rounded = max(minValue ?? divisor, Int(v + Double(divisor) / 2) / divisor * divisor)
     if Double(rounded) < 0.9 * v { rounded += divisor }
     return rounded
+}
+
+/// The relative position index of a window's tokens (Swin's define_relative_position_index, MaxViT's
+/// _get_relative_position_index): for tokens i, j of a `window` × `window` window in row-major order,
+/// (h_i − h_j + window − 1) · (2·window − 1) + (w_i − w_j + window − 1), over (i, j) row-major.
+func relativePositionIndex(_ window: Int) -> [Int] {
+    let tokens = window * window
+    return (0..<tokens * tokens).map { k in
+        let (i, j) = (k / tokens, k % tokens)
+        return (i / window - j / window + window - 1) * (2 * window - 1) + (i % window - j % window + window - 1)
+    }
 }

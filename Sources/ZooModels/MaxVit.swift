@@ -123,16 +123,6 @@ enum MaxVit: ModelFamily {
         y = m.reshape(y, [0, n, n, p, p, channels], function: "departition")
         return m.reshape(m.permute(y, [0, 5, 1, 3, 2, 4], function: "departition_permute"), [0, channels, size, size], function: "departitioned")
     }
-
-    /// _get_relative_position_index(p, p): [p², p²] int64, (h_i − h_j + p − 1) · (2p − 1) + (w_i − w_j + p − 1).
-    static func relativePositionIndex(_ p: Int) -> Tensor {
-        let tokens = p * p
-        let index = (0..<tokens * tokens).map { k in
-            let (i, j) = (k / tokens, k % tokens)
-            return (i / p - j / p + p - 1) * (2 * p - 1) + (i % p - j % p + p - 1)
-        }
-        return Tensor(int64s: index, shape: [tokens, tokens])
-    }
 }
 
 private extension Module {
@@ -143,11 +133,11 @@ private extension Module {
     func relativePositionalAttention(_ x: Value, _ c: MaxVit.Config, channels: Int) -> Value {
         let heads = channels / c.headDim, p = c.partitionSize, tokens = p * p
         let table = parameter("relative_position_bias_table", [(2 * p - 1) * (2 * p - 1), heads], .embedding)
-        let index = parameter("relative_position_index", [tokens, tokens], .fixed(MaxVit.relativePositionIndex(p)))
+        let index = parameter("relative_position_index", [tokens, tokens], .fixed(Tensor(int64s: relativePositionIndex(p), shape: [tokens, tokens])))
         let qkv = self["to_qkv"].linear(x, channels, 3 * channels, rank2: false)
         // [N, G, P, 3C] → [N, G, P, 3, H, DH] → [3, N, G, H, P, DH].
         let split = permute(reshape(qkv, [0, 0, tokens, 3, heads, c.headDim], function: "split_heads"), [3, 0, 1, 4, 2, 5], function: "qkv")
-        let (q, k, v) = (pick(split, 0, "q"), pick(split, 1, "k"), pick(split, 2, "v"))
+        let (q, k, v) = (pick(split, 0, function: "q"), pick(split, 1, function: "k"), pick(split, 2, function: "v"))
         let scale = constant("scale_factor", Tensor(floats: [Float(pow(Double(channels), -0.5))], shape: []))
         var scores = matmul(q, permute(mul(k, scale, function: "k_scaled"), [0, 1, 2, 4, 3], function: "k_transposed"), function: "scores")
         // get_relative_positional_bias: table[index] [P, P, H] → [H, P, P].
@@ -156,10 +146,5 @@ private extension Module {
         var y = matmul(softmax(scores, axis: -1), v, function: "attention")
         y = reshape(permute(y, [0, 1, 3, 2, 4], function: "merge_heads"), [0, 0, tokens, channels], function: "merged")
         return self["merge"].linear(y, channels, channels, rank2: false)
-    }
-
-    /// x[i] along the first axis.
-    func pick(_ x: Value, _ i: Int, _ name: String) -> Value {
-        node(Op.Gather(axis: 0), [x, constant("\(name)_index", Tensor(int64s: [i], shape: []))], function: name)
     }
 }

@@ -65,13 +65,13 @@ public struct Model: Sendable {
             throw UnknownLayout(diagnosis: Architecture.diagnose(shapes, first: tensors.first?.name))
         }
         let blueprint = chosen.blueprint(inputSize ?? chosen.inputSize)
-        let problems = chosen.mismatches(shapes)
+        let problems = Architecture.mismatches(shapes, layout: blueprint.parameters)
         guard problems.isEmpty else { throw BindingError(architecture: chosen.name, problems: problems) }
         var weights: [String: Tensor] = [:]
         for entry in tensors { weights[entry.name] = entry.tensor }
         var initializers: [(name: String, tensor: Tensor)] = []
         for parameter in blueprint.parameters {
-            guard let tensor = weights[parameter.name] else { continue }  // a num_batches_tracked older torch did not save
+            guard let tensor = weights[parameter.name] else { continue }  // an optional entry the file lacks
             guard tensor.dtype.isFloatingPoint == !parameter.role.isInteger else {
                 throw BindingError(architecture: chosen.name, problems: [
                     "'\(parameter.name)' is \(tensor.dtype.rawValue), expected \(parameter.role.isInteger ? "an integer type" : "floating point")",
@@ -84,11 +84,20 @@ public struct Model: Sendable {
 
     /// The state dict with torchvision's load-time renames applied to the keys that need them.
     static func renamingLegacyKeys(_ tensors: [(name: String, tensor: Tensor)]) -> [(name: String, tensor: Tensor)] {
-        guard !legacyKeyRenames.isEmpty else { return tensors }
-        return tensors.map { entry in
+        tensors.map { entry in
             for rename in legacyKeyRenames { if let renamed = rename(entry.name) { return (renamed, entry.tensor) } }
             return entry
         }
+    }
+}
+
+extension Model {
+    /// The same model built for [N, 3, size, size] inputs over the same weights: the graph's constants
+    /// (Swin's padding and shifted-window masks, MaxViT's partitions) depend on the input size.
+    public func resized(to size: Int) throws(GraphError) -> Model {
+        let blueprint = architecture.blueprint(size)
+        let names = Set(blueprint.parameters.map(\.name))
+        return Model(architecture: architecture, graph: try architecture.graph(blueprint, weights: graph.initializers.filter { names.contains($0.name) }))
     }
 }
 

@@ -3,7 +3,7 @@ import ZooOps
 
 /// What a state-dict entry is for. The role decides the entry's dtype, how `zoo init` generates it
 /// (`WeightGenerator`) and, for buffers the architecture fixes, its value.
-public enum ParameterRole: Sendable, Equatable {
+public enum ParameterRole: Sendable {
     /// A convolution or Linear weight; `fanIn` inputs feed each output.
     case weight(fanIn: Int)
     /// The bias of a convolution or Linear layer with `fanIn` inputs per output.
@@ -31,20 +31,10 @@ public enum ParameterRole: Sendable, Equatable {
         default: false
         }
     }
-
-    public static func == (a: ParameterRole, b: ParameterRole) -> Bool {
-        switch (a, b) {
-        case let (.weight(x), .weight(y)), let (.bias(x), .bias(y)): x == y
-        case (.scale, .scale), (.shift, .shift), (.runningMean, .runningMean), (.runningVariance, .runningVariance),
-             (.batchCount, .batchCount), (.embedding, .embedding): true
-        case let (.fixed(x), .fixed(y)): x.isBitIdentical(y)
-        default: false
-        }
-    }
 }
 
 /// One state-dict entry an architecture expects: its key, shape and role.
-public struct Parameter: Sendable, Equatable {
+public struct Parameter: Sendable {
     public let name: String
     public let shape: [Int]
     public let role: ParameterRole
@@ -54,6 +44,12 @@ public struct Parameter: Sendable, Equatable {
         case .weight, .bias, .scale, .shift, .embedding: true
         case .runningMean, .runningVariance, .batchCount, .fixed: false
         }
+    }
+    /// An entry a state dict may lack: num_batches_tracked, which checkpoints saved before torch
+    /// 0.4.1 do not have (torch fills it in when it loads them).
+    public var isOptional: Bool {
+        if case .batchCount = role { return true }
+        return false
     }
     public var dtype: DType {
         if case .fixed(let t) = role { return t.dtype }
@@ -250,12 +246,15 @@ extension Module {
     func linear(_ x: Value, _ inFeatures: Int, _ outFeatures: Int, bias: Bool = true, rank2: Bool = true) -> Value {
         let weight = parameter("weight", [outFeatures, inFeatures], .weight(fanIn: inFeatures))
         let b = bias ? [parameter("bias", [outFeatures], .bias(fanIn: inFeatures))] : []
-        if rank2 { return node(Op.Gemm.linear, [x, weight] + b) }
-        // Rank > 2 (tokens [N, …, D]): the same Gemm over the rows of a [N·…, D] view, reshaped back to
-        // [N, …, out] — so the weight stays as stored (no transposed copy) and runs in the packed
-        // Linear kernel. The module's output is the node named after it.
+        return rank2 ? node(Op.Gemm.linear, [x, weight] + b) : tokenLinear(x, weight, b.first, inFeatures, outFeatures)
+    }
+
+    /// F.linear on tokens [N, …, in]: the same Gemm over the rows of a [N·…, in] view, reshaped back
+    /// to [N, …, out] — so the weight stays as stored (no transposed copy) and runs in the packed
+    /// Linear kernel. The module's output is the node named after it.
+    func tokenLinear(_ x: Value, _ weight: Value, _ bias: Value?, _ inFeatures: Int, _ outFeatures: Int) -> Value {
         let rows = node(Op.Reshape(shape: [-1, inFeatures]), [x], function: "rows")
-        let product = node(Op.Gemm.linear, [rows, weight] + b, function: "gemm")
+        let product = node(Op.Gemm.linear, [rows, weight] + (bias.map { [$0] } ?? []), function: "gemm")
         let leading = node(Op.Shape(start: 0, end: -1), [x], function: "shape")
         let outShape = node(Op.Concat(axis: 0), [leading, constant("features", Tensor(int64s: [outFeatures], shape: [1]))],
                             function: "out_shape")
@@ -310,4 +309,8 @@ extension Module {
     func permute(_ x: Value, _ perm: [Int], function: String = "permute") -> Value { node(Op.Transpose(perm: perm), [x], function: function) }
     func matmul(_ a: Value, _ b: Value, function: String = "matmul") -> Value { node(Op.MatMul(), [a, b], function: function) }
     func softmax(_ x: Value, axis: Int, function: String = "softmax") -> Value { node(Op.Softmax(axis: axis), [x], function: function) }
+    /// x[i] along the first axis (q, k or v of a packed [3, …] projection); the node is `<path>.<function>`.
+    func pick(_ x: Value, _ i: Int, function: String) -> Value {
+        node(Op.Gather(axis: 0), [x, constant("\(function)_index", Tensor(int64s: [i], shape: []))], function: function)
+    }
 }

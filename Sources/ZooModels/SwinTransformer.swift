@@ -152,7 +152,8 @@ enum SwinTransformer: ModelFamily {
             logitScale = m.parameter("logit_scale", [heads, 1, 1], .scale)
             coords = m.parameter("relative_coords_table", [1, 2 * window - 1, 2 * window - 1, 2], .fixed(relativeCoordsTable(window)))
         }
-        let index = m.parameter("relative_position_index", [tokens * tokens], .fixed(relativePositionIndex(window)))
+        let index = m.parameter("relative_position_index", [tokens * tokens],
+                                .fixed(Tensor(int64s: relativePositionIndex(window), shape: [tokens * tokens])))
         let qkvWeight = m["qkv"].parameter("weight", [3 * dim, dim], .weight(fanIn: dim))
         var qkvBias = m["qkv"].parameter("bias", [3 * dim], .bias(fanIn: dim))
         let proj = m["proj"].declaredLinear(dim, dim, bias: true)
@@ -185,9 +186,9 @@ enum SwinTransformer: ModelFamily {
         y = m.reshape(m.permute(y, [0, 1, 3, 2, 4, 5], function: "windows_permute"), [-1, tokens, dim], function: "window_tokens")
 
         // Multi-head attention within each window.
-        var qkv = m["qkv"].tokenLinear(y, qkvWeight, qkvBias, outFeatures: 3 * dim, inFeatures: dim)
+        var qkv = m["qkv"].tokenLinear(y, qkvWeight, qkvBias, dim, 3 * dim)
         qkv = m.permute(m.reshape(qkv, [-1, tokens, 3, heads, headDim], function: "split_heads"), [2, 0, 3, 1, 4], function: "qkv_heads")
-        let (q, k, v) = (m.pick(qkv, 0, "q"), m.pick(qkv, 1, "k"), m.pick(qkv, 2, "v"))
+        let (q, k, v) = (m.pick(qkv, 0, function: "q"), m.pick(qkv, 1, function: "k"), m.pick(qkv, 2, function: "v"))
         var attn: Value
         if let logitScale {
             // Cosine attention: normalize(q) · normalize(k)ᵀ · exp(min(logit_scale, log 100)).
@@ -221,20 +222,6 @@ enum SwinTransformer: ModelFamily {
 
     /// math.log(100.0), the most cosine attention's logit scale may be (torch clamps in float32).
     static let log100 = Double(Float(4.605170185988092))
-
-    /// define_relative_position_index: for tokens i, j of a window (row-major, (h, w)),
-    /// (h_i − h_j + ws − 1) · (2ws − 1) + (w_i − w_j + ws − 1), flattened over (i, j), int64.
-    static func relativePositionIndex(_ window: Int) -> Tensor {
-        let tokens = window * window
-        var index: [Int] = []
-        index.reserveCapacity(tokens * tokens)
-        for i in 0..<tokens {
-            for j in 0..<tokens {
-                index.append((i / window - j / window + window - 1) * (2 * window - 1) + (i % window - j % window + window - 1))
-            }
-        }
-        return Tensor(int64s: index, shape: [tokens * tokens])
-    }
 
     /// ShiftedWindowAttentionV2.define_relative_position_bias_table's buffer [1, 2ws − 1, 2ws − 1, 2]:
     /// (Δh, Δw) / (ws − 1) · 8, then sign · log2(|·| + 1) / 3, in float32 as torch computes it.
@@ -296,17 +283,7 @@ private extension Module {
     func declaredLinear(_ inFeatures: Int, _ outFeatures: Int, bias: Bool) -> (Value) -> Value {
         let weight = parameter("weight", [outFeatures, inFeatures], .weight(fanIn: inFeatures))
         let b = bias ? parameter("bias", [outFeatures], .bias(fanIn: inFeatures)) : nil
-        return { x in self.tokenLinear(x, weight, b, outFeatures: outFeatures, inFeatures: inFeatures) }
-    }
-
-    /// F.linear(x, weight, bias) on [N, …, in]: one Gemm over the rows, reshaped back to [N, …, out].
-    func tokenLinear(_ x: Value, _ weight: Value, _ bias: Value?, outFeatures: Int, inFeatures: Int) -> Value {
-        let rows = node(Op.Reshape(shape: [-1, inFeatures]), [x], function: "rows")
-        let product = node(Op.Gemm.linear, [rows, weight] + (bias.map { [$0] } ?? []), function: "gemm")
-        let leading = node(Op.Shape(start: 0, end: -1), [x], function: "shape")
-        let outShape = node(Op.Concat(axis: 0), [leading, constant("features", Tensor(int64s: [outFeatures], shape: [1]))],
-                            function: "out_shape")
-        return node(Op.Reshape(shape: nil), [product, outShape])
+        return { x in self.tokenLinear(x, weight, b, inFeatures, outFeatures) }
     }
 
     /// _get_relative_position_bias: table[index] viewed [ws², ws², heads], permuted to [heads, ws², ws²].
@@ -333,11 +310,6 @@ private extension Module {
             constant("\(function).\(name)", Tensor(int64s: values, shape: [values.count]))
         }
         return node(Op.Slice(), [x] + operands, function: function)
-    }
-
-    /// qkv[i] of [3, …].
-    func pick(_ x: Value, _ i: Int, _ name: String) -> Value {
-        node(Op.Gather(axis: 0), [x, constant("\(name)_index", Tensor(int64s: [i], shape: []))], function: name)
     }
 
     /// F.normalize(x, dim=-1): x / max(‖x‖₂, 1e-12).

@@ -115,9 +115,7 @@ private extension Module {
         var qkv = node(Op.Gemm.linear, [rows, weight, bias], function: "in_proj")
         // [N·L, 3D] → [N, L, 3, heads, headDim] → [3, N, heads, L, headDim].
         qkv = permute(reshape(qkv, [-1, tokens, 3, c.heads, headDim], function: "split_heads"), [2, 0, 3, 1, 4], function: "qkv")
-        let qkvIndex = ["q", "k", "v"].enumerated().map { i, name in
-            node(Op.Gather(axis: 0), [qkv, constant("\(name)_index", Tensor(int64s: [i], shape: []))], function: name)
-        }
+        let qkvIndex = ["q", "k", "v"].enumerated().map { i, name in pick(qkv, i, function: name) }
         let scale = constant("scale", Tensor(floats: [1 / Float(headDim).squareRoot()], shape: []))
         let q = mul(qkvIndex[0], scale, function: "q_scaled")
         let scores = matmul(q, permute(qkvIndex[1], [0, 1, 3, 2], function: "k_transposed"), function: "scores")
