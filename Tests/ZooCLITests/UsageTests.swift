@@ -445,8 +445,20 @@ final class UsageTests: XCTestCase {
         let families = try XCTUnwrap(models["families"] as? [[String: Any]])
         XCTAssertEqual(Array(families.prefix(3)).map { $0["name"] as? String }, ["alexnet", "alexnet-paper", "resnet"])
         let resnet50 = try XCTUnwrap((families[2]["variants"] as? [[String: Any]])?.first { $0["name"] as? String == "resnet50" })
-        XCTAssertEqual(resnet50["parameters"] as? Int, 25_557_032)  // torchvision's weights meta num_params
-        XCTAssertEqual((resnet50["transform"] as? [String: Any])?["resize"] as? Int, 232)
+        // torchvision's own figures for resnet50's default weights (Fixtures/torchvision/keys.json.gz).
+        let gunzip = Process()
+        gunzip.executableURL = URL(fileURLWithPath: "/bin/gzip")
+        gunzip.arguments = ["-dc", fixture("torchvision/keys.json.gz")]
+        let pipe = Pipe()
+        gunzip.standardOutput = pipe
+        try gunzip.run()
+        let keys = try object(String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))
+        gunzip.waitUntilExit()
+        let torchvision = try XCTUnwrap((keys["models"] as? [[String: Any]])?.first { $0["name"] as? String == "resnet50" })
+        let weights = try XCTUnwrap(torchvision["weights"] as? [String: Any])
+        XCTAssertEqual(resnet50["parameters"] as? Int, weights["num_params"] as? Int)
+        XCTAssertEqual((resnet50["transform"] as? [String: Any])?["resize"] as? Int,
+                       (weights["transforms"] as? [String: Any])?["resize_size"] as? Int)
         let initialized = try object(try zoo("init", "alexnet-paper", "-o", temp("j.pth"), "--json").stdout)
         XCTAssertEqual(initialized["format"] as? String, "torch")
     }
