@@ -234,13 +234,14 @@ public struct Architecture: Sendable, CustomStringConvertible {
     /// How `shapes` differs from this layout: missing keys (optional ones aside), shape mismatches,
     /// unexpected keys (at most `limit`).
     func mismatches(_ shapes: [String: [Int]], limit: Int = .max) -> [String] {
-        Architecture.mismatches(shapes, layout: parameters, limit: limit)
+        Architecture.mismatches(shapes, blueprint: blueprint(inputSize), limit: limit)
     }
 
-    /// How `shapes` differs from `layout` (one build's parameters).
-    static func mismatches(_ shapes: [String: [Int]], layout: [Parameter], limit: Int = .max) -> [String] {
+    /// How `shapes` differs from one build's layout; first of all, that the build is impossible.
+    static func mismatches(_ shapes: [String: [Int]], blueprint: Blueprint, limit: Int = .max) -> [String] {
+        if let impossible = blueprint.impossible { return ["no such model can be built: \(impossible)"] }
         var problems: [String] = []
-        for p in layout {
+        for p in blueprint.parameters {
             guard problems.count < limit else { return problems }
             guard let actual = shapes[p.name] else {
                 if !p.isOptional { problems.append("missing '\(p.name)' \(p.shape)") }
@@ -249,7 +250,7 @@ public struct Architecture: Sendable, CustomStringConvertible {
             if actual != p.shape { problems.append("'\(p.name)' is \(actual), expected \(p.shape)") }
         }
         if problems.count < limit {
-            let expected = Set(layout.map(\.name))
+            let expected = Set(blueprint.parameters.map(\.name))
             for name in shapes.keys.sorted() where !expected.contains(name) && problems.count < limit {
                 problems.append("unexpected '\(name)' \(shapes[name]!)")
             }

@@ -53,7 +53,10 @@ enum MaxVit: ModelFamily {
         // Partitions are 7 in torchvision; a bound keeps a hostile shape from sizing the index buffers.
         let side = Int(Double(table[0]).squareRoot().rounded())
         guard (3...127).contains(side), side * side == table[0], side % 2 == 1 else { return nil }
-        return Config(stemChannels: stem[0], blockChannels: channels, blockLayers: layers, headDim: channels[0] / table[1],
+        // Heads must divide every block's width (the build splits channels into heads of headDim).
+        let headDim = channels[0] / table[1]
+        guard headDim > 0, channels.allSatisfy({ $0 > 0 && $0 % headDim == 0 }) else { return nil }
+        return Config(stemChannels: stem[0], blockChannels: channels, blockLayers: layers, headDim: headDim,
                       partitionSize: (side + 1) / 2, classes: classes)
     }
 
@@ -106,6 +109,10 @@ enum MaxVit: ModelFamily {
     /// attn_layer(x) (LayerNorm, relative-position attention), x + mlp_layer(x) (LayerNorm, Linear 4×,
     /// GELU, Linear), then back to [N, C, size, size].
     static func partitionAttention(_ m: Module, _ x: Value, _ c: Config, channels: Int, size: Int, grid: Bool) -> Value {
+        guard size >= c.partitionSize, size % c.partitionSize == 0 else {
+            m.reject("a \(size)×\(size) map does not divide into \(c.partitionSize)×\(c.partitionSize) partitions")
+            return x
+        }
         let partitions = size / c.partitionSize
         let p = grid ? partitions : c.partitionSize, n = size / p
         // WindowPartition: [N, C, n, p, n, p] → [N, n, n, p, p, C] → [N, n², p², C]; grid swaps axes −2, −3.
@@ -133,7 +140,8 @@ private extension Module {
     func relativePositionalAttention(_ x: Value, _ c: MaxVit.Config, channels: Int) -> Value {
         let heads = channels / c.headDim, p = c.partitionSize, tokens = p * p
         let table = parameter("relative_position_bias_table", [(2 * p - 1) * (2 * p - 1), heads], .embedding)
-        let index = parameter("relative_position_index", [tokens, tokens], .fixed(Tensor(int64s: relativePositionIndex(p), shape: [tokens, tokens])))
+        let index = parameter("relative_position_index", [tokens, tokens],
+                              .fixed(Tensor(int64s: relativePositionIndex(p), shape: [tokens, tokens])))
         let qkv = self["to_qkv"].linear(x, channels, 3 * channels, rank2: false)
         // [N, G, P, 3C] → [N, G, P, 3, H, DH] → [3, N, G, H, P, DH].
         let split = permute(reshape(qkv, [0, 0, tokens, 3, heads, c.headDim], function: "split_heads"), [3, 0, 1, 4, 2, 5], function: "qkv")

@@ -65,7 +65,7 @@ public struct Model: Sendable {
             throw UnknownLayout(diagnosis: Architecture.diagnose(shapes, first: tensors.first?.name))
         }
         let blueprint = chosen.blueprint(inputSize ?? chosen.inputSize)
-        let problems = Architecture.mismatches(shapes, layout: blueprint.parameters)
+        let problems = Architecture.mismatches(shapes, blueprint: blueprint)
         guard problems.isEmpty else { throw BindingError(architecture: chosen.name, problems: problems) }
         var weights: [String: Tensor] = [:]
         for entry in tensors { weights[entry.name] = entry.tensor }
@@ -111,6 +111,7 @@ extension Architecture {
     }
 
     func graph(_ blueprint: Blueprint, weights: [(name: String, tensor: Tensor)]) throws(GraphError) -> Graph {
+        if let impossible = blueprint.impossible { throw GraphError(.op("no such model can be built: \(impossible)")) }
         let read = Set(blueprint.nodes.flatMap(\.inputs))
         return try Graph(name: description, inputs: [blueprint.input],
                          initializers: weights.filter { read.contains($0.name) } + blueprint.constants,

@@ -66,6 +66,10 @@ public struct Value: Sendable, Hashable {
 /// and the graph's nodes over it. The one description of an architecture: binding, `zoo init` and
 /// the graph all come from here.
 struct Blueprint {
+    /// Why the layer calls describe no real model, when they do not: a custom configuration read
+    /// from a file's shapes (a hostile one) asked for groups that do not divide the channels, or no
+    /// channels at all.
+    let impossible: String?
     let parameters: [Parameter]
     let constants: [(name: String, tensor: Tensor)]
     let nodes: [Node]
@@ -82,6 +86,8 @@ final class ModelBuilder {
     private var names: Set<String> = []
     /// The input's height (= width): the graph is built for one size.
     private(set) var inputSize = 0
+    /// The first impossible layer call (`Blueprint.impossible`).
+    private(set) var impossible: String?
     /// False while declaring modules that exist in the state dict but do not run at inference
     /// (GoogLeNet's auxiliary heads): their parameters are recorded, their nodes dropped.
     var recordsNodes = true
@@ -93,8 +99,8 @@ final class ModelBuilder {
         let input = ValueInfo(name: "input", dtype: .f32, shape: [.symbolic("N"), .fixed(3), .fixed(inputSize), .fixed(inputSize)])
         builder.names.insert(input.name)
         let output = body(Module(builder: builder, path: ""), Value(name: input.name))
-        return Blueprint(parameters: stateDictOrder(builder.parameters), constants: builder.constants, nodes: builder.nodes,
-                         input: input, output: output.name)
+        return Blueprint(impossible: builder.impossible, parameters: stateDictOrder(builder.parameters), constants: builder.constants,
+                         nodes: builder.nodes, input: input, output: output.name)
     }
 
     /// A fresh name for a node or constant: `base`, else `base_1`, `base_2`, … (as torch names a
@@ -120,6 +126,12 @@ final class ModelBuilder {
         let name = unique(base)
         constants.append((name, tensor))
         return Value(name: name)
+    }
+
+    /// Records that a layer call cannot exist (the first reason is kept); the build goes on with
+    /// harmless values so that nothing traps.
+    func reject(_ reason: String) {
+        if impossible == nil { impossible = reason }
     }
 
     func add(_ node: Node) {
@@ -182,6 +194,10 @@ struct Module {
         return Value(name: entry.name)
     }
 
+    /// Marks the build impossible (`Blueprint.impossible`): a family's own check of a configuration
+    /// or input size, before arithmetic that would trap on it.
+    func reject(_ reason: String) { builder.reject(path.isEmpty ? reason : "\(path): \(reason)") }
+
     /// A constant the graph needs (a shape, an index) that is not part of the state dict.
     func constant(_ name: String, _ tensor: Tensor) -> Value { builder.constant(key(name), tensor) }
 
@@ -223,7 +239,13 @@ extension Module {
 
     /// nn.Conv2d with a rectangular kernel (Inception's 1×7 and 7×1) and per-axis padding.
     func conv2d(_ x: Value, _ inChannels: Int, _ outChannels: Int, kernel: (Int, Int), stride: Int = 1,
-                padding: (Int, Int), dilation: Int = 1, groups: Int = 1, bias: Bool = true) -> Value {
+                padding: (Int, Int), dilation: Int = 1, groups requested: Int = 1, bias: Bool = true) -> Value {
+        var groups = requested
+        if !(inChannels > 0 && outChannels > 0 && groups > 0 && inChannels % groups == 0 && outChannels % groups == 0
+             && kernel.0 > 0 && kernel.1 > 0 && stride > 0 && dilation > 0) {
+            builder.reject("\(path): Conv2d(\(inChannels), \(outChannels), kernel \(kernel.0)×\(kernel.1), stride \(stride), groups \(groups))")
+            groups = 1
+        }
         let fanIn = inChannels / groups * kernel.0 * kernel.1
         let weight = parameter("weight", [outChannels, inChannels / groups, kernel.0, kernel.1], .weight(fanIn: fanIn))
         let b = bias ? [parameter("bias", [outChannels], .bias(fanIn: fanIn))] : []

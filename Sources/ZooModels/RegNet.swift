@@ -112,7 +112,9 @@ enum RegNet: ModelFamily {
             widths.append(c[0])
             groupWidths.append(b[1])
         }
-        guard let wb = shapes[block(1, 0) + ".b.0.weight"]?[0], widths[0] > 0, stem[0] > 0 else { return nil }
+        // Zero widths would divide by zero in the build (group counts are width / group width).
+        guard let wb = shapes[block(1, 0) + ".b.0.weight"]?[0], wb > 0, stem[0] > 0,
+              (widths + groupWidths).allSatisfy({ $0 > 0 }) else { return nil }
         let seRatio = shapes[block(1, 0) + ".se.fc1.weight"].map { Double($0[0]) / Double(stem[0]) }
         return Config(depths: depths, widths: widths, groupWidths: groupWidths, bottleneckMultiplier: Double(wb) / Double(widths[0]),
                       seRatio: seRatio, stemWidth: stem[0], classes: classes)
