@@ -23,7 +23,7 @@ at the size CASES gives — small where the architecture takes any size (adaptiv
 size otherwise.
 
 Written, under Fixtures/architectures/:
-  <variant>.npz        "logits": torch's model(input) [2, classes] float32 (eval(), no_grad);
+  <variant>.npz        (numpy's savez_compressed) "logits": torch's model(input) [2, classes] float32 (eval(), no_grad);
                        for a case with layers, for every leaf module that owns parameters and ran once
                        (convolutions, BatchNorms, LayerNorms, Linears), "<module path>": up to SAMPLES of
                        its output's elements (float32) at "<module path>.index" (int64, sorted flat
@@ -152,7 +152,7 @@ def run_case(zoo, variant, size, layered, kwargs, options, tmp):
     return {
         "variant": variant, "family": type(model).__name__, "input_shape": [BATCH, 3, size, size], "seed": SEED,
         "kwargs": kwargs, "options": options, "layers": layers, "max_abs_ref": parity.max_abs(logits),
-        **{"rel_diff_vs_f64": parity.diff64(logits, logits64)["rel_diff_vs_f64"]},
+        "rel_diff_vs_f64": parity.diff64(logits, logits64)["rel_diff_vs_f64"],
         "input_sensitivity": parity.input_sensitivity(model, x, torch.from_numpy(logits)),
         "top5": np.argsort(-logits, axis=1)[:, :5].tolist(),
     }
