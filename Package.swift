@@ -83,7 +83,7 @@ let package = Package(
         .testTarget(name: "ZooRuntimeTests", dependencies: ["ZooRuntime", "ZooOps", "ZooModels", "ZooCore", "TorchFormat"]),
         .testTarget(name: "ONNXFormatTests", dependencies: ["ONNXFormat", "ZooOps", "ZooCore", "ZooRuntime", "ZooModels", "TorchFormat"]),
         .testTarget(name: "SafetensorsTests", dependencies: ["Safetensors", "ZooCore"]),
-        .testTarget(name: "ZooModelsTests", dependencies: ["ZooModels", "ZooOps", "ZooCore", "CZlib"]),
+        .testTarget(name: "ZooModelsTests", dependencies: ["ZooModels", "ZooOps", "ZooCore"]),
         .testTarget(name: "ZooCLITests", dependencies: ["ZooCLI", "ZooFuzz", "ZooOps", "ONNXFormat", "Safetensors", "TorchFormat", "ZooCore", "ZooRuntime"]),
     ] + kernelSetTargets,
     swiftLanguageModes: [.v6]
