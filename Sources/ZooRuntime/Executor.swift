@@ -200,16 +200,6 @@ public final class Executor: @unchecked Sendable {
             let shape = plan.shapes[name]!
             return copy(pointer(name), shape)
         }
-        // A held tensor is released after the last step that reads it (or a view of it), so reference
-        // outputs live no longer than arena values do (ViT-H's 32 layers of attention scores would
-        // otherwise all stay). Graph outputs are kept.
-        var lastUse: [String: Int] = [:]
-        for (index, step) in steps.enumerated() where plan.runs[index] {
-            for input in step.inputs { lastUse[plan.roots[input] ?? input] = index }
-        }
-        for name in graph.outputs { lastUse[plan.roots[name] ?? name] = .max }
-        var releasedAfter: [Int: [String]] = [:]
-        for (name, index) in lastUse where index != .max { releasedAfter[index, default: []].append(name) }
         var captured: [(node: String, value: Tensor)] = []
         for (index, step) in steps.enumerated() where plan.runs[index] {
             let start = timing == nil ? nil : ContinuousClock.now
@@ -231,7 +221,8 @@ public final class Executor: @unchecked Sendable {
                 timing(index, Double(elapsed.seconds) + Double(elapsed.attoseconds) * 1e-18, plan)
             }
             if capture { captured.append((step.nodes.last!.name, tensor(step.outputs[0]))) }
-            for name in releasedAfter[index] ?? [] {
+            // A held tensor (a reference step's output) goes after its last reader, as arena values do.
+            for name in plan.releasedAfter[index] ?? [] {
                 tensors[name] = nil
                 pointers[name] = nil
             }

@@ -94,6 +94,10 @@ final class Plan: @unchecked Sendable {
     let offsets: [String: Int]
     /// The value whose memory each value uses: itself, or for a view, what it views.
     let roots: [String: String]
+    /// The values each step is the last reader of (graph outputs never): the tensors a reference
+    /// step made are released then, as arena buffers are reused (ViT-H's 32 layers of attention
+    /// scores would otherwise all stay).
+    let releasedAfter: [Int: [String]]
     let arena: UnsafeMutablePointer<Float>
     let arenaFloats: Int
     let workspace: UnsafeMutableRawPointer
@@ -171,7 +175,7 @@ final class Plan: @unchecked Sendable {
         self.constants = constants
         constantTensors = kept
 
-        // Liveness of arena values: each buffer's root (views map to their source) and the last step reading it.
+        // Liveness: each value's root (views map to their source) and the last step reading it.
         var root: [String: String] = [:]
         var lastUse: [String: Int] = [:]
         for (i, step) in steps.enumerated() where runs[i] {
@@ -181,7 +185,7 @@ final class Plan: @unchecked Sendable {
                     root[output] = source
                 } else if step.isView {
                     root[output] = step.inputs[0]  // a view of a graph input, constant or reference output
-                } else if step.isKernel {
+                } else {
                     root[output] = output
                 }
                 if let r = root[output] { lastUse[r] = max(lastUse[r] ?? i, i) }
@@ -189,6 +193,9 @@ final class Plan: @unchecked Sendable {
         }
         for output in graph.outputs { if let r = root[output] { lastUse[r] = Int.max } }
         roots = root
+        var released: [Int: [String]] = [:]
+        for (name, i) in lastUse where i != Int.max { released[i, default: []].append(name) }
+        releasedAfter = released
 
         // First-fit placement by offset among live buffers.
         var live: [(offset: Int, size: Int, name: String)] = []
