@@ -32,6 +32,7 @@ let package = Package(
         .library(name: "ZooModels", targets: ["ZooModels"]),
         .library(name: "ONNXFormat", targets: ["ONNXFormat"]),
         .library(name: "Safetensors", targets: ["Safetensors"]),
+        .library(name: "ZooImage", targets: ["ZooImage"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -56,6 +57,8 @@ let package = Package(
         .target(name: "Safetensors", dependencies: ["ZooCore"]),
         .target(name: "TorchFormat", dependencies: ["ZooCore", "CZlib"]),
         .target(name: "CCPUFeatures", path: "Sources/CCPUFeatures"),
+        /// Photos in (JPEG, PNG decoding to PIL's RGB), torchvision's preprocessing, pictures out.
+        .target(name: "ZooImage", dependencies: ["ZooCore", "CZlib"], swiftSettings: [.unsafeFlags(optimized)]),
         .target(name: "ZooKernelsBase", swiftSettings: [.unsafeFlags(optimized)]),
         .target(
             name: "ZooKernels",
@@ -71,7 +74,7 @@ let package = Package(
         .executableTarget(
             name: "ZooCLI",
             dependencies: [
-                "ZooCore", "ZooOps", "TorchFormat", "ZooKernels", "ZooRuntime", "ZooModels", "ONNXFormat", "Safetensors",
+                "ZooCore", "ZooOps", "TorchFormat", "ZooKernels", "ZooRuntime", "ZooModels", "ONNXFormat", "Safetensors", "ZooImage",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -83,6 +86,7 @@ let package = Package(
         .testTarget(name: "ZooRuntimeTests", dependencies: ["ZooRuntime", "ZooOps", "ZooModels", "ZooCore", "TorchFormat"]),
         .testTarget(name: "ONNXFormatTests", dependencies: ["ONNXFormat", "ZooOps", "ZooCore", "ZooRuntime", "ZooModels", "TorchFormat"]),
         .testTarget(name: "SafetensorsTests", dependencies: ["Safetensors", "ZooCore"]),
+        .testTarget(name: "ZooImageTests", dependencies: ["ZooImage", "ZooCore"]),
         .testTarget(name: "ZooModelsTests", dependencies: ["ZooModels", "ZooOps", "ZooCore"]),
         .testTarget(name: "ZooCLITests", dependencies: ["ZooCLI", "ZooFuzz", "ZooOps", "ONNXFormat", "Safetensors", "TorchFormat", "ZooCore", "ZooRuntime"]),
     ] + kernelSetTargets,
