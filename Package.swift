@@ -86,7 +86,7 @@ let package = Package(
         .testTarget(name: "ZooRuntimeTests", dependencies: ["ZooRuntime", "ZooOps", "ZooModels", "ZooCore", "TorchFormat"]),
         .testTarget(name: "ONNXFormatTests", dependencies: ["ONNXFormat", "ZooOps", "ZooCore", "ZooRuntime", "ZooModels", "TorchFormat"]),
         .testTarget(name: "SafetensorsTests", dependencies: ["Safetensors", "ZooCore"]),
-        .testTarget(name: "ZooImageTests", dependencies: ["ZooImage", "ZooCore"]),
+        .testTarget(name: "ZooImageTests", dependencies: ["ZooImage", "ZooCore", "TorchFormat"]),
         .testTarget(name: "ZooModelsTests", dependencies: ["ZooModels", "ZooOps", "ZooCore"]),
         .testTarget(name: "ZooCLITests", dependencies: ["ZooCLI", "ZooFuzz", "ZooOps", "ONNXFormat", "Safetensors", "TorchFormat", "ZooCore", "ZooRuntime"]),
     ] + kernelSetTargets,

@@ -2,7 +2,7 @@
 /// version, a little-endian header length, a Python-literal header dict
 /// `{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }`, then the raw array.
 ///
-/// zoo reads and writes f32, f64 and i64, little-endian, C order; anything else is refused with a
+/// zoo reads and writes f32, f64, i64 and u8 (image pixels), little-endian, C order; anything else is refused with a
 /// message saying what the file holds. Reading maps the file (no copy when the data is aligned).
 public enum NumPy {
     public struct FormatError: Error, CustomStringConvertible, Sendable {
@@ -16,7 +16,7 @@ public enum NumPy {
     }
 
     private static let magic: [UInt8] = [0x93] + Array("NUMPY".utf8)
-    private static let descriptors: [String: DType] = ["<f4": .f32, "<f8": .f64, "<i8": .i64]
+    private static let descriptors: [String: DType] = ["<f4": .f32, "<f8": .f64, "<i8": .i64, "|u1": .u8]
 
     /// Maps `path` and reads its array. The header is bounded by `limits.maxNpyHeaderBytes` (numpy's
     /// own default `max_header_size`) and its shape's rank by `maxTensorRank`; the data must be
@@ -54,7 +54,7 @@ public enum NumPy {
         guard let descr = field(header, "descr") else { throw fail("header has no 'descr'") }
         let name = descr.trimmingQuotes
         guard let dtype = descriptors[name] else {
-            throw fail("dtype '\(name)' is not supported (zoo reads little-endian float32 '<f4', float64 '<f8' and int64 '<i8')")
+            throw fail("dtype '\(name)' is not supported (zoo reads little-endian float32 '<f4', float64 '<f8', int64 '<i8' and uint8 '|u1')")
         }
         guard let order = field(header, "fortran_order") else { throw fail("header has no 'fortran_order'") }
         guard order == "False" else { throw fail("Fortran-order arrays are not supported; save with np.ascontiguousarray") }
@@ -77,7 +77,7 @@ public enum NumPy {
         }
     }
 
-    /// Writes `tensor` (f32, f64 or i64) as a version 1.0 .npy file, atomically. A view whose dense
+    /// Writes `tensor` (f32, f64, i64 or u8) as a version 1.0 .npy file, atomically. A view whose dense
     /// copy would exceed `limits.maxTensorBytes` is refused before anything is written.
     public static func write(_ tensor: Tensor, to path: String, limits: ResourceLimits = .current) throws {
         let header = try preamble(for: tensor, name: path, limits: limits)
@@ -88,14 +88,14 @@ public enum NumPy {
     }
 
     /// The version 1.0 .npy bytes that precede `tensor`'s C-order data (magic, version, header padded
-    /// to 64 bytes). `tensor` must be f32, f64 or i64, its dense copy within `limits.maxTensorBytes`;
+    /// to 64 bytes). `tensor` must be f32, f64, i64 or u8, its dense copy within `limits.maxTensorBytes`;
     /// `name` is what errors call the destination.
     public static func preamble(for tensor: Tensor, name path: String, limits: ResourceLimits = .current) throws(FormatError) -> [UInt8] {
         do throws(LimitExceeded) { try limits.checkDenseSize(tensor) } catch {
             throw FormatError(path: path, message: error.description)
         }
         guard let descr = descriptors.first(where: { $0.value == tensor.dtype })?.key else {
-            throw FormatError(path: path, message: "cannot write \(tensor.dtype.rawValue) tensors as .npy (f32, f64, i64 only)")
+            throw FormatError(path: path, message: "cannot write \(tensor.dtype.rawValue) tensors as .npy (f32, f64, i64, u8 only)")
         }
         let shape = tensor.shape.count == 1 ? "(\(tensor.shape[0]),)" : "(" + tensor.shape.map(String.init).joined(separator: ", ") + ")"
         var header = "{'descr': '\(descr)', 'fortran_order': False, 'shape': \(shape), }"
