@@ -1,0 +1,182 @@
+import CZlib
+import Foundation
+import Testing
+import ZooCore
+import ZooImage
+
+// Pictures out: the PNG writer, the canvas, tile grids and the parity plot.
+
+// MARK: A plain PNG reader (chunks, CRCs, zlib's inflate, unfiltering), independent of the writer
+
+/// One chunk of a PNG file.
+private struct Chunk {
+    let type: String
+    let data: [UInt8]
+}
+
+private func bigEndian(_ bytes: ArraySlice<UInt8>) -> Int {
+    bytes.reduce(0) { $0 << 8 | Int($1) }
+}
+
+/// The chunks after the signature, each CRC checked with zlib's crc32.
+private func chunks(_ png: [UInt8]) throws -> [Chunk] {
+    try #require(png.count >= 8 && Array(png[0..<8]) == [137, 80, 78, 71, 13, 10, 26, 10], "PNG signature")
+    var result: [Chunk] = []
+    var offset = 8
+    while offset < png.count {
+        try #require(offset + 12 <= png.count, "truncated chunk at \(offset)")
+        let length = bigEndian(png[offset..<(offset + 4)])
+        try #require(offset + 12 + length <= png.count, "chunk at \(offset) overruns the file")
+        let typeAndData = Array(png[(offset + 4)..<(offset + 8 + length)])
+        let stored = bigEndian(png[(offset + 8 + length)..<(offset + 12 + length)])
+        let computed = typeAndData.withUnsafeBufferPointer { Int(crc32(0, $0.baseAddress, uInt($0.count))) }
+        let type = String(decoding: typeAndData[0..<4], as: UTF8.self)
+        #expect(stored == computed, "CRC of \(type) at \(offset)")
+        result.append(Chunk(type: type, data: Array(typeAndData[4...])))
+        offset += 12 + length
+    }
+    return result
+}
+
+/// A decoded 8-bit, non-interlaced PNG, and the filter type of each row.
+private func readPNG(_ png: [UInt8]) throws -> (image: Image, filters: [UInt8]) {
+    let all = try chunks(png)
+    try #require(all.first?.type == "IHDR" && all.first?.data.count == 13)
+    #expect(all.last?.type == "IEND" && all.last?.data.isEmpty == true)
+    #expect(all.filter { $0.type == "IHDR" || $0.type == "IEND" }.count == 2)
+    let header = all[0].data
+    let width = bigEndian(header[0..<4]), height = bigEndian(header[4..<8])
+    #expect(header[8] == 8 && header[10] == 0 && header[11] == 0 && header[12] == 0, "8-bit, deflate, filter method 0, not interlaced")
+    let channels = try #require([0: 1, 2: 3, 6: 4][header[9]], "colour type \(header[9])")
+    let stream = all.filter { $0.type == "IDAT" }.flatMap(\.data)
+    let stride = width * channels
+    let expected = (stride + 1) * height
+    // One byte of room more than expected: a longer stream would fill it.
+    var raw = [UInt8](repeating: 0, count: expected + 1)
+    var length = uLong(raw.count)
+    let status = uncompress(&raw, &length, stream, uLong(stream.count))
+    #expect(status == Z_OK, "zlib uncompress: \(status)")
+    try #require(Int(length) == expected, "inflated IDAT length \(length), expected \(expected)")
+
+    var pixels = [UInt8](repeating: 0, count: stride * height)
+    var filters: [UInt8] = []
+    for y in 0..<height {
+        let filter = raw[y * (stride + 1)]
+        filters.append(filter)
+        for i in 0..<stride {
+            let x = Int(raw[y * (stride + 1) + 1 + i])
+            let a = i >= channels ? Int(pixels[y * stride + i - channels]) : 0
+            let b = y > 0 ? Int(pixels[(y - 1) * stride + i]) : 0
+            let c = i >= channels && y > 0 ? Int(pixels[(y - 1) * stride + i - channels]) : 0
+            let predicted: Int
+            switch filter {
+            case 0: predicted = 0
+            case 1: predicted = a
+            case 2: predicted = b
+            case 3: predicted = (a + b) / 2
+            case 4:
+                let p = a + b - c, pa = abs(p - a), pb = abs(p - b), pc = abs(p - c)
+                predicted = pa <= pb && pa <= pc ? a : pb <= pc ? b : c
+            default:
+                Issue.record("row \(y): filter type \(filter)")
+                predicted = 0
+            }
+            pixels[y * stride + i] = UInt8((x + predicted) & 0xFF)
+        }
+    }
+    return (Image(width: width, height: height, channels: channels, pixels: pixels), filters)
+}
+
+/// A picture with flat areas, ramps both ways and noise, so that rows want different filters.
+private func sample(width: Int, height: Int, channels: Int, seed: UInt64 = 1) -> Image {
+    var state = seed
+    func noise() -> Int {
+        state = state &* 6364136223846793005 &+ 1442695040888963407
+        return Int(state >> 58)  // 0...63
+    }
+    var pixels: [UInt8] = []
+    for y in 0..<height {
+        for x in 0..<width {
+            for k in 0..<channels {
+                let value: Int
+                switch (y / 4) % 5 {
+                case 0: value = 40 * k + 7                         // flat
+                case 1: value = 3 * x + 50 * k                     // horizontal ramp
+                case 2: value = 5 * y + 11 * k                     // vertical ramp
+                case 3: value = 2 * x + 3 * y + noise() / 8        // diagonal, a little noise
+                default: value = noise() * 4 + k                   // noise
+                }
+                pixels.append(UInt8(value & 0xFF))
+            }
+        }
+    }
+    return Image(width: width, height: height, channels: channels, pixels: pixels)
+}
+
+// MARK: PNG writer
+
+@Test(arguments: [1, 3, 4])
+func pngRoundTripsThroughInflateAndUnfiltering(channels: Int) throws {
+    for (width, height) in [(1, 1), (7, 5), (64, 41)] {
+        let image = sample(width: width, height: height, channels: channels)
+        let decoded = try readPNG(pngData(image))
+        #expect(decoded.image == image, "\(width)×\(height)×\(channels)")
+    }
+    // Rows of different kinds choose different filters: the reader's unfiltering is exercised.
+    let filters = Set(try readPNG(pngData(sample(width: 64, height: 41, channels: channels))).filters)
+    #expect(filters.count >= 3, "filters used: \(filters.sorted())")
+}
+
+/// Each row's filter is one whose output has the smallest sum of |byte as signed|.
+@Test func pngRowFilterMinimizesTheSumOfAbsoluteValues() throws {
+    let image = sample(width: 50, height: 40, channels: 3, seed: 7)
+    let (decoded, filters) = try readPNG(pngData(image))
+    #expect(decoded == image)
+    let stride = image.width * 3
+    for y in 0..<image.height {
+        var sums = [Int](repeating: 0, count: 5)
+        for i in 0..<stride {
+            let x = Int(image.pixels[y * stride + i])
+            let a = i >= 3 ? Int(image.pixels[y * stride + i - 3]) : 0
+            let b = y > 0 ? Int(image.pixels[(y - 1) * stride + i]) : 0
+            let c = i >= 3 && y > 0 ? Int(image.pixels[(y - 1) * stride + i - 3]) : 0
+            let p = a + b - c, pa = abs(p - a), pb = abs(p - b), pc = abs(p - c)
+            let paeth = pa <= pb && pa <= pc ? a : pb <= pc ? b : c
+            for (f, predicted) in [0, a, b, (a + b) / 2, paeth].enumerated() {
+                let byte = (x - predicted) & 0xFF
+                sums[f] += byte < 128 ? byte : 256 - byte
+            }
+        }
+        #expect(sums[Int(filters[y])] == sums.min(), "row \(y): filter \(filters[y]), sums \(sums)")
+    }
+}
+
+/// A stream over 1 MiB is split into several IDAT chunks, none larger than 1 MiB.
+@Test func pngSplitsLargeStreamsIntoIDATChunks() throws {
+    var state: UInt32 = 12345
+    let pixels = (0..<(700 * 700 * 3)).map { _ -> UInt8 in
+        state = state &* 1664525 &+ 1013904223
+        return UInt8(state >> 24)
+    }
+    let image = Image(width: 700, height: 700, channels: 3, pixels: pixels)
+    let png = pngData(image)
+    let idat = try chunks(png).filter { $0.type == "IDAT" }
+    #expect(idat.count >= 2 && idat.allSatisfy { $0.data.count <= 1 << 20 }, "\(idat.map(\.data.count))")
+    #expect(try readPNG(png).image == image)
+}
+
+@Test func writePNGReplacesTheFileWholeAndNamesItInErrors() throws {
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("zoo-pictures-\(UUID().uuidString)").path
+    try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: directory) }
+    let image = sample(width: 9, height: 6, channels: 1)
+    let path = directory + "/out.png"
+    try Data("old".utf8).write(to: URL(fileURLWithPath: path))
+    try writePNG(image, to: path)
+    #expect(try [UInt8](Data(contentsOf: URL(fileURLWithPath: path))) == pngData(image))
+    // A directory is refused, naming it; no temporary file is left beside it.
+    try FileManager.default.createDirectory(atPath: directory + "/sub.png", withIntermediateDirectories: true)
+    let error = #expect(throws: IOError.self) { try writePNG(image, to: directory + "/sub.png") }
+    #expect(error.map { "\($0)".contains("sub.png") && "\($0)".contains("directory") } == true, "\(String(describing: error))")
+    #expect(try FileManager.default.contentsOfDirectory(atPath: directory).sorted() == ["out.png", "sub.png"])
+}
