@@ -180,3 +180,59 @@ func pngRoundTripsThroughInflateAndUnfiltering(channels: Int) throws {
     #expect(error.map { "\($0)".contains("sub.png") && "\($0)".contains("directory") } == true, "\(String(describing: error))")
     #expect(try FileManager.default.contentsOfDirectory(atPath: directory).sorted() == ["out.png", "sub.png"])
 }
+
+// MARK: Canvas
+
+/// Every distinct colour of an RGB picture.
+private func colours(_ image: Image) -> Set<RGB> {
+    Set(Swift.stride(from: 0, to: image.pixels.count, by: 3).map { RGB(image.pixels[$0], image.pixels[$0 + 1], image.pixels[$0 + 2]) })
+}
+
+private func pixel(_ image: Image, _ x: Int, _ y: Int) -> RGB {
+    let i = (y * image.width + x) * image.channels
+    return RGB(image.pixels[i], image.pixels[i + 1], image.pixels[i + 2])
+}
+
+@Test func canvasFillsClippedRectanglesAndDashedLines() {
+    var canvas = Canvas(width: 10, height: 6, background: RGB(gray: 9))
+    canvas.fill(x: -3, y: 4, width: 5, height: 100, RGB(1, 2, 3))   // clipped to x 0...1, y 4...5
+    canvas.fill(x: 5, y: 1, width: 0, height: 3, .black)            // empty
+    #expect(canvas[1, 5] == RGB(1, 2, 3) && canvas[0, 4] == RGB(1, 2, 3))
+    #expect(canvas[2, 4] == RGB(gray: 9) && canvas[1, 3] == RGB(gray: 9) && canvas[5, 2] == RGB(gray: 9))
+    #expect(colours(canvas.image) == [RGB(gray: 9), RGB(1, 2, 3)])
+
+    canvas.line(x0: 0, y0: 0, x1: 9, y1: 0, .white, dash: 2)        // 2 on, 2 off
+    #expect((0..<10).map { canvas[$0, 0] == .white } == [true, true, false, false, true, true, false, false, true, true])
+    canvas.line(x0: 9, y0: 5, x1: 4, y1: 0, .black)                // a diagonal, both ends included
+    #expect((4...9).allSatisfy { canvas[$0, $0 - 4] == .black })
+    canvas.line(x0: -20, y0: 3, x1: 30, y1: 3, RGB(7, 7, 7))        // off both sides: clipped
+    #expect((0..<10).allSatisfy { canvas[$0, 3] == RGB(7, 7, 7) })
+}
+
+/// The ink of `text` drawn alone, as rows of booleans.
+private func ink(_ text: String, scale: Int = 1, vertical: Bool = false) -> [[Bool]] {
+    let size = Canvas.textSize(text, scale: scale)
+    let (width, height) = vertical ? (size.height, size.width) : (size.width, size.height)
+    var canvas = Canvas(width: width, height: height, background: .white)
+    canvas.text(text, x: 0, y: 0, scale: scale, .black, vertical: vertical)
+    return (0..<height).map { y in (0..<width).map { x in canvas[x, y] == .black } }
+}
+
+@Test func canvasTextIsLaidOutScaledAndTurned() {
+    #expect(Canvas.textSize("", scale: 3) == (0, 21))
+    #expect(Canvas.textSize("ab", scale: 2) == (22, 14))
+    let word = ink("zoo 42")
+    #expect(word.joined().contains(true))
+    // Every printable ASCII character has ink except the space, and no two glyphs are the same.
+    let glyphs = (32...126).map { ink(String(UnicodeScalar(UInt8($0)))) }
+    #expect(glyphs.filter { !$0.joined().contains(true) }.count == 1)
+    #expect(Set(glyphs.map { $0.map { $0.map { $0 ? "#" : "." }.joined() }.joined(separator: "/") }).count == 95)
+    // Outside ASCII 32–126, one '?' per character.
+    #expect(ink("é\n\u{1B}🦁") == ink("????"))
+    // Scale 2 is scale 1 with every pixel doubled.
+    let doubled = word.flatMap { row in [row.flatMap { [$0, $0] }, row.flatMap { [$0, $0] }] }
+    #expect(ink("zoo 42", scale: 2) == doubled)
+    // Vertical text is the horizontal text turned 90° counter-clockwise.
+    let turned = (0..<word[0].count).reversed().map { x in word.map { $0[x] } }
+    #expect(ink("zoo 42", vertical: true) == turned)
+}
