@@ -236,3 +236,93 @@ private func ink(_ text: String, scale: Int = 1, vertical: Bool = false) -> [[Bo
     let turned = (0..<word[0].count).reversed().map { x in word.map { $0[x] } }
     #expect(ink("zoo 42", vertical: true) == turned)
 }
+
+// MARK: Tile grid
+
+@Test func gridNormalizesEachTileAndPlacesItInItsCell() throws {
+    // Tile 0: a ramp from -3 (top-left) to 8.5 (bottom-right); tile 1: the ramp ×1000 reversed;
+    // tile 2: constant; tile 3: with a NaN and an infinity; tile 4: smaller (2×3).
+    let ramp = (0..<20).map { Float(-3) + Float($0) * 0.6052632 }
+    let tiles = [
+        Tile(height: 4, width: 5, values: ramp),
+        Tile(height: 4, width: 5, values: ramp.reversed().map { $0 * 1000 }),
+        Tile(height: 4, width: 5, values: [Float](repeating: 0.25, count: 20)),
+        Tile(height: 4, width: 5, values: (0..<20).map { $0 == 3 ? .nan : $0 == 4 ? .infinity : Float($0) }),
+        Tile(height: 2, width: 3, values: [1, 2, 3, 4, 5, 6]),
+    ]
+    let (scale, gap) = (3, 2)
+    let grid = try tileGrid(tiles, columns: nil, scale: scale, gap: gap)
+    // ⌈√5⌉ = 3 columns, 2 rows of 15×12-pixel cells.
+    #expect(grid.width == 3 * 15 + 4 * gap && grid.height == 2 * 12 + 3 * gap && grid.channels == 3)
+    func cell(_ index: Int, _ x: Int, _ y: Int) -> RGB {
+        pixel(grid, gap + (index % 3) * (15 + gap) + x * scale + scale / 2, gap + (index / 3) * (12 + gap) + y * scale + scale / 2)
+    }
+    #expect(cell(0, 0, 0) == RGB(gray: 0) && cell(0, 4, 3) == RGB(gray: 255))
+    #expect(cell(1, 0, 0) == RGB(gray: 255) && cell(1, 4, 3) == RGB(gray: 0))
+    // In between: linear, rounded to nearest (value 7 of 0...19 is 7/19 of the way).
+    #expect(cell(0, 2, 1) == RGB(gray: UInt8((255.0 * 7 / 19).rounded())))
+    #expect((0..<5).allSatisfy { x in (0..<4).allSatisfy { y in cell(2, x, y) == RGB(gray: 128) } })
+    #expect(cell(3, 3, 0) == GridStyle.nonFinite && cell(3, 4, 0) == GridStyle.nonFinite)
+    #expect(cell(3, 0, 0) == RGB(gray: 0) && cell(3, 4, 3) == RGB(gray: 255))
+    #expect(cell(4, 0, 0) == RGB(gray: 0) && cell(4, 2, 1) == RGB(gray: 255))
+    // Every pixel of a scaled tile pixel is the same; gaps, the frame and the empty cell are background.
+    #expect((0..<scale).allSatisfy { d in pixel(grid, gap + 4 * scale + d, gap + 3 * scale + d) == RGB(gray: 255) })
+    #expect(pixel(grid, gap + 15, gap) == GridStyle.background && pixel(grid, 0, 0) == GridStyle.background)
+    #expect(cell(4, 3, 0) == GridStyle.background && cell(4, 0, 2) == GridStyle.background)
+    #expect(pixel(grid, grid.width - 1, grid.height - 1) == GridStyle.background)
+}
+
+@Test func gridShowsColourTilesWithOneRangeForTheirPlanes() throws {
+    // Red plane 0...1, green constant 0.5, blue -1 (the minimum) — normalized together over -1...1.
+    let values: [Float] = [0, 1, 0.5, 0.5, -1, -1]
+    let grid = try tileGrid([Tile(channels: 3, height: 1, width: 2, values: values)], columns: nil, scale: 1, gap: 0)
+    #expect(grid.width == 2 && grid.height == 1)
+    #expect(pixel(grid, 0, 0) == RGB(128, 191, 0) && pixel(grid, 1, 0) == RGB(255, 191, 0))
+}
+
+@Test func gridViridisRunsFromDarkToLight() throws {
+    let grid = try tileGrid([Tile(height: 1, width: 64, values: (0..<64).map(Float.init))], columns: nil, scale: 1, gap: 0,
+                            colormap: .viridis)
+    let luminance = (0..<64).map { x in
+        let c = pixel(grid, x, 0)
+        return 0.2126 * Double(c.red) + 0.7152 * Double(c.green) + 0.0722 * Double(c.blue)
+    }
+    #expect(zip(luminance, luminance.dropFirst()).allSatisfy { $0 < $1 }, "\(luminance)")
+    let ends = [pixel(grid, 0, 0), pixel(grid, 63, 0)]
+    #expect(ends[0].blue > ends[0].green && ends[1].red > ends[1].blue, "dark blue to yellow: \(ends)")
+}
+
+@Test func gridColumnsDefaultToAboutTheSquareRootWiderThanTall() throws {
+    for (count, columns, rows) in [(1, 1, 1), (2, 2, 1), (3, 2, 2), (5, 3, 2), (10, 4, 3), (64, 8, 8), (65, 9, 8)] {
+        let grid = try tileGrid(Array(repeating: Tile(height: 2, width: 2, values: [0, 1, 2, 3]), count: count),
+                                columns: nil, scale: 1, gap: 1)
+        #expect(grid.width == columns * 3 + 1 && grid.height == rows * 3 + 1, "\(count) tiles")
+    }
+    let explicit = try tileGrid(Array(repeating: Tile(height: 2, width: 2, values: [0, 1, 2, 3]), count: 3), columns: 10, scale: 1, gap: 1)
+    #expect(explicit.width == 3 * 3 + 1 && explicit.height == 4)
+}
+
+@Test func gridKeepsEverySideWithinTheCap() throws {
+    let cap = GridStyle.maximumSide
+    // Four 1×100 tiles at scale 100 would be 20,003 px wide: the largest scale that fits is 81.
+    let scaled = try tileGrid(Array(repeating: Tile(height: 1, width: 100, values: (0..<100).map(Float.init)), count: 4),
+                              columns: nil, scale: 100, gap: 1)
+    #expect(scaled.width == 2 * 8100 + 3 && scaled.height == 2 * 81 + 3)
+    // Two 1×20000 tiles side by side do not fit even at scale 1: every 3rd column is shown.
+    let wide = try tileGrid(Array(repeating: Tile(height: 1, width: 20_000, values: (0..<20_000).map(Float.init)), count: 2),
+                            columns: 2, scale: 4, gap: 1)
+    #expect(wide.width == 2 * 6667 + 3 && wide.width <= cap && wide.height == 3)
+    #expect(pixel(wide, 1, 1) == RGB(gray: 0) && pixel(wide, 6667, 1) == RGB(gray: UInt8((255.0 * 19_998 / 19_999).rounded())))
+    // Not even one pixel per tile fits.
+    #expect(throws: GridError.self) {
+        try tileGrid(Array(repeating: Tile(height: 1, width: 1, values: [0]), count: 100), columns: nil, scale: 1, gap: 2000)
+    }
+}
+
+@Test func gridRefusesBadParameters() {
+    let tile = Tile(height: 1, width: 1, values: [0])
+    #expect(throws: GridError("no tiles to draw")) { try tileGrid([], columns: nil, scale: 1, gap: 1) }
+    #expect(throws: GridError.self) { try tileGrid([tile], columns: nil, scale: 0, gap: 1) }
+    #expect(throws: GridError.self) { try tileGrid([tile], columns: nil, scale: 1, gap: -1) }
+    #expect(throws: GridError.self) { try tileGrid([tile], columns: 0, scale: 1, gap: 1) }
+}
