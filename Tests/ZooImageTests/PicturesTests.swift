@@ -326,3 +326,103 @@ private func ink(_ text: String, scale: Int = 1, vertical: Bool = false) -> [[Bo
     #expect(throws: GridError.self) { try tileGrid([tile], columns: nil, scale: 1, gap: -1) }
     #expect(throws: GridError.self) { try tileGrid([tile], columns: 0, scale: 1, gap: 1) }
 }
+
+// MARK: Parity plot
+
+private func layers(_ errors: [Double?], failFrom: Int? = nil) -> [ParityPlot.Layer] {
+    errors.enumerated().map { index, error in
+        ParityPlot.Layer(name: "layer\(index)", outcome: error.map { .compared(relativeError: $0, passes: failFrom.map { index < $0 } ?? true) } ?? .missing)
+    }
+}
+
+@Test func parityPlotDrawsBarsToleranceAndTheFirstDivergentLayer() throws {
+    var plotted = layers([0, 3e-8, 2e-7, nil, 1e-6, 5e-5, 0.02, 0.3, .infinity], failFrom: 6)
+    plotted[2].outcome = .shapeMismatch
+    let plot = ParityPlot(title: "parity per layer: a.pth vs b.onnx", subtitle: "pass if ...", tolerance: 1e-4, layers: plotted)
+    #expect(plot.firstDivergent == 6)
+    let image = plot.image()
+    #expect(image.width == plot.size.width && image.height == plot.size.height && image.width >= 640 && image.height >= 360)
+    let (decoded, _) = try readPNG(plot.png())
+    #expect(decoded == image)
+    let present = colours(image)
+    #expect(present.count > 6, "not blank")
+    for colour in [RGB(44, 160, 44), RGB(214, 39, 40), RGB(31, 90, 180), RGB(140, 0, 0), RGB(210, 210, 210), RGB(255, 190, 125)] {
+        #expect(present.contains(colour), "\(colour.hex) drawn")
+    }
+    // Failing bars (red) are taller than passing ones (green): the log axis goes up.
+    func topmost(_ colour: RGB) -> Int? {
+        (0..<image.height).first { y in (0..<image.width).contains { pixel(image, $0, y) == colour } }
+    }
+    let red = try #require(topmost(RGB(214, 39, 40))), green = try #require(topmost(RGB(44, 160, 44)))
+    #expect(red < green)
+}
+
+@Test func parityPlotOfIdenticalModelsAndOfManyLayers() throws {
+    // Every layer exact: bars in the band for 0, still a picture with content.
+    let same = ParityPlot(title: "same", tolerance: 1e-4, layers: layers(Array(repeating: 0, count: 20)))
+    #expect(same.firstDivergent == nil)
+    #expect(colours(same.image()).contains(RGB(44, 160, 44)))
+    // Thousands of layers: the width stays bounded (several layers per pixel column).
+    let many = ParityPlot(title: "many", tolerance: 1e-5, layers: layers((0..<5000).map { 1e-9 * Double($0 % 97 + 1) }, failFrom: 4000))
+    #expect(many.size.width <= 2600 && many.firstDivergent == 4000)
+    #expect(try readPNG(many.png()).image == many.image())
+    // NaN and (impossible) negative errors go to the band above the axis, with infinity.
+    let odd = ParityPlot(title: "odd", tolerance: 1e-4, layers: layers([.nan, -1, .infinity, 1e-3]))
+    let tops = try (1...4).map { number in
+        let line = try #require(odd.svg().split(separator: "\n").first { $0.hasPrefix("<rect") && $0.contains("<title>#\(number) ") })
+        return try #require(Int(line.split(separator: "y=\"")[1].prefix { $0 != "\"" }))
+    }
+    #expect(tops[0] == tops[2] && tops[1] == tops[2] && tops[2] < tops[3], "\(tops)")
+}
+
+/// The tags of an XML document, balanced and properly nested; no text outside them but whitespace.
+private func expectWellFormed(_ xml: String) {
+    var stack: [String] = []
+    var rest = Substring(xml)
+    #expect(xml.hasPrefix("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"))
+    rest = rest.drop { $0 != "\n" }
+    while let open = rest.firstIndex(of: "<") {
+        let text = rest[..<open]
+        #expect(!text.contains(">") && !text.contains("\""), "a raw '>' or '\"' in text: \(text)")
+        #expect(!stack.isEmpty || text.allSatisfy(\.isWhitespace), "text outside the root: \(text)")
+        guard let close = rest[open...].firstIndex(of: ">") else { Issue.record("unclosed tag"); return }
+        let tag = rest[rest.index(after: open)..<close]
+        #expect(!tag.contains("<"), "a '<' inside a tag: \(tag)")
+        if tag.hasPrefix("/") {
+            #expect(stack.popLast() == String(tag.dropFirst()), "closing \(tag)")
+        } else if !tag.hasSuffix("/") {
+            stack.append(String(tag.prefix { $0 != " " }))
+        }
+        // Attribute values are quoted: an even number of quotes.
+        #expect(tag.filter { $0 == "\"" }.count % 2 == 0, "\(tag)")
+        rest = rest[rest.index(after: close)...]
+    }
+    #expect(stack.isEmpty, "unclosed \(stack)")
+    // Every '&' starts an entity.
+    for part in xml.split(separator: "&", omittingEmptySubsequences: false).dropFirst() {
+        #expect(["amp;", "lt;", "gt;", "quot;", "apos;"].contains { part.hasPrefix($0) }, "bare & before \(part.prefix(10))")
+    }
+}
+
+@Test func paritySVGEscapesHostileNamesAndCapsTheirLength() throws {
+    let hostile = "</text><script>alert('x')</script> & \"q\" \u{1B}]0;title\u{07} \u{202E}rev \u{FFFE}" + String(repeating: "Z", count: 200)
+    var plotted = layers([1e-7, 2e-3, 5e-6], failFrom: 1)
+    plotted[1].name = hostile
+    let plot = ParityPlot(title: "parity: \(hostile)", subtitle: "", tolerance: 1e-4, layers: plotted)
+    let svg = plot.svg()
+    expectWellFormed(svg)
+    #expect(svg.contains("width=\"\(plot.size.width)\" height=\"\(plot.size.height)\""))
+    #expect(!svg.contains("<script") && !svg.contains("</text><script"))
+    #expect(svg.contains("&lt;/text&gt;&lt;script&gt;alert(&apos;x&apos;)&lt;/script&gt; &amp; &quot;q&quot;"))
+    #expect(svg.contains("\\u{1B}]0;title\\u{07} \\u{202E}rev \\u{FFFE}"))
+    // No control, bidi or non-character scalar reaches the file; the name is cut at 64 scalars.
+    #expect(!svg.unicodeScalars.contains { $0.value < 0x20 && $0 != "\n" || $0.value == 0x202E || $0.value == 0xFFFE })
+    let kept = 64 - hostile.unicodeScalars.prefix { $0 != "Z" }.count
+    #expect(!svg.contains(String(repeating: "Z", count: kept + 1)) && svg.contains(String(repeating: "Z", count: kept) + "...:"))
+    // The first divergent layer is named (cut to fit the picture), and it has a tooltip of its own.
+    #expect(svg.contains("first divergent: #2 &lt;/"))
+    #expect(svg.contains("<title>#2 &lt;/text&gt;"))
+    #expect(svg.contains("stroke-dasharray"))
+    // The PNG of the same plot draws the name's non-ASCII as '?' and is a valid picture.
+    #expect(try readPNG(plot.png()).image == plot.image())
+}
