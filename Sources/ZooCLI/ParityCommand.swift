@@ -1,5 +1,6 @@
 import ArgumentParser
 import ZooCore
+import ZooImage
 import ZooOps
 import ZooModels
 import ZooRuntime
@@ -16,7 +17,7 @@ struct Parity: ParsableCommand {
         row's top-5 is identical; exits 1 otherwise. A .npy of reference outputs holds them for one \
         input, so it needs that input: --input, or --seed for zoo's generated one. Outputs of different shapes are an error, not a \
         failed parity. With --layers (B a model), compares every node's output and names the \
-        first that diverges.
+        first that diverges; --plot draws every layer's relative error to a PNG or SVG picture.
         """
     )
 
@@ -36,6 +37,9 @@ struct Parity: ParsableCommand {
     var rtol: Double = 1e-4
     @Flag(help: "Compare every layer and name the first node that diverges (B must be a model).")
     var layers = false
+    @Option(help: ArgumentHelp("With --layers: draw each layer's relative error against the tolerance to <file>, a .png or .svg picture.",
+                               valueName: "file"))
+    var plot: String?
     @Option(help: "Architecture of A (and B) when they are state dicts and detection is not wanted.")
     var arch: String?
     @OptionGroup var build: BuildFlags
@@ -58,6 +62,10 @@ struct Parity: ParsableCommand {
                 + "give that input with --input (or --seed when they were computed for zoo's generated input)")
         }
         if layers && referenceIsFile { throw ValidationError("--layers needs B to be a model, not reference outputs") }
+        if let plot {
+            guard layers else { throw ValidationError("--plot draws the per-layer comparison: it needs --layers") }
+            guard plotIsSVG(plot) != nil else { throw ValidationError("--plot <file> must end in .png or .svg, got '\(plot.escapedForTerminal)'") }
+        }
         if !input.isEmpty, batch != nil || seed != nil {
             throw ValidationError("--batch and --seed shape a generated input; they do not apply with --input")
         }
@@ -66,6 +74,7 @@ struct Parity: ParsableCommand {
     func run() throws {
         let start = ContinuousClock.now
         var modelA = try loadModel(a, architecture: arch, options: build)
+        if let plot { try refuseOverwriting([plot], inputs: [a, b] + inputFiles(input, for: modelA.graph)) }
         let given = input.isEmpty ? [] : try readInputs(input, for: modelA.graph)
         let givenTensors = given.map { ($0.name, $0.tensor) }
         if let resized = modelA.resized(for: givenTensors) { modelA = resized }
@@ -81,13 +90,20 @@ struct Parity: ParsableCommand {
         // One report per output (or node, --layers); both sides have the reference's shape.
         var lines: [ParityReport] = []
         var runTime = 0.0
+        var plotted: [ParityPlot.Layer] = []  // A's nodes in order, those B lacks included
         if let modelB, layers {
             let captureA = try capture(modelA, x), captureB = try capture(modelB, x)
             let outputsB = Dictionary(captureB.map { ($0.node, $0.value) }, uniquingKeysWith: { first, _ in first })
             for (node, value) in captureA {
-                guard let reference = outputsB[node] else { continue }
+                guard let reference = outputsB[node] else {
+                    plotted.append(ParityPlot.Layer(name: node, outcome: .missing))
+                    continue
+                }
                 try requireSameShape(value, reference, what: "node '\(node)'", input: nil)
-                lines.append(ParityReport(name: node, value: value, reference: reference))
+                let report = ParityReport(name: node, value: value, reference: reference)
+                lines.append(report)
+                plotted.append(ParityPlot.Layer(name: node, outcome: .compared(relativeError: report.relativeDifference,
+                                                                                passes: report.passes(atol: atol, rtol: rtol))))
             }
             guard !lines.isEmpty else { throw UserError(message: "\(a) and \(b) share no node names to compare") }
         } else {
@@ -105,7 +121,10 @@ struct Parity: ParsableCommand {
         let firstFailure = lines.first { !$0.passes(atol: atol, rtol: rtol) }
         let total = seconds(ContinuousClock.now - start)
         let sources = Dictionary(uniqueKeysWithValues: given.map { ($0.name, $0.source) })
-        printing.emit(text(modelA, modelB, x, sources, lines, firstFailure?.name, timings: layers ? nil : (loaded, runTime, total)),
+        // Written before the verdict: a failing comparison is what the picture is for.
+        let plotNote = try plot.map { try writePlot(plotted, to: $0) }
+        printing.emit(text(modelA, modelB, x, sources, lines, firstFailure?.name, timings: layers ? nil : (loaded, runTime, total),
+                           plotNote: plotNote),
                       json: json(modelA, modelB, x, sources, lines, firstFailure?.name, timings: (loaded, runTime, total)))
         if let r = firstFailure {
             let allowed = r.allowedDifference(atol: atol, rtol: rtol)
@@ -115,6 +134,21 @@ struct Parity: ParsableCommand {
             if layers { throw UserError(message: "parity FAILS: first diverging node is '\(r.name)' (\(why))") }
             throw UserError(message: "parity FAILS for output '\(r.name)': \(why)")
         }
+    }
+
+    /// Draws `layers` to `path` (SVG or PNG by its extension, through `OutputFile`) and says what
+    /// was written: "784×536 PNG".
+    private func writePlot(_ layers: [ParityPlot.Layer], to path: String) throws -> String {
+        func basename(_ path: String) -> String { path.split(separator: "/").last.map(String.init) ?? path }
+        let picture = ParityPlot(title: "parity per layer: \(basename(a)) vs \(basename(b))",
+                                 subtitle: "pass if max|A-B| <= \(plain(atol)) + \(plain(rtol))*max|B| and same top-5",
+                                 tolerance: rtol, layers: layers)
+        let file = try OutputFile(path: path)
+        let svg = plotIsSVG(path) == true
+        try file.write(svg ? Array(picture.svg().utf8) : picture.png())
+        let size = picture.size
+        try file.commit()
+        return "\(size.width)×\(size.height) \(svg ? "SVG" : "PNG")"
     }
 
     /// The reference for each output of A, by A's output name: B's output of the same name (or B's
@@ -173,7 +207,7 @@ struct Parity: ParsableCommand {
     }
 
     private func text(_ modelA: LoadedModel, _ modelB: LoadedModel?, _ x: [String: Tensor], _ sources: [String: String], _ lines: [ParityReport],
-                      _ firstFailure: String?, timings: (load: Double, forward: Double, total: Double)?) -> String {
+                      _ firstFailure: String?, timings: (load: Double, forward: Double, total: Double)?, plotNote: String?) -> String {
         let referenceKind = modelB?.kind ?? "reference outputs"
         var out = ["parity \(a.escapedForTerminal) vs \(b.escapedForTerminal)",
                    "  A:         \(a.escapedForTerminal) (\(modelA.kind.escapedForTerminal))",
@@ -197,6 +231,7 @@ struct Parity: ParsableCommand {
             out.append("timings: load \(String(format1: timings.load * 1000, digits: 1)) ms, forward "
                 + "\(String(format1: timings.forward * 1000, digits: 1)) ms, total \(String(format1: timings.total * 1000, digits: 1)) ms")
         }
+        if let plot, let plotNote { out.append("plot:      \(plot.escapedForTerminal) (\(plotNote))") }
         if firstFailure == nil {
             out.append("parity OK: A (\(modelA.kind.escapedForTerminal)) matches B (\(referenceKind.escapedForTerminal)) within "
                 + toleranceDescription)
@@ -236,6 +271,13 @@ struct Parity: ParsableCommand {
         let executor = try makeExecutor(model, threads: threads, fuse: false)
         do { return try executor.runCapturingEveryNode(x) } catch { throw UserError(message: "\(model.path): \(error)") }
     }
+}
+
+/// Whether a `--plot` file is an SVG (true) or a PNG (false) picture, by its extension, any case;
+/// nil for anything else.
+func plotIsSVG(_ path: String) -> Bool? {
+    let name = path.lowercased()
+    return name.hasSuffix(".svg") ? true : name.hasSuffix(".png") ? false : nil
 }
 
 /// `value` as typed on a command line: 0, 0.0001, 1e-05.
