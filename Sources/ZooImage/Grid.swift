@@ -52,7 +52,8 @@ public enum GridStyle {
 /// - Each tile pixel becomes a `scale` × `scale` square (nearest neighbour). Every cell of the grid
 ///   is as large as the largest tile; a smaller tile sits in its cell's top-left corner.
 /// - `gap` pixels of `GridStyle.background` separate the cells and frame the grid: the cell in
-///   row r, column c starts at x = gap + c · (cellWidth + gap), y = gap + r · (cellHeight + gap).
+///   row r, column c starts at x = gap + c · (w + gap), y = gap + r · (h + gap), where w × h is the
+///   largest tile's size times the scale.
 /// - `columns` defaults to ⌈√count⌉, so the grid is at least as wide as it is tall (in cells); more
 ///   columns than tiles are reduced to the tile count.
 /// - Size cap: no side exceeds `GridStyle.maximumSide`. A grid that would be larger is drawn at
@@ -102,7 +103,7 @@ public func tileGrid(_ tiles: [Tile], columns: Int? = nil, scale: Int = 1, gap: 
 }
 
 /// Every pixel's colour, row by row, normalized as `tileGrid` documents.
-func displayColours(_ tile: Tile, _ colormap: TileColormap) -> [RGB] {
+private func displayColours(_ tile: Tile, _ colormap: TileColormap) -> [RGB] {
     var low = Float.infinity, high = -Float.infinity
     for value in tile.values where value.isFinite {
         low = min(low, value)
@@ -130,7 +131,7 @@ func displayColours(_ tile: Tile, _ colormap: TileColormap) -> [RGB] {
 }
 
 /// matplotlib's viridis at t ∈ [0, 1], linearly interpolated between its values at 0, 1/8, …, 1.
-func viridis(_ t: Double) -> RGB {
+private func viridis(_ t: Double) -> RGB {
     let anchors: [(Double, Double, Double)] = [
         (68, 1, 84), (71, 44, 122), (59, 81, 139), (44, 113, 142), (33, 144, 141),
         (39, 173, 129), (92, 200, 99), (170, 220, 50), (253, 231, 37),

@@ -36,7 +36,7 @@ public func writePNG(_ image: Image, to path: String) throws(IOError) {
 
 /// The rows as PNG stores them before compression: each row is its filter-type byte followed by the
 /// row filtered with it (PNG 1.2 §6, "Filter Algorithms"; bytes per pixel = channels).
-func filteredRows(_ image: Image) -> [UInt8] {
+private func filteredRows(_ image: Image) -> [UInt8] {
     let stride = image.width * image.channels, bpp = image.channels
     var out = [UInt8](repeating: 0, count: (stride + 1) * image.height)
     // The five candidate rows side by side: filter f's row at f * stride.
@@ -78,7 +78,7 @@ func filteredRows(_ image: Image) -> [UInt8] {
 
 /// PNG's Paeth predictor: whichever of left (`a`), above (`b`) and upper-left (`c`) is closest to
 /// a + b − c, ties in that order.
-func paethPredictor(_ a: UInt8, _ b: UInt8, _ c: UInt8) -> UInt8 {
+private func paethPredictor(_ a: UInt8, _ b: UInt8, _ c: UInt8) -> UInt8 {
     let p = Int(a) + Int(b) - Int(c)
     let pa = abs(p - Int(a)), pb = abs(p - Int(b)), pc = abs(p - Int(c))
     if pa <= pb && pa <= pc { return a }

@@ -303,7 +303,7 @@ public struct ParityPlot: Sendable {
 
 /// A name from a file as the plot shows it: at most 64 Unicode scalars (then "..."), escaped for a
 /// terminal (controls and invisible format characters made visible).
-func shown(_ name: String) -> String {
+private func shown(_ name: String) -> String {
     let cap = 64
     guard name.unicodeScalars.count > cap else { return name.escapedForTerminal }
     var cut = String.UnicodeScalarView()
@@ -313,7 +313,7 @@ func shown(_ name: String) -> String {
 
 /// `text` safe inside an XML element or attribute: `& < > " '` as entities, and every scalar XML
 /// 1.0 cannot hold (controls other than tab and line breaks, U+FFFE, U+FFFF) as `\u{…}`.
-func xmlEscaped(_ text: String) -> String {
+private func xmlEscaped(_ text: String) -> String {
     var out = ""
     for scalar in text.unicodeScalars {
         switch scalar {
