@@ -57,8 +57,13 @@ let package = Package(
         .target(name: "Safetensors", dependencies: ["ZooCore"]),
         .target(name: "TorchFormat", dependencies: ["ZooCore", "CZlib"]),
         .target(name: "CCPUFeatures", path: "Sources/CCPUFeatures"),
+        /// libjpeg-turbo and libpng called with their errors caught (they exit or longjmp otherwise).
+        .target(
+            name: "CImageCodecs", path: "Sources/CImageCodecs",
+            linkerSettings: [.linkedLibrary("jpeg"), .linkedLibrary("png16")]
+        ),
         /// Photos in (JPEG, PNG decoding to PIL's RGB), torchvision's preprocessing, pictures out.
-        .target(name: "ZooImage", dependencies: ["ZooCore", "CZlib"], swiftSettings: [.unsafeFlags(optimized)]),
+        .target(name: "ZooImage", dependencies: ["ZooCore", "CZlib", "CImageCodecs"], swiftSettings: [.unsafeFlags(optimized)]),
         .target(name: "ZooKernelsBase", swiftSettings: [.unsafeFlags(optimized)]),
         .target(
             name: "ZooKernels",
@@ -79,14 +84,14 @@ let package = Package(
             ]
         ),
         /// Fuzz targets: a corpus replayer here; scripts/fuzz builds it as a libFuzzer binary.
-        .executableTarget(name: "ZooFuzz", dependencies: ["ZooCore", "ZooOps", "TorchFormat", "ZooModels", "ONNXFormat", "Safetensors"]),
+        .executableTarget(name: "ZooFuzz", dependencies: ["ZooCore", "ZooOps", "TorchFormat", "ZooModels", "ONNXFormat", "Safetensors", "ZooImage"]),
         .testTarget(name: "ZooCoreTests", dependencies: ["ZooCore", "ZooOps"]),
         .testTarget(name: "TorchFormatTests", dependencies: ["TorchFormat", "ZooCore"]),
         .testTarget(name: "ZooKernelsTests", dependencies: ["ZooKernels"], swiftSettings: [.unsafeFlags(optimized)]),
         .testTarget(name: "ZooRuntimeTests", dependencies: ["ZooRuntime", "ZooOps", "ZooModels", "ZooCore", "TorchFormat"]),
         .testTarget(name: "ONNXFormatTests", dependencies: ["ONNXFormat", "ZooOps", "ZooCore", "ZooRuntime", "ZooModels", "TorchFormat"]),
         .testTarget(name: "SafetensorsTests", dependencies: ["Safetensors", "ZooCore"]),
-        .testTarget(name: "ZooImageTests", dependencies: ["ZooImage", "ZooCore", "TorchFormat"]),
+        .testTarget(name: "ZooImageTests", dependencies: ["ZooImage", "ZooCore", "TorchFormat", "CZlib"]),
         .testTarget(name: "ZooModelsTests", dependencies: ["ZooModels", "ZooOps", "ZooCore"]),
         .testTarget(name: "ZooCLITests", dependencies: ["ZooCLI", "ZooFuzz", "ZooOps", "ONNXFormat", "Safetensors", "TorchFormat", "ZooCore", "ZooRuntime"]),
     ] + kernelSetTargets,
