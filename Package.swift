@@ -93,7 +93,7 @@ let package = Package(
         .testTarget(name: "SafetensorsTests", dependencies: ["Safetensors", "ZooCore"]),
         .testTarget(name: "ZooImageTests", dependencies: ["ZooImage", "ZooCore", "TorchFormat", "CZlib"]),
         .testTarget(name: "ZooModelsTests", dependencies: ["ZooModels", "ZooOps", "ZooCore"]),
-        .testTarget(name: "ZooCLITests", dependencies: ["ZooCLI", "ZooFuzz", "ZooOps", "ONNXFormat", "Safetensors", "TorchFormat", "ZooCore", "ZooRuntime"]),
+        .testTarget(name: "ZooCLITests", dependencies: ["ZooCLI", "ZooFuzz", "ZooOps", "ONNXFormat", "Safetensors", "TorchFormat", "ZooCore", "ZooRuntime", "ZooModels", "ZooImage"]),
     ] + kernelSetTargets,
     swiftLanguageModes: [.v6]
 )

@@ -62,7 +62,7 @@ struct Models: ParsableCommand {
 
 struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Run a model on .npy inputs and write its outputs as .npy.",
+        abstract: "Run a model on .npy inputs or photos and write its outputs as .npy.",
         discussion: """
         An image input is [batch, 3, height, width] (NCHW) float32 or float64, C order, \
         little-endian. An ONNX graph takes the sizes it declares; a zoo architecture (a .pth or \
@@ -70,19 +70,21 @@ struct Run: ParsableCommand {
         square inputs). A model with \
         several inputs takes each as --input NAME=FILE.npy, or all from an .npz (numpy's savez) \
         whose arrays are named after them; one with several outputs writes those named by \
-        --output NAME=FILE.npy, or every one into an .npz under its graph name.
+        --output NAME=FILE.npy, or every one into an .npz under its graph name. JPEG and PNG \
+        photos given as --input make one batch, prepared as zoo preprocess prepares them.
         """
     )
 
     @Argument(help: "The model: .onnx, or a .pth/.safetensors state dict of a zoo architecture.")
     var model: String
-    @Option(help: "Input .npy file; NAME=FILE.npy for each input of a model with several, or an .npz of arrays named after the inputs (repeatable).")
+    @Option(help: "Input .npy file; NAME=FILE.npy for each input of a model with several, or an .npz of arrays named after the inputs; or JPEG/PNG photos, one batch prepared as zoo preprocess does (repeatable).")
     var input: [String]
     @Option(help: "Output .npy file (written atomically; - for standard output); NAME=FILE.npy for each output wanted of a model with several; FILE.npz for every output by name (repeatable).")
     var output: [String]
     @Option(help: "Architecture of a state dict, when detection is not wanted (see zoo models).")
     var arch: String?
     @OptionGroup var build: BuildFlags
+    @OptionGroup var transformOptions: TransformOptions
     @Option(parsing: .unconditional, help: "Worker threads (default: all cores).")
     var threads: Int?
     @OptionGroup var printing: OutputOptions
@@ -96,7 +98,22 @@ struct Run: ParsableCommand {
 
     func run() throws {
         var loaded = try loadModel(model, architecture: arch, options: build)
-        let x = try readInputs(input, for: loaded.graph)
+        let photos = input.filter(isImageFile)
+        let x: [(name: String, source: String, tensor: Tensor)]
+        if photos.isEmpty {
+            if transformOptions.overrides || transformOptions.exifTranspose {
+                throw UserError(usage: "--resize, --crop, --interpolation, --mean, --std and --exif-transpose apply to photos, and every --input is an array")
+            }
+            x = try readInputs(input, for: loaded.graph)
+        } else {
+            guard photos.count == input.count else {
+                throw UserError(usage: "--input mixes photos and arrays: give photos only (one batch) or arrays only")
+            }
+            let name = try imageInput(of: loaded.graph).name
+            let transform = try ChosenTransform(architecture: loaded.model?.architecture, graph: loaded.graph, options: transformOptions)
+            let batch = try ImageBatch(files: photos, transform: transform, exifTranspose: transformOptions.exifTranspose)
+            x = [(name, photos.count == 1 ? photos[0] : "\(photos.count) photos", batch.tensor)]
+        }
         if let resized = loaded.resized(for: x.map { ($0.name, $0.tensor) }) { loaded = resized }
         let executor = try makeExecutor(loaded, threads: threads)
         // Which output goes to which file — an .npz takes every output — checked before anything runs.
@@ -112,7 +129,7 @@ struct Run: ParsableCommand {
             }
             targets.append(target)
         }
-        try refuseOverwriting(targets.map(\.file), inputs: [model] + inputFiles(input, for: loaded.graph))
+        try refuseOverwriting(targets.map(\.file), inputs: [model] + (photos.isEmpty ? inputFiles(input, for: loaded.graph) : photos))
         let start = ContinuousClock.now
         let y = try execute(executor, Dictionary(uniqueKeysWithValues: x.map { ($0.name, $0.tensor) }), path: x.count == 1 ? x[0].source : model)
         let elapsed = seconds(ContinuousClock.now - start)

@@ -40,10 +40,16 @@ struct LoadedModel {
     /// rebuilding — or when the model cannot be built for that size, so that running it says why, as
     /// for any input it cannot take.
     func resized(for inputs: [(name: String, tensor: Tensor)]) -> LoadedModel? {
-        guard let model, inputs.count == 1, inputs[0].tensor.rank == 4, inputs[0].tensor.dtype.isFloatingPoint else { return nil }
-        let shape = inputs[0].tensor.shape, declared = graph.inputs[0].shape
-        guard shape[2] == shape[3], shape[2] > 0, declared.count == 4, declared[2].value != shape[2],
-              let resized = try? model.resized(to: shape[2]) else { return nil }
+        guard model != nil, inputs.count == 1, inputs[0].tensor.rank == 4, inputs[0].tensor.dtype.isFloatingPoint else { return nil }
+        let shape = inputs[0].tensor.shape
+        return shape[2] == shape[3] ? resized(side: shape[2]) : nil
+    }
+
+    /// The state-dict model built again for a `side` × `side` image input (see `resized(for:)`).
+    func resized(side: Int) -> LoadedModel? {
+        guard let model, graph.inputs.count == 1, side > 0 else { return nil }
+        let declared = graph.inputs[0].shape
+        guard declared.count == 4, declared[2].value != side, let resized = try? model.resized(to: side) else { return nil }
         return LoadedModel(path: path, model: resized)
     }
 

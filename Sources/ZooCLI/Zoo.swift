@@ -10,7 +10,7 @@ struct Zoo: ParsableCommand {
         commandName: "zoo",
         abstract: "Convert, inspect and check pretrained neural-network checkpoints — no Python needed.",
         version: Zoo.version,
-        subcommands: [Inspect.self, Convert.self, Run.self, Parity.self, Init.self, Bench.self, Models.self, BenchIO.self]
+        subcommands: [Inspect.self, Convert.self, Run.self, Classify.self, Preprocess.self, Show.self, Parity.self, Init.self, Bench.self, Models.self, BenchIO.self]
     )
 
     /// What `zoo --version` prints.
