@@ -39,7 +39,7 @@ struct Preprocess: ParsableCommand {
     func run() throws {
         let transform: ChosenTransform
         if let model {
-            let loaded = try loadModel(model, architecture: nil)
+            let loaded = try loadModel(model, architecture: nil, options: try BuildFlags.parse([]))
             transform = try ChosenTransform(architecture: loaded.model?.architecture, graph: loaded.graph, options: transformOptions)
         } else {
             transform = try ChosenTransform(architecture: try parseArchitecture(arch), graph: nil, options: transformOptions)

@@ -73,10 +73,10 @@ struct ChosenTransform {
             let input = try imageInput(of: graph)
             if let h = input.shape[2].value, let w = input.shape[3].value, h == w {
                 base = EvaluationTransform(resize: Int((Double(h) / 0.875).rounded()), crop: h)
-                origin = "ImageNet's usual for a \(h)×\(w) input (the file records no transform)"
+                origin = "ImageNet's usual for a \(h)×\(w) input; the file records none"
             } else {
                 base = .standard
-                origin = "ImageNet's usual (the file records no transform, nor a fixed input size)"
+                origin = "ImageNet's usual; the file records none, nor a fixed input size"
             }
         } else {
             base = .standard
@@ -87,6 +87,9 @@ struct ChosenTransform {
         self.origin = origin
     }
 }
+
+/// A float32 as JSON with its shortest decimal (0.485, not 0.48500001430511475).
+func shortest(_ value: Float) -> JSON { .double(Double("\(value)") ?? Double(value)) }
 
 /// The graph's one image input, [N, 3, H, W]; a user error when it has none such.
 func imageInput(of graph: Graph) throws -> ValueInfo {
@@ -155,7 +158,7 @@ struct ImageBatch {
         let t = transform.transform
         return .object([
             ("transform", .object([("resize", .int(t.resize)), ("crop", .int(t.crop)), ("interpolation", .string(t.interpolation.rawValue)),
-                                   ("mean", .array(t.mean.map { .double(Double($0)) })), ("std", .array(t.std.map { .double(Double($0)) })),
+                                   ("mean", .array(t.mean.map(shortest))), ("std", .array(t.std.map(shortest))),
                                    ("origin", .string(transform.origin))])),
             ("images", .array(zip(files, decoded).map { file, image in
                 .object([("file", .string(file)), ("format", .string(image.format.rawValue)), ("mode", .string(image.mode)),

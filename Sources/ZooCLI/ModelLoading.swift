@@ -200,7 +200,7 @@ func stateDictOrder(_ tensors: [(name: String, tensor: Tensor)]) -> [(name: Stri
 
 /// The model in `path`. `--arch` (`architecture`) applies to state dicts only: an ONNX graph is
 /// what it is, so naming an architecture for one is a usage error.
-func loadModel(_ path: String, architecture: String?, key: String? = nil, options: BuildFlags = BuildFlags()) throws -> LoadedModel {
+func loadModel(_ path: String, architecture: String?, key: String? = nil, options: BuildFlags) throws -> LoadedModel {
     let arch = try parseArchitecture(architecture)
     if try FileFormat(reading: path) == .onnx {
         if let architecture {

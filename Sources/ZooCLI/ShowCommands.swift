@@ -187,11 +187,14 @@ func requirePNG(_ path: String) throws {
     guard path.lowercased().hasSuffix(".png") else { throw ValidationError("-o must name a .png file, got '\(path.escapedForTerminal)'") }
 }
 
-/// The node `layer` names: a node's name, a value a node computes, or a convolution's weight
-/// (with or without its ".weight" suffix). A user error listing the nearest names otherwise.
+/// The node `layer` names: a node's name, a value a node computes, a convolution's weight (with or
+/// without its ".weight" suffix), or a module path whose nodes are named under it ("features.4", a
+/// Fire module: its last node, which computes the module's output). A user error listing the
+/// nearest names otherwise.
 func findNode(_ layer: String, in graph: Graph) throws -> Node {
     if let node = graph.nodes.first(where: { $0.name == layer }) ?? graph.nodes.first(where: { $0.outputs.contains(layer) })
-        ?? graph.nodes.first(where: { $0.op.name == "Conv" && $0.inputs.count > 1 && [layer, layer + ".weight"].contains($0.inputs[1]) }) {
+        ?? graph.nodes.first(where: { $0.op.name == "Conv" && $0.inputs.count > 1 && [layer, layer + ".weight"].contains($0.inputs[1]) })
+        ?? graph.nodes.last(where: { $0.name.hasPrefix(layer + ".") }) {
         return node
     }
     let names = graph.nodes.map(\.name)
