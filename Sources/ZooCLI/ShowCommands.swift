@@ -125,6 +125,8 @@ struct ShowActivations: ParsableCommand {
     var output: String
     @Option(help: "Colours of the maps: gray or viridis.")
     var colormap: TileColormap = .viridis
+    @Option(parsing: .unconditional, help: "Draw only the first N channels (default: all, at most \(maxMaps)).")
+    var maps: Int?
     @Option(help: "Architecture of a state dict, when detection is not wanted (see zoo models).")
     var arch: String?
     @OptionGroup var build: BuildFlags
@@ -136,6 +138,7 @@ struct ShowActivations: ParsableCommand {
     func validate() throws {
         try requirePNG(output)
         try requireAtLeast(1, threads, "--threads")
+        try requireAtLeast(1, maps, "--maps")
     }
 
     func run() throws {
@@ -147,22 +150,22 @@ struct ShowActivations: ParsableCommand {
         let batch = try ImageBatch(files: [image], transform: transform, exifTranspose: transformOptions.exifTranspose)
         let truncated = try graph(loaded.graph, upTo: node)
         let executor = try makeExecutor(LoadedModel(path: model, graph: truncated), threads: threads)
-        let maps = try execute(executor, [truncated.inputs[0].name: batch.tensor], path: model)[truncated.outputs[0]]!
-        guard maps.rank == 4 else {
-            throw UserError(message: "'\(node.name.escapedForTerminal)' gives \(maps.shape), not feature maps [1, channels, height, width]")
+        let value = try execute(executor, [truncated.inputs[0].name: batch.tensor], path: model)[truncated.outputs[0]]!
+        guard value.rank == 4 else {
+            throw UserError(message: "'\(node.name.escapedForTerminal)' gives \(value.shape), not feature maps [1, channels, height, width]")
         }
-        let channels = maps.shape[1], h = maps.shape[2], w = maps.shape[3], plane = h * w
-        let values = maps.float32().floats()
-        let count = min(channels, Self.maxMaps)
+        let channels = value.shape[1], h = value.shape[2], w = value.shape[3], plane = h * w
+        let values = value.float32().floats()
+        let count = min(channels, maps ?? Self.maxMaps, Self.maxMaps)
         let tiles = (0..<count).map { c in Tile(height: h, width: w, values: Array(values[c * plane..<(c + 1) * plane])) }
         let scale = max(1, min(8, 64 / max(h, w)))
         let picture: Image
         do { picture = try tileGrid(tiles, scale: scale, gap: 2, colormap: colormap) } catch { throw UserError(message: "\(output.escapedForTerminal): \(error)") }
         do { try writePNG(picture, to: output) } catch { throw UserError(error) }
         printing.emit((batch.fileLines + [batch.transformLine,
-                       "\(output.escapedForTerminal): '\(node.name.escapedForTerminal)' \(maps.shape), \(count) of \(channels) maps, \(picture.width)×\(picture.height) px"]).joined(separator: "\n"),
+                       "\(output.escapedForTerminal): '\(node.name.escapedForTerminal)' \(value.shape), \(count) of \(channels) maps, \(picture.width)×\(picture.height) px"]).joined(separator: "\n"),
                       json: batch.json.adding("output", .object([
-                          ("file", .string(output)), ("node", .string(node.name)), ("shape", .array(maps.shape.map(JSON.int))),
+                          ("file", .string(output)), ("node", .string(node.name)), ("shape", .array(value.shape.map(JSON.int))),
                           ("tiles", .int(count)), ("width", .int(picture.width)), ("height", .int(picture.height))])))
     }
 
