@@ -114,7 +114,8 @@ struct Classify: ParsableCommand {
         }
         let names = classes == imageNetClasses.count ? imageNetClasses : nil
         func label(_ index: Int) -> String { names?[index] ?? "class \(index)" }
-        var lines = ["\(loaded.kind.escapedForTerminal), \(classes) classes\(names == nil ? "" : " (ImageNet-1k)"); transform: \(t) (\(transform.origin))"]
+        var lines = ["model:     \(model.escapedForTerminal): \(loaded.kind.escapedForTerminal)" + (names == nil ? "" : "; ImageNet-1k classes"),
+                     "transform: \(t) (\(transform.origin))"]
         for result in results {
             lines.append("\(result.file.escapedForTerminal): \(result.image.summary)")
             for (rank, entry) in result.top.enumerated() {

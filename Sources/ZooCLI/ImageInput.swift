@@ -14,7 +14,7 @@ struct TransformOptions: ParsableArguments {
     var resize: Int?
     @Option(parsing: .unconditional, help: "Center-crop N×N pixels (default: the model's).")
     var crop: Int?
-    @Option(help: "Resampling filter, as PIL does it: \(EvaluationTransform.Interpolation.allCases.map(\.rawValue).joined(separator: ", ")) (default: the model's).")
+    @Option(help: "Resampling filter, as PIL does it (default: the model's).")
     var interpolation: EvaluationTransform.Interpolation?
     @Option(help: "Per-channel mean subtracted after scaling to [0, 1]: R,G,B (default: the model's, ImageNet's 0.485,0.456,0.406).", transform: parseTriple)
     var mean: [Float]?

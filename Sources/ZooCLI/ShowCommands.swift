@@ -119,11 +119,11 @@ struct ShowActivations: ParsableCommand {
     var model: String
     @Argument(help: "A JPEG or PNG photo.")
     var image: String
-    @Option(help: "The layer: a node name (see zoo inspect --graph) or the name of the value it computes.")
+    @Option(help: "The layer: a node name (see zoo inspect --graph), the name of the value it computes, or a module path (its last node).")
     var layer: String
     @Option(name: .shortAndLong, help: "Output .png file (written atomically).")
     var output: String
-    @Option(help: "Colours of the maps: gray or viridis.")
+    @Option(help: "Colours of the maps.")
     var colormap: TileColormap = .viridis
     @Option(parsing: .unconditional, help: "Draw only the first N channels (default: all, at most \(maxMaps)).")
     var maps: Int?
