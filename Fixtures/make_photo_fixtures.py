@@ -28,8 +28,8 @@ class indices and softmax probabilities per photo, and the gap between the 5th a
 
 Written, under Fixtures/photos/:
   <photo>@<variant>.png   the 8-bit RGB crop (PIL, optimize=True), read back by PIL to check it
-  manifest.json   {"generated_by", "versions", "preprocess": [{photo, variant, transform: {resize, crop,
-                  interpolation, mean, std}, shape}], "classify": [{variant, photos, top5: [[index]],
+  manifest.json   {"generated_by", "versions", "preprocess": [{photo, variant ("custom" for a transform given
+                  by its parts), custom, transform: {resize, crop, interpolation, mean, std}, shape}], "classify": [{variant, photos, top5: [[index]],
                   probabilities: [[p]], min_gap_5_6}]}
 """
 
@@ -68,6 +68,10 @@ PREPROCESS = [
     ("astronaut_portrait.png", "efficientnet_b3"),  # 320 → 300 bicubic
     ("camera.png", "convnext_tiny"),          # 236 → 224 bilinear
     ("logo_rgba.png", "resnet50"),            # 232 → 224 bilinear
+    # Every part overridden on the command line (--resize --crop --interpolation --mean --std), against
+    # torchvision's ImageClassification preset built with the same values.
+    ("coffee_portrait.jpg", {"resize": 300, "crop": 288, "interpolation": "lanczos", "mean": [0.5, 0.5, 0.5],
+                             "std": [0.5, 0.5, 0.5]}),
 ]
 CLASSIFY_PHOTOS = ["chelsea.jpg", "coffee_portrait.jpg", "camera_gray.jpg", "rocket.jpg",
                    "astronaut_portrait.png", "camera.png", "logo_rgba.png"]
@@ -80,6 +84,13 @@ def open_rgb(photo):
 
 
 def preset(variant):
+    """The variant's DEFAULT weights' transform, or an ImageClassification preset made from a dict."""
+    if isinstance(variant, dict):
+        from torchvision.transforms import InterpolationMode
+        from torchvision.transforms._presets import ImageClassification
+        return ImageClassification(crop_size=variant["crop"], resize_size=variant["resize"],
+                                   interpolation=InterpolationMode(variant["interpolation"]),
+                                   mean=variant["mean"], std=variant["std"])
     return torchvision.models.get_model_weights(variant).DEFAULT.transforms()
 
 
@@ -91,7 +102,8 @@ def preprocess_case(photo, variant):
     rebuilt = F.normalize(F.convert_image_dtype(F.pil_to_tensor(crop), torch.float), t.mean, t.std)
     assert torch.equal(expected, rebuilt), (photo, variant)
     array = np.asarray(crop, dtype=np.uint8)
-    entry = {"photo": photo, "variant": variant,
+    name = variant if isinstance(variant, str) else "custom"
+    entry = {"photo": photo, "variant": name, "custom": not isinstance(variant, str),
              "transform": {"resize": t.resize_size[0], "crop": t.crop_size[0], "interpolation": t.interpolation.value,
                            "mean": list(t.mean), "std": list(t.std)},
              "shape": list(expected.shape)}
@@ -125,7 +137,7 @@ def main():
     for photo, variant in PREPROCESS:
         entry, array = preprocess_case(photo, variant)
         preprocess.append(entry)
-        crops[f"{photo}@{variant}"] = array
+        crops[f"{photo}@{entry['variant']}"] = array
     with tempfile.TemporaryDirectory() as tmp:
         classify = [classify_case(zoo, v, tmp) for v in CLASSIFY]
     for name, array in crops.items():
