@@ -46,6 +46,12 @@ public struct ONNXDescription: Sendable, Equatable {
         public let opType: String
     }
 
+    /// One `metadata_props` entry (`StringStringEntryProto`), as written.
+    public struct MetadataProp: Sendable, Equatable {
+        public let key: String
+        public let value: String
+    }
+
     /// How many nodes of the main graph have this domain ("" = default) and op type.
     public struct OpCount: Sendable, Equatable {
         public let domain: String
@@ -63,6 +69,9 @@ public struct ONNXDescription: Sendable, Equatable {
     public let graphName: String
     /// The model's `doc_string` (the whole of it: callers shorten it for display).
     public let docString: String
+    /// `metadata_props` in file order, every entry kept (a key may repeat; see
+    /// `ONNXModel.metadataProps`), whole: callers shorten them for display.
+    public let metadataProps: [MetadataProp]
     /// The graph inputs that are not initializers (IR 3 lists every initializer as an input too).
     public let inputs: [Value]
     public let outputs: [Value]
@@ -150,6 +159,7 @@ extension ONNX {
             irVersion: Int(model.ir_version), opsetImports: opsetImports, opset: opset,
             producerName: ONNXProto.string(model.producer_name), producerVersion: ONNXProto.string(model.producer_version),
             graphName: ONNXProto.string(graph.name), docString: ONNXProto.string(model.doc_string),
+            metadataProps: proto.metadataProps.map { .init(key: $0.key, value: $0.value) },
             inputs: inputs, outputs: outputs, nodes: nodes, opCounts: opCounts,
             unsupportedOps: opCounts.filter { Importer.unsupported(opType: $0.opType, domain: $0.domain, opset: opset) != nil },
             initializerCount: Int(graph.n_initializer), parameterCount: parameterCount, initializerBytes: initializerBytes,

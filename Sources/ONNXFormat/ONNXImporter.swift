@@ -142,7 +142,8 @@ struct Importer {
         if !version.isEmpty { producer += producer.isEmpty ? version : " \(version)" }
         let folded = Set(fileInitializers.map(\.name).filter { consumed.contains($0) && !read.contains($0) })
         return ONNXModel(graph: built, irVersion: irVersion, opset: opset, producer: producer, path: path,
-                         initializers: fileInitializers, graphConstants: folded)
+                         initializers: fileInitializers, graphConstants: folded,
+                         metadataProps: proto.metadataProps)
     }
 
     /// Why the importer has no way to build an op.

@@ -66,6 +66,11 @@ public final class ONNXModelProto: @unchecked Sendable {
 
     deinit { onnx__model_proto__free_unpacked(model, nil) }
 
+    /// `metadata_props` in file order, every entry (see `ONNXModel.metadataProps`).
+    public var metadataProps: [(key: String, value: String)] {
+        ONNXProto.entries(model.pointee.metadata_props, model.pointee.n_metadata_props)
+    }
+
     /// Where each graph initializer's raw_data lies in the mapped file (nil entries: no raw_data), in
     /// initializer order — or nil when there is no file or the layout is not the plain one (a
     /// repeated graph field, which protobuf merges). Callers still check each range's length.

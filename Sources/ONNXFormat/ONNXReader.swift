@@ -44,6 +44,12 @@ public struct ONNXModel: Sendable {
     /// Reshape's target shape, a ConstantOfShape's shape): graph data, not weights — torch's exporter
     /// makes them (`val_8`), and a state dict has no place for them.
     public let graphConstants: Set<String>
+    /// `ModelProto.metadata_props` in file order, as written: free-form key/value strings (zoo's
+    /// own files record `zoo.architecture` and `zoo.evaluation_transform`). A key may repeat —
+    /// onnx.checker refuses that, onnxruntime keeps the last — and every entry is kept. Bounded as
+    /// every string of the file is: `ProtoBudget` refuses, before unpacking, invalid UTF-8, a NUL
+    /// byte and more entries or bytes than `maxONNXExpansion` allows for the file's size.
+    public let metadataProps: [(key: String, value: String)]
 }
 
 public enum ONNX {

@@ -9,6 +9,8 @@
 ///   little-endian `raw_data`; node names are the graph's node names (module paths); graph inputs and
 ///   outputs carry their dtype and shape, the batch as a symbolic `dim_param`; every intermediate value
 ///   gets a `value_info` so onnx's shape inference can check the file against zoo's.
+/// - `metadata_props` holds what the caller gives (`ONNXWriteOptions.metadataProps`), in its order;
+///   `producer_name` / `producer_version` say zoo wrote the file.
 /// - Weights stored in another floating dtype than f32 (f16, bf16, f64) stay in it — a half-precision
 ///   checkpoint makes a half-size file — and are computed in f32, as zoo's executor does: ONNX ops take
 ///   one element type for all their inputs, so each such initializer `w` that a node reads gets one
@@ -58,17 +60,24 @@ public struct ONNXWriteOptions: Sendable {
     public var externalDataThreshold: Int
     public var producerName: String
     public var producerVersion: String
+    /// `ModelProto.metadata_props`, written in this order: free-form key/value strings (zoo records
+    /// the architecture and evaluation transform of a state dict's weights). Each key at most once
+    /// (onnx.checker refuses a repeated key) and no NUL byte in either string: `save` refuses
+    /// others, naming the key.
+    public var metadataProps: [(key: String, value: String)]
     /// The largest model written as a single file. protobuf refuses messages of 2 GiB and more; tests
     /// lower this to exercise the automatic switch to external data.
     var singleFileLimit = Int(Int32.max)
 
     public init(opset: Int = 17, externalData: Bool = false, externalDataThreshold: Int = 1024,
-                producerName: String = "zoo", producerVersion: String = ONNXWriteOptions.zooVersion) {
+                producerName: String = "zoo", producerVersion: String = ONNXWriteOptions.zooVersion,
+                metadataProps: [(key: String, value: String)] = []) {
         self.opset = opset
         self.externalData = externalData
         self.externalDataThreshold = externalDataThreshold
         self.producerName = producerName
         self.producerVersion = producerVersion
+        self.metadataProps = metadataProps
     }
 
     /// The version zoo stamps into the files it writes.
@@ -96,11 +105,21 @@ extension ONNX {
     /// The file is complete and renamed into place only when everything succeeded: on any error the
     /// destination (and an existing data file) is left untouched and no temporary file remains.
     /// - Throws: `ONNXError` naming the node and what ONNX cannot express (an unsupported opset, an
-    ///   even-size PyTorch LRN, an adaptive pool whose sizes do not divide), or the I/O failure.
+    ///   even-size PyTorch LRN, an adaptive pool whose sizes do not divide), a metadata key given
+    ///   twice or a metadata string holding a NUL byte, or the I/O failure.
     public static func save(_ graph: Graph, to path: String, options: ONNXWriteOptions = .init()) throws(ONNXError) {
         guard let irVersion = ONNXWriteOptions.irVersion(forOpset: options.opset) else {
             let range = ONNXWriteOptions.supportedOpsets
             throw ONNXError(file: path, "opset \(options.opset) is not supported: zoo writes ONNX opsets \(range.lowerBound)–\(range.upperBound)")
+        }
+        var keys: Set<String> = []
+        for (key, value) in options.metadataProps {
+            guard keys.insert(key).inserted else {
+                throw ONNXError(file: path, "metadata_props: key '\(key)' given twice (ONNX allows each key once)")
+            }
+            guard !key.utf8.contains(0), !value.utf8.contains(0) else {
+                throw ONNXError(file: path, "metadata_props: key '\(key)': a NUL byte cannot be written in an ONNX string")
+            }
         }
         let model: ONNXExporter
         do { model = try ONNXExporter.lower(graph, opset: options.opset) } catch {
@@ -221,6 +240,9 @@ extension ONNXExporter {
         opset.pointee.has_version = 1
         opset.pointee.version = Int64(model.opset)
         (proto.pointee.n_opset_import, proto.pointee.opset_import) = arena.array([Optional(opset)])
+        (proto.pointee.n_metadata_props, proto.pointee.metadata_props) = arena.array(options.metadataProps.map {
+            Optional(entry($0.key, $0.value, arena: arena))
+        })
 
         let graph = arena.message(onnx__graph_proto__init)
         graph.pointee.name = arena.string(model.name)
@@ -298,14 +320,19 @@ extension ONNXExporter {
             proto.pointee.has_data_location = 1
             proto.pointee.data_location = ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL
             let entries = [("location", dataName), ("offset", String(offset)), ("length", String(tensor.byteCount))].map { key, value in
-                let entry = arena.message(onnx__string_string_entry_proto__init)
-                entry.pointee.key = arena.string(key)
-                entry.pointee.value = arena.string(value)
-                return Optional(entry)
+                Optional(entry(key, value, arena: arena))
             }
             (proto.pointee.n_external_data, proto.pointee.external_data) = arena.array(entries)
         }
         return proto
+    }
+
+    /// A `StringStringEntryProto` (metadata, external-data keys).
+    private static func entry(_ key: String, _ value: String, arena: ProtoArena) -> UnsafeMutablePointer<Onnx__StringStringEntryProto> {
+        let entry = arena.message(onnx__string_string_entry_proto__init)
+        entry.pointee.key = arena.string(key)
+        entry.pointee.value = arena.string(value)
+        return entry
     }
 
     private static func valueInfo(_ info: ValueInfo, arena: ProtoArena) -> UnsafeMutablePointer<Onnx__ValueInfoProto>? {
