@@ -15,7 +15,7 @@ struct Inspect: ParsableCommand {
         itself, or its one entry such as 'state_dict' or 'model'); choose with --key otherwise.
 
         Describes any well-formed ONNX model, whether zoo can run it or not: opsets, producer, \
-        inputs and outputs with their shapes, op counts, initializers; then the ops zoo cannot \
+        metadata, inputs and outputs with their shapes, op counts, initializers; then the ops zoo cannot \
         run (or why the import failed), or, when zoo imports the model, its graph.
         """
     )
@@ -193,6 +193,12 @@ struct ONNXReport {
         if docLength > 0 {
             lines.append("doc:       " + (docLength <= 100 ? "'\(d.docString.escapedForTerminal)'" : "\(counted(docLength, "character")) (in --json)"))
         }
+        for prop in d.metadataProps.prefix(Self.metadataLines) {
+            lines.append("metadata:  \(Self.shortened(prop.key, 100)) = \(Self.shortened(prop.value, 200))")
+        }
+        if d.metadataProps.count > Self.metadataLines {
+            lines.append("metadata:  \(grouped(d.metadataProps.count - Self.metadataLines)) more (in --json)")
+        }
         lines += d.inputs.map { "input:     " + Self.text($0) } + d.outputs.map { "output:    " + Self.text($0) }
         lines.append("ops:       \(counted(d.nodes.count, "node"))" + (d.opCounts.isEmpty ? "" : ": " + Self.text(d.opCounts)))
         lines.append("tensors:   \(counted(d.initializerCount, "initializer")), \(counted(d.parameterCount, "parameter")), "
@@ -222,6 +228,7 @@ struct ONNXReport {
             ("opset", d.opset.map(JSON.int) ?? .null), ("producer", .string(producer)),
             ("producer_name", .string(d.producerName)), ("producer_version", .string(d.producerVersion)),
             ("graph_name", .string(d.graphName)), ("doc_string", .string(d.docString)),
+            ("metadata_props", .object(d.metadataProps.map { ($0.key, .string($0.value)) })),
         ]
         members.append(("opset_imports", .array(d.opsetImports.map { .object([("domain", .string($0.domain)), ("version", .int($0.version))]) })))
         members += [("inputs", .array(d.inputs.map(value))), ("outputs", .array(d.outputs.map(value))),
@@ -236,6 +243,16 @@ struct ONNXReport {
         })))
         members.append(("graph", model.map { graphJSON($0.graph, architecture: nil) } ?? .null))
         return .object(members)
+    }
+
+    /// The most metadata entries the text lists, one line each (--json has them all).
+    static let metadataLines = 20
+
+    /// `text` escaped, or, past `limit` characters, its first `limit` escaped and how long it is.
+    private static func shortened(_ text: String, _ limit: Int) -> String {
+        let length = text.unicodeScalars.count
+        guard length > limit else { return text.escapedForTerminal }
+        return String(String.UnicodeScalarView(text.unicodeScalars.prefix(limit))).escapedForTerminal + "… (\(counted(length, "character")), in --json)"
     }
 
     /// `name: FLOAT [N, 3, ?, 8]` (a dim_param by name, an unknown dimension as `?`), escaped.
