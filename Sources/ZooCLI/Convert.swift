@@ -263,9 +263,9 @@ struct Convert: ParsableCommand {
             let source = try stateDictSource(for: to)
             let model = try sourceModel(source.tensors)
             printing.progress("writing \(output) (opset \(opset ?? 17))")
-            do {
-                try ONNX.save(model.graph, to: path, options: ONNXWriteOptions(opset: opset ?? 17, externalData: externalData))
-            } catch { throw UserError(message: "\(error)") }
+            let options = ONNXWriteOptions(opset: opset ?? 17, externalData: externalData,
+                                           metadataProps: TransformMetadata.props(for: model.architecture))
+            do { try ONNX.save(model.graph, to: path, options: options) } catch { throw UserError(message: "\(error)") }
             var outcome = Outcome(tensors: source.tensors.count, architecture: model.architecture.description, leftOut: source.leftOut)
             outcome.opset = opset ?? 17
             if !noVerify {
@@ -291,8 +291,8 @@ struct Convert: ParsableCommand {
     }
 
     /// ONNX → ONNX: the graph zoo imported, written again at --opset (default: the source's opset
-    /// brought into 13–21), initializer names kept; verified by comparing the initializers bit for
-    /// bit and running both graphs.
+    /// brought into 13–21), initializer names and metadata_props kept; verified by comparing the
+    /// initializers bit for bit and the metadata, and running both graphs.
     private func reexport(writing path: String) throws -> Outcome {
         let source: ONNXModel
         do { source = try ONNX.load(path: input) } catch { throw UserError(error) }
@@ -300,7 +300,8 @@ struct Convert: ParsableCommand {
         let target = opset ?? min(max(source.opset, supported.lowerBound), supported.upperBound)
         printing.progress("writing \(output) (opset \(target))")
         do {
-            try ONNX.save(source.graph, to: path, options: ONNXWriteOptions(opset: target, externalData: externalData))
+            try ONNX.save(source.graph, to: path, options: ONNXWriteOptions(opset: target, externalData: externalData,
+                                                                             metadataProps: source.metadataProps))
         } catch { throw UserError(message: "\(error)") }
         var outcome = Outcome(tensors: source.graph.initializers.count)
         (outcome.opset, outcome.sourceOpset) = (target, source.opset)
@@ -310,6 +311,9 @@ struct Convert: ParsableCommand {
         do { written = try ONNX.load(path: path) } catch { throw UserError(error) }
         for (name, tensor) in source.graph.initializers where !(written.graph.initializer(name).map(tensor.isBitIdentical) ?? false) {
             throw UserError(message: "\(output): verification failed: initializer '\(name)' differs")
+        }
+        guard written.metadataProps.elementsEqual(source.metadataProps, by: ==) else {
+            throw UserError(message: "\(output): verification failed: metadata_props differ")
         }
         let report = try parity(source.graph, written.graph)
         outcome.verified = true
@@ -375,20 +379,25 @@ struct Convert: ParsableCommand {
     }
 
     /// The weights of the input model — every initializer except the constants the graph folds into
-    /// its ops (a Reshape's shape), which are listed as left out — and its graph for the parity run,
-    /// from one parse. A model whose graph zoo cannot import still converts, unrun, every initializer kept.
+    /// its ops (a Reshape's shape), which are listed as left out, as its metadata_props are — and its
+    /// graph for the parity run, from one parse. A model whose graph zoo cannot import still
+    /// converts, unrun, every initializer kept.
     private func onnxSource() throws -> (tensors: [(name: String, tensor: Tensor)], graph: Graph?,
                                          leftOut: [(name: String, what: String, reason: String)]) {
         let proto: ONNXModelProto
         do { proto = try ONNX.open(path: input) } catch { throw UserError(error) }
+        let metadata = proto.metadataProps.map {
+            (name: "metadata '\($0.key)'", what: "'\($0.value.count > 40 ? String($0.value.prefix(37)) + "..." : $0.value)'",
+             reason: "ONNX metadata, not weights")
+        }
         do {
             let model = try ONNX.load(proto)
             let weights = model.initializers.filter { !model.graphConstants.contains($0.name) }
             let constants = model.initializers.filter { model.graphConstants.contains($0.name) }
                 .map { (name: $0.name, what: "\($0.tensor.dtype.rawValue) \($0.tensor.shape)", reason: "graph constants, not weights") }
-            return (weights, model.graph, constants)
+            return (weights, model.graph, constants + metadata)
         } catch {
-            do { return (try ONNX.initializers(proto), nil, []) } catch { throw UserError(error) }
+            do { return (try ONNX.initializers(proto), nil, metadata) } catch { throw UserError(error) }
         }
     }
 

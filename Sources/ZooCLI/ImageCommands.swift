@@ -15,8 +15,9 @@ struct Preprocess: ParsableCommand {
         published weights: resize the shorter side (PIL's antialiased filters), center-crop, scale \
         to [0, 1], normalize. The .npy written, [N, 3, crop, crop] float32, is what zoo run feeds \
         the model for the same photos. The transform is the --model's (a state dict's \
-        architecture; for an ONNX graph ImageNet's usual scaled to its input size) or --arch's, \
-        else Resize(256) / CenterCrop(224); the options override each part.
+        architecture; for an ONNX graph the one its file records, as zoo's own do, else \
+        ImageNet's usual scaled to its input size) or --arch's, else Resize(256) / \
+        CenterCrop(224); the options override each part.
         """
     )
 
@@ -40,7 +41,7 @@ struct Preprocess: ParsableCommand {
         let transform: ChosenTransform
         if let model {
             let loaded = try loadModel(model, architecture: nil, options: try BuildFlags.parse([]))
-            transform = try ChosenTransform(architecture: loaded.model?.architecture, graph: loaded.graph, options: transformOptions)
+            transform = try ChosenTransform(architecture: loaded.model?.architecture, graph: loaded.graph, recorded: loaded.recordedTransform, options: transformOptions)
         } else {
             transform = try ChosenTransform(architecture: try parseArchitecture(arch), graph: nil, options: transformOptions)
         }
@@ -92,7 +93,7 @@ struct Classify: ParsableCommand {
 
     func run() throws {
         var loaded = try loadModel(model, architecture: arch, options: build)
-        let transform = try ChosenTransform(architecture: loaded.model?.architecture, graph: loaded.graph, options: transformOptions)
+        let transform = try ChosenTransform(architecture: loaded.model?.architecture, graph: loaded.graph, recorded: loaded.recordedTransform, options: transformOptions)
         let t = transform.transform
         if let resized = loaded.resized(side: t.crop) { loaded = resized }
         let executor = try makeExecutor(loaded, threads: threads)

@@ -59,16 +59,19 @@ struct ChosenTransform {
     let transform: EvaluationTransform
     let origin: String
 
-    /// The transform for `architecture`'s weights; for a graph with no architecture (ONNX), ImageNet's
-    /// usual one scaled to the graph's fixed square input (crop = its side, resize = side / 0.875,
-    /// torchvision's ratio: 224 → 256, 299 → 342), or Resize(256) / CenterCrop(224) when the size is
-    /// not fixed. `options` override each part.
-    init(architecture: Architecture?, graph: Graph?, options: TransformOptions) throws {
+    /// The transform for `architecture`'s weights; for a graph with no architecture (ONNX), the one
+    /// `recorded` in its file, else ImageNet's usual one scaled to the graph's fixed square input
+    /// (crop = its side, resize = side / 0.875, torchvision's ratio: 224 → 256, 299 → 342), or
+    /// Resize(256) / CenterCrop(224) when the size is not fixed. `options` override each part.
+    init(architecture: Architecture?, graph: Graph?, recorded: RecordedTransform? = nil, options: TransformOptions) throws {
         let base: EvaluationTransform
         var origin: String
         if let architecture {
             base = architecture.transform
             origin = "\(architecture.name)'s weights"
+        } else if let recorded {
+            base = recorded.transform
+            origin = recorded.origin
         } else if let graph {
             let input = try imageInput(of: graph)
             if let h = input.shape[2].value, let w = input.shape[3].value, h == w {

@@ -110,7 +110,7 @@ struct Run: ParsableCommand {
                 throw UserError(usage: "--input mixes photos and arrays: give photos only (one batch) or arrays only")
             }
             let name = try imageInput(of: loaded.graph).name
-            let transform = try ChosenTransform(architecture: loaded.model?.architecture, graph: loaded.graph, options: transformOptions)
+            let transform = try ChosenTransform(architecture: loaded.model?.architecture, graph: loaded.graph, recorded: loaded.recordedTransform, options: transformOptions)
             let batch = try ImageBatch(files: photos, transform: transform, exifTranspose: transformOptions.exifTranspose)
             x = [(name, photos.count == 1 ? photos[0] : "\(photos.count) photos", batch.tensor)]
         }
@@ -208,7 +208,8 @@ struct Init: ParsableCommand {
             do { try Safetensors.save(entries.map { ($0.name, $0.tensor) }, to: output) } catch { throw UserError(error) }
         case .onnx:
             let model = try build.bind(entries, architecture: architecture, path: output)
-            do { try ONNX.save(model.graph, to: output) } catch { throw UserError(error) }
+            let options = ONNXWriteOptions(metadataProps: TransformMetadata.props(for: model.architecture))
+            do { try ONNX.save(model.graph, to: output, options: options) } catch { throw UserError(error) }
         }
         let parameters = Architecture.parameterCount(architecture.parameters)
         printing.emit("wrote \(output.escapedForTerminal): \(architecture.name), \(entries.count) tensors, \(grouped(parameters)) parameters, seed \(seed)",

@@ -19,6 +19,10 @@ struct LoadedModel {
     var model: Model? = nil
     /// The ONNX opset; nil for a state dict.
     var opset: Int? = nil
+    /// The evaluation transform an ONNX file records for its weights (`TransformMetadata`: zoo's own
+    /// files do), with where it came from. nil for a state dict, whose architecture knows its own,
+    /// and for a file that records none — or a malformed one, which `loadModel` warns about.
+    var recordedTransform: RecordedTransform? = nil
 
     init(path: String, graph: Graph, opset: Int? = nil) {
         self.path = path
@@ -199,7 +203,9 @@ func stateDictOrder(_ tensors: [(name: String, tensor: Tensor)]) -> [(name: Stri
 }
 
 /// The model in `path`. `--arch` (`architecture`) applies to state dicts only: an ONNX graph is
-/// what it is, so naming an architecture for one is a usage error.
+/// what it is, so naming an architecture for one is a usage error. An ONNX file's recorded
+/// evaluation transform is read too; a malformed one gets a one-line warning naming the file and is
+/// ignored (the model still runs; photos get `ChosenTransform`'s guess for a graph).
 func loadModel(_ path: String, architecture: String?, key: String? = nil, options: BuildFlags) throws -> LoadedModel {
     let arch = try parseArchitecture(architecture)
     if try FileFormat(reading: path) == .onnx {
@@ -209,10 +215,13 @@ func loadModel(_ path: String, architecture: String?, key: String? = nil, option
         if let flag = options.flag {
             throw UserError(usage: "\(flag) does not apply to \(path): an ONNX model is already a graph")
         }
-        do {
-            let model = try ONNX.load(path: path)
-            return LoadedModel(path: path, graph: model.graph, opset: model.opset)
-        } catch { throw UserError(error) }
+        let model: ONNXModel
+        do { model = try ONNX.load(path: path) } catch { throw UserError(error) }
+        var loaded = LoadedModel(path: path, graph: model.graph, opset: model.opset)
+        do throws(TransformMetadataError) { loaded.recordedTransform = try TransformMetadata.recorded(in: model.metadataProps) } catch {
+            warn("\(path): \(error); ignored: photos get ImageNet's usual transform for the input size")
+        }
+        return loaded
     }
     return LoadedModel(path: path, model: try options.bind(try readStateDict(path, key: key), architecture: arch, path: path))
 }

@@ -31,6 +31,13 @@ struct OutputOptions: ParsableArguments {
     }
 }
 
+/// `Warning: <message>` on standard error, escaped onto one line, whatever --quiet and --json say:
+/// something wrong with a file that the command works around (and says how).
+func warn(_ message: String) {
+    let line = Array("Warning: \(message.escapedForTerminal)\n".utf8)
+    _ = line.withUnsafeBytes { Glibc.write(2, $0.baseAddress, $0.count) }
+}
+
 /// Refuses a negative or non-finite number given to `option` (parsed `.unconditional`, so `-1`
 /// reaches here as a value instead of being taken for an option).
 func requireNonNegative(_ value: Double, _ option: String) throws {

@@ -143,7 +143,7 @@ struct ShowActivations: ParsableCommand {
 
     func run() throws {
         var loaded = try loadModel(model, architecture: arch, options: build)
-        let transform = try ChosenTransform(architecture: loaded.model?.architecture, graph: loaded.graph, options: transformOptions)
+        let transform = try ChosenTransform(architecture: loaded.model?.architecture, graph: loaded.graph, recorded: loaded.recordedTransform, options: transformOptions)
         if let resized = loaded.resized(side: transform.transform.crop) { loaded = resized }
         let node = try findNode(layer, in: loaded.graph)
         try refuseOverwriting([output], inputs: [model, image])
