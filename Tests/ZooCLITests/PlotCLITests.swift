@@ -1,8 +1,8 @@
-import CZlib
 import Foundation
 import Testing
 import TorchFormat
 import ZooCore
+import ZooImage
 
 /// `zoo parity --layers --plot`: the picture of a failing comparison, as PNG and as SVG.
 @Suite struct PlotCLITests {
@@ -40,8 +40,8 @@ import ZooCore
         let result = try CLITests.run(["parity", model, changed, "--layers", "--input", input, "--plot", pngPath])
         // The comparison fails, and the picture is written all the same.
         #expect(result.status == 1 && result.stderr.contains("first diverging node is 'features.3'"), "\(result.stderr)")
-        let png = try [UInt8](Data(contentsOf: URL(fileURLWithPath: pngPath)))
-        let (width, height, pixels) = try decodeRGB(png)
+        let picture = try decodeImage(path: pngPath).rgb   // through libpng
+        let (width, height, pixels) = (picture.width, picture.height, picture.pixels.map(Int.init))
         #expect(result.stdout.contains("plot:      \(pngPath) (\(width)×\(height) PNG)"), "\(result.stdout)")
         #expect(width >= 640 && height >= 360)
         // Not blank: passing (green) and failing (red) bars, and more.
@@ -74,35 +74,4 @@ import ZooCore
         #expect(try Data(contentsOf: URL(fileURLWithPath: model)) == before)
         #expect(try FileManager.default.contentsOfDirectory(atPath: directory) == ["model.png"])
     }
-}
-
-/// An 8-bit RGB PNG's size and pixels: chunks read plainly, IDAT inflated by zlib, rows unfiltered.
-private func decodeRGB(_ png: [UInt8]) throws -> (width: Int, height: Int, pixels: [Int]) {
-    func int(_ at: Int) -> Int { png[at..<(at + 4)].reduce(0) { $0 << 8 | Int($1) } }
-    try #require(Array(png.prefix(8)) == [137, 80, 78, 71, 13, 10, 26, 10] && String(decoding: png[12..<16], as: UTF8.self) == "IHDR")
-    let width = int(16), height = int(20)
-    try #require(png[24] == 8 && png[25] == 2, "8-bit RGB")
-    var stream: [UInt8] = []
-    var offset = 8
-    while offset + 12 <= png.count {
-        let length = int(offset)
-        if String(decoding: png[(offset + 4)..<(offset + 8)], as: UTF8.self) == "IDAT" { stream += png[(offset + 8)..<(offset + 8 + length)] }
-        offset += 12 + length
-    }
-    let stride = width * 3
-    var raw = [UInt8](repeating: 0, count: (stride + 1) * height)
-    var size = uLong(raw.count)
-    try #require(uncompress(&raw, &size, stream, uLong(stream.count)) == Z_OK && Int(size) == raw.count)
-    var pixels = [Int](repeating: 0, count: stride * height)
-    for y in 0..<height {
-        for i in 0..<stride {
-            let a = i >= 3 ? pixels[y * stride + i - 3] : 0, b = y > 0 ? pixels[(y - 1) * stride + i] : 0
-            let c = i >= 3 && y > 0 ? pixels[(y - 1) * stride + i - 3] : 0
-            let p = a + b - c
-            let paeth = abs(p - a) <= abs(p - b) && abs(p - a) <= abs(p - c) ? a : abs(p - b) <= abs(p - c) ? b : c
-            let predicted = [0, a, b, (a + b) / 2, paeth][Int(raw[y * (stride + 1)])]
-            pixels[y * stride + i] = (Int(raw[y * (stride + 1) + 1 + i]) + predicted) & 0xFF
-        }
-    }
-    return (width, height, pixels)
 }

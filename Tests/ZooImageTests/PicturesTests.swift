@@ -127,6 +127,22 @@ func pngRoundTripsThroughInflateAndUnfiltering(channels: Int) throws {
     #expect(filters.count >= 3, "filters used: \(filters.sorted())")
 }
 
+/// libpng reads what the writer wrote back to the same pixels (as RGB: gray replicated, alpha dropped,
+/// the way `decodeImage` converts every PNG).
+@Test(arguments: [1, 3, 4])
+func pngIsReadBackByLibpng(channels: Int) throws {
+    for (width, height) in [(1, 1), (7, 5), (300, 211)] {
+        let image = sample(width: width, height: height, channels: channels)
+        let decoded = try decodeImage(bytes: pngData(image), file: "written.png")
+        #expect(decoded.format == .png && decoded.mode == ["L", "", "RGB", "RGBA"][channels - 1] && decoded.bitDepth == 8)
+        var rgb: [UInt8] = []
+        for p in 0..<width * height {
+            for c in 0..<3 { rgb.append(image.pixels[p * channels + (channels == 1 ? 0 : c)]) }
+        }
+        #expect(decoded.rgb == Image(width: width, height: height, channels: 3, pixels: rgb), "\(width)×\(height)×\(channels)")
+    }
+}
+
 /// Each row's filter is one whose output has the smallest sum of |byte as signed|.
 @Test func pngRowFilterMinimizesTheSumOfAbsoluteValues() throws {
     let image = sample(width: 50, height: 40, channels: 3, seed: 7)
