@@ -31,7 +31,9 @@ public func exifOrientation<Bytes: RandomAccessCollection<UInt8>>(tiff: Bytes) -
     guard read(2, 2) == 42, let ifd = read(4, 4), let entries = read(ifd, 2) else { return nil }
     for entry in 0..<entries {
         let at = ifd + 2 + entry * 12
-        guard let tag = read(at, 2), let type = read(at + 2, 2), let count = read(at + 4, 4) else { return nil }
+        guard read(at + 8, 4) != nil, let tag = read(at, 2), let type = read(at + 2, 2), let count = read(at + 4, 4) else {
+            return nil  // an entry cut short: PIL stops reading there
+        }
         guard tag == 0x0112 else { continue }
         let size: Int
         switch type {
