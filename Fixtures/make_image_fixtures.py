@@ -18,7 +18,7 @@ The files (PIL writes what it can, pypng the 16-bit, 2/4-bit gray, tRNS and Adam
     camera.png               the cameraman downscaled to 256x256, 8-bit gray
     logo_rgba.png            skimage's logo downscaled to 160x160, RGBA 8-bit
   One small file (<= 96 px) per other PNG colour type / bit depth, palette and interlace case, and
-  per other JPEG kind: 4:2:2, 4:4:4, odd sizes, restart markers, CMYK (Adobe, as PIL writes it),
+  per other JPEG kind: 4:2:2, 4:4:4, odd sizes, restart markers, RGB (not YCbCr), CMYK (Adobe, as PIL writes it),
   YCCK (PIL's CMYK file with the Adobe transform byte set to 2), EXIF orientation 6 (JPEG APP1)
   and 8 (PNG eXIf).
 
@@ -33,7 +33,9 @@ Written besides the images:
   manifest.json   {"files": {FILE: {"format", "mode", "size": [w, h], "bit_depth",
                   "exif_orientation" (or null), "rows" (the rows in expected.npz, or "all"),
                   "sums" (per channel, the sum of every pixel of the whole RGB image),
-                  "truncated_at" (byte counts at which PIL refuses the file cut short)}}}.
+                  "truncated_at" (byte counts at which PIL refuses the file cut short: a quarter,
+                  half and three quarters, and for JPEG the end marker cut when PIL refuses that),
+                  "truncated_ok_at" (JPEG cut in its end marker, which PIL decodes to the same pixels)}}}.
                   mode and size are PIL's, bit_depth pypng's (PNG) or PIL's SOF bits (JPEG).
 """
 import os
@@ -109,6 +111,7 @@ def main():
     chelsea.crop((170, 50, 231, 95)).save(path("jpeg_odd_420.jpg"), quality=80, subsampling=2)  # 61x45
     camera.crop((200, 60, 253, 127)).save(path("jpeg_gray_progressive.jpg"), quality=75, progressive=True)
     face.save(path("jpeg_restart.jpg"), quality=90, subsampling=2, restart_marker_rows=1)
+    face.save(path("jpeg_rgb.jpg"), quality=90, keep_rgb=True)   # RGB components (Adobe transform 0), no YCbCr
     rgb = np.asarray(face, dtype=np.int32)
     k = 255 - rgb.max(axis=2)                                     # under-colour removal, so K varies
     cmy = np.where(k[..., None] < 255, (255 - rgb - k[..., None]) * 255 // np.maximum(255 - k[..., None], 1), 0)
@@ -205,12 +208,19 @@ def write_expected():
         with open(path(name), "rb") as f:
             data = f.read()
         n = len(data)
-        cuts = [n // 4, n // 2, 3 * n // 4] + ([n - 2] if fmt == "JPEG" else [])
+        cuts, cuts_ok = [n // 4, n // 2, 3 * n // 4], []
         assert all(pil_refuses(data[:c]) for c in cuts), name
+        # Without the end-of-image marker PIL refuses a JPEG only when the last rows needed more data.
+        for c in [n - 2, n - 1] if fmt == "JPEG" else []:
+            if pil_refuses(data[:c]):
+                cuts.append(c)
+            else:
+                assert np.array_equal(np.asarray(Image.open(io.BytesIO(data[:c])).convert("RGB")), rgb), name
+                cuts_ok.append(c)
         files[name] = {"format": fmt, "mode": mode, "size": size, "bit_depth": bit_depth(name),
                        "exif_orientation": orientation, "rows": rows,
                        "sums": [int(s) for s in rgb.reshape(-1, 3).sum(axis=0, dtype=np.int64)],
-                       "truncated_at": cuts}
+                       "truncated_at": cuts, "truncated_ok_at": cuts_ok}
     crop = Image.open(path("chelsea.jpg")).convert("RGB").crop((200, 100, 207, 104))
     arrays["orientation.source"] = np.asarray(crop)
     for tag in range(2, 9):

@@ -19,6 +19,8 @@ struct zoo_jpeg {
     const uint8_t *bytes;
     size_t length;
     uint8_t *exif;
+    /* Set once every row is decoded: from then on, running out of data is not an error. */
+    int finishing;
 };
 
 /* How far libjpeg has read, or the length once its source has run dry (it then reads a fake EOI). */
@@ -37,12 +39,13 @@ static void fail(j_common_ptr cinfo) {
     longjmp(jpeg->jump, 1);
 }
 
-/* Warnings (level -1) are counted, except running out of data: PIL refuses such a file ("image file
- * is truncated") where libjpeg would go on with a fake end-of-image marker and gray pixels. */
+/* Warnings (level -1) are counted, except running out of data before the last row: PIL refuses
+ * such a file ("image file is truncated") where libjpeg would go on with a fake end-of-image marker
+ * and gray pixels. After the last row PIL does not mind (a file cut in its end marker decodes). */
 static void emit(j_common_ptr cinfo, int level) {
     if (level >= 0) return;
-    if (cinfo->err->msg_code == JWRN_JPEG_EOF) {
-        zoo_jpeg *jpeg = (zoo_jpeg *)cinfo->client_data;
+    zoo_jpeg *jpeg = (zoo_jpeg *)cinfo->client_data;
+    if (cinfo->err->msg_code == JWRN_JPEG_EOF && !jpeg->finishing) {
         snprintf(jpeg->message, ZOO_CODEC_MESSAGE_SIZE,
                  "image file is truncated (the JPEG data ends at byte %zu before the image is complete)", jpeg->length);
         longjmp(jpeg->jump, 1);
@@ -105,7 +108,6 @@ zoo_jpeg *zoo_jpeg_open(const uint8_t *bytes, size_t length, zoo_jpeg_header *he
     header->width = jpeg->cinfo.image_width;
     header->height = jpeg->cinfo.image_height;
     header->components = jpeg->cinfo.num_components;
-    header->progressive = jpeg->cinfo.progressive_mode ? 1 : 0;
     if (collect_exif(jpeg, header) != 0) {
         snprintf(message, ZOO_CODEC_MESSAGE_SIZE, "out of memory for the EXIF data");
         zoo_jpeg_close(jpeg);
@@ -148,6 +150,7 @@ int zoo_jpeg_read_rows(zoo_jpeg *jpeg, uint8_t *out, uint32_t rows, char *messag
 
 int zoo_jpeg_finish(zoo_jpeg *jpeg, char *message) {
     jpeg->message = message;
+    jpeg->finishing = 1;
     if (setjmp(jpeg->jump)) return -1;
     jpeg_finish_decompress(&jpeg->cinfo);
     return 0;

@@ -8,8 +8,10 @@ import CImageCodecs
 /// - Gray becomes RGB by repeating the sample (libjpeg's gray → RGB equals PIL's "L" → "RGB").
 /// - CMYK: PIL always reads it as Adobe-inverted ("CMYK;I", whatever the Adobe marker says), then
 ///   converts with `cmyk2rgb`; see `pilRGB(fromStoredCMYK:)`.
-/// - Data ending early is an error ("image file is truncated"), as PIL raises, although libjpeg would
-///   go on with gray rows; other libjpeg warnings (e.g. extraneous bytes before a marker) are not.
+/// - Data ending before the last row is decoded is an error ("image file is truncated"), as PIL
+///   raises, although libjpeg would go on with gray rows; after it (a file cut in its end marker, when
+///   the last rows needed no more data) the image is returned, as PIL does. Other libjpeg warnings
+///   (e.g. extraneous bytes before a marker, a scan ending early at a marker) are not errors either.
 /// - Libjpeg-turbo's defaults, as PIL's: integer slow DCT, fancy upsampling; PIL ships libjpeg-turbo
 ///   3.x, zoo links the system's (2.1.5 on Debian 12), the same algorithms.
 func decodeJPEG(_ bytes: UnsafeRawBufferPointer, file: String) throws(ImageError) -> DecodedImage {

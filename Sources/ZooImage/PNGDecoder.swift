@@ -26,6 +26,16 @@ func decodePNG(_ bytes: UnsafeRawBufferPointer, file: String) throws(ImageError)
     let width = Int(header.width), height = Int(header.height), depth = Int(header.bit_depth)
     try checkDimensions(width: width, height: height, maxSide: ImageLimits.maxPNGSide, format: "PNG", file: file)
     let mode = pilMode(bitDepth: depth, colorType: Int(header.color_type))
+    // Deflate expands at most 1032:1, so a file too small for the image's filtered rows cannot hold
+    // it (Adam7 needs more bytes, not fewer): refused before anything is allocated, where libpng
+    // would first size its row buffers for the claimed width.
+    let channels = [0: 1, 2: 3, 3: 1, 4: 2, 6: 4][Int(header.color_type)] ?? 1
+    let needed = height * (1 + (width * channels * depth + 7) / 8)
+    if bytes.count < (needed + 1031) / 1032 {
+        throw ImageError(file: file, "cannot decode PNG: \(width)×\(height) \(depth)-bit \(mode) pixels need at least "
+                         + "\(grouped((needed + 1031) / 1032)) bytes of image data (deflate compresses at most 1032:1); "
+                         + "the file has \(grouped(bytes.count))")
+    }
 
     var failed = false
     let pixels: [UInt8]

@@ -21,6 +21,7 @@ enum ImageFixtures {
         let rows: [Int]?
         let sums: [Int]
         let truncated_at: [Int]
+        let truncated_ok_at: [Int]
 
         init(from decoder: Decoder) throws {
             let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -32,8 +33,11 @@ enum ImageFixtures {
             rows = try? c.decode([Int].self, forKey: .rows)
             sums = try c.decode([Int].self, forKey: .sums)
             truncated_at = try c.decode([Int].self, forKey: .truncated_at)
+            truncated_ok_at = try c.decode([Int].self, forKey: .truncated_ok_at)
         }
-        enum CodingKeys: String, CodingKey { case format, mode, size, bit_depth, exif_orientation, rows, sums, truncated_at }
+        enum CodingKeys: String, CodingKey {
+            case format, mode, size, bit_depth, exif_orientation, rows, sums, truncated_at, truncated_ok_at
+        }
     }
 
     static let manifest: [String: Entry] = {
@@ -208,9 +212,9 @@ func jpegFrameOffset(_ jpeg: [UInt8]) -> Int? {
     return nil
 }
 
-/// Every fixture cut where PIL refuses it ("image file is truncated"), at a PNG signature's or JPEG
-/// marker's first bytes, and — stricter than PIL, which stops reading at the image's end — a PNG
-/// missing its last byte.
+/// Every fixture cut where PIL refuses it ("image file is truncated"), in its first chunks or
+/// markers, and — stricter than PIL, which stops reading a PNG once its rows are complete — a PNG
+/// missing its last byte. A JPEG cut in its end marker that PIL decodes gives the same pixels.
 @Test(arguments: ImageFixtures.names)
 func truncatedFilesAreRefused(name: String) throws {
     let bytes = ImageFixtures.bytes(name), entry = try #require(ImageFixtures.manifest[name])
@@ -218,6 +222,9 @@ func truncatedFilesAreRefused(name: String) throws {
     if entry.format == "PNG" { cuts.append(bytes.count - 1) }
     for cut in cuts {
         expectRefusal(Array(bytes.prefix(cut)), file: name, saying: "image file is truncated")
+    }
+    for cut in entry.truncated_ok_at {
+        #expect(try decodeImage(bytes: Array(bytes.prefix(cut)), file: name).rgb == decodeImage(bytes: bytes, file: name).rgb)
     }
     expectRefusal(Array(bytes.prefix(2)), file: name, saying: "image file is truncated (2 bytes, not even a whole \(entry.format) signature)")
     expectRefusal([], file: name, saying: "not a JPEG or PNG image (the file is empty)")
@@ -263,12 +270,19 @@ func truncatedFilesAreRefused(name: String) throws {
     #expect(clock.now - start < .seconds(1))
 }
 
-/// A tiny PNG claiming a size within the limit (13000×13000, 507 MB of RGB) fails as soon as its
-/// data runs out, without touching the memory it reserved; so does a JPEG cut short.
+/// A tiny PNG claiming a size within the limit (13000×13000, 507 MB of RGB) is refused from its
+/// header: no deflate stream that small can hold the rows. One that could hold them fails as soon
+/// as its data runs out; so does a JPEG cut short (13000×13000 too).
 @Test func smallFilesClaimingLargeImagesFailFast() throws {
     let clock = ContinuousClock(), start = clock.now
-    let png = PNGChunks.resized(ImageFixtures.bytes("png_gray4.png"), width: 13_000, height: 13_000)
-    expectRefusal(png, file: "bomb.png", saying: "cannot decode PNG: ")
+    let gray4 = ImageFixtures.bytes("png_gray4.png")   // 574 bytes
+    expectRefusal(PNGChunks.resized(gray4, width: 13_000, height: 13_000), file: "bomb.png",
+                  saying: "13000×13000 4-bit L pixels need at least 81,893 bytes of image data (deflate compresses at most 1032:1); the file has 574")
+    let wide = PNGChunks.write(PNGChunks.read(gray4).map { chunk in   // 1×178,956,970 16-bit RGBA
+        chunk.type == "IHDR" ? (chunk.type, PNGChunks.bigEndian(178_956_970) + PNGChunks.bigEndian(1) + [16, 6, 0, 0, 0]) : chunk
+    })
+    expectRefusal(wide, file: "wide.png", saying: "need at least 1,387,264 bytes of image data")
+    expectRefusal(PNGChunks.resized(gray4, width: 1000, height: 1000), file: "bomb.png", saying: "cannot decode PNG: ")
     var jpeg = ImageFixtures.bytes("chelsea.jpg")
     let frame = try #require(jpegFrameOffset(jpeg))
     jpeg.replaceSubrange((frame + 5)..<(frame + 9), with: [0x32, 0xC8, 0x32, 0xC8])  // 13000×13000

@@ -23,8 +23,6 @@ typedef struct {
     uint32_t width, height;
     /// Components in the frame (PIL reads 1, 3 and 4).
     int components;
-    /// Whether the frame is progressive (SOF2/SOF6/SOF10/SOF14).
-    int progressive;
     /// The payloads of the APP1 "Exif\0\0" segments after those 6 bytes, concatenated in file order
     /// (as PIL joins them); NULL when there is none. Valid until `zoo_jpeg_close`.
     const uint8_t *exif;
@@ -36,13 +34,13 @@ zoo_jpeg *zoo_jpeg_open(const uint8_t *bytes, size_t length, zoo_jpeg_header *he
 
 /// Starts decompression with 3 samples per pixel (RGB; a grayscale file's gray repeated) or, when
 /// `cmyk`, 4 (the file's CMYK as stored, YCCK converted to CMYK; nothing inverted). A progressive
-/// file is read whole here. A premature end of the data is an error, as in PIL.
+/// file is read whole here. A premature end of the data is an error here and while reading rows, as in PIL.
 int zoo_jpeg_start(zoo_jpeg *jpeg, int cmyk, char *message);
 
 /// Decodes the next `rows` rows into `out` (rows * width * samples bytes, no padding).
 int zoo_jpeg_read_rows(zoo_jpeg *jpeg, uint8_t *out, uint32_t rows, char *message);
 
-/// Reads the rest of the file to the end-of-image marker.
+/// Reads the rest of the file to the end-of-image marker; the data may end before it (PIL accepts that).
 int zoo_jpeg_finish(zoo_jpeg *jpeg, char *message);
 
 void zoo_jpeg_close(zoo_jpeg *jpeg);
