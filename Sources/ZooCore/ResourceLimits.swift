@@ -110,6 +110,14 @@ public struct ResourceLimits: Sendable, Equatable {
     /// unless told the file is trusted). A header holds a dtype, a flag and a shape: ~128 bytes.
     public var maxNpyHeaderBytes = 10_000
 
+    // MARK: Images
+
+    /// Most pixels in an image file (JPEG, PNG) that is decoded, read from its header before any
+    /// pixel memory: PIL's decompression-bomb error threshold (2 × `Image.MAX_IMAGE_PIXELS`), above
+    /// which `Image.open` refuses a file, so zoo decodes what torchvision's pipeline can. The RGB
+    /// takes 3 bytes a pixel (537 MB at the limit).
+    public var maxImagePixels = 178_956_970
+
     // MARK: Runtime
 
     /// Most memory one execution plan's activations may take. Default: a quarter of physical
@@ -189,6 +197,7 @@ extension ResourceLimits {
             Limit(name: "maxFoldedConstantBytes", keyPath: \.maxFoldedConstantBytes, unit: .bytes, allowed: 0...Int.max, why: nil),
             Limit(name: "maxSafetensorsHeaderBytes", keyPath: \.maxSafetensorsHeaderBytes, unit: .bytes, allowed: positive, why: nil),
             Limit(name: "maxNpyHeaderBytes", keyPath: \.maxNpyHeaderBytes, unit: .bytes, allowed: positive, why: nil),
+            Limit(name: "maxImagePixels", keyPath: \.maxImagePixels, unit: .count, allowed: positive, why: nil),
             Limit(name: "maxActivationBytes", keyPath: \.maxActivationBytes, unit: .bytes, allowed: positive, why: nil),
         ]
     }
