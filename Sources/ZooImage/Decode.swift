@@ -2,41 +2,42 @@ import ZooCore
 
 /// Decodes a JPEG or PNG file to PIL's `Image.open(path).convert("RGB")` (see `decodeImage(bytes:file:)`).
 /// - Throws: `ImageError` naming `path` when it cannot be read or decoded.
-public func decodeImage(path: String) throws(ImageError) -> DecodedImage {
+public func decodeImage(path: String, limits: ResourceLimits = .current) throws(ImageError) -> DecodedImage {
+    if let problem = ResourceLimits.environmentProblem { throw ImageError(file: path, problem) }
     let file: MappedFile
     do { file = try MappedFile(path: path) } catch {
         throw ImageError(file: path, "cannot \(error.operation): \(error.message)")
     }
-    return try decodeImage(file.bytes, file: path)
+    return try decodeImage(file.bytes, file: path, limits: limits)
 }
 
 /// Decodes JPEG or PNG bytes to PIL's `Image.open(f).convert("RGB")`: PNG exactly, JPEG as PIL's
 /// libjpeg-turbo does it (same algorithms: integer IDCT, fancy upsampling). The format comes from the
 /// magic bytes, not the name. `file` names the source in errors.
 ///
-/// Refused before any pixel is allocated: more than `ImageLimits.maxPixels` pixels (PIL's
-/// decompression-bomb error) or a side over the format's maximum.
+/// Refused before any pixel is allocated: more than `limits.maxImagePixels` pixels (by default PIL's
+/// decompression-bomb error threshold) or a side over the format's maximum.
 /// - Throws: `ImageError`, one line naming `file`: not a JPEG or PNG (and what it looks like), truncated
 ///   (PIL's "image file is truncated"), corrupt (the codec's message and the byte offset), too large.
-public func decodeImage(bytes: [UInt8], file: String) throws(ImageError) -> DecodedImage {
-    try bytes.withUnsafeBytes { raw in Result { () throws(ImageError) in try decodeImage(raw, file: file) } }.get()
+public func decodeImage(bytes: [UInt8], file: String, limits: ResourceLimits = .current) throws(ImageError) -> DecodedImage {
+    if let problem = ResourceLimits.environmentProblem { throw ImageError(file: file, problem) }
+    return try bytes.withUnsafeBytes { raw in
+        Result { () throws(ImageError) in try decodeImage(raw, file: file, limits: limits) }
+    }.get()
 }
 
-/// PIL's limits on what it decodes, applied from the header before decoding.
-public enum ImageLimits {
-    /// 2 × PIL's `Image.MAX_IMAGE_PIXELS` (89,478,485): above this `Image.open` raises
-    /// `DecompressionBombError` (between the two it only warns).
-    public static let maxPixels = 178_956_970
-    /// The largest side a JPEG frame header can state (libjpeg-turbo itself stops at 65,500).
-    public static let maxJPEGSide = 65_535
-    /// The largest side the PNG specification allows.
-    public static let maxPNGSide = 2_147_483_647
+/// The largest side of an image in each format.
+public enum ImageSides {
+    /// What a JPEG frame header can state (libjpeg-turbo itself stops at 65,500).
+    public static let maxJPEG = 65_535
+    /// What the PNG specification allows.
+    public static let maxPNG = 2_147_483_647
 }
 
-func decodeImage(_ bytes: UnsafeRawBufferPointer, file: String) throws(ImageError) -> DecodedImage {
+func decodeImage(_ bytes: UnsafeRawBufferPointer, file: String, limits: ResourceLimits) throws(ImageError) -> DecodedImage {
     switch ImageSignature(bytes) {
-    case .jpeg: return try decodeJPEG(bytes, file: file)
-    case .png: return try decodePNG(bytes, file: file)
+    case .jpeg: return try decodeJPEG(bytes, file: file, limits: limits)
+    case .png: return try decodePNG(bytes, file: file, limits: limits)
     case .truncated(let format):
         throw ImageError(file: file, "image file is truncated (\(bytes.count) bytes, not even a whole \(format) signature)")
     case .other(let description):
@@ -44,14 +45,17 @@ func decodeImage(_ bytes: UnsafeRawBufferPointer, file: String) throws(ImageErro
     }
 }
 
-/// Refuses dimensions over `ImageLimits` (checked before anything is allocated for the pixels).
-func checkDimensions(width: Int, height: Int, maxSide: Int, format: String, file: String) throws(ImageError) {
+/// Refuses a side over the format's maximum and more pixels than `limits.maxImagePixels` (checked
+/// before anything is allocated for the pixels).
+func checkDimensions(width: Int, height: Int, maxSide: Int, format: String, file: String,
+                     limits: ResourceLimits) throws(ImageError) {
     if width > maxSide || height > maxSide {
         throw ImageError(file: file, "\(width)×\(height) \(format) has a side above the format's maximum of \(grouped(maxSide))")
     }
-    if width * height > ImageLimits.maxPixels {
-        throw ImageError(file: file, "\(width)×\(height) = \(grouped(width * height)) pixels is above the limit of "
-                         + "\(grouped(ImageLimits.maxPixels)) (PIL's decompression-bomb threshold)")
+    if width * height > limits.maxImagePixels {
+        throw ImageError(file: file, LimitExceeded(\.maxImagePixels, of: limits,
+                                                   "a \(width)×\(height) \(format) (\(grouped(width * height)) pixels)",
+                                                   needed: width * height).description)
     }
 }
 

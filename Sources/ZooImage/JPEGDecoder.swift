@@ -1,4 +1,5 @@
 import CImageCodecs
+import ZooCore
 
 /// A JPEG decoded as PIL does it (`JpegImagePlugin` over libjpeg-turbo, then `convert("RGB")`):
 ///
@@ -14,7 +15,7 @@ import CImageCodecs
 ///   (e.g. extraneous bytes before a marker, a scan ending early at a marker) are not errors either.
 /// - Libjpeg-turbo's defaults, as PIL's: integer slow DCT, fancy upsampling; PIL ships libjpeg-turbo
 ///   3.x, zoo links the system's (2.1.5 on Debian 12), the same algorithms.
-func decodeJPEG(_ bytes: UnsafeRawBufferPointer, file: String) throws(ImageError) -> DecodedImage {
+func decodeJPEG(_ bytes: UnsafeRawBufferPointer, file: String, limits: ResourceLimits) throws(ImageError) -> DecodedImage {
     var message = [CChar](repeating: 0, count: Int(ZOO_CODEC_MESSAGE_SIZE))
     func failure() -> ImageError { ImageError(file: file, "cannot decode JPEG: " + codecMessage(message)) }
     var header = zoo_jpeg_header()
@@ -29,7 +30,7 @@ func decodeJPEG(_ bytes: UnsafeRawBufferPointer, file: String) throws(ImageError
     case 4: mode = "CMYK"
     default: throw ImageError(file: file, "cannot decode JPEG: \(components) components (PIL reads 1, 3 or 4)")
     }
-    try checkDimensions(width: width, height: height, maxSide: ImageLimits.maxJPEGSide, format: "JPEG", file: file)
+    try checkDimensions(width: width, height: height, maxSide: ImageSides.maxJPEG, format: "JPEG", file: file, limits: limits)
     let exif = header.exif.map { UnsafeBufferPointer(start: $0, count: header.exif_length) }
     let orientation = exif.flatMap { exifOrientation(tiff: $0) }
 
@@ -50,8 +51,10 @@ func decodeJPEG(_ bytes: UnsafeRawBufferPointer, file: String) throws(ImageError
                 let rows = min(band, height - y)
                 failed = zoo_jpeg_read_rows(jpeg, &stored, UInt32(rows), &message) != 0
                 if !failed {
-                    pilRGB(fromStoredCMYK: stored[..<(rows * width * 4)],
-                           into: UnsafeMutableBufferPointer(rebasing: buffer[(y * width * 3)..<((y + rows) * width * 3)]))
+                    stored.withUnsafeBufferPointer { cmyk in
+                        pilRGB(fromStoredCMYK: UnsafeBufferPointer(rebasing: cmyk[..<(rows * width * 4)]),
+                               into: out + y * width * 3)
+                    }
                 }
                 y += rows
             }
@@ -67,14 +70,18 @@ func decodeJPEG(_ bytes: UnsafeRawBufferPointer, file: String) throws(ImageError
 /// PIL unpacks them as "CMYK;I" (every sample inverted, `c = 255 - stored`), then `cmyk2rgb` gives
 /// `R = nk - MULDIV255(c, nk)` with `nk = 255 - k` (so `nk` is the stored K) and
 /// `MULDIV255(a, b) = (t + (t >> 8)) >> 8`, `t = a * b + 128`; likewise G from M and B from Y.
-func pilRGB(fromStoredCMYK stored: ArraySlice<UInt8>, into out: UnsafeMutableBufferPointer<UInt8>) {
-    stored.withUnsafeBufferPointer { cmyk in
+/// `out` takes 3 samples for every 4 of `cmyk`.
+func pilRGB(fromStoredCMYK cmyk: UnsafeBufferPointer<UInt8>, into out: UnsafeMutablePointer<UInt8>) {
+    pilCMYKTable.withUnsafeBufferPointer { table in
         for pixel in 0..<(cmyk.count / 4) {
-            let nk = Int(cmyk[pixel * 4 + 3])
-            for channel in 0..<3 {
-                let t = (255 - Int(cmyk[pixel * 4 + channel])) * nk + 128
-                out[pixel * 3 + channel] = UInt8(nk - ((t + (t >> 8)) >> 8))
-            }
+            let k = Int(cmyk[pixel * 4 + 3])
+            for channel in 0..<3 { out[pixel * 3 + channel] = table[Int(cmyk[pixel * 4 + channel]) << 8 | k] }
         }
     }
+}
+
+/// `pilRGB`'s result for each stored sample `s` and stored K `k`, at `s << 8 | k`.
+let pilCMYKTable: [UInt8] = (0..<65536).map { index in
+    let nk = index & 255, t = (255 - index >> 8) * nk + 128
+    return UInt8(nk - ((t + (t >> 8)) >> 8))
 }

@@ -1,4 +1,5 @@
 import CImageCodecs
+import ZooCore
 
 /// A PNG decoded as PIL does it (`PngImagePlugin`, then `convert("RGB")`), pixel for pixel. What PIL
 /// does, checked against it by Fixtures/make_image_fixtures.py:
@@ -16,7 +17,7 @@ import CImageCodecs
 /// Adler-32), data past the image, and every CRC mismatch (libpng's benign errors are errors here).
 /// The orientation comes from an eXIf chunk only (PIL also looks at a "Raw profile type exif" text
 /// chunk and XMP).
-func decodePNG(_ bytes: UnsafeRawBufferPointer, file: String) throws(ImageError) -> DecodedImage {
+func decodePNG(_ bytes: UnsafeRawBufferPointer, file: String, limits: ResourceLimits) throws(ImageError) -> DecodedImage {
     var message = [CChar](repeating: 0, count: Int(ZOO_CODEC_MESSAGE_SIZE))
     func failure() -> ImageError { ImageError(file: file, "cannot decode PNG: " + codecMessage(message)) }
     var header = zoo_png_header()
@@ -24,7 +25,7 @@ func decodePNG(_ bytes: UnsafeRawBufferPointer, file: String) throws(ImageError)
           let png = zoo_png_open(base, bytes.count, &header, &message) else { throw failure() }
     defer { zoo_png_close(png) }
     let width = Int(header.width), height = Int(header.height), depth = Int(header.bit_depth)
-    try checkDimensions(width: width, height: height, maxSide: ImageLimits.maxPNGSide, format: "PNG", file: file)
+    try checkDimensions(width: width, height: height, maxSide: ImageSides.maxPNG, format: "PNG", file: file, limits: limits)
     let mode = pilMode(bitDepth: depth, colorType: Int(header.color_type))
     // Deflate expands at most 1032:1, so a file too small for the image's filtered rows cannot hold
     // it (Adam7 needs more bytes, not fewer): refused before anything is allocated, where libpng

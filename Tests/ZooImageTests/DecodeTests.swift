@@ -254,20 +254,33 @@ func truncatedFilesAreRefused(name: String) throws {
     }
 }
 
-/// Sizes over PIL's decompression-bomb limit or the format's, read from a valid header, are refused
-/// before any pixel is allocated (so at once, whatever the claimed size).
+/// Sizes over PIL's decompression-bomb limit (`maxImagePixels`) or the format's, read from a valid
+/// header, are refused before any pixel is allocated (so at once, whatever the claimed size).
 @Test func hugeDimensionsAreRefusedFromTheHeader() throws {
     let png = ImageFixtures.bytes("png_gray4.png")
     let clock = ContinuousClock(), start = clock.now
     expectRefusal(PNGChunks.resized(png, width: 100_000, height: 100_000), file: "bomb.png",
-                  saying: "100000×100000 = 10,000,000,000 pixels is above the limit of 178,956,970 (PIL's decompression-bomb threshold)")
-    expectRefusal(PNGChunks.resized(png, width: 178_956_971, height: 1), file: "wide.png", saying: "above the limit of 178,956,970")
+                  saying: "a 100000×100000 PNG (10,000,000,000 pixels) exceeds limit maxImagePixels (178956970; raise with ZOO_LIMITS=maxImagePixels=10000000000)")
+    expectRefusal(PNGChunks.resized(png, width: 178_956_971, height: 1), file: "wide.png", saying: "exceeds limit maxImagePixels")
     expectRefusal(PNGChunks.resized(png, width: 0x8000_0000, height: 1), file: "wider.png", saying: "out of range")
     var jpeg = ImageFixtures.bytes("chelsea.jpg")
     let frame = try #require(jpegFrameOffset(jpeg))
     jpeg.replaceSubrange((frame + 5)..<(frame + 9), with: [0xFD, 0xE8, 0xFD, 0xE8])  // height, width 65000
-    expectRefusal(jpeg, file: "bomb.jpg", saying: "65000×65000 = 4,225,000,000 pixels is above the limit")
+    expectRefusal(jpeg, file: "bomb.jpg", saying: "a 65000×65000 JPEG (4,225,000,000 pixels) exceeds limit maxImagePixels")
     #expect(clock.now - start < .seconds(1))
+}
+
+/// The pixel budget is a `ResourceLimits` field: an image of exactly the limit decodes (PIL refuses
+/// only above its threshold), one pixel less refuses it.
+@Test func pixelLimitIsAResourceLimit() throws {
+    let bytes = ImageFixtures.bytes("png_gray4.png")   // 64×48
+    var limits = ResourceLimits.standard
+    limits.maxImagePixels = 64 * 48
+    #expect(try decodeImage(bytes: bytes, file: "gray.png", limits: limits).rgb.width == 64)
+    limits.maxImagePixels -= 1
+    #expect(throws: ImageError(file: "gray.png", "a 64×48 PNG (3,072 pixels) exceeds limit maxImagePixels (3071; raise with ZOO_LIMITS=maxImagePixels=3072)")) {
+        try decodeImage(bytes: bytes, file: "gray.png", limits: limits)
+    }
 }
 
 /// A tiny PNG claiming a size within the limit (13000×13000, 507 MB of RGB) is refused from its
