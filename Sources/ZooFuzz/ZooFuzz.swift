@@ -14,6 +14,7 @@ import ONNXFormat
 import Safetensors
 import TorchFormat
 import ZooCore
+import ZooImage
 import ZooModels
 
 /// The targets, by name.
@@ -39,6 +40,12 @@ enum FuzzTarget: String, CaseIterable {
     case npy
     /// .npz archives (numpy's savez): the flat zip layout, every record read as .npy.
     case npz
+    /// JPEG decoding (libjpeg-turbo through CImageCodecs' error handlers): markers, limits, every
+    /// pixel, the EXIF orientation and its transposition.
+    case jpeg
+    /// PNG decoding (libpng through CImageCodecs): chunks and CRCs, every colour type and Adam7, the
+    /// eXIf orientation and its transposition.
+    case png
 
     /// The file extension the input is written with.
     var fileExtension: String {
@@ -50,6 +57,8 @@ enum FuzzTarget: String, CaseIterable {
         case .safetensors: "safetensors"
         case .npy: "npy"
         case .npz: "npz"
+        case .jpeg: "jpg"
+        case .png: "png"
         }
     }
 
@@ -88,6 +97,12 @@ enum FuzzTarget: String, CaseIterable {
             if let tensor = try? NumPy.read(path: path) { touch(tensor) }
         case .npz:
             if let arrays = try? NumPyArchive.read(path: path) { for array in arrays { touch(array.tensor) } }
+        case .jpeg, .png:
+            guard let image = try? decodeImage(path: path, limits: imageBudget) else { return }
+            image.rgb.pixels.withUnsafeBytes { touch($0) }
+            if let orientation = image.exifOrientation, image.rgb.pixels.count <= 1 << 20 {
+                applyingEXIFOrientation(image.rgb, orientation).pixels.withUnsafeBytes { touch($0) }
+            }
         }
     }
 
@@ -98,6 +113,16 @@ enum FuzzTarget: String, CaseIterable {
         _ = try? Model.bind(stateDict)
     }
 }
+
+/// The image targets' pixel budget: 4 M instead of PIL's 179 M (`maxImagePixels`). A few hundred
+/// bytes can describe an image at PIL's limit legitimately (a JPEG scan that ends early is filled
+/// in, as PIL does), and producing 179 M pixels takes seconds under the fuzzer's comparison tracing;
+/// the paths through the decoders are the same at any size.
+let imageBudget: ResourceLimits = {
+    var limits = ResourceLimits.current
+    limits.maxImagePixels = 1 << 22
+    return limits
+}()
 
 /// Reads the first and last byte of `bytes`, so a range past a mapping's end faults.
 @inline(never)
