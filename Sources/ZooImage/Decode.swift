@@ -39,7 +39,8 @@ func decodeImage(_ bytes: UnsafeRawBufferPointer, file: String, limits: Resource
     case .jpeg: return try decodeJPEG(bytes, file: file, limits: limits)
     case .png: return try decodePNG(bytes, file: file, limits: limits)
     case .truncated(let format):
-        throw ImageError(file: file, "image file is truncated (\(bytes.count) bytes, not even a whole \(format) signature)")
+        throw ImageError(file: file, "image file is truncated (\(bytes.count) byte\(bytes.count == 1 ? "" : "s"), "
+                         + "not even a whole \(format) signature)")
     case .other(let description):
         throw ImageError(file: file, "not a JPEG or PNG image" + (description.map { " (\($0))" } ?? ""))
     }

@@ -8,7 +8,7 @@ import ZooCore
 ///   refused, as PIL does ("cannot handle N-layer images"). Only 8-bit samples (libjpeg's build).
 /// - Gray becomes RGB by repeating the sample (libjpeg's gray → RGB equals PIL's "L" → "RGB").
 /// - CMYK: PIL always reads it as Adobe-inverted ("CMYK;I", whatever the Adobe marker says), then
-///   converts with `cmyk2rgb`; see `pilRGB(fromStoredCMYK:)`.
+///   converts with `cmyk2rgb`; see `pilRGB(fromStoredCMYK:into:)`.
 /// - Data ending before the last row is decoded is an error ("image file is truncated"), as PIL
 ///   raises, although libjpeg would go on with gray rows; after it (a file cut in its end marker, when
 ///   the last rows needed no more data) the image is returned, as PIL does. Other libjpeg warnings

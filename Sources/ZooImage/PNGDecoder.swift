@@ -14,7 +14,8 @@ import ZooCore
 ///
 /// Stricter than PIL (it stops reading once the image is complete): a file cut anywhere, even in
 /// the chunks after the image data, is refused; so are damaged zlib data after the last row (a bad
-/// Adler-32), data past the image, and every CRC mismatch (libpng's benign errors are errors here).
+/// Adler-32), data past the image, every CRC mismatch (libpng's benign errors are errors here), and
+/// a chunk other than IDAT over 16 MiB.
 /// The orientation comes from an eXIf chunk only (PIL also looks at a "Raw profile type exif" text
 /// chunk and XMP).
 func decodePNG(_ bytes: UnsafeRawBufferPointer, file: String, limits: ResourceLimits) throws(ImageError) -> DecodedImage {

@@ -56,8 +56,9 @@ typedef struct {
 } zoo_png_header;
 
 /// Checks the signature and reads the chunks up to the first IDAT. Ancillary chunks are skipped
-/// unread except eXIf (kept up to 16 MiB; larger chunks are refused), every CRC is checked,
-/// and libpng's "benign" errors are errors. `bytes` must outlive the handle. NULL on failure.
+/// except eXIf (kept), every CRC is checked, a chunk other than IDAT over 16 MiB is refused (libpng's
+/// chunk size limit, which bounds the eXIf copy), and libpng's "benign" errors are errors. `bytes`
+/// must outlive the handle. NULL on failure.
 zoo_png *zoo_png_open(const uint8_t *bytes, size_t length, zoo_png_header *header, char *message);
 
 /// Decodes the whole image into `out`, rows top to bottom, no padding, Adam7 passes combined:
