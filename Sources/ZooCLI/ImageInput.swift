@@ -114,8 +114,7 @@ func isImageFile(_ path: String) -> Bool {
     if ["jpg", "jpeg", "png"].contains(ext) { return true }
     guard let handle = FileHandle(forReadingAtPath: path) else { return false }
     defer { try? handle.close() }
-    let head = [UInt8]((try? handle.read(upToCount: 8)) ?? Data())
-    return head.starts(with: [0xFF, 0xD8, 0xFF]) || head.starts(with: [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A])
+    return startsAsJPEGOrPNG([UInt8]((try? handle.read(upToCount: 8)) ?? Data()))
 }
 
 /// Photos decoded and prepared for a model: the batch [N, 3, crop, crop] float32 and what each file held.

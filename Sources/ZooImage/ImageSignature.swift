@@ -54,3 +54,9 @@ enum ImageSignature: Equatable {
         return text.unicodeScalars.allSatisfy { $0 == "\n" || $0 == "\r" || $0 == "\t" || !$0.isEscapedForTerminal }
     }
 }
+
+/// True when `head` (a file's first bytes; 8 suffice) starts as a JPEG or PNG does — what
+/// `decodeImage` decodes.
+public func startsAsJPEGOrPNG(_ head: [UInt8]) -> Bool {
+    head.starts(with: ImageSignature.jpegMagic) || head.starts(with: ImageSignature.pngMagic)
+}
