@@ -97,7 +97,7 @@ struct Classify: ParsableCommand {
         let t = transform.transform
         if let resized = loaded.resized(side: t.crop) { loaded = resized }
         let executor = try makeExecutor(loaded, threads: threads)
-        let inputName = loaded.graph.inputs[0].name, outputName = loaded.graph.outputs[0]
+        let inputName = try imageInput(of: loaded.graph).name, outputName = loaded.graph.outputs[0]
         let endsInSoftmax = loaded.graph.nodes.last { $0.outputs.contains(outputName) }?.op.name == "Softmax"
         var results: [(file: String, image: DecodedImage, top: [(index: Int, probability: Double)])] = []
         var classes = 0

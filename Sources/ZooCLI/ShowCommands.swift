@@ -145,12 +145,13 @@ struct ShowActivations: ParsableCommand {
         var loaded = try loadModel(model, architecture: arch, options: build)
         let transform = try ChosenTransform(architecture: loaded.model?.architecture, graph: loaded.graph, recorded: loaded.recordedTransform, options: transformOptions)
         if let resized = loaded.resized(side: transform.transform.crop) { loaded = resized }
+        let input = try imageInput(of: loaded.graph).name
         let node = try findNode(layer, in: loaded.graph)
         try refuseOverwriting([output], inputs: [model, image])
         let batch = try ImageBatch(files: [image], transform: transform, exifTranspose: transformOptions.exifTranspose)
         let truncated = try graph(loaded.graph, upTo: node)
         let executor = try makeExecutor(LoadedModel(path: model, graph: truncated), threads: threads)
-        let value = try execute(executor, [truncated.inputs[0].name: batch.tensor], path: model)[truncated.outputs[0]]!
+        let value = try execute(executor, [input: batch.tensor], path: model)[truncated.outputs[0]]!
         guard value.rank == 4 else {
             throw UserError(message: "'\(node.name.escapedForTerminal)' gives \(value.shape), not feature maps [1, channels, height, width]")
         }
