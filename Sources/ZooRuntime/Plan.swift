@@ -94,12 +94,11 @@ struct Compiler {
         if conv.inputs.count == 3 && bias?.count != channels { return nil }
         let (scale, shift, mean, variance) = (statistics[0].doubles(), statistics[1].doubles(), statistics[2].doubles(), statistics[3].doubles())
         let b = bias?.doubles() ?? [Double](repeating: 0, count: channels)
-        // One f32 copy of the weight, scaled in place: no wider copy of a large convolution's weights.
-        var foldedWeight = weight.floats(), foldedBias = [Float](repeating: 0, count: channels)
-        let perChannel = foldedWeight.count / channels
+        let w = weight.doubles(), perChannel = w.count / channels
+        var foldedWeight = [Float](repeating: 0, count: w.count), foldedBias = [Float](repeating: 0, count: channels)
         for c in 0..<channels {
             let a = scale[c] / (variance[c] + Double(bn.epsilon)).squareRoot()
-            for i in c * perChannel..<(c + 1) * perChannel { foldedWeight[i] = Float(Double(foldedWeight[i]) * a) }
+            for i in c * perChannel..<(c + 1) * perChannel { foldedWeight[i] = Float(w[i] * a) }
             foldedBias[c] = Float((b[c] - mean[c]) * a + shift[c])
         }
         weight.storage.releasePages()  // a mapped source's pages: the folded copy is what gets packed
