@@ -20,8 +20,7 @@ public struct ExecutionError: Error, CustomStringConvertible, Sendable {
 /// Runs a `Graph` on the CPU with zoo's own kernels — no BLAS.
 ///
 /// Preparation happens once: convolution and fully connected weights are packed for the GEMM
-/// kernels, an inference BatchNormalization that only reads a convolution is folded into its weights
-/// and bias, ReLUs that follow a convolution or Linear are fused into it (neither when `fuse` is off), and
+/// kernels, ReLUs that follow a convolution or Linear are fused into it (unless `fuse` is off), and
 /// Flatten / Reshape / Dropout become views of their input. For each input shape a plan is made once
 /// — every value's size and a place in one arena, reusing memory whose value is dead — so steady-state
 /// runs allocate only their outputs. Results are bit-identical for any thread count.
@@ -30,8 +29,7 @@ public struct ExecutionError: Error, CustomStringConvertible, Sendable {
 public final class Executor: @unchecked Sendable {
     public struct Options: Sendable {
         public var threads: Int
-        /// Fold BatchNormalization into the preceding Conv and fuse ReLU into the preceding Conv /
-        /// Linear. Off when every node's own output is wanted.
+        /// Fuse ReLU into the preceding Conv / Linear. Off when every node's own output is wanted.
         public var fuse: Bool
         /// The kernel set (must be one of `KernelSet.supported`).
         public var kernels: KernelSet

@@ -25,9 +25,8 @@ struct Step {
 }
 
 /// Turns graph nodes into steps, once per executor: an op with a fast kernel for its types is
-/// lowered (weights packed, a BatchNormalization that only reads a Conv folded into it, a ReLU that
-/// only it feeds fused into a Conv or Linear, shape-only ops made views); every other node runs its
-/// op's reference semantics.
+/// lowered (weights packed, a ReLU that only it feeds fused into a Conv or Linear, shape-only ops
+/// made views); every other node runs its op's reference semantics.
 struct Compiler {
     let graph: Graph
     let fuse: Bool
@@ -42,23 +41,16 @@ struct Compiler {
         var index = 0
         let nodes = graph.nodes
         while index < nodes.count {
-            // A Conv whose output only an inference BatchNormalization reads computes both, the
-            // normalization folded into its weights and bias.
-            let folded = fuse && index + 1 < nodes.count ? foldedBatchNorm(nodes[index], nodes[index + 1], consumers) : nil
-            let node = folded?.node ?? nodes[index]
-            let absorbed = folded != nil ? [nodes[index], nodes[index + 1]] : [node]
-            let next = index + absorbed.count
+            let node = nodes[index]
             var relu: Node?
-            if fuse, next < nodes.count, let op = nodes[next].op as? Op.Unary, op.function == .relu,
-               nodes[next].inputs == [node.output], consumers[node.output] == 1, node.outputs.count == 1 {
-                relu = nodes[next]
+            if fuse, index + 1 < nodes.count, let next = nodes[index + 1].op as? Op.Unary, next.function == .relu,
+               nodes[index + 1].inputs == [node.output], consumers[node.output] == 1, node.outputs.count == 1 {
+                relu = nodes[index + 1]
             }
             var lowering: Lowering?
-            if folded != nil || lowerable(node) {
-                let constants = folded?.constants ?? [:]
-                let context = LoweringContext(node: node, inputs: node.inputs.map { constants[$0].map { ValueInfo(name: "", known: $0) } ?? graph.values[$0]! },
-                                              kernels: kernels, reluFollows: relu != nil,
-                                              constants: { constants[$0] ?? graph.initializer($0) })
+            if lowerable(node) {
+                let context = LoweringContext(node: node, inputs: node.inputs.map { graph.values[$0]! }, kernels: kernels,
+                                              reluFollows: relu != nil, constants: { graph.initializer($0) })
                 do throws(OpFailure) { lowering = try node.op.lower(context) } catch {
                     throw ExecutionError(node: node.name, error.message)
                 }
@@ -66,45 +58,14 @@ struct Compiler {
             if let lowering {
                 let fused = lowering.fusedRelu ? relu : nil
                 steps.append(Step(work: .kernel(lowering.kernel), inputs: lowering.inputs, outputs: fused?.outputs ?? node.outputs,
-                                  nodes: absorbed + (fused.map { [$0] } ?? [])))
-                index = next + (fused != nil ? 1 : 0)
+                                  nodes: [node] + (fused.map { [$0] } ?? [])))
+                if fused != nil { index += 1 }
             } else {
-                let node = nodes[index]
                 steps.append(Step(work: .reference(node.op), inputs: node.inputs, outputs: node.outputs, nodes: [node]))
-                index += 1
             }
+            index += 1
         }
         return steps
-    }
-
-    /// `conv` with `batchNorm` folded in, when `batchNorm` reads only `conv`'s output (which nothing
-    /// else reads) and every weight and statistic is a constant: per output channel c,
-    /// a = scale / sqrt(var + ε), W'[c] = W[c] · a, b'[c] = (b[c] − mean) · a + shift (in Double,
-    /// rounded once to f32; equal to Conv-then-BatchNorm up to f32 rounding). The returned node is the
-    /// Conv reading the folded weight and bias (named after it) and writing the BatchNormalization's
-    /// output; nil when the pair does not qualify.
-    private func foldedBatchNorm(_ conv: Node, _ batchNorm: Node, _ consumers: [String: Int]) -> (node: Node, constants: [String: Tensor])? {
-        guard conv.op is Op.Conv, let bn = batchNorm.op as? Op.BatchNormalization, conv.outputs.count == 1,
-              batchNorm.inputs.first == conv.output, consumers[conv.output] == 1, lowerable(conv), lowerable(batchNorm),
-              (2...3).contains(conv.inputs.count), let weight = graph.initializer(conv.inputs[1]), weight.rank >= 3 else { return nil }
-        let statistics = batchNorm.inputs.dropFirst().compactMap { graph.initializer($0) }
-        let channels = weight.shape[0]
-        guard statistics.count == 4, statistics.allSatisfy({ $0.count == channels }) else { return nil }
-        let bias = conv.inputs.count == 3 ? graph.initializer(conv.inputs[2]) : nil
-        if conv.inputs.count == 3 && bias?.count != channels { return nil }
-        let (scale, shift, mean, variance) = (statistics[0].doubles(), statistics[1].doubles(), statistics[2].doubles(), statistics[3].doubles())
-        let b = bias?.doubles() ?? [Double](repeating: 0, count: channels)
-        let w = weight.doubles(), perChannel = w.count / channels
-        var foldedWeight = [Float](repeating: 0, count: w.count), foldedBias = [Float](repeating: 0, count: channels)
-        for c in 0..<channels {
-            let a = scale[c] / (variance[c] + Double(bn.epsilon)).squareRoot()
-            for i in c * perChannel..<(c + 1) * perChannel { foldedWeight[i] = Float(w[i] * a) }
-            foldedBias[c] = Float((b[c] - mean[c]) * a + shift[c])
-        }
-        weight.storage.releasePages()  // a mapped source's pages: the folded copy is what gets packed
-        let names = (weight: conv.name + ".folded_weight", bias: conv.name + ".folded_bias")
-        let node = Node(conv.name, conv.op, inputs: [conv.inputs[0], names.weight, names.bias], output: batchNorm.output)
-        return (node, [names.weight: Tensor(floats: foldedWeight, shape: weight.shape), names.bias: Tensor(floats: foldedBias, shape: [channels])])
     }
 
     /// A fast kernel computes f32: every output is f32, and every input is f32 or a floating-point
