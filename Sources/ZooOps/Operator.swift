@@ -33,8 +33,14 @@ public protocol Operator: Sendable {
     func evaluate(_ inputs: [Tensor]) throws(OpFailure) -> [Tensor]
 
     /// A fast f32 kernel for the node, or nil when the op runs through `evaluate`. Called only when
-    /// every output is f32 and every input f32 or a floating-point initializer (widened by the plan).
+    /// every output is f32 and every input f32 or a floating-point initializer (widened by the plan),
+    /// except `planTimeInputs`, which may be initializers of any dtype.
     func lower(_ context: LoweringContext) throws(OpFailure) -> Lowering?
+
+    /// The inputs (by position) a lowering reads only as constants when the plan is made, never at
+    /// run time — a Reshape's target shape, a Gather's indices —, so they may be integer
+    /// initializers without keeping the node from a kernel.
+    var planTimeInputs: Set<Int> { get }
 
     /// Writes `node` as ONNX node(s) at `onnx.opset`, refusing what that opset cannot express.
     func exportONNX(_ node: Node, to onnx: inout ONNXExporter) throws(OpFailure)
@@ -50,6 +56,7 @@ extension Operator {
     public var outputCount: Int { 1 }
     public var summary: String { "" }
     public func lower(_ context: LoweringContext) throws(OpFailure) -> Lowering? { nil }
+    public var planTimeInputs: Set<Int> { [] }
 }
 
 extension Operator where Self: Equatable {

@@ -69,12 +69,15 @@ struct Compiler {
     }
 
     /// A fast kernel computes f32: every output is f32, and every input is f32 or a floating-point
-    /// initializer (widened when the plan is made).
+    /// initializer (widened when the plan is made) — or an initializer of any dtype that the op
+    /// reads only when the plan is made (`planTimeInputs`: a Reshape's shape, a Gather's indices).
     private func lowerable(_ node: Node) -> Bool {
-        node.outputs.allSatisfy { graph.values[$0]?.dtype == .f32 }
-            && node.inputs.allSatisfy { name in
+        let planTime = node.op.planTimeInputs
+        return node.outputs.allSatisfy { graph.values[$0]?.dtype == .f32 }
+            && node.inputs.enumerated().allSatisfy { position, name in
                 guard let info = graph.values[name] else { return false }
-                return info.dtype == .f32 || (info.dtype.isFloatingPoint && graph.initializer(name) != nil)
+                let constant = graph.initializer(name) != nil
+                return info.dtype == .f32 || (constant && (info.dtype.isFloatingPoint || planTime.contains(position)))
             }
     }
 }

@@ -31,6 +31,29 @@ final class KernelTwinTests: XCTestCase {
         XCTAssertLessThanOrEqual(report.maxAbsDifference, rtol * max(report.maxAbsReference, 1), "\(label): max|Δ| \(report.maxAbsDifference)")
     }
 
+    /// Gather with constant indices (scalar, vector or 2-D; negative ones too) on any axis: the copy
+    /// kernel gives exactly the reference's values, and the step is the kernel, not the reference.
+    func testGatherKernelMatchesItsReference() throws {
+        var g = Generator(state: 29)
+        for trial in 0..<80 {
+            let rank = g.int(1...4)
+            let shape = (0..<rank).map { _ in g.int(1...6) }
+            let axis = g.int(0...(rank - 1)), size = shape[axis]
+            let indexShape: [Int] = [[], [g.int(1...4)], [g.int(1...3), g.int(1...3)]][trial % 3]
+            let indices = (0..<indexShape.reduce(1, *)).map { _ in g.int(-size...(size - 1)) }
+            let x = g.tensor(shape), index = Tensor(int64s: indices, shape: indexShape)
+            let op = Op.Gather(axis: trial % 4 == 0 ? axis - rank : axis)
+            let graph = try Graph(name: "g", inputs: [ValueInfo(name: "x", dtype: .f32, shape: shape.map { .fixed($0) })],
+                                  initializers: [("i", index)], nodes: [Node("op", op, inputs: ["x", "i"])], outputs: ["op"])
+            let executor = try Executor(graph: graph)
+            let kernel = try executor.run(x)["op"]!, reference = try op.evaluate([x, index])[0]
+            let label = "x \(shape) axis \(op.axis) indices \(indexShape) \(indices)"
+            XCTAssertEqual(kernel.shape, reference.shape, label)
+            XCTAssertEqual(kernel.floats(), reference.floats(), label)
+            XCTAssertEqual(try executor.profile(x, runs: 1).first?.kernel, "gather", label)
+        }
+    }
+
     func testMatMulKernelMatchesItsReference() throws {
         var g = Generator(state: 12)
         for trial in 0..<60 {

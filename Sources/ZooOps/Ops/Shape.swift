@@ -117,6 +117,13 @@ extension Op {
             }]
         }
 
+        /// Constant indices (ViT's q/k/v picks, Swin's and MaxViT's): a copy kernel, `GatherStep`.
+        public func lower(_ context: LoweringContext) throws(OpFailure) -> Lowering? {
+            guard let indices = context.constant(context.node.inputs[1]), !indices.dtype.isFloatingPoint else { return nil }
+            return Lowering(GatherStep(axis: axis, indices: indices.integers(), indexShape: indices.shape), inputs: [context.node.inputs[0]])
+        }
+        public var planTimeInputs: Set<Int> { [1] }
+
         public func exportONNX(_ node: Node, to onnx: inout ONNXExporter) throws(OpFailure) { onnx.emit("Gather", [("axis", .int(axis))]) }
 
         public static var onnxImporters: [ONNXImporter] {
@@ -580,6 +587,28 @@ extension Op {
                 guard let reduction = Reduction(rawValue: name) else { throw n.error("reduction '\(name)' is not none, add, mul, max or min") }
                 try b.emit(n, ScatterND(reduction: reduction), Array(n.inputs.prefix(3)))
             }]
+        }
+    }
+}
+
+/// Gather with constant indices over f32: for each position before the axis, each index's slab of
+/// the dims after it copied whole (the reference is `Op.Gather.evaluate`). Negative indices count
+/// from the end; the plan's shape inference has checked the range for the input's size.
+struct GatherStep: StepKernel {
+    let axis: Int
+    let indices: [Int]
+    let indexShape: [Int]
+    func describe(inputShapes: [[Int]], outputShape: [Int]) -> (text: String, flops: Double, executed: Double) { ("gather", 0, 0) }
+    func run(_ b: StepBuffers) {
+        let x = b.inputShapes[0]
+        let a = axis < 0 ? axis + x.count : axis
+        let outer = x[..<a].product, inner = x[(a + 1)...].product, size = x[a]
+        var target = b.output
+        for o in 0..<outer {
+            for i in indices {
+                target.update(from: b.inputs[0] + (o * size + (i < 0 ? i + size : i)) * inner, count: inner)
+                target += inner
+            }
         }
     }
 }
