@@ -54,6 +54,28 @@ final class KernelTwinTests: XCTestCase {
         }
     }
 
+    /// LayerNormalization with constant scale (and bias) over the normalized tail: the kernel gives
+    /// exactly the reference's values (same Double arithmetic, same order), at random shapes and axes.
+    func testLayerNormKernelMatchesItsReference() throws {
+        var g = Generator(state: 31)
+        for trial in 0..<40 {
+            let rank = g.int(1...4)
+            let shape = (0..<rank).map { _ in g.int(1...9) }
+            let axis = g.int(0...(rank - 1)), tail = Array(shape[axis...])
+            let x = g.tensor(shape), scale = g.tensor(tail), bias = g.tensor(tail)
+            let withBias = trial % 2 == 0
+            let op = Op.LayerNormalization(axis: trial % 3 == 0 ? axis - rank : axis, epsilon: 1e-5)
+            let graph = try Graph(name: "g", inputs: [ValueInfo(name: "x", dtype: .f32, shape: shape.map { .fixed($0) })],
+                                  initializers: [("scale", scale)] + (withBias ? [("bias", bias)] : []),
+                                  nodes: [Node("op", op, inputs: ["x", "scale"] + (withBias ? ["bias"] : []))], outputs: ["op"])
+            let executor = try Executor(graph: graph)
+            let kernel = try executor.run(x)["op"]!, reference = try op.evaluate([x, scale] + (withBias ? [bias] : []))[0]
+            let label = "x \(shape) axis \(op.axis) bias \(withBias)"
+            XCTAssertEqual(kernel.floats(), reference.floats(), label)
+            XCTAssertEqual(try executor.profile(x, runs: 1).first?.kernel, "layernorm", label)
+        }
+    }
+
     func testMatMulKernelMatchesItsReference() throws {
         var g = Generator(state: 12)
         for trial in 0..<60 {

@@ -260,6 +260,22 @@ extension Op {
             return [Tensor(dtype: input.dtype, shape: x, doubles: y)]
         }
 
+        /// Constant scale (and bias) over the whole normalized tail: `LayerNormStep`, the reference's
+        /// arithmetic in the same order (so the same bits), rows in parallel.
+        public func lower(_ context: LoweringContext) throws(OpFailure) -> Lowering? {
+            let node = context.node
+            let x = context.inputs[0].shape
+            let a = axis < 0 ? axis + x.count : axis
+            let tail = x[a...].compactMap(\.value)
+            guard tail.count == x.count - a, let scale = context.constant(node.inputs[1]) else { return nil }
+            let inner = tail.product
+            let bias = node.inputs.count == 3 ? context.constant(node.inputs[2]) : nil
+            guard scale.count == inner, node.inputs.count == 2 || bias?.count == inner else { return nil }
+            return Lowering(LayerNormStep(axis: a, epsilon: Double(epsilon), scale: scale.doubles(), bias: bias?.doubles()),
+                            inputs: [node.inputs[0]])
+        }
+        public var planTimeInputs: Set<Int> { [1, 2] }
+
         /// Before opset 17: (x − mean) / √(mean((x − mean)²) + ε) · scale + bias over the normalized dims.
         public func exportONNX(_ node: Node, to onnx: inout ONNXExporter) throws(OpFailure) {
             guard onnx.opset < 17 else { return onnx.emit("LayerNormalization", [("axis", .int(axis)), ("epsilon", .float(epsilon))]) }
@@ -362,6 +378,37 @@ extension Op {
                 try n.requireInputs(3...3)
                 try b.emit(n, InstanceNormalization(epsilon: try n.float("epsilon", default: 1e-5)), Array(n.inputs.prefix(3)))
             }]
+        }
+    }
+}
+
+/// LayerNormalization over the dims from `axis` on, with constant scale and bias of that size: each
+/// row's mean and variance summed in Double in order, y = (x − mean) · (1 / √(var + ε)) · scale + bias
+/// in Double, rounded once — `Op.LayerNormalization.evaluate`'s arithmetic, so the same values.
+struct LayerNormStep: StepKernel {
+    let axis: Int
+    let epsilon: Double
+    let scale: [Double]
+    let bias: [Double]?
+    func describe(inputShapes: [[Int]], outputShape: [Int]) -> (text: String, flops: Double, executed: Double) {
+        ("layernorm", 0, 0)
+    }
+    func run(_ b: StepBuffers) {
+        let x = b.inputShapes[0]
+        let inner = x[axis...].product, outer = x[..<axis].product
+        let input = b.inputs[0], output = b.output
+        scale.withUnsafeBufferPointer { scale in
+            let bias = self.bias
+            b.pool.parallelFor(outer) { o in
+                let row = input + o * inner, out = output + o * inner
+                var sum = 0.0
+                for i in 0..<inner { sum += Double(row[i]) }
+                let mean = sum / Double(inner)
+                var squares = 0.0
+                for i in 0..<inner { squares += (Double(row[i]) - mean) * (Double(row[i]) - mean) }
+                let inverse = 1 / (squares / Double(inner) + epsilon).squareRoot()
+                for i in 0..<inner { out[i] = Float((Double(row[i]) - mean) * inverse * scale[i] + (bias?[i] ?? 0)) }
+            }
         }
     }
 }
