@@ -92,6 +92,22 @@ final class KernelTwinTests: XCTestCase {
         }
     }
 
+    /// The batched MatMul splits its matrices and their rows over the threads: the same bits for any
+    /// thread count.
+    func testMatMulIsTheSameForAnyThreadCount() throws {
+        var g = Generator(state: 13)
+        for (a, b) in [([1, 12, 50, 64], [1, 12, 64, 50]), ([37, 19], [19, 23]), ([3, 1, 9, 5], [2, 5, 7])] {
+            let x = g.tensor(a), y = g.tensor(b)
+            let graph = try Graph(name: "g", inputs: [ValueInfo(name: "a", dtype: .f32, shape: a.map { .fixed($0) }),
+                                                      ValueInfo(name: "b", dtype: .f32, shape: b.map { .fixed($0) })],
+                                  initializers: [], nodes: [Node("op", Op.MatMul(), inputs: ["a", "b"])], outputs: ["op"])
+            let results = try [1, 2, 3, 5].map { threads in
+                try Executor(graph: graph, options: .init(threads: threads)).run(["a": x, "b": y])["op"]!.floats()
+            }
+            for result in results.dropFirst() { XCTAssertEqual(result, results[0], "\(a) × \(b)") }
+        }
+    }
+
     func testElementwiseKernelsMatchTheirReference() throws {
         var g = Generator(state: 7)
         for function in [Op.Binary.Function.sub, .mul, .div, .pow, .max, .min, .prelu] {

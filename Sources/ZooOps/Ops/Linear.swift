@@ -265,9 +265,16 @@ struct MatMulStep: StepKernel {
         let batchA = Array(sa.dropLast(2)), batchB = Array(sb.dropLast(2))
         let batch = (try? Broadcast.shape([batchA, batchB])) ?? []
         let ia = Broadcast.indices(of: batchA, in: batch), ib = Broadcast.indices(of: batchB, in: batch)
-        for (t, (pa, pb)) in zip(ia, ib).enumerated() {
-            ElementwiseKernels.gemm(a: b.inputs[0] + pa * m * k, b: b.inputs[1] + pb * k * n, c: nil, cRows: 0, cColumns: 0,
-                                    output: b.output + t * m * n, m: m, n: n, k: k, transA: false, transB: false, alpha: 1, beta: 0)
+        // Every matrix, in blocks of rows, is a task of its own: each output row is computed whole by
+        // one task in the same order, so the values do not depend on the thread count.
+        let blocks = min(m, max(1, (2 * b.pool.threadCount + ia.count - 1) / ia.count)), rowsPerBlock = (m + blocks - 1) / blocks
+        let a = b.inputs[0], bMatrix = b.inputs[1], output = b.output
+        b.pool.parallelFor(ia.count * blocks) { task in
+            let t = task / blocks, first = (task % blocks) * rowsPerBlock, rows = min(rowsPerBlock, m - first)
+            guard rows > 0 else { return }
+            ElementwiseKernels.gemm(a: a + ia[t] * m * k + first * k, b: bMatrix + ib[t] * k * n, c: nil, cRows: 0, cColumns: 0,
+                                    output: output + t * m * n + first * n, m: rows, n: n, k: k, transA: false, transB: false,
+                                    alpha: 1, beta: 0)
         }
     }
 }
