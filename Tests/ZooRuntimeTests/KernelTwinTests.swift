@@ -76,6 +76,54 @@ final class KernelTwinTests: XCTestCase {
         }
     }
 
+    /// Depthwise convolutions (3×3, 5×5, 7×7, stride 1 and 2, padding, dilation, with and without bias
+    /// and a fused ReLU) run through the direct kernel and match the Conv reference.
+    func testDepthwiseConvKernelMatchesItsReference() throws {
+        var g = Generator(state: 41)
+        for trial in 0..<48 {
+            let channels = g.int(1...9), k = [3, 5, 7][trial % 3], stride = 1 + trial % 2, dilation = trial % 5 == 0 ? 2 : 1
+            let pad = g.int(0...(k / 2) * dilation), h = g.int(1...13) + (k - 1) * dilation, w = g.int(1...13) + (k - 1) * dilation
+            let withBias = trial % 4 < 2, withRelu = trial % 3 == 1
+            let op = Op.Conv(kernel: [k, k], strides: [stride, stride], dilations: [dilation, dilation], pads: [pad, pad, pad, pad], groups: channels)
+            let x = g.tensor([2, channels, h, w]), weight = g.tensor([channels, 1, k, k]), bias = g.tensor([channels])
+            var nodes = [Node("conv", op, inputs: ["x", "w"] + (withBias ? ["b"] : []))]
+            if withRelu { nodes.append(Node("relu", Op.Unary.relu, inputs: ["conv"])) }
+            let graph = try Graph(name: "g", inputs: [ValueInfo(name: "x", dtype: .f32, shape: [2, channels, h, w].map { .fixed($0) })],
+                                  initializers: [("w", weight)] + (withBias ? [("b", bias)] : []), nodes: nodes, outputs: [nodes.last!.output])
+            let executor = try Executor(graph: graph, options: .init(threads: 3))
+            let kernel = try executor.run(x)[nodes.last!.output]!
+            var reference = try op.evaluate([x, weight] + (withBias ? [bias] : []))[0]
+            if withRelu { reference = try Op.Unary.relu.evaluate([reference])[0] }
+            let label = "C \(channels) \(h)×\(w) k \(k) stride \(stride) dilation \(dilation) pad \(pad) bias \(withBias) relu \(withRelu)"
+            let report = ParityReport(name: label, value: kernel, reference: reference)
+            XCTAssertEqual(kernel.shape, reference.shape, label)
+            XCTAssertLessThanOrEqual(report.maxAbsDifference, 1e-5 * max(report.maxAbsReference, 1), label)
+            let step = try executor.profile(x, runs: 1)[0]
+            XCTAssertTrue(step.kernel.contains("depthwise") && step.nodes.count == (withRelu ? 2 : 1), "\(label): \(step.kernel)")
+        }
+    }
+
+    /// One-input functions over tensors larger than a task's chunk (so several threads share them):
+    /// the map kernel gives the reference's values exactly — clip in f32 too, for bounds f32 cannot
+    /// hold and NaN.
+    func testUnaryKernelsMatchTheirReference() throws {
+        var g = Generator(state: 43)
+        let functions: [Op.Unary.Function] = [.clip(min: 0, max: 6), .clip(min: 0.1, max: 0.7), .clip(min: -Double.infinity, max: 1.3),
+                                              .sigmoid, .hardSwish, .gelu(tanh: false), .tanh]
+        for function in functions {
+            let count = 40_000 + g.int(0...999)
+            var values = g.tensor([count]).floats()
+            values[7] = .nan
+            values[8] = .infinity
+            let x = Tensor(floats: values, shape: [count]), op = Op.Unary(function)
+            let graph = try Graph(name: "g", inputs: [ValueInfo(name: "x", dtype: .f32, shape: [.fixed(count)])], initializers: [],
+                                  nodes: [Node("op", op, inputs: ["x"])], outputs: ["op"])
+            let kernel = try Executor(graph: graph, options: .init(threads: 3)).run(x)["op"]!.floats()
+            let reference = try op.evaluate([x])[0].floats()
+            XCTAssertTrue(zip(kernel, reference).allSatisfy { $0 == $1 || ($0.isNaN && $1.isNaN) }, "\(function)")
+        }
+    }
+
     func testMatMulKernelMatchesItsReference() throws {
         var g = Generator(state: 12)
         for trial in 0..<60 {

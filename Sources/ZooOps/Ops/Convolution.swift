@@ -112,6 +112,20 @@ extension Op {
             let bias = context.node.inputs.count == 3 ? try context.constantF32(2, "bias") : nil
             let s = shape(inChannels: weight.shape[1] * groups, outChannels: weight.shape[0])
             let relu = context.reluFollows
+            if s.groups == s.inChannels && s.outChannels == s.inChannels {
+                // Depthwise: a direct kernel (the GEMM path would run one tiny GEMM per channel).
+                let depthwise = weight.withContiguousBytes { w in
+                    let wp = w.bindMemory(to: Float.self).baseAddress!
+                    guard let bias else { return DepthwiseConvKernel(shape: s, weights: wp, bias: nil, relu: relu) }
+                    return bias.withContiguousBytes { b in
+                        DepthwiseConvKernel(shape: s, weights: wp, bias: b.bindMemory(to: Float.self).baseAddress, relu: relu)
+                    }
+                }
+                if let depthwise {
+                    weight.storage.releasePages()
+                    return Lowering(DepthwiseConvStep(kernel: depthwise), inputs: [context.node.inputs[0]], fusedRelu: relu)
+                }
+            }
             let kernel = weight.withContiguousBytes { w in
                 let wp = w.bindMemory(to: Float.self).baseAddress!
                 guard let bias else { return Conv2DKernel(shape: s, weights: wp, bias: nil, relu: relu, kernels: context.kernels) }
@@ -150,6 +164,23 @@ extension Op {
 }
 
 /// A packed convolution (im2col, implicit GEMM or Winograd, as `Conv2DKernel` chose).
+/// A depthwise Conv (`DepthwiseConvKernel`), ReLU fused when one follows.
+struct DepthwiseConvStep: StepKernel {
+    let kernel: DepthwiseConvKernel
+
+    func describe(inputShapes: [[Int]], outputShape: [Int]) -> (text: String, flops: Double, executed: Double) {
+        let s = kernel.shape
+        let stride = s.strideH > 1 || s.strideW > 1 ? "/\(s.strideH)" : ""
+        let flops = 2 * Double(outputShape.product) * Double(s.kernelH * s.kernelW)
+        return ("conv \(s.inChannels) depthwise \(s.kernelH)×\(s.kernelW)\(stride)\(kernel.relu ? " +relu" : "") direct", flops, flops)
+    }
+
+    func run(_ b: StepBuffers) {
+        let x = b.inputShapes[0]
+        kernel.run(input: b.inputs[0], output: b.output, batch: x[0], inHeight: x[2], inWidth: x[3], pool: b.pool)
+    }
+}
+
 struct ConvStep: StepKernel {
     let kernel: Conv2DKernel
 

@@ -539,9 +539,23 @@ struct MapKernel: StepKernel {
     func describe(inputShapes: [[Int]], outputShape: [Int]) -> (text: String, flops: Double, executed: Double) {
         (function.name.lowercased(), 0, 0)
     }
+    /// Elements per task: chunks of the tensor run on the pool's threads (each element on its own, so
+    /// the values do not depend on the thread count).
+    static let chunk = 1 << 14
+
     func run(_ b: StepBuffers) {
-        let x = b.inputs[0], y = b.output
-        for i in 0..<b.outputShape.product { y[i] = Float(function(Double(x[i]))) }
+        let x = b.inputs[0], y = b.output, count = b.outputShape.product, function = self.function
+        b.pool.parallelFor((count + Self.chunk - 1) / Self.chunk) { task in
+            let range = task * Self.chunk..<min(count, (task + 1) * Self.chunk)
+            if case let .clip(lo, hi) = function {
+                // In f32 with the bounds rounded to f32: the same values as clipping in Double and
+                // rounding (an f32 at or above lo is at or above lo's nearest f32, and likewise for hi).
+                let low = Float(lo), high = Float(hi)
+                for i in range { y[i] = x[i].isNaN ? x[i] : Swift.min(Swift.max(x[i], low), high) }
+            } else {
+                for i in range { y[i] = Float(function(Double(x[i]))) }
+            }
+        }
     }
 }
 
