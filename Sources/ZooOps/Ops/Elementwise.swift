@@ -547,12 +547,19 @@ struct MapKernel: StepKernel {
         let x = b.inputs[0], y = b.output, count = b.outputShape.product, function = self.function
         b.pool.parallelFor((count + Self.chunk - 1) / Self.chunk) { task in
             let range = task * Self.chunk..<min(count, (task + 1) * Self.chunk)
-            if case let .clip(lo, hi) = function {
+            switch function {
+            case let .clip(lo, hi):
                 // In f32 with the bounds rounded to f32: the same values as clipping in Double and
                 // rounding (an f32 at or above lo is at or above lo's nearest f32, and likewise for hi).
                 let low = Float(lo), high = Float(hi)
                 for i in range { y[i] = x[i].isNaN ? x[i] : Swift.min(Swift.max(x[i], low), high) }
-            } else {
+            case .sigmoid:
+                // SiLU's and squeeze-excite's gate, in f32: within a few ulp of the Double reference.
+                for i in range { y[i] = 1 / (1 + Glibc.expf(-x[i])) }
+            case .hardSwish:
+                // MobileNetV3's activation, the reference's formula in f32: within a few ulp.
+                for i in range { y[i] = x[i] * Swift.max(0, Swift.min(1, x[i] / 6 + 0.5)) }
+            default:
                 for i in range { y[i] = Float(function(Double(x[i]))) }
             }
         }
