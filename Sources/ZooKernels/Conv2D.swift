@@ -1,5 +1,6 @@
 /// Convolution as a packed GEMM, with weights packed (or Winograd-transformed) once at
-/// construction and an optional fused bias + ReLU epilogue. Three methods (`Method`):
+/// construction and an optional fused bias + activation epilogue (ReLU in registers, the others on
+/// each output block as it is finished). Three methods (`Method`):
 /// - **im2col**: per image and group, `C[outCh/g × outH·outW] = W[outCh/g × K] · col[K × outH·outW]`
 ///   with `K = inCh/g · kH · kW` ordered (channel, ky, kx) like PyTorch's weight layout. Per image, each
 ///   parallel item owns a range of 16-pixel B panels: it writes their im2col rows (zero padding
@@ -14,7 +15,13 @@
 /// thread count.
 public final class Conv2DKernel: @unchecked Sendable {
     public let shape: Conv2DShape
-    public let relu: Bool
+    /// The activation applied to every output, or nil.
+    public let activation: Activation?
+    /// ReLU (and ReLU6's cap, `upper`) in the tile's registers.
+    private let relu: Bool
+    private let upper: Float
+    /// Any other activation, applied to each finished output block.
+    private let post: Activation?
     /// The kernel set this convolution runs with.
     public let kernels: KernelSet
     private let table: KernelTable
@@ -43,16 +50,17 @@ public final class Conv2DKernel: @unchecked Sendable {
     /// - Parameters:
     ///   - weights: `[outChannels, inChannels/groups, kernelH, kernelW]`, read during init only.
     ///   - bias: `[outChannels]` or nil, read during init only.
+    ///   - activation: applied to every output after the bias, or nil.
     ///   - kernels: a set from `KernelSet.supported`.
     ///   - method: nil picks Winograd for 3×3 and 5×5 stride-1 convolutions with at least 16 input channels
     ///     per group (where it does fewer multiplies than im2col and its transforms pay off), the
     ///     implicit GEMM for horizontally strided ones (no strided im2col copies), im2col otherwise;
     ///     `.winograd` on a shape it does not apply to falls back to the default of the others.
-    public init(shape: Conv2DShape, weights: UnsafePointer<Float>, bias: UnsafePointer<Float>?, relu: Bool,
+    public init(shape: Conv2DShape, weights: UnsafePointer<Float>, bias: UnsafePointer<Float>?, activation: Activation?,
                 kernels: KernelSet = .active, method: Method? = nil) {
         shape.validate()
         self.shape = shape
-        self.relu = relu
+        self.activation = activation
         self.kernels = kernels
         table = kernels.table
         let k = shape.reductionSize, mg = shape.groupOutChannels
@@ -61,6 +69,11 @@ public final class Conv2DKernel: @unchecked Sendable {
         let winogradApplies = WinogradConv.applies(to: shape)
         let chosen = method ?? (winogradApplies && shape.groupInChannels >= 16 ? .winograd : direct)
         self.method = chosen == .winograd && !winogradApplies ? direct : chosen
+        switch activation {
+        case .relu?: (relu, upper, post) = (true, .infinity, nil)
+        case let .clip(low, high)? where low == 0 && high > 0 && self.method != .winograd: (relu, upper, post) = (true, high, nil)
+        default: (relu, upper, post) = (false, .infinity, activation)
+        }
         if self.method == .winograd {
             winograd = WinogradConv(shape: shape, weights: weights, bias: bias)
             packedWeights = nil
@@ -128,6 +141,10 @@ public final class Conv2DKernel: @unchecked Sendable {
         if let winograd {
             winograd.run(input: input, output: output, batch: batch, inHeight: inHeight, inWidth: inWidth, relu: relu,
                          workspace: workspace, pool: pool, kernels: table)
+            if let post {
+                let (outH, outW) = shape.outputSize(inHeight: inHeight, inWidth: inWidth)
+                table.activate(post, output, output, count: batch * shape.outChannels * outH * outW, pool: pool)
+            }
             return
         }
         guard let packedWeights else { return }
@@ -149,7 +166,7 @@ public final class Conv2DKernel: @unchecked Sendable {
         // dynamic balancing; each at least 2 panels so the A panels are reused.
         let chunks = max(1, min(Gemm.panelCount(nPanels, width: 2), (4 * pool.threadCount + groups - 1) / groups))
         let geometry = Im2colGeometry(shape: shape, inHeight: inHeight, inWidth: inWidth, outWidth: outW, pixels: pixels)
-        let table = self.table
+        let (table, relu, upper, post) = (self.table, self.relu, self.upper, self.post)
 
         for image in 0..<batch {
             let x = input + image * shape.inChannels * inHeight * inWidth
@@ -166,7 +183,7 @@ public final class Conv2DKernel: @unchecked Sendable {
                 let gemm = PackedGemm(
                     kernels: table, a: packedWeights + g * groupWeightFloats, aRowStride: 0, b: groupPanels,
                     c: y + g * mg * pixels, ldc: pixels, m: mg, n: pixels, k: k,
-                    rowBias: packedBias.map { UnsafePointer($0 + g * biasStride) }, colBias: nil, relu: relu)
+                    rowBias: packedBias.map { UnsafePointer($0 + g * biasStride) }, colBias: nil, relu: relu, upper: upper, post: post)
                 gemm.computeTiles((range.lowerBound * mPanels)..<(range.upperBound * mPanels))
             }
         }
@@ -195,7 +212,8 @@ public final class Conv2DKernel: @unchecked Sendable {
         let planeRows = shape.inChannels * shape.strideW * layout.rows
         let fillItems = min(planeRows, 8 * pool.threadCount)
         let rowChunks = max(1, min(outH, (4 * pool.threadCount + groups - 1) / groups))
-        let (table, bias, relu, biasStride) = (self.table, packedBias.map { UnsafePointer($0) }, self.relu, self.biasStride)
+        let (table, bias, relu, upper, post, biasStride) = (self.table, packedBias.map { UnsafePointer($0) }, self.relu, self.upper,
+                                                            self.post, self.biasStride)
 
         for image in 0..<batch {
             let x = input + image * shape.inChannels * inHeight * inWidth
@@ -217,7 +235,7 @@ public final class Conv2DKernel: @unchecked Sendable {
                                 var t = TileArguments(
                                     k: k, a: base, aRowStride: 0, b: b + np * k * Gemm.nr, c: s, ldc: 2 * Gemm.nr,
                                     accumulate: false, finish: true, rowBias: nil,
-                                    colBias: bias.map { $0 + g * biasStride + np * Gemm.nr }, relu: relu)
+                                    colBias: bias.map { $0 + g * biasStride + np * Gemm.nr }, relu: relu, upper: upper)
                                 t.aOffsets = UnsafePointer(offsets)
                                 let done = table.tileOrPair(t, panel: np, of: nPanels, bPanelStride: k * Gemm.nr)
                                 // Scatter the 6 pixels × 16 or 32 channels into NCHW.
@@ -225,6 +243,7 @@ public final class Conv2DKernel: @unchecked Sendable {
                                 let out = y + (g * mg + np * Gemm.nr) * pixels + oh * outW + ow0
                                 for channel in 0..<channels {
                                     for p in 0..<count { out[channel * pixels + p] = s[p * 2 * Gemm.nr + channel] }
+                                    if let post { table.activate(post, out + channel * pixels, out + channel * pixels, count) }
                                 }
                                 np += done
                             }

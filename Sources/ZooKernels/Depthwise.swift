@@ -2,67 +2,71 @@ import ZooKernelsBase
 
 /// A depthwise 2-D convolution (MobileNet, EfficientNet, MNASNet, ShuffleNet, ConvNeXt's 7×7): every
 /// channel convolved with its own kernel (groups = input channels = output channels), computed
-/// directly — no im2col, no per-group GEMM of one output row. Each (image, channel) plane is one task,
-/// its taps summed in f32 in (ky, kx) order from 0, then the bias added and the ReLU applied; results do
-/// not depend on the thread count. The reference twin is the Conv op's `evaluate` (ZooRuntimeTests'
-/// KernelTwinTests compares them at random shapes).
-public struct DepthwiseConvKernel: Sendable {
+/// directly — no im2col, no per-group GEMM of one output row. Each (image, channel) plane runs
+/// through the kernel set's `depthwisePlane` (phase-split padded planes, each tap one vector loop
+/// over the plane; see `DepthwiseGeometry`): taps summed in f32 in (ky, kx) order from 0, then the
+/// bias added and the activation applied. Planes are independent, so results do not depend on the
+/// thread count. The reference twin is the Conv op's `evaluate` (ZooRuntimeTests' KernelTwinTests
+/// compares them at random shapes, for every kernel set).
+public final class DepthwiseConvKernel: @unchecked Sendable {
     public let shape: Conv2DShape
-    public let relu: Bool
+    /// The activation applied to every output, or nil.
+    public let activation: Activation?
+    public let kernels: KernelSet
+    private let table: KernelTable
     /// [channels, kernelH, kernelW].
-    let weights: [Float]
-    let bias: [Float]?
+    private let weights: [Float]
+    private let bias: [Float]?
+    /// At most this many planes run at once, each with its own scratch in the workspace.
+    static let slots = 32
 
-    /// nil unless `shape` is depthwise with one output per channel.
-    public init?(shape: Conv2DShape, weights: UnsafePointer<Float>, bias: UnsafePointer<Float>?, relu: Bool) {
+    /// nil unless `shape` is depthwise with one output per channel. `weights` [C, 1, kH, kW] and
+    /// `bias` [C] are read during init only.
+    public init?(shape: Conv2DShape, weights: UnsafePointer<Float>, bias: UnsafePointer<Float>?, activation: Activation?,
+                 kernels: KernelSet = .active) {
         guard shape.groups == shape.inChannels, shape.outChannels == shape.inChannels else { return nil }
         self.shape = shape
-        self.relu = relu
+        self.activation = activation
+        self.kernels = kernels
+        table = kernels.table
         let count = shape.inChannels * shape.kernelH * shape.kernelW
         self.weights = Array(UnsafeBufferPointer(start: weights, count: count))
         self.bias = bias.map { Array(UnsafeBufferPointer(start: $0, count: shape.outChannels)) }
     }
 
+    /// Scratch floats per plane, whole cache lines.
+    private func slotFloats(_ g: DepthwiseGeometry) -> Int { (g.scratchFloats + 15) / 16 * 16 }
+
+    /// Scratch bytes `run` needs (independent of the thread count).
+    public func workspaceBytes(batch: Int, inHeight: Int, inWidth: Int) -> Int {
+        let g = DepthwiseGeometry(shape: shape, inHeight: inHeight, inWidth: inWidth)
+        return min(Self.slots, max(1, batch * shape.inChannels)) * slotFloats(g) * MemoryLayout<Float>.stride + 64
+    }
+
     /// input [batch, C, inHeight, inWidth] → output [batch, C, outHeight, outWidth] (`shape.outputSize`).
+    /// `workspace` holds `workspaceBytes(...)` bytes (any alignment). Does not allocate.
     public func run(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, batch: Int, inHeight: Int, inWidth: Int,
-                    pool: ThreadPool) {
-        let s = shape, channels = s.inChannels
-        let (outHeight, outWidth) = s.outputSize(inHeight: inHeight, inWidth: inWidth)
-        guard outHeight > 0, outWidth > 0 else { return }
+                    workspace: UnsafeMutableRawPointer, pool: ThreadPool) {
+        let channels = shape.inChannels
+        let g = DepthwiseGeometry(shape: shape, inHeight: inHeight, inWidth: inWidth)
+        let (inPixels, outPixels) = (inHeight * inWidth, g.outHeight * g.outWidth)
+        guard outPixels > 0, batch > 0 else { return }
+        let planes = batch * channels, slots = min(Self.slots, planes), slotFloats = slotFloats(g)
+        let scratch = workspace.alignedUp(toMultipleOf: 64).assumingMemoryBound(to: Float.self)
+        let (table, bias, taps) = (table, bias, shape.kernelH * shape.kernelW)
+        // ReLU and Clip as the plane's clamp, any other activation after it.
+        let (low, high, post): (Float, Float, Activation?) = switch activation {
+        case .relu?: (0, .infinity, nil)
+        case let .clip(l, h)?: (l, h, nil)
+        default: (-.infinity, .infinity, activation)
+        }
         weights.withUnsafeBufferPointer { w in
-            let bias = self.bias, relu = self.relu
-            pool.parallelFor(batch * channels) { plane in
-                let c = plane % channels
-                let source = input + plane * inHeight * inWidth, target = output + plane * outHeight * outWidth
-                let taps = w.baseAddress! + c * s.kernelH * s.kernelW
-                for oy in 0..<outHeight {
-                    let row = target + oy * outWidth
-                    row.initialize(repeating: 0, count: outWidth)
-                    for ky in 0..<s.kernelH {
-                        let iy = oy * s.strideH - s.padTop + ky * s.dilationH
-                        guard iy >= 0, iy < inHeight else { continue }
-                        let line = source + iy * inWidth
-                        for kx in 0..<s.kernelW {
-                            let tap = taps[ky * s.kernelW + kx], shift = kx * s.dilationW - s.padLeft
-                            // The outputs whose input column ox·stride + shift lies inside the row.
-                            let first = shift >= 0 ? 0 : (-shift + s.strideW - 1) / s.strideW
-                            let last = min(outWidth, (inWidth - 1 - shift) >= 0 ? (inWidth - 1 - shift) / s.strideW + 1 : 0)
-                            guard first < last else { continue }
-                            if s.strideW == 1 {
-                                let from = line + shift
-                                for ox in first..<last { row[ox] += tap * from[ox] }
-                            } else {
-                                for ox in first..<last { row[ox] += tap * line[ox * s.strideW + shift] }
-                            }
-                        }
-                    }
-                    if let bias {
-                        let b = bias[c]
-                        for ox in 0..<outWidth { row[ox] += b }
-                    }
-                    if relu {
-                        for ox in 0..<outWidth { row[ox] = row[ox] < 0 ? 0 : row[ox] }
-                    }
+            pool.parallelFor(slots) { slot in
+                for plane in evenSplit(planes, parts: slots, index: slot) {
+                    let c = plane % channels, y = output + plane * outPixels
+                    table.depthwisePlane(g, input + plane * inPixels, w.baseAddress! + c * taps, bias?[c] ?? 0, low, high,
+                                         scratch + slot * slotFloats, y)
+                    if let post { table.activate(post, y, y, outPixels) }
                 }
             }
         }

@@ -86,6 +86,10 @@ struct PackedGemm {
     /// Per-column bias, padded to `nPanels * 16` floats.
     var colBias: UnsafePointer<Float>?
     var relu: Bool
+    /// With `relu`, the cap (ReLU6), in registers.
+    var upper: Float = .infinity
+    /// Any other activation, applied to each tile as it is finished (while it is in L1).
+    var post: Activation? = nil
     /// Depth of a k block: `Gemm.kc` keeps a B sliver in L1; a single B panel (small n) may use the
     /// whole k, so each A row streams from memory in one pass.
     var kBlock = Gemm.kc
@@ -118,8 +122,9 @@ struct PackedGemm {
                 tile(TileArguments(
                     k: kcur, a: aTile, aRowStride: aRowStride, b: b + np * bStride + k0 * Gemm.nr,
                     c: c + row * ldc + np * cStride, ldc: ldc, accumulate: k0 > 0, finish: finish,
-                    rowBias: rowBias.map { $0 + row }, colBias: colBias.map { $0 + col }, relu: relu),
+                    rowBias: rowBias.map { $0 + row }, colBias: colBias.map { $0 + col }, relu: relu, upper: upper),
                      rows: min(Gemm.mr, m - row), cols: min(Gemm.nr, n - col))
+                if finish, let post { activate(post, row: row, col: col, columns: Gemm.nr) }
             }
             k0 += kcur
         }
@@ -141,7 +146,7 @@ struct PackedGemm {
                         TileArguments(
                             k: kcur, a: a + mp * k * Gemm.mr + k0 * Gemm.mr, aRowStride: 0, b: b + p * bStride + k0 * Gemm.nr,
                             c: c + row * ldc + p * cStride, ldc: ldc, accumulate: k0 > 0, finish: finish,
-                            rowBias: rowBias.map { $0 + row }, colBias: colBias.map { $0 + p * Gemm.nr }, relu: relu)
+                            rowBias: rowBias.map { $0 + row }, colBias: colBias.map { $0 + p * Gemm.nr }, relu: relu, upper: upper)
                     }
                     if both && rows == Gemm.mr {
                         pair(arguments(np), b + (np + 1) * bStride + k0 * Gemm.nr, c + row * ldc + (np + 1) * cStride,
@@ -151,11 +156,19 @@ struct PackedGemm {
                             tile(arguments(p), rows: rows, cols: min(Gemm.nr, n - p * Gemm.nr))
                         }
                     }
+                    if finish, let post { activate(post, row: row, col: np * Gemm.nr, columns: (both ? 2 : 1) * Gemm.nr) }
                 }
                 np += both ? 2 : 1
             }
             k0 += kcur
         }
+    }
+
+    /// `post` over the valid part of the finished tile(s) at (`row`, `col`), `columns` wide.
+    @inline(__always)
+    private func activate(_ post: Activation, row: Int, col: Int, columns: Int) {
+        let count = min(columns, n - col)
+        for r in row..<min(row + Gemm.mr, m) { kernels.activate(post, c + r * ldc + col, c + r * ldc + col, count) }
     }
 
     /// A tile of at most 6×16 valid elements: full tiles go straight to the kernel; edge tiles run it

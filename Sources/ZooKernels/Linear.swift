@@ -1,4 +1,5 @@
-/// `y[batch, out] = x[batch, in] · Wᵀ + b` (torch.nn.Linear) with optional fused ReLU.
+/// `y[batch, out] = x[batch, in] · Wᵀ + b` (torch.nn.Linear) with an optional fused activation
+/// (ReLU in registers, the others on the finished rows).
 ///
 /// The weights stay row-major `[out, in]` — never packed. They are used where they are, or (for a
 /// mapped checkpoint) moved into huge-page memory with the file's pages released as they are
@@ -13,7 +14,12 @@
 public final class LinearKernel: @unchecked Sendable {
     public let inFeatures: Int
     public let outFeatures: Int
-    public let relu: Bool
+    /// The activation applied to every output, or nil.
+    public let activation: Activation?
+    /// ReLU (and ReLU6's cap, `upper`) in registers; any other activation on the finished outputs.
+    private let relu: Bool
+    private let upper: Float
+    private let post: Activation?
     /// The kernel set this layer runs with.
     public let kernels: KernelSet
     private let table: KernelTable
@@ -31,13 +37,19 @@ public final class LinearKernel: @unchecked Sendable {
     ///   - moveFromMapping: the weights lie in a read-only private file mapping: copy them into
     ///     huge-page memory (faster to stream) and release the mapping's pages as they are copied.
     ///   - bias: `[outFeatures]` or nil, read during init only.
+    ///   - activation: applied to every output after the bias, or nil.
     ///   - kernels: a set from `KernelSet.supported`.
     public init(inFeatures: Int, outFeatures: Int, weights: UnsafePointer<Float>, owner: AnyObject?,
-                moveFromMapping: Bool = false, bias: UnsafePointer<Float>?, relu: Bool, kernels: KernelSet = .active) {
+                moveFromMapping: Bool = false, bias: UnsafePointer<Float>?, activation: Activation?, kernels: KernelSet = .active) {
         precondition(inFeatures >= 1 && outFeatures >= 1, "LinearKernel: feature counts must be ≥ 1")
         self.inFeatures = inFeatures
         self.outFeatures = outFeatures
-        self.relu = relu
+        self.activation = activation
+        switch activation {
+        case .relu?: (relu, upper, post) = (true, .infinity, nil)
+        case let .clip(low, high)? where low == 0 && high > 0: (relu, upper, post) = (true, high, nil)
+        default: (relu, upper, post) = (false, .infinity, activation)
+        }
         self.kernels = kernels
         table = kernels.table
         if moveFromMapping {
@@ -90,7 +102,7 @@ public final class LinearKernel: @unchecked Sendable {
     ) {
         if batch <= 0 { return }
         let bias = paddedBias.map { UnsafePointer($0) }
-        let (table, weights, k, n, relu) = (table, weights, inFeatures, outFeatures, relu)
+        let (table, weights, k, n, relu, upper, post) = (table, weights, inFeatures, outFeatures, relu, upper, post)
         if batch == 1 {
             let chunks = min(Gemm.panelCount(n, width: 4), 4 * pool.threadCount)
             pool.parallelFor(chunks) { item in
@@ -98,6 +110,8 @@ public final class LinearKernel: @unchecked Sendable {
                 let quads = evenSplit(Gemm.panelCount(n, width: 4), parts: chunks, index: item)
                 let rows = (quads.lowerBound * 4)..<min(quads.upperBound * 4, n)
                 table.dotRows(k, input, weights, k, rows, output, bias, relu)
+                if upper < .infinity { for r in rows where output[r] > upper { output[r] = upper } }
+                if let post { table.activate(post, output + rows.lowerBound, output + rows.lowerBound, rows.count) }
             }
             return
         }
@@ -107,15 +121,18 @@ public final class LinearKernel: @unchecked Sendable {
         Gemm.packBTransposed(input, ldt: k, n: batch, k: k, into: packedInput)
         let gemm = PackedGemm(
             kernels: table, a: weights, aRowStride: k, aTail: tailRows.map { UnsafePointer($0) }, b: packedInput,
-            c: transposed, ldc: columns, m: n, n: batch, k: k, rowBias: bias, colBias: nil, relu: relu,
+            c: transposed, ldc: columns, m: n, n: batch, k: k, rowBias: bias, colBias: nil, relu: relu, upper: upper, post: post,
             kBlock: columns == Gemm.nr ? k : Gemm.kc)
         let tiles = gemm.tileCount
         let tileChunks = min(tiles, 4 * pool.threadCount)
         pool.parallelFor(tileChunks) { item in
             gemm.computeTiles(evenSplit(tiles, parts: tileChunks, index: item))
         }
-        for b in 0..<batch {
-            for o in 0..<n { output[b * n + o] = transposed[o * columns + b] }
+        let rowChunks = min(batch, 4 * pool.threadCount)
+        pool.parallelFor(rowChunks) { item in
+            for b in evenSplit(batch, parts: rowChunks, index: item) {
+                for o in 0..<n { output[b * n + o] = transposed[o * columns + b] }
+            }
         }
     }
 }

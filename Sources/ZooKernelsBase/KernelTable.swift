@@ -95,6 +95,20 @@ public struct KernelTable: Sendable {
         _ variance: UnsafePointer<Float>, _ epsilon: Float, _ pool: ThreadPool
     ) -> Void
 
+    /// One channel plane of a depthwise convolution (see `DepthwiseGeometry`): `(geometry, input
+    /// plane, the channel's taps [kH·kW], bias (0 without), clamp bounds low and high (ReLU, ReLU6;
+    /// ±infinity for none), scratch of `scratchFloats`, output plane)`. Taps are summed in (ky, kx)
+    /// order from 0, then the bias is added and the result clamped (NaN kept).
+    public typealias DepthwisePlane = @Sendable (
+        _ geometry: DepthwiseGeometry, _ input: UnsafePointer<Float>, _ taps: UnsafePointer<Float>, _ bias: Float, _ low: Float, _ high: Float,
+        _ scratch: UnsafeMutablePointer<Float>, _ output: UnsafeMutablePointer<Float>
+    ) -> Void
+    public var depthwisePlane: DepthwisePlane
+
+    /// `y[i] = activation(x[i])` for `count` elements (`y` may be `x`); each element's value does not
+    /// depend on where it lies in the array. Within a few ulp of `Activation.callAsFunction`.
+    public var activate: @Sendable (_ activation: Activation, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ count: Int) -> Void
+
     public init(
         name: String,
         tile: @escaping @Sendable (TileArguments) -> Void,
@@ -116,7 +130,9 @@ public struct KernelTable: Sendable {
                                   Float, ThreadPool) -> Void,
         softmax: @escaping @Sendable (UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int, Int, Int, ThreadPool) -> Void,
         batchNorm: @escaping @Sendable (UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int, Int, Int, UnsafePointer<Float>,
-                                        UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>, Float, ThreadPool) -> Void
+                                        UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>, Float, ThreadPool) -> Void,
+        depthwisePlane: @escaping DepthwisePlane,
+        activate: @escaping @Sendable (Activation, UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int) -> Void
     ) {
         self.name = name
         self.tile = tile
@@ -132,6 +148,8 @@ public struct KernelTable: Sendable {
         self.lrn = lrn
         self.softmax = softmax
         self.batchNorm = batchNorm
+        self.depthwisePlane = depthwisePlane
+        self.activate = activate
     }
 }
 
@@ -146,7 +164,7 @@ public struct KernelTable: Sendable {
 /// **Accumulation order.** Each element is one chain of multiply-adds over `kk = 0..<k` in order,
 /// starting from +0 or, with `accumulate`, from the value in C (a previous k block, parked exactly).
 /// With `finish`, `rowBias[0..<6]` / `colBias[0..<16]` are added after the chain, then ReLU (which
-/// keeps NaN). So an element's value does not depend on tiling or on how threads split the tiles.
+/// keeps NaN) and, with it, the cap at `upper` (ReLU6; NaN kept). So an element's value does not depend on tiling or on how threads split the tiles.
 public struct TileArguments {
     public var k: Int
     public var a: UnsafePointer<Float>
@@ -159,6 +177,8 @@ public struct TileArguments {
     public var rowBias: UnsafePointer<Float>?
     public var colBias: UnsafePointer<Float>?
     public var relu: Bool
+    /// With `relu`: values above it become it (ReLU6 is `relu` with `upper` 6).
+    public var upper: Float = .infinity
     /// When set, A is not a panel: the 6 values of reduction index `kk` are contiguous at
     /// `a + aOffsets[kk]` (an implicit GEMM reading a convolution's input in place). `aRowStride`
     /// is ignored.
@@ -166,9 +186,10 @@ public struct TileArguments {
 
     public init(k: Int, a: UnsafePointer<Float>, aRowStride: Int, b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>,
                 ldc: Int, accumulate: Bool, finish: Bool, rowBias: UnsafePointer<Float>?, colBias: UnsafePointer<Float>?,
-                relu: Bool) {
+                relu: Bool, upper: Float = .infinity) {
         self.k = k; self.a = a; self.aRowStride = aRowStride; self.b = b; self.c = c; self.ldc = ldc
         self.accumulate = accumulate; self.finish = finish; self.rowBias = rowBias; self.colBias = colBias; self.relu = relu
+        self.upper = upper
     }
 }
 

@@ -39,6 +39,10 @@ func store(_ v: Vec, _ p: UnsafeMutablePointer<Float>) { UnsafeMutableRawPointer
 @inline(__always)
 func rectify(_ v: Vec) -> Vec { v.replacing(with: 0, where: v .< 0) }
 
+/// ReLU6's upper bound, NaN kept: only lanes that compare `> upper` become `upper`.
+@inline(__always)
+func cap(_ v: Vec, _ upper: Vec) -> Vec { v.replacing(with: upper, where: v .> upper) }
+
 /// The 6×16 tile (`KernelTable.tile`): packed, row-major or offset A.
 func tile6x16(_ t: TileArguments) {
     if let offsets = t.aOffsets {
@@ -102,6 +106,12 @@ private func tile6x16Body(_ t: TileArguments, rowStride: Int, step: Int, offsets
             c00 = rectify(c00); c01 = rectify(c01); c10 = rectify(c10); c11 = rectify(c11)
             c20 = rectify(c20); c21 = rectify(c21); c30 = rectify(c30); c31 = rectify(c31)
             c40 = rectify(c40); c41 = rectify(c41); c50 = rectify(c50); c51 = rectify(c51)
+            if t.upper < .infinity {
+                let u = Vec(repeating: t.upper)
+                c00 = cap(c00, u); c01 = cap(c01, u); c10 = cap(c10, u); c11 = cap(c11, u)
+                c20 = cap(c20, u); c21 = cap(c21, u); c30 = cap(c30, u); c31 = cap(c31, u)
+                c40 = cap(c40, u); c41 = cap(c41, u); c50 = cap(c50, u); c51 = cap(c51, u)
+            }
         }
     }
     store(c00, c); store(c01, c + 8)
@@ -227,6 +237,12 @@ private func tile6x32Body(_ t: TileArguments, _ bNext: UnsafePointer<Float>, _ c
         if t.relu {
             c0 = rectify16(c0); c1 = rectify16(c1); c2 = rectify16(c2); c3 = rectify16(c3); c4 = rectify16(c4); c5 = rectify16(c5)
             d0 = rectify16(d0); d1 = rectify16(d1); d2 = rectify16(d2); d3 = rectify16(d3); d4 = rectify16(d4); d5 = rectify16(d5)
+            if t.upper < .infinity {
+                let u = V(repeating: t.upper)
+                @inline(__always) func cap16(_ v: V) -> V { v.replacing(with: u, where: v .> u) }
+                c0 = cap16(c0); c1 = cap16(c1); c2 = cap16(c2); c3 = cap16(c3); c4 = cap16(c4); c5 = cap16(c5)
+                d0 = cap16(d0); d1 = cap16(d1); d2 = cap16(d2); d3 = cap16(d3); d4 = cap16(d4); d5 = cap16(d5)
+            }
         }
     }
     store16(c0, c); store16(c1, c + ldc); store16(c2, c + 2 * ldc)

@@ -112,20 +112,21 @@ public enum Op {
 // MARK: - Lowering to kernels
 
 /// What an op's `lower` sees: the node, its inputs' types as the graph was built, the graph's
-/// constants, and whether a ReLU that only it feeds follows (which Conv and Linear absorb).
+/// constants, and the nodes right after it that its kernel may absorb (`FusionOffer`).
 public struct LoweringContext {
     public let node: Node
     public let inputs: [ValueInfo]
     public let kernels: KernelSet
-    /// A Relu node reads only this node's output, which nothing else reads: fusing it is allowed.
-    public let reluFollows: Bool
+    /// What follows the node and may be fused into its kernel.
+    public let offer: FusionOffer
     private let constants: (String) -> Tensor?
 
-    public init(node: Node, inputs: [ValueInfo], kernels: KernelSet, reluFollows: Bool, constants: @escaping (String) -> Tensor?) {
+    public init(node: Node, inputs: [ValueInfo], kernels: KernelSet, offer: FusionOffer = FusionOffer(),
+                constants: @escaping (String) -> Tensor?) {
         self.node = node
         self.inputs = inputs
         self.kernels = kernels
-        self.reluFollows = reluFollows
+        self.offer = offer
         self.constants = constants
     }
 
@@ -141,16 +142,56 @@ public struct LoweringContext {
     }
 }
 
+/// The nodes right after a node that its kernel may absorb, in graph order: an inference
+/// BatchNormalization of its output with constant parameters (a convolution folds it into its
+/// weights and bias), then an activation of the result (a kernel applies it in its epilogue). Each
+/// is offered only when nothing else reads the value it consumes; an activation that follows an
+/// offered BatchNormalization may be taken only together with it.
+public struct FusionOffer {
+    public var batchNorm: FoldedBatchNorm?
+    public var activation: Activation?
+    public init(batchNorm: FoldedBatchNorm? = nil, activation: Activation? = nil) {
+        self.batchNorm = batchNorm
+        self.activation = activation
+    }
+    /// The activation for a kernel that does not take the BatchNormalization.
+    public var activationWithoutBatchNorm: Activation? { batchNorm == nil ? activation : nil }
+}
+
+/// An inference BatchNormalization as the per-channel affine map `y = scale[c]·x + shift[c]`:
+/// `scale = γ / √(σ² + ε)`, `shift = β − μ·scale`, in Double.
+public struct FoldedBatchNorm: Sendable {
+    public let scale: [Double]
+    public let shift: [Double]
+    public init(gamma: [Double], beta: [Double], mean: [Double], variance: [Double], epsilon: Double) {
+        scale = zip(gamma, variance).map { $0 / ($1 + epsilon).squareRoot() }
+        shift = zip(beta, zip(mean, scale)).map { $0 - $1.0 * $1.1 }
+    }
+
+    /// Weights `[channels, rest]` and bias (zeros when nil) folded: `w·scale`, `b·scale + shift`,
+    /// rounded once to f32.
+    public func fold(weights: UnsafePointer<Float>, bias: [Float]?, channels: Int, rest: Int) -> (weights: [Float], bias: [Float]) {
+        var w = [Float](repeating: 0, count: channels * rest), b = [Float](repeating: 0, count: channels)
+        for c in 0..<channels {
+            for i in 0..<rest { w[c * rest + i] = Float(Double(weights[c * rest + i]) * scale[c]) }
+            b[c] = Float(Double(bias?[c] ?? 0) * scale[c] + shift[c])
+        }
+        return (w, b)
+    }
+}
+
 /// A node lowered to a kernel: the kernel, the node inputs it reads at run time (weights packed into
-/// the kernel are not among them), and whether it absorbed the following ReLU.
+/// the kernel are not among them), and which of the offered nodes it absorbed.
 public struct Lowering {
     public var kernel: any StepKernel
     public var inputs: [String]
-    public var fusedRelu: Bool
-    public init(_ kernel: any StepKernel, inputs: [String], fusedRelu: Bool = false) {
+    public var fusedBatchNorm: Bool
+    public var fusedActivation: Bool
+    public init(_ kernel: any StepKernel, inputs: [String], fusedBatchNorm: Bool = false, fusedActivation: Bool = false) {
         self.kernel = kernel
         self.inputs = inputs
-        self.fusedRelu = fusedRelu
+        self.fusedBatchNorm = fusedBatchNorm
+        self.fusedActivation = fusedActivation
     }
 }
 

@@ -20,7 +20,9 @@ public struct ExecutionError: Error, CustomStringConvertible, Sendable {
 /// Runs a `Graph` on the CPU with zoo's own kernels — no BLAS.
 ///
 /// Preparation happens once: convolution and fully connected weights are packed for the GEMM
-/// kernels, ReLUs that follow a convolution or Linear are fused into it (unless `fuse` is off), and
+/// kernels; unless `fuse` is off, a BatchNormalization after a convolution is folded into its
+/// weights and an activation after a convolution or Linear (ReLU, ReLU6/Clip, Sigmoid, SiLU,
+/// HardSwish, HardSigmoid, GELU) runs in its epilogue (`FusionOffer`); and
 /// Flatten / Reshape / Dropout become views of their input. For each input shape a plan is made once
 /// — every value's size and a place in one arena, reusing memory whose value is dead — so steady-state
 /// runs allocate only their outputs. Results are bit-identical for any thread count.
@@ -29,7 +31,8 @@ public struct ExecutionError: Error, CustomStringConvertible, Sendable {
 public final class Executor: @unchecked Sendable {
     public struct Options: Sendable {
         public var threads: Int
-        /// Fuse ReLU into the preceding Conv / Linear. Off when every node's own output is wanted.
+        /// Fold BatchNormalization into the preceding Conv and run activations in Conv / Linear
+        /// epilogues. Off when every node's own output is wanted.
         public var fuse: Bool
         /// The kernel set (must be one of `KernelSet.supported`).
         public var kernels: KernelSet

@@ -25,8 +25,10 @@ struct Step {
 }
 
 /// Turns graph nodes into steps, once per executor: an op with a fast kernel for its types is
-/// lowered (weights packed, a ReLU that only it feeds fused into a Conv or Linear, shape-only ops
-/// made views); every other node runs its op's reference semantics.
+/// lowered (weights packed, shape-only ops made views), and with `fuse` it may absorb the nodes
+/// right after it (`FusionOffer`: a BatchNormalization folded into a convolution, then an
+/// activation in the kernel's epilogue — ReLU, Clip, Sigmoid, HardSwish, HardSigmoid, GELU, or
+/// SiLU as Sigmoid then Mul); every other node runs its op's reference semantics.
 struct Compiler {
     let graph: Graph
     let fuse: Bool
@@ -42,30 +44,65 @@ struct Compiler {
         let nodes = graph.nodes
         while index < nodes.count {
             let node = nodes[index]
-            var relu: Node?
-            if fuse, index + 1 < nodes.count, let next = nodes[index + 1].op as? Op.Unary, next.function == .relu,
-               nodes[index + 1].inputs == [node.output], consumers[node.output] == 1, node.outputs.count == 1 {
-                relu = nodes[index + 1]
-            }
             var lowering: Lowering?
+            let offer = fuse && node.outputs.count == 1 ? fusable(after: index, consumers: consumers) : Offer()
             if lowerable(node) {
                 let context = LoweringContext(node: node, inputs: node.inputs.map { graph.values[$0]! }, kernels: kernels,
-                                              reluFollows: relu != nil, constants: { graph.initializer($0) })
+                                              offer: offer.offer, constants: { graph.initializer($0) })
                 do throws(OpFailure) { lowering = try node.op.lower(context) } catch {
                     throw ExecutionError(node: node.name, error.message)
                 }
             }
             if let lowering {
-                let fused = lowering.fusedRelu ? relu : nil
-                steps.append(Step(work: .kernel(lowering.kernel), inputs: lowering.inputs, outputs: fused?.outputs ?? node.outputs,
-                                  nodes: [node] + (fused.map { [$0] } ?? [])))
-                if fused != nil { index += 1 }
+                let batchNorm = lowering.fusedBatchNorm ? offer.batchNormNode.map { [$0] } ?? [] : []
+                let activation = lowering.fusedActivation && (batchNorm.count == 1 || offer.batchNormNode == nil)
+                    ? offer.activationNodes : []
+                let fused = [node] + batchNorm + activation
+                steps.append(Step(work: .kernel(lowering.kernel), inputs: lowering.inputs, outputs: fused.last!.outputs, nodes: fused))
+                index += fused.count
             } else {
                 steps.append(Step(work: .reference(node.op), inputs: node.inputs, outputs: node.outputs, nodes: [node]))
+                index += 1
             }
-            index += 1
         }
         return steps
+    }
+
+    /// What follows node `index` that its kernel may absorb, with the nodes each part stands for.
+    struct Offer {
+        var offer = FusionOffer()
+        var batchNormNode: Node?
+        var activationNodes: [Node] = []
+    }
+
+    /// A BatchNormalization with constant parameters reading node `index`'s output (and nothing else
+    /// reading it), then an activation of the result — the nodes in graph order, right after it.
+    private func fusable(after index: Int, consumers: [String: Int]) -> Offer {
+        let nodes = graph.nodes
+        var result = Offer()
+        var value = nodes[index].output, next = index + 1
+        if next < nodes.count, consumers[value] == 1, let bn = nodes[next].op as? Op.BatchNormalization, nodes[next].inputs[0] == value,
+           nodes[next].inputs.count == 5, graph.values[value]?.dtype == .f32 {
+            let parameters = nodes[next].inputs.dropFirst().compactMap { graph.initializer($0)?.doubles() }
+            if parameters.count == 4 {
+                result.offer.batchNorm = FoldedBatchNorm(gamma: parameters[0], beta: parameters[1], mean: parameters[2],
+                                                         variance: parameters[3], epsilon: Double(bn.epsilon))
+                result.batchNormNode = nodes[next]
+                value = nodes[next].output
+                next += 1
+            }
+        }
+        guard next < nodes.count, let unary = nodes[next].op as? Op.Unary, nodes[next].inputs == [value] else { return result }
+        if consumers[value] == 1, let activation = unary.function.activation {
+            result.offer.activation = activation
+            result.activationNodes = [nodes[next]]
+        } else if unary.function == .sigmoid, consumers[value] == 2, next + 1 < nodes.count,
+                  let mul = nodes[next + 1].op as? Op.Binary, mul.function == .mul, consumers[nodes[next].output] == 1,
+                  Set(nodes[next + 1].inputs) == [value, nodes[next].output], nodes[next + 1].inputs.count == 2 {
+            result.offer.activation = .silu
+            result.activationNodes = [nodes[next], nodes[next + 1]]
+        }
+        return result
     }
 
     /// A fast kernel computes f32: every output is f32, and every input is f32 or a floating-point

@@ -50,7 +50,7 @@ final class BenchmarkTests: XCTestCase {
                 let weights = buffer(shape.outChannels * shape.reductionSize * 4, fill: true)
                 let bias = buffer(shape.outChannels * 4, fill: true)
                 let kernel = Conv2DKernel(shape: shape, weights: weights.assumingMemoryBound(to: Float.self),
-                                          bias: bias.assumingMemoryBound(to: Float.self), relu: true)
+                                          bias: bias.assumingMemoryBound(to: Float.self), activation: .relu)
                 let input = buffer(batch * shape.inChannels * size * size * 4, fill: true)
                 let output = buffer(batch * shape.outChannels * out.height * out.width * 4, fill: false)
                 let ws = buffer(kernel.workspaceBytes(batch: batch, inHeight: size, inWidth: size, threads: pool.threadCount), fill: false)
@@ -64,7 +64,7 @@ final class BenchmarkTests: XCTestCase {
                 let weights = buffer(inF * outF * 4, fill: true)
                 let bias = buffer(outF * 4, fill: true)
                 let kernel = LinearKernel(inFeatures: inF, outFeatures: outF, weights: weights.assumingMemoryBound(to: Float.self),
-                                          owner: nil, bias: bias.assumingMemoryBound(to: Float.self), relu: true)
+                                          owner: nil, bias: bias.assumingMemoryBound(to: Float.self), activation: .relu)
                 let input = buffer(batch * inF * 4, fill: true)
                 let output = buffer(batch * outF * 4, fill: false)
                 let ws = buffer(kernel.workspaceBytes(batch: batch, threads: pool.threadCount), fill: false)

@@ -187,14 +187,14 @@ final class Conv2DTests: XCTestCase {
         let alex3 = Conv2DShape(inChannels: 192, outChannels: 384, kernelH: 3, kernelW: 3, padTop: 1, padLeft: 1, padBottom: 1, padRight: 1)
         let weights = [Float](repeating: 0.5, count: alex3.outChannels * alex3.reductionSize)
         weights.withUnsafeBufferPointer { w in
-            XCTAssertEqual(Conv2DKernel(shape: alex3, weights: w.baseAddress!, bias: nil, relu: true).method, .winograd)
-            XCTAssertEqual(Conv2DKernel(shape: alex3, weights: w.baseAddress!, bias: nil, relu: true, method: .im2col).method, .im2col)
+            XCTAssertEqual(Conv2DKernel(shape: alex3, weights: w.baseAddress!, bias: nil, activation: .relu).method, .winograd)
+            XCTAssertEqual(Conv2DKernel(shape: alex3, weights: w.baseAddress!, bias: nil, activation: .relu, method: .im2col).method, .im2col)
             var strided = alex3
             strided.strideH = 2
-            XCTAssertEqual(Conv2DKernel(shape: strided, weights: w.baseAddress!, bias: nil, relu: true, method: .winograd).method, .im2col)
+            XCTAssertEqual(Conv2DKernel(shape: strided, weights: w.baseAddress!, bias: nil, activation: .relu, method: .winograd).method, .im2col)
             strided.strideW = 2
-            XCTAssertEqual(Conv2DKernel(shape: strided, weights: w.baseAddress!, bias: nil, relu: true).method, .implicitGemm)
-            XCTAssertEqual(Conv2DKernel(shape: strided, weights: w.baseAddress!, bias: nil, relu: true, method: .im2col).method, .im2col)
+            XCTAssertEqual(Conv2DKernel(shape: strided, weights: w.baseAddress!, bias: nil, activation: .relu).method, .implicitGemm)
+            XCTAssertEqual(Conv2DKernel(shape: strided, weights: w.baseAddress!, bias: nil, activation: .relu, method: .im2col).method, .im2col)
         }
     }
 
@@ -205,7 +205,7 @@ final class Conv2DTests: XCTestCase {
         let weights = [Float](repeating: 1, count: 50), input: [Float] = [1, 2, 3, 4]
         for set in KernelSet.supported {
             let kernel = weights.withUnsafeBufferPointer {
-                Conv2DKernel(shape: shape, weights: $0.baseAddress!, bias: nil, relu: false, kernels: set)
+                Conv2DKernel(shape: shape, weights: $0.baseAddress!, bias: nil, activation: nil, kernels: set)
             }
             var canary: [Float] = [-7]
             var ws = [Float](repeating: 0, count: workspaceFloats(kernel.workspaceBytes(batch: 1, inHeight: 2, inWidth: 2, threads: 2)) + 16)

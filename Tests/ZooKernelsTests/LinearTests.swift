@@ -82,7 +82,7 @@ final class LinearMappedWeightsTests: XCTestCase {
                                      bias: bias, relu: true, batch: batch, pool: pool, kernels: .active)
             let kernel = bias.withUnsafeBufferPointer {
                 LinearKernel(inFeatures: inF, outFeatures: outF, weights: UnsafePointer(mapped), owner: nil, moveFromMapping: true,
-                             bias: $0.baseAddress, relu: true)
+                             bias: $0.baseAddress, activation: .relu)
             }
             var out = [Float](repeating: .nan, count: batch * outF)
             var ws = [Float](repeating: 0, count: workspaceFloats(kernel.workspaceBytes(batch: batch, threads: 2)))

@@ -61,7 +61,7 @@ func fastConv(_ shape: Conv2DShape, input: [Float], weights: [Float], bias: [Flo
               method: Conv2DKernel.Method? = nil) -> [Float] {
     let kernel = weights.withUnsafeBufferPointer { wp in
         withOptionalPointer(bias) { bp in
-            Conv2DKernel(shape: shape, weights: wp.baseAddress!, bias: bp, relu: relu, kernels: kernels, method: method)
+            Conv2DKernel(shape: shape, weights: wp.baseAddress!, bias: bp, activation: relu ? .relu : nil, kernels: kernels, method: method)
         }
     }
     let (oh, ow) = shape.outputSize(inHeight: h, inWidth: w)
@@ -106,7 +106,7 @@ func fastLinear(inFeatures: Int, outFeatures: Int, input: [Float], weights: [Flo
     weights.withUnsafeBufferPointer { wp in
         let kernel = withOptionalPointer(bias) { bp in
             LinearKernel(inFeatures: inFeatures, outFeatures: outFeatures, weights: wp.baseAddress!, owner: nil, bias: bp,
-                         relu: relu, kernels: kernels)
+                         activation: relu ? .relu : nil, kernels: kernels)
         }
         var ws = [Float](repeating: .nan, count: workspaceFloats(kernel.workspaceBytes(batch: batch, threads: pool.threadCount)))
         input.withUnsafeBufferPointer { ip in

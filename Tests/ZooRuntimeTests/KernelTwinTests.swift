@@ -2,6 +2,7 @@ import XCTest
 import ZooCore
 import ZooOps
 import ZooRuntime
+import ZooKernels
 
 /// Ops with an f32 kernel in ZooOps against their own reference `evaluate`, at random shapes
 /// (broadcasting, 1-D operands, sizes around the loops' edges): the kernel runs through the executor
@@ -77,7 +78,7 @@ final class KernelTwinTests: XCTestCase {
     }
 
     /// Depthwise convolutions (3×3, 5×5, 7×7, stride 1 and 2, padding, dilation, with and without bias
-    /// and a fused ReLU) run through the direct kernel and match the Conv reference.
+    /// and a fused ReLU) run through the direct kernel of every kernel set and match the Conv reference.
     func testDepthwiseConvKernelMatchesItsReference() throws {
         var g = Generator(state: 41)
         for trial in 0..<48 {
@@ -90,22 +91,116 @@ final class KernelTwinTests: XCTestCase {
             if withRelu { nodes.append(Node("relu", Op.Unary.relu, inputs: ["conv"])) }
             let graph = try Graph(name: "g", inputs: [ValueInfo(name: "x", dtype: .f32, shape: [2, channels, h, w].map { .fixed($0) })],
                                   initializers: [("w", weight)] + (withBias ? [("b", bias)] : []), nodes: nodes, outputs: [nodes.last!.output])
-            let executor = try Executor(graph: graph, options: .init(threads: 3))
-            let kernel = try executor.run(x)[nodes.last!.output]!
             var reference = try op.evaluate([x, weight] + (withBias ? [bias] : []))[0]
             if withRelu { reference = try Op.Unary.relu.evaluate([reference])[0] }
-            let label = "C \(channels) \(h)×\(w) k \(k) stride \(stride) dilation \(dilation) pad \(pad) bias \(withBias) relu \(withRelu)"
-            let report = ParityReport(name: label, value: kernel, reference: reference)
-            XCTAssertEqual(kernel.shape, reference.shape, label)
-            XCTAssertLessThanOrEqual(report.maxAbsDifference, 1e-5 * max(report.maxAbsReference, 1), label)
-            let step = try executor.profile(x, runs: 1)[0]
-            XCTAssertTrue(step.kernel.contains("depthwise") && step.nodes.count == (withRelu ? 2 : 1), "\(label): \(step.kernel)")
+            for set in KernelSet.supported {
+                let executor = try Executor(graph: graph, options: .init(threads: 3, kernels: set))
+                let kernel = try executor.run(x)[nodes.last!.output]!
+                let label = "\(set.rawValue): C \(channels) \(h)×\(w) k \(k) stride \(stride) dilation \(dilation) pad \(pad) bias \(withBias) relu \(withRelu)"
+                let report = ParityReport(name: label, value: kernel, reference: reference)
+                XCTAssertEqual(kernel.shape, reference.shape, label)
+                XCTAssertLessThanOrEqual(report.maxAbsDifference, 1e-5 * max(report.maxAbsReference, 1), label)
+                let step = try executor.profile(x, runs: 1)[0]
+                XCTAssertTrue(step.kernel.contains("depthwise") && step.nodes.count == (withRelu ? 2 : 1), "\(label): \(step.kernel)")
+            }
+        }
+    }
+
+    /// A convolution (1×1, Winograd 3×3, strided, grouped, depthwise 3×3 / 5×5) or a Linear followed
+    /// by a BatchNormalization and/or an activation (ReLU, ReLU6, Clip, Sigmoid, SiLU as Sigmoid + Mul,
+    /// HardSwish, HardSigmoid, GELU) runs as one step — the BatchNormalization folded into the
+    /// weights, the activation in the epilogue — and matches the chain of reference ops; the same
+    /// for any thread count. When another node also reads the convolution's output, nothing is fused.
+    func testFusedConvolutionChainsMatchTheirReference() throws {
+        var g = Generator(state: 47)
+        let activations: [[any Operator]] = [[], [Op.Unary.relu], [Op.Unary(.clip(min: 0, max: 6))], [Op.Unary(.clip(min: -0.5, max: 0.75))],
+                                             [Op.Unary(.sigmoid)], [Op.Unary(.sigmoid), Op.Binary(.mul)], [Op.Unary(.hardSwish)],
+                                             [Op.Unary(.hardSigmoid(alpha: 1 / 6, beta: 0.5))], [Op.Unary(.gelu(tanh: false))]]
+        for trial in 0..<72 {
+            let kind = trial % 8, withBatchNorm = trial % 3 != 2, activation = activations[trial % activations.count]
+            let shared = trial % 17 == 5  // the first node's output is a graph output too
+            let channels = kind == 1 ? 16 + g.int(0...8) : g.int(2...12), out = g.int(1...20)
+            let (h, w) = (g.int(4...15), g.int(4...15))
+            var shape = [2, channels, h, w], first: Node, initializers: [(String, Tensor)]
+            var reference: (Tensor) throws -> Tensor
+            let label: String
+            if kind == 7 {
+                // Linear: Gemm(transB) on [batch, features].
+                shape = [g.int(1...9), channels * 4]
+                let weight = g.tensor([out, channels * 4]), bias = g.tensor([out])
+                first = Node("first", Op.Gemm.linear, inputs: ["x", "w", "b"])
+                initializers = [("w", weight), ("b", bias)]
+                reference = { try Op.Gemm.linear.evaluate([$0, weight, bias])[0] }
+                label = "linear \(shape) → \(out)"
+            } else {
+                let (k, stride, groups, outChannels): (Int, Int, Int, Int) = switch kind {
+                case 0: (1, 1, 1, out)                 // 1×1: im2col
+                case 1: (3, 1, 1, out)                 // Winograd
+                case 2: (3, 2, 1, out)                 // implicit GEMM
+                case 3: (3, 1, channels, channels)     // depthwise
+                case 4: (3, 2, channels, channels)     // depthwise, strided
+                case 5: (5, 1 + trial % 2, channels, channels)
+                default: (3, 1, 2, 2 * out)            // grouped
+                }
+                let inChannels = kind == 6 ? 2 * channels : channels
+                shape = [2, inChannels, h, w]
+                let pad = k / 2
+                let op = Op.Conv(kernel: [k, k], strides: [stride, stride], dilations: [1, 1], pads: [pad, pad, pad, pad], groups: groups)
+                let weight = g.tensor([outChannels, inChannels / groups, k, k]), bias = g.tensor([outChannels])
+                let withBias = trial % 2 == 0
+                first = Node("first", op, inputs: ["x", "w"] + (withBias ? ["b"] : []))
+                initializers = [("w", weight)] + (withBias ? [("b", bias)] : [])
+                reference = { try op.evaluate([$0, weight] + (withBias ? [bias] : []))[0] }
+                label = "conv \(inChannels)→\(outChannels) \(k)×\(k)/\(stride) g\(groups) \(h)×\(w)"
+            }
+            var nodes = [first], last = "first"
+            let features = kind == 7 ? out : (kind == 3 || kind == 4 || kind == 5 ? channels : (kind == 6 ? 2 * out : out))
+            if withBatchNorm && kind != 7 {
+                let scale = g.tensor([features]), shift = g.tensor([features]), mean = g.tensor([features])
+                let variance = Tensor(floats: g.tensor([features]).floats().map { abs($0) + 0.25 }, shape: [features])
+                initializers += [("scale", scale), ("shift", shift), ("mean", mean), ("variance", variance)]
+                let bn = Op.BatchNormalization(epsilon: 1e-5)
+                nodes.append(Node("bn", bn, inputs: [last, "scale", "shift", "mean", "variance"]))
+                let previous = reference
+                reference = { try bn.evaluate([try previous($0), scale, shift, mean, variance])[0] }
+                last = "bn"
+            }
+            if activation.count == 2 {
+                nodes += [Node("sigmoid", activation[0], inputs: [last]), Node("silu", activation[1], inputs: [last, "sigmoid"])]
+                let previous = reference
+                reference = { let y = try previous($0); return try Op.Binary(.mul).evaluate([y, try Op.Unary(.sigmoid).evaluate([y])[0]])[0] }
+                last = "silu"
+            } else if let op = activation.first {
+                nodes.append(Node("act", op, inputs: [last]))
+                let previous = reference
+                reference = { try op.evaluate([try previous($0)])[0] }
+                last = "act"
+            }
+            let isShared = shared && nodes.count > 1
+            let outputs = isShared ? ["first", last] : [last]
+            let graph = try Graph(name: "g", inputs: [ValueInfo(name: "x", dtype: .f32, shape: shape.map { .fixed($0) })],
+                                  initializers: initializers, nodes: nodes, outputs: outputs)
+            let x = g.tensor(shape)
+            let names = nodes.map(\.name).joined(separator: "+")
+            let expected = try reference(x)
+            for set in KernelSet.supported {
+                let executor = try Executor(graph: graph, options: .init(threads: 3, kernels: set))
+                let value = try executor.run(x)[last]!
+                let report = ParityReport(name: label, value: value, reference: expected)
+                let context = "\(set.rawValue): \(label) \(names)"
+                XCTAssertEqual(value.shape, expected.shape, context)
+                XCTAssertLessThanOrEqual(report.maxAbsDifference, 5e-5 * max(report.maxAbsReference, 1), "\(context): max|Δ| \(report.maxAbsDifference)")
+                let alone = try Executor(graph: graph, options: .init(threads: 1, kernels: set)).run(x)[last]!
+                XCTAssertEqual(alone.floats(), value.floats(), "\(context): 1 thread vs 3")
+                let steps = try executor.profile(x, runs: 1)
+                XCTAssertEqual(steps.count, isShared ? nodes.count : 1, "\(context): \(steps.map(\.kernel))")
+            }
         }
     }
 
     /// One-input functions over tensors larger than a task's chunk (so several threads share them):
     /// the map kernel gives the reference's values exactly — clip in f32 too, for bounds f32 cannot
-    /// hold and NaN —, and within 4 ulp for sigmoid and hardSwish, which it computes in f32.
+    /// hold and NaN —, and within 4 ulp for sigmoid and hardSwish, 8 for GELU, which it computes in f32.
     func testUnaryKernelsMatchTheirReference() throws {
         var g = Generator(state: 43)
         let functions: [Op.Unary.Function] = [.clip(min: 0, max: 6), .clip(min: 0.1, max: 0.7), .clip(min: -Double.infinity, max: 1.3),
@@ -120,7 +215,11 @@ final class KernelTwinTests: XCTestCase {
                                   nodes: [Node("op", op, inputs: ["x"])], outputs: ["op"])
             let kernel = try Executor(graph: graph, options: .init(threads: 3)).run(x)["op"]!.floats()
             let reference = try op.evaluate([x])[0].floats()
-            let ulps: Float = function == .sigmoid || function == .hardSwish ? 4 : 0
+            let ulps: Float = switch function {
+            case .sigmoid, .hardSwish: 4
+            case .gelu: 8  // glibc's erfcf, then the product
+            default: 0
+            }
             for (k, r) in zip(kernel, reference) where !(k == r || (k.isNaN && r.isNaN)) {
                 XCTAssertLessThanOrEqual(abs(k - r), ulps * r.ulp + Float.leastNonzeroMagnitude, "\(function): \(k) vs \(r)")
             }
@@ -171,6 +270,15 @@ final class KernelTwinTests: XCTestCase {
                 let base = function == .pow ? Tensor(floats: x.floats().map { abs($0) + 0.5 }, shape: shape) : x
                 try check(Op.Binary(function), [base, y], "\(function) \(shape) ∘ \(other)")
             }
+        }
+        // One value per block of trailing elements (squeeze-excite's [N, C, 1, 1] scale), on either side:
+        // the block kernel gives exactly the reference's values.
+        for (trial, function) in [Op.Binary.Function.add, .sub, .mul, .div].flatMap({ [$0, $0, $0] }).enumerated() {
+            let shape = [g.int(1...3), g.int(1...40), g.int(1...9), g.int(2...9)]
+            let small = [[shape[0], shape[1], 1, 1], [shape[1], 1, 1], [shape[0], shape[1], shape[2], 1]][trial % 3]
+            let full = g.tensor(shape), scale = g.tensor(small)
+            let inputs = trial % 2 == 0 ? [full, scale] : [scale, full]
+            try check(Op.Binary(function), inputs, "\(function) \(inputs[0].shape) ∘ \(inputs[1].shape)", rtol: 0)
         }
         for function in [Op.Unary.Function.sigmoid, .tanh, .erf, .hardSwish, .hardSigmoid(alpha: 0.2, beta: 0.5), .gelu(tanh: false),
                          .clip(min: -1, max: 1), .leakyRelu(alpha: 0.1)] {

@@ -103,38 +103,37 @@ extension Op {
             return [Tensor(dtype: dtype, shape: spatial, doubles: y)]
         }
 
-        /// The packed kernel (its own copy of the weights: the weight's pages are released), with the
-        /// following ReLU fused when allowed.
+        /// The packed kernel (its own copy of the weights: the weight's pages are released), with a
+        /// following BatchNormalization folded into its weights and bias and a following activation
+        /// fused when offered.
         public func lower(_ context: LoweringContext) throws(OpFailure) -> Lowering? {
             // Other than 2-D, or weights computed at run time: the reference.
             guard kernel.count == 2, context.node.inputs.dropFirst().allSatisfy({ context.constant($0) != nil }) else { return nil }
             let weight = try context.constantF32(1, "weight")
-            let bias = context.node.inputs.count == 3 ? try context.constantF32(2, "bias") : nil
+            let bias = context.node.inputs.count == 3 ? try context.constantF32(2, "bias").floats() : nil
             let s = shape(inChannels: weight.shape[1] * groups, outChannels: weight.shape[0])
-            let relu = context.reluFollows
-            if s.groups == s.inChannels && s.outChannels == s.inChannels {
+            let (batchNorm, activation, kernels) = (context.offer.batchNorm, context.offer.activation, context.kernels)
+            let epilogue = (batchNorm != nil ? " +bn" : "") + (activation.map { " +" + $0.name } ?? "")
+            func build(_ w: UnsafePointer<Float>, _ b: UnsafePointer<Float>?) -> any StepKernel {
                 // Depthwise: a direct kernel (the GEMM path would run one tiny GEMM per channel).
-                let depthwise = weight.withContiguousBytes { w in
-                    let wp = w.bindMemory(to: Float.self).baseAddress!
-                    guard let bias else { return DepthwiseConvKernel(shape: s, weights: wp, bias: nil, relu: relu) }
-                    return bias.withContiguousBytes { b in
-                        DepthwiseConvKernel(shape: s, weights: wp, bias: b.bindMemory(to: Float.self).baseAddress, relu: relu)
+                if let depthwise = DepthwiseConvKernel(shape: s, weights: w, bias: b, activation: activation, kernels: kernels) {
+                    return DepthwiseConvStep(kernel: depthwise, epilogue: epilogue)
+                }
+                return ConvStep(kernel: Conv2DKernel(shape: s, weights: w, bias: b, activation: activation, kernels: kernels), epilogue: epilogue)
+            }
+            let step = weight.withContiguousBytes { raw in
+                let w = raw.bindMemory(to: Float.self).baseAddress!
+                if let batchNorm {
+                    let folded = batchNorm.fold(weights: w, bias: bias, channels: s.outChannels, rest: weight.count / s.outChannels)
+                    return folded.weights.withUnsafeBufferPointer { fw in
+                        folded.bias.withUnsafeBufferPointer { fb in build(fw.baseAddress!, fb.baseAddress!) }
                     }
                 }
-                if let depthwise {
-                    weight.storage.releasePages()
-                    return Lowering(DepthwiseConvStep(kernel: depthwise), inputs: [context.node.inputs[0]], fusedRelu: relu)
-                }
-            }
-            let kernel = weight.withContiguousBytes { w in
-                let wp = w.bindMemory(to: Float.self).baseAddress!
-                guard let bias else { return Conv2DKernel(shape: s, weights: wp, bias: nil, relu: relu, kernels: context.kernels) }
-                return bias.withContiguousBytes { b in
-                    Conv2DKernel(shape: s, weights: wp, bias: b.bindMemory(to: Float.self).baseAddress, relu: relu, kernels: context.kernels)
-                }
+                guard let bias else { return build(w, nil) }
+                return bias.withUnsafeBufferPointer { build(w, $0.baseAddress!) }
             }
             weight.storage.releasePages()
-            return Lowering(ConvStep(kernel: kernel), inputs: [context.node.inputs[0]], fusedRelu: relu)
+            return Lowering(step, inputs: [context.node.inputs[0]], fusedBatchNorm: batchNorm != nil, fusedActivation: activation != nil)
         }
 
         public func exportONNX(_ node: Node, to onnx: inout ONNXExporter) throws(OpFailure) {
@@ -163,26 +162,34 @@ extension Op {
     }
 }
 
-/// A packed convolution (im2col, implicit GEMM or Winograd, as `Conv2DKernel` chose).
-/// A depthwise Conv (`DepthwiseConvKernel`), ReLU fused when one follows.
+/// A depthwise Conv (`DepthwiseConvKernel`), with what it absorbed (`epilogue`: " +bn +relu6").
 struct DepthwiseConvStep: StepKernel {
     let kernel: DepthwiseConvKernel
+    let epilogue: String
+
+    func workspaceBytes(inputShapes: [[Int]], threads: Int) -> Int {
+        let x = inputShapes[0]
+        return kernel.workspaceBytes(batch: x[0], inHeight: x[2], inWidth: x[3])
+    }
 
     func describe(inputShapes: [[Int]], outputShape: [Int]) -> (text: String, flops: Double, executed: Double) {
         let s = kernel.shape
         let stride = s.strideH > 1 || s.strideW > 1 ? "/\(s.strideH)" : ""
         let flops = 2 * Double(outputShape.product) * Double(s.kernelH * s.kernelW)
-        return ("conv \(s.inChannels) depthwise \(s.kernelH)×\(s.kernelW)\(stride)\(kernel.relu ? " +relu" : "") direct", flops, flops)
+        return ("conv \(s.inChannels) depthwise \(s.kernelH)×\(s.kernelW)\(stride)\(epilogue) direct", flops, flops)
     }
 
     func run(_ b: StepBuffers) {
         let x = b.inputShapes[0]
-        kernel.run(input: b.inputs[0], output: b.output, batch: x[0], inHeight: x[2], inWidth: x[3], pool: b.pool)
+        kernel.run(input: b.inputs[0], output: b.output, batch: x[0], inHeight: x[2], inWidth: x[3], workspace: b.workspace, pool: b.pool)
     }
 }
 
+/// A packed convolution (im2col, implicit GEMM or Winograd, as `Conv2DKernel` chose), with what it
+/// absorbed (`epilogue`).
 struct ConvStep: StepKernel {
     let kernel: Conv2DKernel
+    let epilogue: String
 
     func workspaceBytes(inputShapes: [[Int]], threads: Int) -> Int {
         let x = inputShapes[0]
@@ -195,12 +202,12 @@ struct ConvStep: StepKernel {
         let stride = s.strideH > 1 || s.strideW > 1 ? "/\(s.strideH)" : ""
         let flops = 2 * Double(outputShape.product) * Double(s.reductionSize)
         guard let w = kernel.winogradTransform, outputShape.count == 4 else {
-            return ("conv \(s.inChannels)→\(s.outChannels) \(s.kernelH)×\(s.kernelW)\(stride)\(group)\(kernel.relu ? " +relu" : "") \(kernel.method.rawValue)",
+            return ("conv \(s.inChannels)→\(s.outChannels) \(s.kernelH)×\(s.kernelW)\(stride)\(group)\(epilogue) \(kernel.method.rawValue)",
                     flops, flops)
         }
         let tiles = outputShape[0] * ((outputShape[2] + w.m - 1) / w.m) * ((outputShape[3] + w.m - 1) / w.m)
         let executed = 2 * Double(tiles * w.alpha * w.alpha * s.outChannels * s.groupInChannels)
-        return ("conv \(s.inChannels)→\(s.outChannels) \(s.kernelH)×\(s.kernelW)\(group)\(kernel.relu ? " +relu" : "") winograd F(\(w.m),\(w.r))",
+        return ("conv \(s.inChannels)→\(s.outChannels) \(s.kernelH)×\(s.kernelW)\(group)\(epilogue) winograd F(\(w.m),\(w.r))",
                 flops, executed)
     }
 

@@ -1,0 +1,1 @@
+../ZooKernelsVariant/Activation.swift

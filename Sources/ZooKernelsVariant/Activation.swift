@@ -1,0 +1,74 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import ZooKernelsBase
+
+/// `y[i] = a(x[i])` for `count` elements (`y` may be `x`), 8 lanes at a time; a partial last
+/// vector goes through a padded copy, so every element takes the same arithmetic wherever it lies
+/// (results do not depend on how callers split an array). The sigmoid family uses `expVector`;
+/// GELU calls erfcf per element.
+func activate(_ a: Activation, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ count: Int) {
+    @inline(__always) func run(_ f: (Vec) -> Vec) {
+        var i = 0
+        while i + 8 <= count {
+            store(f(load(x + i)), y + i)
+            i += 8
+        }
+        if i < count {
+            var lanes = Vec()
+            for j in 0..<(count - i) { lanes[j] = x[i + j] }
+            let out = f(lanes)
+            for j in 0..<(count - i) { y[i + j] = out[j] }
+        }
+    }
+    switch a {
+    case .relu: run { $0.replacing(with: 0, where: $0 .< 0) }
+    case let .clip(low, high): run { clamp($0, low, high) }
+    case .sigmoid: run { sigmoidVector($0) }
+    case .silu: run { $0 * sigmoidVector($0) }
+    case .hardSwish: run { $0 * clamp($0 / 6 + 0.5, 0, 1) }
+    case let .hardSigmoid(alpha, beta): run { clamp(alpha * $0 + beta, 0, 1) }
+    case .gelu: for i in 0..<count { y[i] = a(x[i]) }
+    }
+}
+
+/// min(max(v, low), high) lane by lane, NaN kept (a low above high gives high, like Clip).
+@inline(__always)
+func clamp(_ v: Vec, _ low: Float, _ high: Float) -> Vec {
+    let w = v.replacing(with: low, where: v .< low)
+    return w.replacing(with: high, where: w .> high)
+}
+
+/// 1 / (1 + e^−x).
+@inline(__always)
+func sigmoidVector(_ x: Vec) -> Vec { 1 / (1 + expVector(-x)) }
+
+/// e^x in f32 within about 1 ulp (Cephes' expf): `2^n · e^r` with `n = round(x·log₂e)`, `r = x − n·ln 2`
+/// (ln 2 in two parts) and e^r from a degree-6 polynomial. Below −87.3 (where results turn
+/// subnormal) it gives 0, above 88.72 +infinity; NaN stays NaN.
+@inline(__always)
+func expVector(_ x: Vec) -> Vec {
+    let low: Float = -87.33654, high: Float = 88.72283
+    let c = x.replacing(with: low, where: x .< low).replacing(with: high, where: x .> high).replacing(with: 0, where: x .!= x)
+    let n = (c * 1.44269504088896341).rounded(.toNearestOrEven)
+    var r = c
+    multiplyAdd(&r, n, Vec(repeating: -0.693359375))
+    multiplyAdd(&r, n, Vec(repeating: 2.12194440e-4))
+    var p = Vec(repeating: 1.9875691500e-4)
+    @inline(__always) func step(_ coefficient: Float) {
+        var q = Vec(repeating: coefficient)
+        multiplyAdd(&q, p, r)
+        p = q
+    }
+    step(1.3981999507e-3); step(8.3334519073e-3); step(4.1665795894e-2); step(1.6666665459e-1); step(5.0000001201e-1)
+    var e = r + 1
+    multiplyAdd(&e, p, r * r)
+    // 2^n from the bits of n + 2²³ + 127 (exact for the integral n in −126…128): its low bits hold n + 127.
+    let biased = unsafeBitCast(n + 8_388_735, to: SIMD8<UInt32>.self) &- 0x4B00_0000
+    let bits = biased &<< 23
+    var result = e * unsafeBitCast(bits, to: Vec.self)
+    result.replace(with: 0, where: x .< low)
+    result.replace(with: .infinity, where: x .> high)
+    result.replace(with: x, where: x .!= x)
+    return result
+}
