@@ -60,6 +60,19 @@ extension Op {
                 }
             }
 
+            /// The function as a kernel epilogue / f32 map, when it is one (`Activation`).
+            public var activation: Activation? {
+                switch self {
+                case .relu: .relu
+                case let .clip(lo, hi): .clip(low: Float(lo), high: Float(hi))
+                case .sigmoid: .sigmoid
+                case .hardSwish: .hardSwish
+                case let .hardSigmoid(alpha, beta): .hardSigmoid(alpha: alpha, beta: beta)
+                case .gelu(tanh: false): .gelu
+                default: nil
+                }
+            }
+
             /// Integer inputs allowed (the function is exact on them).
             var takesIntegers: Bool {
                 switch self {
@@ -92,7 +105,7 @@ extension Op {
                 case .hardSwish: x * Swift.max(0, Swift.min(1, x / 6 + 0.5))
                 case .mish: x * Glibc.tanh(x > 30 ? x : Glibc.log1p(Glibc.exp(x)))
                 case .not: x == 0 ? 1 : 0
-                case let .hardSigmoid(alpha, beta): Swift.max(0, Swift.min(1, Double(alpha) * x + Double(beta)))
+                case let .hardSigmoid(alpha, beta): x.isNaN ? x : Swift.max(0, Swift.min(1, Double(alpha) * x + Double(beta)))
                 case let .leakyRelu(alpha): x < 0 ? Double(alpha) * x : x
                 case let .elu(alpha): x < 0 ? Double(alpha) * (Glibc.exp(x) - 1) : x
                 case let .selu(alpha, gamma): Double(gamma) * (x <= 0 ? Double(alpha) * (Glibc.exp(x) - 1) : x)
@@ -533,35 +546,22 @@ struct ReluKernel: StepKernel {
     }
 }
 
-/// A one-input function over f32, through its Double reference (exactly the reference's result).
+/// A one-input function over f32: an `Activation` in f32 (ReLU and Clip exact, the others within a
+/// few ulp of the reference), any other through its Double reference (exactly the reference's
+/// result). Chunks of the tensor run on the pool's threads, each element on its own, so the values
+/// do not depend on the thread count.
 struct MapKernel: StepKernel {
     let function: Op.Unary.Function
     func describe(inputShapes: [[Int]], outputShape: [Int]) -> (text: String, flops: Double, executed: Double) {
         (function.name.lowercased(), 0, 0)
     }
-    /// Elements per task: chunks of the tensor run on the pool's threads (each element on its own, so
-    /// the values do not depend on the thread count).
     static let chunk = 1 << 14
 
     func run(_ b: StepBuffers) {
         let x = b.inputs[0], y = b.output, count = b.outputShape.product, function = self.function
+        if let activation = function.activation { return b.kernels.table.activate(activation, x, y, count: count, pool: b.pool) }
         b.pool.parallelFor((count + Self.chunk - 1) / Self.chunk) { task in
-            let range = task * Self.chunk..<min(count, (task + 1) * Self.chunk)
-            switch function {
-            case let .clip(lo, hi):
-                // In f32 with the bounds rounded to f32: the same values as clipping in Double and
-                // rounding (an f32 at or above lo is at or above lo's nearest f32, and likewise for hi).
-                let low = Float(lo), high = Float(hi)
-                for i in range { y[i] = x[i].isNaN ? x[i] : Swift.min(Swift.max(x[i], low), high) }
-            case .sigmoid:
-                // SiLU's and squeeze-excite's gate, in f32: within a few ulp of the Double reference.
-                for i in range { y[i] = 1 / (1 + Glibc.expf(-x[i])) }
-            case .hardSwish:
-                // MobileNetV3's activation, the reference's formula in f32: within a few ulp.
-                for i in range { y[i] = x[i] * Swift.max(0, Swift.min(1, x[i] / 6 + 0.5)) }
-            default:
-                for i in range { y[i] = Float(function(Double(x[i]))) }
-            }
+            for i in task * Self.chunk..<min(count, (task + 1) * Self.chunk) { y[i] = Float(function(Double(x[i]))) }
         }
     }
 }
@@ -575,6 +575,9 @@ struct BroadcastKernel: StepKernel {
     }
     func run(_ b: StepBuffers) {
         let shape = b.outputShape
+        if [.add, .sub, .mul, .div].contains(function), let blocks = Self.blocks(b.inputShapes, shape) {
+            return scaleBlocks(b, blocks)
+        }
         if function == .add {
             return ElementwiseKernels.add(b.inputs[0], b.inputShapes[0], b.inputs[1], b.inputShapes[1], output: b.output, shape: shape)
         }
@@ -590,6 +593,46 @@ struct BroadcastKernel: StepKernel {
             case .mul: for i in 0..<inner { row[i] = x[ax + i * ix] * y[ay + i * iy] }
             case .div: for i in 0..<inner { row[i] = x[ax + i * ix] / y[ay + i * iy] }
             default: for i in 0..<inner { row[i] = Float(function(Double(x[ax + i * ix]), Double(y[ay + i * iy]))) }
+            }
+        }
+    }
+}
+
+extension BroadcastKernel {
+    /// When one operand has the output's shape and the other is one value per block of trailing
+    /// elements (its dims before some axis equal the output's, the rest are 1: squeeze-excite's
+    /// [N, C, 1, 1] scale of [N, C, H, W]): the operand with the full shape (0 or 1) and the block
+    /// count and size.
+    static func blocks(_ inputs: [[Int]], _ shape: [Int]) -> (full: Int, planes: Int, inner: Int)? {
+        for full in 0...1 where inputs[full] == shape {
+            let small = inputs[1 - full]
+            guard small.count <= shape.count else { continue }
+            let aligned = [Int](repeating: 1, count: shape.count - small.count) + small
+            let axis = (aligned.lastIndex { $0 != 1 } ?? -1) + 1
+            guard aligned[..<axis] == shape[..<axis] else { continue }
+            let inner = shape[axis...].reduce(1, *)
+            if inner > 1 { return (full, shape[..<axis].reduce(1, *), inner) }
+        }
+        return nil
+    }
+
+    /// `blocks`' case: each block combined with its one value, blocks in parallel (each element's
+    /// value is the one IEEE operation, whatever the thread count).
+    private func scaleBlocks(_ b: StepBuffers, _ blocks: (full: Int, planes: Int, inner: Int)) {
+        let x = b.inputs[blocks.full], s = b.inputs[1 - blocks.full], y = b.output, inner = blocks.inner
+        let function = self.function, swapped = blocks.full == 1
+        let tasks = min(blocks.planes, 8 * b.pool.threadCount)
+        b.pool.parallelFor(tasks) { task in
+            for p in evenSplit(blocks.planes, parts: tasks, index: task) {
+                let v = s[p], from = x + p * inner, to = y + p * inner
+                switch (function, swapped) {
+                case (.add, _): for i in 0..<inner { to[i] = from[i] + v }
+                case (.mul, _): for i in 0..<inner { to[i] = from[i] * v }
+                case (.sub, false): for i in 0..<inner { to[i] = from[i] - v }
+                case (.sub, true): for i in 0..<inner { to[i] = v - from[i] }
+                case (.div, false): for i in 0..<inner { to[i] = from[i] / v }
+                default: for i in 0..<inner { to[i] = v / from[i] }
+                }
             }
         }
     }
