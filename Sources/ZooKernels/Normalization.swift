@@ -11,11 +11,13 @@ public enum NormalizationKernels {
         kernels.table.lrn(input, output, batch, channels, spatial, size, low, high, alpha, beta, bias, pool)
     }
 
-    /// Inference batch normalization (`ReferenceKernels.batchNorm`): y = (x − mean) / √(var + ε) · scale + shift.
+    /// Inference batch normalization (`ReferenceKernels.batchNorm`): y = (x − mean) / √(var + ε) · scale + shift,
+    /// then `activation` (DenseNet's BN → ReLU) on each plane while it is in cache.
     public static func batchNorm(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, batch: Int, channels: Int,
                                  spatial: Int, scale: UnsafePointer<Float>, shift: UnsafePointer<Float>, mean: UnsafePointer<Float>,
-                                 variance: UnsafePointer<Float>, epsilon: Float, pool: ThreadPool, kernels: KernelSet = .active) {
-        kernels.table.batchNorm(input, output, batch, channels, spatial, scale, shift, mean, variance, epsilon, pool)
+                                 variance: UnsafePointer<Float>, epsilon: Float, activation: Activation? = nil, pool: ThreadPool,
+                                 kernels: KernelSet = .active) {
+        kernels.table.batchNorm(input, output, batch, channels, spatial, scale, shift, mean, variance, epsilon, activation, pool)
     }
 
     /// Softmax along the middle axis of [outer, length, inner] (`ReferenceKernels.softmax`):

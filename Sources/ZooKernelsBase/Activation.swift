@@ -23,7 +23,7 @@ public enum Activation: Sendable, Equatable {
     /// max(0, min(1, alpha·x + beta)).
     case hardSigmoid(alpha: Float, beta: Float)
     /// x · Φ(x) = x/2 · erfc(−x/√2) (exact GELU; erfc keeps the negative tail accurate where
-    /// 1 + erf(x) would cancel).
+    /// 1 + erf(x) would cancel). The scalar form computes it in Double.
     case gelu
 
     /// A short name for profiles ("relu6", "silu").
@@ -49,7 +49,7 @@ public enum Activation: Sendable, Equatable {
         case .silu: x * (1 / (1 + expf(-x)))
         case .hardSwish: x * Swift.max(0, Swift.min(1, x / 6 + 0.5))
         case let .hardSigmoid(alpha, beta): x.isNaN ? x : Swift.max(0, Swift.min(1, alpha * x + beta))
-        case .gelu: 0.5 * x * erfcf(-x * 0.70710678118654752)
+        case .gelu: Float(0.5 * Double(x) * erfc(-Double(x) * 0.70710678118654752))
         }
     }
 }

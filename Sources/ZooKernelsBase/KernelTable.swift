@@ -88,11 +88,12 @@ public struct KernelTable: Sendable {
         _ pool: ThreadPool
     ) -> Void
 
-    /// Inference batch normalization of [batch, channels, spatial] with per-channel parameters.
+    /// Inference batch normalization of [batch, channels, spatial] with per-channel parameters, then
+    /// `activation` (or none) on each plane.
     public var batchNorm: @Sendable (
         _ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>, _ batch: Int, _ channels: Int, _ spatial: Int,
         _ scale: UnsafePointer<Float>, _ shift: UnsafePointer<Float>, _ mean: UnsafePointer<Float>,
-        _ variance: UnsafePointer<Float>, _ epsilon: Float, _ pool: ThreadPool
+        _ variance: UnsafePointer<Float>, _ epsilon: Float, _ activation: Activation?, _ pool: ThreadPool
     ) -> Void
 
     /// One channel plane of a depthwise convolution (see `DepthwiseGeometry`): `(geometry, input
@@ -130,7 +131,8 @@ public struct KernelTable: Sendable {
                                   Float, ThreadPool) -> Void,
         softmax: @escaping @Sendable (UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int, Int, Int, ThreadPool) -> Void,
         batchNorm: @escaping @Sendable (UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int, Int, Int, UnsafePointer<Float>,
-                                        UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>, Float, ThreadPool) -> Void,
+                                        UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>, Float, Activation?,
+                                        ThreadPool) -> Void,
         depthwisePlane: @escaping DepthwisePlane,
         activate: @escaping @Sendable (Activation, UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int) -> Void
     ) {

@@ -268,7 +268,7 @@ func lrn(
 func batchNorm(
     _ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>, _ batch: Int, _ channels: Int, _ spatial: Int,
     _ scale: UnsafePointer<Float>, _ shift: UnsafePointer<Float>, _ mean: UnsafePointer<Float>,
-    _ variance: UnsafePointer<Float>, _ epsilon: Float, _ pool: ThreadPool
+    _ variance: UnsafePointer<Float>, _ epsilon: Float, _ activation: Activation?, _ pool: ThreadPool
 ) {
     let planes = batch * channels
     let chunks = min(planes, 8 * pool.threadCount)
@@ -287,6 +287,7 @@ func batchNorm(
                 y[s] = (x[s] - m) * inverse * a + b
                 s += 1
             }
+            if let activation { activate(activation, y, y, spatial) }
         }
     }
 }

@@ -42,6 +42,12 @@ public protocol Operator: Sendable {
     /// initializers without keeping the node from a kernel.
     var planTimeInputs: Set<Int> { get }
 
+    /// The inputs (by position) that only fix the output's shape, which the plan knows before
+    /// running: the lowering and its kernel read neither them nor their values, so they may be any
+    /// value — a Reshape's shape computed from Shape and Concat (ViT's token reshapes), not only an
+    /// initializer — without keeping the node from a kernel (a view).
+    var shapeOnlyInputs: Set<Int> { get }
+
     /// Writes `node` as ONNX node(s) at `onnx.opset`, refusing what that opset cannot express.
     func exportONNX(_ node: Node, to onnx: inout ONNXExporter) throws(OpFailure)
 
@@ -57,6 +63,7 @@ extension Operator {
     public var summary: String { "" }
     public func lower(_ context: LoweringContext) throws(OpFailure) -> Lowering? { nil }
     public var planTimeInputs: Set<Int> { [] }
+    public var shapeOnlyInputs: Set<Int> { [] }
 }
 
 extension Operator where Self: Equatable {

@@ -107,14 +107,16 @@ struct Compiler {
 
     /// A fast kernel computes f32: every output is f32, and every input is f32 or a floating-point
     /// initializer (widened when the plan is made) — or an initializer of any dtype that the op
-    /// reads only when the plan is made (`planTimeInputs`: a Reshape's shape, a Gather's indices).
+    /// reads only when the plan is made (`planTimeInputs`: a Gather's indices) — or any value that
+    /// only fixes the output's shape (`shapeOnlyInputs`: a Reshape's shape).
     private func lowerable(_ node: Node) -> Bool {
-        let planTime = node.op.planTimeInputs
+        let (planTime, shapeOnly) = (node.op.planTimeInputs, node.op.shapeOnlyInputs)
         return node.outputs.allSatisfy { graph.values[$0]?.dtype == .f32 }
             && node.inputs.enumerated().allSatisfy { position, name in
                 guard let info = graph.values[name] else { return false }
                 let constant = graph.initializer(name) != nil
-                return info.dtype == .f32 || (constant && (info.dtype.isFloatingPoint || planTime.contains(position)))
+                return info.dtype == .f32 || shapeOnly.contains(position)
+                    || (constant && (info.dtype.isFloatingPoint || planTime.contains(position)))
             }
     }
 }

@@ -1,8 +1,8 @@
 import XCTest
 @testable import ZooKernels
 
-/// Every kernel set's vector activations against the scalar twin (`Activation.callAsFunction`, which
-/// calls glibc's expf / erfcf): within 4 ulp, special values (±0, ±infinity, NaN, large
+/// Every kernel set's vector activations against the scalar twin (`Activation.callAsFunction`: glibc's
+/// expf, GELU in Double): within 4 ulp (GELU 6), special values (±0, ±infinity, NaN, large
 /// magnitudes) included; an element's value does not depend on where it lies in the array.
 final class ActivationTests: XCTestCase {
     func testVectorActivationsMatchTheScalarTwin() {
@@ -32,7 +32,7 @@ final class ActivationTests: XCTestCase {
                     let label = "\(set.rawValue) \(activation) at \(x): \(fast) vs \(twin)"
                     XCTAssertTrue(fast == shifted[i] || (fast.isNaN && shifted[i].isNaN), "\(label): depends on position (\(shifted[i]))")
                     if twin.isNaN || fast == twin { XCTAssertTrue(fast.isNaN == twin.isNaN, label); continue }
-                    XCTAssertLessThanOrEqual(abs(fast - twin), 4 * twin.ulp + 1e-37, label)
+                    XCTAssertLessThanOrEqual(abs(fast - twin), (activation == .gelu ? 6 : 4) * twin.ulp + 1e-37, label)
                 }
             }
         }

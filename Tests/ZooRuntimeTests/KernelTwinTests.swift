@@ -193,7 +193,35 @@ final class KernelTwinTests: XCTestCase {
                 let alone = try Executor(graph: graph, options: .init(threads: 1, kernels: set)).run(x)[last]!
                 XCTAssertEqual(alone.floats(), value.floats(), "\(context): 1 thread vs 3")
                 let steps = try executor.profile(x, runs: 1)
-                XCTAssertEqual(steps.count, isShared ? nodes.count : 1, "\(context): \(steps.map(\.kernel))")
+                // Shared: the convolution stands alone, a BatchNormalization still takes the activation.
+            let sharedSteps = withBatchNorm && kind != 7 && !activation.isEmpty ? 2 : nodes.count
+            XCTAssertEqual(steps.count, isShared ? sharedSteps : 1, "\(context): \(steps.map(\.kernel))")
+            }
+        }
+    }
+
+    /// A BatchNormalization followed by an activation (DenseNet's norm → relu) runs as one step and
+    /// matches the two reference ops, in every kernel set.
+    func testBatchNormWithActivationMatchesItsReference() throws {
+        var g = Generator(state: 53)
+        let activations: [Op.Unary.Function] = [.relu, .clip(min: 0, max: 6), .sigmoid, .hardSwish, .gelu(tanh: false)]
+        for (trial, function) in (activations + activations).enumerated() {
+            let shape = [g.int(1...3), g.int(1...12), g.int(1...9), g.int(1...9)], c = shape[1]
+            let scale = g.tensor([c]), shift = g.tensor([c]), mean = g.tensor([c])
+            let variance = Tensor(floats: g.tensor([c]).floats().map { abs($0) + 0.25 }, shape: [c])
+            let bn = Op.BatchNormalization(epsilon: 1e-5), act = Op.Unary(function)
+            let graph = try Graph(name: "g", inputs: [ValueInfo(name: "x", dtype: .f32, shape: shape.map { .fixed($0) })],
+                                  initializers: [("scale", scale), ("shift", shift), ("mean", mean), ("variance", variance)],
+                                  nodes: [Node("bn", bn, inputs: ["x", "scale", "shift", "mean", "variance"]), Node("act", act, inputs: ["bn"])],
+                                  outputs: ["act"])
+            let x = g.tensor(shape)
+            let expected = try act.evaluate([try bn.evaluate([x, scale, shift, mean, variance])[0]])[0]
+            for set in KernelSet.supported {
+                let executor = try Executor(graph: graph, options: .init(threads: 1 + trial % 3, kernels: set))
+                let report = ParityReport(name: "bn", value: try executor.run(x)["act"]!, reference: expected)
+                let label = "\(set.rawValue): \(shape) \(function)"
+                XCTAssertLessThanOrEqual(report.maxAbsDifference, 1e-5 * max(report.maxAbsReference, 1), label)
+                XCTAssertEqual(try executor.profile(x, runs: 1).map(\.nodes), [["bn", "act"]], label)
             }
         }
     }

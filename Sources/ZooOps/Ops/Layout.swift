@@ -77,7 +77,7 @@ extension Op {
         }
 
         public func lower(_ context: LoweringContext) throws(OpFailure) -> Lowering? { Lowering(ViewKernel(), inputs: [context.node.inputs[0]]) }
-        public var planTimeInputs: Set<Int> { [1] }
+        public var shapeOnlyInputs: Set<Int> { [1] }
 
         public func exportONNX(_ node: Node, to onnx: inout ONNXExporter) throws(OpFailure) {
             let target: String

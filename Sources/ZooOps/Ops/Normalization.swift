@@ -32,7 +32,9 @@ extension Op {
         }
 
         public func lower(_ context: LoweringContext) throws(OpFailure) -> Lowering? {
-            Lowering(BatchNormStep(epsilon: epsilon), inputs: context.node.inputs)
+            let activation = context.offer.activationWithoutBatchNorm
+            return Lowering(BatchNormStep(epsilon: epsilon, activation: activation), inputs: context.node.inputs,
+                            fusedActivation: activation != nil)
         }
 
         public func exportONNX(_ node: Node, to onnx: inout ONNXExporter) throws(OpFailure) {
@@ -302,14 +304,18 @@ extension Op {
     }
 }
 
+/// BatchNormalization, with the activation that follows it when one does (DenseNet's norm → relu).
 struct BatchNormStep: StepKernel {
     let epsilon: Float
-    func describe(inputShapes: [[Int]], outputShape: [Int]) -> (text: String, flops: Double, executed: Double) { ("batchNorm", 0, 0) }
+    let activation: Activation?
+    func describe(inputShapes: [[Int]], outputShape: [Int]) -> (text: String, flops: Double, executed: Double) {
+        ("batchNorm" + (activation.map { " +" + $0.name } ?? ""), 0, 0)
+    }
     func run(_ b: StepBuffers) {
         let x = b.inputShapes[0]
         NormalizationKernels.batchNorm(input: b.inputs[0], output: b.output, batch: x[0], channels: x[1], spatial: x[2...].product,
                                        scale: b.inputs[1], shift: b.inputs[2], mean: b.inputs[3], variance: b.inputs[4],
-                                       epsilon: epsilon, pool: b.pool, kernels: b.kernels)
+                                       epsilon: epsilon, activation: activation, pool: b.pool, kernels: b.kernels)
     }
 }
 
