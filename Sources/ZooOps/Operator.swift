@@ -202,22 +202,25 @@ public struct Lowering {
     }
 }
 
-/// The f32 buffers of one step: its run-time inputs and its output, with their shapes, and the
-/// plan's scratch memory.
+/// The f32 buffers of one step: its run-time inputs and its outputs (one, or one per output of a
+/// multi-output op such as Split), with their shapes, and the plan's scratch memory.
 public struct StepBuffers {
     public var inputs: [UnsafeMutablePointer<Float>]
     public var inputShapes: [[Int]]
-    public var output: UnsafeMutablePointer<Float>
-    public var outputShape: [Int]
+    public var outputs: [UnsafeMutablePointer<Float>]
+    public var outputShapes: [[Int]]
+    /// The first (for most kernels the only) output.
+    public var output: UnsafeMutablePointer<Float> { outputs[0] }
+    public var outputShape: [Int] { outputShapes[0] }
     public var workspace: UnsafeMutableRawPointer
     public var pool: ThreadPool
     public var kernels: KernelSet
-    public init(inputs: [UnsafeMutablePointer<Float>], inputShapes: [[Int]], output: UnsafeMutablePointer<Float>, outputShape: [Int],
+    public init(inputs: [UnsafeMutablePointer<Float>], inputShapes: [[Int]], outputs: [UnsafeMutablePointer<Float>], outputShapes: [[Int]],
                 workspace: UnsafeMutableRawPointer, pool: ThreadPool, kernels: KernelSet) {
         self.inputs = inputs
         self.inputShapes = inputShapes
-        self.output = output
-        self.outputShape = outputShape
+        self.outputs = outputs
+        self.outputShapes = outputShapes
         self.workspace = workspace
         self.pool = pool
         self.kernels = kernels

@@ -208,10 +208,9 @@ public final class Executor: @unchecked Sendable {
             let start = timing == nil ? nil : ContinuousClock.now
             switch step.work {
             case let .kernel(kernel):
-                let output = step.outputs[0]
                 kernel.run(StepBuffers(inputs: step.inputs.map(pointer), inputShapes: step.inputs.map { plan.shapes[$0]! },
-                                       output: pointer(output), outputShape: plan.shapes[output]!, workspace: plan.workspace,
-                                       pool: pool, kernels: options.kernels))
+                                       outputs: step.outputs.map(pointer), outputShapes: step.outputs.map { plan.shapes[$0]! },
+                                       workspace: plan.workspace, pool: pool, kernels: options.kernels))
             case let .reference(op):
                 let results: [Tensor]
                 do throws(OpFailure) { results = try op.evaluate(step.inputs.map(tensor)) } catch {

@@ -245,17 +245,18 @@ final class Plan: @unchecked Sendable {
         var top = 0
         for (i, step) in steps.enumerated() where runs[i] && step.isKernel && !step.isView {
             if reuse { live.removeAll { (lastUse[$0.name] ?? 0) < i } }
-            let output = step.outputs[0]
-            let count = shapes[output]!.reduce(1, *)  // within maxActivationBytes: checked above for every output
-            let size = (count + 15) / 16 * 16  // 64-byte granules
-            var offset = 0
-            for block in live.sorted(by: { $0.offset < $1.offset }) {
-                if block.offset - offset >= size { break }
-                offset = max(offset, block.offset + block.size)
+            for output in step.outputs {
+                let count = shapes[output]!.reduce(1, *)  // within maxActivationBytes: checked above for every output
+                let size = (count + 15) / 16 * 16  // 64-byte granules
+                var offset = 0
+                for block in live.sorted(by: { $0.offset < $1.offset }) {
+                    if block.offset - offset >= size { break }
+                    offset = max(offset, block.offset + block.size)
+                }
+                live.append((offset, size, output))
+                rootOffsets[output] = offset
+                top = max(top, offset + size)
             }
-            live.append((offset, size, output))
-            rootOffsets[output] = offset
-            top = max(top, offset + size)
         }
         var offsets: [String: Int] = [:]
         for (name, r) in root { if let offset = rootOffsets[r] { offsets[name] = offset } }

@@ -226,6 +226,41 @@ final class KernelTwinTests: XCTestCase {
         }
     }
 
+    /// Split (every output a kernel-made copy, several outputs of one step in the arena) gives
+    /// exactly the reference's parts, at random shapes, axes and sizes (empty parts too), with a
+    /// consumer reading each part after the split.
+    func testSplitKernelMatchesItsReference() throws {
+        var g = Generator(state: 59)
+        for trial in 0..<40 {
+            let rank = g.int(1...4)
+            let shape = (0..<rank).map { _ in g.int(1...7) }
+            let axis = g.int(0...(rank - 1))
+            var sizes: [Int] = [], left = shape[axis]
+            while left > 0 && sizes.count < 3 {
+                let size = g.int(0...left)
+                sizes.append(size)
+                left -= size
+            }
+            sizes.append(left)
+            let op = Op.Split(axis: trial % 2 == 0 ? axis : axis - rank, sizes: sizes)
+            let parts = sizes.indices.map { "part\($0)" }
+            let nodes = [Node("split", op, inputs: ["x"], outputs: parts)] + parts.map { Node("neg_" + $0, Op.Unary(.neg), inputs: [$0]) }
+            let graph = try Graph(name: "g", inputs: [ValueInfo(name: "x", dtype: .f32, shape: shape.map { .fixed($0) })], initializers: [],
+                                  nodes: nodes, outputs: parts + parts.map { "neg_" + $0 })
+            let x = g.tensor(shape)
+            let executor = try Executor(graph: graph, options: .init(threads: 1 + trial % 3))
+            let outputs = try executor.run(x)
+            let reference = try op.evaluate([x])
+            let label = "x \(shape) axis \(op.axis) sizes \(sizes)"
+            for (name, expected) in zip(parts, reference) {
+                XCTAssertEqual(outputs[name]?.shape, expected.shape, label)
+                XCTAssertEqual(outputs[name]?.floats(), expected.floats(), "\(label): \(name)")
+                XCTAssertEqual(outputs["neg_" + name]?.floats(), expected.floats().map { -$0 }, "\(label): neg_\(name)")
+            }
+            XCTAssertEqual(try executor.profile(x, runs: 1).first?.kernel, "split", label)
+        }
+    }
+
     /// One-input functions over tensors larger than a task's chunk (so several threads share them):
     /// the map kernel gives the reference's values exactly — clip in f32 too, for bounds f32 cannot
     /// hold and NaN —, and within 4 ulp for sigmoid and hardSwish, 8 for GELU, which it computes in f32.

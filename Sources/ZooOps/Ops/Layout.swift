@@ -360,6 +360,12 @@ extension Op {
             }
             return parts
         }
+        /// Copies of the parts (`SplitKernel`): ShuffleNet's channel split.
+        public func lower(_ context: LoweringContext) throws(OpFailure) -> Lowering? {
+            let a = try normalizedAxis(axis, rank: context.inputs[0].shape.count)
+            return Lowering(SplitKernel(axis: a, sizes: sizes), inputs: [context.node.inputs[0]])
+        }
+
         public func exportONNX(_ node: Node, to onnx: inout ONNXExporter) throws(OpFailure) {
             if onnx.opset >= 13 {
                 let split = onnx.addInitializer(node.name + ".split", Tensor(int64s: sizes, shape: [sizes.count]))
@@ -533,6 +539,25 @@ struct TransposeStep: StepKernel {
         ElementwiseKernels.forEachRow(of: shape, strides: [permuted]) { o, at in
             let row = y + o * inner, source = x + at[0]
             for i in 0..<inner { row[i] = source[i * innerStride] }
+        }
+    }
+}
+
+/// Split: each output a copy of its slice of the input along `axis` — `outer` runs of
+/// `size · inner` contiguous floats per output, copied in parallel.
+struct SplitKernel: StepKernel {
+    let axis: Int
+    let sizes: [Int]
+    func describe(inputShapes: [[Int]], outputShape: [Int]) -> (text: String, flops: Double, executed: Double) { ("split", 0, 0) }
+    func run(_ b: StepBuffers) {
+        let x = b.inputShapes[0], input = b.inputs[0]
+        let outer = x[..<axis].product, inner = x[(axis + 1)...].product, total = x[axis]
+        let parts = sizes, outputs = b.outputs
+        let starts = parts.indices.map { parts[..<$0].reduce(0, +) }
+        b.pool.parallelFor(parts.count * outer) { task in
+            let (k, o) = (task / outer, task % outer)
+            let run = parts[k] * inner
+            (outputs[k] + o * run).update(from: input + (o * total + starts[k]) * inner, count: run)
         }
     }
 }
