@@ -13,7 +13,7 @@ Weights and ONNX export come from Benchmarks/peers.py's cache in --workdir (made
 peers.py does).
 
 Run from the repository root with the oracle venv, after `swift build -c release --product zoo`:
-    $(../shared/oracle/setup) Benchmarks/profile.py MODEL [--batch 1] [--threads 2] [--runs 20]
+    $(../shared/oracle/setup) Benchmarks/layer_profile.py MODEL [--batch 1] [--threads 2] [--runs 20]
         [--top 12] [--markdown FILE]
 """
 import argparse
@@ -61,6 +61,23 @@ def ort_kind(op, inputs, outputs):
     return op.lower()
 
 
+def module_path(ort_name):
+    """The torch module path an exported node's name carries: "/features/features.2/conv/conv.0/
+    conv.0.0/Conv" → "features.2.conv.0.0" (each scope either refines the one before it or nests)."""
+    scopes = [part for part in ort_name.strip("/").split("/")[:-1] if part]
+    path = []
+    for scope in scopes:
+        if path and scope.startswith(path[-1] + "."):
+            path[-1] = scope
+        else:
+            path.append(scope)
+    joined = []
+    for part in path:
+        # "features.2" then "conv.0.0": the second is relative to the first.
+        joined.append(part)
+    return ".".join(joined)
+
+
 def ort_profile(model, x, threads, runs):
     """onnxruntime's per-node median ms over its last `runs` runs (after 3 warm-up runs), as a list
     of dicts (name, op, kind, ms)."""
@@ -87,8 +104,8 @@ def ort_profile(model, x, threads, runs):
         outputs = [list(s.values())[0] for s in details.get("output_type_shape", [])]
         times[name].append(event["dur"] / 1e3)
         kinds[name] = (details.get("op_name", "?"), ort_kind(details.get("op_name", "?"), inputs, outputs))
-    return [{"name": name, "op": kinds[name][0], "kind": kinds[name][1], "ms": statistics.median(samples[-runs:])}
-            for name, samples in times.items()]
+    return [{"name": name, "op": kinds[name][0], "kind": kinds[name][1], "ms": statistics.median(samples[-runs:]),
+             "module": module_path(name)} for name, samples in times.items()]
 
 
 def main():
@@ -137,9 +154,17 @@ def main():
         lines.append(f"| {kind} | {zms:.3f} | {zn} | {oms:.3f} | {on} | {zms - oms:+.3f} |")
     lines.append(f"| **all layers** | **{zoo_total:.3f}** | {len(zoo_steps)} | **{ort_total:.3f}** | {len(ort_nodes)} | "
                  f"**{zoo_total - ort_total:+.3f}** |")
-    lines += ["", f"Slowest {args.top} zoo steps:", "", "| step | kernel | ms |", "|---|---|---:|"]
+    # onnxruntime's nodes of the same torch modules as each zoo step (its fused nodes are named after
+    # their last op's module: a Conv+Clip after the Clip).
+    by_module = collections.defaultdict(list)
+    for node in ort_nodes:
+        by_module[node["module"]].append(node)
+    lines += ["", f"Slowest {args.top} zoo steps, with onnxruntime's time for the same modules:", "",
+              "| step | kernel | zoo ms | onnxruntime ms |", "|---|---|---:|---:|"]
     for step in sorted(zoo_steps, key=lambda s: -s["ms"])[: args.top]:
-        lines.append(f"| {step['name'][:60]} | {step['kernel']} | {step['ms']:.3f} |")
+        matched = [n for name in step["name"].split("+") for n in by_module.get(name, [])]
+        ort_ms = f"{sum(n['ms'] for n in matched):.3f}" if matched else "–"
+        lines.append(f"| {step['name'].split('+')[0][:50]} | {step['kernel']} | {step['ms']:.3f} | {ort_ms} |")
     lines += ["", f"Slowest {args.top} onnxruntime nodes:", "", "| node | op | kind | ms |", "|---|---|---|---:|"]
     for node in sorted(ort_nodes, key=lambda n: -n["ms"])[: args.top]:
         lines.append(f"| {node['name'][:60]} | {node['op']} | {node['kind']} | {node['ms']:.3f} |")

@@ -168,7 +168,29 @@ public final class Conv2DKernel: @unchecked Sendable {
         let geometry = Im2colGeometry(shape: shape, inHeight: inHeight, inWidth: inWidth, outWidth: outW, pixels: pixels)
         let (table, relu, upper, post) = (self.table, self.relu, self.upper, self.post)
 
-        for image in 0..<batch {
+        func gemm(_ g: Int, _ y: UnsafeMutablePointer<Float>) -> PackedGemm {
+            PackedGemm(
+                kernels: table, a: packedWeights + g * groupWeightFloats, aRowStride: 0, b: panels + g * groupPanelFloats,
+                c: y + g * mg * pixels, ldc: pixels, m: mg, n: pixels, k: k,
+                rowBias: packedBias.map { UnsafePointer($0 + g * biasStride) }, colBias: nil, relu: relu, upper: upper, post: post)
+        }
+        // A small image (every B panel in one L2 block) against many weights (ResNet's and
+        // MobileNet's 14×14 and 7×7 stages): all panels first, then items of A panel ranges
+        // (`PackedGemm.computeAll`), so the weights are read once, not once per panel range.
+        let small = nPanels <= gemm(0, output).blockPanels && chunks < 4 * pool.threadCount && mPanels > 1
+        for image in 0..<batch where small {
+            let x = input + image * shape.inChannels * inHeight * inWidth
+            let rows = min(k, 4 * pool.threadCount)
+            pool.parallelFor(groups * rows) { item in
+                let g = item / rows
+                for kk in evenSplit(k, parts: rows, index: item % rows) {
+                    table.im2colRow(geometry, kk, x + g * shape.groupInChannels * inHeight * inWidth, panels + g * groupPanelFloats,
+                                    0..<nPanels)
+                }
+            }
+            for g in 0..<groups { gemm(g, output + image * shape.outChannels * pixels).computeAll(pool: pool) }
+        }
+        for image in 0..<batch where !small {
             let x = input + image * shape.inChannels * inHeight * inWidth
             let y = output + image * shape.outChannels * pixels
             pool.parallelFor(groups * chunks) { item in
@@ -180,11 +202,7 @@ public final class Conv2DKernel: @unchecked Sendable {
                 for kk in 0..<k {
                     table.im2colRow(geometry, kk, groupInput, groupPanels, range)
                 }
-                let gemm = PackedGemm(
-                    kernels: table, a: packedWeights + g * groupWeightFloats, aRowStride: 0, b: groupPanels,
-                    c: y + g * mg * pixels, ldc: pixels, m: mg, n: pixels, k: k,
-                    rowBias: packedBias.map { UnsafePointer($0 + g * biasStride) }, colBias: nil, relu: relu, upper: upper, post: post)
-                gemm.computeTiles((range.lowerBound * mPanels)..<(range.upperBound * mPanels))
+                gemm(g, y).computeTiles((range.lowerBound * mPanels)..<(range.upperBound * mPanels))
             }
         }
     }

@@ -44,6 +44,19 @@ enum Gemm {
         }
     }
 
+    /// Packs the row-major `k × n` matrix `src` (row stride `ldb`) into 16-column B panels at `dst`
+    /// (`panelCount(n, 16) * 16 * k` floats).
+    static func packB(_ src: UnsafePointer<Float>, ldb: Int, k: Int, n: Int, into dst: UnsafeMutablePointer<Float>) {
+        for p in 0..<panelCount(n, width: nr) {
+            let panel = dst + p * k * nr, first = p * nr, width = min(nr, n - first)
+            for kk in 0..<k {
+                let row = panel + kk * nr
+                row.update(from: src + kk * ldb + first, count: width)
+                if width < nr { (row + width).initialize(repeating: 0, count: nr - width) }
+            }
+        }
+    }
+
     /// Packs `Bᵀ` given row-major (`n × k`, row stride `ldt`, e.g. a Linear layer's input `[batch, in]`) into
     /// 16-column B panels at `dst` (`panelCount(n, 16) * 16 * k` floats).
     static func packBTransposed(_ src: UnsafePointer<Float>, ldt: Int, n: Int, k: Int, into dst: UnsafeMutablePointer<Float>) {
@@ -161,6 +174,59 @@ struct PackedGemm {
                 np += both ? 2 : 1
             }
             k0 += kcur
+        }
+    }
+
+    /// The tiles of A panels `aPanels` × B panels `bPanels`, k block by k block and A panel by A
+    /// panel: each A panel's k block stays in L1 while the B panels' (in L2: callers keep `bPanels`
+    /// to a few hundred KB per k block) stream past it, two at a time through the pair tile where
+    /// both are full. So A is read once per call — for GEMMs with few B panels (a Linear over a
+    /// few hundred rows, a convolution of a small image), where `computeTiles` over ranges of B
+    /// panels would read all of A once per range. Same per-tile arithmetic as `computeTiles`.
+    func computeBlock(aPanels: Range<Int>, bPanels: Range<Int>) {
+        let bStride = k * Gemm.nr
+        var k0 = 0
+        while k0 < k {
+            let kcur = min(kBlock, k - k0), finish = k0 + kcur == k
+            for mp in aPanels {
+                let row = mp * Gemm.mr, rows = min(Gemm.mr, m - row)
+                let aTile = aRowStride == 0 ? a + mp * k * Gemm.mr + k0 * Gemm.mr
+                    : (m - row < Gemm.mr ? aTail! : a + row * aRowStride) + k0
+                var np = bPanels.lowerBound
+                while np < bPanels.upperBound {
+                    let t = TileArguments(
+                        k: kcur, a: aTile, aRowStride: aRowStride, b: b + np * bStride + k0 * Gemm.nr,
+                        c: c + row * ldc + np * Gemm.nr, ldc: ldc, accumulate: k0 > 0, finish: finish,
+                        rowBias: rowBias.map { $0 + row }, colBias: colBias.map { $0 + np * Gemm.nr }, relu: relu, upper: upper)
+                    let pair = rows == Gemm.mr && np + 1 < bPanels.upperBound && n - np * Gemm.nr >= 2 * Gemm.nr ? kernels.tilePair : nil
+                    if let pair {
+                        pair(t, t.b + bStride, t.c + Gemm.nr, t.colBias.map { $0 + Gemm.nr })
+                    } else {
+                        tile(t, rows: rows, cols: min(Gemm.nr, n - np * Gemm.nr))
+                    }
+                    let done = pair == nil ? 1 : 2
+                    if finish, let post { activate(post, row: row, col: np * Gemm.nr, columns: done * Gemm.nr) }
+                    np += done
+                }
+            }
+            k0 += kcur
+        }
+    }
+
+    /// B panels per `computeBlock` call so that their k block (`kBlock` × 16 floats each) stays
+    /// within about 256 KB of L2.
+    var blockPanels: Int { max(1, (256 << 10) / (min(kBlock, k) * Gemm.nr * MemoryLayout<Float>.stride)) }
+
+    /// Every tile, in parallel items of (A panel range × B panel block) — `computeBlock`'s order.
+    /// Enough A ranges for `pool`'s threads to balance; B blocks of `blockPanels`.
+    func computeAll(pool: ThreadPool) {
+        let bBlocks = Gemm.panelCount(nPanels, width: blockPanels)
+        let aParts = max(1, min(mPanels, (4 * pool.threadCount + bBlocks - 1) / bBlocks))
+        let width = blockPanels
+        pool.parallelFor(bBlocks * aParts) { item in
+            let (block, part) = (item / aParts, item % aParts)
+            let panels = (block * width)..<min(nPanels, (block + 1) * width)
+            computeBlock(aPanels: evenSplit(mPanels, parts: aParts, index: part), bPanels: panels)
         }
     }
 

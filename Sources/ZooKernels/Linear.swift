@@ -123,15 +123,56 @@ public final class LinearKernel: @unchecked Sendable {
             kernels: table, a: weights, aRowStride: k, aTail: tailRows.map { UnsafePointer($0) }, b: packedInput,
             c: transposed, ldc: columns, m: n, n: batch, k: k, rowBias: bias, colBias: nil, relu: relu, upper: upper, post: post,
             kBlock: columns == Gemm.nr ? k : Gemm.kc)
-        let tiles = gemm.tileCount
-        let tileChunks = min(tiles, 4 * pool.threadCount)
-        pool.parallelFor(tileChunks) { item in
-            gemm.computeTiles(evenSplit(tiles, parts: tileChunks, index: item))
-        }
+        gemm.computeAll(pool: pool)
         let rowChunks = min(batch, 4 * pool.threadCount)
         pool.parallelFor(rowChunks) { item in
             for b in evenSplit(batch, parts: rowChunks, index: item) {
                 for o in 0..<n { output[b * n + o] = transposed[o * columns + b] }
+            }
+        }
+    }
+}
+
+/// Batched matrix products `C[t] = A[ia[t]] · B[ib[t]]` (row-major `m × k` times `k × n`; attention's
+/// Q·Kᵀ and scores·V) through the kernel set's tiles: each product is one task that packs its B
+/// into 16-column panels, copies A's last `m % 6` rows into a zero-padded 6-row tail, and runs
+/// `PackedGemm.computeBlock` over every tile (A read in place as row-major rows). A product is
+/// computed whole by one task, so results do not depend on the thread count.
+public enum MatrixProducts {
+    /// At most this many products run at once, each with its own scratch.
+    static let slots = 32
+
+    private static func slotFloats(m: Int, k: Int, n: Int) -> Int {
+        (Gemm.panelCount(n, width: Gemm.nr) * Gemm.nr * k + Gemm.mr * k + 15) / 16 * 16
+    }
+
+    /// Scratch bytes `run` needs for `count` products.
+    public static func workspaceBytes(count: Int, m: Int, k: Int, n: Int) -> Int {
+        min(slots, max(1, count)) * slotFloats(m: m, k: k, n: n) * MemoryLayout<Float>.stride + 64
+    }
+
+    /// `c` holds `ia.count` products of `m × n`, in order; `ia[t]` and `ib[t]` index the `m × k`
+    /// and `k × n` matrices of `a` and `b`. `workspace` holds `workspaceBytes(...)` bytes.
+    public static func run(a: UnsafePointer<Float>, b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>, ia: [Int], ib: [Int],
+                           m: Int, k: Int, n: Int, workspace: UnsafeMutableRawPointer, pool: ThreadPool, kernels: KernelSet) {
+        let count = ia.count
+        guard count > 0, m > 0, n > 0 else { return }
+        if k == 0 { c.initialize(repeating: 0, count: count * m * n); return }
+        let slots = min(Self.slots, count), floats = slotFloats(m: m, k: k, n: n), table = kernels.table
+        let scratch = workspace.alignedUp(toMultipleOf: 64).assumingMemoryBound(to: Float.self)
+        let full = m / Gemm.mr * Gemm.mr
+        pool.parallelFor(slots) { slot in
+            let packed = scratch + slot * floats, tail = packed + Gemm.panelCount(n, width: Gemm.nr) * Gemm.nr * k
+            for t in evenSplit(count, parts: slots, index: slot) {
+                let matrix = a + ia[t] * m * k
+                Gemm.packB(b + ib[t] * k * n, ldb: n, k: k, n: n, into: packed)
+                if full < m {
+                    tail.initialize(repeating: 0, count: Gemm.mr * k)
+                    tail.update(from: matrix + full * k, count: (m - full) * k)
+                }
+                let gemm = PackedGemm(kernels: table, a: matrix, aRowStride: k, aTail: full < m ? UnsafePointer(tail) : nil,
+                                      b: packed, c: c + t * m * n, ldc: n, m: m, n: n, k: k, rowBias: nil, colBias: nil, relu: false)
+                gemm.computeBlock(aPanels: 0..<gemm.mPanels, bPanels: 0..<gemm.nPanels)
             }
         }
     }

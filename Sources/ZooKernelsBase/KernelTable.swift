@@ -17,8 +17,8 @@ public struct KernelTable: Sendable {
     public var tile: @Sendable (TileArguments) -> Void
 
     /// Two horizontally adjacent full 6×16 tiles at once: `tile(t)` plus the tile whose B panel is
-    /// at `bNext`, C at `cNext` and column bias at `colBiasNext` (same A, k and epilogue). A must
-    /// be packed or at offsets (`TileArguments.aOffsets`). Bit-identical to two `tile` calls; nil in
+    /// at `bNext`, C at `cNext` and column bias at `colBiasNext` (same A, k and epilogue). A may be
+    /// packed, row-major or at offsets (`TileArguments.aOffsets`). Bit-identical to two `tile` calls; nil in
     /// sets without the registers for it.
     public typealias PairTile = @Sendable (
         _ t: TileArguments, _ bNext: UnsafePointer<Float>, _ cNext: UnsafeMutablePointer<Float>, _ colBiasNext: UnsafePointer<Float>?

@@ -171,21 +171,23 @@ func dotRows(
 #if ZOO_AVX512
 /// `KernelTable.tilePair` (AVX-512 only: it needs 32 vector registers): the 6×16 tiles over two
 /// adjacent B panels at once — 6×32 outputs, 24 accumulator halves — so each broadcast A value
-/// feeds twice the multiply-adds and A is read half as often. A is packed or at offsets
-/// (`TileArguments.aOffsets`). Each output is the same chain of fused multiply-adds as in
+/// feeds twice the multiply-adds and A is read half as often. A is packed, row-major or at
+/// offsets (`TileArguments.aOffsets`). Each output is the same chain of fused multiply-adds as in
 /// `tile6x16`, so results are bit-identical to it.
 func tile6x32(_ t: TileArguments, _ bNext: UnsafePointer<Float>, _ cNext: UnsafeMutablePointer<Float>,
               _ colBiasNext: UnsafePointer<Float>?) {
     if let offsets = t.aOffsets {
-        tile6x32Body(t, bNext, cNext, colBiasNext, offsets: offsets)
+        tile6x32Body(t, bNext, cNext, colBiasNext, rowStride: 1, step: 0, offsets: offsets)
+    } else if t.aRowStride == 0 {
+        tile6x32Body(t, bNext, cNext, colBiasNext, rowStride: 1, step: 6, offsets: nil)
     } else {
-        tile6x32Body(t, bNext, cNext, colBiasNext, offsets: nil)
+        tile6x32Body(t, bNext, cNext, colBiasNext, rowStride: t.aRowStride, step: 1, offsets: nil)
     }
 }
 
 @inline(__always)
 private func tile6x32Body(_ t: TileArguments, _ bNext: UnsafePointer<Float>, _ cNext: UnsafeMutablePointer<Float>,
-                          _ colBiasNext: UnsafePointer<Float>?, offsets: UnsafePointer<Int>?) {
+                          _ colBiasNext: UnsafePointer<Float>?, rowStride: Int, step: Int, offsets: UnsafePointer<Int>?) {
     typealias V = SIMD16<Float>
     @inline(__always) func load16(_ p: UnsafePointer<Float>) -> V { UnsafeRawPointer(p).loadUnaligned(as: V.self) }
     @inline(__always) func load16(_ p: UnsafeMutablePointer<Float>) -> V { UnsafeRawPointer(p).loadUnaligned(as: V.self) }
@@ -201,22 +203,23 @@ private func tile6x32Body(_ t: TileArguments, _ bNext: UnsafePointer<Float>, _ c
         d3 = load16(d + 3 * ldc); d4 = load16(d + 4 * ldc); d5 = load16(d + 5 * ldc)
     }
     var a = t.a, b = t.b, e = bNext
+    let r1 = rowStride, r2 = 2 * rowStride, r3 = 3 * rowStride, r4 = 4 * rowStride, r5 = 5 * rowStride
     for kk in 0..<t.k {
         if let offsets { a = t.a + offsets[kk] }
         let b0 = load16(b), e0 = load16(e)
         var x = V(repeating: a[0])
         c0.addProduct(x, b0); d0.addProduct(x, e0)
-        x = V(repeating: a[1])
+        x = V(repeating: a[r1])
         c1.addProduct(x, b0); d1.addProduct(x, e0)
-        x = V(repeating: a[2])
+        x = V(repeating: a[r2])
         c2.addProduct(x, b0); d2.addProduct(x, e0)
-        x = V(repeating: a[3])
+        x = V(repeating: a[r3])
         c3.addProduct(x, b0); d3.addProduct(x, e0)
-        x = V(repeating: a[4])
+        x = V(repeating: a[r4])
         c4.addProduct(x, b0); d4.addProduct(x, e0)
-        x = V(repeating: a[5])
+        x = V(repeating: a[r5])
         c5.addProduct(x, b0); d5.addProduct(x, e0)
-        a += 6
+        a += step
         b += 16
         e += 16
     }

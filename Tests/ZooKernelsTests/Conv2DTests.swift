@@ -24,6 +24,19 @@ final class Conv2DTests: XCTestCase {
         }
     }
 
+    /// The im2col path's two schedules: a small image (every B panel in one block, items over the
+    /// weights' row panels) and a large one (items over ranges of B panels), with k beyond one block.
+    func testSmallAndLargeImageSchedules() {
+        var rng = SeededRandom(seed: 71)
+        let pointwise = Conv2DShape(inChannels: 300, outChannels: 50, kernelH: 1, kernelW: 1)
+        check(pointwise, batch: 2, h: 7, w: 7, rng: &rng)
+        check(pointwise, batch: 1, h: 41, w: 37, rng: &rng)
+        let grouped = Conv2DShape(inChannels: 64, outChannels: 40, kernelH: 3, kernelW: 3, padTop: 1, padLeft: 1,
+                                  padBottom: 1, padRight: 1, groups: 2)
+        check(grouped, batch: 2, h: 9, w: 9, method: .im2col, rng: &rng)
+        check(grouped, batch: 1, h: 40, w: 33, method: .im2col, rng: &rng)
+    }
+
     func testOutputSize() {
         let alex1 = Conv2DShape(inChannels: 3, outChannels: 64, kernelH: 11, kernelW: 11, strideH: 4, strideW: 4,
                                 padTop: 2, padLeft: 2, padBottom: 2, padRight: 2)

@@ -38,6 +38,14 @@ final class LinearTests: XCTestCase {
         }
     }
 
+    /// Batches over many 16-row B panels and several B blocks, k beyond one k block: items of the
+    /// weights' row panels × B blocks (`PackedGemm.computeAll`).
+    func testLargeBatches() {
+        var rng = SeededRandom(seed: 73)
+        check(inFeatures: 300, outFeatures: 70, batch: 197, rng: &rng)
+        check(inFeatures: 40, outFeatures: 13, batch: 700, relu: false, rng: &rng)
+    }
+
     func testBiasAndReLUVariants() {
         var rng = SeededRandom(seed: 12)
         for batch in [1, 4] {

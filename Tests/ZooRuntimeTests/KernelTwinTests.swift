@@ -291,8 +291,11 @@ final class KernelTwinTests: XCTestCase {
 
     func testMatMulKernelMatchesItsReference() throws {
         var g = Generator(state: 12)
-        for trial in 0..<60 {
-            let m = g.int(1...9), k = g.int(1...17), n = g.int(1...9)
+        for trial in 0..<80 {
+            // Small, then across several 6-row and 16-column panels and k blocks of 256.
+            let large = trial >= 60
+            let m = large ? g.int(5...40) : g.int(1...9), k = large ? g.int(200...600) : g.int(1...17)
+            let n = large ? g.int(14...70) : g.int(1...9)
             var a = [m, k], b = [k, n]
             switch trial % 5 {
             case 0: break
@@ -309,7 +312,7 @@ final class KernelTwinTests: XCTestCase {
     /// thread count.
     func testMatMulIsTheSameForAnyThreadCount() throws {
         var g = Generator(state: 13)
-        for (a, b) in [([1, 12, 50, 64], [1, 12, 64, 50]), ([37, 19], [19, 23]), ([3, 1, 9, 5], [2, 5, 7])] {
+        for (a, b) in [([1, 12, 50, 64], [1, 12, 64, 50]), ([37, 19], [19, 23]), ([3, 1, 9, 5], [2, 5, 7]), ([40, 33, 300], [300, 45])] {
             let x = g.tensor(a), y = g.tensor(b)
             let graph = try Graph(name: "g", inputs: [ValueInfo(name: "a", dtype: .f32, shape: a.map { .fixed($0) }),
                                                       ValueInfo(name: "b", dtype: .f32, shape: b.map { .fixed($0) })],

@@ -249,33 +249,34 @@ struct LinearStep: StepKernel {
     }
 }
 
-/// Batched, broadcasting f32 MatMul (`Op.MatMul`; its twin is `Op.MatMul.evaluate`): for each batch
-/// matrix of the output, `ElementwiseKernels.gemm` over the matching A and B matrices.
+/// Batched, broadcasting f32 MatMul (`Op.MatMul`; its twin is `Op.MatMul.evaluate`): every batch
+/// matrix of the output through the packed tiles (`MatrixProducts`).
 struct MatMulStep: StepKernel {
     func describe(inputShapes: [[Int]], outputShape: [Int]) -> (text: String, flops: Double, executed: Double) {
         let a = inputShapes[0]
         let flops = 2 * Double(outputShape.product) * Double(a.last ?? 0)
         return ("matmul", flops, flops)
     }
-    func run(_ b: StepBuffers) {
-        var sa = b.inputShapes[0], sb = b.inputShapes[1]
+    /// The products' sizes and which matrices of A and B each one multiplies.
+    private func layout(_ shapes: [[Int]]) -> (m: Int, k: Int, n: Int, ia: [Int], ib: [Int]) {
+        var sa = shapes[0], sb = shapes[1]
         if sa.count == 1 { sa.insert(1, at: 0) }
         if sb.count == 1 { sb.append(1) }
-        let m = sa[sa.count - 2], k = sa[sa.count - 1], n = sb[sb.count - 1]
         let batchA = Array(sa.dropLast(2)), batchB = Array(sb.dropLast(2))
         let batch = (try? Broadcast.shape([batchA, batchB])) ?? []
-        let ia = Broadcast.indices(of: batchA, in: batch), ib = Broadcast.indices(of: batchB, in: batch)
-        // Every matrix, in blocks of rows, is a task of its own: each output row is computed whole by
-        // one task in the same order, so the values do not depend on the thread count.
-        let blocks = min(m, max(1, (2 * b.pool.threadCount + ia.count - 1) / ia.count)), rowsPerBlock = (m + blocks - 1) / blocks
-        let a = b.inputs[0], bMatrix = b.inputs[1], output = b.output
-        b.pool.parallelFor(ia.count * blocks) { task in
-            let t = task / blocks, first = (task % blocks) * rowsPerBlock, rows = min(rowsPerBlock, m - first)
-            guard rows > 0 else { return }
-            ElementwiseKernels.gemm(a: a + ia[t] * m * k + first * k, b: bMatrix + ib[t] * k * n, c: nil, cRows: 0, cColumns: 0,
-                                    output: output + t * m * n + first * n, m: rows, n: n, k: k, transA: false, transB: false,
-                                    alpha: 1, beta: 0)
-        }
+        return (sa[sa.count - 2], sa[sa.count - 1], sb[sb.count - 1],
+                Broadcast.indices(of: batchA, in: batch), Broadcast.indices(of: batchB, in: batch))
+    }
+
+    func workspaceBytes(inputShapes: [[Int]], threads: Int) -> Int {
+        let p = layout(inputShapes)
+        return MatrixProducts.workspaceBytes(count: p.ia.count, m: p.m, k: p.k, n: p.n)
+    }
+
+    func run(_ b: StepBuffers) {
+        let p = layout(b.inputShapes)
+        MatrixProducts.run(a: b.inputs[0], b: b.inputs[1], c: b.output, ia: p.ia, ib: p.ib, m: p.m, k: p.k, n: p.n,
+                           workspace: b.workspace, pool: b.pool, kernels: b.kernels)
     }
 }
 
