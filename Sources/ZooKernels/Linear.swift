@@ -118,16 +118,30 @@ public final class LinearKernel: @unchecked Sendable {
         let columns = Gemm.panelCount(batch, width: Gemm.nr) * Gemm.nr
         let packedInput = workspace.alignedUp(toMultipleOf: 64).assumingMemoryBound(to: Float.self)
         let transposed = (packedInput + columns * k)
-        Gemm.packBTransposed(input, ldt: k, n: batch, k: k, into: packedInput)
+        // The input's rows as B panels, 16 rows per panel, panels in parallel.
+        let panels = columns / Gemm.nr, packTasks = min(panels, 4 * pool.threadCount)
+        pool.parallelFor(packTasks) { item in
+            let range = evenSplit(panels, parts: packTasks, index: item)
+            guard !range.isEmpty else { return }
+            let first = range.lowerBound * Gemm.nr
+            Gemm.packBTransposed(input + first * k, ldt: k, n: min(batch - first, range.count * Gemm.nr), k: k,
+                                 into: packedInput + range.lowerBound * Gemm.nr * k)
+        }
         let gemm = PackedGemm(
             kernels: table, a: weights, aRowStride: k, aTail: tailRows.map { UnsafePointer($0) }, b: packedInput,
             c: transposed, ldc: columns, m: n, n: batch, k: k, rowBias: bias, colBias: nil, relu: relu, upper: upper, post: post,
             kBlock: columns == Gemm.nr ? k : Gemm.kc)
         gemm.computeAll(pool: pool)
-        let rowChunks = min(batch, 4 * pool.threadCount)
-        pool.parallelFor(rowChunks) { item in
-            for b in evenSplit(batch, parts: rowChunks, index: item) {
-                for o in 0..<n { output[b * n + o] = transposed[o * columns + b] }
+        // Cᵀ back to rows, in 16 × 16 blocks so both sides stay in cache lines.
+        let rowBlocks = Gemm.panelCount(batch, width: 16), tasks = min(rowBlocks, 4 * pool.threadCount)
+        pool.parallelFor(tasks) { item in
+            for block in evenSplit(rowBlocks, parts: tasks, index: item) {
+                let rows = (block * 16)..<min(batch, block * 16 + 16)
+                for o0 in stride(from: 0, to: n, by: 16) {
+                    for b in rows {
+                        for o in o0..<min(n, o0 + 16) { output[b * n + o] = transposed[o * columns + b] }
+                    }
+                }
             }
         }
     }

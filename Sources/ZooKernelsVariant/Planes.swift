@@ -293,9 +293,10 @@ func batchNorm(
 }
 
 /// `KernelTable.softmax` along the middle axis of [outer, length, inner]. With `inner == 1`
-/// (rows, e.g. [batch, 1000] logits) each row is one item: vector max, `expf` per element, the
-/// sum in 8 lane-wise partial sums, then one division per element. With `inner > 1` each item is
-/// 8 adjacent columns (o, i..<i+8) computed lane-wise exactly like the twin (bit-identical).
+/// (rows, e.g. [batch, 1000] logits, attention scores) each row is one item: vector max, e^x by
+/// `expVector` (expf for the last `length % 8`), the sum in 8 lane-wise partial sums, then one
+/// division per element. With `inner > 1` each item is 8 adjacent columns (o, i..<i+8) computed
+/// lane-wise (`expVector`; within an ulp or two of the twin's expf).
 /// A NaN anywhere in a row or column makes all of it NaN, like the twin and PyTorch.
 func softmax(
     _ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>, _ outer: Int, _ length: Int, _ inner: Int,
@@ -318,9 +319,9 @@ func softmax(
                 while l < length { maximum = max(maximum, x[l]); l += 1 }
                 l = 0
                 var partial = Vec()
+                let shift = Vec(repeating: maximum)
                 while l + 8 <= length {
-                    var e = Vec()
-                    for lane in 0..<8 { e[lane] = expf(x[l + lane] - maximum) }
+                    let e = expVector(load8(x + l) - shift)
                     store8(e, y + l)
                     partial += e
                     l += 8
@@ -341,9 +342,7 @@ func softmax(
                 for l in 0..<length { m = maxSkippingNaN(m, load8(x + l * inner)) }
                 var sum = Vec()
                 for l in 0..<length {
-                    let v = load8(x + l * inner) - m
-                    var e = Vec()
-                    for lane in 0..<8 { e[lane] = expf(v[lane]) }
+                    let e = expVector(load8(x + l * inner) - m)
                     store8(e, y + l * inner)
                     sum += e
                 }
