@@ -7,7 +7,7 @@
 ///   included) into the workspace, then computes the output tiles of 6 channels × 16 pixels over
 ///   them with the kernel set's tile, stored directly into NCHW output (bias and ReLU applied in
 ///   registers) while the panels are still in cache.
-/// - **implicit GEMM** (default for horizontally strided convolutions): the same products, with B
+/// - **implicit GEMM** (default for horizontally strided convolutions but 1×1 ones): the same products, with B
 ///   read in place from padded, column-phase-split input planes (`ImplicitLayout`); bit-identical.
 /// - **Winograd** (default for 3×3 and 5×5 stride-1 convolutions with enough channels; `WinogradConv`).
 /// Groups use their own weight panels and slice of the input; nothing is copied per group. Threads
@@ -17,6 +17,8 @@ public final class Conv2DKernel: @unchecked Sendable {
     public let shape: Conv2DShape
     /// The activation applied to every output, or nil.
     public let activation: Activation?
+    /// `run` adds a residual of the output's shape before the activation (ResNet's shortcut).
+    public let residual: Bool
     /// ReLU (and ReLU6's cap, `upper`) in the tile's registers.
     private let relu: Bool
     private let upper: Float
@@ -50,26 +52,32 @@ public final class Conv2DKernel: @unchecked Sendable {
     /// - Parameters:
     ///   - weights: `[outChannels, inChannels/groups, kernelH, kernelW]`, read during init only.
     ///   - bias: `[outChannels]` or nil, read during init only.
-    ///   - activation: applied to every output after the bias, or nil.
+    ///   - activation: applied to every output after the bias (and the residual), or nil.
+    ///   - residual: `run` takes a tensor of the output's shape to add before the activation.
     ///   - kernels: a set from `KernelSet.supported`.
     ///   - method: nil picks Winograd for 3×3 and 5×5 stride-1 convolutions with at least 16 input channels
     ///     per group (where it does fewer multiplies than im2col and its transforms pay off), the
     ///     implicit GEMM for horizontally strided ones (no strided im2col copies), im2col otherwise;
     ///     `.winograd` on a shape it does not apply to falls back to the default of the others.
     public init(shape: Conv2DShape, weights: UnsafePointer<Float>, bias: UnsafePointer<Float>?, activation: Activation?,
-                kernels: KernelSet = .active, method: Method? = nil) {
+                residual: Bool = false, kernels: KernelSet = .active, method: Method? = nil) {
         shape.validate()
         self.shape = shape
+        self.residual = residual
         self.activation = activation
         self.kernels = kernels
         table = kernels.table
         let k = shape.reductionSize, mg = shape.groupOutChannels
         mPanels = Gemm.panelCount(mg, width: Gemm.mr)
-        let direct: Method = shape.strideW > 1 ? .implicitGemm : .im2col
+        // Strided 1×1 convolutions (ResNet's downsampling shortcuts) too take im2col: their columns
+        // are just every other input pixel, a quarter of the input.
+        let pointwise = shape.kernelH == 1 && shape.kernelW == 1
+        let direct: Method = shape.strideW > 1 && !pointwise ? .implicitGemm : .im2col
         let winogradApplies = WinogradConv.applies(to: shape)
         let chosen = method ?? (winogradApplies && shape.groupInChannels >= 16 ? .winograd : direct)
         self.method = chosen == .winograd && !winogradApplies ? direct : chosen
         switch activation {
+        case _ where residual: (relu, upper, post) = (false, .infinity, activation)  // after the residual is added
         case .relu?: (relu, upper, post) = (true, .infinity, nil)
         case let .clip(low, high)? where low == 0 && high > 0 && self.method != .winograd: (relu, upper, post) = (true, high, nil)
         default: (relu, upper, post) = (false, .infinity, activation)
@@ -132,25 +140,34 @@ public final class Conv2DKernel: @unchecked Sendable {
         return panelFloats(outPixels: out.height * out.width) * MemoryLayout<Float>.stride + 64
     }
 
-    /// `input [batch, inChannels, inHeight, inWidth]` → `output [batch, outChannels, outH, outW]`.
-    /// `workspace` must hold `workspaceBytes(...)` bytes (any alignment). Does not allocate.
+    /// `input [batch, inChannels, inHeight, inWidth]` → `output [batch, outChannels, outH, outW]`,
+    /// plus `residual` (same shape as the output; required when the kernel was made with `residual`)
+    /// before the activation. `workspace` must hold `workspaceBytes(...)` bytes (any alignment).
+    /// Does not allocate.
     public func run(
         input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, batch: Int, inHeight: Int,
-        inWidth: Int, workspace: UnsafeMutableRawPointer, pool: ThreadPool
+        inWidth: Int, workspace: UnsafeMutableRawPointer, pool: ThreadPool, residual: UnsafePointer<Float>? = nil
     ) {
+        precondition(residual != nil || !self.residual, "Conv2DKernel: made for a residual, run without one")
+        let residual = self.residual ? residual : nil
         if let winograd {
             winograd.run(input: input, output: output, batch: batch, inHeight: inHeight, inWidth: inWidth, relu: relu,
                          workspace: workspace, pool: pool, kernels: table)
-            if let post {
+            if post != nil || residual != nil {
                 let (outH, outW) = shape.outputSize(inHeight: inHeight, inWidth: inWidth)
-                table.activate(post, output, output, count: batch * shape.outChannels * outH * outW, pool: pool)
+                let (count, chunk, table, post) = (batch * shape.outChannels * outH * outW, 1 << 14, table, post)
+                pool.parallelFor((count + chunk - 1) / chunk) { task in
+                    let start = task * chunk, n = min(chunk, count - start)
+                    if let residual { for i in start..<(start + n) { output[i] += residual[i] } }
+                    if let post { table.activate(post, output + start, output + start, n) }
+                }
             }
             return
         }
         guard let packedWeights else { return }
         if method == .implicitGemm {
             runImplicit(input: input, output: output, batch: batch, inHeight: inHeight, inWidth: inWidth,
-                        workspace: workspace, pool: pool, weights: packedWeights)
+                        workspace: workspace, pool: pool, weights: packedWeights, residual: residual)
             return
         }
         let (outH, outW) = shape.outputSize(inHeight: inHeight, inWidth: inWidth)
@@ -169,10 +186,12 @@ public final class Conv2DKernel: @unchecked Sendable {
         let (table, relu, upper, post) = (self.table, self.relu, self.upper, self.post)
 
         func gemm(_ g: Int, _ y: UnsafeMutablePointer<Float>) -> PackedGemm {
-            PackedGemm(
+            var gemm = PackedGemm(
                 kernels: table, a: packedWeights + g * groupWeightFloats, aRowStride: 0, b: panels + g * groupPanelFloats,
                 c: y + g * mg * pixels, ldc: pixels, m: mg, n: pixels, k: k,
                 rowBias: packedBias.map { UnsafePointer($0 + g * biasStride) }, colBias: nil, relu: relu, upper: upper, post: post)
+            gemm.residual = residual.map { $0 + (y - output) + g * mg * pixels }
+            return gemm
         }
         // A small image (every B panel in one L2 block) against many weights (ResNet's and
         // MobileNet's 14×14 and 7×7 stages): all panels first, then items of A panel ranges
@@ -214,7 +233,7 @@ public final class Conv2DKernel: @unchecked Sendable {
     /// output as im2col, so bit-identical to it.
     private func runImplicit(
         input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, batch: Int, inHeight: Int, inWidth: Int,
-        workspace: UnsafeMutableRawPointer, pool: ThreadPool, weights: UnsafeMutablePointer<Float>
+        workspace: UnsafeMutableRawPointer, pool: ThreadPool, weights: UnsafeMutablePointer<Float>, residual: UnsafePointer<Float>?
     ) {
         let (outH, outW) = shape.outputSize(inHeight: inHeight, inWidth: inWidth)
         let pixels = outH * outW
@@ -259,8 +278,10 @@ public final class Conv2DKernel: @unchecked Sendable {
                                 // Scatter the 6 pixels × 16 or 32 channels into NCHW.
                                 let channels = min(done * Gemm.nr, mg - np * Gemm.nr)
                                 let out = y + (g * mg + np * Gemm.nr) * pixels + oh * outW + ow0
+                                let shortcut = residual.map { $0 + (out - output) }
                                 for channel in 0..<channels {
                                     for p in 0..<count { out[channel * pixels + p] = s[p * 2 * Gemm.nr + channel] }
+                                    if let shortcut { for p in 0..<count { out[channel * pixels + p] += shortcut[channel * pixels + p] } }
                                     if let post { table.activate(post, out + channel * pixels, out + channel * pixels, count) }
                                 }
                                 np += done

@@ -103,6 +103,8 @@ struct PackedGemm {
     var upper: Float = .infinity
     /// Any other activation, applied to each tile as it is finished (while it is in L1).
     var post: Activation? = nil
+    /// Added to each finished tile before `post` (ResNet's shortcut): laid out like `c` (same ldc).
+    var residual: UnsafePointer<Float>? = nil
     /// Depth of a k block: `Gemm.kc` keeps a B sliver in L1; a single B panel (small n) may use the
     /// whole k, so each A row streams from memory in one pass.
     var kBlock = Gemm.kc
@@ -137,7 +139,7 @@ struct PackedGemm {
                     c: c + row * ldc + np * cStride, ldc: ldc, accumulate: k0 > 0, finish: finish,
                     rowBias: rowBias.map { $0 + row }, colBias: colBias.map { $0 + col }, relu: relu, upper: upper),
                      rows: min(Gemm.mr, m - row), cols: min(Gemm.nr, n - col))
-                if finish, let post { activate(post, row: row, col: col, columns: Gemm.nr) }
+                if finish { epilogue(row: row, col: col, columns: Gemm.nr) }
             }
             k0 += kcur
         }
@@ -169,7 +171,7 @@ struct PackedGemm {
                             tile(arguments(p), rows: rows, cols: min(Gemm.nr, n - p * Gemm.nr))
                         }
                     }
-                    if finish, let post { activate(post, row: row, col: np * Gemm.nr, columns: (both ? 2 : 1) * Gemm.nr) }
+                    if finish { epilogue(row: row, col: np * Gemm.nr, columns: (both ? 2 : 1) * Gemm.nr) }
                 }
                 np += both ? 2 : 1
             }
@@ -205,7 +207,7 @@ struct PackedGemm {
                         tile(t, rows: rows, cols: min(Gemm.nr, n - np * Gemm.nr))
                     }
                     let done = pair == nil ? 1 : 2
-                    if finish, let post { activate(post, row: row, col: np * Gemm.nr, columns: done * Gemm.nr) }
+                    if finish { epilogue(row: row, col: np * Gemm.nr, columns: done * Gemm.nr) }
                     np += done
                 }
             }
@@ -230,11 +232,26 @@ struct PackedGemm {
         }
     }
 
-    /// `post` over the valid part of the finished tile(s) at (`row`, `col`), `columns` wide.
+    /// `residual` and `post` over the valid part of the finished tile(s) at (`row`, `col`), `columns` wide.
     @inline(__always)
-    private func activate(_ post: Activation, row: Int, col: Int, columns: Int) {
+    private func epilogue(row: Int, col: Int, columns: Int) {
+        if post == nil && residual == nil { return }
         let count = min(columns, n - col)
-        for r in row..<min(row + Gemm.mr, m) { kernels.activate(post, c + r * ldc + col, c + r * ldc + col, count) }
+        for r in row..<min(row + Gemm.mr, m) {
+            let y = c + r * ldc + col
+            if let residual {
+                let shortcut = residual + r * ldc + col
+                if post == .relu {  // ResNet's add → relu in one pass
+                    for j in 0..<count {
+                        let v = y[j] + shortcut[j]
+                        y[j] = v < 0 ? 0 : v
+                    }
+                    continue
+                }
+                for j in 0..<count { y[j] += shortcut[j] }
+            }
+            if let post { kernels.activate(post, y, y, count) }
+        }
     }
 
     /// A tile of at most 6×16 valid elements: full tiles go straight to the kernel; edge tiles run it

@@ -151,18 +151,22 @@ public struct LoweringContext {
 
 /// The nodes right after a node that its kernel may absorb, in graph order: an inference
 /// BatchNormalization of its output with constant parameters (a convolution folds it into its
-/// weights and bias), then an activation of the result (a kernel applies it in its epilogue). Each
-/// is offered only when nothing else reads the value it consumes; an activation that follows an
-/// offered BatchNormalization may be taken only together with it.
+/// weights and bias), an Add of another value of the same shape (`residual`, a run-time input of
+/// the kernel), then an activation of the result (a kernel applies it in its epilogue). Each is
+/// offered only when nothing else reads the value it consumes; a kernel takes a prefix of the
+/// chain — a part only together with every offered part before it.
 public struct FusionOffer {
     public var batchNorm: FoldedBatchNorm?
+    /// The value added after the batch norm (ResNet's shortcut), when an Add follows.
+    public var residual: String?
     public var activation: Activation?
-    public init(batchNorm: FoldedBatchNorm? = nil, activation: Activation? = nil) {
+    public init(batchNorm: FoldedBatchNorm? = nil, residual: String? = nil, activation: Activation? = nil) {
         self.batchNorm = batchNorm
+        self.residual = residual
         self.activation = activation
     }
-    /// The activation for a kernel that does not take the BatchNormalization.
-    public var activationWithoutBatchNorm: Activation? { batchNorm == nil ? activation : nil }
+    /// The activation for a kernel that takes neither a BatchNormalization nor a residual.
+    public var activationAlone: Activation? { batchNorm == nil && residual == nil ? activation : nil }
 }
 
 /// An inference BatchNormalization as the per-channel affine map `y = scale[c]·x + shift[c]`:
@@ -193,11 +197,14 @@ public struct Lowering {
     public var kernel: any StepKernel
     public var inputs: [String]
     public var fusedBatchNorm: Bool
+    public var fusedResidual: Bool
     public var fusedActivation: Bool
-    public init(_ kernel: any StepKernel, inputs: [String], fusedBatchNorm: Bool = false, fusedActivation: Bool = false) {
+    public init(_ kernel: any StepKernel, inputs: [String], fusedBatchNorm: Bool = false, fusedResidual: Bool = false,
+                fusedActivation: Bool = false) {
         self.kernel = kernel
         self.inputs = inputs
         self.fusedBatchNorm = fusedBatchNorm
+        self.fusedResidual = fusedResidual
         self.fusedActivation = fusedActivation
     }
 }

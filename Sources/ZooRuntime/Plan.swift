@@ -26,9 +26,9 @@ struct Step {
 
 /// Turns graph nodes into steps, once per executor: an op with a fast kernel for its types is
 /// lowered (weights packed, shape-only ops made views), and with `fuse` it may absorb the nodes
-/// right after it (`FusionOffer`: a BatchNormalization folded into a convolution, then an
-/// activation in the kernel's epilogue — ReLU, Clip, Sigmoid, HardSwish, HardSigmoid, GELU, or
-/// SiLU as Sigmoid then Mul); every other node runs its op's reference semantics.
+/// right after it (`FusionOffer`: a BatchNormalization folded into a convolution, a residual Add,
+/// then an activation in the kernel's epilogue — ReLU, Clip, Sigmoid, HardSwish, HardSigmoid,
+/// GELU, or SiLU as Sigmoid then Mul); every other node runs its op's reference semantics.
 struct Compiler {
     let graph: Graph
     let fuse: Bool
@@ -54,10 +54,7 @@ struct Compiler {
                 }
             }
             if let lowering {
-                let batchNorm = lowering.fusedBatchNorm ? offer.batchNormNode.map { [$0] } ?? [] : []
-                let activation = lowering.fusedActivation && (batchNorm.count == 1 || offer.batchNormNode == nil)
-                    ? offer.activationNodes : []
-                let fused = [node] + batchNorm + activation
+                let fused = [node] + offer.taken(by: lowering)
                 steps.append(Step(work: .kernel(lowering.kernel), inputs: lowering.inputs, outputs: fused.last!.outputs, nodes: fused))
                 index += fused.count
             } else {
@@ -72,11 +69,28 @@ struct Compiler {
     struct Offer {
         var offer = FusionOffer()
         var batchNormNode: Node?
+        var residualNode: Node?
         var activationNodes: [Node] = []
+
+        /// The nodes a lowering took: a prefix of the offered chain (BatchNormalization, residual
+        /// Add, activation), each part only with every offered part before it.
+        func taken(by lowering: Lowering) -> [Node] {
+            var nodes: [Node] = []
+            if let batchNormNode {
+                guard lowering.fusedBatchNorm else { return nodes }
+                nodes.append(batchNormNode)
+            }
+            if let residualNode {
+                guard lowering.fusedResidual else { return nodes }
+                nodes.append(residualNode)
+            }
+            return lowering.fusedActivation ? nodes + activationNodes : nodes
+        }
     }
 
     /// A BatchNormalization with constant parameters reading node `index`'s output (and nothing else
-    /// reading it), then an activation of the result — the nodes in graph order, right after it.
+    /// reading it), then an Add of another value of the same shape (a residual), then an activation
+    /// of the result — the nodes in graph order, right after it.
     private func fusable(after index: Int, consumers: [String: Int]) -> Offer {
         let nodes = graph.nodes
         var result = Offer()
@@ -91,6 +105,15 @@ struct Compiler {
                 value = nodes[next].output
                 next += 1
             }
+        }
+        if next < nodes.count, consumers[value] == 1, let add = nodes[next].op as? Op.Binary, add.function == .add,
+           nodes[next].inputs.count == 2, nodes[next].inputs.filter({ $0 == value }).count == 1,
+           let other = nodes[next].inputs.first(where: { $0 != value }), let residual = graph.values[other], residual.dtype == .f32,
+           let own = graph.values[value], residual.shape == own.shape {  // a symbolic size names one size throughout
+            result.offer.residual = other
+            result.residualNode = nodes[next]
+            value = nodes[next].output
+            next += 1
         }
         guard next < nodes.count, let unary = nodes[next].op as? Op.Unary, nodes[next].inputs == [value] else { return result }
         if consumers[value] == 1, let activation = unary.function.activation {

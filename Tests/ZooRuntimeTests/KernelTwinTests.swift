@@ -155,7 +155,8 @@ final class KernelTwinTests: XCTestCase {
             }
             var nodes = [first], last = "first"
             let features = kind == 7 ? out : (kind == 3 || kind == 4 || kind == 5 ? channels : (kind == 6 ? 2 * out : out))
-            if withBatchNorm && kind != 7 {
+            let batchNormed = withBatchNorm && kind != 7
+            if batchNormed {
                 let scale = g.tensor([features]), shift = g.tensor([features]), mean = g.tensor([features])
                 let variance = Tensor(floats: g.tensor([features]).floats().map { abs($0) + 0.25 }, shape: [features])
                 initializers += [("scale", scale), ("shift", shift), ("mean", mean), ("variance", variance)]
@@ -164,6 +165,17 @@ final class KernelTwinTests: XCTestCase {
                 let previous = reference
                 reference = { try bn.evaluate([try previous($0), scale, shift, mean, variance])[0] }
                 last = "bn"
+            }
+            // A residual Add of a second input (ResNet's shortcut), on either side.
+            let withResidual = trial % 5 == 4
+            let x = g.tensor(shape)
+            let residualShape = try reference(x).shape
+            let r = g.tensor(residualShape)
+            if withResidual {
+                nodes.append(Node("add", Op.Binary(.add), inputs: trial % 2 == 0 ? [last, "r"] : ["r", last]))
+                let previous = reference
+                reference = { try Op.Binary(.add).evaluate([try previous($0), r])[0] }
+                last = "add"
             }
             if activation.count == 2 {
                 nodes += [Node("sigmoid", activation[0], inputs: [last]), Node("silu", activation[1], inputs: [last, "sigmoid"])]
@@ -178,24 +190,32 @@ final class KernelTwinTests: XCTestCase {
             }
             let isShared = shared && nodes.count > 1
             let outputs = isShared ? ["first", last] : [last]
-            let graph = try Graph(name: "g", inputs: [ValueInfo(name: "x", dtype: .f32, shape: shape.map { .fixed($0) })],
-                                  initializers: initializers, nodes: nodes, outputs: outputs)
-            let x = g.tensor(shape)
+            let inputs = [ValueInfo(name: "x", dtype: .f32, shape: shape.map { .fixed($0) })]
+                + (withResidual ? [ValueInfo(name: "r", dtype: .f32, shape: residualShape.map { .fixed($0) })] : [])
+            let graph = try Graph(name: "g", inputs: inputs, initializers: initializers, nodes: nodes, outputs: outputs)
+            let feed = withResidual ? ["x": x, "r": r] : ["x": x]
             let names = nodes.map(\.name).joined(separator: "+")
             let expected = try reference(x)
+            // The steps: the kernel takes a prefix of BatchNormalization, residual Add (not a depthwise
+            // convolution or Linear), activation; what it leaves runs on its own. Shared: the
+            // convolution stands alone, a BatchNormalization takes the activation when no Add comes between.
+            let residualTaken = withResidual && kind < 3 || withResidual && kind == 6
+            let activationTaken = !withResidual || residualTaken
+            var expectedSteps = 1 + (withResidual && !residualTaken ? 1 : 0) + (activationTaken ? 0 : activation.count)
+            if isShared {
+                expectedSteps = batchNormed ? 2 + (withResidual ? 1 + activation.count : 0) : nodes.count
+            }
             for set in KernelSet.supported {
                 let executor = try Executor(graph: graph, options: .init(threads: 3, kernels: set))
-                let value = try executor.run(x)[last]!
+                let value = try executor.run(feed)[last]!
                 let report = ParityReport(name: label, value: value, reference: expected)
                 let context = "\(set.rawValue): \(label) \(names)"
                 XCTAssertEqual(value.shape, expected.shape, context)
                 XCTAssertLessThanOrEqual(report.maxAbsDifference, 5e-5 * max(report.maxAbsReference, 1), "\(context): max|Δ| \(report.maxAbsDifference)")
-                let alone = try Executor(graph: graph, options: .init(threads: 1, kernels: set)).run(x)[last]!
+                let alone = try Executor(graph: graph, options: .init(threads: 1, kernels: set)).run(feed)[last]!
                 XCTAssertEqual(alone.floats(), value.floats(), "\(context): 1 thread vs 3")
-                let steps = try executor.profile(x, runs: 1)
-                // Shared: the convolution stands alone, a BatchNormalization still takes the activation.
-            let sharedSteps = withBatchNorm && kind != 7 && !activation.isEmpty ? 2 : nodes.count
-            XCTAssertEqual(steps.count, isShared ? sharedSteps : 1, "\(context): \(steps.map(\.kernel))")
+                let steps = try executor.profile(feed, runs: 1)
+                XCTAssertEqual(steps.count, expectedSteps, "\(context): \(steps.map(\.kernel))")
             }
         }
     }

@@ -104,22 +104,27 @@ extension Op {
         }
 
         /// The packed kernel (its own copy of the weights: the weight's pages are released), with a
-        /// following BatchNormalization folded into its weights and bias and a following activation
-        /// fused when offered.
+        /// following BatchNormalization folded into its weights and bias, and a following residual
+        /// Add (not depthwise) and activation in its epilogue, when offered.
         public func lower(_ context: LoweringContext) throws(OpFailure) -> Lowering? {
             // Other than 2-D, or weights computed at run time: the reference.
             guard kernel.count == 2, context.node.inputs.dropFirst().allSatisfy({ context.constant($0) != nil }) else { return nil }
             let weight = try context.constantF32(1, "weight")
             let bias = context.node.inputs.count == 3 ? try context.constantF32(2, "bias").floats() : nil
             let s = shape(inChannels: weight.shape[1] * groups, outChannels: weight.shape[0])
-            let (batchNorm, activation, kernels) = (context.offer.batchNorm, context.offer.activation, context.kernels)
-            let epilogue = (batchNorm != nil ? " +bn" : "") + (activation.map { " +" + $0.name } ?? "")
+            let offer = context.offer, kernels = context.kernels
+            // Depthwise: a direct kernel (the GEMM path would run one tiny GEMM per channel), without a residual.
+            let depthwise = s.groups == s.inChannels && s.outChannels == s.inChannels
+            let residual = depthwise ? nil : offer.residual
+            let batchNorm = offer.batchNorm
+            let activation = offer.residual == nil || residual != nil ? offer.activation : nil
+            let epilogue = (batchNorm != nil ? " +bn" : "") + (residual != nil ? " +add" : "") + (activation.map { " +" + $0.name } ?? "")
             func build(_ w: UnsafePointer<Float>, _ b: UnsafePointer<Float>?) -> any StepKernel {
-                // Depthwise: a direct kernel (the GEMM path would run one tiny GEMM per channel).
-                if let depthwise = DepthwiseConvKernel(shape: s, weights: w, bias: b, activation: activation, kernels: kernels) {
-                    return DepthwiseConvStep(kernel: depthwise, epilogue: epilogue)
+                if depthwise, let kernel = DepthwiseConvKernel(shape: s, weights: w, bias: b, activation: activation, kernels: kernels) {
+                    return DepthwiseConvStep(kernel: kernel, epilogue: epilogue)
                 }
-                return ConvStep(kernel: Conv2DKernel(shape: s, weights: w, bias: b, activation: activation, kernels: kernels), epilogue: epilogue)
+                return ConvStep(kernel: Conv2DKernel(shape: s, weights: w, bias: b, activation: activation, residual: residual != nil,
+                                                     kernels: kernels), epilogue: epilogue)
             }
             let step = weight.withContiguousBytes { raw in
                 let w = raw.bindMemory(to: Float.self).baseAddress!
@@ -133,7 +138,8 @@ extension Op {
                 return bias.withUnsafeBufferPointer { build(w, $0.baseAddress!) }
             }
             weight.storage.releasePages()
-            return Lowering(step, inputs: [context.node.inputs[0]], fusedBatchNorm: batchNorm != nil, fusedActivation: activation != nil)
+            return Lowering(step, inputs: [context.node.inputs[0]] + (residual.map { [$0] } ?? []), fusedBatchNorm: batchNorm != nil,
+                            fusedResidual: residual != nil, fusedActivation: activation != nil)
         }
 
         public func exportONNX(_ node: Node, to onnx: inout ONNXExporter) throws(OpFailure) {
@@ -213,7 +219,8 @@ struct ConvStep: StepKernel {
 
     func run(_ b: StepBuffers) {
         let x = b.inputShapes[0]
-        kernel.run(input: b.inputs[0], output: b.output, batch: x[0], inHeight: x[2], inWidth: x[3], workspace: b.workspace, pool: b.pool)
+        kernel.run(input: b.inputs[0], output: b.output, batch: x[0], inHeight: x[2], inWidth: x[3], workspace: b.workspace, pool: b.pool,
+                   residual: b.inputs.count > 1 ? UnsafePointer(b.inputs[1]) : nil)
     }
 }
 

@@ -81,7 +81,7 @@ extension Op {
             }
             let weight = try context.constantF32(1, "weight")
             let bias = node.inputs.count == 3 ? try context.constantF32(2, "bias") : nil
-            let activation = context.offer.activationWithoutBatchNorm
+            let activation = context.offer.activationAlone
             // float32() of a dense f32 tensor is the tensor itself: weights of a mapped checkpoint move into
             // the kernel's huge-page memory (releasing the file's pages); others are read in place.
             let kernel = weight.withContiguousBytes { wb in

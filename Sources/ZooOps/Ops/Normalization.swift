@@ -32,7 +32,7 @@ extension Op {
         }
 
         public func lower(_ context: LoweringContext) throws(OpFailure) -> Lowering? {
-            let activation = context.offer.activationWithoutBatchNorm
+            let activation = context.offer.activationAlone
             return Lowering(BatchNormStep(epsilon: epsilon, activation: activation), inputs: context.node.inputs,
                             fusedActivation: activation != nil)
         }
