@@ -36,6 +36,17 @@ public final class Conv2DKernel: @unchecked Sendable {
         case implicitGemm
         /// Winograd F(2×2, 3×3) or F(2×2, 5×5) (3×3 or 5×5, stride 1, no dilation).
         case winograd
+        /// 1×1, stride 1, unpadded: tiles of 6 pixels × 16 (or 32) output channels, A read in place
+        /// from the flat input planes, B the packed weights (`runPixelTiles`) — for small images
+        /// (ResNet's and MobileNet's 14×14 and 7×7 stages), where im2col's 16-pixel panels waste
+        /// columns (49 = 3·16 + 1) and every panel range reads all the weights. Bit-identical to im2col.
+        case pixelTiles
+
+        /// Whether `pixelTiles` applies to `shape`.
+        static func pixelTilesApply(to shape: Conv2DShape) -> Bool {
+            shape.kernelH == 1 && shape.kernelW == 1 && shape.strideH == 1 && shape.strideW == 1
+                && shape.padTop == 0 && shape.padLeft == 0 && shape.padBottom == 0 && shape.padRight == 0
+        }
     }
     public let method: Method
     /// The Winograd algorithm used, when `method` is `.winograd`.
@@ -58,7 +69,8 @@ public final class Conv2DKernel: @unchecked Sendable {
     ///   - method: nil picks Winograd for 3×3 and 5×5 stride-1 convolutions with at least 16 input channels
     ///     per group (where it does fewer multiplies than im2col and its transforms pay off), the
     ///     implicit GEMM for horizontally strided ones (no strided im2col copies), im2col otherwise;
-    ///     `.winograd` on a shape it does not apply to falls back to the default of the others.
+    ///     `.winograd` on a shape it does not apply to falls back to the default of the others,
+    ///     `.pixelTiles` (for small images: the caller knows the size) to the default.
     public init(shape: Conv2DShape, weights: UnsafePointer<Float>, bias: UnsafePointer<Float>?, activation: Activation?,
                 residual: Bool = false, kernels: KernelSet = .active, method: Method? = nil) {
         shape.validate()
@@ -74,8 +86,12 @@ public final class Conv2DKernel: @unchecked Sendable {
         let pointwise = shape.kernelH == 1 && shape.kernelW == 1
         let direct: Method = shape.strideW > 1 && !pointwise ? .implicitGemm : .im2col
         let winogradApplies = WinogradConv.applies(to: shape)
-        let chosen = method ?? (winogradApplies && shape.groupInChannels >= 16 ? .winograd : direct)
-        self.method = chosen == .winograd && !winogradApplies ? direct : chosen
+        let automatic: Method = winogradApplies && shape.groupInChannels >= 16 ? .winograd : direct
+        switch method ?? automatic {
+        case .winograd where !winogradApplies: self.method = direct
+        case .pixelTiles where !Method.pixelTilesApply(to: shape): self.method = automatic
+        case let chosen: self.method = chosen
+        }
         switch activation {
         case _ where residual: (relu, upper, post) = (false, .infinity, activation)  // after the residual is added
         case .relu?: (relu, upper, post) = (true, .infinity, nil)
@@ -85,7 +101,7 @@ public final class Conv2DKernel: @unchecked Sendable {
         if self.method == .winograd {
             winograd = WinogradConv(shape: shape, weights: weights, bias: bias)
             packedWeights = nil
-        } else if self.method == .implicitGemm {
+        } else if self.method == .implicitGemm || self.method == .pixelTiles {
             // Output channels are the GEMM's columns here: weights as 16-column B panels.
             winograd = nil
             let groupFloats = Gemm.panelCount(mg, width: Gemm.nr) * Gemm.nr * k
@@ -137,6 +153,9 @@ public final class Conv2DKernel: @unchecked Sendable {
             let layout = ImplicitLayout(shape: shape, inHeight: inHeight, inWidth: inWidth, outWidth: out.width)
             return layout.floats * MemoryLayout<Float>.stride + shape.reductionSize * MemoryLayout<Int>.stride + 128
         }
+        if method == .pixelTiles {
+            return shape.reductionSize * (2 * MemoryLayout<Int>.stride + Gemm.mr * MemoryLayout<Float>.stride) + 192
+        }
         return panelFloats(outPixels: out.height * out.width) * MemoryLayout<Float>.stride + 64
     }
 
@@ -165,6 +184,11 @@ public final class Conv2DKernel: @unchecked Sendable {
             return
         }
         guard let packedWeights else { return }
+        if method == .pixelTiles {
+            runPixelTiles(input: input, output: output, batch: batch, pixels: inHeight * inWidth, workspace: workspace, pool: pool,
+                          weights: packedWeights, residual: residual)
+            return
+        }
         if method == .implicitGemm {
             runImplicit(input: input, output: output, batch: batch, inHeight: inHeight, inWidth: inWidth,
                         workspace: workspace, pool: pool, weights: packedWeights, residual: residual)
@@ -286,6 +310,88 @@ public final class Conv2DKernel: @unchecked Sendable {
                                 }
                                 np += done
                             }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// `Method.pixelTiles`: per image and group, items of (output-channel panel range × pixel tile
+    /// range); each item runs its channel panels (two at a time with the pair tile) over its tiles of
+    /// 6 flat pixels — A at `a + offsets[kk]`, kk·pixels into the input, a zero-padded copy for a
+    /// last partial tile — through a stack scratch into NCHW, adding the residual and `post` there.
+    /// Each output is the im2col path's chain of multiply-adds, so the results are bit-identical.
+    private func runPixelTiles(
+        input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, batch: Int, pixels: Int,
+        workspace: UnsafeMutableRawPointer, pool: ThreadPool, weights: UnsafeMutablePointer<Float>, residual: UnsafePointer<Float>?
+    ) {
+        if batch <= 0 || pixels == 0 { return }
+        let groups = shape.groups, k = shape.reductionSize, mg = shape.groupOutChannels
+        let offsets = workspace.alignedUp(toMultipleOf: 64).assumingMemoryBound(to: Int.self), tailOffsets = offsets + k
+        for kk in 0..<k { (offsets[kk], tailOffsets[kk]) = (kk * pixels, kk * Gemm.mr) }
+        let tail = UnsafeMutableRawPointer(tailOffsets + k).alignedUp(toMultipleOf: 64).assumingMemoryBound(to: Float.self)
+        let tiles = Gemm.panelCount(pixels, width: Gemm.mr), fullTiles = pixels / Gemm.mr
+        let nPanels = Gemm.panelCount(mg, width: Gemm.nr), groupWeightFloats = nPanels * Gemm.nr * k
+        // Channel ranges first (each reads its weights once), then pixel ranges to fill the threads.
+        let channelParts = max(1, min(nPanels / 2, 4 * pool.threadCount))
+        let pixelParts = max(1, min(tiles, (4 * pool.threadCount + channelParts - 1) / channelParts))
+        let (table, bias, relu, upper, post, biasStride) = (self.table, packedBias.map { UnsafePointer($0) }, self.relu, self.upper,
+                                                            self.post, self.biasStride)
+        for image in 0..<batch {
+            for g in 0..<groups {
+                let x = input + (image * shape.inChannels + g * k) * pixels
+                let y = output + (image * shape.outChannels + g * mg) * pixels
+                if fullTiles < tiles {
+                    let first = fullTiles * Gemm.mr
+                    for kk in 0..<k {
+                        for r in 0..<Gemm.mr { tail[kk * Gemm.mr + r] = first + r < pixels ? x[kk * pixels + first + r] : 0 }
+                    }
+                }
+                let b = UnsafePointer(weights + g * groupWeightFloats)
+                pool.parallelFor(channelParts * pixelParts) { item in
+                    let channels = evenSplit(nPanels, parts: channelParts, index: item / pixelParts)
+                    let range = evenSplit(tiles, parts: pixelParts, index: item % pixelParts)
+                    withUnsafeTemporaryAllocation(of: Float.self, capacity: Gemm.mr * 2 * Gemm.nr) { scratch in
+                        guard let s = scratch.baseAddress else { return }
+                        var np = channels.lowerBound
+                        while np < channels.upperBound {
+                            let width = table.tilePair != nil && np + 1 < channels.upperBound ? 2 : 1
+                            for tile in range {
+                                let last = tile >= fullTiles
+                                var t = TileArguments(
+                                    k: k, a: last ? UnsafePointer(tail) : x + tile * Gemm.mr, aRowStride: 0, b: b + np * k * Gemm.nr,
+                                    c: s, ldc: 2 * Gemm.nr, accumulate: false, finish: true, rowBias: nil,
+                                    colBias: bias.map { $0 + g * biasStride + np * Gemm.nr }, relu: relu, upper: upper)
+                                t.aOffsets = UnsafePointer(last ? tailOffsets : offsets)
+                                if width == 2, let pair = table.tilePair {
+                                    pair(t, t.b + k * Gemm.nr, s + Gemm.nr, t.colBias.map { $0 + Gemm.nr })
+                                } else {
+                                    table.tile(t)
+                                }
+                                // Scatter the 6 pixels × 16 or 32 channels into NCHW.
+                                let count = min(Gemm.mr, pixels - tile * Gemm.mr), outChannels = min(width * Gemm.nr, mg - np * Gemm.nr)
+                                let out = y + np * Gemm.nr * pixels + tile * Gemm.mr
+                                let shortcut = residual.map { $0 + (out - output) }
+                                for channel in 0..<outChannels {
+                                    let row = out + channel * pixels, column = s + channel
+                                    if let shortcut {
+                                        let added = shortcut + channel * pixels
+                                        if post == .relu {  // ResNet's add → relu in one pass
+                                            for p in 0..<count {
+                                                let v = column[p * 2 * Gemm.nr] + added[p]
+                                                row[p] = v < 0 ? 0 : v
+                                            }
+                                            continue
+                                        }
+                                        for p in 0..<count { row[p] = column[p * 2 * Gemm.nr] + added[p] }
+                                    } else {
+                                        for p in 0..<count { row[p] = column[p * 2 * Gemm.nr] }
+                                    }
+                                    if let post { table.activate(post, row, row, count) }
+                                }
+                            }
+                            np += width
                         }
                     }
                 }

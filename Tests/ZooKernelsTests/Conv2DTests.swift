@@ -37,6 +37,35 @@ final class Conv2DTests: XCTestCase {
         check(grouped, batch: 1, h: 40, w: 33, method: .im2col, rng: &rng)
     }
 
+    /// `.pixelTiles` (1×1 convolutions of small images): the reference's values, bit-identical to
+    /// im2col (the same chain of multiply-adds per output), last partial 6-pixel tiles and 16-channel
+    /// panels included, groups too; and it falls back to the default where it does not apply.
+    func testPixelTiles() {
+        var rng = SeededRandom(seed: 79)
+        for (shape, h, w) in [(Conv2DShape(inChannels: 300, outChannels: 50, kernelH: 1, kernelW: 1), 7, 7),
+                              (Conv2DShape(inChannels: 24, outChannels: 70, kernelH: 1, kernelW: 1, groups: 2), 5, 11),
+                              (Conv2DShape(inChannels: 16, outChannels: 16, kernelH: 1, kernelW: 1), 1, 1)] {
+            check(shape, batch: 2, h: h, w: w, method: .pixelTiles, rng: &rng)
+            let x = [Float].random(2 * shape.inChannels * h * w, &rng), weights = [Float].random(shape.outChannels * shape.reductionSize, &rng)
+            let bias = [Float].random(shape.outChannels, &rng)
+            for set in KernelSet.supported {
+                let tiles = fastConv(shape, input: x, weights: weights, bias: bias, relu: true, batch: 2, h: h, w: w, pool: Self.pool,
+                                     kernels: set, method: .pixelTiles)
+                let panels = fastConv(shape, input: x, weights: weights, bias: bias, relu: true, batch: 2, h: h, w: w, pool: Self.pool,
+                                      kernels: set, method: .im2col)
+                XCTAssertEqual(tiles, panels, "\(set) \(shape) \(h)×\(w)")
+            }
+        }
+        let padded = Conv2DShape(inChannels: 4, outChannels: 4, kernelH: 1, kernelW: 1, padTop: 1, padLeft: 1, padBottom: 1, padRight: 1)
+        let threeByThree = Conv2DShape(inChannels: 32, outChannels: 32, kernelH: 3, kernelW: 3, padTop: 1, padLeft: 1, padBottom: 1, padRight: 1)
+        let weights = [Float](repeating: 0.5, count: 32 * 32 * 9)
+        weights.withUnsafeBufferPointer { w in
+            XCTAssertEqual(Conv2DKernel(shape: padded, weights: w.baseAddress!, bias: nil, activation: nil, method: .pixelTiles).method, .im2col)
+            XCTAssertEqual(Conv2DKernel(shape: threeByThree, weights: w.baseAddress!, bias: nil, activation: nil, method: .pixelTiles).method,
+                           .winograd)
+        }
+    }
+
     func testOutputSize() {
         let alex1 = Conv2DShape(inChannels: 3, outChannels: 64, kernelH: 11, kernelW: 11, strideH: 4, strideW: 4,
                                 padTop: 2, padLeft: 2, padBottom: 2, padRight: 2)

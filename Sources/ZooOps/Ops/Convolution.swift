@@ -118,13 +118,16 @@ extension Op {
             let residual = depthwise ? nil : offer.residual
             let batchNorm = offer.batchNorm
             let activation = offer.residual == nil || residual != nil ? offer.activation : nil
+            // A 1×1 convolution of a small image (as the graph declares it) tiles pixels × channels.
+            let x = context.inputs[0].shape
+            let smallImage = x.count == 4 && (x[2].value ?? .max) * (x[3].value ?? .max) <= 32 * 32
             let epilogue = (batchNorm != nil ? " +bn" : "") + (residual != nil ? " +add" : "") + (activation.map { " +" + $0.name } ?? "")
             func build(_ w: UnsafePointer<Float>, _ b: UnsafePointer<Float>?) -> any StepKernel {
                 if depthwise, let kernel = DepthwiseConvKernel(shape: s, weights: w, bias: b, activation: activation, kernels: kernels) {
                     return DepthwiseConvStep(kernel: kernel, epilogue: epilogue)
                 }
                 return ConvStep(kernel: Conv2DKernel(shape: s, weights: w, bias: b, activation: activation, residual: residual != nil,
-                                                     kernels: kernels), epilogue: epilogue)
+                                                     kernels: kernels, method: smallImage ? .pixelTiles : nil), epilogue: epilogue)
             }
             let step = weight.withContiguousBytes { raw in
                 let w = raw.bindMemory(to: Float.self).baseAddress!
