@@ -153,9 +153,7 @@ public final class Conv2DKernel: @unchecked Sendable {
             let layout = ImplicitLayout(shape: shape, inHeight: inHeight, inWidth: inWidth, outWidth: out.width)
             return layout.floats * MemoryLayout<Float>.stride + shape.reductionSize * MemoryLayout<Int>.stride + 128
         }
-        if method == .pixelTiles {
-            return shape.reductionSize * (2 * MemoryLayout<Int>.stride + Gemm.mr * MemoryLayout<Float>.stride) + 192
-        }
+        if method == .pixelTiles { return shape.reductionSize * Gemm.mr * MemoryLayout<Float>.stride + 64 }
         return panelFloats(outPixels: out.height * out.width) * MemoryLayout<Float>.stride + 64
     }
 
@@ -319,8 +317,9 @@ public final class Conv2DKernel: @unchecked Sendable {
 
     /// `Method.pixelTiles`: per image and group, items of (output-channel panel range × pixel tile
     /// range); each item runs its channel panels (two at a time with the pair tile) over its tiles of
-    /// 6 flat pixels — A at `a + offsets[kk]`, kk·pixels into the input, a zero-padded copy for a
-    /// last partial tile — through a stack scratch into NCHW, adding the residual and `post` there.
+    /// 6 flat pixels — A column-major in the input planes (`TileArguments.aColumnStride`), a
+    /// zero-padded 6-row panel for a last partial tile — through a stack scratch into NCHW, adding
+    /// the residual and `post` there.
     /// Each output is the im2col path's chain of multiply-adds, so the results are bit-identical.
     private func runPixelTiles(
         input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, batch: Int, pixels: Int,
@@ -328,9 +327,7 @@ public final class Conv2DKernel: @unchecked Sendable {
     ) {
         if batch <= 0 || pixels == 0 { return }
         let groups = shape.groups, k = shape.reductionSize, mg = shape.groupOutChannels
-        let offsets = workspace.alignedUp(toMultipleOf: 64).assumingMemoryBound(to: Int.self), tailOffsets = offsets + k
-        for kk in 0..<k { (offsets[kk], tailOffsets[kk]) = (kk * pixels, kk * Gemm.mr) }
-        let tail = UnsafeMutableRawPointer(tailOffsets + k).alignedUp(toMultipleOf: 64).assumingMemoryBound(to: Float.self)
+        let tail = workspace.alignedUp(toMultipleOf: 64).assumingMemoryBound(to: Float.self)
         let tiles = Gemm.panelCount(pixels, width: Gemm.mr), fullTiles = pixels / Gemm.mr
         let nPanels = Gemm.panelCount(mg, width: Gemm.nr), groupWeightFloats = nPanels * Gemm.nr * k
         // Channel ranges first (each reads its weights once), then pixel ranges to fill the threads.
@@ -363,7 +360,7 @@ public final class Conv2DKernel: @unchecked Sendable {
                                     k: k, a: last ? UnsafePointer(tail) : x + tile * Gemm.mr, aRowStride: 0, b: b + np * k * Gemm.nr,
                                     c: s, ldc: 2 * Gemm.nr, accumulate: false, finish: true, rowBias: nil,
                                     colBias: bias.map { $0 + g * biasStride + np * Gemm.nr }, relu: relu, upper: upper)
-                                t.aOffsets = UnsafePointer(last ? tailOffsets : offsets)
+                                t.aColumnStride = last ? 0 : pixels  // the tail is a packed 6-row panel
                                 if width == 2, let pair = table.tilePair {
                                     pair(t, t.b + k * Gemm.nr, s + Gemm.nr, t.colBias.map { $0 + Gemm.nr })
                                 } else {

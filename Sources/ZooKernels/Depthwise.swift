@@ -49,26 +49,25 @@ public final class DepthwiseConvKernel: @unchecked Sendable {
                     workspace: UnsafeMutableRawPointer, pool: ThreadPool) {
         let channels = shape.inChannels
         let g = DepthwiseGeometry(shape: shape, inHeight: inHeight, inWidth: inWidth)
-        let (inPixels, outPixels) = (inHeight * inWidth, g.outHeight * g.outWidth)
-        guard outPixels > 0, batch > 0 else { return }
+        guard g.outHeight * g.outWidth > 0, batch > 0 else { return }
         let planes = batch * channels, slots = min(Self.slots, planes), slotFloats = slotFloats(g)
         let scratch = workspace.alignedUp(toMultipleOf: 64).assumingMemoryBound(to: Float.self)
-        let (table, bias, taps) = (table, bias, shape.kernelH * shape.kernelW)
+        let table = table
         // ReLU and Clip as the plane's clamp, any other activation after it.
         let (low, high, post): (Float, Float, Activation?) = switch activation {
         case .relu?: (0, .infinity, nil)
         case let .clip(l, h)?: (l, h, nil)
         default: (-.infinity, .infinity, activation)
         }
-        weights.withUnsafeBufferPointer { w in
+        func convolve(_ w: UnsafePointer<Float>, _ b: UnsafePointer<Float>?) {
             pool.parallelFor(slots) { slot in
-                for plane in evenSplit(planes, parts: slots, index: slot) {
-                    let c = plane % channels, y = output + plane * outPixels
-                    table.depthwisePlane(g, input + plane * inPixels, w.baseAddress! + c * taps, bias?[c] ?? 0, low, high,
-                                         scratch + slot * slotFloats, y)
-                    if let post { table.activate(post, y, y, outPixels) }
-                }
+                table.depthwisePlanes(g, input, w, b, low, high, post, evenSplit(planes, parts: slots, index: slot), channels,
+                                      scratch + slot * slotFloats, output)
             }
+        }
+        weights.withUnsafeBufferPointer { w in
+            guard let bias else { return convolve(w.baseAddress!, nil) }
+            bias.withUnsafeBufferPointer { convolve(w.baseAddress!, $0.baseAddress!) }
         }
     }
 }

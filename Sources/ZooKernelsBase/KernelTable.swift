@@ -96,15 +96,17 @@ public struct KernelTable: Sendable {
         _ variance: UnsafePointer<Float>, _ epsilon: Float, _ activation: Activation?, _ pool: ThreadPool
     ) -> Void
 
-    /// One channel plane of a depthwise convolution (see `DepthwiseGeometry`): `(geometry, input
-    /// plane, the channel's taps [kH·kW], bias (0 without), clamp bounds low and high (ReLU, ReLU6;
-    /// ±infinity for none), scratch of `scratchFloats`, output plane)`. Taps are summed in (ky, kx)
-    /// order from 0, then the bias is added and the result clamped (NaN kept).
-    public typealias DepthwisePlane = @Sendable (
-        _ geometry: DepthwiseGeometry, _ input: UnsafePointer<Float>, _ taps: UnsafePointer<Float>, _ bias: Float, _ low: Float, _ high: Float,
+    /// Depthwise convolution of planes `planes` of a [batch·channels] stack (see `DepthwiseGeometry`):
+    /// `(geometry, input, taps [channels, kH·kW], bias [channels] or nil, clamp bounds low and high
+    /// (ReLU, ReLU6; ±infinity for none), then `post` or nil, planes, channels, scratch of
+    /// `scratchFloats`, output)`. Per output the taps are summed in (ky, kx) order from 0, then the
+    /// bias is added, the result clamped (NaN kept) and `post` applied.
+    public typealias DepthwisePlanes = @Sendable (
+        _ geometry: DepthwiseGeometry, _ input: UnsafePointer<Float>, _ taps: UnsafePointer<Float>, _ bias: UnsafePointer<Float>?,
+        _ low: Float, _ high: Float, _ post: Activation?, _ planes: Range<Int>, _ channels: Int,
         _ scratch: UnsafeMutablePointer<Float>, _ output: UnsafeMutablePointer<Float>
     ) -> Void
-    public var depthwisePlane: DepthwisePlane
+    public var depthwisePlanes: DepthwisePlanes
 
     /// `y[i] = activation(x[i])` for `count` elements (`y` may be `x`); each element's value does not
     /// depend on where it lies in the array. Within a few ulp of `Activation.callAsFunction`.
@@ -133,7 +135,7 @@ public struct KernelTable: Sendable {
         batchNorm: @escaping @Sendable (UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int, Int, Int, UnsafePointer<Float>,
                                         UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>, Float, Activation?,
                                         ThreadPool) -> Void,
-        depthwisePlane: @escaping DepthwisePlane,
+        depthwisePlanes: @escaping DepthwisePlanes,
         activate: @escaping @Sendable (Activation, UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int) -> Void
     ) {
         self.name = name
@@ -150,7 +152,7 @@ public struct KernelTable: Sendable {
         self.lrn = lrn
         self.softmax = softmax
         self.batchNorm = batchNorm
-        self.depthwisePlane = depthwisePlane
+        self.depthwisePlanes = depthwisePlanes
         self.activate = activate
     }
 }
@@ -185,7 +187,12 @@ public struct TileArguments {
     /// `a + aOffsets[kk]` (an implicit GEMM reading a convolution's input in place). `aRowStride`
     /// is ignored.
     public var aOffsets: UnsafePointer<Int>? = nil
+    /// When positive (and no `aOffsets`), A is column-major: the 6 values of reduction index `kk`
+    /// are contiguous at `a + kk · aColumnStride` (a 1×1 convolution's input planes read in place).
+    /// `aRowStride` is ignored.
+    public var aColumnStride = 0
 
+    @inlinable
     public init(k: Int, a: UnsafePointer<Float>, aRowStride: Int, b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>,
                 ldc: Int, accumulate: Bool, finish: Bool, rowBias: UnsafePointer<Float>?, colBias: UnsafePointer<Float>?,
                 relu: Bool, upper: Float = .infinity) {

@@ -43,14 +43,20 @@ func rectify(_ v: Vec) -> Vec { v.replacing(with: 0, where: v .< 0) }
 @inline(__always)
 func cap(_ v: Vec, _ upper: Vec) -> Vec { v.replacing(with: upper, where: v .> upper) }
 
-/// The 6×16 tile (`KernelTable.tile`): packed, row-major or offset A.
+/// A's layout as (distance between the tile's rows, distance between reduction steps): a packed
+/// panel (1, 6), column-major (1, `aColumnStride`) or row-major (`aRowStride`, 1).
+@inline(__always)
+func aStrides(_ t: TileArguments) -> (Int, Int) {
+    t.aColumnStride > 0 ? (1, t.aColumnStride) : t.aRowStride == 0 ? (1, 6) : (t.aRowStride, 1)
+}
+
+/// The 6×16 tile (`KernelTable.tile`): packed, row-major, column-major or offset A.
 func tile6x16(_ t: TileArguments) {
     if let offsets = t.aOffsets {
         tile6x16Body(t, rowStride: 1, step: 0, offsets: offsets)
-    } else if t.aRowStride == 0 {
-        tile6x16Body(t, rowStride: 1, step: 6, offsets: nil)
     } else {
-        tile6x16Body(t, rowStride: t.aRowStride, step: 1, offsets: nil)
+        let (rowStride, step) = aStrides(t)
+        tile6x16Body(t, rowStride: rowStride, step: step, offsets: nil)
     }
 }
 
@@ -178,10 +184,9 @@ func tile6x32(_ t: TileArguments, _ bNext: UnsafePointer<Float>, _ cNext: Unsafe
               _ colBiasNext: UnsafePointer<Float>?) {
     if let offsets = t.aOffsets {
         tile6x32Body(t, bNext, cNext, colBiasNext, rowStride: 1, step: 0, offsets: offsets)
-    } else if t.aRowStride == 0 {
-        tile6x32Body(t, bNext, cNext, colBiasNext, rowStride: 1, step: 6, offsets: nil)
     } else {
-        tile6x32Body(t, bNext, cNext, colBiasNext, rowStride: t.aRowStride, step: 1, offsets: nil)
+        let (rowStride, step) = aStrides(t)
+        tile6x32Body(t, bNext, cNext, colBiasNext, rowStride: rowStride, step: step, offsets: nil)
     }
 }
 

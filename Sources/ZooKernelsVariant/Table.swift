@@ -30,6 +30,6 @@ public let kernelTable = KernelTable(
     lrn: { lrn($0, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) },
     softmax: { softmax($0, $1, $2, $3, $4, $5) },
     batchNorm: { batchNorm($0, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) },
-    depthwisePlane: { depthwisePlane($0, $1, $2, $3, $4, $5, $6, $7) },
+    depthwisePlanes: { depthwisePlanes($0, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10) },
     activate: { activate($0, $1, $2, $3) }
 )
