@@ -301,10 +301,15 @@ public final class Conv2DKernel: @unchecked Sendable {
                                 let channels = min(done * Gemm.nr, mg - np * Gemm.nr)
                                 let out = y + (g * mg + np * Gemm.nr) * pixels + oh * outW + ow0
                                 let shortcut = residual.map { $0 + (out - output) }
+                                if let shortcut {
+                                    for channel in 0..<channels {
+                                        for p in 0..<count { s[p * 2 * Gemm.nr + channel] += shortcut[channel * pixels + p] }
+                                    }
+                                }
+                                // The activation over the whole tile in one call, then the scatter.
+                                if let post { table.activate(post, s, s, Gemm.mr * 2 * Gemm.nr) }
                                 for channel in 0..<channels {
                                     for p in 0..<count { out[channel * pixels + p] = s[p * 2 * Gemm.nr + channel] }
-                                    if let shortcut { for p in 0..<count { out[channel * pixels + p] += shortcut[channel * pixels + p] } }
-                                    if let post { table.activate(post, out + channel * pixels, out + channel * pixels, count) }
                                 }
                                 np += done
                             }
@@ -370,6 +375,19 @@ public final class Conv2DKernel: @unchecked Sendable {
                                 let count = min(Gemm.mr, pixels - tile * Gemm.mr), outChannels = min(width * Gemm.nr, mg - np * Gemm.nr)
                                 let out = y + np * Gemm.nr * pixels + tile * Gemm.mr
                                 let shortcut = residual.map { $0 + (out - output) }
+                                if let post, post != .relu {
+                                    // The residual, then the activation over the whole tile in one call, then the scatter.
+                                    if let shortcut {
+                                        for channel in 0..<outChannels {
+                                            for p in 0..<count { s[p * 2 * Gemm.nr + channel] += shortcut[channel * pixels + p] }
+                                        }
+                                    }
+                                    table.activate(post, s, s, Gemm.mr * 2 * Gemm.nr)
+                                    for channel in 0..<outChannels {
+                                        for p in 0..<count { out[channel * pixels + p] = s[p * 2 * Gemm.nr + channel] }
+                                    }
+                                    continue
+                                }
                                 for channel in 0..<outChannels {
                                     let row = out + channel * pixels, column = s + channel
                                     if let shortcut {
