@@ -294,7 +294,8 @@ public final class Conv2DKernel: @unchecked Sendable {
                                 var t = TileArguments(
                                     k: k, a: base, aRowStride: 0, b: b + np * k * Gemm.nr, c: s, ldc: 2 * Gemm.nr,
                                     accumulate: false, finish: true, rowBias: nil,
-                                    colBias: bias.map { $0 + g * biasStride + np * Gemm.nr }, relu: relu, upper: upper)
+                                    colBias: bias.map { $0 + g * biasStride + np * Gemm.nr }, relu: relu, upper: upper,
+                                    activation: residual == nil ? post : nil)
                                 t.aOffsets = UnsafePointer(offsets)
                                 let done = table.tileOrPair(t, panel: np, of: nPanels, bPanelStride: k * Gemm.nr)
                                 // Scatter the 6 pixels × 16 or 32 channels into NCHW.
@@ -306,8 +307,8 @@ public final class Conv2DKernel: @unchecked Sendable {
                                         for p in 0..<count { s[p * 2 * Gemm.nr + channel] += shortcut[channel * pixels + p] }
                                     }
                                 }
-                                // The activation over the whole tile in one call, then the scatter.
-                                if let post { table.activate(post, s, s, Gemm.mr * 2 * Gemm.nr) }
+                                // After a residual, the activation over the whole tile in one call (else it ran in the tile).
+                                if shortcut != nil, let post { table.activate(post, s, s, Gemm.mr * 2 * Gemm.nr) }
                                 for channel in 0..<channels {
                                     for p in 0..<count { out[channel * pixels + p] = s[p * 2 * Gemm.nr + channel] }
                                 }
@@ -364,7 +365,8 @@ public final class Conv2DKernel: @unchecked Sendable {
                                 var t = TileArguments(
                                     k: k, a: last ? UnsafePointer(tail) : x + tile * Gemm.mr, aRowStride: 0, b: b + np * k * Gemm.nr,
                                     c: s, ldc: 2 * Gemm.nr, accumulate: false, finish: true, rowBias: nil,
-                                    colBias: bias.map { $0 + g * biasStride + np * Gemm.nr }, relu: relu, upper: upper)
+                                    colBias: bias.map { $0 + g * biasStride + np * Gemm.nr }, relu: relu, upper: upper,
+                                    activation: residual == nil ? post : nil)
                                 t.aColumnStride = last ? 0 : pixels  // the tail is a packed 6-row panel
                                 if width == 2, let pair = table.tilePair {
                                     pair(t, t.b + k * Gemm.nr, s + Gemm.nr, t.colBias.map { $0 + Gemm.nr })
@@ -375,12 +377,10 @@ public final class Conv2DKernel: @unchecked Sendable {
                                 let count = min(Gemm.mr, pixels - tile * Gemm.mr), outChannels = min(width * Gemm.nr, mg - np * Gemm.nr)
                                 let out = y + np * Gemm.nr * pixels + tile * Gemm.mr
                                 let shortcut = residual.map { $0 + (out - output) }
-                                if let post, post != .relu {
+                                if let shortcut, let post, post != .relu {
                                     // The residual, then the activation over the whole tile in one call, then the scatter.
-                                    if let shortcut {
-                                        for channel in 0..<outChannels {
-                                            for p in 0..<count { s[p * 2 * Gemm.nr + channel] += shortcut[channel * pixels + p] }
-                                        }
+                                    for channel in 0..<outChannels {
+                                        for p in 0..<count { s[p * 2 * Gemm.nr + channel] += shortcut[channel * pixels + p] }
                                     }
                                     table.activate(post, s, s, Gemm.mr * 2 * Gemm.nr)
                                     for channel in 0..<outChannels {
@@ -403,7 +403,6 @@ public final class Conv2DKernel: @unchecked Sendable {
                                     } else {
                                         for p in 0..<count { row[p] = column[p * 2 * Gemm.nr] }
                                     }
-                                    if let post { table.activate(post, row, row, count) }
                                 }
                             }
                             np += width

@@ -137,7 +137,7 @@ struct PackedGemm {
                 tile(TileArguments(
                     k: kcur, a: aTile, aRowStride: aRowStride, b: b + np * bStride + k0 * Gemm.nr,
                     c: c + row * ldc + np * cStride, ldc: ldc, accumulate: k0 > 0, finish: finish,
-                    rowBias: rowBias.map { $0 + row }, colBias: colBias.map { $0 + col }, relu: relu, upper: upper),
+                    rowBias: rowBias.map { $0 + row }, colBias: colBias.map { $0 + col }, relu: relu, upper: upper, activation: residual == nil ? post : nil),
                      rows: min(Gemm.mr, m - row), cols: min(Gemm.nr, n - col))
                 if finish { epilogue(row: row, col: col, columns: Gemm.nr) }
             }
@@ -161,7 +161,7 @@ struct PackedGemm {
                         TileArguments(
                             k: kcur, a: a + mp * k * Gemm.mr + k0 * Gemm.mr, aRowStride: 0, b: b + p * bStride + k0 * Gemm.nr,
                             c: c + row * ldc + p * cStride, ldc: ldc, accumulate: k0 > 0, finish: finish,
-                            rowBias: rowBias.map { $0 + row }, colBias: colBias.map { $0 + p * Gemm.nr }, relu: relu, upper: upper)
+                            rowBias: rowBias.map { $0 + row }, colBias: colBias.map { $0 + p * Gemm.nr }, relu: relu, upper: upper, activation: residual == nil ? post : nil)
                     }
                     if both && rows == Gemm.mr {
                         pair(arguments(np), b + (np + 1) * bStride + k0 * Gemm.nr, c + row * ldc + (np + 1) * cStride,
@@ -199,7 +199,7 @@ struct PackedGemm {
                     let t = TileArguments(
                         k: kcur, a: aTile, aRowStride: aRowStride, b: b + np * bStride + k0 * Gemm.nr,
                         c: c + row * ldc + np * Gemm.nr, ldc: ldc, accumulate: k0 > 0, finish: finish,
-                        rowBias: rowBias.map { $0 + row }, colBias: colBias.map { $0 + np * Gemm.nr }, relu: relu, upper: upper)
+                        rowBias: rowBias.map { $0 + row }, colBias: colBias.map { $0 + np * Gemm.nr }, relu: relu, upper: upper, activation: residual == nil ? post : nil)
                     let pair = rows == Gemm.mr && np + 1 < bPanels.upperBound && n - np * Gemm.nr >= 2 * Gemm.nr ? kernels.tilePair : nil
                     if let pair {
                         pair(t, t.b + bStride, t.c + Gemm.nr, t.colBias.map { $0 + Gemm.nr })
@@ -232,24 +232,21 @@ struct PackedGemm {
         }
     }
 
-    /// `residual` and `post` over the valid part of the finished tile(s) at (`row`, `col`), `columns` wide.
+    /// `residual`, then `post`, over the valid part of the finished tile(s) at (`row`, `col`), `columns` wide.
     @inline(__always)
     private func epilogue(row: Int, col: Int, columns: Int) {
-        if post == nil && residual == nil { return }
+        guard let residual else { return }  // `post` alone runs in the tile (`TileArguments.activation`)
         let count = min(columns, n - col)
         for r in row..<min(row + Gemm.mr, m) {
-            let y = c + r * ldc + col
-            if let residual {
-                let shortcut = residual + r * ldc + col
-                if post == .relu {  // ResNet's add → relu in one pass
-                    for j in 0..<count {
-                        let v = y[j] + shortcut[j]
-                        y[j] = v < 0 ? 0 : v
-                    }
-                    continue
+            let y = c + r * ldc + col, shortcut = residual + r * ldc + col
+            if post == .relu {  // ResNet's add → relu in one pass
+                for j in 0..<count {
+                    let v = y[j] + shortcut[j]
+                    y[j] = v < 0 ? 0 : v
                 }
-                for j in 0..<count { y[j] += shortcut[j] }
+                continue
             }
+            for j in 0..<count { y[j] += shortcut[j] }
             if let post { kernels.activate(post, y, y, count) }
         }
     }

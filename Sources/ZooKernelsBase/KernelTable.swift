@@ -183,6 +183,9 @@ public struct TileArguments {
     public var relu: Bool
     /// With `relu`: values above it become it (ReLU6 is `relu` with `upper` 6).
     public var upper: Float = .infinity
+    /// With `finish`, after the bias (and ReLU): any activation, on the accumulators before they are
+    /// stored — the same values as `KernelTable.activate` on the stored tile.
+    public var activation: Activation? = nil
     /// When set, A is not a panel: the 6 values of reduction index `kk` are contiguous at
     /// `a + aOffsets[kk]` (an implicit GEMM reading a convolution's input in place). `aRowStride`
     /// is ignored.
@@ -195,10 +198,10 @@ public struct TileArguments {
     @inlinable
     public init(k: Int, a: UnsafePointer<Float>, aRowStride: Int, b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>,
                 ldc: Int, accumulate: Bool, finish: Bool, rowBias: UnsafePointer<Float>?, colBias: UnsafePointer<Float>?,
-                relu: Bool, upper: Float = .infinity) {
+                relu: Bool, upper: Float = .infinity, activation: Activation? = nil) {
         self.k = k; self.a = a; self.aRowStride = aRowStride; self.b = b; self.c = c; self.ldc = ldc
         self.accumulate = accumulate; self.finish = finish; self.rowBias = rowBias; self.colBias = colBias; self.relu = relu
-        self.upper = upper
+        self.upper = upper; self.activation = activation
     }
 }
 

@@ -32,6 +32,21 @@ func activate(_ a: Activation, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePoin
     }
 }
 
+/// The activation of 8 lanes — exactly what `activate` computes for them (the GEMM tiles apply it
+/// to their accumulators before storing).
+@inline(__always)
+func activateVector(_ a: Activation, _ v: Vec) -> Vec {
+    switch a {
+    case .relu: v.replacing(with: 0, where: v .< 0)
+    case let .clip(low, high): clamp(v, low, high)
+    case .sigmoid: sigmoidVector(v)
+    case .silu: v * sigmoidVector(v)
+    case .hardSwish: v * clamp(v / 6 + 0.5, 0, 1)
+    case let .hardSigmoid(alpha, beta): clamp(alpha * v + beta, 0, 1)
+    case .gelu: geluVector(v)
+    }
+}
+
 /// min(max(v, low), high) lane by lane, NaN kept (a low above high gives high, like Clip).
 @inline(__always)
 func clamp(_ v: Vec, _ low: Float, _ high: Float) -> Vec {

@@ -119,6 +119,11 @@ private func tile6x16Body(_ t: TileArguments, rowStride: Int, step: Int, offsets
                 c40 = cap(c40, u); c41 = cap(c41, u); c50 = cap(c50, u); c51 = cap(c51, u)
             }
         }
+        if let a = t.activation {
+            c00 = activateVector(a, c00); c01 = activateVector(a, c01); c10 = activateVector(a, c10); c11 = activateVector(a, c11)
+            c20 = activateVector(a, c20); c21 = activateVector(a, c21); c30 = activateVector(a, c30); c31 = activateVector(a, c31)
+            c40 = activateVector(a, c40); c41 = activateVector(a, c41); c50 = activateVector(a, c50); c51 = activateVector(a, c51)
+        }
     }
     store(c00, c); store(c01, c + 8)
     store(c10, c + ldc); store(c11, c + ldc + 8)
@@ -251,6 +256,11 @@ private func tile6x32Body(_ t: TileArguments, _ bNext: UnsafePointer<Float>, _ c
                 c0 = cap16(c0); c1 = cap16(c1); c2 = cap16(c2); c3 = cap16(c3); c4 = cap16(c4); c5 = cap16(c5)
                 d0 = cap16(d0); d1 = cap16(d1); d2 = cap16(d2); d3 = cap16(d3); d4 = cap16(d4); d5 = cap16(d5)
             }
+        }
+        if let a = t.activation {
+            @inline(__always) func act16(_ v: V) -> V { V(lowHalf: activateVector(a, v.lowHalf), highHalf: activateVector(a, v.highHalf)) }
+            c0 = act16(c0); c1 = act16(c1); c2 = act16(c2); c3 = act16(c3); c4 = act16(c4); c5 = act16(c5)
+            d0 = act16(d0); d1 = act16(d1); d2 = act16(d2); d3 = act16(d3); d4 = act16(d4); d5 = act16(d5)
         }
     }
     store16(c0, c); store16(c1, c + ldc); store16(c2, c + 2 * ldc)
