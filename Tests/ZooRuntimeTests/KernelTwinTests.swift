@@ -373,5 +373,10 @@ final class KernelTwinTests: XCTestCase {
         for perm in [[1, 0, 2], [2, 0, 1], [0, 2, 1]] {
             try check(Op.Transpose(perm: perm), [g.tensor([g.int(1...4), g.int(1...5), g.int(1...6)])], "Transpose \(perm)")
         }
+        // Batches of 2-D transposes (NCHW ⇄ NHWC, ViT's head splits) across 32 × 32 blocks, and others.
+        for perm in [[0, 2, 3, 1], [0, 3, 1, 2], [1, 0], [2, 3, 0, 1], [0, 2, 1, 3], [3, 2, 1, 0], [1, 2, 0]] {
+            let shape = perm.map { _ in g.int(1...3) == 1 ? g.int(1...3) : g.int(20...45) }
+            try check(Op.Transpose(perm: perm), [g.tensor(shape)], "Transpose \(perm) of \(shape)", rtol: 0)
+        }
     }
 }

@@ -529,13 +529,46 @@ extension Op {
 struct TransposeStep: StepKernel {
     let perm: [Int]
     func describe(inputShapes: [[Int]], outputShape: [Int]) -> (text: String, flops: Double, executed: Double) { ("transpose \(perm)", 0, 0) }
+
+    /// The permutation as a batch of 2-D transposes, when it is one: input axes that stay adjacent
+    /// and in order are merged (NCHW → NHWC is [N, C, H·W] → [N, H·W, C]), and what is left swaps
+    /// the last two of at most three — (batch, rows, columns) of the input.
+    static func matrices(_ perm: [Int], _ input: [Int]) -> (batch: Int, rows: Int, columns: Int)? {
+        var runs: [[Int]] = []  // in output order
+        for axis in perm {
+            if let last = runs.last?.last, axis == last + 1 { runs[runs.count - 1].append(axis) } else { runs.append([axis]) }
+        }
+        let order = runs.indices.sorted { runs[$0][0] < runs[$1][0] }  // runs in input order
+        let sizes = order.map { runs[$0].reduce(1) { $0 * input[$1] } }
+        let merged = runs.indices.map { run in order.firstIndex(of: run)! }  // output → merged input axis
+        switch merged {
+        case [1, 0]: return (1, sizes[0], sizes[1])
+        case [0, 2, 1]: return (sizes[0], sizes[1], sizes[2])
+        default: return nil
+        }
+    }
+
     func run(_ b: StepBuffers) {
+        let x = b.inputs[0], y = b.output
+        if let (batch, rows, columns) = Self.matrices(perm, b.inputShapes[0]) {
+            // In 32 × 32 blocks (both sides stay in cache lines), blocks of rows in parallel.
+            let block = 32, rowBlocks = (rows + block - 1) / block
+            b.pool.parallelFor(batch * rowBlocks) { task in
+                let (matrix, r0) = (task / rowBlocks, task % rowBlocks * block)
+                let source = x + matrix * rows * columns, target = y + matrix * rows * columns
+                for c0 in stride(from: 0, to: columns, by: block) {
+                    for r in r0..<min(rows, r0 + block) {
+                        for c in c0..<min(columns, c0 + block) { target[c * rows + r] = source[r * columns + c] }
+                    }
+                }
+            }
+            return
+        }
         let shape = b.outputShape
         let strides = denseStrides(b.inputShapes[0])
         let permuted = perm.map { strides[$0] }
         // The innermost output dim is copied as a strided row.
         let inner = shape.last ?? 1, innerStride = permuted.last ?? 1
-        let x = b.inputs[0], y = b.output
         ElementwiseKernels.forEachRow(of: shape, strides: [permuted]) { o, at in
             let row = y + o * inner, source = x + at[0]
             for i in 0..<inner { row[i] = source[i * innerStride] }
