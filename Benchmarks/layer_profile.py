@@ -71,11 +71,7 @@ def module_path(ort_name):
             path[-1] = scope
         else:
             path.append(scope)
-    joined = []
-    for part in path:
-        # "features.2" then "conv.0.0": the second is relative to the first.
-        joined.append(part)
-    return ".".join(joined)
+    return ".".join(path)
 
 
 def ort_profile(model, x, threads, runs):

@@ -1,6 +1,6 @@
 /// Convolution as a packed GEMM, with weights packed (or Winograd-transformed) once at
-/// construction and an optional fused bias + activation epilogue (ReLU in registers, the others on
-/// each output block as it is finished). Three methods (`Method`):
+/// construction and an optional fused epilogue: bias, a residual, an activation (on the tile's
+/// accumulators when no residual comes first). Four methods (`Method`):
 /// - **im2col**: per image and group, `C[outCh/g × outH·outW] = W[outCh/g × K] · col[K × outH·outW]`
 ///   with `K = inCh/g · kH · kW` ordered (channel, ky, kx) like PyTorch's weight layout. Per image, each
 ///   parallel item owns a range of 16-pixel B panels: it writes their im2col rows (zero padding
@@ -95,11 +95,12 @@ public final class Conv2DKernel: @unchecked Sendable {
         case .pixelTiles where !Method.pixelTilesApply(to: shape): self.method = automatic
         case let chosen: self.method = chosen
         }
-        switch activation {
-        case _ where residual: (relu, upper, post) = (false, .infinity, activation)  // after the residual is added
-        case .relu?: (relu, upper, post) = (true, .infinity, nil)
-        case let .clip(low, high)? where low == 0 && high > 0 && self.method != .winograd: (relu, upper, post) = (true, high, nil)
-        default: (relu, upper, post) = (false, .infinity, activation)
+        // ReLU and ReLU6 in the tile's registers (Winograd's output transform has ReLU only), unless a
+        // residual must be added first; any other activation after the bias (and residual).
+        if !residual, let b = activation?.bounds, b.low == 0, b.high > 0, b.high == .infinity || self.method != .winograd {
+            (relu, upper, post) = (true, b.high, nil)
+        } else {
+            (relu, upper, post) = (false, .infinity, activation)
         }
         if self.method == .winograd {
             winograd = WinogradConv(shape: shape, weights: weights, bias: bias)
@@ -178,8 +179,11 @@ public final class Conv2DKernel: @unchecked Sendable {
                 let (count, chunk, table, post) = (batch * shape.outChannels * outH * outW, 1 << 14, table, post)
                 pool.parallelFor((count + chunk - 1) / chunk) { task in
                     let start = task * chunk, n = min(chunk, count - start)
-                    if let residual { for i in start..<(start + n) { output[i] += residual[i] } }
-                    if let post { table.activate(post, output + start, output + start, n) }
+                    if let residual {
+                        table.addResidual(output + start, residual + start, count: n, then: post)
+                    } else if let post {
+                        table.activate(post, output + start, output + start, n)
+                    }
                 }
             }
             return
@@ -304,17 +308,8 @@ public final class Conv2DKernel: @unchecked Sendable {
                                 // Scatter the 6 pixels × 16 or 32 channels into NCHW.
                                 let channels = min(done * Gemm.nr, mg - np * Gemm.nr)
                                 let out = y + (g * mg + np * Gemm.nr) * pixels + oh * outW + ow0
-                                let shortcut = residual.map { $0 + (out - output) }
-                                if let shortcut {
-                                    for channel in 0..<channels {
-                                        for p in 0..<count { s[p * 2 * Gemm.nr + channel] += shortcut[channel * pixels + p] }
-                                    }
-                                }
-                                // After a residual, the activation over the whole tile in one call (else it ran in the tile).
-                                if shortcut != nil, let post { table.activate(post, s, s, Gemm.mr * 2 * Gemm.nr) }
-                                for channel in 0..<channels {
-                                    for p in 0..<count { out[channel * pixels + p] = s[p * 2 * Gemm.nr + channel] }
-                                }
+                                scatter(s, into: out, channels: channels, count: count, pixels: pixels,
+                                        shortcut: residual.map { $0 + (out - output) })
                                 np += done
                             }
                         }
@@ -327,8 +322,7 @@ public final class Conv2DKernel: @unchecked Sendable {
     /// `Method.pixelTiles`: per image and group, items of (output-channel panel range × pixel tile
     /// range); each item runs its channel panels (two at a time with the pair tile) over its tiles of
     /// 6 flat pixels — A column-major in the input planes (`TileArguments.aColumnStride`), a
-    /// zero-padded 6-row panel for a last partial tile — through a stack scratch into NCHW, adding
-    /// the residual and `post` there.
+    /// zero-padded 6-row panel for a last partial tile — through a stack scratch into NCHW (`scatter`).
     /// Each output is the im2col path's chain of multiply-adds, so the results are bit-identical.
     private func runPixelTiles(
         input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, batch: Int, pixels: Int,
@@ -362,7 +356,7 @@ public final class Conv2DKernel: @unchecked Sendable {
                         guard let s = scratch.baseAddress else { return }
                         var np = channels.lowerBound
                         while np < channels.upperBound {
-                            let width = table.tilePair != nil && np + 1 < channels.upperBound ? 2 : 1
+                            var done = 1
                             for tile in range {
                                 let last = tile >= fullTiles
                                 var t = TileArguments(
@@ -371,48 +365,30 @@ public final class Conv2DKernel: @unchecked Sendable {
                                     colBias: bias.map { $0 + g * biasStride + np * Gemm.nr }, relu: relu, upper: upper,
                                     activation: residual == nil ? post : nil)
                                 t.aColumnStride = last ? 0 : pixels  // the tail is a packed 6-row panel
-                                if width == 2, let pair = table.tilePair {
-                                    pair(t, t.b + k * Gemm.nr, s + Gemm.nr, t.colBias.map { $0 + Gemm.nr })
-                                } else {
-                                    table.tile(t)
-                                }
-                                // Scatter the 6 pixels × 16 or 32 channels into NCHW.
-                                let count = min(Gemm.mr, pixels - tile * Gemm.mr), outChannels = min(width * Gemm.nr, mg - np * Gemm.nr)
+                                done = table.tileOrPair(t, panel: np - channels.lowerBound, of: channels.count, bPanelStride: k * Gemm.nr)
                                 let out = y + np * Gemm.nr * pixels + tile * Gemm.mr
-                                let shortcut = residual.map { $0 + (out - output) }
-                                if let shortcut, let post, post != .relu {
-                                    // The residual, then the activation over the whole tile in one call, then the scatter.
-                                    for channel in 0..<outChannels {
-                                        for p in 0..<count { s[p * 2 * Gemm.nr + channel] += shortcut[channel * pixels + p] }
-                                    }
-                                    table.activate(post, s, s, Gemm.mr * 2 * Gemm.nr)
-                                    for channel in 0..<outChannels {
-                                        for p in 0..<count { out[channel * pixels + p] = s[p * 2 * Gemm.nr + channel] }
-                                    }
-                                    continue
-                                }
-                                for channel in 0..<outChannels {
-                                    let row = out + channel * pixels, column = s + channel
-                                    if let shortcut {
-                                        let added = shortcut + channel * pixels
-                                        if post == .relu {  // ResNet's add → relu in one pass
-                                            for p in 0..<count {
-                                                let v = column[p * 2 * Gemm.nr] + added[p]
-                                                row[p] = v < 0 ? 0 : v
-                                            }
-                                            continue
-                                        }
-                                        for p in 0..<count { row[p] = column[p * 2 * Gemm.nr] + added[p] }
-                                    } else {
-                                        for p in 0..<count { row[p] = column[p * 2 * Gemm.nr] }
-                                    }
-                                }
+                                scatter(s, into: out, channels: min(done * Gemm.nr, mg - np * Gemm.nr), count: min(Gemm.mr, pixels - tile * Gemm.mr),
+                                        pixels: pixels, shortcut: residual.map { $0 + (out - output) })
                             }
-                            np += width
+                            np += done
                         }
                     }
                 }
             }
         }
     }
+
+    /// A finished tile of 6 pixels × `channels` output channels at stack scratch `s` (row stride 32)
+    /// into NCHW planes at `out` (`pixels` apart), its first `count` pixels; then the residual and
+    /// `post` there, when a residual is added (otherwise `post` ran in the tile).
+    @inline(__always)
+    private func scatter(_ s: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, channels: Int, count: Int, pixels: Int,
+                         shortcut: UnsafePointer<Float>?) {
+        for channel in 0..<channels {
+            let row = out + channel * pixels
+            for p in 0..<count { row[p] = s[p * 2 * Gemm.nr + channel] }
+            if let shortcut { table.addResidual(row, shortcut + channel * pixels, count: count, then: post) }
+        }
+    }
+
 }

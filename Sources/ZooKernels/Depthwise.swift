@@ -2,9 +2,9 @@ import ZooKernelsBase
 
 /// A depthwise 2-D convolution (MobileNet, EfficientNet, MNASNet, ShuffleNet, ConvNeXt's 7×7): every
 /// channel convolved with its own kernel (groups = input channels = output channels), computed
-/// directly — no im2col, no per-group GEMM of one output row. Each (image, channel) plane runs
-/// through the kernel set's `depthwisePlane` (phase-split padded planes, each tap one vector loop
-/// over the plane; see `DepthwiseGeometry`): taps summed in f32 in (ky, kx) order from 0, then the
+/// directly — no im2col, no per-group GEMM of one output row. Planes run through the kernel set's
+/// `depthwisePlanes` (phase-split padded planes, each tap one vector loop over the plane; see
+/// `DepthwiseGeometry`): taps summed in f32 in (ky, kx) order from 0, then the
 /// bias added and the activation applied. Planes are independent, so results do not depend on the
 /// thread count. The reference twin is the Conv op's `evaluate` (ZooRuntimeTests' KernelTwinTests
 /// compares them at random shapes, for every kernel set).
@@ -54,11 +54,8 @@ public final class DepthwiseConvKernel: @unchecked Sendable {
         let scratch = workspace.alignedUp(toMultipleOf: 64).assumingMemoryBound(to: Float.self)
         let table = table
         // ReLU and Clip as the plane's clamp, any other activation after it.
-        let (low, high, post): (Float, Float, Activation?) = switch activation {
-        case .relu?: (0, .infinity, nil)
-        case let .clip(l, h)?: (l, h, nil)
-        default: (-.infinity, .infinity, activation)
-        }
+        let (low, high, post): (Float, Float, Activation?) = activation?.bounds.map { ($0.low, $0.high, nil) }
+            ?? (-.infinity, .infinity, activation)
         func convolve(_ w: UnsafePointer<Float>, _ b: UnsafePointer<Float>?) {
             pool.parallelFor(slots) { slot in
                 table.depthwisePlanes(g, input, w, b, low, high, post, evenSplit(planes, parts: slots, index: slot), channels,

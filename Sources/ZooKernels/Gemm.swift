@@ -105,13 +105,14 @@ struct PackedGemm {
     var post: Activation? = nil
     /// Added to each finished tile before `post` (ResNet's shortcut): laid out like `c` (same ldc).
     var residual: UnsafePointer<Float>? = nil
+    /// `post` runs on the tile's accumulators unless a residual must be added first.
+    var tileActivation: Activation? { residual == nil ? post : nil }
     /// Depth of a k block: `Gemm.kc` keeps a B sliver in L1; a single B panel (small n) may use the
     /// whole k, so each A row streams from memory in one pass.
     var kBlock = Gemm.kc
 
     var mPanels: Int { Gemm.panelCount(m, width: Gemm.mr) }
     var nPanels: Int { Gemm.panelCount(n, width: Gemm.nr) }
-    var tileCount: Int { mPanels * nPanels }
 
     /// Computes the output tiles `tiles` (each over the whole k range, block by block). A range of
     /// whole B panels (as the convolution callers use) goes two panels at a time through the kernel
@@ -137,7 +138,7 @@ struct PackedGemm {
                 tile(TileArguments(
                     k: kcur, a: aTile, aRowStride: aRowStride, b: b + np * bStride + k0 * Gemm.nr,
                     c: c + row * ldc + np * cStride, ldc: ldc, accumulate: k0 > 0, finish: finish,
-                    rowBias: rowBias.map { $0 + row }, colBias: colBias.map { $0 + col }, relu: relu, upper: upper, activation: residual == nil ? post : nil),
+                    rowBias: rowBias.map { $0 + row }, colBias: colBias.map { $0 + col }, relu: relu, upper: upper, activation: tileActivation),
                      rows: min(Gemm.mr, m - row), cols: min(Gemm.nr, n - col))
                 if finish { epilogue(row: row, col: col, columns: Gemm.nr) }
             }
@@ -161,7 +162,7 @@ struct PackedGemm {
                         TileArguments(
                             k: kcur, a: a + mp * k * Gemm.mr + k0 * Gemm.mr, aRowStride: 0, b: b + p * bStride + k0 * Gemm.nr,
                             c: c + row * ldc + p * cStride, ldc: ldc, accumulate: k0 > 0, finish: finish,
-                            rowBias: rowBias.map { $0 + row }, colBias: colBias.map { $0 + p * Gemm.nr }, relu: relu, upper: upper, activation: residual == nil ? post : nil)
+                            rowBias: rowBias.map { $0 + row }, colBias: colBias.map { $0 + p * Gemm.nr }, relu: relu, upper: upper, activation: tileActivation)
                     }
                     if both && rows == Gemm.mr {
                         pair(arguments(np), b + (np + 1) * bStride + k0 * Gemm.nr, c + row * ldc + (np + 1) * cStride,
@@ -199,7 +200,7 @@ struct PackedGemm {
                     let t = TileArguments(
                         k: kcur, a: aTile, aRowStride: aRowStride, b: b + np * bStride + k0 * Gemm.nr,
                         c: c + row * ldc + np * Gemm.nr, ldc: ldc, accumulate: k0 > 0, finish: finish,
-                        rowBias: rowBias.map { $0 + row }, colBias: colBias.map { $0 + np * Gemm.nr }, relu: relu, upper: upper, activation: residual == nil ? post : nil)
+                        rowBias: rowBias.map { $0 + row }, colBias: colBias.map { $0 + np * Gemm.nr }, relu: relu, upper: upper, activation: tileActivation)
                     let pair = rows == Gemm.mr && np + 1 < bPanels.upperBound && n - np * Gemm.nr >= 2 * Gemm.nr ? kernels.tilePair : nil
                     if let pair {
                         pair(t, t.b + bStride, t.c + Gemm.nr, t.colBias.map { $0 + Gemm.nr })
@@ -235,19 +236,10 @@ struct PackedGemm {
     /// `residual`, then `post`, over the valid part of the finished tile(s) at (`row`, `col`), `columns` wide.
     @inline(__always)
     private func epilogue(row: Int, col: Int, columns: Int) {
-        guard let residual else { return }  // `post` alone runs in the tile (`TileArguments.activation`)
+        guard let residual else { return }  // `post` alone runs in the tile (`tileActivation`)
         let count = min(columns, n - col)
         for r in row..<min(row + Gemm.mr, m) {
-            let y = c + r * ldc + col, shortcut = residual + r * ldc + col
-            if post == .relu {  // ResNet's add → relu in one pass
-                for j in 0..<count {
-                    let v = y[j] + shortcut[j]
-                    y[j] = v < 0 ? 0 : v
-                }
-                continue
-            }
-            for j in 0..<count { y[j] += shortcut[j] }
-            if let post { kernels.activate(post, y, y, count) }
+            kernels.addResidual(c + r * ldc + col, residual + r * ldc + col, count: count, then: post)
         }
     }
 

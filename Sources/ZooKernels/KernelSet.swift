@@ -64,6 +64,21 @@ public enum KernelSet: String, CaseIterable, Sendable {
 }
 
 extension KernelTable {
+    /// The residual epilogue of a convolution: `y[i] = post(y[i] + shortcut[i])` for `count` elements
+    /// — ResNet's add → ReLU in one pass, any other activation through `activate`.
+    @inline(__always)
+    func addResidual(_ y: UnsafeMutablePointer<Float>, _ shortcut: UnsafePointer<Float>, count: Int, then post: Activation?) {
+        if post == .relu {
+            for i in 0..<count {
+                let v = y[i] + shortcut[i]
+                y[i] = v < 0 ? 0 : v
+            }
+            return
+        }
+        for i in 0..<count { y[i] += shortcut[i] }
+        if let post { activate(post, y, y, count) }
+    }
+
     /// `activate` over a whole tensor of `count` elements, in parallel chunks.
     public func activate(_ activation: Activation, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count: Int,
                          pool: ThreadPool) {

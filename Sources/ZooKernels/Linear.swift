@@ -1,5 +1,5 @@
 /// `y[batch, out] = x[batch, in] · Wᵀ + b` (torch.nn.Linear) with an optional fused activation
-/// (ReLU in registers, the others on the finished rows).
+/// (ReLU / ReLU6 in registers; the others on the tile's accumulators, or on the rows at batch 1).
 ///
 /// The weights stay row-major `[out, in]` — never packed. They are used where they are, or (for a
 /// mapped checkpoint) moved into huge-page memory with the file's pages released as they are
@@ -45,10 +45,10 @@ public final class LinearKernel: @unchecked Sendable {
         self.inFeatures = inFeatures
         self.outFeatures = outFeatures
         self.activation = activation
-        switch activation {
-        case .relu?: (relu, upper, post) = (true, .infinity, nil)
-        case let .clip(low, high)? where low == 0 && high > 0: (relu, upper, post) = (true, high, nil)
-        default: (relu, upper, post) = (false, .infinity, activation)
+        if let b = activation?.bounds, b.low == 0, b.high > 0 {
+            (relu, upper, post) = (true, b.high, nil)
+        } else {
+            (relu, upper, post) = (false, .infinity, activation)
         }
         self.kernels = kernels
         table = kernels.table

@@ -39,6 +39,16 @@ public enum Activation: Sendable, Equatable {
         }
     }
 
+    /// The activation as clamp bounds (ReLU: 0…+∞, Clip: low…high), or nil: what kernels apply in
+    /// registers or as a clamp (ReLU6 is 0…6).
+    public var bounds: (low: Float, high: Float)? {
+        switch self {
+        case .relu: (0, .infinity)
+        case let .clip(low, high): (low, high)
+        default: nil
+        }
+    }
+
     /// The activation of one value.
     @inline(__always)
     public func callAsFunction(_ x: Float) -> Float {

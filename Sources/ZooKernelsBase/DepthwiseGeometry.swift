@@ -1,4 +1,4 @@
-/// How a depthwise convolution of one channel plane is laid out for `KernelTable.depthwisePlane`.
+/// How a depthwise convolution of one channel plane is laid out for `KernelTable.depthwisePlanes`.
 ///
 /// The padded input plane is split into `strideH × strideW` phase planes (phase (py, px) holds the
 /// padded pixels (qy·strideH + py, qx·strideW + px)), each `rows × width`. Then every tap (ky, kx)

@@ -21,19 +21,11 @@ func activate(_ a: Activation, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePoin
             for j in 0..<(count - i) { y[i + j] = out[j] }
         }
     }
-    switch a {
-    case .relu: run { $0.replacing(with: 0, where: $0 .< 0) }
-    case let .clip(low, high): run { clamp($0, low, high) }
-    case .sigmoid: run { sigmoidVector($0) }
-    case .silu: run { $0 * sigmoidVector($0) }
-    case .hardSwish: run { $0 * clamp($0 / 6 + 0.5, 0, 1) }
-    case let .hardSigmoid(alpha, beta): run { clamp(alpha * $0 + beta, 0, 1) }
-    case .gelu: run { geluVector($0) }
-    }
+    run { activateVector(a, $0) }
 }
 
-/// The activation of 8 lanes — exactly what `activate` computes for them (the GEMM tiles apply it
-/// to their accumulators before storing).
+/// The activation of 8 lanes: `activate`'s arithmetic, which the GEMM tiles also apply to their
+/// accumulators before storing.
 @inline(__always)
 func activateVector(_ a: Activation, _ v: Vec) -> Vec {
     switch a {

@@ -45,8 +45,9 @@ struct Compiler {
         while index < nodes.count {
             let node = nodes[index]
             var lowering: Lowering?
-            let offer = fuse && node.outputs.count == 1 ? fusable(after: index, consumers: consumers) : Offer()
+            var offer = Offer()
             if lowerable(node) {
+                if fuse && node.outputs.count == 1 { offer = fusable(after: index, consumers: consumers) }
                 let context = LoweringContext(node: node, inputs: node.inputs.map { graph.values[$0]! }, kernels: kernels,
                                               offer: offer.offer, constants: { graph.initializer($0) })
                 do throws(OpFailure) { lowering = try node.op.lower(context) } catch {

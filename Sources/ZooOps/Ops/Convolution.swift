@@ -120,7 +120,7 @@ extension Op {
             let activation = offer.residual == nil || residual != nil ? offer.activation : nil
             // A 1×1 convolution of a small image (as the graph declares it) tiles pixels × channels.
             let x = context.inputs[0].shape
-            let smallImage = x.count == 4 && x[2].value.map { h in x[3].value.map { w in h <= 32 && w <= 32 } ?? false } ?? false
+            let smallImage = x.count == 4 && (x[2].value ?? .max) <= 32 && (x[3].value ?? .max) <= 32
             let epilogue = (batchNorm != nil ? " +bn" : "") + (residual != nil ? " +add" : "") + (activation.map { " +" + $0.name } ?? "")
             func build(_ w: UnsafePointer<Float>, _ b: UnsafePointer<Float>?) -> any StepKernel {
                 if depthwise, let kernel = DepthwiseConvKernel(shape: s, weights: w, bias: b, activation: activation, kernels: kernels) {
