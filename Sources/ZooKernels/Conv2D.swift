@@ -1,6 +1,6 @@
 /// Convolution as a packed GEMM, with weights packed (or Winograd-transformed) once at
 /// construction and an optional fused epilogue: bias, a residual, an activation (on the tile's
-/// accumulators when no residual comes first). Four methods (`Method`):
+/// accumulators, after the residual where the tile adds it — im2col). Four methods (`Method`):
 /// - **im2col**: per image and group, `C[outCh/g × outH·outW] = W[outCh/g × K] · col[K × outH·outW]`
 ///   with `K = inCh/g · kH · kW` ordered (channel, ky, kx) like PyTorch's weight layout. Per image, each
 ///   parallel item owns a range of 16-pixel B panels: it writes their im2col rows (zero padding
@@ -37,9 +37,10 @@ public final class Conv2DKernel: @unchecked Sendable {
         /// Winograd F(2×2, 3×3) or F(2×2, 5×5) (3×3 or 5×5, stride 1, no dilation).
         case winograd
         /// 1×1, stride 1, unpadded: tiles of 6 pixels × 16 (or 32) output channels, A read in place
-        /// from the flat input planes, B the packed weights (`runPixelTiles`) — for small images
-        /// (ResNet's and MobileNet's 14×14 and 7×7 stages), where im2col's 16-pixel panels waste
-        /// columns (49 = 3·16 + 1) and every panel range reads all the weights. Bit-identical to im2col.
+        /// from the flat input planes, B the packed weights (`runPixelTiles`) — for 1×1 convolutions
+        /// that reduce channels (the scatter to NCHW is cheap next to the reduction) and for tiny
+        /// images (7×7), where im2col's 16-pixel panels waste columns (49 = 3·16 + 1). Bit-identical
+        /// to im2col.
         case pixelTiles
 
         /// Whether `pixelTiles` applies to `shape`.
@@ -68,9 +69,11 @@ public final class Conv2DKernel: @unchecked Sendable {
     ///   - kernels: a set from `KernelSet.supported`.
     ///   - method: nil picks Winograd for 3×3 and 5×5 stride-1 convolutions with at least 16 input channels
     ///     per group (where it does fewer multiplies than im2col and its transforms pay off), the
-    ///     implicit GEMM for horizontally strided ones (no strided im2col copies), im2col otherwise;
+    ///     implicit GEMM for horizontally strided ones (no strided im2col copies), pixel tiles for 1×1
+    ///     stride-1 unpadded ones with no more output than input channels per group, im2col otherwise;
     ///     `.winograd` on a shape it does not apply to falls back to the default of the others,
-    ///     `.pixelTiles` (for small images: the caller knows the size) to the default.
+    ///     `.pixelTiles` (also right for expanding 1×1 convolutions of tiny images, where im2col's
+    ///     16-pixel panels waste columns: the caller knows the size) to the default.
     public init(shape: Conv2DShape, weights: UnsafePointer<Float>, bias: UnsafePointer<Float>?, activation: Activation?,
                 residual: Bool = false, kernels: KernelSet = .active, method: Method? = nil) {
         shape.validate()
@@ -87,7 +90,13 @@ public final class Conv2DKernel: @unchecked Sendable {
         // 6-pixel tiles and their scatter). Measured on Zen 4; 7×7 stems stay implicit.
         let pointwise = shape.kernelH == 1 && shape.kernelW == 1
         let rgbStem = shape.groupInChannels <= 3 && shape.kernelH * shape.kernelW <= 9
-        let direct: Method = shape.strideW > 1 && !pointwise && !rgbStem ? .implicitGemm : .im2col
+        // 1×1 convolutions that reduce at least as many channels as they produce (ResNet's and
+        // MobileNet's bottleneck entries and projections) go through pixel tiles: their weights are
+        // the tile's B panels and the scatter to NCHW costs little next to the long reduction; the
+        // expanding ones write im2col's channel rows directly (measured on Zen 4:
+        // BenchmarkTests.testPointwiseShapes).
+        let reducing = Method.pixelTilesApply(to: shape) && shape.groupInChannels >= shape.groupOutChannels
+        let direct: Method = reducing ? .pixelTiles : shape.strideW > 1 && !pointwise && !rgbStem ? .implicitGemm : .im2col
         let winogradApplies = WinogradConv.applies(to: shape)
         let automatic: Method = winogradApplies && shape.groupInChannels >= 16 ? .winograd : direct
         switch method ?? automatic {
@@ -96,8 +105,9 @@ public final class Conv2DKernel: @unchecked Sendable {
         case let chosen: self.method = chosen
         }
         // ReLU and ReLU6 in the tile's registers (Winograd's output transform has ReLU only), unless a
-        // residual must be added first; any other activation after the bias (and residual).
-        if !residual, let b = activation?.bounds, b.low == 0, b.high > 0, b.high == .infinity || self.method != .winograd {
+        // residual must be added first outside the tile (im2col's tiles add it in their registers);
+        // any other activation after the bias (and residual).
+        if !residual || self.method == .im2col, let b = activation?.bounds, b.low == 0, b.high > 0, b.high == .infinity || self.method != .winograd {
             (relu, upper, post) = (true, b.high, nil)
         } else {
             (relu, upper, post) = (false, .infinity, activation)

@@ -103,16 +103,33 @@ struct PackedGemm {
     var upper: Float = .infinity
     /// Any other activation, applied to each tile as it is finished (while it is in L1).
     var post: Activation? = nil
-    /// Added to each finished tile before `post` (ResNet's shortcut): laid out like `c` (same ldc).
+    /// Added to each finished tile after the bias, before `relu` and `post` (ResNet's shortcut), in
+    /// the tile's registers (`TileArguments.residual`): laid out like `c` (same ldc).
     var residual: UnsafePointer<Float>? = nil
-    /// `post` runs on the tile's accumulators unless a residual must be added first.
-    var tileActivation: Activation? { residual == nil ? post : nil }
     /// Depth of a k block: `Gemm.kc` keeps a B sliver in L1; a single B panel (small n) may use the
     /// whole k, so each A row streams from memory in one pass.
     var kBlock = Gemm.kc
 
     var mPanels: Int { Gemm.panelCount(m, width: Gemm.mr) }
     var nPanels: Int { Gemm.panelCount(n, width: Gemm.nr) }
+
+    /// The tile at output row `row`, B panel `np`, over the k block `k0 ..< k0 + kcur`; A at `aTile`.
+    @inline(__always)
+    private func arguments(_ aTile: UnsafePointer<Float>, row: Int, panel np: Int, k0: Int, kcur: Int) -> TileArguments {
+        let finish = k0 + kcur == k, col = np * Gemm.nr
+        var t = TileArguments(
+            k: kcur, a: aTile, aRowStride: aRowStride, b: b + np * k * Gemm.nr + k0 * Gemm.nr, c: c + row * ldc + col, ldc: ldc,
+            accumulate: k0 > 0, finish: finish, rowBias: rowBias.map { $0 + row }, colBias: colBias.map { $0 + col },
+            relu: relu, upper: upper, activation: post)
+        if finish { t.residual = residual.map { $0 + row * ldc + col } }
+        return t
+    }
+
+    /// A at output row `row` (a panel or, row-major, the row or the padded tail), from k index `k0`.
+    @inline(__always)
+    private func aTile(row: Int, k0: Int) -> UnsafePointer<Float> {
+        aRowStride == 0 ? a + row * k + k0 * Gemm.mr : (m - row < Gemm.mr ? aTail! : a + row * aRowStride) + k0
+    }
 
     /// Computes the output tiles `tiles` (each over the whole k range, block by block). A range of
     /// whole B panels (as the convolution callers use) goes two panels at a time through the kernel
@@ -125,22 +142,13 @@ struct PackedGemm {
             computePanels((tiles.lowerBound / mPanels)..<(tiles.upperBound / mPanels), pair)
             return
         }
-        let bStride = k * Gemm.nr, cStride = Gemm.nr
         var k0 = 0
         while k0 < k {
             let kcur = min(kBlock, k - k0)
-            let finish = k0 + kcur == k
             for t in tiles {
-                let np = t / mPanels, mp = t - np * mPanels
-                let row = mp * Gemm.mr, col = np * Gemm.nr
-                let aTile = aRowStride == 0 ? a + mp * k * Gemm.mr + k0 * Gemm.mr
-                    : (m - row < Gemm.mr ? aTail! : a + row * aRowStride) + k0
-                tile(TileArguments(
-                    k: kcur, a: aTile, aRowStride: aRowStride, b: b + np * bStride + k0 * Gemm.nr,
-                    c: c + row * ldc + np * cStride, ldc: ldc, accumulate: k0 > 0, finish: finish,
-                    rowBias: rowBias.map { $0 + row }, colBias: colBias.map { $0 + col }, relu: relu, upper: upper, activation: tileActivation),
-                     rows: min(Gemm.mr, m - row), cols: min(Gemm.nr, n - col))
-                if finish { epilogue(row: row, col: col, columns: Gemm.nr) }
+                let np = t / mPanels, row = (t - np * mPanels) * Gemm.mr
+                tile(arguments(aTile(row: row, k0: k0), row: row, panel: np, k0: k0, kcur: kcur),
+                     rows: min(Gemm.mr, m - row), cols: min(Gemm.nr, n - np * Gemm.nr))
             }
             k0 += kcur
         }
@@ -148,31 +156,22 @@ struct PackedGemm {
 
     /// `computeTiles` for whole B panels `panels`, two at a time with `pair` where both are full.
     private func computePanels(_ panels: Range<Int>, _ pair: KernelTable.PairTile) {
-        let bStride = k * Gemm.nr, cStride = Gemm.nr
         var k0 = 0
         while k0 < k {
             let kcur = min(kBlock, k - k0)
-            let finish = k0 + kcur == k
             var np = panels.lowerBound
             while np < panels.upperBound {
                 let both = np + 1 < panels.upperBound && n - np * Gemm.nr >= 2 * Gemm.nr
                 for mp in 0..<mPanels {
-                    let row = mp * Gemm.mr, rows = min(Gemm.mr, m - row)
-                    func arguments(_ p: Int) -> TileArguments {
-                        TileArguments(
-                            k: kcur, a: a + mp * k * Gemm.mr + k0 * Gemm.mr, aRowStride: 0, b: b + p * bStride + k0 * Gemm.nr,
-                            c: c + row * ldc + p * cStride, ldc: ldc, accumulate: k0 > 0, finish: finish,
-                            rowBias: rowBias.map { $0 + row }, colBias: colBias.map { $0 + p * Gemm.nr }, relu: relu, upper: upper, activation: tileActivation)
-                    }
+                    let row = mp * Gemm.mr, rows = min(Gemm.mr, m - row), a = aTile(row: row, k0: k0)
                     if both && rows == Gemm.mr {
-                        pair(arguments(np), b + (np + 1) * bStride + k0 * Gemm.nr, c + row * ldc + (np + 1) * cStride,
-                             colBias.map { $0 + (np + 1) * Gemm.nr })
+                        let t = arguments(a, row: row, panel: np, k0: k0, kcur: kcur)
+                        pair(t, t.b + k * Gemm.nr, t.c + Gemm.nr, t.colBias.map { $0 + Gemm.nr })
                     } else {
                         for p in np..<(both ? np + 2 : np + 1) {
-                            tile(arguments(p), rows: rows, cols: min(Gemm.nr, n - p * Gemm.nr))
+                            tile(arguments(a, row: row, panel: p, k0: k0, kcur: kcur), rows: rows, cols: min(Gemm.nr, n - p * Gemm.nr))
                         }
                     }
-                    if finish { epilogue(row: row, col: np * Gemm.nr, columns: (both ? 2 : 1) * Gemm.nr) }
                 }
                 np += both ? 2 : 1
             }
@@ -187,29 +186,21 @@ struct PackedGemm {
     /// few hundred rows, a convolution of a small image), where `computeTiles` over ranges of B
     /// panels would read all of A once per range. Same per-tile arithmetic as `computeTiles`.
     func computeBlock(aPanels: Range<Int>, bPanels: Range<Int>) {
-        let bStride = k * Gemm.nr
         var k0 = 0
         while k0 < k {
-            let kcur = min(kBlock, k - k0), finish = k0 + kcur == k
+            let kcur = min(kBlock, k - k0)
             for mp in aPanels {
-                let row = mp * Gemm.mr, rows = min(Gemm.mr, m - row)
-                let aTile = aRowStride == 0 ? a + mp * k * Gemm.mr + k0 * Gemm.mr
-                    : (m - row < Gemm.mr ? aTail! : a + row * aRowStride) + k0
+                let row = mp * Gemm.mr, rows = min(Gemm.mr, m - row), a = aTile(row: row, k0: k0)
                 var np = bPanels.lowerBound
                 while np < bPanels.upperBound {
-                    let t = TileArguments(
-                        k: kcur, a: aTile, aRowStride: aRowStride, b: b + np * bStride + k0 * Gemm.nr,
-                        c: c + row * ldc + np * Gemm.nr, ldc: ldc, accumulate: k0 > 0, finish: finish,
-                        rowBias: rowBias.map { $0 + row }, colBias: colBias.map { $0 + np * Gemm.nr }, relu: relu, upper: upper, activation: tileActivation)
-                    let pair = rows == Gemm.mr && np + 1 < bPanels.upperBound && n - np * Gemm.nr >= 2 * Gemm.nr ? kernels.tilePair : nil
-                    if let pair {
-                        pair(t, t.b + bStride, t.c + Gemm.nr, t.colBias.map { $0 + Gemm.nr })
+                    let t = arguments(a, row: row, panel: np, k0: k0, kcur: kcur)
+                    if rows == Gemm.mr && np + 1 < bPanels.upperBound && n - np * Gemm.nr >= 2 * Gemm.nr, let pair = kernels.tilePair {
+                        pair(t, t.b + k * Gemm.nr, t.c + Gemm.nr, t.colBias.map { $0 + Gemm.nr })
+                        np += 2
                     } else {
                         tile(t, rows: rows, cols: min(Gemm.nr, n - np * Gemm.nr))
+                        np += 1
                     }
-                    let done = pair == nil ? 1 : 2
-                    if finish { epilogue(row: row, col: np * Gemm.nr, columns: done * Gemm.nr) }
-                    np += done
                 }
             }
             k0 += kcur
@@ -233,26 +224,18 @@ struct PackedGemm {
         }
     }
 
-    /// `residual`, then `post`, over the valid part of the finished tile(s) at (`row`, `col`), `columns` wide.
-    @inline(__always)
-    private func epilogue(row: Int, col: Int, columns: Int) {
-        guard let residual else { return }  // `post` alone runs in the tile (`tileActivation`)
-        let count = min(columns, n - col)
-        for r in row..<min(row + Gemm.mr, m) {
-            kernels.addResidual(c + r * ldc + col, residual + r * ldc + col, count: count, then: post)
-        }
-    }
-
     /// A tile of at most 6×16 valid elements: full tiles go straight to the kernel; edge tiles run it
-    /// on a 6×16 scratch tile on the stack and copy the valid part in and out. Row-major A must have
-    /// 6 readable rows (callers pad), and padded bias entries must exist.
+    /// on a 6×16 scratch tile on the stack (the residual's valid part copied beside it) and copy the
+    /// valid part in and out. Row-major A must have 6 readable rows (callers pad), and padded bias
+    /// entries must exist.
     @inline(__always)
     private func tile(_ t: TileArguments, rows: Int, cols: Int) {
         if rows == Gemm.mr && cols == Gemm.nr {
             kernels.tile(t)
             return
         }
-        withUnsafeTemporaryAllocation(of: Float.self, capacity: Gemm.mr * Gemm.nr) { scratch in
+        let size = Gemm.mr * Gemm.nr
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: 2 * size) { scratch in
             guard let s = scratch.baseAddress else { return }
             if t.accumulate {
                 for r in 0..<rows { for j in 0..<cols { s[r * Gemm.nr + j] = t.c[r * t.ldc + j] } }
@@ -260,6 +243,11 @@ struct PackedGemm {
             var edge = t
             edge.c = s
             edge.ldc = Gemm.nr
+            if let residual = t.residual {
+                (s + size).initialize(repeating: 0, count: size)
+                for r in 0..<rows { for j in 0..<cols { s[size + r * Gemm.nr + j] = residual[r * t.ldc + j] } }
+                edge.residual = UnsafePointer(s + size)
+            }
             kernels.tile(edge)
             for r in 0..<rows { for j in 0..<cols { t.c[r * t.ldc + j] = s[r * Gemm.nr + j] } }
         }

@@ -167,8 +167,9 @@ public struct KernelTable: Sendable {
 ///
 /// **Accumulation order.** Each element is one chain of multiply-adds over `kk = 0..<k` in order,
 /// starting from +0 or, with `accumulate`, from the value in C (a previous k block, parked exactly).
-/// With `finish`, `rowBias[0..<6]` / `colBias[0..<16]` are added after the chain, then ReLU (which
-/// keeps NaN) and, with it, the cap at `upper` (ReLU6; NaN kept). So an element's value does not depend on tiling or on how threads split the tiles.
+/// With `finish`, `rowBias[0..<6]` / `colBias[0..<16]` are added after the chain, then `residual`,
+/// then ReLU (which keeps NaN) and, with it, the cap at `upper` (ReLU6; NaN kept), then `activation`.
+/// So an element's value does not depend on tiling or on how threads split the tiles.
 public struct TileArguments {
     public var k: Int
     public var a: UnsafePointer<Float>
@@ -194,6 +195,10 @@ public struct TileArguments {
     /// are contiguous at `a + kk · aColumnStride` (a 1×1 convolution's input planes read in place).
     /// `aRowStride` is ignored.
     public var aColumnStride = 0
+    /// With `finish`: 6 rows of 16 floats laid out like C (row stride `ldc`), added after the bias
+    /// and before the activations (ResNet's shortcut) — `(chain + bias) + residual`, one rounding
+    /// each, as an Add node after the convolution computes it.
+    public var residual: UnsafePointer<Float>? = nil
 
     @inlinable
     public init(k: Int, a: UnsafePointer<Float>, aRowStride: Int, b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>,

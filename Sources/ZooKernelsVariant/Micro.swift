@@ -108,6 +108,14 @@ private func tile6x16Body(_ t: TileArguments, rowStride: Int, step: Int, offsets
             c00 += b0; c01 += b1; c10 += b0; c11 += b1; c20 += b0; c21 += b1
             c30 += b0; c31 += b1; c40 += b0; c41 += b1; c50 += b0; c51 += b1
         }
+        if let r = t.residual {
+            c00 += load(r); c01 += load(r + 8)
+            c10 += load(r + ldc); c11 += load(r + ldc + 8)
+            c20 += load(r + 2 * ldc); c21 += load(r + 2 * ldc + 8)
+            c30 += load(r + 3 * ldc); c31 += load(r + 3 * ldc + 8)
+            c40 += load(r + 4 * ldc); c41 += load(r + 4 * ldc + 8)
+            c50 += load(r + 5 * ldc); c51 += load(r + 5 * ldc + 8)
+        }
         if t.relu {
             c00 = rectify(c00); c01 = rectify(c01); c10 = rectify(c10); c11 = rectify(c11)
             c20 = rectify(c20); c21 = rectify(c21); c30 = rectify(c30); c31 = rectify(c31)
@@ -246,6 +254,14 @@ private func tile6x32Body(_ t: TileArguments, _ bNext: UnsafePointer<Float>, _ c
             let x = load16(colBias), y = load16(colBiasNext)
             c0 += x; c1 += x; c2 += x; c3 += x; c4 += x; c5 += x
             d0 += y; d1 += y; d2 += y; d3 += y; d4 += y; d5 += y
+        }
+        if let r = t.residual {
+            // Laid out like C: the second panel's rows sit where `cNext` sits relative to `c`.
+            let s = UnsafePointer<Float>(r) + (d - c)
+            c0 += load16(r); c1 += load16(r + ldc); c2 += load16(r + 2 * ldc)
+            c3 += load16(r + 3 * ldc); c4 += load16(r + 4 * ldc); c5 += load16(r + 5 * ldc)
+            d0 += load16(s); d1 += load16(s + ldc); d2 += load16(s + 2 * ldc)
+            d3 += load16(s + 3 * ldc); d4 += load16(s + 4 * ldc); d5 += load16(s + 5 * ldc)
         }
         if t.relu {
             c0 = rectify16(c0); c1 = rectify16(c1); c2 = rectify16(c2); c3 = rectify16(c3); c4 = rectify16(c4); c5 = rectify16(c5)

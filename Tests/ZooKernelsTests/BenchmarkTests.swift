@@ -10,7 +10,7 @@ import XCTest
 /// (pooling excluded: it belongs to the executor). Threads: ZOO_BENCH_THREADS (default 2).
 final class BenchmarkTests: XCTestCase {
     enum Layer {
-        case conv(Conv2DShape, inSize: Int)
+        case conv(Conv2DShape, inSize: Int, residual: Bool = false, method: Conv2DKernel.Method? = nil)
         case linear(inFeatures: Int, outFeatures: Int)
     }
 
@@ -45,20 +45,23 @@ final class BenchmarkTests: XCTestCase {
             }
             var made: [UnsafeMutableRawPointer] = []
             switch layer {
-            case let .conv(shape, size):
+            case let .conv(shape, size, withResidual, method):
                 let out = shape.outputSize(inHeight: size, inWidth: size)
                 let weights = buffer(shape.outChannels * shape.reductionSize * 4, fill: true)
                 let bias = buffer(shape.outChannels * 4, fill: true)
                 let kernel = Conv2DKernel(shape: shape, weights: weights.assumingMemoryBound(to: Float.self),
-                                          bias: bias.assumingMemoryBound(to: Float.self), activation: .relu)
+                                          bias: bias.assumingMemoryBound(to: Float.self), activation: .relu,
+                                          residual: withResidual, method: method)
                 let input = buffer(batch * shape.inChannels * size * size * 4, fill: true)
                 let output = buffer(batch * shape.outChannels * out.height * out.width * 4, fill: false)
                 let ws = buffer(kernel.workspaceBytes(batch: batch, inHeight: size, inWidth: size, threads: pool.threadCount), fill: false)
-                made = [weights, bias, input, output, ws]
+                let residual = buffer(batch * shape.outChannels * out.height * out.width * 4, fill: true)
+                made = [weights, bias, input, output, ws, residual]
                 macsPerImage = Double(shape.outChannels * shape.reductionSize * out.height * out.width)
                 run = {
                     kernel.run(input: input.assumingMemoryBound(to: Float.self), output: output.assumingMemoryBound(to: Float.self),
-                               batch: batch, inHeight: size, inWidth: size, workspace: ws, pool: pool)
+                               batch: batch, inHeight: size, inWidth: size, workspace: ws, pool: pool,
+                               residual: withResidual ? UnsafePointer(residual.assumingMemoryBound(to: Float.self)) : nil)
                 }
             case let .linear(inF, outF):
                 let weights = buffer(inF * outF * 4, fill: true)
@@ -143,6 +146,30 @@ final class BenchmarkTests: XCTestCase {
             let whole = Self.time { for layer in stack { layer.run() } }
             print(String(format: "  whole stack: %.2f ms/image (sum of layer bests %.2f ms/image)",
                          whole * 1e3 / Double(batch), sum * 1e3 / Double(batch)))
+        }
+    }
+
+    /// ResNet-50's and MobileNet's 1×1 convolutions, with and without a residual, each method
+    /// that applies (run with `ZOO_BENCH=1`, filter `testPointwiseShapes`).
+    func testPointwiseShapes() throws {
+        let env = ProcessInfo.processInfo.environment
+        try XCTSkipUnless(env["ZOO_BENCH"] == "1", "set ZOO_BENCH=1 to run the kernel benchmark")
+        let pool = ThreadPool(threads: Int(env["ZOO_BENCH_THREADS"] ?? "") ?? 2)
+        let shapes: [(Int, Int, Int)] = [(64, 64, 56), (64, 256, 56), (256, 64, 56), (256, 128, 56), (128, 512, 28), (512, 128, 28),
+                                          (256, 1024, 14), (1024, 256, 14), (512, 2048, 7), (2048, 512, 7), (24, 144, 56), (144, 24, 56),
+                                          (32, 192, 28), (192, 32, 28), (96, 576, 14), (576, 96, 14), (160, 960, 7), (960, 160, 7)]
+        for (cin, cout, size) in shapes {
+            let shape = Conv2DShape(inChannels: cin, outChannels: cout, kernelH: 1, kernelW: 1)
+            var line = String(format: "%4d→%-4d %3d×%-3d", cin, cout, size, size)
+            for residual in [false, true] {
+                for method in [Conv2DKernel.Method.im2col, .pixelTiles] {
+                    let prepared = Prepared(.conv(shape, inSize: size, residual: residual, method: method), batch: 1, pool: pool)
+                    let t = Self.time(prepared.run)
+                    line += String(format: "  %@%@ %6.3f ms %5.1f", method == .im2col ? "col" : "pix", residual ? "+r" : "  ",
+                                   t * 1e3, 2 * prepared.macsPerImage / t / 1e9)
+                }
+            }
+            print(line)
         }
     }
 }

@@ -29,8 +29,8 @@ final class Conv2DTests: XCTestCase {
     func testSmallAndLargeImageSchedules() {
         var rng = SeededRandom(seed: 71)
         let pointwise = Conv2DShape(inChannels: 300, outChannels: 50, kernelH: 1, kernelW: 1)
-        check(pointwise, batch: 2, h: 7, w: 7, rng: &rng)
-        check(pointwise, batch: 1, h: 41, w: 37, rng: &rng)
+        check(pointwise, batch: 2, h: 7, w: 7, method: .im2col, rng: &rng)
+        check(pointwise, batch: 1, h: 41, w: 37, method: .im2col, rng: &rng)
         let grouped = Conv2DShape(inChannels: 64, outChannels: 40, kernelH: 3, kernelW: 3, padTop: 1, padLeft: 1,
                                   padBottom: 1, padRight: 1, groups: 2)
         check(grouped, batch: 2, h: 9, w: 9, method: .im2col, rng: &rng)
@@ -63,6 +63,50 @@ final class Conv2DTests: XCTestCase {
             XCTAssertEqual(Conv2DKernel(shape: padded, weights: w.baseAddress!, bias: nil, activation: nil, method: .pixelTiles).method, .im2col)
             XCTAssertEqual(Conv2DKernel(shape: threeByThree, weights: w.baseAddress!, bias: nil, activation: nil, method: .pixelTiles).method,
                            .winograd)
+        }
+    }
+
+    /// A residual added before the activation (ResNet's shortcut), by every method — in the tile's
+    /// registers (im2col, edge tiles included) or after the scatter (pixel tiles, implicit GEMM) or
+    /// the output transform (Winograd): the reference conv, then `+ residual` and the activation in
+    /// Float; and bit-identical between methods that share the chain of multiply-adds.
+    func testResidualBeforeActivation() {
+        var rng = SeededRandom(seed: 83)
+        let pad1 = (1, 1, 1, 1)
+        let cases: [(Conv2DShape, Int, Int, [Conv2DKernel.Method])] = [
+            (Conv2DShape(inChannels: 40, outChannels: 70, kernelH: 1, kernelW: 1), 9, 11, [.im2col, .pixelTiles]),
+            (Conv2DShape(inChannels: 300, outChannels: 13, kernelH: 1, kernelW: 1), 5, 7, [.im2col, .pixelTiles]),
+            (Conv2DShape(inChannels: 300, outChannels: 13, kernelH: 1, kernelW: 1), 41, 37, [.im2col, .pixelTiles]),  // large-image schedule
+            (Conv2DShape(inChannels: 24, outChannels: 37, kernelH: 3, kernelW: 3, strideH: 2, strideW: 2, padTop: pad1.0,
+                         padLeft: pad1.1, padBottom: pad1.2, padRight: pad1.3), 13, 10, [.im2col, .implicitGemm]),
+            (Conv2DShape(inChannels: 20, outChannels: 18, kernelH: 3, kernelW: 3, padTop: pad1.0, padLeft: pad1.1, padBottom: pad1.2,
+                         padRight: pad1.3), 8, 9, [.winograd]),
+        ]
+        let activations: [Activation?] = [nil, .relu, .clip(low: 0, high: 6), .sigmoid, .silu]
+        for (index, (shape, h, w, methods)) in cases.enumerated() {
+            let batch = 2
+            let (oh, ow) = shape.outputSize(inHeight: h, inWidth: w)
+            let input = [Float].random(batch * shape.inChannels * h * w, &rng)
+            let weights = [Float].random(shape.outChannels * shape.reductionSize, &rng)
+            let bias = [Float].random(shape.outChannels, &rng)
+            let residual = [Float].random(batch * shape.outChannels * oh * ow, &rng).map { $0 * 8 }
+            let conv = referenceConv(shape, input: input, weights: weights, bias: bias, relu: false, batch: batch, h: h, w: w)
+            let magnitude = zip(referenceConv(shape, input: input, weights: weights, bias: bias, relu: false, batch: batch, h: h, w: w,
+                                              absolute: true), residual).map { $0 + abs($1) }
+            for (a, activation) in activations.enumerated() {
+                let expected = zip(conv, residual).map { (y, r) in activation.map { f in f(y + r) } ?? y + r }
+                for set in KernelSet.supported {
+                    var first: [Float]?
+                    for method in methods {
+                        let fast = fastConv(shape, input: input, weights: weights, bias: bias, relu: false, batch: batch, h: h, w: w,
+                                            pool: Self.pool, kernels: set, method: method, residual: residual, activation: activation)
+                        assertClose(fast, expected, magnitude: magnitude, k: shape.reductionSize,
+                                    "case \(index) \(set) \(method) activation \(a)", scale: method == .winograd ? 4 : 1)
+                        if let first { XCTAssertEqual(fast, first, "case \(index) \(set) \(method) vs \(methods[0]) activation \(a)") }
+                        first = first ?? fast
+                    }
+                }
+            }
         }
     }
 

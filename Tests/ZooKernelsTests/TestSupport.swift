@@ -58,10 +58,11 @@ func assertClose(
 /// Runs `Conv2DKernel` and returns its output.
 func fastConv(_ shape: Conv2DShape, input: [Float], weights: [Float], bias: [Float]?, relu: Bool,
               batch: Int, h: Int, w: Int, pool: ThreadPool, kernels: KernelSet,
-              method: Conv2DKernel.Method? = nil) -> [Float] {
+              method: Conv2DKernel.Method? = nil, residual: [Float]? = nil, activation: Activation? = nil) -> [Float] {
     let kernel = weights.withUnsafeBufferPointer { wp in
         withOptionalPointer(bias) { bp in
-            Conv2DKernel(shape: shape, weights: wp.baseAddress!, bias: bp, activation: relu ? .relu : nil, kernels: kernels, method: method)
+            Conv2DKernel(shape: shape, weights: wp.baseAddress!, bias: bp, activation: activation ?? (relu ? .relu : nil),
+                         residual: residual != nil, kernels: kernels, method: method)
         }
     }
     let (oh, ow) = shape.outputSize(inHeight: h, inWidth: w)
@@ -70,8 +71,10 @@ func fastConv(_ shape: Conv2DShape, input: [Float], weights: [Float], bias: [Flo
     input.withUnsafeBufferPointer { ip in
         out.withUnsafeMutableBufferPointer { op in
             ws.withUnsafeMutableBytes { wsp in
-                kernel.run(input: ip.baseAddress!, output: op.baseAddress!, batch: batch, inHeight: h, inWidth: w,
-                           workspace: wsp.baseAddress!, pool: pool)
+                withOptionalPointer(residual) { rp in
+                    kernel.run(input: ip.baseAddress!, output: op.baseAddress!, batch: batch, inHeight: h, inWidth: w,
+                               workspace: wsp.baseAddress!, pool: pool, residual: rp)
+                }
             }
         }
     }
