@@ -36,20 +36,32 @@ public final class Conv2DKernel: @unchecked Sendable {
         case implicitGemm
         /// Winograd F(2×2, 3×3) or F(2×2, 5×5) (3×3 or 5×5, stride 1, no dilation).
         case winograd
-        /// 1×1, stride 1, unpadded: tiles of 6 pixels × 16 (or 32) output channels, A read in place
-        /// from the flat input planes, B the packed weights (`runPixelTiles`) — for 1×1 convolutions
-        /// that reduce channels (the scatter to NCHW is cheap next to the reduction) and for tiny
-        /// images (7×7), where im2col's 16-pixel panels waste columns (49 = 3·16 + 1). Bit-identical
+        /// Tiles of 6 output pixels × 16 (or 32) output channels, B the packed weights, A the
+        /// im2col matrix read column-major: in place in the input planes for 1×1, stride-1,
+        /// unpadded convolutions, else the image's im2col matrix (K rows of all output pixels)
+        /// written to the workspace first (`runPixelTiles`). For 1×1 convolutions that reduce
+        /// channels (the scatter to NCHW is cheap next to the reduction), tiny images (7×7), where
+        /// im2col's 16-pixel panels waste columns (49 = 3·16 + 1), and strided convolutions into
+        /// narrow outputs, where the implicit GEMM's tiles (within one output row) do. Bit-identical
         /// to im2col.
         case pixelTiles
 
-        /// Whether `pixelTiles` applies to `shape`.
-        static func pixelTilesApply(to shape: Conv2DShape) -> Bool {
+        /// Whether pixel tiles read `shape`'s input in place (1×1, stride 1, unpadded).
+        static func readsInPlace(_ shape: Conv2DShape) -> Bool {
             shape.kernelH == 1 && shape.kernelW == 1 && shape.strideH == 1 && shape.strideW == 1
                 && shape.padTop == 0 && shape.padLeft == 0 && shape.padBottom == 0 && shape.padRight == 0
         }
     }
     public let method: Method
+
+    /// The method for `shape` on images of about `inHeight × inWidth` (as a graph declares them; nil
+    /// when unknown) where the size changes the choice, else nil (`init`'s default): pixel tiles for
+    /// expanding 1×1 convolutions of tiny images (≤ 8×8), where im2col's 16-pixel panels would waste
+    /// up to a quarter of their columns (49 = 3·16 + 1).
+    public static func preferredMethod(for shape: Conv2DShape, inHeight: Int?, inWidth: Int?) -> Method? {
+        guard let inHeight, let inWidth else { return nil }
+        return Method.readsInPlace(shape) && inHeight <= 8 && inWidth <= 8 ? .pixelTiles : nil
+    }
     /// The Winograd algorithm used, when `method` is `.winograd`.
     public var winogradTransform: WinogradTransform? { winograd?.transform }
     /// Weights, group after group: im2col — 6-row A panels (`mPanels · 6 · K` floats per group);
@@ -68,12 +80,11 @@ public final class Conv2DKernel: @unchecked Sendable {
     ///   - residual: `run` takes a tensor of the output's shape to add before the activation.
     ///   - kernels: a set from `KernelSet.supported`.
     ///   - method: nil picks Winograd for 3×3 and 5×5 stride-1 convolutions with at least 16 input channels
-    ///     per group (where it does fewer multiplies than im2col and its transforms pay off), the
-    ///     implicit GEMM for horizontally strided ones (no strided im2col copies), pixel tiles for 1×1
-    ///     stride-1 unpadded ones with no more output than input channels per group, im2col otherwise;
-    ///     `.winograd` on a shape it does not apply to falls back to the default of the others,
-    ///     `.pixelTiles` (also right for expanding 1×1 convolutions of tiny images, where im2col's
-    ///     16-pixel panels waste columns: the caller knows the size) to the default.
+    ///     per group (where it does fewer multiplies than im2col and its transforms pay off), pixel
+    ///     tiles for 1×1 stride-1 unpadded ones with no more output than input channels per group and
+    ///     for strided ones but 1×1 ones and RGB stems, the implicit GEMM for RGB stems larger than
+    ///     3×3, im2col otherwise (see `preferredMethod` for what the image size adds); `.winograd` on a
+    ///     shape it does not apply to falls back to the default of the others.
     public init(shape: Conv2DShape, weights: UnsafePointer<Float>, bias: UnsafePointer<Float>?, activation: Activation?,
                 residual: Bool = false, kernels: KernelSet = .active, method: Method? = nil) {
         shape.validate()
@@ -84,24 +95,32 @@ public final class Conv2DKernel: @unchecked Sendable {
         table = kernels.table
         let k = shape.reductionSize, mg = shape.groupOutChannels
         mPanels = Gemm.panelCount(mg, width: Gemm.mr)
-        // Strided 1×1 convolutions (ResNet's downsampling shortcuts) too take im2col: their columns
-        // are just every other input pixel, a quarter of the input; so do 3×3 stems of RGB images
-        // (MobileNet's, SqueezeNet's: 27 rows of im2col cost less than the implicit GEMM's
-        // 6-pixel tiles and their scatter). Measured on Zen 4; 7×7 stems stay implicit.
+        // Measured on Zen 4 (BenchmarkTests.testPointwiseShapes, testStridedShapes):
+        // - 1×1 convolutions that reduce at least as many channels as they produce (ResNet's and
+        //   MobileNet's bottleneck entries and projections) take pixel tiles: their weights are the
+        //   tile's B panels and the scatter to NCHW costs little next to the long reduction;
+        //   expanding ones write im2col's channel rows directly;
+        // - strided convolutions but 1×1 ones and RGB stems take pixel tiles over their im2col matrix
+        //   (ResNet's 3×3/2: 170-180 GFLOP/s against the implicit GEMM's 100-157, whose tiles stay
+        //   within one output row); strided 1×1 ones (downsampling shortcuts, which carry the
+        //   residual) im2col: their columns are a quarter of the input;
+        // - RGB stems: 3×3 ones im2col (27 rows cost less than any tiling's overhead), larger ones
+        //   (7×7/2, AlexNet's 11×11/4) the implicit GEMM.
         let pointwise = shape.kernelH == 1 && shape.kernelW == 1
-        let rgbStem = shape.groupInChannels <= 3 && shape.kernelH * shape.kernelW <= 9
-        // 1×1 convolutions that reduce at least as many channels as they produce (ResNet's and
-        // MobileNet's bottleneck entries and projections) go through pixel tiles: their weights are
-        // the tile's B panels and the scatter to NCHW costs little next to the long reduction; the
-        // expanding ones write im2col's channel rows directly (measured on Zen 4:
-        // BenchmarkTests.testPointwiseShapes).
-        let reducing = Method.pixelTilesApply(to: shape) && shape.groupInChannels >= shape.groupOutChannels
-        let direct: Method = reducing ? .pixelTiles : shape.strideW > 1 && !pointwise && !rgbStem ? .implicitGemm : .im2col
+        let strided = shape.strideW > 1 || shape.strideH > 1
+        let direct: Method = if Method.readsInPlace(shape) && shape.groupInChannels >= shape.groupOutChannels {
+            .pixelTiles
+        } else if !strided || pointwise {
+            .im2col
+        } else if shape.groupInChannels > 3 {
+            .pixelTiles
+        } else {
+            shape.kernelH * shape.kernelW <= 9 ? .im2col : .implicitGemm
+        }
         let winogradApplies = WinogradConv.applies(to: shape)
         let automatic: Method = winogradApplies && shape.groupInChannels >= 16 ? .winograd : direct
         switch method ?? automatic {
         case .winograd where !winogradApplies: self.method = direct
-        case .pixelTiles where !Method.pixelTilesApply(to: shape): self.method = automatic
         case let chosen: self.method = chosen
         }
         // ReLU and ReLU6 in the tile's registers (Winograd's output transform has ReLU only), unless a
@@ -167,7 +186,10 @@ public final class Conv2DKernel: @unchecked Sendable {
             let layout = ImplicitLayout(shape: shape, inHeight: inHeight, inWidth: inWidth, outWidth: out.width)
             return layout.floats * MemoryLayout<Float>.stride + shape.reductionSize * MemoryLayout<Int>.stride + 128
         }
-        if method == .pixelTiles { return shape.reductionSize * Gemm.mr * MemoryLayout<Float>.stride + 64 }
+        if method == .pixelTiles {
+            let matrix = Method.readsInPlace(shape) ? 0 : shape.reductionSize * out.height * out.width + 16
+            return (shape.reductionSize * Gemm.mr + matrix) * MemoryLayout<Float>.stride + 64
+        }
         return panelFloats(outPixels: out.height * out.width) * MemoryLayout<Float>.stride + 64
     }
 
@@ -200,8 +222,8 @@ public final class Conv2DKernel: @unchecked Sendable {
         }
         guard let packedWeights else { return }
         if method == .pixelTiles {
-            runPixelTiles(input: input, output: output, batch: batch, pixels: inHeight * inWidth, workspace: workspace, pool: pool,
-                          weights: packedWeights, residual: residual)
+            runPixelTiles(input: input, output: output, batch: batch, inHeight: inHeight, inWidth: inWidth, workspace: workspace,
+                          pool: pool, weights: packedWeights, residual: residual)
             return
         }
         if method == .implicitGemm {
@@ -331,16 +353,23 @@ public final class Conv2DKernel: @unchecked Sendable {
 
     /// `Method.pixelTiles`: per image and group, items of (output-channel panel range × pixel tile
     /// range); each item runs its channel panels (two at a time with the pair tile) over its tiles of
-    /// 6 flat pixels — A column-major in the input planes (`TileArguments.aColumnStride`), a
-    /// zero-padded 6-row panel for a last partial tile — through a stack scratch into NCHW (`scatter`).
-    /// Each output is the im2col path's chain of multiply-adds, so the results are bit-identical.
+    /// 6 flat pixels — A column-major (`TileArguments.aColumnStride`) in the input planes or the
+    /// im2col matrix, a zero-padded 6-row panel for a last partial tile — through a stack scratch into
+    /// NCHW (`scatter`). Each output is the im2col path's chain of multiply-adds, so the results are
+    /// bit-identical.
     private func runPixelTiles(
-        input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, batch: Int, pixels: Int,
+        input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, batch: Int, inHeight: Int, inWidth: Int,
         workspace: UnsafeMutableRawPointer, pool: ThreadPool, weights: UnsafeMutablePointer<Float>, residual: UnsafePointer<Float>?
     ) {
+        let (outH, outW) = shape.outputSize(inHeight: inHeight, inWidth: inWidth)
+        let pixels = outH * outW
         if batch <= 0 || pixels == 0 { return }
         let groups = shape.groups, k = shape.reductionSize, mg = shape.groupOutChannels
         let tail = workspace.alignedUp(toMultipleOf: 64).assumingMemoryBound(to: Float.self)
+        // Other shapes than 1×1/1 unpadded: A is the im2col matrix, K rows of `pixels`, after the tail.
+        let matrix: UnsafeMutablePointer<Float>? = Method.readsInPlace(shape) ? nil : tail + k * Gemm.mr
+        let geometry = Im2colGeometry(shape: shape, inHeight: inHeight, inWidth: inWidth, outWidth: outW, pixels: pixels)
+        let fillItems = min(k, 4 * pool.threadCount)
         let tiles = Gemm.panelCount(pixels, width: Gemm.mr), fullTiles = pixels / Gemm.mr
         let nPanels = Gemm.panelCount(mg, width: Gemm.nr), groupWeightFloats = nPanels * Gemm.nr * k
         // Channel ranges first (each reads its weights once), then pixel ranges to fill the threads.
@@ -350,7 +379,15 @@ public final class Conv2DKernel: @unchecked Sendable {
                                                             self.post, self.biasStride)
         for image in 0..<batch {
             for g in 0..<groups {
-                let x = input + (image * shape.inChannels + g * k) * pixels
+                let groupInput = input + (image * shape.inChannels + g * shape.groupInChannels) * inHeight * inWidth
+                let x = UnsafePointer(matrix) ?? groupInput
+                if let matrix {
+                    pool.parallelFor(fillItems) { item in
+                        for kk in evenSplit(k, parts: fillItems, index: item) {
+                            geometry.line(kk, input: groupInput, into: matrix + kk * pixels, pixels: 0..<pixels)
+                        }
+                    }
+                }
                 let y = output + (image * shape.outChannels + g * mg) * pixels
                 if fullTiles < tiles {
                     let first = fullTiles * Gemm.mr

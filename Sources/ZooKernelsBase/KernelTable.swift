@@ -226,4 +226,45 @@ public struct Im2colGeometry: Sendable {
     public init(shape: Conv2DShape, inHeight: Int, inWidth: Int, outWidth: Int, pixels: Int) {
         self.shape = shape; self.inHeight = inHeight; self.inWidth = inWidth; self.outWidth = outWidth; self.pixels = pixels
     }
+
+    /// Row `kk = (channel·kH + ky)·kW + kx` of the group's im2col matrix for output pixels `pixels`
+    /// (a range within `0..<self.pixels`) into `row[0..<pixels.count]`: the input value under tap
+    /// (ky, kx) for each pixel, 0 in the padding. Assembled one output-row segment at a time — the
+    /// zeros, then the valid span as one contiguous copy (stride 1) or a strided walk — so no
+    /// per-pixel bounds checks remain.
+    public func line(_ kk: Int, input: UnsafePointer<Float>, into row: UnsafeMutablePointer<Float>, pixels: Range<Int>) {
+        let s = shape
+        let taps = s.kernelH * s.kernelW
+        let channel = kk / taps, tap = kk - channel * taps
+        let ky = tap / s.kernelW, kx = tap - ky * s.kernelW
+        let h = inHeight, w = inWidth, outW = outWidth
+        let src = input + channel * h * w
+        // Output columns whose tap lands inside the input: ix = ow·sw + ix0 ∈ [0, w).
+        let sw = s.strideW
+        let ix0 = kx * s.dilationW - s.padLeft
+        let owLo = ix0 >= 0 ? 0 : min(outW, (-ix0 + sw - 1) / sw)
+        let owHi = w - 1 - ix0 < 0 ? 0 : min(outW, (w - 1 - ix0) / sw + 1)
+        var pixel = pixels.lowerBound
+        while pixel < pixels.upperBound {
+            // One segment: output row oh, columns [ow0, ow0 + count).
+            let oh = pixel / outW, ow0 = pixel - oh * outW
+            let count = min(outW - ow0, pixels.upperBound - pixel)
+            let out = row + (pixel - pixels.lowerBound)
+            let iy = oh * s.strideH - s.padTop + ky * s.dilationH
+            let lo = min(max(owLo, ow0), ow0 + count), hi = max(min(owHi, ow0 + count), lo)
+            if iy < 0 || iy >= h || lo >= hi {
+                out.initialize(repeating: 0, count: count)
+            } else {
+                out.initialize(repeating: 0, count: lo - ow0)
+                let from = src + iy * w + ix0
+                if sw == 1 {
+                    (out + (lo - ow0)).update(from: from + lo, count: hi - lo)
+                } else {
+                    for ow in lo..<hi { out[ow - ow0] = from[ow * sw] }
+                }
+                (out + (hi - ow0)).initialize(repeating: 0, count: ow0 + count - hi)
+            }
+            pixel += count
+        }
+    }
 }

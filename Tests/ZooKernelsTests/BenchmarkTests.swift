@@ -149,6 +149,28 @@ final class BenchmarkTests: XCTestCase {
         }
     }
 
+    /// ResNet-50's strided 3×3 convolutions and its stem, by method (run with `ZOO_BENCH=1`, filter
+    /// `testStridedShapes`).
+    func testStridedShapes() throws {
+        let env = ProcessInfo.processInfo.environment
+        try XCTSkipUnless(env["ZOO_BENCH"] == "1", "set ZOO_BENCH=1 to run the kernel benchmark")
+        let pool = ThreadPool(threads: Int(env["ZOO_BENCH_THREADS"] ?? "") ?? 2)
+        let shapes: [(Int, Int, Int, Int, Int)] = [(128, 128, 3, 2, 56), (256, 256, 3, 2, 28), (512, 512, 3, 2, 14), (3, 64, 7, 2, 224),
+                                                   (256, 512, 1, 2, 56), (512, 1024, 1, 2, 28), (1024, 2048, 1, 2, 14)]
+        for (cin, cout, k, stride, size) in shapes {
+            let pad = k / 2
+            let shape = Conv2DShape(inChannels: cin, outChannels: cout, kernelH: k, kernelW: k, strideH: stride, strideW: stride,
+                                    padTop: pad, padLeft: pad, padBottom: pad, padRight: pad)
+            var line = String(format: "%4d→%-4d %d×%d/%d %3d×%-3d", cin, cout, k, k, stride, size, size)
+            for method in [Conv2DKernel.Method.im2col, .implicitGemm, .pixelTiles] {
+                let prepared = Prepared(.conv(shape, inSize: size, method: method), batch: 1, pool: pool)
+                let t = Self.time(prepared.run)
+                line += String(format: "  %@ %6.3f ms %5.1f", method.rawValue, t * 1e3, 2 * prepared.macsPerImage / t / 1e9)
+            }
+            print(line)
+        }
+    }
+
     /// ResNet-50's and MobileNet's 1×1 convolutions, with and without a residual, each method
     /// that applies (run with `ZOO_BENCH=1`, filter `testPointwiseShapes`).
     func testPointwiseShapes() throws {

@@ -37,14 +37,21 @@ final class Conv2DTests: XCTestCase {
         check(grouped, batch: 1, h: 40, w: 33, method: .im2col, rng: &rng)
     }
 
-    /// `.pixelTiles` (1×1 convolutions of small images): the reference's values, bit-identical to
-    /// im2col (the same chain of multiply-adds per output), last partial 6-pixel tiles and 16-channel
-    /// panels included, groups too; and it falls back to the default where it does not apply.
+    /// `.pixelTiles`: the reference's values, bit-identical to im2col (the same chain of multiply-adds
+    /// per output), last partial 6-pixel tiles and 16-channel panels included, groups too — reading
+    /// 1×1 inputs in place and any other shape (padded, strided, dilated, 3×3) from its im2col matrix.
     func testPixelTiles() {
         var rng = SeededRandom(seed: 79)
+        let pad1 = (1, 1, 1, 1)
         for (shape, h, w) in [(Conv2DShape(inChannels: 300, outChannels: 50, kernelH: 1, kernelW: 1), 7, 7),
                               (Conv2DShape(inChannels: 24, outChannels: 70, kernelH: 1, kernelW: 1, groups: 2), 5, 11),
-                              (Conv2DShape(inChannels: 16, outChannels: 16, kernelH: 1, kernelW: 1), 1, 1)] {
+                              (Conv2DShape(inChannels: 16, outChannels: 16, kernelH: 1, kernelW: 1), 1, 1),
+                              (Conv2DShape(inChannels: 4, outChannels: 4, kernelH: 1, kernelW: 1, padTop: pad1.0, padLeft: pad1.1,
+                                           padBottom: pad1.2, padRight: pad1.3), 6, 5),
+                              (Conv2DShape(inChannels: 40, outChannels: 37, kernelH: 3, kernelW: 3, strideH: 2, strideW: 2,
+                                           padTop: pad1.0, padLeft: pad1.1, padBottom: pad1.2, padRight: pad1.3), 14, 13),
+                              (Conv2DShape(inChannels: 12, outChannels: 40, kernelH: 3, kernelW: 2, strideH: 1, strideW: 3, dilationH: 2,
+                                           padTop: 2, padLeft: 0, padBottom: 1, padRight: 2, groups: 2), 9, 16)] {
             check(shape, batch: 2, h: h, w: w, method: .pixelTiles, rng: &rng)
             let x = [Float].random(2 * shape.inChannels * h * w, &rng), weights = [Float].random(shape.outChannels * shape.reductionSize, &rng)
             let bias = [Float].random(shape.outChannels, &rng)
@@ -56,14 +63,17 @@ final class Conv2DTests: XCTestCase {
                 XCTAssertEqual(tiles, panels, "\(set) \(shape) \(h)×\(w)")
             }
         }
-        let padded = Conv2DShape(inChannels: 4, outChannels: 4, kernelH: 1, kernelW: 1, padTop: 1, padLeft: 1, padBottom: 1, padRight: 1)
-        let threeByThree = Conv2DShape(inChannels: 32, outChannels: 32, kernelH: 3, kernelW: 3, padTop: 1, padLeft: 1, padBottom: 1, padRight: 1)
-        let weights = [Float](repeating: 0.5, count: 32 * 32 * 9)
-        weights.withUnsafeBufferPointer { w in
-            XCTAssertEqual(Conv2DKernel(shape: padded, weights: w.baseAddress!, bias: nil, activation: nil, method: .pixelTiles).method, .im2col)
-            XCTAssertEqual(Conv2DKernel(shape: threeByThree, weights: w.baseAddress!, bias: nil, activation: nil, method: .pixelTiles).method,
-                           .winograd)
-        }
+    }
+
+    /// The size-dependent choice (`Conv2DKernel.preferredMethod`): pixel tiles for expanding 1×1
+    /// convolutions of tiny images, nothing for larger or unknown sizes.
+    func testPreferredMethod() {
+        let expand = Conv2DShape(inChannels: 16, outChannels: 64, kernelH: 1, kernelW: 1)
+        XCTAssertEqual(Conv2DKernel.preferredMethod(for: expand, inHeight: 7, inWidth: 7), .pixelTiles)
+        XCTAssertNil(Conv2DKernel.preferredMethod(for: expand, inHeight: 14, inWidth: 14))
+        XCTAssertNil(Conv2DKernel.preferredMethod(for: expand, inHeight: nil, inWidth: 7))
+        let padded = Conv2DShape(inChannels: 16, outChannels: 64, kernelH: 1, kernelW: 1, padTop: 1, padLeft: 1, padBottom: 1, padRight: 1)
+        XCTAssertNil(Conv2DKernel.preferredMethod(for: padded, inHeight: 7, inWidth: 7))
     }
 
     /// A residual added before the activation (ResNet's shortcut), by every method — in the tile's
@@ -277,10 +287,22 @@ final class Conv2DTests: XCTestCase {
             XCTAssertEqual(Conv2DKernel(shape: alex3, weights: w.baseAddress!, bias: nil, activation: .relu, method: .im2col).method, .im2col)
             var strided = alex3
             strided.strideH = 2
-            XCTAssertEqual(Conv2DKernel(shape: strided, weights: w.baseAddress!, bias: nil, activation: .relu, method: .winograd).method, .im2col)
+            XCTAssertEqual(Conv2DKernel(shape: strided, weights: w.baseAddress!, bias: nil, activation: .relu, method: .winograd).method,
+                           .pixelTiles)
             strided.strideW = 2
-            XCTAssertEqual(Conv2DKernel(shape: strided, weights: w.baseAddress!, bias: nil, activation: .relu).method, .implicitGemm)
+            XCTAssertEqual(Conv2DKernel(shape: strided, weights: w.baseAddress!, bias: nil, activation: .relu).method, .pixelTiles)
             XCTAssertEqual(Conv2DKernel(shape: strided, weights: w.baseAddress!, bias: nil, activation: .relu, method: .im2col).method, .im2col)
+            func method(_ cin: Int, _ cout: Int, _ k: Int, _ stride: Int) -> Conv2DKernel.Method {
+                let pad = k / 2
+                let shape = Conv2DShape(inChannels: cin, outChannels: cout, kernelH: k, kernelW: k, strideH: stride, strideW: stride,
+                                        padTop: pad, padLeft: pad, padBottom: pad, padRight: pad)
+                return Conv2DKernel(shape: shape, weights: w.baseAddress!, bias: nil, activation: nil).method
+            }
+            XCTAssertEqual(method(3, 64, 7, 2), .implicitGemm)   // ResNet's stem
+            XCTAssertEqual(method(3, 32, 3, 2), .im2col)         // MobileNet's stem
+            XCTAssertEqual(method(256, 512, 1, 2), .im2col)      // a downsampling shortcut
+            XCTAssertEqual(method(256, 64, 1, 1), .pixelTiles)   // reducing 1×1
+            XCTAssertEqual(method(64, 256, 1, 1), .im2col)       // expanding 1×1
         }
     }
 

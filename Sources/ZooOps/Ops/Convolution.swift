@@ -118,17 +118,16 @@ extension Op {
             let residual = depthwise ? nil : offer.residual
             let batchNorm = offer.batchNorm
             let activation = offer.residual == nil || residual != nil ? offer.activation : nil
-            // A 1×1 convolution of a tiny image (as the graph declares it: 7×7, 8×8) tiles pixels ×
-            // channels even when it expands channels (Conv2DKernel's default does when it reduces).
+            // The image size the graph declares, where it decides the method.
             let x = context.inputs[0].shape
-            let tinyImage = x.count == 4 && (x[2].value ?? .max) <= 8 && (x[3].value ?? .max) <= 8
+            let method = x.count == 4 ? Conv2DKernel.preferredMethod(for: s, inHeight: x[2].value, inWidth: x[3].value) : nil
             let epilogue = (batchNorm != nil ? " +bn" : "") + (residual != nil ? " +add" : "") + (activation.map { " +" + $0.name } ?? "")
             func build(_ w: UnsafePointer<Float>, _ b: UnsafePointer<Float>?) -> any StepKernel {
                 if depthwise, let kernel = DepthwiseConvKernel(shape: s, weights: w, bias: b, activation: activation, kernels: kernels) {
                     return DepthwiseConvStep(kernel: kernel, epilogue: epilogue)
                 }
                 return ConvStep(kernel: Conv2DKernel(shape: s, weights: w, bias: b, activation: activation, residual: residual != nil,
-                                                     kernels: kernels, method: tinyImage ? .pixelTiles : nil), epilogue: epilogue)
+                                                     kernels: kernels, method: method), epilogue: epilogue)
             }
             let step = weight.withContiguousBytes { raw in
                 let w = raw.bindMemory(to: Float.self).baseAddress!
