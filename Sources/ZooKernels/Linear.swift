@@ -1,16 +1,21 @@
 /// `y[batch, out] = x[batch, in] · Wᵀ + b` (torch.nn.Linear) with an optional fused activation
 /// (ReLU / ReLU6 in registers; the others on the tile's accumulators, or on the rows at batch 1).
 ///
-/// The weights stay row-major `[out, in]` — never packed. They are used where they are, or (for a
-/// mapped checkpoint) moved into huge-page memory with the file's pages released as they are
-/// copied, so there is only ever one copy in memory. Both paths stream each weight once:
-/// - batch 1: `KernelTable.dotRows`, threads splitting the output rows — memory bound;
-/// - batch > 1: `Cᵀ[out × batch] = W · xᵀ` as a GEMM with W as the row-major A operand and the
-///   input packed into 16-column B panels in the workspace; threads split the 6×16 tiles, and `Cᵀ`
-///   is transposed into the output at the end.
+/// Two weight layouts, one copy of the weights in memory either way:
+/// - **rows** (classifier heads: a few rows per batch): the weights stay row-major `[out, in]`, used
+///   where they are or (for a mapped checkpoint) moved into huge-page memory with the file's pages
+///   released as they are copied. Batch 1: `KernelTable.dotRows`, threads splitting the output rows
+///   — memory bound, each weight streamed once. Batch > 1: `Cᵀ[out × batch] = W · xᵀ` as a GEMM
+///   with W as the row-major A operand and the input packed into 16-column B panels in the
+///   workspace; threads split the tiles, and `Cᵀ` is transposed into the output at the end.
+/// - **tokens** (a Linear over the tokens of every image: ViT, ConvNeXt — hundreds to thousands of
+///   rows): the weights packed once as 16-column B panels of `Wᵀ`, and `C[batch × out] = x · Wᵀ`
+///   computed straight into the output with x read in place as the row-major A operand — no input
+///   packing, no transposed copy, the bias and activation in the tile's registers.
 /// Each output's arithmetic is fixed by its row and column alone, so results do not depend on the
-/// thread count. (Batch 1 sums in a different order than batch > 1, so a row computed alone may
-/// differ from the same row in a batch by rounding.)
+/// thread count; for batch > 1 both layouts compute the same chain of multiply-adds per output
+/// (bit-identical). (Batch 1 in the rows layout sums in a different order, so a row computed alone
+/// may differ from the same row in a batch by rounding.)
 public final class LinearKernel: @unchecked Sendable {
     public let inFeatures: Int
     public let outFeatures: Int
@@ -23,12 +28,15 @@ public final class LinearKernel: @unchecked Sendable {
     /// The kernel set this layer runs with.
     public let kernels: KernelSet
     private let table: KernelTable
+    /// Row-major `[out, in]` (rows layout) or B panels of `Wᵀ` (tokens layout).
     private let weights: UnsafePointer<Float>
-    /// Keeps `weights` alive: the caller's owner, or the huge-page copy.
+    /// Keeps `weights` alive: the caller's owner, or the huge-page copy or packing.
     private let owner: AnyObject?
+    /// The tokens layout (`weights` are B panels).
+    public let tokens: Bool
     /// The last `outFeatures % 6` weight rows followed by zero rows up to 6 (see `PackedGemm.aTail`).
     private let tailRows: UnsafeMutablePointer<Float>?
-    /// Bias padded to whole 6-row panels, or nil.
+    /// Bias padded to whole 6-row panels (rows) or 16-column panels (tokens), or nil.
     private let paddedBias: UnsafeMutablePointer<Float>?
 
     /// - Parameters:
@@ -39,8 +47,11 @@ public final class LinearKernel: @unchecked Sendable {
     ///   - bias: `[outFeatures]` or nil, read during init only.
     ///   - activation: applied to every output after the bias, or nil.
     ///   - kernels: a set from `KernelSet.supported`.
+    ///   - tokens: the tokens layout: `weights` are read during init only (packed into the kernel's
+    ///     own memory; `owner` and `moveFromMapping` are ignored).
     public init(inFeatures: Int, outFeatures: Int, weights: UnsafePointer<Float>, owner: AnyObject?,
-                moveFromMapping: Bool = false, bias: UnsafePointer<Float>?, activation: Activation?, kernels: KernelSet = .active) {
+                moveFromMapping: Bool = false, bias: UnsafePointer<Float>?, activation: Activation?, kernels: KernelSet = .active,
+                tokens: Bool = false) {
         precondition(inFeatures >= 1 && outFeatures >= 1, "LinearKernel: feature counts must be ≥ 1")
         self.inFeatures = inFeatures
         self.outFeatures = outFeatures
@@ -51,8 +62,16 @@ public final class LinearKernel: @unchecked Sendable {
             (relu, upper, post) = (false, .infinity, activation)
         }
         self.kernels = kernels
+        self.tokens = tokens
         table = kernels.table
-        if moveFromMapping {
+        if tokens {
+            let panels = HugePageBuffer(byteCount: Gemm.panelCount(outFeatures, width: Gemm.nr) * Gemm.nr * inFeatures
+                                        * MemoryLayout<Float>.stride)
+            let packed = panels.base.bindMemory(to: Float.self, capacity: panels.byteCount / MemoryLayout<Float>.stride)
+            Gemm.packBTransposed(weights, ldt: inFeatures, n: outFeatures, k: inFeatures, into: packed)
+            self.weights = UnsafePointer(packed)
+            self.owner = panels
+        } else if moveFromMapping {
             let copy = HugePageBuffer(copying: weights, count: outFeatures * inFeatures, releasingSource: true)
             self.weights = copy.floats
             self.owner = copy
@@ -61,7 +80,7 @@ public final class LinearKernel: @unchecked Sendable {
             self.owner = owner
         }
         let full = outFeatures / Gemm.mr * Gemm.mr
-        if full < outFeatures {
+        if full < outFeatures && !tokens {
             let tail = UnsafeMutablePointer<Float>.allocate(capacity: Gemm.mr * inFeatures)
             tail.initialize(repeating: 0, count: Gemm.mr * inFeatures)
             tail.update(from: self.weights + full * inFeatures, count: (outFeatures - full) * inFeatures)
@@ -70,7 +89,8 @@ public final class LinearKernel: @unchecked Sendable {
             tailRows = nil
         }
         if let bias {
-            let count = Gemm.panelCount(outFeatures, width: Gemm.mr) * Gemm.mr
+            let count = tokens ? Gemm.panelCount(outFeatures, width: Gemm.nr) * Gemm.nr
+                : Gemm.panelCount(outFeatures, width: Gemm.mr) * Gemm.mr
             let padded = UnsafeMutablePointer<Float>.allocate(capacity: count)
             padded.initialize(repeating: 0, count: count)
             padded.update(from: bias, count: outFeatures)
@@ -85,9 +105,11 @@ public final class LinearKernel: @unchecked Sendable {
         paddedBias?.deallocate()
     }
 
-    /// Scratch bytes `run` needs when `batch > 1`: the input packed into 16-column panels and `Cᵀ`
-    /// (plus alignment slack). Independent of `threads`.
+    /// Scratch bytes `run` needs: rows layout, batch > 1 — the input packed into 16-column panels and
+    /// `Cᵀ`; tokens layout — the input's last `batch % 6` rows padded to 6 (plus alignment slack).
+    /// Independent of `threads`.
     public func workspaceBytes(batch: Int, threads: Int) -> Int {
+        if tokens { return Gemm.mr * inFeatures * MemoryLayout<Float>.stride + 64 }
         if batch <= 1 { return 64 }
         let columns = Gemm.panelCount(batch, width: Gemm.nr) * Gemm.nr
         return (columns * inFeatures + Gemm.panelCount(outFeatures, width: Gemm.mr) * Gemm.mr * columns)
@@ -103,6 +125,18 @@ public final class LinearKernel: @unchecked Sendable {
         if batch <= 0 { return }
         let bias = paddedBias.map { UnsafePointer($0) }
         let (table, weights, k, n, relu, upper, post) = (table, weights, inFeatures, outFeatures, relu, upper, post)
+        if tokens {
+            let full = batch / Gemm.mr * Gemm.mr
+            let tail = workspace.alignedUp(toMultipleOf: 64).assumingMemoryBound(to: Float.self)
+            if full < batch {
+                tail.initialize(repeating: 0, count: Gemm.mr * k)
+                tail.update(from: input + full * k, count: (batch - full) * k)
+            }
+            PackedGemm(kernels: table, a: input, aRowStride: k, aTail: full < batch ? UnsafePointer(tail) : nil, b: weights,
+                       c: output, ldc: n, m: batch, n: n, k: k, rowBias: nil, colBias: bias, relu: relu, upper: upper, post: post)
+                .computeAll(pool: pool)
+            return
+        }
         if batch == 1 {
             let chunks = min(Gemm.panelCount(n, width: 4), 4 * pool.threadCount)
             pool.parallelFor(chunks) { item in

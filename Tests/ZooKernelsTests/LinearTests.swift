@@ -20,6 +20,12 @@ final class LinearTests: XCTestCase {
                                   batch: batch, pool: Self.pool, kernels: set)
             assertClose(fast, expected, magnitude: magnitude, k: inFeatures,
                         "\(set) linear \(inFeatures)→\(outFeatures) batch \(batch) bias \(bias) relu \(relu)", file: file, line: line)
+            // The tokens layout: the reference's values, and for batch > 1 the rows layout's bits.
+            let tokens = fastLinear(inFeatures: inFeatures, outFeatures: outFeatures, input: x, weights: w, bias: b, relu: relu,
+                                    batch: batch, pool: Self.pool, kernels: set, tokens: true)
+            assertClose(tokens, expected, magnitude: magnitude, k: inFeatures,
+                        "\(set) tokens linear \(inFeatures)→\(outFeatures) batch \(batch) bias \(bias) relu \(relu)", file: file, line: line)
+            if batch > 1 { XCTAssertEqual(tokens, fast, "\(set) tokens vs rows \(inFeatures)→\(outFeatures) batch \(batch)", file: file, line: line) }
         }
     }
 
@@ -44,6 +50,27 @@ final class LinearTests: XCTestCase {
         var rng = SeededRandom(seed: 73)
         check(inFeatures: 300, outFeatures: 70, batch: 197, rng: &rng)
         check(inFeatures: 40, outFeatures: 13, batch: 700, relu: false, rng: &rng)
+    }
+
+    /// The tokens layout with the activations on the tile's accumulators (GELU after ViT's and
+    /// ConvNeXt's first MLP Linear), bit-identical to the rows layout for batch > 1.
+    func testTokensWithActivations() {
+        var rng = SeededRandom(seed: 89)
+        for activation in [Activation.gelu, .clip(low: 0, high: 6), .silu, .sigmoid] {
+            let (inF, outF, batch) = (70, 45, 53)
+            let x = [Float].random(batch * inF, &rng), w = [Float].random(outF * inF, &rng), b = [Float].random(outF, &rng)
+            let plain = referenceLinear(inFeatures: inF, outFeatures: outF, input: x, weights: w, bias: b, relu: false, batch: batch)
+            let magnitude = referenceLinear(inFeatures: inF, outFeatures: outF, input: x, weights: w, bias: b, relu: false, batch: batch,
+                                            absolute: true)
+            for set in KernelSet.supported {
+                let tokens = fastLinear(inFeatures: inF, outFeatures: outF, input: x, weights: w, bias: b, relu: false, batch: batch,
+                                        pool: Self.pool, kernels: set, tokens: true, activation: activation)
+                let rows = fastLinear(inFeatures: inF, outFeatures: outF, input: x, weights: w, bias: b, relu: false, batch: batch,
+                                      pool: Self.pool, kernels: set, activation: activation)
+                assertClose(tokens, plain.map { activation($0) }, magnitude: magnitude, k: inF, "\(set) tokens \(activation)")
+                XCTAssertEqual(tokens, rows, "\(set) tokens vs rows \(activation)")
+            }
+        }
     }
 
     func testBiasAndReLUVariants() {

@@ -103,13 +103,13 @@ func referenceConv(_ shape: Conv2DShape, input: [Float], weights: [Float], bias:
 }
 
 func fastLinear(inFeatures: Int, outFeatures: Int, input: [Float], weights: [Float], bias: [Float]?, relu: Bool,
-                batch: Int, pool: ThreadPool, kernels: KernelSet) -> [Float] {
+                batch: Int, pool: ThreadPool, kernels: KernelSet, tokens: Bool = false, activation: Activation? = nil) -> [Float] {
     var out = [Float](repeating: .nan, count: batch * outFeatures)
     // The kernel reads `weights` in place: it lives and runs inside the pointer's scope.
     weights.withUnsafeBufferPointer { wp in
         let kernel = withOptionalPointer(bias) { bp in
             LinearKernel(inFeatures: inFeatures, outFeatures: outFeatures, weights: wp.baseAddress!, owner: nil, bias: bp,
-                         activation: relu ? .relu : nil, kernels: kernels)
+                         activation: activation ?? (relu ? .relu : nil), kernels: kernels, tokens: tokens)
         }
         var ws = [Float](repeating: .nan, count: workspaceFloats(kernel.workspaceBytes(batch: batch, threads: pool.threadCount)))
         input.withUnsafeBufferPointer { ip in

@@ -82,18 +82,24 @@ extension Op {
             let weight = try context.constantF32(1, "weight")
             let bias = node.inputs.count == 3 ? try context.constantF32(2, "bias") : nil
             let activation = context.offer.activationAlone
+            // Many rows per image (the tokens of ViT, ConvNeXt: [N*197, 768]), or a fixed count of many
+            // rows: the tokens layout (weights packed as B panels, the input read in place); a few rows
+            // per image (classifier heads): the rows layout.
+            let rows = context.inputs[0].shape.first.map { SymbolicProduct($0) }
+            let tokens = rows.map { $0.symbols.isEmpty ? $0.coefficient >= 64 : $0.coefficient >= 16 } ?? false
             // float32() of a dense f32 tensor is the tensor itself: weights of a mapped checkpoint move into
             // the kernel's huge-page memory (releasing the file's pages); others are read in place.
             let kernel = weight.withContiguousBytes { wb in
                 let wp = wb.bindMemory(to: Float.self).baseAddress!
                 guard let bias else {
                     return LinearKernel(inFeatures: weight.shape[1], outFeatures: weight.shape[0], weights: wp, owner: weight.storage,
-                                        moveFromMapping: weight.storage.isMapped, bias: nil, activation: activation, kernels: context.kernels)
+                                        moveFromMapping: weight.storage.isMapped, bias: nil, activation: activation, kernels: context.kernels,
+                                        tokens: tokens)
                 }
                 return bias.withContiguousBytes { bb in
                     LinearKernel(inFeatures: weight.shape[1], outFeatures: weight.shape[0], weights: wp, owner: weight.storage,
                                  moveFromMapping: weight.storage.isMapped, bias: bb.bindMemory(to: Float.self).baseAddress,
-                                 activation: activation, kernels: context.kernels)
+                                 activation: activation, kernels: context.kernels, tokens: tokens)
                 }
             }
             return Lowering(LinearStep(kernel: kernel), inputs: [node.inputs[0]], fusedActivation: activation != nil)
@@ -242,7 +248,8 @@ struct LinearStep: StepKernel {
     func workspaceBytes(inputShapes: [[Int]], threads: Int) -> Int { kernel.workspaceBytes(batch: inputShapes[0][0], threads: threads) }
     func describe(inputShapes: [[Int]], outputShape: [Int]) -> (text: String, flops: Double, executed: Double) {
         let flops = 2 * Double(outputShape.product) * Double(kernel.inFeatures)
-        return ("linear \(kernel.inFeatures)→\(kernel.outFeatures)\(kernel.activation.map { " +" + $0.name } ?? "")", flops, flops)
+        return ("linear \(kernel.inFeatures)→\(kernel.outFeatures)\(kernel.activation.map { " +" + $0.name } ?? "")"
+                + (kernel.tokens ? " tokens" : ""), flops, flops)
     }
     func run(_ b: StepBuffers) {
         kernel.run(input: b.inputs[0], output: b.output, batch: b.inputShapes[0][0], workspace: b.workspace, pool: b.pool)
