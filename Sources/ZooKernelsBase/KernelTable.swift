@@ -108,6 +108,17 @@ public struct KernelTable: Sendable {
     ) -> Void
     public var depthwisePlanes: DepthwisePlanes
 
+    /// Layer normalization of `rows` rows of `inner` floats: per row, the mean and the biased
+    /// variance in Double, then `y = Float((x − mean) · 1/√(variance + ε) · scale[i] (+ bias[i]))`
+    /// with scale and bias in Double. The sums run in 8 Double lanes (then the lanes, then the
+    /// last `inner % 8` in order), so a result may differ from a sequential Double sum's by the
+    /// final rounding to Float (1 ulp) at most. Rows are split across threads.
+    public typealias LayerNorm = @Sendable (
+        _ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>, _ rows: Int, _ inner: Int,
+        _ scale: UnsafePointer<Double>, _ bias: UnsafePointer<Double>?, _ epsilon: Double, _ pool: ThreadPool
+    ) -> Void
+    public var layerNorm: LayerNorm
+
     /// `y[i] = activation(x[i])` for `count` elements (`y` may be `x`); each element's value does not
     /// depend on where it lies in the array. Within a few ulp of `Activation.callAsFunction`.
     public var activate: @Sendable (_ activation: Activation, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ count: Int) -> Void
@@ -136,6 +147,7 @@ public struct KernelTable: Sendable {
                                         UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>, Float, Activation?,
                                         ThreadPool) -> Void,
         depthwisePlanes: @escaping DepthwisePlanes,
+        layerNorm: @escaping LayerNorm,
         activate: @escaping @Sendable (Activation, UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int) -> Void
     ) {
         self.name = name
@@ -153,6 +165,7 @@ public struct KernelTable: Sendable {
         self.softmax = softmax
         self.batchNorm = batchNorm
         self.depthwisePlanes = depthwisePlanes
+        self.layerNorm = layerNorm
         self.activate = activate
     }
 }

@@ -292,6 +292,45 @@ func batchNorm(
     }
 }
 
+/// `KernelTable.layerNorm`: per row, the Double sum and sum of squared deviations in 8 lanes
+/// (converted from Float exactly), the lanes added in order, then the tail in order; the output
+/// `(x − mean) · inverse · scale + bias` in Double, rounded once. Items of whole rows.
+func layerNorm(
+    _ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>, _ rows: Int, _ inner: Int,
+    _ scale: UnsafePointer<Double>, _ bias: UnsafePointer<Double>?, _ epsilon: Double, _ pool: ThreadPool
+) {
+    typealias D = SIMD8<Double>
+    @inline(__always) func wide(_ p: UnsafePointer<Float>) -> D { D(load8(p)) }
+    @inline(__always) func loadD(_ p: UnsafePointer<Double>) -> D { UnsafeRawPointer(p).loadUnaligned(as: D.self) }
+    let body = inner / 8 * 8
+    let chunks = min(rows, 8 * pool.threadCount)
+    pool.parallelFor(chunks) { item in
+        for r in evenSplit(rows, parts: chunks, index: item) {
+            let x = input + r * inner, y = output + r * inner
+            var lanes = D()
+            var i = 0
+            while i < body { lanes += wide(x + i); i += 8 }
+            var sum = lanes.sum()
+            for j in body..<inner { sum += Double(x[j]) }
+            let mean = sum / Double(inner), m = D(repeating: mean)
+            var squares = D()
+            i = 0
+            while i < body { let d = wide(x + i) - m; squares += d * d; i += 8 }
+            var total = squares.sum()
+            for j in body..<inner { let d = Double(x[j]) - mean; total += d * d }
+            let inverse = 1 / (total / Double(inner) + epsilon).squareRoot(), v = D(repeating: inverse)
+            i = 0
+            while i < body {
+                var z = (wide(x + i) - m) * v * loadD(scale + i)
+                if let bias { z += loadD(bias + i) }
+                store8(SIMD8<Float>(z), y + i)
+                i += 8
+            }
+            for j in body..<inner { y[j] = Float((Double(x[j]) - mean) * inverse * scale[j] + (bias?[j] ?? 0)) }
+        }
+    }
+}
+
 /// `KernelTable.softmax` along the middle axis of [outer, length, inner]. With `inner == 1`
 /// (rows, e.g. [batch, 1000] logits, attention scores) each row is one item: vector max, e^x by
 /// `expVector` (expf for the last `length % 8`), the sum in 8 lane-wise partial sums, then one
