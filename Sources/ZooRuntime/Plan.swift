@@ -28,7 +28,10 @@ struct Step {
 /// lowered (weights packed, shape-only ops made views), and with `fuse` it may absorb the nodes
 /// right after it (`FusionOffer`: a BatchNormalization folded into a convolution, a residual Add,
 /// then an activation in the kernel's epilogue — ReLU, Clip, Sigmoid, HardSwish, HardSigmoid,
-/// GELU, or SiLU as Sigmoid then Mul); every other node runs its op's reference semantics.
+/// GELU, or SiLU as Sigmoid then Mul). An activation alone may also be taken across a Reshape
+/// (a token Linear's [N*197, 3072] → [N, 197, 3072] before GELU): the kernel writes activated
+/// values, and the Reshape's step produces the activation's output (its nodes: the Reshape and
+/// the activation). Every other node runs its op's reference semantics.
 struct Compiler {
     let graph: Graph
     let fuse: Bool
@@ -42,19 +45,28 @@ struct Compiler {
         var steps: [Step] = []
         var index = 0
         let nodes = graph.nodes
+        // Reshapes (by index) that produce an activation's output, the activation taken across them.
+        var reshapes: [Int: Node] = [:]
         while index < nodes.count {
             let node = nodes[index]
+            if let activation = reshapes[index] {
+                let lowering = lowerable(node) ? try lower(node, offer: FusionOffer()) : nil
+                steps.append(Step(work: lowering.map { .kernel($0.kernel) } ?? .reference(node.op), inputs: lowering?.inputs ?? node.inputs,
+                                  outputs: activation.outputs, nodes: [node, activation]))
+                index += 2
+                continue
+            }
             var lowering: Lowering?
             var offer = Offer()
             if lowerable(node) {
                 if fuse && node.outputs.count == 1 { offer = fusable(after: index, consumers: consumers) }
-                let context = LoweringContext(node: node, inputs: node.inputs.map { graph.values[$0]! }, kernels: kernels,
-                                              offer: offer.offer, constants: { graph.initializer($0) })
-                do throws(OpFailure) { lowering = try node.op.lower(context) } catch {
-                    throw ExecutionError(node: node.name, error.message)
-                }
+                lowering = try lower(node, offer: offer.offer)
             }
-            if let lowering {
+            if let lowering, let reshape = offer.reshapeIndex, lowering.fusedActivation {
+                steps.append(Step(work: .kernel(lowering.kernel), inputs: lowering.inputs, outputs: node.outputs, nodes: [node]))
+                reshapes[reshape] = offer.activationNodes[0]
+                index += 1
+            } else if let lowering {
                 let fused = [node] + offer.taken(by: lowering)
                 steps.append(Step(work: .kernel(lowering.kernel), inputs: lowering.inputs, outputs: fused.last!.outputs, nodes: fused))
                 index += fused.count
@@ -66,12 +78,21 @@ struct Compiler {
         return steps
     }
 
+    private func lower(_ node: Node, offer: FusionOffer) throws(ExecutionError) -> Lowering? {
+        let context = LoweringContext(node: node, inputs: node.inputs.map { graph.values[$0]! }, kernels: kernels, offer: offer,
+                                      constants: { graph.initializer($0) })
+        do throws(OpFailure) { return try node.op.lower(context) } catch { throw ExecutionError(node: node.name, error.message) }
+    }
+
     /// What follows node `index` that its kernel may absorb, with the nodes each part stands for.
     struct Offer {
         var offer = FusionOffer()
         var batchNormNode: Node?
         var residualNode: Node?
         var activationNodes: [Node] = []
+        /// The activation alone is offered across the Reshape at this index (`activationNodes`
+        /// follows it).
+        var reshapeIndex: Int?
 
         /// The nodes a lowering took: a prefix of the offered chain (BatchNormalization, residual
         /// Add, activation), each part only with every offered part before it.
@@ -115,6 +136,15 @@ struct Compiler {
             result.residualNode = nodes[next]
             value = nodes[next].output
             next += 1
+        }
+        if result.batchNormNode == nil && result.residualNode == nil, consumers[value] == 1,
+           let r = nodes[(index + 1)...].firstIndex(where: { $0.inputs.contains(value) }), nodes[r].op is Op.Reshape,
+           nodes[r].inputs.first == value, r + 1 < nodes.count, consumers[nodes[r].output] == 1,
+           let unary = nodes[r + 1].op as? Op.Unary, nodes[r + 1].inputs == [nodes[r].output], let activation = unary.function.activation {
+            result.offer.activation = activation
+            result.activationNodes = [nodes[r + 1]]
+            result.reshapeIndex = r
+            return result
         }
         guard next < nodes.count, let unary = nodes[next].op as? Op.Unary, nodes[next].inputs == [value] else { return result }
         if consumers[value] == 1, let activation = unary.function.activation {

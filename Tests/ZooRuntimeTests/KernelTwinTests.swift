@@ -229,6 +229,53 @@ final class KernelTwinTests: XCTestCase {
         }
     }
 
+    /// A Linear over tokens (ModelBuilder.tokenLinear: rows Reshape, Gemm, the shape back, Reshape)
+    /// followed by an activation (ViT's and ConvNeXt's GELU): the Gemm's step takes the activation
+    /// across the Reshape, whose step then produces the activation's output — the reference chain's
+    /// values, the same as without fusion; not when the Reshape's output is read elsewhere too.
+    func testActivationTakenAcrossATokenReshape() throws {
+        var g = Generator(state: 97)
+        let functions: [Op.Unary.Function] = [.gelu(tanh: false), .relu, .sigmoid, .clip(min: 0, max: 6)]
+        for trial in 0..<8 {
+            let function = functions[trial % functions.count], shared = trial >= 4
+            let (inF, outF) = (g.int(3...40), g.int(1...40)), shape = [2, g.int(1...9), g.int(1...9), inF]
+            let weight = g.tensor([outF, inF]), bias = g.tensor([outF])
+            let act = Op.Unary(function)
+            let nodes = [
+                Node("rows", Op.Reshape(shape: [-1, inF]), inputs: ["x"]),
+                Node("gemm", Op.Gemm.linear, inputs: ["rows", "w", "b"]),
+                Node("shape", Op.Shape(start: 0, end: -1), inputs: ["x"]),
+                Node("out_shape", Op.Concat(axis: 0), inputs: ["shape", "features"]),
+                Node("out", Op.Reshape(shape: nil), inputs: ["gemm", "out_shape"]),
+                Node("act", act, inputs: ["out"]),
+            ]
+            let graph = try Graph(name: "g", inputs: [ValueInfo(name: "x", dtype: .f32, shape: shape.map { .fixed($0) })],
+                                  initializers: [("w", weight), ("b", bias), ("features", Tensor(int64s: [outF], shape: [1]))],
+                                  nodes: nodes, outputs: shared ? ["out", "act"] : ["act"])
+            let x = g.tensor(shape)
+            let linear = try Op.Gemm.linear.evaluate([try Op.Reshape(shape: [-1, inF]).evaluate([x])[0], weight, bias])[0]
+            let expected = try act.evaluate([linear])[0].floats()
+            for set in KernelSet.supported {
+                let label = "\(set.rawValue): \(shape) → \(outF) \(function) shared \(shared)"
+                let fused = try Executor(graph: graph, options: .init(threads: 2, kernels: set))
+                let plain = try Executor(graph: graph, options: .init(threads: 2, fuse: false, kernels: set))
+                let value = try fused.run(x)
+                XCTAssertEqual(value["act"]?.shape, shape.dropLast() + [outF], label)
+                let report = ParityReport(name: label, value: value["act"]!, reference: Tensor(floats: expected, shape: shape.dropLast() + [outF]))
+                XCTAssertLessThanOrEqual(report.maxAbsDifference, 1e-5 * max(report.maxAbsReference, 1), label)
+                XCTAssertEqual(value["act"]?.floats(), try plain.run(x)["act"]?.floats(), "\(label): fused vs not")
+                if shared {
+                    let own = ParityReport(name: label, value: value["out"]!, reference: Tensor(floats: linear.floats(), shape: shape.dropLast() + [outF]))
+                    XCTAssertLessThanOrEqual(own.maxAbsDifference, 1e-5 * max(own.maxAbsReference, 1), "\(label): the Reshape's own output")
+                    let plainOwn = ParityReport(name: label, value: try plain.run(x)["out"]!, reference: Tensor(floats: linear.floats(), shape: shape.dropLast() + [outF]))
+                    XCTAssertLessThanOrEqual(plainOwn.maxAbsDifference, 1e-5 * max(plainOwn.maxAbsReference, 1), "\(label): the Reshape's own output, no fusion")
+                }
+                let steps = try fused.profile(x, runs: 1).map { $0.nodes }.filter { $0.contains("gemm") || $0.contains("act") }
+                XCTAssertEqual(steps, shared ? [["gemm"], ["act"]] : [["gemm"], ["out", "act"]], label)
+            }
+        }
+    }
+
     /// A BatchNormalization followed by an activation (DenseNet's norm → relu) runs as one step and
     /// matches the two reference ops, in every kernel set.
     func testBatchNormWithActivationMatchesItsReference() throws {
