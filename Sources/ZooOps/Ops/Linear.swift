@@ -102,6 +102,8 @@ extension Op {
                                  activation: activation, kernels: context.kernels, tokens: tokens)
                 }
             }
+            // The tokens layout packed its own copy: the weight's mapped pages go (as a convolution's do).
+            if tokens { weight.storage.releasePages() }
             return Lowering(LinearStep(kernel: kernel), inputs: [node.inputs[0]], fusedActivation: activation != nil)
         }
 
