@@ -22,8 +22,8 @@ public enum Activation: Sendable, Equatable {
     case hardSwish
     /// max(0, min(1, alpha·x + beta)).
     case hardSigmoid(alpha: Float, beta: Float)
-    /// x · Φ(x) = x/2 · erfc(−x/√2) (exact GELU; erfc keeps the negative tail accurate where
-    /// 1 + erf(x) would cancel). The scalar form computes it in Double.
+    /// x · Φ(x) = x/2 · erfc(−x/√2) (exact GELU). The scalar form computes it in Double; the vector
+    /// kernels compute x/2 · (1 + erf(x/√2)) as PyTorch does (see `geluVector`).
     case gelu
 
     /// A short name for profiles ("relu6", "silu").
