@@ -5,10 +5,13 @@
 ///   with `K = inCh/g · kH · kW` ordered (channel, ky, kx) like PyTorch's weight layout. Per image, each
 ///   parallel item owns a range of 16-pixel B panels: it writes their im2col rows (zero padding
 ///   included) into the workspace, then computes the output tiles of 6 channels × 16 pixels over
-///   them with the kernel set's tile, stored directly into NCHW output (bias and ReLU applied in
-///   registers) while the panels are still in cache.
-/// - **implicit GEMM** (default for horizontally strided convolutions but 1×1 ones and 3×3 RGB stems): the same products, with B
-///   read in place from padded, column-phase-split input planes (`ImplicitLayout`); bit-identical.
+///   them with the kernel set's tile, stored directly into NCHW output (bias, residual and ReLU
+///   applied in registers) while the panels are still in cache.
+/// - **pixel tiles** (default for reducing 1×1 convolutions and for strided ones but 1×1 ones and
+///   RGB stems): the transposed products, 6 output pixels × 32 output channels per tile, the
+///   weights as B panels; bit-identical to im2col.
+/// - **implicit GEMM** (default for RGB stems larger than 3×3): tiles of 6 pixels of one output row,
+///   A read in place from padded, column-phase-split input planes (`ImplicitLayout`); bit-identical.
 /// - **Winograd** (default for 3×3 and 5×5 stride-1 convolutions with enough channels; `WinogradConv`).
 /// Groups use their own weight panels and slice of the input; nothing is copied per group. Threads
 /// split output pixels only, never the reduction, so results are bit-for-bit identical for any
@@ -41,9 +44,9 @@ public final class Conv2DKernel: @unchecked Sendable {
         /// unpadded convolutions, else the image's im2col matrix (K rows of all output pixels)
         /// written to the workspace first (`runPixelTiles`). For 1×1 convolutions that reduce
         /// channels (the scatter to NCHW is cheap next to the reduction), tiny images (7×7), where
-        /// im2col's 16-pixel panels waste columns (49 = 3·16 + 1), and strided convolutions into
-        /// narrow outputs, where the implicit GEMM's tiles (within one output row) do. Bit-identical
-        /// to im2col.
+        /// im2col's 16-pixel panels waste columns (49 = 3·16 + 1), and strided convolutions, where
+        /// the implicit GEMM's tiles stay within one output row (7 columns = two tiles, 12
+        /// computed). Bit-identical to im2col.
         case pixelTiles
 
         /// Whether pixel tiles read `shape`'s input in place (1×1, stride 1, unpadded).
