@@ -26,7 +26,7 @@ func activate(_ a: Activation, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePoin
 
 /// The activation of 8 lanes: `activate`'s arithmetic, which the GEMM tiles also apply to their
 /// accumulators before storing.
-@inline(__always)
+@_transparent
 func activateVector(_ a: Activation, _ v: Vec) -> Vec {
     switch a {
     case .relu: v.replacing(with: 0, where: v .< 0)
@@ -40,20 +40,20 @@ func activateVector(_ a: Activation, _ v: Vec) -> Vec {
 }
 
 /// min(max(v, low), high) lane by lane, NaN kept (a low above high gives high, like Clip).
-@inline(__always)
+@_transparent
 func clamp(_ v: Vec, _ low: Float, _ high: Float) -> Vec {
     let w = v.replacing(with: low, where: v .< low)
     return w.replacing(with: high, where: w .> high)
 }
 
 /// 1 / (1 + e^−x).
-@inline(__always)
+@_transparent
 func sigmoidVector(_ x: Vec) -> Vec { 1 / (1 + expVector(-x)) }
 
 /// e^x in f32 within about 1 ulp (Cephes' expf): `2^n · e^r` with `n = round(x·log₂e)`, `r = x − n·ln 2`
 /// (ln 2 in two parts) and e^r from a degree-6 polynomial. Below −87.3 (where results turn
 /// subnormal) it gives 0, above 88.72 +infinity; NaN stays NaN.
-@inline(__always)
+@_transparent
 func expVector(_ x: Vec) -> Vec {
     let low: Float = -87.33654, high: Float = 88.72283
     let c = x.replacing(with: low, where: x .< low).replacing(with: high, where: x .> high).replacing(with: 0, where: x .!= x)
@@ -87,7 +87,7 @@ func expVector(_ x: Vec) -> Vec {
 /// x·Φ(x); PyTorch's own f32 GELU is within 3.5·10⁻⁷·|x|, and like it the negative tail cancels
 /// in 1 + erf (both give −0 at x = −6, where x·Φ(x) is −5.9·10⁻⁹). +∞ gives +∞; −∞ and NaN give
 /// NaN (−∞ · 0, as in PyTorch).
-@inline(__always)
+@_transparent
 func geluVector(_ x: Vec) -> Vec {
     let z = clamp(x * 0.70710678118654752, -4, 4)
     let w = z * z

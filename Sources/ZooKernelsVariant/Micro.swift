@@ -188,6 +188,13 @@ func dotRows(
 }
 
 #if ZOO_AVX512
+/// `activateVector` on both halves of 16 lanes, inlined into the pair tile's epilogue (an outlined
+/// call per accumulator serializes the activations' long dependency chains).
+@_transparent
+func activate16(_ a: Activation, _ v: SIMD16<Float>) -> SIMD16<Float> {
+    SIMD16(lowHalf: activateVector(a, v.lowHalf), highHalf: activateVector(a, v.highHalf))
+}
+
 /// `KernelTable.tilePair` (AVX-512 only: it needs 32 vector registers): the 6×16 tiles over two
 /// adjacent B panels at once — 6×32 outputs, 24 accumulator halves — so each broadcast A value
 /// feeds twice the multiply-adds and A is read half as often. A is packed, row-major or at
@@ -274,9 +281,9 @@ private func tile6x32Body(_ t: TileArguments, _ bNext: UnsafePointer<Float>, _ c
             }
         }
         if let a = t.activation {
-            @inline(__always) func act16(_ v: V) -> V { V(lowHalf: activateVector(a, v.lowHalf), highHalf: activateVector(a, v.highHalf)) }
-            c0 = act16(c0); c1 = act16(c1); c2 = act16(c2); c3 = act16(c3); c4 = act16(c4); c5 = act16(c5)
-            d0 = act16(d0); d1 = act16(d1); d2 = act16(d2); d3 = act16(d3); d4 = act16(d4); d5 = act16(d5)
+            c0 = activate16(a, c0); c1 = activate16(a, c1); c2 = activate16(a, c2); c3 = activate16(a, c3)
+            c4 = activate16(a, c4); c5 = activate16(a, c5); d0 = activate16(a, d0); d1 = activate16(a, d1)
+            d2 = activate16(a, d2); d3 = activate16(a, d3); d4 = activate16(a, d4); d5 = activate16(a, d5)
         }
     }
     store16(c0, c); store16(c1, c + ldc); store16(c2, c + 2 * ldc)
