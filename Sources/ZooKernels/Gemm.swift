@@ -57,6 +57,17 @@ enum Gemm {
         }
     }
 
+    /// `PackedGemm.aTail` for the row-major `m × k` matrix `src` (row stride `k`): its last `m % 6`
+    /// rows followed by zero rows up to 6, written to `dst` (`6 · k` floats); nil (nothing written)
+    /// when `m` is a whole number of 6-row panels.
+    static func rowTail(_ src: UnsafePointer<Float>, m: Int, k: Int, into dst: UnsafeMutablePointer<Float>) -> UnsafePointer<Float>? {
+        let full = m / mr * mr
+        guard full < m else { return nil }
+        dst.initialize(repeating: 0, count: mr * k)
+        dst.update(from: src + full * k, count: (m - full) * k)
+        return UnsafePointer(dst)
+    }
+
     /// Packs `Bᵀ` given row-major (`n × k`, row stride `ldt`, e.g. a Linear layer's input `[batch, in]`) into
     /// 16-column B panels at `dst` (`panelCount(n, 16) * 16 * k` floats).
     static func packBTransposed(_ src: UnsafePointer<Float>, ldt: Int, n: Int, k: Int, into dst: UnsafeMutablePointer<Float>) {

@@ -79,11 +79,9 @@ public final class LinearKernel: @unchecked Sendable {
             self.weights = weights
             self.owner = owner
         }
-        let full = outFeatures / Gemm.mr * Gemm.mr
-        if full < outFeatures && !tokens {
+        if outFeatures % Gemm.mr != 0 && !tokens {
             let tail = UnsafeMutablePointer<Float>.allocate(capacity: Gemm.mr * inFeatures)
-            tail.initialize(repeating: 0, count: Gemm.mr * inFeatures)
-            tail.update(from: self.weights + full * inFeatures, count: (outFeatures - full) * inFeatures)
+            _ = Gemm.rowTail(self.weights, m: outFeatures, k: inFeatures, into: tail)
             tailRows = tail
         } else {
             tailRows = nil
@@ -126,13 +124,8 @@ public final class LinearKernel: @unchecked Sendable {
         let bias = paddedBias.map { UnsafePointer($0) }
         let (table, weights, k, n, relu, upper, post) = (table, weights, inFeatures, outFeatures, relu, upper, post)
         if tokens {
-            let full = batch / Gemm.mr * Gemm.mr
-            let tail = workspace.alignedUp(toMultipleOf: 64).assumingMemoryBound(to: Float.self)
-            if full < batch {
-                tail.initialize(repeating: 0, count: Gemm.mr * k)
-                tail.update(from: input + full * k, count: (batch - full) * k)
-            }
-            PackedGemm(kernels: table, a: input, aRowStride: k, aTail: full < batch ? UnsafePointer(tail) : nil, b: weights,
+            let tail = Gemm.rowTail(input, m: batch, k: k, into: workspace.alignedUp(toMultipleOf: 64).assumingMemoryBound(to: Float.self))
+            PackedGemm(kernels: table, a: input, aRowStride: k, aTail: tail, b: weights,
                        c: output, ldc: n, m: batch, n: n, k: k, rowBias: nil, colBias: bias, relu: relu, upper: upper, post: post)
                 .computeAll(pool: pool)
             return
@@ -208,17 +201,12 @@ public enum MatrixProducts {
         if k == 0 { c.initialize(repeating: 0, count: count * m * n); return }
         let slots = min(Self.slots, count), floats = slotFloats(m: m, k: k, n: n), table = kernels.table
         let scratch = workspace.alignedUp(toMultipleOf: 64).assumingMemoryBound(to: Float.self)
-        let full = m / Gemm.mr * Gemm.mr
         pool.parallelFor(slots) { slot in
             let packed = scratch + slot * floats, tail = packed + Gemm.panelCount(n, width: Gemm.nr) * Gemm.nr * k
             for t in evenSplit(count, parts: slots, index: slot) {
                 let matrix = a + ia[t] * m * k
                 Gemm.packB(b + ib[t] * k * n, ldb: n, k: k, n: n, into: packed)
-                if full < m {
-                    tail.initialize(repeating: 0, count: Gemm.mr * k)
-                    tail.update(from: matrix + full * k, count: (m - full) * k)
-                }
-                let gemm = PackedGemm(kernels: table, a: matrix, aRowStride: k, aTail: full < m ? UnsafePointer(tail) : nil,
+                let gemm = PackedGemm(kernels: table, a: matrix, aRowStride: k, aTail: Gemm.rowTail(matrix, m: m, k: k, into: tail),
                                       b: packed, c: c + t * m * n, ldc: n, m: m, n: n, k: k, rowBias: nil, colBias: nil, relu: false)
                 gemm.computeBlock(aPanels: 0..<gemm.mPanels, bPanels: 0..<gemm.nPanels)
             }

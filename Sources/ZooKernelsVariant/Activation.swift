@@ -8,20 +8,17 @@ import ZooKernelsBase
 /// (results do not depend on how callers split an array). The sigmoid family uses `expVector`,
 /// GELU `geluVector`.
 func activate(_ a: Activation, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ count: Int) {
-    @inline(__always) func run(_ f: (Vec) -> Vec) {
-        var i = 0
-        while i + 8 <= count {
-            store(f(load(x + i)), y + i)
-            i += 8
-        }
-        if i < count {
-            var lanes = Vec()
-            for j in 0..<(count - i) { lanes[j] = x[i + j] }
-            let out = f(lanes)
-            for j in 0..<(count - i) { y[i + j] = out[j] }
-        }
+    var i = 0
+    while i + 8 <= count {
+        store(activateVector(a, load(x + i)), y + i)
+        i += 8
     }
-    run { activateVector(a, $0) }
+    if i < count {
+        var lanes = Vec()
+        for j in 0..<(count - i) { lanes[j] = x[i + j] }
+        let out = activateVector(a, lanes)
+        for j in 0..<(count - i) { y[i + j] = out[j] }
+    }
 }
 
 /// The activation of 8 lanes: `activate`'s arithmetic, which the GEMM tiles also apply to their

@@ -38,8 +38,14 @@ struct Compiler {
     let kernels: KernelSet
 
     func steps() throws(ExecutionError) -> [Step] {
-        var consumers: [String: Int] = [:]
-        for node in graph.nodes { for input in node.inputs { consumers[input, default: 0] += 1 } }
+        // How many nodes (and graph outputs) read each value, and the first node that does.
+        var consumers: [String: Int] = [:], readers: [String: Int] = [:]
+        for (index, node) in graph.nodes.enumerated() {
+            for input in node.inputs {
+                consumers[input, default: 0] += 1
+                if readers[input] == nil { readers[input] = index }
+            }
+        }
         for output in graph.outputs { consumers[output, default: 0] += 1 }
 
         var steps: [Step] = []
@@ -59,7 +65,7 @@ struct Compiler {
             var lowering: Lowering?
             var offer = Offer()
             if lowerable(node) {
-                if fuse && node.outputs.count == 1 { offer = fusable(after: index, consumers: consumers) }
+                if fuse && node.outputs.count == 1 { offer = fusable(after: index, consumers: consumers, readers: readers) }
                 lowering = try lower(node, offer: offer.offer)
             }
             if let lowering, let reshape = offer.reshapeIndex, lowering.fusedActivation {
@@ -112,8 +118,9 @@ struct Compiler {
 
     /// A BatchNormalization with constant parameters reading node `index`'s output (and nothing else
     /// reading it), then an Add of another value of the same shape (a residual), then an activation
-    /// of the result — the nodes in graph order, right after it.
-    private func fusable(after index: Int, consumers: [String: Int]) -> Offer {
+    /// of the result — the nodes in graph order, right after it; or, with neither of the first two,
+    /// an activation right after the Reshape that is the output's only reader (`reshapeIndex`).
+    private func fusable(after index: Int, consumers: [String: Int], readers: [String: Int]) -> Offer {
         let nodes = graph.nodes
         var result = Offer()
         var value = nodes[index].output, next = index + 1
@@ -138,7 +145,7 @@ struct Compiler {
             next += 1
         }
         if result.batchNormNode == nil && result.residualNode == nil, consumers[value] == 1,
-           let r = nodes[(index + 1)...].firstIndex(where: { $0.inputs.contains(value) }), nodes[r].op is Op.Reshape,
+           let r = readers[value], nodes[r].op is Op.Reshape,
            nodes[r].inputs.first == value, r + 1 < nodes.count, consumers[nodes[r].output] == 1,
            let unary = nodes[r + 1].op as? Op.Unary, nodes[r + 1].inputs == [nodes[r].output], let activation = unary.function.activation {
             result.offer.activation = activation

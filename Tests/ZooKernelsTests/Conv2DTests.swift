@@ -42,14 +42,13 @@ final class Conv2DTests: XCTestCase {
     /// 1×1 inputs in place and any other shape (padded, strided, dilated, 3×3) from its im2col matrix.
     func testPixelTiles() {
         var rng = SeededRandom(seed: 79)
-        let pad1 = (1, 1, 1, 1)
         for (shape, h, w) in [(Conv2DShape(inChannels: 300, outChannels: 50, kernelH: 1, kernelW: 1), 7, 7),
                               (Conv2DShape(inChannels: 24, outChannels: 70, kernelH: 1, kernelW: 1, groups: 2), 5, 11),
                               (Conv2DShape(inChannels: 16, outChannels: 16, kernelH: 1, kernelW: 1), 1, 1),
-                              (Conv2DShape(inChannels: 4, outChannels: 4, kernelH: 1, kernelW: 1, padTop: pad1.0, padLeft: pad1.1,
-                                           padBottom: pad1.2, padRight: pad1.3), 6, 5),
+                              (Conv2DShape(inChannels: 4, outChannels: 4, kernelH: 1, kernelW: 1, padTop: 1, padLeft: 1,
+                                           padBottom: 1, padRight: 1), 6, 5),
                               (Conv2DShape(inChannels: 40, outChannels: 37, kernelH: 3, kernelW: 3, strideH: 2, strideW: 2,
-                                           padTop: pad1.0, padLeft: pad1.1, padBottom: pad1.2, padRight: pad1.3), 14, 13),
+                                           padTop: 1, padLeft: 1, padBottom: 1, padRight: 1), 14, 13),
                               (Conv2DShape(inChannels: 12, outChannels: 40, kernelH: 3, kernelW: 2, strideH: 1, strideW: 3, dilationH: 2,
                                            padTop: 2, padLeft: 0, padBottom: 1, padRight: 2, groups: 2), 9, 16)] {
             check(shape, batch: 2, h: h, w: w, method: .pixelTiles, rng: &rng)
@@ -82,15 +81,14 @@ final class Conv2DTests: XCTestCase {
     /// Float; and bit-identical between methods that share the chain of multiply-adds.
     func testResidualBeforeActivation() {
         var rng = SeededRandom(seed: 83)
-        let pad1 = (1, 1, 1, 1)
         let cases: [(Conv2DShape, Int, Int, [Conv2DKernel.Method])] = [
             (Conv2DShape(inChannels: 40, outChannels: 70, kernelH: 1, kernelW: 1), 9, 11, [.im2col, .pixelTiles]),
             (Conv2DShape(inChannels: 300, outChannels: 13, kernelH: 1, kernelW: 1), 5, 7, [.im2col, .pixelTiles]),
             (Conv2DShape(inChannels: 300, outChannels: 13, kernelH: 1, kernelW: 1), 41, 37, [.im2col, .pixelTiles]),  // large-image schedule
-            (Conv2DShape(inChannels: 24, outChannels: 37, kernelH: 3, kernelW: 3, strideH: 2, strideW: 2, padTop: pad1.0,
-                         padLeft: pad1.1, padBottom: pad1.2, padRight: pad1.3), 13, 10, [.im2col, .implicitGemm]),
-            (Conv2DShape(inChannels: 20, outChannels: 18, kernelH: 3, kernelW: 3, padTop: pad1.0, padLeft: pad1.1, padBottom: pad1.2,
-                         padRight: pad1.3), 8, 9, [.winograd]),
+            (Conv2DShape(inChannels: 24, outChannels: 37, kernelH: 3, kernelW: 3, strideH: 2, strideW: 2, padTop: 1,
+                         padLeft: 1, padBottom: 1, padRight: 1), 13, 10, [.im2col, .implicitGemm]),
+            (Conv2DShape(inChannels: 20, outChannels: 18, kernelH: 3, kernelW: 3, padTop: 1, padLeft: 1, padBottom: 1,
+                         padRight: 1), 8, 9, [.winograd]),
         ]
         let activations: [Activation?] = [nil, .relu, .clip(low: 0, high: 6), .sigmoid, .silu]
         for (index, (shape, h, w, methods)) in cases.enumerated() {

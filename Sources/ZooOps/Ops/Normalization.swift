@@ -273,7 +273,8 @@ extension Op {
             let inner = tail.product
             let bias = node.inputs.count == 3 ? context.constant(node.inputs[2]) : nil
             guard scale.count == inner, node.inputs.count == 2 || bias?.count == inner else { return nil }
-            return Lowering(LayerNormStep(axis: a, epsilon: Double(epsilon), scale: scale.doubles(), bias: bias?.doubles()),
+            return Lowering(LayerNormStep(axis: a, epsilon: Double(epsilon), scale: scale.doubles(),
+                                          bias: bias?.doubles() ?? [Double](repeating: 0, count: inner)),
                             inputs: [node.inputs[0]])
         }
         public var planTimeInputs: Set<Int> { [1, 2] }
@@ -396,7 +397,8 @@ struct LayerNormStep: StepKernel {
     let axis: Int
     let epsilon: Double
     let scale: [Double]
-    let bias: [Double]?
+    /// Zeros when the node has none (the reference adds 0 then too).
+    let bias: [Double]
     func describe(inputShapes: [[Int]], outputShape: [Int]) -> (text: String, flops: Double, executed: Double) {
         ("layernorm", 0, 0)
     }
@@ -404,12 +406,8 @@ struct LayerNormStep: StepKernel {
         let x = b.inputShapes[0]
         let inner = x[axis...].product, outer = x[..<axis].product
         scale.withUnsafeBufferPointer { scale in
-            if let bias {
-                bias.withUnsafeBufferPointer {
-                    b.kernels.table.layerNorm(b.inputs[0], b.output, outer, inner, scale.baseAddress!, $0.baseAddress, epsilon, b.pool)
-                }
-            } else {
-                b.kernels.table.layerNorm(b.inputs[0], b.output, outer, inner, scale.baseAddress!, nil, epsilon, b.pool)
+            bias.withUnsafeBufferPointer { bias in
+                b.kernels.table.layerNorm(b.inputs[0], b.output, outer, inner, scale.baseAddress!, bias.baseAddress, epsilon, b.pool)
             }
         }
     }
