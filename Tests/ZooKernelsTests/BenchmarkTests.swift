@@ -10,7 +10,7 @@ import XCTest
 /// (pooling excluded: it belongs to the executor). Threads: ZOO_BENCH_THREADS (default 2).
 final class BenchmarkTests: XCTestCase {
     enum Layer {
-        case conv(Conv2DShape, inSize: Int, residual: Bool = false, method: Conv2DKernel.Method? = nil)
+        case conv(Conv2DShape, inSize: Int, residual: Bool = false, method: Conv2DKernel.Method? = nil, activation: Activation = .relu)
         case linear(inFeatures: Int, outFeatures: Int)
     }
 
@@ -45,12 +45,12 @@ final class BenchmarkTests: XCTestCase {
             }
             var made: [UnsafeMutableRawPointer] = []
             switch layer {
-            case let .conv(shape, size, withResidual, method):
+            case let .conv(shape, size, withResidual, method, activation):
                 let out = shape.outputSize(inHeight: size, inWidth: size)
                 let weights = buffer(shape.outChannels * shape.reductionSize * 4, fill: true)
                 let bias = buffer(shape.outChannels * 4, fill: true)
                 let kernel = Conv2DKernel(shape: shape, weights: weights.assumingMemoryBound(to: Float.self),
-                                          bias: bias.assumingMemoryBound(to: Float.self), activation: .relu,
+                                          bias: bias.assumingMemoryBound(to: Float.self), activation: activation,
                                           residual: withResidual, method: method)
                 let input = buffer(batch * shape.inChannels * size * size * 4, fill: true)
                 let output = buffer(batch * shape.outChannels * out.height * out.width * 4, fill: false)
@@ -193,5 +193,37 @@ final class BenchmarkTests: XCTestCase {
             }
             print(line)
         }
+    }
+
+    /// EfficientNet-B0's and MobileNet-V2's expanding 1×1 convolutions with each fused activation,
+    /// and the activations alone over an array that stays in L2 (run with `ZOO_BENCH=1`, filter
+    /// `testActivationCost`).
+    func testActivationCost() throws {
+        let env = ProcessInfo.processInfo.environment
+        try XCTSkipUnless(env["ZOO_BENCH"] == "1", "set ZOO_BENCH=1 to run the kernel benchmark")
+        let pool = ThreadPool(threads: Int(env["ZOO_BENCH_THREADS"] ?? "") ?? 2)
+        let activations: [Activation] = [.relu, .clip(low: 0, high: 6), .sigmoid, .silu, .hardSwish, .gelu]
+        for (cin, cout, size) in [(16, 96, 112), (24, 144, 56), (40, 240, 28), (80, 480, 14), (192, 1152, 7)] {
+            let shape = Conv2DShape(inChannels: cin, outChannels: cout, kernelH: 1, kernelW: 1)
+            var line = String(format: "%4d→%-4d %3d×%-3d", cin, cout, size, size)
+            for activation in activations {
+                let prepared = Prepared(.conv(shape, inSize: size, activation: activation), batch: 1, pool: pool)
+                line += String(format: "  %@ %6.3f", activation.name, Self.time(prepared.run) * 1e3)
+            }
+            print(line + " ms")
+        }
+        let count = 32768
+        let x = (0..<count).map { Float($0 % 1999) / 100 - 10 }
+        var y = [Float](repeating: 0, count: count)
+        var line = "activation alone, ns per element:"
+        for activation in activations {
+            let t = x.withUnsafeBufferPointer { xp in
+                y.withUnsafeMutableBufferPointer { yp in
+                    Self.time { for _ in 0..<20 { KernelSet.active.table.activate(activation, xp.baseAddress!, yp.baseAddress!, count) } }
+                }
+            }
+            line += String(format: "  %@ %.3f", activation.name, t / Double(20 * count) * 1e9)
+        }
+        print(line)
     }
 }
