@@ -4,9 +4,10 @@ import ZooKernelsBase
 /// channel convolved with its own kernel (groups = input channels = output channels), computed
 /// directly — no im2col, no per-group GEMM of one output row. Planes run through the kernel set's
 /// `depthwisePlanes` (phase-split padded planes, each tap one vector loop over the plane; see
-/// `DepthwiseGeometry`): taps summed in f32 in (ky, kx) order from 0, then the
-/// bias added and the activation applied. Planes are independent, so results do not depend on the
-/// thread count. The reference twin is the Conv op's `evaluate` (ZooRuntimeTests' KernelTwinTests
+/// `DepthwiseGeometry`), or — small planes — 8 channels at a time through `depthwiseLanes` (see
+/// `DepthwiseLanes`, `Layout`): taps summed in f32 in (ky, kx) order from 0, then the bias added
+/// and the activation applied, the same values either way. Planes are independent, so results do
+/// not depend on the thread count. The reference twin is the Conv op's `evaluate` (ZooRuntimeTests' KernelTwinTests
 /// compares them at random shapes, for every kernel set).
 public final class DepthwiseConvKernel: @unchecked Sendable {
     public let shape: Conv2DShape
@@ -17,8 +18,30 @@ public final class DepthwiseConvKernel: @unchecked Sendable {
     /// [channels, kernelH, kernelW].
     private let weights: [Float]
     private let bias: [Float]?
-    /// At most this many planes run at once, each with its own scratch in the workspace.
+    /// The weights and bias by groups of 8 channels in lanes, [⌈channels/8⌉, kernelH·kernelW, 8]
+    /// and [⌈channels/8⌉, 8], zeros past the last channel (for `Layout.lanes`).
+    private let laneWeights: [Float], laneBias: [Float]
+    /// At most this many planes (or groups of 8 channels) run at once, each with its own scratch in
+    /// the workspace.
     static let slots = 32
+
+    /// How the planes are computed: `planes` one channel plane at a time (`DepthwiseGeometry`: each
+    /// tap one vector loop over the plane), `lanes` 8 channels at a time in the vector lanes
+    /// (`DepthwiseLanes`: each output pixel one multiply-add per tap) — for small planes, where the
+    /// plane loops are short and their padding and edges cost more than the taps. Both give the
+    /// same values.
+    public enum Layout: String, Sendable { case planes, lanes }
+
+    /// The layout `run` uses for images of this size (unless told): lanes for planes of at most 8×8
+    /// outputs, and for 7×7 kernels (and larger) on planes of at most 14×14 outputs; planes
+    /// otherwise. Measured by `BenchmarkTests.testDepthwiseShapes` (Zen 4, 2 threads): 1152 channels
+    /// 5×5 on 7×7 0.088 → 0.046 ms, 768 channels 7×7 on 7×7 0.093 → 0.041, 384 channels 7×7 on
+    /// 14×14 0.106 → 0.080; planes ahead from 14×14 with 3×3 and 5×5 kernels (480 channels 3×3:
+    /// 0.041 vs 0.057).
+    public func preferredLayout(inHeight: Int, inWidth: Int) -> Layout {
+        let out = shape.outputSize(inHeight: inHeight, inWidth: inWidth), pixels = out.height * out.width
+        return pixels <= 64 || (shape.kernelH * shape.kernelW >= 49 && pixels <= 196) ? .lanes : .planes
+    }
 
     /// nil unless `shape` is depthwise with one output per channel. `weights` [C, 1, kH, kW] and
     /// `bias` [C] are read during init only.
@@ -32,39 +55,72 @@ public final class DepthwiseConvKernel: @unchecked Sendable {
         let count = shape.inChannels * shape.kernelH * shape.kernelW
         self.weights = Array(UnsafeBufferPointer(start: weights, count: count))
         self.bias = bias.map { Array(UnsafeBufferPointer(start: $0, count: shape.outChannels)) }
+        let taps = shape.kernelH * shape.kernelW, groups = (shape.inChannels + 7) / 8
+        var laneWeights = [Float](repeating: 0, count: groups * taps * 8), laneBias = [Float](repeating: 0, count: groups * 8)
+        for c in 0..<shape.inChannels {
+            for t in 0..<taps { laneWeights[(c / 8 * taps + t) * 8 + c % 8] = weights[c * taps + t] }
+            laneBias[c] = bias?[c] ?? 0
+        }
+        (self.laneWeights, self.laneBias) = (laneWeights, laneBias)
     }
 
-    /// Scratch floats per plane, whole cache lines.
-    private func slotFloats(_ g: DepthwiseGeometry) -> Int { (g.scratchFloats + 15) / 16 * 16 }
+    /// Scratch floats per plane (or group of 8 channels), whole cache lines.
+    private func slotFloats(_ layout: Layout, _ inHeight: Int, _ inWidth: Int) -> Int {
+        let floats = switch layout {
+        case .planes: DepthwiseGeometry(shape: shape, inHeight: inHeight, inWidth: inWidth).scratchFloats
+        case .lanes: DepthwiseLanes(shape: shape, inHeight: inHeight, inWidth: inWidth).scratchFloats
+        }
+        return (floats + 15) / 16 * 16
+    }
 
-    /// Scratch bytes `run` needs (independent of the thread count).
+    /// Scratch bytes `run` needs (independent of the thread count; enough for either layout).
     public func workspaceBytes(batch: Int, inHeight: Int, inWidth: Int) -> Int {
-        let g = DepthwiseGeometry(shape: shape, inHeight: inHeight, inWidth: inWidth)
-        return min(Self.slots, max(1, batch * shape.inChannels)) * slotFloats(g) * MemoryLayout<Float>.stride + 64
+        let floats = max(slotFloats(.planes, inHeight, inWidth), slotFloats(.lanes, inHeight, inWidth))
+        return min(Self.slots, max(1, batch * shape.inChannels)) * floats * MemoryLayout<Float>.stride + 64
     }
 
-    /// input [batch, C, inHeight, inWidth] → output [batch, C, outHeight, outWidth] (`shape.outputSize`).
-    /// `workspace` holds `workspaceBytes(...)` bytes (any alignment). Does not allocate.
+    /// input [batch, C, inHeight, inWidth] → output [batch, C, outHeight, outWidth] (`shape.outputSize`),
+    /// in `layout` (default `preferredLayout`). `workspace` holds `workspaceBytes(...)` bytes (any
+    /// alignment). Does not allocate.
     public func run(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, batch: Int, inHeight: Int, inWidth: Int,
-                    workspace: UnsafeMutableRawPointer, pool: ThreadPool) {
+                    workspace: UnsafeMutableRawPointer, pool: ThreadPool, layout: Layout? = nil) {
         let channels = shape.inChannels
-        let g = DepthwiseGeometry(shape: shape, inHeight: inHeight, inWidth: inWidth)
-        guard g.outHeight * g.outWidth > 0, batch > 0 else { return }
-        let planes = batch * channels, slots = min(Self.slots, planes), slotFloats = slotFloats(g)
+        let out = shape.outputSize(inHeight: inHeight, inWidth: inWidth)
+        guard out.height * out.width > 0, batch > 0 else { return }
+        let layout = layout ?? preferredLayout(inHeight: inHeight, inWidth: inWidth)
+        // Planes or groups of 8 channels; each slot runs its share on one scratch (32 slots balance the
+        // threads better than one per thread).
+        let units = batch * (layout == .planes ? channels : (channels + 7) / 8)
+        let slots = min(Self.slots, units), slotFloats = slotFloats(layout, inHeight, inWidth)
         let scratch = workspace.alignedUp(toMultipleOf: 64).assumingMemoryBound(to: Float.self)
         let table = table
-        // ReLU and Clip as the plane's clamp, any other activation after it.
+        // ReLU and Clip as the clamp, any other activation after it.
         let (low, high, post): (Float, Float, Activation?) = activation?.bounds.map { ($0.low, $0.high, nil) }
             ?? (-.infinity, .infinity, activation)
-        func convolve(_ w: UnsafePointer<Float>, _ b: UnsafePointer<Float>?) {
-            pool.parallelFor(slots) { slot in
-                table.depthwisePlanes(g, input, w, b, low, high, post, evenSplit(planes, parts: slots, index: slot), channels,
-                                      scratch + slot * slotFloats, output)
+        switch layout {
+        case .planes:
+            let g = DepthwiseGeometry(shape: shape, inHeight: inHeight, inWidth: inWidth)
+            func convolve(_ w: UnsafePointer<Float>, _ b: UnsafePointer<Float>?) {
+                pool.parallelFor(slots) { slot in
+                    table.depthwisePlanes(g, input, w, b, low, high, post, evenSplit(units, parts: slots, index: slot), channels,
+                                          scratch + slot * slotFloats, output)
+                }
             }
-        }
-        weights.withUnsafeBufferPointer { w in
-            guard let bias else { return convolve(w.baseAddress!, nil) }
-            bias.withUnsafeBufferPointer { convolve(w.baseAddress!, $0.baseAddress!) }
+            weights.withUnsafeBufferPointer { w in
+                guard let bias else { return convolve(w.baseAddress!, nil) }
+                bias.withUnsafeBufferPointer { convolve(w.baseAddress!, $0.baseAddress!) }
+            }
+        case .lanes:
+            let g = DepthwiseLanes(shape: shape, inHeight: inHeight, inWidth: inWidth)
+            laneWeights.withUnsafeBufferPointer { w in
+                laneBias.withUnsafeBufferPointer { b in
+                    let (w, b) = (w.baseAddress!, b.baseAddress!)
+                    pool.parallelFor(slots) { slot in
+                        table.depthwiseLanes(g, input, w, b, low, high, post, evenSplit(units, parts: slots, index: slot), channels,
+                                             scratch + slot * slotFloats, output)
+                    }
+                }
+            }
         }
     }
 }

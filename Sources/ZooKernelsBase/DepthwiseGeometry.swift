@@ -19,8 +19,9 @@ public struct DepthwiseGeometry: Sendable {
     public let accumulatorFloats: Int
     /// Scratch floats one plane needs: phases and accumulators.
     public var scratchFloats: Int { phaseFloats + accumulatorFloats }
-    /// Outputs are computed in blocks of this many floats (the widest vector block of any set).
-    public static let block = 32
+    /// Outputs are computed in blocks of this many floats (8 vectors of 8: the broadcast of a tap and
+    /// its offset serve 8 multiply-adds).
+    public static let block = 64
 
     public init(shape s: Conv2DShape, inHeight: Int, inWidth: Int) {
         (self.inHeight, self.inWidth) = (inHeight, inWidth)
@@ -44,3 +45,35 @@ public struct DepthwiseGeometry: Sendable {
         phaseFloats = max(s.strideH * s.strideW * plane, accumulatorFloats + (offsets.max() ?? 0)) + Self.block
     }
 }
+
+/// How a depthwise convolution of 8 channels at once is laid out for `KernelTable.depthwiseLanes`
+/// (small planes, where a plane's vector loops are too short): the padded input of the 8 channels
+/// interleaved, pixel by pixel — `lanes[(row·columns + column)·8 + c]` is channel c's padded pixel —
+/// so every tap of one output pixel is one vector multiply-add over the 8 channels, with that tap's
+/// 8 weights as the other operand. Output (oy, ox) reads `lanes[(oy·strideH·columns + ox·strideW)·8
+/// + offsets[t]]` for tap t.
+public struct DepthwiseLanes: Sendable {
+    public let inHeight, inWidth, outHeight, outWidth: Int
+    public let strideH, strideW, padTop, padLeft: Int
+    /// Rows and columns of the padded input: what the outputs read, and at least the whole input.
+    public let rows, columns: Int
+    /// Per tap in (ky, kx) order: its offset in floats from the output's first read.
+    public let offsets: [Int]
+    /// Scratch floats one group of 8 channels needs (whole vectors).
+    public var scratchFloats: Int { rows * columns * 8 }
+
+    public init(shape s: Conv2DShape, inHeight: Int, inWidth: Int) {
+        (self.inHeight, self.inWidth) = (inHeight, inWidth)
+        (outHeight, outWidth) = s.outputSize(inHeight: inHeight, inWidth: inWidth)
+        (strideH, strideW, padTop, padLeft) = (s.strideH, s.strideW, s.padTop, s.padLeft)
+        // The rows and columns the outputs read, or the whole input if it reaches further.
+        rows = max(max(0, outHeight - 1) * s.strideH + (s.kernelH - 1) * s.dilationH + 1, s.padTop + inHeight)
+        columns = max(max(0, outWidth - 1) * s.strideW + (s.kernelW - 1) * s.dilationW + 1, s.padLeft + inWidth)
+        var offsets: [Int] = []
+        for ky in 0..<s.kernelH {
+            for kx in 0..<s.kernelW { offsets.append((ky * s.dilationH * columns + kx * s.dilationW) * 8) }
+        }
+        self.offsets = offsets
+    }
+}
+

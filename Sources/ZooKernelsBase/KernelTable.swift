@@ -108,6 +108,17 @@ public struct KernelTable: Sendable {
     ) -> Void
     public var depthwisePlanes: DepthwisePlanes
 
+    /// Depthwise convolution of groups of 8 channels (see `DepthwiseLanes`): `(geometry, input,
+    /// taps [⌈channels/8⌉, kH·kW, 8], bias [⌈channels/8⌉, 8], clamp bounds, post, groups of
+    /// [batch·⌈channels/8⌉], channels, scratch of `scratchFloats`, output)`; each output the same
+    /// arithmetic as `depthwisePlanes`'.
+    public typealias DepthwiseLaneGroups = @Sendable (
+        _ geometry: DepthwiseLanes, _ input: UnsafePointer<Float>, _ taps: UnsafePointer<Float>, _ bias: UnsafePointer<Float>,
+        _ low: Float, _ high: Float, _ post: Activation?, _ groups: Range<Int>, _ channels: Int,
+        _ scratch: UnsafeMutablePointer<Float>, _ output: UnsafeMutablePointer<Float>
+    ) -> Void
+    public var depthwiseLanes: DepthwiseLaneGroups
+
     /// Layer normalization of `rows` rows of `inner` floats: per row, the mean and the biased
     /// variance in Double, then `y = Float((x − mean) · 1/√(variance + ε) · scale[i] (+ bias[i]))`
     /// with scale and bias in Double. The sums run in 8 Double lanes (then the lanes, then the
@@ -147,6 +158,7 @@ public struct KernelTable: Sendable {
                                         UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>, Float, Activation?,
                                         ThreadPool) -> Void,
         depthwisePlanes: @escaping DepthwisePlanes,
+        depthwiseLanes: @escaping DepthwiseLaneGroups,
         layerNorm: @escaping LayerNorm,
         activate: @escaping @Sendable (Activation, UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int) -> Void
     ) {
@@ -165,6 +177,7 @@ public struct KernelTable: Sendable {
         self.softmax = softmax
         self.batchNorm = batchNorm
         self.depthwisePlanes = depthwisePlanes
+        self.depthwiseLanes = depthwiseLanes
         self.layerNorm = layerNorm
         self.activate = activate
     }

@@ -31,6 +31,7 @@ public let kernelTable = KernelTable(
     softmax: { softmax($0, $1, $2, $3, $4, $5) },
     batchNorm: { batchNorm($0, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) },
     depthwisePlanes: { depthwisePlanes($0, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10) },
+    depthwiseLanes: { depthwiseLanes($0, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10) },
     layerNorm: { layerNorm($0, $1, $2, $3, $4, $5, $6, $7) },
     activate: { activate($0, $1, $2, $3) }
 )

@@ -226,4 +226,45 @@ final class BenchmarkTests: XCTestCase {
         }
         print(line)
     }
+
+    /// MobileNet-V2's and EfficientNet-B0's depthwise convolutions with ReLU6 and SiLU in each layout
+    /// (run with `ZOO_BENCH=1`, filter `testDepthwiseShapes`).
+    func testDepthwiseShapes() throws {
+        let env = ProcessInfo.processInfo.environment
+        try XCTSkipUnless(env["ZOO_BENCH"] == "1", "set ZOO_BENCH=1 to run the kernel benchmark")
+        let pool = ThreadPool(threads: Int(env["ZOO_BENCH_THREADS"] ?? "") ?? 2)
+        let shapes: [(Int, Int, Int, Int)] = [(32, 3, 1, 112), (96, 3, 2, 112), (144, 3, 1, 56), (144, 5, 2, 56), (240, 5, 1, 28),
+                                              (480, 3, 1, 14), (672, 5, 1, 14), (1152, 5, 1, 7), (960, 3, 1, 7),
+                                              (384, 7, 1, 14), (768, 7, 1, 7)]
+        for (channels, k, stride, size) in shapes {
+            let shape = Conv2DShape(inChannels: channels, outChannels: channels, kernelH: k, kernelW: k, strideH: stride, strideW: stride,
+                                    padTop: k / 2, padLeft: k / 2, padBottom: k / 2, padRight: k / 2, groups: channels)
+            let out = shape.outputSize(inHeight: size, inWidth: size)
+            var line = String(format: "%4d dw %d×%d/%d %3d×%-3d", channels, k, k, stride, size, size)
+            for (activation, layout) in [(Activation.clip(low: 0, high: 6), DepthwiseConvKernel.Layout.planes), (.clip(low: 0, high: 6), .lanes),
+                                         (.silu, .planes), (.silu, .lanes)] {
+                let weights = [Float](repeating: 0.1, count: channels * k * k), bias = [Float](repeating: 0.1, count: channels)
+                let kernel = weights.withUnsafeBufferPointer { w in
+                    bias.withUnsafeBufferPointer { b in
+                        DepthwiseConvKernel(shape: shape, weights: w.baseAddress!, bias: b.baseAddress!, activation: activation)!
+                    }
+                }
+                let input = (0..<(channels * size * size)).map { Float($0 % 97) / 97 - 0.5 }
+                var output = [Float](repeating: 0, count: channels * out.height * out.width)
+                var workspace = [UInt8](repeating: 0, count: kernel.workspaceBytes(batch: 1, inHeight: size, inWidth: size))
+                let t = input.withUnsafeBufferPointer { x in
+                    output.withUnsafeMutableBufferPointer { y in
+                        workspace.withUnsafeMutableBytes { ws in
+                            Self.time {
+                                kernel.run(input: x.baseAddress!, output: y.baseAddress!, batch: 1, inHeight: size, inWidth: size,
+                                           workspace: ws.baseAddress!, pool: pool, layout: layout)
+                            }
+                        }
+                    }
+                }
+                line += String(format: "  %@ %@ %6.3f", activation.name, layout.rawValue, t * 1e3)
+            }
+            print(line + " ms")
+        }
+    }
 }

@@ -91,9 +91,12 @@ final class KernelTwinTests: XCTestCase {
     func testDepthwiseConvKernelMatchesItsReference() throws {
         var g = Generator(state: 41)
         for trial in 0..<48 {
-            let channels = g.int(1...9), k = [3, 5, 7][trial % 3], stride = 1 + trial % 2, dilation = trial % 5 == 0 ? 2 : 1
-            let pad = g.int(0...(k / 2) * dilation), h = g.int(1...13) + (k - 1) * dilation, w = g.int(1...13) + (k - 1) * dilation
-            let withBias = trial % 4 < 2, withRelu = trial % 3 == 1
+            // 3×3, 5×5 and 7×7 (unrolled tap loops) and 4×4 (the general one); rows narrower than a
+            // vector, with a partial last vector, and of whole 32-output blocks.
+            let channels = g.int(1...9), k = [3, 5, 7, 4][trial % 4], stride = 1 + trial % 2, dilation = trial % 5 == 0 ? 2 : 1
+            let wide = trial % 6 == 3 ? g.int(60...90) : g.int(1...13)
+            let pad = g.int(0...(k / 2) * dilation), h = g.int(1...13) + (k - 1) * dilation, w = wide + (k - 1) * dilation
+            let withBias = trial % 8 < 4, withRelu = trial % 3 == 1
             let op = Op.Conv(kernel: [k, k], strides: [stride, stride], dilations: [dilation, dilation], pads: [pad, pad, pad, pad], groups: channels)
             let x = g.tensor([2, channels, h, w]), weight = g.tensor([channels, 1, k, k]), bias = g.tensor([channels])
             var nodes = [Node("conv", op, inputs: ["x", "w"] + (withBias ? ["b"] : []))]

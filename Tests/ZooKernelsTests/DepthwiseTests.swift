@@ -1,0 +1,54 @@
+import XCTest
+@testable import ZooKernels
+
+/// The two layouts of `DepthwiseConvKernel` — one plane at a time and 8 channels in the lanes —
+/// give bit-identical outputs (the same multiply-add chain per output) at seeded random shapes,
+/// for every kernel set, with and without bias, clamp or activation; channel counts that are and are not
+/// multiples of 8 (partial lane groups), planes with and without whole groups of 8 pixels. The
+/// planes layout itself is checked against the Conv op's reference in ZooRuntimeTests' KernelTwinTests.
+final class DepthwiseTests: XCTestCase {
+    func testLanesMatchPlanes() {
+        var rng = SeededRandom(seed: 17)
+        let activations: [Activation?] = [nil, .relu, .clip(low: 0, high: 6), .silu, .hardSwish, .gelu]
+        let pool = ThreadPool(threads: 3)
+        for trial in 0..<40 {
+            let k = [3, 5, 7, 2][trial % 4], stride = 1 + trial % 2, dilation = trial % 7 == 3 ? 2 : 1
+            let channels = [8, 16, 3, 13, 24, 1][trial % 6], batch = 1 + trial % 3
+            let pad = Int.random(in: 0...k / 2 * dilation, using: &rng)
+            let h = Int.random(in: 1...16, using: &rng) + (k - 1) * dilation, w = Int.random(in: 1...16, using: &rng) + (k - 1) * dilation
+            let shape = Conv2DShape(inChannels: channels, outChannels: channels, kernelH: k, kernelW: k, strideH: stride, strideW: stride,
+                                    dilationH: dilation, dilationW: dilation, padTop: pad, padLeft: pad, padBottom: pad, padRight: pad,
+                                    groups: channels)
+            let out = shape.outputSize(inHeight: h, inWidth: w)
+            let weights = [Float].random(channels * k * k, &rng), bias = [Float].random(channels, &rng)
+            let input = [Float].random(batch * channels * h * w, &rng).map { $0 * 4 }
+            let activation = activations[trial % activations.count], withBias = trial % 5 != 2
+            for set in KernelSet.supported {
+                let kernel = weights.withUnsafeBufferPointer { wp in
+                    bias.withUnsafeBufferPointer { bp in
+                        DepthwiseConvKernel(shape: shape, weights: wp.baseAddress!, bias: withBias ? bp.baseAddress! : nil,
+                                            activation: activation, kernels: set)!
+                    }
+                }
+                var outputs: [[Float]] = []
+                for layout in [DepthwiseConvKernel.Layout.planes, .lanes] {
+                    var y = [Float](repeating: .nan, count: batch * channels * out.height * out.width)
+                    var ws = [Float](repeating: .nan, count: workspaceFloats(kernel.workspaceBytes(batch: batch, inHeight: h, inWidth: w)))
+                    input.withUnsafeBufferPointer { x in
+                        y.withUnsafeMutableBufferPointer { yp in
+                            ws.withUnsafeMutableBytes { wsp in
+                                kernel.run(input: x.baseAddress!, output: yp.baseAddress!, batch: batch, inHeight: h, inWidth: w,
+                                           workspace: wsp.baseAddress!, pool: pool, layout: layout)
+                            }
+                        }
+                    }
+                    outputs.append(y)
+                }
+                let label = "\(set.rawValue) C \(channels) N \(batch) \(h)×\(w) k \(k) s \(stride) d \(dilation) pad \(pad) \(String(describing: activation)) bias \(withBias)"
+                let same = zip(outputs[0], outputs[1]).allSatisfy { $0.bitPattern == $1.bitPattern }
+                XCTAssertTrue(same, label)
+                XCTAssertFalse(outputs[1].contains { $0.isNaN }, "\(label): an output was not written")
+            }
+        }
+    }
+}
