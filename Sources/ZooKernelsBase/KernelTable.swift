@@ -256,8 +256,8 @@ public struct Im2colGeometry: Sendable {
     /// Row `kk = (channel·kH + ky)·kW + kx` of the group's im2col matrix for output pixels `pixels`
     /// (a range within `0..<self.pixels`) into `row[0..<pixels.count]`: the input value under tap
     /// (ky, kx) for each pixel, 0 in the padding. Assembled one output-row segment at a time — the
-    /// zeros, then the valid span as one contiguous copy (stride 1) or a strided walk — so no
-    /// per-pixel bounds checks remain.
+    /// zeros, then the valid span as one contiguous copy (stride 1), even lanes of vectors (stride 2)
+    /// or a strided walk — so no per-pixel bounds checks remain.
     public func line(_ kk: Int, input: UnsafePointer<Float>, into row: UnsafeMutablePointer<Float>, pixels: Range<Int>) {
         let s = shape
         let taps = s.kernelH * s.kernelW
@@ -285,6 +285,15 @@ public struct Im2colGeometry: Sendable {
                 let from = src + iy * w + ix0
                 if sw == 1 {
                     (out + (lo - ow0)).update(from: from + lo, count: hi - lo)
+                } else if sw == 2 {
+                    // Every other input: the even lanes of 16 consecutive floats (never read past the last one used).
+                    var ow = lo
+                    while ow + 8 < hi {
+                        let pair = UnsafeRawPointer(from + 2 * ow).loadUnaligned(as: SIMD16<Float>.self)
+                        UnsafeMutableRawPointer(out + (ow - ow0)).storeBytes(of: pair.evenHalf, as: SIMD8<Float>.self)
+                        ow += 8
+                    }
+                    while ow < hi { out[ow - ow0] = from[2 * ow]; ow += 1 }
                 } else {
                     for ow in lo..<hi { out[ow - ow0] = from[ow * sw] }
                 }

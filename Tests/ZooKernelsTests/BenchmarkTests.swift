@@ -155,7 +155,7 @@ final class BenchmarkTests: XCTestCase {
         let env = ProcessInfo.processInfo.environment
         try XCTSkipUnless(env["ZOO_BENCH"] == "1", "set ZOO_BENCH=1 to run the kernel benchmark")
         let pool = ThreadPool(threads: Int(env["ZOO_BENCH_THREADS"] ?? "") ?? 2)
-        let shapes: [(Int, Int, Int, Int, Int)] = [(128, 128, 3, 2, 56), (256, 256, 3, 2, 28), (512, 512, 3, 2, 14), (3, 64, 7, 2, 224),
+        let shapes: [(Int, Int, Int, Int, Int)] = [(128, 128, 3, 2, 56), (256, 256, 3, 2, 28), (512, 512, 3, 2, 14), (3, 64, 7, 2, 224), (3, 32, 3, 2, 224),
                                                    (256, 512, 1, 2, 56), (512, 1024, 1, 2, 28), (1024, 2048, 1, 2, 14)]
         for (cin, cout, k, stride, size) in shapes {
             let pad = k / 2
