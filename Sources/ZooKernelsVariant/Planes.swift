@@ -179,11 +179,36 @@ func averagePool(
 }
 
 /// `KernelTable.adaptiveAveragePool`: output cell (i, j) averages input rows
-/// [⌊i·inH/outH⌋, ⌈(i+1)·inH/outH⌉) × the same for columns, summed like `averagePool`.
+/// [⌊i·inH/outH⌋, ⌈(i+1)·inH/outH⌉) × the same for columns, summed like `averagePool`. A 1×1
+/// output (global pooling: squeeze-excite, classifier heads) sums the plane as one flat array in
+/// four 8-lane partial sums instead (planes of 7×7 have no whole 8-column rows).
 func adaptiveAveragePool(
     _ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>, _ planes: Int,
     _ inHeight: Int, _ inWidth: Int, _ outHeight: Int, _ outWidth: Int, _ pool: ThreadPool
 ) {
+    if outHeight == 1 && outWidth == 1 {
+        let count = inHeight * inWidth
+        forEachPlane(planes, width: 0, pool) { plane, _ in
+            let x = input + plane * count
+            var s0 = Vec(), s1 = Vec(), s2 = Vec(), s3 = Vec()
+            var i = 0
+            while i + 32 <= count {
+                s0 += load8(x + i); s1 += load8(x + i + 8); s2 += load8(x + i + 16); s3 += load8(x + i + 24)
+                i += 32
+            }
+            while i + 8 <= count {
+                s0 += load8(x + i)
+                i += 8
+            }
+            var sum = ((s0 + s1) + (s2 + s3)).sum()
+            while i < count {
+                sum += x[i]
+                i += 1
+            }
+            output[plane] = sum / Float(count)
+        }
+        return
+    }
     forEachPlane(planes, width: inWidth, pool) { plane, row in
         let x = input + plane * inHeight * inWidth
         let y = output + plane * outHeight * outWidth
