@@ -74,7 +74,8 @@ def zoo_variants(zoo):
 
 def largest_activations(zoo, weights):
     """The two largest node outputs of zoo's graph per image, as (node, shape, float32 bytes), largest
-    first. Shapes come from `zoo inspect --graph --json`, whose leading dimension is the batch 'N'."""
+    first. Shapes come from `zoo inspect --graph --json`, whose dimensions are numbers or products
+    of the batch 'N' and numbers ('N*3136': a transformer's tokens of every image); N counts 1."""
     graph = zoo_json(zoo, "inspect", weights, "--graph")["graph"]
     values = [(v["name"], v["shape"]) for v in graph["inputs"]] + \
              [(n["name"], n["output"]["shape"]) for n in graph["nodes"]]
@@ -82,7 +83,8 @@ def largest_activations(zoo, weights):
     for name, shape in values:
         count = 1
         for dim in shape:
-            count *= 1 if dim == "N" else int(dim)
+            for factor in str(dim).split("*"):
+                count *= 1 if factor.strip() == "N" else int(factor)
         sized.append((name, shape, 4 * count))
     return sorted(sized, key=lambda item: -item[2])[:2]
 
