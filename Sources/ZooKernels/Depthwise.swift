@@ -6,9 +6,9 @@ import ZooKernelsBase
 /// `depthwisePlanes` (phase-split padded planes, each tap one vector loop over the plane; see
 /// `DepthwiseGeometry`), or — small planes — 8 channels at a time through `depthwiseLanes` (see
 /// `DepthwiseLanes`, `Layout`): taps summed in f32 in (ky, kx) order from 0, then the bias added
-/// and the activation applied, the same values either way. Planes are independent, so results do
-/// not depend on the thread count. The reference twin is the Conv op's `evaluate` (ZooRuntimeTests' KernelTwinTests
-/// compares them at random shapes, for every kernel set).
+/// and the activation applied, the same values either way (DepthwiseTests). Planes are independent,
+/// so results do not depend on the thread count. The reference twin is the Conv op's `evaluate`
+/// (ZooRuntimeTests' KernelTwinTests compares them at random shapes, for every kernel set).
 public final class DepthwiseConvKernel: @unchecked Sendable {
     public let shape: Conv2DShape
     /// The activation applied to every output, or nil.
