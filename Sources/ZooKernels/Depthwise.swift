@@ -17,7 +17,8 @@ public final class DepthwiseConvKernel: @unchecked Sendable {
     private let table: KernelTable
     /// [channels, kernelH, kernelW].
     private let weights: [Float]
-    private let bias: [Float]?
+    /// [channels], zeros when the convolution has none (adding +0 is what the reference does too).
+    private let bias: [Float]
     /// The weights and bias by groups of 8 channels in lanes, [⌈channels/8⌉, kernelH·kernelW, 8]
     /// and [⌈channels/8⌉, 8], zeros past the last channel (for `Layout.lanes`).
     private let laneWeights: [Float], laneBias: [Float]
@@ -55,27 +56,23 @@ public final class DepthwiseConvKernel: @unchecked Sendable {
         let count = shape.inChannels * shape.kernelH * shape.kernelW
         self.weights = Array(UnsafeBufferPointer(start: weights, count: count))
         self.bias = bias.map { Array(UnsafeBufferPointer(start: $0, count: shape.outChannels)) }
+            ?? [Float](repeating: 0, count: shape.outChannels)
         let taps = shape.kernelH * shape.kernelW, groups = (shape.inChannels + 7) / 8
         var laneWeights = [Float](repeating: 0, count: groups * taps * 8), laneBias = [Float](repeating: 0, count: groups * 8)
         for c in 0..<shape.inChannels {
             for t in 0..<taps { laneWeights[(c / 8 * taps + t) * 8 + c % 8] = weights[c * taps + t] }
-            laneBias[c] = bias?[c] ?? 0
+            laneBias[c] = self.bias[c]
         }
         (self.laneWeights, self.laneBias) = (laneWeights, laneBias)
     }
 
-    /// Scratch floats per plane (or group of 8 channels), whole cache lines.
-    private func slotFloats(_ layout: Layout, _ inHeight: Int, _ inWidth: Int) -> Int {
-        let floats = switch layout {
-        case .planes: DepthwiseGeometry(shape: shape, inHeight: inHeight, inWidth: inWidth).scratchFloats
-        case .lanes: DepthwiseLanes(shape: shape, inHeight: inHeight, inWidth: inWidth).scratchFloats
-        }
-        return (floats + 15) / 16 * 16
-    }
+    /// `floats` of scratch per plane (or group of 8 channels) rounded up to whole cache lines.
+    private static func slotFloats(_ floats: Int) -> Int { (floats + 15) / 16 * 16 }
 
     /// Scratch bytes `run` needs (independent of the thread count; enough for either layout).
     public func workspaceBytes(batch: Int, inHeight: Int, inWidth: Int) -> Int {
-        let floats = max(slotFloats(.planes, inHeight, inWidth), slotFloats(.lanes, inHeight, inWidth))
+        let floats = Self.slotFloats(max(DepthwiseGeometry(shape: shape, inHeight: inHeight, inWidth: inWidth).scratchFloats,
+                                         DepthwiseLanes(shape: shape, inHeight: inHeight, inWidth: inWidth).scratchFloats))
         return min(Self.slots, max(1, batch * shape.inChannels)) * floats * MemoryLayout<Float>.stride + 64
     }
 
@@ -87,39 +84,34 @@ public final class DepthwiseConvKernel: @unchecked Sendable {
         let channels = shape.inChannels
         let out = shape.outputSize(inHeight: inHeight, inWidth: inWidth)
         guard out.height * out.width > 0, batch > 0 else { return }
-        let layout = layout ?? preferredLayout(inHeight: inHeight, inWidth: inWidth)
-        // Planes or groups of 8 channels; each slot runs its share on one scratch (32 slots balance the
-        // threads better than one per thread).
-        let units = batch * (layout == .planes ? channels : (channels + 7) / 8)
-        let slots = min(Self.slots, units), slotFloats = slotFloats(layout, inHeight, inWidth)
         let scratch = workspace.alignedUp(toMultipleOf: 64).assumingMemoryBound(to: Float.self)
         let table = table
         // ReLU and Clip as the clamp, any other activation after it.
         let (low, high, post): (Float, Float, Activation?) = activation?.bounds.map { ($0.low, $0.high, nil) }
             ?? (-.infinity, .infinity, activation)
-        switch layout {
-        case .planes:
-            let g = DepthwiseGeometry(shape: shape, inHeight: inHeight, inWidth: inWidth)
-            func convolve(_ w: UnsafePointer<Float>, _ b: UnsafePointer<Float>?) {
-                pool.parallelFor(slots) { slot in
-                    table.depthwisePlanes(g, input, w, b, low, high, post, evenSplit(units, parts: slots, index: slot), channels,
-                                          scratch + slot * slotFloats, output)
+        // Planes or groups of 8 channels (`units`) split over at most 32 slots — they balance the
+        // threads better than one per thread — each running its share on its own scratch.
+        func convolve(units: Int, scratchFloats: Int, _ weights: [Float], _ bias: [Float],
+                      _ kernel: (Range<Int>, UnsafePointer<Float>, UnsafePointer<Float>, UnsafeMutablePointer<Float>) -> Void) {
+            let slots = min(Self.slots, units), slotFloats = Self.slotFloats(scratchFloats)
+            weights.withUnsafeBufferPointer { w in
+                bias.withUnsafeBufferPointer { b in
+                    pool.parallelFor(slots) { slot in
+                        kernel(evenSplit(units, parts: slots, index: slot), w.baseAddress!, b.baseAddress!, scratch + slot * slotFloats)
+                    }
                 }
             }
-            weights.withUnsafeBufferPointer { w in
-                guard let bias else { return convolve(w.baseAddress!, nil) }
-                bias.withUnsafeBufferPointer { convolve(w.baseAddress!, $0.baseAddress!) }
+        }
+        switch layout ?? preferredLayout(inHeight: inHeight, inWidth: inWidth) {
+        case .planes:
+            let g = DepthwiseGeometry(shape: shape, inHeight: inHeight, inWidth: inWidth)
+            convolve(units: batch * channels, scratchFloats: g.scratchFloats, weights, bias) { units, w, b, scratch in
+                table.depthwisePlanes(g, input, w, b, low, high, post, units, channels, scratch, output)
             }
         case .lanes:
             let g = DepthwiseLanes(shape: shape, inHeight: inHeight, inWidth: inWidth)
-            laneWeights.withUnsafeBufferPointer { w in
-                laneBias.withUnsafeBufferPointer { b in
-                    let (w, b) = (w.baseAddress!, b.baseAddress!)
-                    pool.parallelFor(slots) { slot in
-                        table.depthwiseLanes(g, input, w, b, low, high, post, evenSplit(units, parts: slots, index: slot), channels,
-                                             scratch + slot * slotFloats, output)
-                    }
-                }
+            convolve(units: batch * ((channels + 7) / 8), scratchFloats: g.scratchFloats, laneWeights, laneBias) { units, w, b, scratch in
+                table.depthwiseLanes(g, input, w, b, low, high, post, units, channels, scratch, output)
             }
         }
     }

@@ -97,12 +97,12 @@ public struct KernelTable: Sendable {
     ) -> Void
 
     /// Depthwise convolution of planes `planes` of a [batch·channels] stack (see `DepthwiseGeometry`):
-    /// `(geometry, input, taps [channels, kH·kW], bias [channels] or nil, clamp bounds low and high
+    /// `(geometry, input, taps [channels, kH·kW], bias [channels], clamp bounds low and high
     /// (ReLU, ReLU6; ±infinity for none), then `post` or nil, planes, channels, scratch of
     /// `scratchFloats`, output)`. Per output the taps are summed in (ky, kx) order from 0, then the
     /// bias is added, the result clamped (NaN kept) and `post` applied.
     public typealias DepthwisePlanes = @Sendable (
-        _ geometry: DepthwiseGeometry, _ input: UnsafePointer<Float>, _ taps: UnsafePointer<Float>, _ bias: UnsafePointer<Float>?,
+        _ geometry: DepthwiseGeometry, _ input: UnsafePointer<Float>, _ taps: UnsafePointer<Float>, _ bias: UnsafePointer<Float>,
         _ low: Float, _ high: Float, _ post: Activation?, _ planes: Range<Int>, _ channels: Int,
         _ scratch: UnsafeMutablePointer<Float>, _ output: UnsafeMutablePointer<Float>
     ) -> Void

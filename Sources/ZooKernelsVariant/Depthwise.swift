@@ -3,14 +3,14 @@ import ZooKernelsBase
 /// `KernelTable.depthwisePlanes`: planes `planes` of [batch·channels] one after another in one
 /// scratch (zeroed for the first only), each with its channel's taps and bias, then `post`.
 func depthwisePlanes(
-    _ g: DepthwiseGeometry, _ input: UnsafePointer<Float>, _ taps: UnsafePointer<Float>, _ bias: UnsafePointer<Float>?,
+    _ g: DepthwiseGeometry, _ input: UnsafePointer<Float>, _ taps: UnsafePointer<Float>, _ bias: UnsafePointer<Float>,
     _ low: Float, _ high: Float, _ post: Activation?, _ planes: Range<Int>, _ channels: Int,
     _ scratch: UnsafeMutablePointer<Float>, _ output: UnsafeMutablePointer<Float>
 ) {
     let inPixels = g.inHeight * g.inWidth, outPixels = g.outHeight * g.outWidth, count = g.offsets.count
     for plane in planes {
         let c = plane % channels, y = output + plane * outPixels
-        depthwisePlane(g, input + plane * inPixels, taps + c * count, bias?[c] ?? 0, low, high, scratch, plane != planes.lowerBound, y)
+        depthwisePlane(g, input + plane * inPixels, taps + c * count, bias[c], low, high, scratch, plane != planes.lowerBound, y)
         if let post { activate(post, y, y, outPixels) }
     }
 }

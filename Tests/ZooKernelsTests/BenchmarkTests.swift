@@ -84,6 +84,13 @@ final class BenchmarkTests: XCTestCase {
         deinit { for b in buffers { b.deallocate() } }
     }
 
+    /// The pool benchmarks run on (ZOO_BENCH_THREADS, default 2); skips the test unless ZOO_BENCH=1.
+    static func benchmarkPool() throws -> ThreadPool {
+        let env = ProcessInfo.processInfo.environment
+        try XCTSkipUnless(env["ZOO_BENCH"] == "1", "set ZOO_BENCH=1 to run the kernel benchmark")
+        return ThreadPool(threads: Int(env["ZOO_BENCH_THREADS"] ?? "") ?? 2)
+    }
+
     static func now() -> Double {
         var t = timespec()
         clock_gettime(CLOCK_MONOTONIC, &t)
@@ -126,10 +133,7 @@ final class BenchmarkTests: XCTestCase {
     }
 
     func testAlexNetThroughput() throws {
-        let env = ProcessInfo.processInfo.environment
-        try XCTSkipUnless(env["ZOO_BENCH"] == "1", "set ZOO_BENCH=1 to run the kernel benchmark")
-        let threads = Int(env["ZOO_BENCH_THREADS"] ?? "") ?? 2
-        let pool = ThreadPool(threads: threads)
+        let pool = try Self.benchmarkPool(), threads = pool.threadCount
         print(String(format: "6×16 micro-kernel, L1-resident operands, 1 thread: %.1f GFLOP/s", Self.microKernelPeak()))
         for batch in [1, 16] {
             print("AlexNet kernels, batch \(batch), \(threads) threads")
@@ -152,9 +156,7 @@ final class BenchmarkTests: XCTestCase {
     /// ResNet-50's strided 3×3 convolutions and its stem, by method (run with `ZOO_BENCH=1`, filter
     /// `testStridedShapes`).
     func testStridedShapes() throws {
-        let env = ProcessInfo.processInfo.environment
-        try XCTSkipUnless(env["ZOO_BENCH"] == "1", "set ZOO_BENCH=1 to run the kernel benchmark")
-        let pool = ThreadPool(threads: Int(env["ZOO_BENCH_THREADS"] ?? "") ?? 2)
+        let pool = try Self.benchmarkPool()
         let shapes: [(Int, Int, Int, Int, Int)] = [(128, 128, 3, 2, 56), (256, 256, 3, 2, 28), (512, 512, 3, 2, 14), (3, 64, 7, 2, 224), (3, 32, 3, 2, 224),
                                                    (256, 512, 1, 2, 56), (512, 1024, 1, 2, 28), (1024, 2048, 1, 2, 14)]
         for (cin, cout, k, stride, size) in shapes {
@@ -174,9 +176,7 @@ final class BenchmarkTests: XCTestCase {
     /// ResNet-50's and MobileNet's 1×1 convolutions, with and without a residual, each method
     /// that applies (run with `ZOO_BENCH=1`, filter `testPointwiseShapes`).
     func testPointwiseShapes() throws {
-        let env = ProcessInfo.processInfo.environment
-        try XCTSkipUnless(env["ZOO_BENCH"] == "1", "set ZOO_BENCH=1 to run the kernel benchmark")
-        let pool = ThreadPool(threads: Int(env["ZOO_BENCH_THREADS"] ?? "") ?? 2)
+        let pool = try Self.benchmarkPool()
         let shapes: [(Int, Int, Int)] = [(64, 64, 56), (64, 256, 56), (256, 64, 56), (256, 128, 56), (128, 512, 28), (512, 128, 28),
                                           (256, 1024, 14), (1024, 256, 14), (512, 2048, 7), (2048, 512, 7), (24, 144, 56), (144, 24, 56),
                                           (32, 192, 28), (192, 32, 28), (96, 576, 14), (576, 96, 14), (160, 960, 7), (960, 160, 7)]
@@ -199,9 +199,7 @@ final class BenchmarkTests: XCTestCase {
     /// and the activations alone over an array that stays in L2 (run with `ZOO_BENCH=1`, filter
     /// `testActivationCost`).
     func testActivationCost() throws {
-        let env = ProcessInfo.processInfo.environment
-        try XCTSkipUnless(env["ZOO_BENCH"] == "1", "set ZOO_BENCH=1 to run the kernel benchmark")
-        let pool = ThreadPool(threads: Int(env["ZOO_BENCH_THREADS"] ?? "") ?? 2)
+        let pool = try Self.benchmarkPool()
         let activations: [Activation] = [.relu, .clip(low: 0, high: 6), .sigmoid, .silu, .hardSwish, .gelu]
         for (cin, cout, size) in [(16, 96, 112), (24, 144, 56), (40, 240, 28), (80, 480, 14), (192, 1152, 7)] {
             let shape = Conv2DShape(inChannels: cin, outChannels: cout, kernelH: 1, kernelW: 1)
@@ -230,9 +228,7 @@ final class BenchmarkTests: XCTestCase {
     /// MobileNet-V2's and EfficientNet-B0's depthwise convolutions with ReLU6 and SiLU in each layout
     /// (run with `ZOO_BENCH=1`, filter `testDepthwiseShapes`).
     func testDepthwiseShapes() throws {
-        let env = ProcessInfo.processInfo.environment
-        try XCTSkipUnless(env["ZOO_BENCH"] == "1", "set ZOO_BENCH=1 to run the kernel benchmark")
-        let pool = ThreadPool(threads: Int(env["ZOO_BENCH_THREADS"] ?? "") ?? 2)
+        let pool = try Self.benchmarkPool()
         let shapes: [(Int, Int, Int, Int)] = [(32, 3, 1, 112), (96, 3, 2, 112), (144, 3, 1, 56), (144, 5, 2, 56), (240, 5, 1, 28),
                                               (480, 3, 1, 14), (672, 5, 1, 14), (1152, 5, 1, 7), (960, 3, 1, 7),
                                               (384, 7, 1, 14), (768, 7, 1, 7)]
@@ -241,28 +237,29 @@ final class BenchmarkTests: XCTestCase {
                                     padTop: k / 2, padLeft: k / 2, padBottom: k / 2, padRight: k / 2, groups: channels)
             let out = shape.outputSize(inHeight: size, inWidth: size)
             var line = String(format: "%4d dw %d×%d/%d %3d×%-3d", channels, k, k, stride, size, size)
-            for (activation, layout) in [(Activation.clip(low: 0, high: 6), DepthwiseConvKernel.Layout.planes), (.clip(low: 0, high: 6), .lanes),
-                                         (.silu, .planes), (.silu, .lanes)] {
-                let weights = [Float](repeating: 0.1, count: channels * k * k), bias = [Float](repeating: 0.1, count: channels)
+            let weights = [Float](repeating: 0.1, count: channels * k * k), bias = [Float](repeating: 0.1, count: channels)
+            let input = (0..<(channels * size * size)).map { Float($0 % 97) / 97 - 0.5 }
+            var output = [Float](repeating: 0, count: channels * out.height * out.width)
+            for activation in [Activation.clip(low: 0, high: 6), .silu] {
                 let kernel = weights.withUnsafeBufferPointer { w in
                     bias.withUnsafeBufferPointer { b in
                         DepthwiseConvKernel(shape: shape, weights: w.baseAddress!, bias: b.baseAddress!, activation: activation)!
                     }
                 }
-                let input = (0..<(channels * size * size)).map { Float($0 % 97) / 97 - 0.5 }
-                var output = [Float](repeating: 0, count: channels * out.height * out.width)
                 var workspace = [UInt8](repeating: 0, count: kernel.workspaceBytes(batch: 1, inHeight: size, inWidth: size))
-                let t = input.withUnsafeBufferPointer { x in
-                    output.withUnsafeMutableBufferPointer { y in
-                        workspace.withUnsafeMutableBytes { ws in
-                            Self.time {
-                                kernel.run(input: x.baseAddress!, output: y.baseAddress!, batch: 1, inHeight: size, inWidth: size,
-                                           workspace: ws.baseAddress!, pool: pool, layout: layout)
+                for layout in [DepthwiseConvKernel.Layout.planes, .lanes] {
+                    let t = input.withUnsafeBufferPointer { x in
+                        output.withUnsafeMutableBufferPointer { y in
+                            workspace.withUnsafeMutableBytes { ws in
+                                Self.time {
+                                    kernel.run(input: x.baseAddress!, output: y.baseAddress!, batch: 1, inHeight: size, inWidth: size,
+                                               workspace: ws.baseAddress!, pool: pool, layout: layout)
+                                }
                             }
                         }
                     }
+                    line += String(format: "  %@ %@ %6.3f", activation.name, layout.rawValue, t * 1e3)
                 }
-                line += String(format: "  %@ %@ %6.3f", activation.name, layout.rawValue, t * 1e3)
             }
             print(line + " ms")
         }

@@ -91,8 +91,8 @@ final class KernelTwinTests: XCTestCase {
     func testDepthwiseConvKernelMatchesItsReference() throws {
         var g = Generator(state: 41)
         for trial in 0..<48 {
-            // 3×3, 5×5 and 7×7 (unrolled tap loops) and 4×4 (the general one); rows narrower than a
-            // vector, with a partial last vector, and of whole 32-output blocks.
+            // 3×3, 5×5, 7×7 and 4×4 kernels; small planes (the lanes layout) and planes up to 90
+            // columns wide (the planes layout, whole 64-output blocks and a partial last one).
             let channels = g.int(1...9), k = [3, 5, 7, 4][trial % 4], stride = 1 + trial % 2, dilation = trial % 5 == 0 ? 2 : 1
             let wide = trial % 6 == 3 ? g.int(60...90) : g.int(1...13)
             let pad = g.int(0...(k / 2) * dilation), h = g.int(1...13) + (k - 1) * dilation, w = wide + (k - 1) * dilation
