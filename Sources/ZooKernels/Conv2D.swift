@@ -430,10 +430,15 @@ public final class Conv2DKernel: @unchecked Sendable {
 
     /// A finished tile of 6 pixels × `channels` output channels at stack scratch `s` (row stride 32)
     /// into NCHW planes at `out` (`pixels` apart), its first `count` pixels; then the residual and
-    /// `post` there, when a residual is added (otherwise `post` ran in the tile).
+    /// `post` there, when a residual is added (otherwise `post` ran in the tile). Whole tiles go
+    /// through the set's transposing `scatterTile`, a last partial one float by float.
     @inline(__always)
     private func scatter(_ s: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, channels: Int, count: Int, pixels: Int,
                          shortcut: UnsafePointer<Float>?) {
+        if count == Gemm.mr {
+            table.scatterTile(s, out, channels, pixels, shortcut, post)
+            return
+        }
         for channel in 0..<channels {
             let row = out + channel * pixels
             for p in 0..<count { row[p] = s[p * 2 * Gemm.nr + channel] }

@@ -187,6 +187,58 @@ func dotRows(
     }
 }
 
+/// `KernelTable.scatterTile`: 8 channels at a time, the tile's 6 pixel rows (and two zero rows)
+/// through one 8×8 transpose, so each channel's 6 pixels leave as a 4-float and a 2-float store
+/// (a scalar copy per float cost as much as the tile for short reductions); channels past the
+/// last 8 the same way through a gathered vector.
+func scatterTile(_ tile: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>, _ channels: Int, _ planeStride: Int,
+                 _ shortcut: UnsafePointer<Float>?, _ post: Activation?) {
+    var c = 0
+    while c + 8 <= channels {
+        let s = tile + c
+        var v = (load(s), load(s + 32), load(s + 64), load(s + 96), load(s + 128), load(s + 160), Vec(), Vec())
+        transpose8(&v)
+        let y = output + c * planeStride
+        if let shortcut {
+            let r = shortcut + c * planeStride
+            v.0 += loadSix(r); v.1 += loadSix(r + planeStride); v.2 += loadSix(r + 2 * planeStride)
+            v.3 += loadSix(r + 3 * planeStride); v.4 += loadSix(r + 4 * planeStride); v.5 += loadSix(r + 5 * planeStride)
+            v.6 += loadSix(r + 6 * planeStride); v.7 += loadSix(r + 7 * planeStride)
+            if let post {
+                v = (activateVector(post, v.0), activateVector(post, v.1), activateVector(post, v.2), activateVector(post, v.3),
+                     activateVector(post, v.4), activateVector(post, v.5), activateVector(post, v.6), activateVector(post, v.7))
+            }
+        }
+        storeSix(v.0, y); storeSix(v.1, y + planeStride); storeSix(v.2, y + 2 * planeStride); storeSix(v.3, y + 3 * planeStride)
+        storeSix(v.4, y + 4 * planeStride); storeSix(v.5, y + 5 * planeStride); storeSix(v.6, y + 6 * planeStride)
+        storeSix(v.7, y + 7 * planeStride)
+        c += 8
+    }
+    while c < channels {
+        var v = Vec(tile[c], tile[32 + c], tile[64 + c], tile[96 + c], tile[128 + c], tile[160 + c], 0, 0)
+        if let shortcut {
+            v += loadSix(shortcut + c * planeStride)
+            if let post { v = activateVector(post, v) }
+        }
+        storeSix(v, output + c * planeStride)
+        c += 1
+    }
+}
+
+/// `p[0..<6]` in lanes 0–5, zeros in 6 and 7; reads nothing past `p[5]`.
+@_transparent
+func loadSix(_ p: UnsafePointer<Float>) -> Vec {
+    Vec(lowHalf: UnsafeRawPointer(p).loadUnaligned(as: SIMD4<Float>.self),
+        highHalf: SIMD4(lowHalf: UnsafeRawPointer(p + 4).loadUnaligned(as: SIMD2<Float>.self), highHalf: SIMD2()))
+}
+
+/// Lanes 0–5 of `v` into `p[0..<6]`; writes nothing past `p[5]`.
+@_transparent
+func storeSix(_ v: Vec, _ p: UnsafeMutablePointer<Float>) {
+    UnsafeMutableRawPointer(p).storeBytes(of: v.lowHalf, as: SIMD4<Float>.self)
+    UnsafeMutableRawPointer(p + 4).storeBytes(of: v.highHalf.lowHalf, as: SIMD2<Float>.self)
+}
+
 #if ZOO_AVX512
 /// `activateVector` on both halves of 16 lanes, inlined into the pair tile's epilogue (an outlined
 /// call per accumulator serializes the activations' long dependency chains).
