@@ -1,5 +1,5 @@
 import ArgumentParser
-import Foundation
+import FoundationEssentials
 import ONNXFormat
 import Safetensors
 import TorchFormat
@@ -49,11 +49,9 @@ enum FileFormat: String {
         var info = stat()
         guard stat(path, &info) == 0 else { throw UserError(message: "\(path): cannot open: \(String(cString: strerror(errno)))") }
         if info.st_mode & S_IFMT == S_IFDIR { throw UserError(message: "\(path): is a directory, not a model file (\(FileFormat.extensions))") }
-        guard let handle = FileHandle(forReadingAtPath: path) else {
+        guard let head = readHead(path, count: 512) else {
             throw UserError(message: "\(path): cannot open: \(String(cString: strerror(errno)))")
         }
-        defer { try? handle.close() }
-        let head = [UInt8]((try? handle.read(upToCount: 512)) ?? Data())
         guard let found = FileFormat.detect(head, fileSize: Int(info.st_size)) else {
             throw UserError(message: "\(path): not a model file zoo reads: not a PyTorch checkpoint (zip, tar or pickle), "
                 + "safetensors or ONNX file by its first bytes")
@@ -204,7 +202,7 @@ struct Convert: ParsableCommand {
         do { try staging?.commit() } catch { throw UserError(error) }
         if isStandardOutput(output) {
             // The file went to standard output: the summary goes to standard error.
-            if !printing.quiet { FileHandle.standardError.write(Data((summary(outcome) + "\n").utf8)) }
+            if !printing.quiet { writeStandardError(summary(outcome) + "\n") }
             return
         }
         printing.emit(summary(outcome), json: json(outcome, from, to))

@@ -1,5 +1,8 @@
 import ArgumentParser
-import Foundation
+import FoundationEssentials
+#if canImport(Glibc)
+import Glibc
+#endif
 import ZooCore
 import ZooImage
 import ZooModels
@@ -50,7 +53,7 @@ struct Preprocess: ParsableCommand {
         do { try NumPy.write(batch.tensor, to: output) } catch { throw UserError(error) }
         let text = (batch.fileLines + [batch.transformLine, "\(output.escapedForTerminal): \(batch.tensor.shape) float32"]).joined(separator: "\n")
         if isStandardOutput(output) {
-            if !printing.quiet { FileHandle.standardError.write(Data((text + "\n").utf8)) }
+            if !printing.quiet { writeStandardError(text + "\n") }
             return
         }
         printing.emit(text, json: batch.json.adding("output", .object([("file", .string(output)), ("shape", .array(batch.tensor.shape.map(JSON.int)))])))
@@ -120,7 +123,7 @@ struct Classify: ParsableCommand {
         for result in results {
             lines.append("\(result.file.escapedForTerminal): \(result.image.summary)")
             for (rank, entry) in result.top.enumerated() {
-                lines.append("  \(rank + 1). " + String(format: "%6.2f%%", entry.probability * 100) + "  \(label(entry.index)) (\(entry.index))")
+                lines.append("  \(rank + 1). " + (String(format1: entry.probability * 100, digits: 2) + "%").leftPadding(7) + "  \(label(entry.index)) (\(entry.index))")
             }
         }
         printing.emit(lines.joined(separator: "\n"), json: .object([
@@ -151,7 +154,7 @@ struct Classify: ParsableCommand {
     /// torch.softmax in Double: exp(x - max) / sum.
     private func softmax(_ row: [Double]) -> [Double] {
         let top = row.max() ?? 0
-        let e = row.map { Foundation.exp($0 - top) }
+        let e = row.map { Glibc.exp($0 - top) }
         let sum = e.reduce(0, +)
         return e.map { $0 / sum }
     }

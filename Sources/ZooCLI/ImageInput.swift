@@ -1,5 +1,5 @@
 import ArgumentParser
-import Foundation
+import FoundationEssentials
 import ZooCore
 import ZooImage
 import ZooModels
@@ -47,11 +47,19 @@ struct TransformOptions: ParsableArguments {
 /// "0.5,0.5,0.5" → three finite floats.
 func parseTriple(_ text: String) throws -> [Float] {
     // Through Double, as torch rounds a Python float to float32 (a direct parse can differ by an ulp).
-    let parts = text.split(separator: ",", omittingEmptySubsequences: false).map { Double($0.trimmingCharacters(in: .whitespaces)) }
+    let parts = text.split(separator: ",", omittingEmptySubsequences: false).map { Double(trimmed($0)) }
     guard parts.count == 3, parts.allSatisfy({ $0.map { Float($0).isFinite } == true }) else {
         throw ValidationError("expected three numbers R,G,B, got '\(text.escapedForTerminal)'")
     }
     return parts.map { Float($0!) }
+}
+
+/// `text` without the white space around it.
+private func trimmed(_ text: Substring) -> Substring {
+    var text = text
+    while text.first?.isWhitespace == true { text.removeFirst() }
+    while text.last?.isWhitespace == true { text.removeLast() }
+    return text
 }
 
 /// The transform photos get for a model, and a phrase saying where it came from.
@@ -110,11 +118,11 @@ func imageInput(of graph: Graph) throws -> ValueInfo {
 /// magic at its start (so that a photo named x.bin is still one, and a broken x.jpg says what is
 /// wrong with it as an image).
 func isImageFile(_ path: String) -> Bool {
-    let ext = (path as NSString).pathExtension.lowercased()
+    let name = path.split(separator: "/").last ?? ""
+    let ext = name.dropFirst().contains(".") ? String(name.split(separator: ".").last ?? "").lowercased() : ""
     if ["jpg", "jpeg", "png"].contains(ext) { return true }
-    guard let handle = FileHandle(forReadingAtPath: path) else { return false }
-    defer { try? handle.close() }
-    return startsAsJPEGOrPNG([UInt8]((try? handle.read(upToCount: 8)) ?? Data()))
+    guard let head = readHead(path, count: 8) else { return false }
+    return startsAsJPEGOrPNG(head)
 }
 
 /// Photos decoded and prepared for a model: the batch [N, 3, crop, crop] float32 and what each file held.

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import ArgumentParser
 import ONNXFormat
 import Safetensors
@@ -56,7 +56,7 @@ struct Models: ParsableCommand {
 
     private func millions(_ n: Int) -> String {
         let m = Double(n) / 1e6
-        return m >= 100 ? String(format: "%.0f M", m) : m >= 10 ? String(format: "%.1f M", m) : String(format: "%.2f M", m)
+        return (m >= 100 ? String(Int(m.rounded())) : String(format1: m, digits: m >= 10 ? 1 : 2)) + " M"
     }
 }
 
@@ -149,7 +149,7 @@ struct Run: ParsableCommand {
             }.joined(separator: ", ") + " from \(loaded.kind.escapedForTerminal) in \(ms) ms"
         }
         if targets.contains(where: { isStandardOutput($0.file) }) {
-            if !printing.quiet { FileHandle.standardError.write(Data((lines.joined(separator: "\n") + "\n").utf8)) }
+            if !printing.quiet { writeStandardError(lines.joined(separator: "\n") + "\n") }
             return
         }
         printing.emit(lines.joined(separator: "\n"), json: .object([

@@ -38,6 +38,36 @@ func warn(_ message: String) {
     _ = line.withUnsafeBytes { Glibc.write(2, $0.baseAddress, $0.count) }
 }
 
+/// `text` on standard error as it is (the caller escapes what came from files), every byte of it
+/// unless the stream fails.
+func writeStandardError(_ text: String) {
+    let bytes = Array(text.utf8)
+    var done = 0
+    while done < bytes.count {
+        let n = bytes.withUnsafeBytes { Glibc.write(2, $0.baseAddress! + done, $0.count - done) }
+        if n < 0 && errno == EINTR { continue }
+        if n <= 0 { return }
+        done += n
+    }
+}
+
+/// Up to `count` first bytes of the file at `path`, nil when it cannot be opened or read.
+func readHead(_ path: String, count: Int) -> [UInt8]? {
+    let fd = open(path, O_RDONLY | O_CLOEXEC)
+    guard fd >= 0 else { return nil }
+    defer { close(fd) }
+    var head = [UInt8](repeating: 0, count: count)
+    var done = 0
+    while done < count {
+        let n = head.withUnsafeMutableBytes { read(fd, $0.baseAddress! + done, count - done) }
+        if n < 0 && errno == EINTR { continue }
+        if n < 0 { return nil }
+        if n == 0 { break }
+        done += n
+    }
+    return Array(head[..<done])
+}
+
 /// Refuses a negative or non-finite number given to `option` (parsed `.unconditional`, so `-1`
 /// reaches here as a value instead of being taken for an option).
 func requireNonNegative(_ value: Double, _ option: String) throws {

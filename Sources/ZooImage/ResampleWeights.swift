@@ -1,4 +1,6 @@
-import Foundation  // sin, cos: glibc's libm, as PIL's
+#if canImport(Glibc)
+import Glibc  // sin, cos
+#endif
 import ZooCore
 
 /// Pillow's filters (Resample.c), each with its support radius at scale 1.
