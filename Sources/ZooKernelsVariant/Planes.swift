@@ -42,7 +42,9 @@ private func larger(_ m: Vec, _ v: Vec) -> Vec { m.replacing(with: v, where: (v 
 /// `KernelTable.maxPool`. Per output row: the elementwise max of the window's input rows (8 lanes
 /// at a time, clipped to the input) into a row buffer with −∞ in the pads, the max over every
 /// `kernelW` adjacent columns of that (8 positions at a time), then output `ow` takes position
-/// `ow·strideW`. A NaN anywhere in a window wins it, as in PyTorch. Planes are split across threads.
+/// `ow·strideW` — with stride 2, 8 outputs at once from the even and odd lanes of 16-float loads,
+/// straight into the output (a scalar gather cost 3× the pass). A NaN anywhere in a window wins
+/// it, as in PyTorch. Planes are split across threads.
 func maxPool(
     _ shape: Pool2DShape, _ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>, _ planes: Int,
     _ inHeight: Int, _ inWidth: Int, _ outHeight: Int, _ outWidth: Int, _ pool: ThreadPool
@@ -51,7 +53,8 @@ func maxPool(
     // runs over whole vectors of positions, reading up to padded[rounded + kernelW − 2].
     let lead = shape.padLeft
     let positions = max((outWidth - 1) * shape.strideW + 1, 0), rounded = (positions + 7) / 8 * 8
-    let span = max(lead + inWidth, rounded + shape.kernelW)
+    // Stride 2 reads 16 floats from padded[2·ow + j − j % 2] for every 8 outputs from ow.
+    let span = max(lead + inWidth, rounded + shape.kernelW, shape.strideW == 2 ? 2 * outWidth + shape.kernelW + 16 : 0)
     let chunks = min(planes, 8 * pool.threadCount)
     pool.parallelFor(chunks) { item in
         withUnsafeTemporaryAllocation(of: Float.self, capacity: span + rounded) { buffer in
@@ -86,6 +89,26 @@ func maxPool(
                         row[w] = m
                         w += 1
                     }
+                    let target = y + oh * outWidth
+                    if shape.strideW == 2 {
+                        // Horizontal pass straight into the output, 8 at a time: window ow's column j
+                        // is an even or odd lane of the 16 floats from padded[2·ow + j − j % 2].
+                        var ow = 0
+                        while ow < outWidth {
+                            var m = Vec(repeating: -.infinity)
+                            for j in 0..<shape.kernelW {
+                                let pair = UnsafeRawPointer(padded + 2 * ow + j - j % 2).loadUnaligned(as: SIMD16<Float>.self)
+                                m = larger(m, j % 2 == 0 ? pair.evenHalf : pair.oddHalf)
+                            }
+                            if ow + 8 <= outWidth {
+                                store8(m, target + ow)
+                            } else {
+                                for lane in 0..<(outWidth - ow) { target[ow + lane] = m[lane] }
+                            }
+                            ow += 8
+                        }
+                        continue
+                    }
                     // Horizontal pass: slid[p] = max of padded[p ..< p + kernelW].
                     var p = 0
                     while p < positions {
@@ -94,7 +117,7 @@ func maxPool(
                         store8(m, slid + p)
                         p += 8
                     }
-                    for ow in 0..<outWidth { y[oh * outWidth + ow] = slid[ow * shape.strideW] }
+                    for ow in 0..<outWidth { target[ow] = slid[ow * shape.strideW] }
                 }
             }
         }
