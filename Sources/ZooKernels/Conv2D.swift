@@ -59,11 +59,14 @@ public final class Conv2DKernel: @unchecked Sendable {
 
     /// The method for `shape` on images of about `inHeight × inWidth` (as a graph declares them; nil
     /// when unknown) where the size changes the choice, else nil (`init`'s default): pixel tiles for
-    /// expanding 1×1 convolutions of tiny images (≤ 8×8), where im2col's 16-pixel panels would waste
-    /// up to a quarter of their columns (49 = 3·16 + 1).
+    /// expanding 1×1 convolutions of small images (≤ 14×14), where im2col's 16-pixel panels waste
+    /// columns (49 = 3·16 + 1, 169 = 10·16 + 9) and its packing is not paid back by a long image:
+    /// `BenchmarkTests.testPointwiseShapes` on Zen 4 — 320→1280 on 7×7 0.254 → 0.205 ms, SqueezeNet's
+    /// 512→1000 on 13×13 0.872 → 0.835, 256→1024 on 14×14 0.526 → 0.512, 96→576 on 14×14 even; on
+    /// 28×28 im2col wins (32→192: 0.055 against 0.067).
     public static func preferredMethod(for shape: Conv2DShape, inHeight: Int?, inWidth: Int?) -> Method? {
         guard let inHeight, let inWidth else { return nil }
-        return Method.readsInPlace(shape) && inHeight <= 8 && inWidth <= 8 ? .pixelTiles : nil
+        return Method.readsInPlace(shape) && inHeight <= 14 && inWidth <= 14 ? .pixelTiles : nil
     }
     /// The Winograd algorithm used, when `method` is `.winograd`.
     public var winogradTransform: WinogradTransform? { winograd?.transform }

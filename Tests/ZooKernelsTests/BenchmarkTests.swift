@@ -180,7 +180,7 @@ final class BenchmarkTests: XCTestCase {
         let shapes: [(Int, Int, Int)] = [(64, 64, 56), (64, 256, 56), (256, 64, 56), (256, 128, 56), (128, 512, 28), (512, 128, 28),
                                           (256, 1024, 14), (1024, 256, 14), (512, 2048, 7), (2048, 512, 7), (24, 144, 56), (144, 24, 56),
                                           (32, 16, 112), (16, 96, 112), (96, 24, 56), (32, 192, 28), (192, 32, 28), (96, 576, 14),
-                                          (576, 96, 14), (160, 960, 7), (960, 160, 7)]
+                                          (576, 96, 14), (160, 960, 7), (960, 160, 7), (512, 1000, 13), (320, 1280, 7)]
         for (cin, cout, size) in shapes {
             let shape = Conv2DShape(inChannels: cin, outChannels: cout, kernelH: 1, kernelW: 1)
             var line = String(format: "%4d→%-4d %3d×%-3d", cin, cout, size, size)

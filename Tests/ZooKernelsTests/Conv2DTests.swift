@@ -65,11 +65,13 @@ final class Conv2DTests: XCTestCase {
     }
 
     /// The size-dependent choice (`Conv2DKernel.preferredMethod`): pixel tiles for expanding 1×1
-    /// convolutions of tiny images, nothing for larger or unknown sizes.
+    /// convolutions of small images (≤ 14×14), nothing for larger or unknown sizes.
     func testPreferredMethod() {
         let expand = Conv2DShape(inChannels: 16, outChannels: 64, kernelH: 1, kernelW: 1)
         XCTAssertEqual(Conv2DKernel.preferredMethod(for: expand, inHeight: 7, inWidth: 7), .pixelTiles)
-        XCTAssertNil(Conv2DKernel.preferredMethod(for: expand, inHeight: 14, inWidth: 14))
+        XCTAssertEqual(Conv2DKernel.preferredMethod(for: expand, inHeight: 13, inWidth: 14), .pixelTiles)
+        XCTAssertNil(Conv2DKernel.preferredMethod(for: expand, inHeight: 15, inWidth: 14))
+        XCTAssertNil(Conv2DKernel.preferredMethod(for: expand, inHeight: 28, inWidth: 28))
         XCTAssertNil(Conv2DKernel.preferredMethod(for: expand, inHeight: nil, inWidth: 7))
         let padded = Conv2DShape(inChannels: 16, outChannels: 64, kernelH: 1, kernelW: 1, padTop: 1, padLeft: 1, padBottom: 1, padRight: 1)
         XCTAssertNil(Conv2DKernel.preferredMethod(for: padded, inHeight: 7, inWidth: 7))
