@@ -42,8 +42,9 @@ private func larger(_ m: Vec, _ v: Vec) -> Vec { m.replacing(with: v, where: (v 
 /// `KernelTable.maxPool`. Per output row: the elementwise max of the window's input rows (8 lanes
 /// at a time, clipped to the input) into a row buffer with −∞ in the pads, the max over every
 /// `kernelW` adjacent columns of that (8 positions at a time), then output `ow` takes position
-/// `ow·strideW` — with stride 2, 8 outputs at once from the even and odd lanes of 16-float loads,
-/// straight into the output (a scalar gather cost 3× the pass). A NaN anywhere in a window wins
+/// `ow·strideW` — with stride 1 that max is the output, with stride 2 8 outputs at once come from
+/// the even and odd lanes of 16-float loads, straight into the output (a scalar gather cost 3× the
+/// pass). A NaN anywhere in a window wins
 /// it, as in PyTorch. Planes are split across threads.
 func maxPool(
     _ shape: Pool2DShape, _ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>, _ planes: Int,
@@ -109,15 +110,24 @@ func maxPool(
                         }
                         continue
                     }
-                    // Horizontal pass: slid[p] = max of padded[p ..< p + kernelW].
+                    // Horizontal pass: slid[p] = max of padded[p ..< p + kernelW] — with stride 1 the
+                    // output itself (whole vectors, the last one's valid lanes).
                     var p = 0
                     while p < positions {
                         var m = Vec(repeating: -.infinity)
                         for j in 0..<shape.kernelW { m = larger(m, load8(padded + p + j)) }
-                        store8(m, slid + p)
+                        if shape.strideW != 1 {
+                            store8(m, slid + p)
+                        } else if p + 8 <= outWidth {
+                            store8(m, target + p)
+                        } else {
+                            for lane in 0..<(outWidth - p) { target[p + lane] = m[lane] }
+                        }
                         p += 8
                     }
-                    for ow in 0..<outWidth { target[ow] = slid[ow * shape.strideW] }
+                    if shape.strideW != 1 {
+                        for ow in 0..<outWidth { target[ow] = slid[ow * shape.strideW] }
+                    }
                 }
             }
         }
