@@ -185,12 +185,18 @@ private func forEachPlane(_ planes: Int, width: Int, _ pool: ThreadPool,
 /// `KernelTable.averagePool`. Per output row: the column sums of the window's input rows (clipped
 /// to the input; `sumRows`), then each output the sum of its columns of those, divided by the
 /// window's size clipped to the padded input (`countIncludePad`) or to the input (0 when empty).
-/// Same terms as the twin, added column-first instead of row-first. Planes are split across threads.
+/// Same terms as the twin, added column-first instead of row-first. With stride 2, the windows
+/// inside the row go 8 at a time, their columns the even and odd lanes of 16-float loads (the same
+/// sums and divisions: DenseNet's 2×2 transitions were scalar). Planes are split across threads.
 func averagePool(
     _ shape: Pool2DShape, _ countIncludePad: Bool, _ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>,
     _ planes: Int, _ inHeight: Int, _ inWidth: Int, _ outHeight: Int, _ outWidth: Int, _ pool: ThreadPool
 ) {
-    forEachPlane(planes, width: inWidth, pool) { plane, row in
+    // Outputs whose window lies inside the row: 0 ≤ 2·ow − padLeft and 2·ow − padLeft + kernelW ≤ inWidth.
+    let inside = shape.strideW != 2 || inWidth < shape.kernelW ? 0..<0
+        : (shape.padLeft + 1) / 2..<max((shape.padLeft + 1) / 2, min(outWidth, (inWidth - shape.kernelW + shape.padLeft) / 2 + 1))
+    // The row has 16 floats of slack: a vector of windows reads up to 15 past its last column.
+    forEachPlane(planes, width: inWidth + 16, pool) { plane, row in
         let x = input + plane * inHeight * inWidth
         let y = output + plane * outHeight * outWidth
         for oh in 0..<outHeight {
@@ -198,7 +204,20 @@ func averagePool(
             let paddedH = min(h0 + shape.kernelH, inHeight + shape.padBottom) - h0
             let hs = max(h0, 0), he = max(min(h0 + shape.kernelH, inHeight), hs)
             sumRows(x, hs..<he, inWidth, into: row)
-            for ow in 0..<outWidth {
+            var ow = 0
+            while ow < outWidth {
+                if ow >= inside.lowerBound && ow + 8 <= inside.upperBound {
+                    var sum = Vec()
+                    let first = row + 2 * ow - shape.padLeft
+                    for j in 0..<shape.kernelW {
+                        let pair = UnsafeRawPointer(first + j - j % 2).loadUnaligned(as: SIMD16<Float>.self)
+                        sum += j % 2 == 0 ? pair.evenHalf : pair.oddHalf
+                    }
+                    let divisor = countIncludePad ? paddedH * shape.kernelW : (he - hs) * shape.kernelW
+                    store8(divisor > 0 ? sum / Vec(repeating: Float(divisor)) : Vec(), y + oh * outWidth + ow)
+                    ow += 8
+                    continue
+                }
                 let w0 = ow * shape.strideW - shape.padLeft
                 let paddedW = min(w0 + shape.kernelW, inWidth + shape.padRight) - w0
                 let ws = max(w0, 0), we = max(min(w0 + shape.kernelW, inWidth), ws)
@@ -206,6 +225,7 @@ func averagePool(
                 for w in ws..<we { sum += row[w] }
                 let divisor = countIncludePad ? paddedH * paddedW : (he - hs) * (we - ws)
                 y[oh * outWidth + ow] = divisor > 0 ? sum / Float(divisor) : 0
+                ow += 1
             }
         }
     }
@@ -321,8 +341,9 @@ func lrn(
 }
 
 /// `KernelTable.batchNorm`: `((x − mean) · 1/√(var + ε)) · scale + shift`, in that order and
-/// without fused multiply-adds, 8 lanes at a time: bit-identical to the twin. Planes (n, c) are
-/// split across threads.
+/// without fused multiply-adds, 8 lanes at a time: bit-identical to the twin; the activation in
+/// the same registers (`activateVector`, what `activate` computes), not in a second pass. Planes
+/// (n, c) are split across threads.
 func batchNorm(
     _ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>, _ batch: Int, _ channels: Int, _ spatial: Int,
     _ scale: UnsafePointer<Float>, _ shift: UnsafePointer<Float>, _ mean: UnsafePointer<Float>,
@@ -337,15 +358,23 @@ func batchNorm(
             let x = input + index * spatial, y = output + index * spatial
             let mv = Vec(repeating: m), iv = Vec(repeating: inverse), av = Vec(repeating: a), bv = Vec(repeating: b)
             var s = 0
-            while s + 8 <= spatial {
-                store8((load8(x + s) - mv) * iv * av + bv, y + s)
-                s += 8
+            if let activation {
+                while s + 8 <= spatial {
+                    store8(activateVector(activation, (load8(x + s) - mv) * iv * av + bv), y + s)
+                    s += 8
+                }
+            } else {
+                while s + 8 <= spatial {
+                    store8((load8(x + s) - mv) * iv * av + bv, y + s)
+                    s += 8
+                }
             }
+            let tail = s
             while s < spatial {
                 y[s] = (x[s] - m) * inverse * a + b
                 s += 1
             }
-            if let activation { activate(activation, y, y, spatial) }
+            if let activation, tail < spatial { activate(activation, y + tail, y + tail, spatial - tail) }
         }
     }
 }
