@@ -55,6 +55,34 @@ final class KernelTwinTests: XCTestCase {
         }
     }
 
+    /// Concat on any axis of 2–4 inputs, some large enough that the copy is cut into ranges across
+    /// threads (ranges that start and end inside an input's block): exactly the reference's floats,
+    /// and the step is the concat kernel.
+    func testConcatKernelMatchesItsReference() throws {
+        var g = Generator(state: 41)
+        for trial in 0..<24 {
+            let rank = g.int(1...4), axis = g.int(0...(rank - 1)), count = g.int(2...4)
+            var shape = (0..<rank).map { _ in g.int(1...5) }
+            if trial % 3 == 0 { shape[rank - 1] = g.int(3000...9000) }   // large: several copy ranges
+            let inputs = (0..<count).map { _ -> Tensor in
+                var own = shape
+                own[axis] = g.int(1...4) * (trial % 3 == 0 && axis == rank - 1 ? 1000 : 1)
+                return g.tensor(own)
+            }
+            let op = Op.Concat(axis: trial % 4 == 1 ? axis - rank : axis)
+            let names = inputs.indices.map { "x\($0)" }
+            let graph = try Graph(name: "g", inputs: zip(names, inputs).map { ValueInfo(name: $0, dtype: .f32, shape: $1.shape.map { .fixed($0) }) },
+                                  initializers: [], nodes: [Node("op", op, inputs: names)], outputs: ["op"])
+            let executor = try Executor(graph: graph, options: .init(threads: 3))
+            let feeds = Dictionary(uniqueKeysWithValues: zip(names, inputs))
+            let kernel = try executor.run(feeds)["op"]!, reference = try op.evaluate(inputs)[0]
+            let label = "\(inputs.map(\.shape)) axis \(op.axis)"
+            XCTAssertEqual(kernel.shape, reference.shape, label)
+            XCTAssertEqual(kernel.floats(), reference.floats(), label)
+            XCTAssertEqual(try executor.profile(feeds, runs: 1).first?.kernel, "concat", label)
+        }
+    }
+
     /// LayerNormalization with constant scale (and bias) over the normalized tail: every kernel set
     /// gives the reference's values within 1 ulp (the same Double arithmetic, its sums in 8 lanes),
     /// at random shapes and axes — rows shorter and longer than the 8 lanes, with and without a tail.
