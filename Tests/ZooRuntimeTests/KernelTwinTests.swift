@@ -38,7 +38,8 @@ final class KernelTwinTests: XCTestCase {
         var g = Generator(state: 29)
         for trial in 0..<80 {
             let rank = g.int(1...4)
-            let shape = (0..<rank).map { _ in g.int(1...6) }
+            var shape = (0..<rank).map { _ in g.int(1...6) }
+            if trial % 8 == 7 { shape[rank - 1] = g.int(3000...9000) }   // several copy ranges across threads
             let axis = g.int(0...(rank - 1)), size = shape[axis]
             let indexShape: [Int] = [[], [g.int(1...4)], [g.int(1...3), g.int(1...3)]][trial % 3]
             let indices = (0..<indexShape.reduce(1, *)).map { _ in g.int(-size...(size - 1)) }
@@ -454,6 +455,12 @@ final class KernelTwinTests: XCTestCase {
             let full = g.tensor(shape), scale = g.tensor(small)
             let inputs = trial % 2 == 0 ? [full, scale] : [scale, full]
             try check(Op.Binary(function), inputs, "\(function) \(inputs[0].shape) ∘ \(inputs[1].shape)", rtol: 0)
+        }
+        // Two operands of the output's shape (residual connections), large enough for several chunks
+        // across threads: exactly the reference's values.
+        for function in [Op.Binary.Function.add, .sub, .mul, .div] {
+            let shape = [g.int(1...2), g.int(3...5), 97, g.int(60...90)]
+            try check(Op.Binary(function), [g.tensor(shape), g.tensor(shape)], "\(function) \(shape) same shape", rtol: 0)
         }
         for function in [Op.Unary.Function.sigmoid, .tanh, .erf, .hardSwish, .hardSigmoid(alpha: 0.2, beta: 0.5), .gelu(tanh: false),
                          .clip(min: -1, max: 1), .leakyRelu(alpha: 0.1)] {

@@ -575,6 +575,9 @@ struct BroadcastKernel: StepKernel {
     }
     func run(_ b: StepBuffers) {
         let shape = b.outputShape
+        if [.add, .sub, .mul, .div].contains(function), b.inputShapes[0] == shape, b.inputShapes[1] == shape {
+            return sameShape(b)
+        }
         if [.add, .sub, .mul, .div].contains(function), let blocks = Self.blocks(b.inputShapes, shape) {
             return scaleBlocks(b, blocks)
         }
@@ -618,6 +621,21 @@ extension BroadcastKernel {
 
     /// `blocks`' case: each block combined with its one value, blocks in parallel (each element's
     /// value is the one IEEE operation, whatever the thread count).
+    /// Add, Sub, Mul or Div of two tensors of the output's shape (a residual connection outside a
+    /// convolution: ViT's, ConvNeXt's), in chunks across the pool's threads.
+    private func sameShape(_ b: StepBuffers) {
+        let x = b.inputs[0], s = b.inputs[1], y = b.output, count = b.outputShape.product, function = self.function
+        b.pool.parallelFor((count + MapKernel.chunk - 1) / MapKernel.chunk) { task in
+            let range = task * MapKernel.chunk..<min(count, (task + 1) * MapKernel.chunk)
+            switch function {
+            case .add: for i in range { y[i] = x[i] + s[i] }
+            case .sub: for i in range { y[i] = x[i] - s[i] }
+            case .mul: for i in range { y[i] = x[i] * s[i] }
+            default: for i in range { y[i] = x[i] / s[i] }
+            }
+        }
+    }
+
     private func scaleBlocks(_ b: StepBuffers, _ blocks: (full: Int, planes: Int, inner: Int)) {
         let x = b.inputs[blocks.full], s = b.inputs[1 - blocks.full], y = b.output, inner = blocks.inner
         let function = self.function, swapped = blocks.full == 1

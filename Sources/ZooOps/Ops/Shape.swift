@@ -3,6 +3,7 @@
 /// inferred — up to symbolic dims (`ValueInfo.knownDims`) — so the Reshape they feed has a shape
 /// before anything runs, whatever the batch.
 import ZooCore
+import ZooKernels
 
 extension Op {
     /// The input's shape (dims [start, end), opset 15) as int64.
@@ -593,7 +594,8 @@ extension Op {
 
 /// Gather with constant indices over f32: for each position before the axis, each index's slab of
 /// the dims after it copied whole (the reference is `Op.Gather.evaluate`). Negative indices count
-/// from the end; the plan's shape inference has checked the range for the input's size.
+/// from the end; the plan's shape inference has checked the range for the input's size. The
+/// output is cut into equal ranges of floats copied in parallel (ViT's query/key/value split).
 struct GatherStep: StepKernel {
     let axis: Int
     let indices: [Int]
@@ -603,11 +605,18 @@ struct GatherStep: StepKernel {
         let x = b.inputShapes[0]
         let a = axis < 0 ? axis + x.count : axis
         let outer = x[..<a].product, inner = x[(a + 1)...].product, size = x[a]
-        var target = b.output
-        for o in 0..<outer {
-            for i in indices {
-                target.update(from: b.inputs[0] + (o * size + (i < 0 ? i + size : i)) * inner, count: inner)
-                target += inner
+        let total = outer * indices.count * inner, items = min(4 * b.pool.threadCount, max(1, total / 16384))
+        guard inner > 0 else { return }
+        let (input, output, indices) = (b.inputs[0], b.output, self.indices)
+        b.pool.parallelFor(items) { item in
+            let range = evenSplit(total, parts: items, index: item)
+            var at = range.lowerBound
+            while at < range.upperBound {
+                // Output float `at`: slab (o, j) = (at / inner) split by the index count, then the offset in it.
+                let slab = at / inner, within = at - slab * inner, o = slab / indices.count, i = indices[slab - o * indices.count]
+                let count = min(inner - within, range.upperBound - at)
+                (output + at).update(from: input + (o * size + (i < 0 ? i + size : i)) * inner + within, count: count)
+                at += count
             }
         }
     }
