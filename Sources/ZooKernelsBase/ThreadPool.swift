@@ -12,12 +12,12 @@ import Synchronization
 /// `evenSplit(count, parts: T, index: t)` and runs it in order; a thread that finishes its share
 /// takes the items the others have not started, one at a time (uneven items still balance). So
 /// when consecutive calls lay their items out alike (say, by output rows), each core mostly reads
-/// what it wrote itself: on the two-core VMs this project runs on, items handed out from one
-/// shared counter made a third of the lines cross between cores, and a depthwise layer on 56×56
-/// ran at 1.2× its one-thread speed instead of 2×. Which thread runs which item is still not
-/// guaranteed, so callers that need deterministic results make each item's result independent of
-/// that — the kernels in this module do: an item owns whole output tiles and never shares a
-/// reduction with another item.
+/// what it wrote itself: on the two-core VMs this project runs on, a depthwise layer on 56×56 ran
+/// at 1.2× its one-thread speed with items handed out from one shared counter, and at 2× with
+/// shares (a core reading or rewriting lines the other has just written waits for them). Which
+/// thread runs which item is still not guaranteed, so callers that need deterministic results make
+/// each item's result independent of that — the kernels in this module do: an item owns whole
+/// output tiles and never shares a reduction with another item.
 ///
 /// Cost per call: no allocation; workers spin briefly on an atomic between calls (so the several
 /// calls per layer do not pay a futex wake-up) and then sleep on a condition variable.

@@ -44,8 +44,7 @@ private func larger(_ m: Vec, _ v: Vec) -> Vec { m.replacing(with: v, where: (v 
 /// `kernelW` adjacent columns of that (8 positions at a time), then output `ow` takes position
 /// `ow·strideW` — with stride 1 that max is the output, with stride 2 8 outputs at once come from
 /// the even and odd lanes of 16-float loads, straight into the output (a scalar gather cost 3× the
-/// pass). A NaN anywhere in a window wins
-/// it, as in PyTorch. Planes are split across threads.
+/// pass). A NaN anywhere in a window wins it, as in PyTorch. Planes are split across threads.
 func maxPool(
     _ shape: Pool2DShape, _ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>, _ planes: Int,
     _ inHeight: Int, _ inWidth: Int, _ outHeight: Int, _ outWidth: Int, _ pool: ThreadPool

@@ -619,8 +619,6 @@ extension BroadcastKernel {
         return nil
     }
 
-    /// `blocks`' case: each block combined with its one value, blocks in parallel (each element's
-    /// value is the one IEEE operation, whatever the thread count).
     /// Add, Sub, Mul or Div of two tensors of the output's shape (a residual connection outside a
     /// convolution: ViT's, ConvNeXt's), in chunks across the pool's threads.
     private func sameShape(_ b: StepBuffers) {
@@ -636,6 +634,8 @@ extension BroadcastKernel {
         }
     }
 
+    /// `blocks`' case: each block combined with its one value, blocks in parallel (each element's
+    /// value is the one IEEE operation, whatever the thread count).
     private func scaleBlocks(_ b: StepBuffers, _ blocks: (full: Int, planes: Int, inner: Int)) {
         let x = b.inputs[blocks.full], s = b.inputs[1 - blocks.full], y = b.output, inner = blocks.inner
         let function = self.function, swapped = blocks.full == 1

@@ -261,7 +261,7 @@ extension Tensor {
 }
 
 /// Copies each input's blocks into its slice of the output. The output is cut into equal ranges
-/// of floats, copied in parallel (one thread's copy was DenseNet's concatenations' whole cost).
+/// of floats, copied in parallel (on one thread DenseNet's concatenations took 1.9 ms of 33).
 struct ConcatStep: StepKernel {
     let axis: Int
     func describe(inputShapes: [[Int]], outputShape: [Int]) -> (text: String, flops: Double, executed: Double) { ("concat", 0, 0) }
