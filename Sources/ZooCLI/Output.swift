@@ -26,16 +26,14 @@ struct OutputOptions: ParsableArguments {
     /// A progress line on standard error, shown only when it is a terminal and not --quiet / --json.
     func progress(_ message: String) {
         guard !quiet, !json, isatty(2) != 0 else { return }
-        let line = Array("zoo: \(message.escapedForTerminal)\n".utf8)
-        _ = line.withUnsafeBytes { Glibc.write(2, $0.baseAddress, $0.count) }
+        writeStandardError("zoo: \(message.escapedForTerminal)\n")
     }
 }
 
 /// `Warning: <message>` on standard error, escaped onto one line, whatever --quiet and --json say:
 /// something wrong with a file that the command works around (and says how).
 func warn(_ message: String) {
-    let line = Array("Warning: \(message.escapedForTerminal)\n".utf8)
-    _ = line.withUnsafeBytes { Glibc.write(2, $0.baseAddress, $0.count) }
+    writeStandardError("Warning: \(message.escapedForTerminal)\n")
 }
 
 /// `text` on standard error as it is (the caller escapes what came from files), every byte of it

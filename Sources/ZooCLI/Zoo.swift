@@ -38,8 +38,7 @@ struct Zoo: ParsableCommand {
 
     /// `Error: <message>` on standard error, escaped onto one line.
     private static func printError(_ message: String) {
-        let line = Array("Error: \(message.escapedForTerminal)\n".utf8)
-        _ = line.withUnsafeBytes { Glibc.write(2, $0.baseAddress, $0.count) }
+        writeStandardError("Error: \(message.escapedForTerminal)\n")
     }
 }
 

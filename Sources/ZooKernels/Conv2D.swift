@@ -214,9 +214,9 @@ public final class Conv2DKernel: @unchecked Sendable {
                          workspace: workspace, pool: pool, kernels: table)
             if post != nil || residual != nil {
                 let (outH, outW) = shape.outputSize(inHeight: inHeight, inWidth: inWidth)
-                let (count, chunk, table, post) = (batch * shape.outChannels * outH * outW, 1 << 14, table, post)
-                pool.parallelFor((count + chunk - 1) / chunk) { task in
-                    let start = task * chunk, n = min(chunk, count - start)
+                let (count, table, post) = (batch * shape.outChannels * outH * outW, table, post)
+                pool.parallelChunks(count) { range in
+                    let start = range.lowerBound, n = range.count
                     if let residual {
                         table.addResidual(output + start, residual + start, count: n, then: post)
                     } else if let post {
@@ -346,8 +346,7 @@ public final class Conv2DKernel: @unchecked Sendable {
                                 // Scatter the 6 pixels × 16 or 32 channels into NCHW.
                                 let channels = min(done * Gemm.nr, mg - np * Gemm.nr)
                                 let out = y + (g * mg + np * Gemm.nr) * pixels + oh * outW + ow0
-                                scatter(s, into: out, channels: channels, count: count, pixels: pixels,
-                                        shortcut: residual.map { $0 + (out - output) })
+                                table.scatterTile(s, out, channels, count, pixels, residual.map { $0 + (out - output) }, post)
                                 np += done
                             }
                         }
@@ -361,7 +360,7 @@ public final class Conv2DKernel: @unchecked Sendable {
     /// range); each item runs its channel panels (two at a time with the pair tile) over its tiles of
     /// 6 flat pixels — A column-major (`TileArguments.aColumnStride`) in the input planes or the
     /// im2col matrix, a zero-padded 6-row panel for a last partial tile — through a stack scratch into
-    /// NCHW (`scatter`). Each output is the im2col path's chain of multiply-adds, so the results are
+    /// NCHW (`KernelTable.scatterTile`). Each output is the im2col path's chain of multiply-adds, so the results are
     /// bit-identical.
     private func runPixelTiles(
         input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, batch: Int, inHeight: Int, inWidth: Int,
@@ -420,8 +419,8 @@ public final class Conv2DKernel: @unchecked Sendable {
                                 t.aColumnStride = last ? 0 : pixels  // the tail is a packed 6-row panel
                                 done = table.tileOrPair(t, panel: np - channels.lowerBound, of: channels.count, bPanelStride: k * Gemm.nr)
                                 let out = y + np * Gemm.nr * pixels + tile * Gemm.mr
-                                scatter(s, into: out, channels: min(done * Gemm.nr, mg - np * Gemm.nr), count: min(Gemm.mr, pixels - tile * Gemm.mr),
-                                        pixels: pixels, shortcut: residual.map { $0 + (out - output) })
+                                table.scatterTile(s, out, min(done * Gemm.nr, mg - np * Gemm.nr), min(Gemm.mr, pixels - tile * Gemm.mr),
+                                                  pixels, residual.map { $0 + (out - output) }, post)
                             }
                             np += done
                         }
@@ -430,23 +429,4 @@ public final class Conv2DKernel: @unchecked Sendable {
             }
         }
     }
-
-    /// A finished tile of 6 pixels × `channels` output channels at stack scratch `s` (row stride 32)
-    /// into NCHW planes at `out` (`pixels` apart), its first `count` pixels; then the residual and
-    /// `post` there, when a residual is added (otherwise `post` ran in the tile). Whole tiles go
-    /// through the set's transposing `scatterTile`, a last partial one float by float.
-    @inline(__always)
-    private func scatter(_ s: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, channels: Int, count: Int, pixels: Int,
-                         shortcut: UnsafePointer<Float>?) {
-        if count == Gemm.mr {
-            table.scatterTile(s, out, channels, pixels, shortcut, post)
-            return
-        }
-        for channel in 0..<channels {
-            let row = out + channel * pixels
-            for p in 0..<count { row[p] = s[p * 2 * Gemm.nr + channel] }
-            if let shortcut { table.addResidual(row, shortcut + channel * pixels, count: count, then: post) }
-        }
-    }
-
 }

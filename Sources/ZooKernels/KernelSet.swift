@@ -82,10 +82,8 @@ extension KernelTable {
     /// `activate` over a whole tensor of `count` elements, in parallel chunks.
     public func activate(_ activation: Activation, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count: Int,
                          pool: ThreadPool) {
-        let chunk = 1 << 14
-        pool.parallelFor((count + chunk - 1) / chunk) { task in
-            let start = task * chunk
-            activate(activation, x + start, y + start, Swift.min(chunk, count - start))
+        pool.parallelChunks(count) { range in
+            activate(activation, x + range.lowerBound, y + range.lowerBound, range.count)
         }
     }
 }

@@ -134,13 +134,14 @@ public struct KernelTable: Sendable {
     /// depend on where it lies in the array. Within a few ulp of `Activation.callAsFunction`.
     public var activate: @Sendable (_ activation: Activation, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ count: Int) -> Void
 
-    /// A finished tile of 6 output pixels × `channels` (≤ 32) output channels — `tile[p·32 + c]`,
-    /// as the pixel-tile and implicit-GEMM paths leave it in their scratch — into NCHW planes:
-    /// `output[c·planeStride + p] = tile[p·32 + c]` for `p < 6`; with a `shortcut` (laid out like
-    /// `output`), `post(tile + shortcut)` instead (`post` is ignored without one). Writes those
-    /// 6 floats per plane and nothing else; each value is what `activate` gives for it.
+    /// The first `count` (1…6) pixels of a finished tile of 6 output pixels × `channels` (≤ 32)
+    /// output channels — `tile[p·32 + c]`, as the pixel-tile and implicit-GEMM paths leave it in
+    /// their scratch — into NCHW planes: `output[c·planeStride + p] = tile[p·32 + c]` for
+    /// `p < count`; with a `shortcut` (laid out like `output`), `post(tile + shortcut)` instead
+    /// (`post` is ignored without one). Writes those floats and nothing else; each value is what
+    /// `activate` gives for it.
     public typealias ScatterTile = @Sendable (
-        _ tile: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>, _ channels: Int, _ planeStride: Int,
+        _ tile: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>, _ channels: Int, _ count: Int, _ planeStride: Int,
         _ shortcut: UnsafePointer<Float>?, _ post: Activation?
     ) -> Void
     public var scatterTile: ScatterTile

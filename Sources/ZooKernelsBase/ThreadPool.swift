@@ -65,6 +65,17 @@ public final class ThreadPool: @unchecked Sendable {
         }
         core.run(count, workers: threadCount - 1, body)
     }
+
+    /// Elements per `parallelChunks` item: 64 KB of floats, enough to pay for handing an item out.
+    public static let chunk = 1 << 14
+
+    /// `body(range)` for consecutive ranges of `chunk` elements covering `0..<count` (the last one
+    /// shorter), in parallel — for elementwise work and copies, where any cut gives the same values.
+    public func parallelChunks(_ count: Int, _ body: (Range<Int>) -> Void) {
+        parallelFor((count + Self.chunk - 1) / Self.chunk) { task in
+            body(task * Self.chunk..<Swift.min(count, (task + 1) * Self.chunk))
+        }
+    }
 }
 
 /// What a worker thread is started with: its pool's core and its thread index (1…).

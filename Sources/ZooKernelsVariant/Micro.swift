@@ -190,9 +190,23 @@ func dotRows(
 /// `KernelTable.scatterTile`: 8 channels at a time, the tile's 6 pixel rows (and two zero rows)
 /// through one 8×8 transpose, so each channel's 6 pixels leave as a 4-float and a 2-float store
 /// (a scalar copy per float cost as much as the tile for short reductions); channels past the
-/// last 8 the same way through a gathered vector.
-func scatterTile(_ tile: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>, _ channels: Int, _ planeStride: Int,
-                 _ shortcut: UnsafePointer<Float>?, _ post: Activation?) {
+/// last 8, and the channels of a partial tile, the same way through a gathered vector.
+func scatterTile(_ tile: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>, _ channels: Int, _ count: Int,
+                 _ planeStride: Int, _ shortcut: UnsafePointer<Float>?, _ post: Activation?) {
+    guard count == 6 else {
+        for c in 0..<channels {
+            let y = output + c * planeStride
+            var v = Vec(), r = Vec()
+            for p in 0..<count { v[p] = tile[p * 32 + c] }
+            if let shortcut {
+                for p in 0..<count { r[p] = shortcut[c * planeStride + p] }
+                v += r
+                if let post { v = activateVector(post, v) }
+            }
+            for p in 0..<count { y[p] = v[p] }
+        }
+        return
+    }
     var c = 0
     while c + 8 <= channels {
         let s = tile + c

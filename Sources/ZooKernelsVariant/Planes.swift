@@ -19,6 +19,21 @@ private func load8(_ p: UnsafePointer<Float>) -> Vec { UnsafeRawPointer(p).loadU
 @inline(__always)
 private func store8(_ v: Vec, _ p: UnsafeMutablePointer<Float>) { UnsafeMutableRawPointer(p).storeBytes(of: v, as: Vec.self) }
 
+/// The first `count` lanes of `v` into `p`: a whole vector when `count` ≥ 8, else lane by lane.
+@inline(__always)
+private func storeFirst(_ v: Vec, _ count: Int, _ p: UnsafeMutablePointer<Float>) {
+    if count >= 8 { return store8(v, p) }
+    for lane in 0..<count { p[lane] = v[lane] }
+}
+
+/// Column `j` of 8 windows with stride 2 starting at `row`: `row[2i + j]` for i < 8, the even or
+/// odd lanes of one 16-float load from `row + j − j % 2`.
+@inline(__always)
+private func stride2Column(_ row: UnsafePointer<Float>, _ j: Int) -> Vec {
+    let pair = UnsafeRawPointer(row + j - j % 2).loadUnaligned(as: SIMD16<Float>.self)
+    return j % 2 == 0 ? pair.evenHalf : pair.oddHalf
+}
+
 /// Lane-wise IEEE square root (correctly rounded, like `Float.squareRoot()`) in vector registers;
 /// `Vec.squareRoot()` goes lane by lane through libm's errno-setting `sqrtf`.
 @inline(__always)
@@ -96,15 +111,8 @@ func maxPool(
                         var ow = 0
                         while ow < outWidth {
                             var m = Vec(repeating: -.infinity)
-                            for j in 0..<shape.kernelW {
-                                let pair = UnsafeRawPointer(padded + 2 * ow + j - j % 2).loadUnaligned(as: SIMD16<Float>.self)
-                                m = larger(m, j % 2 == 0 ? pair.evenHalf : pair.oddHalf)
-                            }
-                            if ow + 8 <= outWidth {
-                                store8(m, target + ow)
-                            } else {
-                                for lane in 0..<(outWidth - ow) { target[ow + lane] = m[lane] }
-                            }
+                            for j in 0..<shape.kernelW { m = larger(m, stride2Column(padded + 2 * ow, j)) }
+                            storeFirst(m, outWidth - ow, target + ow)
                             ow += 8
                         }
                         continue
@@ -115,13 +123,7 @@ func maxPool(
                     while p < positions {
                         var m = Vec(repeating: -.infinity)
                         for j in 0..<shape.kernelW { m = larger(m, load8(padded + p + j)) }
-                        if shape.strideW != 1 {
-                            store8(m, slid + p)
-                        } else if p + 8 <= outWidth {
-                            store8(m, target + p)
-                        } else {
-                            for lane in 0..<(outWidth - p) { target[p + lane] = m[lane] }
-                        }
+                        if shape.strideW == 1 { storeFirst(m, outWidth - p, target + p) } else { store8(m, slid + p) }
                         p += 8
                     }
                     if shape.strideW != 1 {
@@ -207,11 +209,7 @@ func averagePool(
             while ow < outWidth {
                 if ow >= inside.lowerBound && ow + 8 <= inside.upperBound {
                     var sum = Vec()
-                    let first = row + 2 * ow - shape.padLeft
-                    for j in 0..<shape.kernelW {
-                        let pair = UnsafeRawPointer(first + j - j % 2).loadUnaligned(as: SIMD16<Float>.self)
-                        sum += j % 2 == 0 ? pair.evenHalf : pair.oddHalf
-                    }
+                    for j in 0..<shape.kernelW { sum += stride2Column(row + 2 * ow - shape.padLeft, j) }
                     let divisor = countIncludePad ? paddedH * shape.kernelW : (he - hs) * shape.kernelW
                     store8(divisor > 0 ? sum / Vec(repeating: Float(divisor)) : Vec(), y + oh * outWidth + ow)
                     ow += 8

@@ -121,16 +121,17 @@ final class Conv2DTests: XCTestCase {
     }
 
     /// `KernelTable.scatterTile` of every set against a plain copy: random channel counts (whole
-    /// and partial groups of 8) and plane strides, with and without a shortcut, every activation
-    /// (through the same set's `activate`, which the contract promises to match bit for bit). The
-    /// output starts as NaN with a payload no result has, so a missed float fails and a float written
-    /// outside the 6 per plane shows up as changed.
+    /// and partial groups of 8), whole and partial tiles (1–5 pixels) and plane strides, with and
+    /// without a shortcut, every activation (through the same set's `activate`, which the contract
+    /// promises to match bit for bit). The output starts as NaN with a payload no result has, so a
+    /// missed float fails and a float written outside the `count` per plane shows up as changed.
     func testScatterTileMatchesPlainCopy() {
         var rng = SeededRandom(seed: 29)
         let unwritten = Float(nan: 0x5A, signaling: false)
         let activations: [Activation?] = [nil, .relu, .clip(low: 0, high: 6), .sigmoid, .silu, .hardSwish, .gelu]
-        for trial in 0..<60 {
+        for trial in 0..<80 {
             let channels = trial < 4 ? [32, 8, 1, 16][trial] : Int.random(in: 1...32, using: &rng)
+            let count = trial % 4 == 3 ? Int.random(in: 1...5, using: &rng) : 6
             let planeStride = Int.random(in: 6...20, using: &rng)
             let tile = [Float].random(6 * 32, &rng).map { $0 * 8 }
             let shortcut = trial % 2 == 0 ? nil : [Float].random(channels * planeStride, &rng).map { $0 * 8 }
@@ -138,16 +139,16 @@ final class Conv2DTests: XCTestCase {
             for set in KernelSet.supported {
                 var expected = [Float](repeating: unwritten, count: channels * planeStride)
                 for c in 0..<channels {
-                    var values = (0..<6).map { p in tile[p * 32 + c] + (shortcut?[c * planeStride + p] ?? 0) }
-                    if shortcut != nil, let post { set.table.activate(post, values, &values, 6) }
-                    for p in 0..<6 { expected[c * planeStride + p] = values[p] }
+                    var values = (0..<count).map { p in shortcut.map { tile[p * 32 + c] + $0[c * planeStride + p] } ?? tile[p * 32 + c] }
+                    if shortcut != nil, let post { set.table.activate(post, values, &values, count) }
+                    for p in 0..<count { expected[c * planeStride + p] = values[p] }
                 }
                 var output = [Float](repeating: unwritten, count: channels * planeStride)
                 withOptionalPointer(shortcut) { sc in
-                    set.table.scatterTile(tile, &output, channels, planeStride, sc, post)
+                    set.table.scatterTile(tile, &output, channels, count, planeStride, sc, post)
                 }
                 XCTAssertEqual(output.map(\.bitPattern), expected.map(\.bitPattern),
-                               "\(set) trial \(trial): \(channels) channels, stride \(planeStride), post \(String(describing: post))")
+                               "\(set) trial \(trial): \(channels) channels × \(count) pixels, stride \(planeStride), post \(String(describing: post))")
             }
         }
     }

@@ -555,13 +555,11 @@ struct MapKernel: StepKernel {
     func describe(inputShapes: [[Int]], outputShape: [Int]) -> (text: String, flops: Double, executed: Double) {
         (function.name.lowercased(), 0, 0)
     }
-    static let chunk = 1 << 14
-
     func run(_ b: StepBuffers) {
         let x = b.inputs[0], y = b.output, count = b.outputShape.product, function = self.function
         if let activation = function.activation { return b.kernels.table.activate(activation, x, y, count: count, pool: b.pool) }
-        b.pool.parallelFor((count + Self.chunk - 1) / Self.chunk) { task in
-            for i in task * Self.chunk..<min(count, (task + 1) * Self.chunk) { y[i] = Float(function(Double(x[i]))) }
+        b.pool.parallelChunks(count) { range in
+            for i in range { y[i] = Float(function(Double(x[i]))) }
         }
     }
 }
@@ -623,8 +621,7 @@ extension BroadcastKernel {
     /// convolution: ViT's, ConvNeXt's), in chunks across the pool's threads.
     private func sameShape(_ b: StepBuffers) {
         let x = b.inputs[0], s = b.inputs[1], y = b.output, count = b.outputShape.product, function = self.function
-        b.pool.parallelFor((count + MapKernel.chunk - 1) / MapKernel.chunk) { task in
-            let range = task * MapKernel.chunk..<min(count, (task + 1) * MapKernel.chunk)
+        b.pool.parallelChunks(count) { range in
             switch function {
             case .add: for i in range { y[i] = x[i] + s[i] }
             case .sub: for i in range { y[i] = x[i] - s[i] }

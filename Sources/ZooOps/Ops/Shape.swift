@@ -595,7 +595,7 @@ extension Op {
 /// Gather with constant indices over f32: for each position before the axis, each index's slab of
 /// the dims after it copied whole (the reference is `Op.Gather.evaluate`). Negative indices count
 /// from the end; the plan's shape inference has checked the range for the input's size. The
-/// output is cut into equal ranges of floats copied in parallel (ViT's query/key/value split).
+/// output's chunks are copied in parallel (ViT's query/key/value split).
 struct GatherStep: StepKernel {
     let axis: Int
     let indices: [Int]
@@ -605,11 +605,9 @@ struct GatherStep: StepKernel {
         let x = b.inputShapes[0]
         let a = axis < 0 ? axis + x.count : axis
         let outer = x[..<a].product, inner = x[(a + 1)...].product, size = x[a]
-        let total = outer * indices.count * inner, items = min(4 * b.pool.threadCount, max(1, total / 16384))
         guard inner > 0 else { return }
         let (input, output, indices) = (b.inputs[0], b.output, self.indices)
-        b.pool.parallelFor(items) { item in
-            let range = evenSplit(total, parts: items, index: item)
+        b.pool.parallelChunks(outer * indices.count * inner) { range in
             var at = range.lowerBound
             while at < range.upperBound {
                 // Output float `at`: slab (o, j) = (at / inner) split by the index count, then the offset in it.
