@@ -28,45 +28,9 @@ func depthwisePlane(
     _ g: DepthwiseGeometry, _ input: UnsafePointer<Float>, _ taps: UnsafePointer<Float>, _ bias: Float, _ low: Float, _ high: Float,
     _ scratch: UnsafeMutablePointer<Float>, _ zeroed: Bool, _ output: UnsafeMutablePointer<Float>
 ) {
-    let plane = g.rows * g.width
     let phases = scratch, accumulators = scratch + g.phaseFloats
     if !zeroed { phases.initialize(repeating: 0, count: g.phaseFloats) }
-    for py in 0..<g.strideH {
-        for px in 0..<g.strideW {
-            let base = phases + (py * g.strideW + px) * plane
-            // Columns qx whose input column qx·strideW + px − padLeft lies inside the row.
-            let first = min(g.width, max(0, (g.padLeft - px + g.strideW - 1) / g.strideW))
-            let end = max(first, min(g.width, (g.inWidth + g.padLeft - px + g.strideW - 1) / g.strideW))
-            guard first < end else { continue }
-            // Rows qy whose input row qy·strideH + py − padTop lies inside the plane.
-            let top = max(0, (g.padTop - py + g.strideH - 1) / g.strideH)
-            let bottom = min(g.rows, max(top, (g.inHeight + g.padTop - py + g.strideH - 1) / g.strideH))
-            for qy in top..<bottom {
-                let row = base + qy * g.width
-                let line = input + (qy * g.strideH + py - g.padTop) * g.inWidth + first * g.strideW + px - g.padLeft
-                let count = end - first
-                if g.strideW == 1 {
-                    var j = 0
-                    while j + 8 <= count {
-                        store(load(line + j), row + first + j)
-                        j += 8
-                    }
-                    while j < count { row[first + j] = line[j]; j += 1 }
-                } else if g.strideW == 2 {
-                    // Every other input: the even lanes of 16 consecutive floats (never read past the last one used).
-                    var j = 0
-                    while j + 8 < count {
-                        let pair = UnsafeRawPointer(line + 2 * j).loadUnaligned(as: SIMD16<Float>.self)
-                        UnsafeMutableRawPointer(row + first + j).storeBytes(of: pair.evenHalf, as: SIMD8<Float>.self)
-                        j += 8
-                    }
-                    while j < count { row[first + j] = line[2 * j]; j += 1 }
-                } else {
-                    for j in 0..<count { row[first + j] = line[j * g.strideW] }
-                }
-            }
-        }
-    }
+    copyPhases(g, input, phases)
 
     g.offsets.withUnsafeBufferPointer { offsets in
         var i = 0
@@ -86,11 +50,81 @@ func depthwisePlane(
         }
     }
 
+    // Each row's outputs 8 at a time; when a row is not whole vectors its last 8 overlap the ones
+    // before (computed again from the same accumulators: the same values).
+    let b = Vec(repeating: bias)
     for oy in 0..<g.outHeight {
         let source = accumulators + oy * g.width, target = output + oy * g.outWidth
-        for ox in 0..<g.outWidth {
-            let v = source[ox] + bias, w = v < low ? low : v
-            target[ox] = w > high ? high : w
+        guard g.outWidth >= 8 else {
+            for ox in 0..<g.outWidth {
+                let v = source[ox] + bias, w = v < low ? low : v
+                target[ox] = w > high ? high : w
+            }
+            continue
+        }
+        var ox = 0
+        while ox < g.outWidth {
+            let at = min(ox, g.outWidth - 8)
+            store(clamp(load(source + at) + b, low, high), target + at)
+            ox += 8
+        }
+    }
+}
+
+/// The input plane into `phases` (see `DepthwiseGeometry`), each input row once: input (h, w) is
+/// padded (h + padTop, w + padLeft), which phase (py, px) holds at (qy, qx) = (padded row / strideH,
+/// padded column / strideW) — only where that lies inside the phase plane (no output reads anything
+/// else). Writes nothing else.
+@inline(__always)
+private func copyPhases(_ g: DepthwiseGeometry, _ input: UnsafePointer<Float>, _ phases: UnsafeMutablePointer<Float>) {
+    if g.strideH == 1 && g.strideW == 1 {
+        // One phase: the padded plane itself.
+        let count = min(g.inWidth, max(0, g.width - g.padLeft))
+        for h in 0..<min(g.inHeight, max(0, g.rows - g.padTop)) {
+            let line = input + h * g.inWidth, target = phases + (h + g.padTop) * g.width + g.padLeft
+            var w = 0
+            while w + 8 <= count { store(load(line + w), target + w); w += 8 }
+            // A last part vector as the 8 columns that end the row, again over some of them.
+            if w < count && count >= 8 { store(load(line + count - 8), target + count - 8); continue }
+            while w < count { target[w] = line[w]; w += 1 }
+        }
+        return
+    }
+    let plane = g.rows * g.width
+    // Phases and places stepped along rows and columns (no division per row or pixel).
+    var py = g.padTop % g.strideH, qy = g.padTop / g.strideH
+    let px0 = g.padLeft % g.strideW, qx0 = g.padLeft / g.strideW
+    for h in 0..<g.inHeight {
+        guard qy < g.rows else { break }
+        let row = phases + py * g.strideW * plane + qy * g.width, line = input + h * g.inWidth
+        py += 1
+        if py == g.strideH { py = 0; qy += 1 }
+        var w = 0, px = px0, qx = qx0
+        if g.strideW == 2 {
+            // 16 inputs from an even column w: the even lanes go to one phase, the odd ones to the
+            // other, each as 8 consecutive columns (when all 8 fit in the phase row).
+            let even = row + px0 * plane, odd = row + (1 - px0) * plane
+            @inline(__always) func split(_ w: Int) -> Bool {
+                let qe = w / 2 + qx0, qo = qe + px0
+                guard qo + 8 <= g.width else { return false }
+                let pair = UnsafeRawPointer(line + w).loadUnaligned(as: SIMD16<Float>.self)
+                store(pair.evenHalf, even + qe)
+                store(pair.oddHalf, odd + qo)
+                return true
+            }
+            while w + 16 <= g.inWidth && split(w) { w += 16 }
+            // A last part vector as the 16 columns from the last even one that ends within the row
+            // (again over some before).
+            let last = (g.inWidth - 16) & ~1
+            if w < g.inWidth && last > 0 && split(last) { w = last + 16 }
+            qx = w / 2 + qx0
+        }
+        // The rest one by one.
+        while w < g.inWidth && qx < g.width {
+            row[px * plane + qx] = line[w]
+            w += 1
+            px += 1
+            if px == g.strideW { px = 0; qx += 1 }
         }
     }
 }

@@ -4,7 +4,8 @@ import XCTest
 /// The two layouts of `DepthwiseConvKernel` — one plane at a time and 8 channels in the lanes —
 /// give bit-identical outputs (the same multiply-add chain per output) at seeded random shapes,
 /// for every kernel set, with and without bias, clamp or activation; channel counts that are and are not
-/// multiples of 8 (partial lane groups), planes with and without whole groups of 8 pixels. The
+/// multiples of 8 (partial lane groups), planes with and without whole groups of 8 pixels, rows
+/// narrower and wider than 16 columns. The
 /// planes layout itself is checked against the Conv op's reference in ZooRuntimeTests' KernelTwinTests.
 final class DepthwiseTests: XCTestCase {
     func testLanesMatchPlanes() {
@@ -15,7 +16,10 @@ final class DepthwiseTests: XCTestCase {
             let k = [3, 5, 7, 2][trial % 4], stride = 1 + trial % 2, dilation = trial % 7 == 3 ? 2 : 1
             let channels = [8, 16, 3, 13, 24, 1][trial % 6], batch = 1 + trial % 3
             let pad = Int.random(in: 0...k / 2 * dilation, using: &rng)
-            let h = Int.random(in: 1...16, using: &rng) + (k - 1) * dilation, w = Int.random(in: 1...16, using: &rng) + (k - 1) * dilation
+            // Every third plane up to 40 columns wide (stride 2 splits 16 columns at a time, then a last
+            // overlapping 16; stride 1 copies 8 at a time, then a last overlapping 8).
+            let h = Int.random(in: 1...16, using: &rng) + (k - 1) * dilation
+            let w = Int.random(in: 1...(trial % 3 == 0 ? 40 : 16), using: &rng) + (k - 1) * dilation
             let shape = Conv2DShape(inChannels: channels, outChannels: channels, kernelH: k, kernelW: k, strideH: stride, strideW: stride,
                                     dilationH: dilation, dilationW: dilation, padTop: pad, padLeft: pad, padBottom: pad, padRight: pad,
                                     groups: channels)
