@@ -474,5 +474,11 @@ final class KernelTwinTests: XCTestCase {
             let shape = perm.map { _ in g.int(1...3) == 1 ? g.int(1...3) : g.int(20...45) }
             try check(Op.Transpose(perm: perm), [g.tensor(shape)], "Transpose \(perm) of \(shape)", rtol: 0)
         }
+        // ShuffleNet's channel shuffle ([N, groups, C/groups, H·W] → [N, C/groups, groups, H·W]):
+        // whole planes of at least 64 floats, copied as blocks.
+        for _ in 0..<3 {
+            let shape = [g.int(1...2), g.int(2...3), g.int(3...40), g.int(64...200)]
+            try check(Op.Transpose(perm: [0, 2, 1, 3]), [g.tensor(shape)], "channel shuffle of \(shape)", rtol: 0)
+        }
     }
 }
