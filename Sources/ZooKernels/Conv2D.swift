@@ -185,10 +185,11 @@ public final class Conv2DKernel: @unchecked Sendable {
 
     /// Scratch bytes `run` needs: im2col — the panels of one image (plus 64 bytes of alignment slack),
     /// independent of `batch`; implicit GEMM — one image's `ImplicitLayout` planes and the B
-    /// offsets; Winograd — the transformed inputs and products of one chunk of tiles.
-    /// Independent of `threads`, which is accepted so callers need not know that.
+    /// offsets; Winograd — the transformed inputs and products of one chunk of tiles, or of one per
+    /// thread for small layers (`WinogradConv.slots`), so `run` must be given a pool of at most
+    /// `threads` threads.
     public func workspaceBytes(batch: Int, inHeight: Int, inWidth: Int, threads: Int) -> Int {
-        if let winograd { return winograd.workspaceBytes(batch: batch, inHeight: inHeight, inWidth: inWidth) }
+        if let winograd { return winograd.workspaceBytes(batch: batch, inHeight: inHeight, inWidth: inWidth, threads: threads) }
         let out = shape.outputSize(inHeight: inHeight, inWidth: inWidth)
         if method == .implicitGemm {
             let layout = ImplicitLayout(shape: shape, inHeight: inHeight, inWidth: inWidth, outWidth: out.width)
@@ -203,8 +204,8 @@ public final class Conv2DKernel: @unchecked Sendable {
 
     /// `input [batch, inChannels, inHeight, inWidth]` → `output [batch, outChannels, outH, outW]`,
     /// plus `residual` (same shape as the output; required when the kernel was made with `residual`)
-    /// before the activation. `workspace` must hold `workspaceBytes(...)` bytes (any alignment).
-    /// Does not allocate.
+    /// before the activation. `workspace` must hold `workspaceBytes(...)` bytes (any alignment),
+    /// asked for at least `pool.threadCount` threads. Does not allocate.
     public func run(
         input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, batch: Int, inHeight: Int,
         inWidth: Int, workspace: UnsafeMutableRawPointer, pool: ThreadPool, residual: UnsafePointer<Float>? = nil
