@@ -122,6 +122,9 @@ class Model:
         self.onnx = os.path.join(workdir, f"{name}.onnx")
         if not os.path.exists(self.onnx):
             partial = self.onnx + ".partial"
+            # nn.MultiheadAttention's inference fast path (no_grad, eval) is one fused op that the
+            # TorchScript exporter cannot write; the exported graph is the same attention either way.
+            torch.backends.mha.set_fastpath_enabled(False)
             with torch.no_grad():
                 torch.onnx.export(self.module, torch.zeros(1, 3, self.size, self.size), partial,
                                   opset_version=17, dynamo=False, input_names=["input"], output_names=["logits"],
