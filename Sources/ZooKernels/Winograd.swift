@@ -210,19 +210,19 @@ final class WinogradConv: @unchecked Sendable {
         }
 
         let slots = self.slots(geometry, threads: pool.threadCount), slotFloats = chunkFloats(geometry)
-        let starts = Array(stride(from: 0, to: totalPanels, by: chunk))
+        let chunks = Gemm.panelCount(totalPanels, width: chunk)
         if slots > 1 {
             // Whole chunks per thread, each slot with its own V and M.
             pool.parallelFor(slots) { slot in
                 let v = space + slot * slotFloats, m = v + groups * groupV
-                for index in evenSplit(starts.count, parts: slots, index: slot) {
-                    runChunk(starts[index], v, m, splits: 1) { count, body in for item in 0..<count { body(item) } }
+                for index in evenSplit(chunks, parts: slots, index: slot) {
+                    runChunk(index * chunk, v, m, splits: 1) { count, body in for item in 0..<count { body(item) } }
                 }
             }
             return
         }
-        for start in starts {
-            runChunk(start, space, space + groups * groupV, splits: max(1, 2 * pool.threadCount)) { count, body in
+        for index in 0..<chunks {
+            runChunk(index * chunk, space, space + groups * groupV, splits: max(1, 2 * pool.threadCount)) { count, body in
                 pool.parallelFor(count, body)
             }
         }
