@@ -77,16 +77,12 @@ func depthwisePlane(
 /// else). Writes nothing else.
 @inline(__always)
 private func copyPhases(_ g: DepthwiseGeometry, _ input: UnsafePointer<Float>, _ phases: UnsafeMutablePointer<Float>) {
+    // With stride 1 across, a row's columns that lie inside the phase row, copied as they are.
+    let columns = min(g.inWidth, max(0, g.width - g.padLeft))
     if g.strideH == 1 && g.strideW == 1 {
         // One phase: the padded plane itself.
-        let count = min(g.inWidth, max(0, g.width - g.padLeft))
         for h in 0..<min(g.inHeight, max(0, g.rows - g.padTop)) {
-            let line = input + h * g.inWidth, target = phases + (h + g.padTop) * g.width + g.padLeft
-            var w = 0
-            while w + 8 <= count { store(load(line + w), target + w); w += 8 }
-            // A last part vector as the 8 columns that end the row, again over some of them.
-            if w < count && count >= 8 { store(load(line + count - 8), target + count - 8); continue }
-            while w < count { target[w] = line[w]; w += 1 }
+            copyRow(input + h * g.inWidth, phases + (h + g.padTop) * g.width + g.padLeft, columns)
         }
         return
     }
@@ -99,6 +95,10 @@ private func copyPhases(_ g: DepthwiseGeometry, _ input: UnsafePointer<Float>, _
         let row = phases + py * g.strideW * plane + qy * g.width, line = input + h * g.inWidth
         py += 1
         if py == g.strideH { py = 0; qy += 1 }
+        if g.strideW == 1 {
+            copyRow(line, row + g.padLeft, columns)
+            continue
+        }
         var w = 0, px = px0, qx = qx0
         if g.strideW == 2 {
             // 16 inputs from an even column w: the even lanes go to one phase, the odd ones to the
@@ -119,7 +119,7 @@ private func copyPhases(_ g: DepthwiseGeometry, _ input: UnsafePointer<Float>, _
             if w < g.inWidth && last > 0 && split(last) { w = last + 16 }
             qx = w / 2 + qx0
         }
-        // The rest one by one.
+        // The rest one by one: stride 2's last columns, and every column of other strides across.
         while w < g.inWidth && qx < g.width {
             row[px * plane + qx] = line[w]
             w += 1
@@ -127,6 +127,16 @@ private func copyPhases(_ g: DepthwiseGeometry, _ input: UnsafePointer<Float>, _
             if px == g.strideW { px = 0; qx += 1 }
         }
     }
+}
+
+/// `count` floats from `line` to `target`, 8 at a time; a last part vector as the 8 floats that end
+/// the row, again over some of them.
+@inline(__always)
+private func copyRow(_ line: UnsafePointer<Float>, _ target: UnsafeMutablePointer<Float>, _ count: Int) {
+    var w = 0
+    while w + 8 <= count { store(load(line + w), target + w); w += 8 }
+    if w < count && count >= 8 { return store(load(line + count - 8), target + count - 8) }
+    while w < count { target[w] = line[w]; w += 1 }
 }
 
 /// `KernelTable.depthwiseLanes`: groups `groups` of 8 channels (numbered over [batch, ⌈channels/8⌉])

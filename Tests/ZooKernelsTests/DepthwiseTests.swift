@@ -20,7 +20,9 @@ final class DepthwiseTests: XCTestCase {
             // overlapping 16; stride 1 copies 8 at a time, then a last overlapping 8).
             let h = Int.random(in: 1...16, using: &rng) + (k - 1) * dilation
             let w = Int.random(in: 1...(trial % 3 == 0 ? 40 : 16), using: &rng) + (k - 1) * dilation
-            let shape = Conv2DShape(inChannels: channels, outChannels: channels, kernelH: k, kernelW: k, strideH: stride, strideW: stride,
+            // Some trials with different strides down and across (each row copied into its phases alone).
+            let strideH = trial % 10 == 9 ? 2 : stride, strideW = trial % 10 == 9 || trial % 10 == 8 ? 3 - strideH : stride
+            let shape = Conv2DShape(inChannels: channels, outChannels: channels, kernelH: k, kernelW: k, strideH: strideH, strideW: strideW,
                                     dilationH: dilation, dilationW: dilation, padTop: pad, padLeft: pad, padBottom: pad, padRight: pad,
                                     groups: channels)
             let out = shape.outputSize(inHeight: h, inWidth: w)
@@ -48,7 +50,7 @@ final class DepthwiseTests: XCTestCase {
                     }
                     outputs.append(y)
                 }
-                let label = "\(set.rawValue) C \(channels) N \(batch) \(h)×\(w) k \(k) s \(stride) d \(dilation) pad \(pad) \(String(describing: activation)) bias \(withBias)"
+                let label = "\(set.rawValue) C \(channels) N \(batch) \(h)×\(w) k \(k) s \(strideH)×\(strideW) d \(dilation) pad \(pad) \(String(describing: activation)) bias \(withBias)"
                 let same = zip(outputs[0], outputs[1]).allSatisfy { $0.bitPattern == $1.bitPattern }
                 XCTAssertTrue(same, label)
                 XCTAssertFalse(outputs[1].contains { $0.isNaN }, "\(label): an output was not written")
