@@ -97,17 +97,32 @@ final class BenchmarkTests: XCTestCase {
         return Double(t.tv_sec) + Double(t.tv_nsec) * 1e-9
     }
 
-    /// Best-of time in seconds for `body` (repeats until ~0.3 s spent, at least 3 times).
-    static func time(_ body: () -> Void) -> Double {
+    /// Best-of time in seconds for `body` (repeats until ~0.3 s spent, at least 3 times). With
+    /// ZOO_BENCH_COLD=1 and a pool, every run starts from cold caches, as a layer inside a model
+    /// does: `Self.flushBytes` written by the pool's threads first (not timed), evicting weights,
+    /// input and workspace from L1, L2 and L3 (hot-cache figures misled layer-method choices).
+    static func time(_ body: () -> Void, pool: ThreadPool? = nil) -> Double {
+        let cold = pool != nil && ProcessInfo.processInfo.environment["ZOO_BENCH_COLD"] == "1"
         body()
         var best = Double.infinity, spent = 0.0, runs = 0
         while runs < 3 || spent < 0.3 {
+            if cold, let pool { flushCaches(pool) }
             let start = now()
             body()
             let t = now() - start
             best = min(best, t); spent += t; runs += 1
         }
         return best
+    }
+
+    /// Twice the largest last-level cache this project's machines have (32 MB).
+    static let flushBytes = 64 << 20
+    nonisolated(unsafe) static let flushBuffer = UnsafeMutablePointer<Float>.allocate(capacity: flushBytes / 4)
+
+    /// Writes `flushBuffer` from the pool's threads (each core evicts its own L1 and L2).
+    static func flushCaches(_ pool: ThreadPool) {
+        let buffer = flushBuffer
+        pool.parallelChunks(flushBytes / 4) { range in (buffer + range.lowerBound).update(repeating: 1, count: range.count) }
     }
 
     /// GFLOP/s of the active set's 6×16 tile alone on operands that stay in L1 (the kernel's ceiling).
@@ -166,7 +181,7 @@ final class BenchmarkTests: XCTestCase {
             var line = String(format: "%4d→%-4d %d×%d/%d %3d×%-3d", cin, cout, k, k, stride, size, size)
             for method in [Conv2DKernel.Method.im2col, .implicitGemm, .pixelTiles] {
                 let prepared = Prepared(.conv(shape, inSize: size, method: method), batch: 1, pool: pool)
-                let t = Self.time(prepared.run)
+                let t = Self.time(prepared.run, pool: pool)
                 line += String(format: "  %@ %6.3f ms %5.1f", method.rawValue, t * 1e3, 2 * prepared.macsPerImage / t / 1e9)
             }
             print(line)
@@ -187,7 +202,7 @@ final class BenchmarkTests: XCTestCase {
             for residual in [false, true] {
                 for method in [Conv2DKernel.Method.im2col, .pixelTiles] {
                     let prepared = Prepared(.conv(shape, inSize: size, residual: residual, method: method), batch: 1, pool: pool)
-                    let t = Self.time(prepared.run)
+                    let t = Self.time(prepared.run, pool: pool)
                     line += String(format: "  %@%@ %6.3f ms %5.1f", method == .im2col ? "col" : "pix", residual ? "+r" : "  ",
                                    t * 1e3, 2 * prepared.macsPerImage / t / 1e9)
                 }
@@ -252,10 +267,10 @@ final class BenchmarkTests: XCTestCase {
                     let t = input.withUnsafeBufferPointer { x in
                         output.withUnsafeMutableBufferPointer { y in
                             workspace.withUnsafeMutableBytes { ws in
-                                Self.time {
+                                Self.time({
                                     kernel.run(input: x.baseAddress!, output: y.baseAddress!, batch: 1, inHeight: size, inWidth: size,
                                                workspace: ws.baseAddress!, pool: pool, layout: layout)
-                                }
+                                }, pool: pool)
                             }
                         }
                     }
