@@ -7,8 +7,8 @@
 ///   included) into the workspace, then computes the output tiles of 6 channels × 16 pixels over
 ///   them with the kernel set's tile, stored directly into NCHW output (bias, residual and ReLU
 ///   applied in registers) while the panels are still in cache.
-/// - **pixel tiles** (default for reducing 1×1 convolutions and for strided ones but 1×1 ones and
-///   RGB stems): the transposed products, 6 output pixels × 32 output channels per tile, the
+/// - **pixel tiles** (default for reducing 1×1 convolutions and for strided ones but RGB stems): the
+///   transposed products, 6 output pixels × 32 output channels per tile, the
 ///   weights as B panels; bit-identical to im2col.
 /// - **implicit GEMM** (default for strided RGB stems): tiles of 6 pixels of one output row,
 ///   A read in place from padded, column-phase-split input planes (`ImplicitLayout`); bit-identical.
@@ -88,7 +88,7 @@ public final class Conv2DKernel: @unchecked Sendable {
     ///   - method: nil picks Winograd for 3×3 and 5×5 stride-1 convolutions with at least 16 input channels
     ///     per group (where it does fewer multiplies than im2col and its transforms pay off), pixel
     ///     tiles for 1×1 stride-1 unpadded ones with no more output than input channels per group and
-    ///     for strided ones but 1×1 ones and RGB stems, the implicit GEMM for strided RGB stems,
+    ///     for strided ones but RGB stems, the implicit GEMM for strided RGB stems,
     ///     im2col otherwise (see `preferredMethod` for what the image size adds); `.winograd` on a
     ///     shape it does not apply to falls back to the default of the others.
     public init(shape: Conv2DShape, weights: UnsafePointer<Float>, bias: UnsafePointer<Float>?, activation: Activation?,
@@ -106,19 +106,21 @@ public final class Conv2DKernel: @unchecked Sendable {
         //   MobileNet's bottleneck entries and projections) take pixel tiles: their weights are the
         //   tile's B panels and the scatter to NCHW costs little next to the long reduction;
         //   expanding ones write im2col's channel rows directly;
-        // - strided convolutions but 1×1 ones and RGB stems take pixel tiles over their im2col matrix
-        //   (ResNet's 3×3/2: 170-180 GFLOP/s against the implicit GEMM's 100-157, whose tiles stay
-        //   within one output row); strided 1×1 ones (downsampling shortcuts, which carry the
-        //   residual) im2col: their columns are a quarter of the input;
+        // - strided convolutions but RGB stems take pixel tiles over their im2col matrix (ResNet's
+        //   3×3/2: 170-180 GFLOP/s against the implicit GEMM's 100-157, whose tiles stay within one
+        //   output row); so do strided 1×1 ones (ResNet's downsampling shortcuts): with caches
+        //   flushed between runs (ZOO_BENCH_COLD=1), 1.11 against im2col's 1.18 ms on 56×56, 1.02
+        //   against 1.13 on 28×28, 1.21-1.35 against 1.42 on 14×14 (whose 7×7 output wastes a
+        //   quarter of im2col's 16-pixel panels), 2 threads; in ResNet-50 the three took 3.5-4.2 ms
+        //   against 4.0-5.0;
         // - RGB stems (3×3/2, 7×7/2, AlexNet's 11×11/4) the implicit GEMM: no im2col matrix to
         //   write and read back — with the image coming from memory, as it does in a model, not
         //   from cache, MobileNet-V2's 3×3/2 stem took 0.43 ms against im2col's 0.61 at batch 1
         //   (7.1 against 10.0 ms at batch 16), 1 thread.
-        let pointwise = shape.kernelH == 1 && shape.kernelW == 1
         let strided = shape.strideW > 1 || shape.strideH > 1
         let direct: Method = if Method.readsInPlace(shape) && shape.groupInChannels >= shape.groupOutChannels {
             .pixelTiles
-        } else if !strided || pointwise {
+        } else if !strided {
             .im2col
         } else if shape.groupInChannels > 3 {
             .pixelTiles
