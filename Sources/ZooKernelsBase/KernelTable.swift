@@ -6,7 +6,7 @@
 /// threading) call through it. Every entry computes exactly what its plain twin in
 /// `ReferenceKernels` computes, to rounding.
 ///
-/// Register tiles are 6 rows × 16 columns in every set (plus the AVX-512 set's 6×32 pair tile). The AVX2 and AVX-512 sets contract each
+/// Register tiles are 6 rows × 16 columns in every set (plus the AVX-512 set's 6×32 and 7×32 pair tiles). The AVX2 and AVX-512 sets contract each
 /// multiply-add to one FMA in the same order, so their results are bit-for-bit identical; the
 /// portable set rounds the product and the sum separately.
 public struct KernelTable: Sendable {
@@ -24,6 +24,12 @@ public struct KernelTable: Sendable {
         _ t: TileArguments, _ bNext: UnsafePointer<Float>, _ cNext: UnsafeMutablePointer<Float>, _ colBiasNext: UnsafePointer<Float>?
     ) -> Void
     public var tilePair: PairTile?
+
+    /// `tilePair` over 7 rows of A and C (7×32 outputs) for pixel tiles of images whose pixel count
+    /// is a multiple of 7 (7×7, 14×14, 28×28, 56×56: no part tile). A is column-major, row-major or
+    /// at offsets, never a packed 6-row panel. Bit-identical to `tile` on the same rows; nil in
+    /// sets without the registers for it.
+    public var tilePairSeven: PairTile?
 
     /// `y[r] = W[r, 0..<k] · x (+ bias[r]) (ReLU)` for `rows`, W row-major with row stride `ldw`:
     /// the batch-1 fully connected layer, streaming each weight row once.
@@ -134,7 +140,7 @@ public struct KernelTable: Sendable {
     /// depend on where it lies in the array. Within a few ulp of `Activation.callAsFunction`.
     public var activate: @Sendable (_ activation: Activation, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ count: Int) -> Void
 
-    /// The first `count` (1…6) pixels of a finished tile of 6 output pixels × `channels` (≤ 32)
+    /// The first `count` (1…7) pixels of a finished tile of 6 (or 7) output pixels × `channels` (≤ 32)
     /// output channels — `tile[p·32 + c]`, as the pixel-tile and implicit-GEMM paths leave it in
     /// their scratch — into NCHW planes: `output[c·planeStride + p] = tile[p·32 + c]` for
     /// `p < count`; with a `shortcut` (laid out like `output`), `post(tile + shortcut)` instead
@@ -150,6 +156,7 @@ public struct KernelTable: Sendable {
         name: String,
         tile: @escaping @Sendable (TileArguments) -> Void,
         tilePair: PairTile?,
+        tilePairSeven: PairTile?,
         dotRows: @escaping @Sendable (Int, UnsafePointer<Float>, UnsafePointer<Float>, Int, Range<Int>,
                                       UnsafeMutablePointer<Float>, UnsafePointer<Float>?, Bool) -> Void,
         im2colRow: @escaping @Sendable (Im2colGeometry, Int, UnsafePointer<Float>, UnsafeMutablePointer<Float>, Range<Int>) -> Void,
@@ -178,6 +185,7 @@ public struct KernelTable: Sendable {
         self.name = name
         self.tile = tile
         self.tilePair = tilePair
+        self.tilePairSeven = tilePairSeven
         self.dotRows = dotRows
         self.im2colRow = im2colRow
         self.winogradInput = winogradInput

@@ -187,13 +187,13 @@ func dotRows(
     }
 }
 
-/// `KernelTable.scatterTile`: 8 channels at a time, the tile's 6 pixel rows (and two zero rows)
-/// through one 8×8 transpose, so each channel's 6 pixels leave as a 4-float and a 2-float store
-/// (a scalar copy per float cost as much as the tile for short reductions); channels past the
-/// last 8, and the channels of a partial tile, the same way through a gathered vector.
+/// `KernelTable.scatterTile`: 8 channels at a time, the tile's 6 or 7 pixel rows (and zero rows)
+/// through one 8×8 transpose, so each channel's pixels leave as a 4-float, a 2-float (and a 1-float)
+/// store (a scalar copy per float cost as much as the tile for short reductions); channels past the
+/// last 8, and the channels of a part tile, the same way through a gathered vector.
 func scatterTile(_ tile: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>, _ channels: Int, _ count: Int,
                  _ planeStride: Int, _ shortcut: UnsafePointer<Float>?, _ post: Activation?) {
-    guard count == 6 else {
+    guard count == 6 || count == 7 else {
         for c in 0..<channels {
             let y = output + c * planeStride
             var v = Vec(), r = Vec()
@@ -207,34 +207,40 @@ func scatterTile(_ tile: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Fl
         }
         return
     }
+    let seven = count == 7
+    @inline(__always) func loadRow(_ p: UnsafePointer<Float>) -> Vec { seven ? loadSeven(p) : loadSix(p) }
+    @inline(__always) func storeRow(_ v: Vec, _ p: UnsafeMutablePointer<Float>) {
+        storeSix(v, p)
+        if seven { p[6] = v[6] }
+    }
     var c = 0
     while c + 8 <= channels {
         let s = tile + c
-        var v = (load(s), load(s + 32), load(s + 64), load(s + 96), load(s + 128), load(s + 160), Vec(), Vec())
+        var v = (load(s), load(s + 32), load(s + 64), load(s + 96), load(s + 128), load(s + 160), seven ? load(s + 192) : Vec(), Vec())
         transpose8(&v)
         let y = output + c * planeStride
         if let shortcut {
             let r = shortcut + c * planeStride
-            v.0 += loadSix(r); v.1 += loadSix(r + planeStride); v.2 += loadSix(r + 2 * planeStride)
-            v.3 += loadSix(r + 3 * planeStride); v.4 += loadSix(r + 4 * planeStride); v.5 += loadSix(r + 5 * planeStride)
-            v.6 += loadSix(r + 6 * planeStride); v.7 += loadSix(r + 7 * planeStride)
+            v.0 += loadRow(r); v.1 += loadRow(r + planeStride); v.2 += loadRow(r + 2 * planeStride)
+            v.3 += loadRow(r + 3 * planeStride); v.4 += loadRow(r + 4 * planeStride); v.5 += loadRow(r + 5 * planeStride)
+            v.6 += loadRow(r + 6 * planeStride); v.7 += loadRow(r + 7 * planeStride)
             if let post {
                 v = (activateVector(post, v.0), activateVector(post, v.1), activateVector(post, v.2), activateVector(post, v.3),
                      activateVector(post, v.4), activateVector(post, v.5), activateVector(post, v.6), activateVector(post, v.7))
             }
         }
-        storeSix(v.0, y); storeSix(v.1, y + planeStride); storeSix(v.2, y + 2 * planeStride); storeSix(v.3, y + 3 * planeStride)
-        storeSix(v.4, y + 4 * planeStride); storeSix(v.5, y + 5 * planeStride); storeSix(v.6, y + 6 * planeStride)
-        storeSix(v.7, y + 7 * planeStride)
+        storeRow(v.0, y); storeRow(v.1, y + planeStride); storeRow(v.2, y + 2 * planeStride); storeRow(v.3, y + 3 * planeStride)
+        storeRow(v.4, y + 4 * planeStride); storeRow(v.5, y + 5 * planeStride); storeRow(v.6, y + 6 * planeStride)
+        storeRow(v.7, y + 7 * planeStride)
         c += 8
     }
     while c < channels {
-        var v = Vec(tile[c], tile[32 + c], tile[64 + c], tile[96 + c], tile[128 + c], tile[160 + c], 0, 0)
+        var v = Vec(tile[c], tile[32 + c], tile[64 + c], tile[96 + c], tile[128 + c], tile[160 + c], seven ? tile[192 + c] : 0, 0)
         if let shortcut {
-            v += loadSix(shortcut + c * planeStride)
+            v += loadRow(shortcut + c * planeStride)
             if let post { v = activateVector(post, v) }
         }
-        storeSix(v, output + c * planeStride)
+        storeRow(v, output + c * planeStride)
         c += 1
     }
 }
@@ -244,6 +250,13 @@ func scatterTile(_ tile: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Fl
 func loadSix(_ p: UnsafePointer<Float>) -> Vec {
     Vec(lowHalf: UnsafeRawPointer(p).loadUnaligned(as: SIMD4<Float>.self),
         highHalf: SIMD4(lowHalf: UnsafeRawPointer(p + 4).loadUnaligned(as: SIMD2<Float>.self), highHalf: SIMD2()))
+}
+
+/// `p[0..<7]` in lanes 0–6, zero in 7; reads nothing past `p[6]`.
+@_transparent
+func loadSeven(_ p: UnsafePointer<Float>) -> Vec {
+    Vec(lowHalf: UnsafeRawPointer(p).loadUnaligned(as: SIMD4<Float>.self),
+        highHalf: SIMD4(lowHalf: UnsafeRawPointer(p + 4).loadUnaligned(as: SIMD2<Float>.self), highHalf: SIMD2(p[6], 0)))
 }
 
 /// Lanes 0–5 of `v` into `p[0..<6]`; writes nothing past `p[5]`.
@@ -269,32 +282,51 @@ func activate16(_ a: Activation, _ v: SIMD16<Float>) -> SIMD16<Float> {
 func tile6x32(_ t: TileArguments, _ bNext: UnsafePointer<Float>, _ cNext: UnsafeMutablePointer<Float>,
               _ colBiasNext: UnsafePointer<Float>?) {
     if let offsets = t.aOffsets {
-        tile6x32Body(t, bNext, cNext, colBiasNext, rowStride: 1, step: 0, offsets: offsets)
+        pairTileBody(t, bNext, cNext, colBiasNext, rowStride: 1, step: 0, offsets: offsets, seven: false)
     } else {
         let (rowStride, step) = aStrides(t)
-        tile6x32Body(t, bNext, cNext, colBiasNext, rowStride: rowStride, step: step, offsets: nil)
+        pairTileBody(t, bNext, cNext, colBiasNext, rowStride: rowStride, step: step, offsets: nil, seven: false)
     }
 }
 
+/// `KernelTable.tilePairSeven` (AVX-512 only): `tile6x32` over 7 rows of A and C — 28 accumulator
+/// halves — for images whose pixel count is a multiple of 7 (every 7·2ⁿ × 7·2ⁿ plane: 7×7, 14×14,
+/// 28×28, 56×56), where 6-row tiles leave a part tile (49 = 8·6 + 1). A is column-major, row-major
+/// or at offsets, not a packed panel (whose rows are 6). The same chain per output as `tile6x16`.
+func tile7x32(_ t: TileArguments, _ bNext: UnsafePointer<Float>, _ cNext: UnsafeMutablePointer<Float>,
+              _ colBiasNext: UnsafePointer<Float>?) {
+    if let offsets = t.aOffsets {
+        pairTileBody(t, bNext, cNext, colBiasNext, rowStride: 1, step: 0, offsets: offsets, seven: true)
+    } else {
+        precondition(t.aRowStride > 0 || t.aColumnStride > 0, "tile7x32: A must not be a packed 6-row panel")
+        let (rowStride, step) = aStrides(t)
+        pairTileBody(t, bNext, cNext, colBiasNext, rowStride: rowStride, step: step, offsets: nil, seven: true)
+    }
+}
+
+/// The pair tile over 6 rows, or 7 with `seven` (a constant at each call, so the seventh row's code
+/// is only in `tile7x32`).
 @inline(__always)
-private func tile6x32Body(_ t: TileArguments, _ bNext: UnsafePointer<Float>, _ cNext: UnsafeMutablePointer<Float>,
-                          _ colBiasNext: UnsafePointer<Float>?, rowStride: Int, step: Int, offsets: UnsafePointer<Int>?) {
+private func pairTileBody(_ t: TileArguments, _ bNext: UnsafePointer<Float>, _ cNext: UnsafeMutablePointer<Float>,
+                          _ colBiasNext: UnsafePointer<Float>?, rowStride: Int, step: Int, offsets: UnsafePointer<Int>?,
+                          seven: Bool) {
     typealias V = SIMD16<Float>
     @inline(__always) func load16(_ p: UnsafePointer<Float>) -> V { UnsafeRawPointer(p).loadUnaligned(as: V.self) }
     @inline(__always) func load16(_ p: UnsafeMutablePointer<Float>) -> V { UnsafeRawPointer(p).loadUnaligned(as: V.self) }
     @inline(__always) func store16(_ v: V, _ p: UnsafeMutablePointer<Float>) { UnsafeMutableRawPointer(p).storeBytes(of: v, as: V.self) }
     @inline(__always) func rectify16(_ v: V) -> V { v.replacing(with: 0, where: v .< 0) }
     let c = t.c, d = cNext, ldc = t.ldc
-    var c0 = V(), c1 = V(), c2 = V(), c3 = V(), c4 = V(), c5 = V()
-    var d0 = V(), d1 = V(), d2 = V(), d3 = V(), d4 = V(), d5 = V()
+    var c0 = V(), c1 = V(), c2 = V(), c3 = V(), c4 = V(), c5 = V(), c6 = V()
+    var d0 = V(), d1 = V(), d2 = V(), d3 = V(), d4 = V(), d5 = V(), d6 = V()
     if t.accumulate {
         c0 = load16(c); c1 = load16(c + ldc); c2 = load16(c + 2 * ldc)
         c3 = load16(c + 3 * ldc); c4 = load16(c + 4 * ldc); c5 = load16(c + 5 * ldc)
         d0 = load16(d); d1 = load16(d + ldc); d2 = load16(d + 2 * ldc)
         d3 = load16(d + 3 * ldc); d4 = load16(d + 4 * ldc); d5 = load16(d + 5 * ldc)
+        if seven { c6 = load16(c + 6 * ldc); d6 = load16(d + 6 * ldc) }
     }
     var a = t.a, b = t.b, e = bNext
-    let r1 = rowStride, r2 = 2 * rowStride, r3 = 3 * rowStride, r4 = 4 * rowStride, r5 = 5 * rowStride
+    let r1 = rowStride, r2 = 2 * rowStride, r3 = 3 * rowStride, r4 = 4 * rowStride, r5 = 5 * rowStride, r6 = 6 * rowStride
     for kk in 0..<t.k {
         if let offsets { a = t.a + offsets[kk] }
         let b0 = load16(b), e0 = load16(e)
@@ -310,6 +342,10 @@ private func tile6x32Body(_ t: TileArguments, _ bNext: UnsafePointer<Float>, _ c
         c4.addProduct(x, b0); d4.addProduct(x, e0)
         x = V(repeating: a[r5])
         c5.addProduct(x, b0); d5.addProduct(x, e0)
+        if seven {
+            x = V(repeating: a[r6])
+            c6.addProduct(x, b0); d6.addProduct(x, e0)
+        }
         a += step
         b += 16
         e += 16
@@ -322,11 +358,13 @@ private func tile6x32Body(_ t: TileArguments, _ bNext: UnsafePointer<Float>, _ c
             x = V(repeating: rowBias[3]); c3 += x; d3 += x
             x = V(repeating: rowBias[4]); c4 += x; d4 += x
             x = V(repeating: rowBias[5]); c5 += x; d5 += x
+            if seven { x = V(repeating: rowBias[6]); c6 += x; d6 += x }
         }
         if let colBias = t.colBias, let colBiasNext {
             let x = load16(colBias), y = load16(colBiasNext)
             c0 += x; c1 += x; c2 += x; c3 += x; c4 += x; c5 += x
             d0 += y; d1 += y; d2 += y; d3 += y; d4 += y; d5 += y
+            if seven { c6 += x; d6 += y }
         }
         if let r = t.residual {
             // Laid out like C: the second panel's rows sit where `cNext` sits relative to `c`.
@@ -335,26 +373,31 @@ private func tile6x32Body(_ t: TileArguments, _ bNext: UnsafePointer<Float>, _ c
             c3 += load16(r + 3 * ldc); c4 += load16(r + 4 * ldc); c5 += load16(r + 5 * ldc)
             d0 += load16(s); d1 += load16(s + ldc); d2 += load16(s + 2 * ldc)
             d3 += load16(s + 3 * ldc); d4 += load16(s + 4 * ldc); d5 += load16(s + 5 * ldc)
+            if seven { c6 += load16(r + 6 * ldc); d6 += load16(s + 6 * ldc) }
         }
         if t.relu {
             c0 = rectify16(c0); c1 = rectify16(c1); c2 = rectify16(c2); c3 = rectify16(c3); c4 = rectify16(c4); c5 = rectify16(c5)
             d0 = rectify16(d0); d1 = rectify16(d1); d2 = rectify16(d2); d3 = rectify16(d3); d4 = rectify16(d4); d5 = rectify16(d5)
+            if seven { c6 = rectify16(c6); d6 = rectify16(d6) }
             if t.upper < .infinity {
                 let u = V(repeating: t.upper)
                 @inline(__always) func cap16(_ v: V) -> V { v.replacing(with: u, where: v .> u) }
                 c0 = cap16(c0); c1 = cap16(c1); c2 = cap16(c2); c3 = cap16(c3); c4 = cap16(c4); c5 = cap16(c5)
                 d0 = cap16(d0); d1 = cap16(d1); d2 = cap16(d2); d3 = cap16(d3); d4 = cap16(d4); d5 = cap16(d5)
+                if seven { c6 = cap16(c6); d6 = cap16(d6) }
             }
         }
         if let a = t.activation {
             c0 = activate16(a, c0); c1 = activate16(a, c1); c2 = activate16(a, c2); c3 = activate16(a, c3)
             c4 = activate16(a, c4); c5 = activate16(a, c5); d0 = activate16(a, d0); d1 = activate16(a, d1)
             d2 = activate16(a, d2); d3 = activate16(a, d3); d4 = activate16(a, d4); d5 = activate16(a, d5)
+            if seven { c6 = activate16(a, c6); d6 = activate16(a, d6) }
         }
     }
     store16(c0, c); store16(c1, c + ldc); store16(c2, c + 2 * ldc)
     store16(c3, c + 3 * ldc); store16(c4, c + 4 * ldc); store16(c5, c + 5 * ldc)
     store16(d0, d); store16(d1, d + ldc); store16(d2, d + 2 * ldc)
     store16(d3, d + 3 * ldc); store16(d4, d + 4 * ldc); store16(d5, d + 5 * ldc)
+    if seven { store16(c6, c + 6 * ldc); store16(d6, d + 6 * ldc) }
 }
 #endif

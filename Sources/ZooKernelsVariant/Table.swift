@@ -10,8 +10,10 @@ private let setName = "portable"
 
 #if ZOO_AVX512
 private let pairKernel: KernelTable.PairTile? = { tile6x32($0, $1, $2, $3) }
+private let pairSevenKernel: KernelTable.PairTile? = { tile7x32($0, $1, $2, $3) }
 #else
 private let pairKernel: KernelTable.PairTile? = nil
+private let pairSevenKernel: KernelTable.PairTile? = nil
 #endif
 
 /// This module's kernel set.
@@ -19,6 +21,7 @@ public let kernelTable = KernelTable(
     name: setName,
     tile: { tile6x16($0) },
     tilePair: pairKernel,
+    tilePairSeven: pairSevenKernel,
     dotRows: { dotRows(k: $0, x: $1, w: $2, ldw: $3, rows: $4, y: $5, bias: $6, relu: $7) },
     im2colRow: { im2colRow($0, $1, $2, $3, $4) },
     winogradInput: { winogradInput($0, $1, $2, $3) },

@@ -39,10 +39,17 @@ final class Conv2DTests: XCTestCase {
 
     /// `.pixelTiles`: the reference's values, bit-identical to im2col (the same chain of multiply-adds
     /// per output), last partial 6-pixel tiles and 16-channel panels included, groups too — reading
-    /// 1×1 inputs in place and any other shape (padded, strided, dilated, 3×3) from its im2col matrix.
+    /// 1×1 inputs in place and any other shape (padded, strided, dilated, 3×3) from its im2col matrix;
+    /// small images that 7 divides (7×7, 3×7) take the AVX-512 set's 7-pixel tiles where the channel
+    /// panels pair up (50 and 64 channels: 4 panels, the last of 50 part-filled), 6-pixel ones where
+    /// they do not (70: 5 panels).
     func testPixelTiles() {
         var rng = SeededRandom(seed: 79)
         for (shape, h, w) in [(Conv2DShape(inChannels: 300, outChannels: 50, kernelH: 1, kernelW: 1), 7, 7),
+                              (Conv2DShape(inChannels: 40, outChannels: 70, kernelH: 1, kernelW: 1), 7, 7),
+                              (Conv2DShape(inChannels: 40, outChannels: 64, kernelH: 1, kernelW: 1), 3, 7),
+                              (Conv2DShape(inChannels: 24, outChannels: 32, kernelH: 3, kernelW: 3, strideH: 2, strideW: 2,
+                                           padTop: 1, padLeft: 1, padBottom: 1, padRight: 1), 14, 14),
                               (Conv2DShape(inChannels: 24, outChannels: 70, kernelH: 1, kernelW: 1, groups: 2), 5, 11),
                               (Conv2DShape(inChannels: 16, outChannels: 16, kernelH: 1, kernelW: 1), 1, 1),
                               (Conv2DShape(inChannels: 4, outChannels: 4, kernelH: 1, kernelW: 1, padTop: 1, padLeft: 1,
@@ -85,6 +92,7 @@ final class Conv2DTests: XCTestCase {
         var rng = SeededRandom(seed: 83)
         let cases: [(Conv2DShape, Int, Int, [Conv2DKernel.Method])] = [
             (Conv2DShape(inChannels: 40, outChannels: 70, kernelH: 1, kernelW: 1), 9, 11, [.im2col, .pixelTiles]),
+            (Conv2DShape(inChannels: 40, outChannels: 50, kernelH: 1, kernelW: 1), 7, 7, [.im2col, .pixelTiles]),  // 7-pixel tiles
             (Conv2DShape(inChannels: 300, outChannels: 13, kernelH: 1, kernelW: 1), 5, 7, [.im2col, .pixelTiles]),
             (Conv2DShape(inChannels: 300, outChannels: 13, kernelH: 1, kernelW: 1), 41, 37, [.im2col, .pixelTiles]),  // large-image schedule
             (Conv2DShape(inChannels: 24, outChannels: 37, kernelH: 3, kernelW: 3, strideH: 2, strideW: 2, padTop: 1,
@@ -121,7 +129,7 @@ final class Conv2DTests: XCTestCase {
     }
 
     /// `KernelTable.scatterTile` of every set against a plain copy: random channel counts (whole
-    /// and partial groups of 8), whole and partial tiles (1–5 pixels) and plane strides, with and
+    /// and partial groups of 8), whole tiles of 6 and 7 pixels and partial ones (1–5) and plane strides, with and
     /// without a shortcut, every activation (through the same set's `activate`, which the contract
     /// promises to match bit for bit). The output starts as NaN with a payload no result has, so a
     /// missed float fails and a float written outside the `count` per plane shows up as changed.
@@ -131,9 +139,9 @@ final class Conv2DTests: XCTestCase {
         let activations: [Activation?] = [nil, .relu, .clip(low: 0, high: 6), .sigmoid, .silu, .hardSwish, .gelu]
         for trial in 0..<80 {
             let channels = trial < 4 ? [32, 8, 1, 16][trial] : Int.random(in: 1...32, using: &rng)
-            let count = trial % 4 == 3 ? Int.random(in: 1...5, using: &rng) : 6
-            let planeStride = Int.random(in: 6...20, using: &rng)
-            let tile = [Float].random(6 * 32, &rng).map { $0 * 8 }
+            let count = trial % 4 == 3 ? Int.random(in: 1...5, using: &rng) : trial % 4 == 1 ? 7 : 6
+            let planeStride = Int.random(in: 7...20, using: &rng)
+            let tile = [Float].random(7 * 32, &rng).map { $0 * 8 }
             let shortcut = trial % 2 == 0 ? nil : [Float].random(channels * planeStride, &rng).map { $0 * 8 }
             let post = activations[trial % activations.count]
             for set in KernelSet.supported {
