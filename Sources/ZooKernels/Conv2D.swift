@@ -8,7 +8,7 @@
 ///   them with the kernel set's tile, stored directly into NCHW output (bias, residual and ReLU
 ///   applied in registers) while the panels are still in cache.
 /// - **pixel tiles** (default for reducing 1×1 convolutions and for strided ones but RGB stems): the
-///   transposed products, 6 output pixels (AVX-512: 7 where 7 divides the pixel count) × 32 output
+///   transposed products, 6 output pixels (AVX-512: 7 on small images that 7 divides) × 32 output
 ///   channels per tile, the weights as B panels; bit-identical to im2col.
 /// - **implicit GEMM** (default for strided RGB stems): tiles of 6 pixels of one output row,
 ///   A read in place from padded, column-phase-split input planes (`ImplicitLayout`); bit-identical.
@@ -368,8 +368,8 @@ public final class Conv2DKernel: @unchecked Sendable {
     /// NCHW (`KernelTable.scatterTile`). With `KernelTable.tilePairSeven`, tiles of 7 pixels instead
     /// on small images that 7 divides (7×7: 7 tiles, not 9 with 5 wasted rows) — 10–20 % faster there
     /// (BenchmarkTests.testPointwiseShapes, Zen 4, 2 threads: 2048→512 0.50 → 0.45 ms, 960→160
-    /// 0.08 → 0.07 warm; 0.58 → 0.52 and 0.10 → 0.08 cold). Each output is the im2col path's chain of multiply-adds, so the results are
-    /// bit-identical.
+    /// 0.08 → 0.07 warm; 0.58 → 0.52 and 0.10 → 0.08 cold). Each output is the im2col path's chain
+    /// of multiply-adds, so the results are bit-identical.
     private func runPixelTiles(
         input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, batch: Int, inHeight: Int, inWidth: Int,
         workspace: UnsafeMutableRawPointer, pool: ThreadPool, weights: UnsafeMutablePointer<Float>, residual: UnsafePointer<Float>?

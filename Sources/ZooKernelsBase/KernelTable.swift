@@ -26,8 +26,8 @@ public struct KernelTable: Sendable {
     public var tilePair: PairTile?
 
     /// `tilePair` over 7 rows of A and C (7×32 outputs) for pixel tiles of images whose pixel count
-    /// is a multiple of 7 (7×7, 14×14, 28×28, 56×56: no part tile). A is column-major, row-major or
-    /// at offsets, never a packed 6-row panel. Bit-identical to `tile` on the same rows; nil in
+    /// 7 divides (a 7×7 image: 7 tiles with no part tile). A is column-major, row-major or at
+    /// offsets, never a packed 6-row panel. Bit-identical to `tile` on the same rows; nil in
     /// sets without the registers for it.
     public var tilePairSeven: PairTile?
 

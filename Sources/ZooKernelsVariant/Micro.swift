@@ -290,9 +290,9 @@ func tile6x32(_ t: TileArguments, _ bNext: UnsafePointer<Float>, _ cNext: Unsafe
 }
 
 /// `KernelTable.tilePairSeven` (AVX-512 only): `tile6x32` over 7 rows of A and C — 28 accumulator
-/// halves — for images whose pixel count is a multiple of 7 (every 7·2ⁿ × 7·2ⁿ plane: 7×7, 14×14,
-/// 28×28, 56×56), where 6-row tiles leave a part tile (49 = 8·6 + 1). A is column-major, row-major
-/// or at offsets, not a packed panel (whose rows are 6). The same chain per output as `tile6x16`.
+/// halves — for pixel tiles of images whose pixel count 7 divides, where 6-row tiles leave a part
+/// tile (7×7: 49 = 8·6 + 1). A is column-major, row-major or at offsets, not a packed panel (whose
+/// rows are 6). The same chain per output as `tile6x16`.
 func tile7x32(_ t: TileArguments, _ bNext: UnsafePointer<Float>, _ cNext: UnsafeMutablePointer<Float>,
               _ colBiasNext: UnsafePointer<Float>?) {
     if let offsets = t.aOffsets {
