@@ -112,7 +112,17 @@ private func copyPhases(_ g: DepthwiseGeometry, _ input: UnsafePointer<Float>, _
                 store(pair.oddHalf, odd + qo)
                 return true
             }
-            while w + 16 <= g.inWidth && split(w) { w += 16 }
+            // The whole 16-column steps whose 8 columns fit both phase rows, counted once per row and
+            // walked by pointers (the per-step guard and index arithmetic cost as much as the copy).
+            let room = g.width - 8 - qx0 - px0, steps = room < 0 ? 0 : min(g.inWidth / 16, room / 8 + 1)
+            var from = line, toEven = even + qx0, toOdd = odd + qx0 + px0
+            for _ in 0..<steps {
+                let pair = UnsafeRawPointer(from).loadUnaligned(as: SIMD16<Float>.self)
+                store(pair.evenHalf, toEven)
+                store(pair.oddHalf, toOdd)
+                from += 16; toEven += 8; toOdd += 8
+            }
+            w = 16 * steps
             // A last part vector as the 16 columns from the last even one that ends within the row
             // (again over some before).
             let last = (g.inWidth - 16) & ~1
