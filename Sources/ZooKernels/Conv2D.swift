@@ -423,7 +423,7 @@ public final class Conv2DKernel: @unchecked Sendable {
                     let pairs = evenSplit((nPanels + 1) / 2, parts: channelParts, index: item / pixelParts)
                     let channels = 2 * pairs.lowerBound..<min(2 * pairs.upperBound, nPanels)
                     let range = evenSplit(tiles, parts: pixelParts, index: item % pixelParts)
-                    withUnsafeTemporaryAllocation(of: Float.self, capacity: 7 * 2 * Gemm.nr) { scratch in
+                    withUnsafeTemporaryAllocation(of: Float.self, capacity: rows * 2 * Gemm.nr) { scratch in
                         guard let s = scratch.baseAddress else { return }
                         var np = channels.lowerBound
                         while np < channels.upperBound {

@@ -108,16 +108,17 @@ final class WinogradConv: @unchecked Sendable {
     }
 
     /// Buffer sizes for a call: tile panels per chunk; floats between channels of V (the chunk's
-    /// lanes plus room for the last 6-row block to read past them); rows of M (whole 6-row blocks).
-    private func layout(_ geometry: WinogradGeometry) -> (chunk: Int, laneStride: Int, rows: Int) {
-        let chunk = min(WinogradConv.chunkPanels, Gemm.panelCount(geometry.tiles, width: 16))
-        return (chunk, chunk * 16 + 16, Gemm.panelCount(chunk * 16, width: Gemm.mr) * Gemm.mr)
+    /// lanes plus room for the last 6-row block to read past them); rows of M (whole 6-row blocks);
+    /// chunks in the call.
+    private func layout(_ geometry: WinogradGeometry) -> (chunk: Int, laneStride: Int, rows: Int, chunks: Int) {
+        let panels = Gemm.panelCount(geometry.tiles, width: 16), chunk = min(WinogradConv.chunkPanels, panels)
+        return (chunk, chunk * 16 + 16, Gemm.panelCount(chunk * 16, width: Gemm.mr) * Gemm.mr, Gemm.panelCount(panels, width: chunk))
     }
 
     /// Floats of one chunk's transformed inputs V and GEMM results M, all groups, rounded up to
     /// whole cache lines.
     private func chunkFloats(_ geometry: WinogradGeometry) -> Int {
-        let (_, laneStride, rows) = layout(geometry)
+        let (_, laneStride, rows, _) = layout(geometry)
         let floats = shape.groups * transform.alpha * transform.alpha * (shape.groupInChannels * laneStride + rows * coutPad)
         return (floats + 15) / 16 * 16
     }
@@ -128,7 +129,7 @@ final class WinogradConv: @unchecked Sendable {
     /// no handing of V and M between cores and no waiting between phases — SqueezeNet's 16→64 3×3
     /// on 55² (seven chunks) took 0.39 ms on two threads with split phases and 0.50 on one.
     private func slots(_ geometry: WinogradGeometry, threads: Int) -> Int {
-        let chunks = Gemm.panelCount(Gemm.panelCount(geometry.tiles, width: 16), width: layout(geometry).chunk)
+        let chunks = layout(geometry).chunks
         let extra = (threads - 1) * chunkFloats(geometry) * MemoryLayout<Float>.stride
         return threads > 1 && chunks >= 2 * threads && extra <= 8 << 20 ? threads : 1
     }
@@ -148,7 +149,7 @@ final class WinogradConv: @unchecked Sendable {
         let groups = shape.groups, cin = shape.groupInChannels, cout = shape.groupOutChannels, coutPad = self.coutPad
         let area = transform.alpha * transform.alpha
         let totalPanels = Gemm.panelCount(geometry.tiles, width: 16)
-        let (chunk, laneStride, rows) = layout(geometry)
+        let (chunk, laneStride, rows, chunks) = layout(geometry)
         // V of a group: [ξ][channel][lane] (lane = tile within the chunk); M of a group:
         // [tile][ξ][output channel], so each output transform reads one contiguous run. A of GEMM ξ:
         // 6 consecutive tiles of channel c at `offsets[c]`.
@@ -210,7 +211,6 @@ final class WinogradConv: @unchecked Sendable {
         }
 
         let slots = self.slots(geometry, threads: pool.threadCount), slotFloats = chunkFloats(geometry)
-        let chunks = Gemm.panelCount(totalPanels, width: chunk)
         if slots > 1 {
             // Whole chunks per thread, each slot with its own V and M.
             pool.parallelFor(slots) { slot in

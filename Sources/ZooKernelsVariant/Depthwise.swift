@@ -101,32 +101,32 @@ private func copyPhases(_ g: DepthwiseGeometry, _ input: UnsafePointer<Float>, _
         }
         var w = 0, px = px0, qx = qx0
         if g.strideW == 2 {
-            // 16 inputs from an even column w: the even lanes go to one phase, the odd ones to the
-            // other, each as 8 consecutive columns (when all 8 fit in the phase row).
-            let even = row + px0 * plane, odd = row + (1 - px0) * plane
-            @inline(__always) func split(_ w: Int) -> Bool {
-                let qe = w / 2 + qx0, qo = qe + px0
-                guard qo + 8 <= g.width else { return false }
-                let pair = UnsafeRawPointer(line + w).loadUnaligned(as: SIMD16<Float>.self)
-                store(pair.evenHalf, even + qe)
-                store(pair.oddHalf, odd + qo)
-                return true
-            }
-            // The whole 16-column steps whose 8 columns fit both phase rows, counted once per row and
-            // walked by pointers (the per-step guard and index arithmetic cost as much as the copy).
-            let room = g.width - 8 - qx0 - px0, steps = room < 0 ? 0 : min(g.inWidth / 16, room / 8 + 1)
-            var from = line, toEven = even + qx0, toOdd = odd + qx0 + px0
-            for _ in 0..<steps {
+            // 16 inputs from an even column w: the even lanes go to one phase from even[w / 2], the
+            // odd ones to the other from odd[w / 2], 8 consecutive columns each — whole in the phase
+            // rows while w / 2 ≤ room.
+            let even = row + px0 * plane + qx0, odd = row + (1 - px0) * plane + qx0 + px0, room = g.width - 8 - qx0 - px0
+            @inline(__always) func split(_ from: UnsafePointer<Float>, _ toEven: UnsafeMutablePointer<Float>,
+                                         _ toOdd: UnsafeMutablePointer<Float>) {
                 let pair = UnsafeRawPointer(from).loadUnaligned(as: SIMD16<Float>.self)
                 store(pair.evenHalf, toEven)
                 store(pair.oddHalf, toOdd)
+            }
+            // The whole 16-column steps that fit, counted once per row and walked by pointers (a
+            // guard and index arithmetic per step cost as much as the copy).
+            let steps = room < 0 ? 0 : min(g.inWidth / 16, room / 8 + 1)
+            var from = line, toEven = even, toOdd = odd
+            for _ in 0..<steps {
+                split(from, toEven, toOdd)
                 from += 16; toEven += 8; toOdd += 8
             }
             w = 16 * steps
             // A last part vector as the 16 columns from the last even one that ends within the row
             // (again over some before).
             let last = (g.inWidth - 16) & ~1
-            if w < g.inWidth && last > 0 && split(last) { w = last + 16 }
+            if w < g.inWidth && last > 0 && last / 2 <= room {
+                split(line + last, even + last / 2, odd + last / 2)
+                w = last + 16
+            }
             qx = w / 2 + qx0
         }
         // The rest one by one: stride 2's last columns, and every column of other strides across.

@@ -281,12 +281,7 @@ func activate16(_ a: Activation, _ v: SIMD16<Float>) -> SIMD16<Float> {
 /// `tile6x16`, so results are bit-identical to it.
 func tile6x32(_ t: TileArguments, _ bNext: UnsafePointer<Float>, _ cNext: UnsafeMutablePointer<Float>,
               _ colBiasNext: UnsafePointer<Float>?) {
-    if let offsets = t.aOffsets {
-        pairTileBody(t, bNext, cNext, colBiasNext, rowStride: 1, step: 0, offsets: offsets, seven: false)
-    } else {
-        let (rowStride, step) = aStrides(t)
-        pairTileBody(t, bNext, cNext, colBiasNext, rowStride: rowStride, step: step, offsets: nil, seven: false)
-    }
+    pairTile(t, bNext, cNext, colBiasNext, seven: false)
 }
 
 /// `KernelTable.tilePairSeven` (AVX-512 only): `tile6x32` over 7 rows of A and C — 28 accumulator
@@ -295,12 +290,19 @@ func tile6x32(_ t: TileArguments, _ bNext: UnsafePointer<Float>, _ cNext: Unsafe
 /// rows are 6). The same chain per output as `tile6x16`.
 func tile7x32(_ t: TileArguments, _ bNext: UnsafePointer<Float>, _ cNext: UnsafeMutablePointer<Float>,
               _ colBiasNext: UnsafePointer<Float>?) {
+    precondition(t.aOffsets != nil || t.aRowStride > 0 || t.aColumnStride > 0, "tile7x32: A must not be a packed 6-row panel")
+    pairTile(t, bNext, cNext, colBiasNext, seven: true)
+}
+
+/// A's layout from `t` (offsets, or `aStrides`) into the pair tile's body.
+@inline(__always)
+private func pairTile(_ t: TileArguments, _ bNext: UnsafePointer<Float>, _ cNext: UnsafeMutablePointer<Float>,
+                      _ colBiasNext: UnsafePointer<Float>?, seven: Bool) {
     if let offsets = t.aOffsets {
-        pairTileBody(t, bNext, cNext, colBiasNext, rowStride: 1, step: 0, offsets: offsets, seven: true)
+        pairTileBody(t, bNext, cNext, colBiasNext, rowStride: 1, step: 0, offsets: offsets, seven: seven)
     } else {
-        precondition(t.aRowStride > 0 || t.aColumnStride > 0, "tile7x32: A must not be a packed 6-row panel")
         let (rowStride, step) = aStrides(t)
-        pairTileBody(t, bNext, cNext, colBiasNext, rowStride: rowStride, step: step, offsets: nil, seven: true)
+        pairTileBody(t, bNext, cNext, colBiasNext, rowStride: rowStride, step: step, offsets: nil, seven: seven)
     }
 }
 
