@@ -281,6 +281,18 @@ final class Conv2DTests: XCTestCase {
               batch: 16, h: 13, w: 13, method: .winograd, rng: &rng)
         check(Conv2DShape(inChannels: 64, outChannels: 8, kernelH: 5, kernelW: 5, padTop: 2, padLeft: 2, padBottom: 2, padRight: 2),
               batch: 2, h: 27, w: 27, method: .winograd, rng: &rng)
+        // Seven chunks: on two threads each thread takes whole chunks (`WinogradConv.slots`), on one
+        // every phase runs in turn — the same bits either way.
+        let shape = Conv2DShape(inChannels: 24, outChannels: 40, kernelH: 3, kernelW: 3, padTop: 1, padLeft: 1, padBottom: 1, padRight: 1)
+        let x = [Float].random(16 * 24 * 13 * 13, &rng), weights = [Float].random(40 * 24 * 9, &rng), bias = [Float].random(40, &rng)
+        let one = ThreadPool(threads: 1)
+        for set in KernelSet.supported {
+            let split = fastConv(shape, input: x, weights: weights, bias: bias, relu: true, batch: 16, h: 13, w: 13, pool: one,
+                                 kernels: set, method: .winograd)
+            let whole = fastConv(shape, input: x, weights: weights, bias: bias, relu: true, batch: 16, h: 13, w: 13, pool: Self.pool,
+                                 kernels: set, method: .winograd)
+            XCTAssertEqual(split.map(\.bitPattern), whole.map(\.bitPattern), "\(set) Winograd, whole chunks per thread vs one thread")
+        }
     }
 
     /// The implicit GEMM (input read in place from phase-split planes) on seeded random geometries:
