@@ -3,9 +3,9 @@ import ZooKernelsBase
 /// A depthwise 2-D convolution (MobileNet, EfficientNet, MNASNet, ShuffleNet, ConvNeXt's 7×7): every
 /// channel convolved with its own kernel (groups = input channels = output channels), computed
 /// directly — no im2col, no per-group GEMM of one output row. Planes run through the kernel set's
-/// `depthwisePlanes` (phase-split padded planes, each tap one vector loop over the plane; see
-/// `DepthwiseGeometry`), or — small planes — 8 channels at a time through `depthwiseLanes` (see
-/// `DepthwiseLanes`, `Layout`): taps summed in f32 in (ky, kx) order from 0, then the bias added
+/// `depthwisePlanes` (bands of output rows over phase-split padded input rows, each tap one vector
+/// loop over the band; see `DepthwiseGeometry`), or — small planes — 8 channels at a time through
+/// `depthwiseLanes` (see `DepthwiseLanes`, `Layout`): taps summed in f32 in (ky, kx) order from 0, then the bias added
 /// and the activation applied, the same values either way (DepthwiseTests). Planes are independent,
 /// so results do not depend on the thread count. The reference twin is the Conv op's `evaluate`
 /// (ZooRuntimeTests' KernelTwinTests compares them at random shapes, for every kernel set).
@@ -69,16 +69,20 @@ public final class DepthwiseConvKernel: @unchecked Sendable {
     /// `floats` of scratch per plane (or group of 8 channels) rounded up to whole cache lines.
     private static func slotFloats(_ floats: Int) -> Int { (floats + 15) / 16 * 16 }
 
-    /// Scratch bytes `run` needs (independent of the thread count; enough for either layout).
-    public func workspaceBytes(batch: Int, inHeight: Int, inWidth: Int) -> Int {
-        let floats = Self.slotFloats(max(DepthwiseGeometry(shape: shape, inHeight: inHeight, inWidth: inWidth).scratchFloats,
-                                         DepthwiseLanes(shape: shape, inHeight: inHeight, inWidth: inWidth).scratchFloats))
-        return min(Self.slots, max(1, batch * shape.inChannels)) * floats * MemoryLayout<Float>.stride + 64
+    /// Scratch bytes `run` needs in `layout` (default `preferredLayout`), independent of the thread
+    /// count. Only the layout's own: the lanes layout's scratch is a whole padded plane of 8
+    /// channels (408 KB per slot on 112×112, where the planes layout's bands take 16 KB).
+    public func workspaceBytes(batch: Int, inHeight: Int, inWidth: Int, layout: Layout? = nil) -> Int {
+        let floats = switch layout ?? preferredLayout(inHeight: inHeight, inWidth: inWidth) {
+        case .planes: DepthwiseGeometry(shape: shape, inHeight: inHeight, inWidth: inWidth).scratchFloats
+        case .lanes: DepthwiseLanes(shape: shape, inHeight: inHeight, inWidth: inWidth).scratchFloats
+        }
+        return min(Self.slots, max(1, batch * shape.inChannels)) * Self.slotFloats(floats) * MemoryLayout<Float>.stride + 64
     }
 
     /// input [batch, C, inHeight, inWidth] → output [batch, C, outHeight, outWidth] (`shape.outputSize`),
-    /// in `layout` (default `preferredLayout`). `workspace` holds `workspaceBytes(...)` bytes (any
-    /// alignment). Does not allocate.
+    /// in `layout` (default `preferredLayout`). `workspace` holds `workspaceBytes(...)` bytes for the
+    /// same layout (any alignment). Does not allocate.
     public func run(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, batch: Int, inHeight: Int, inWidth: Int,
                     workspace: UnsafeMutableRawPointer, pool: ThreadPool, layout: Layout? = nil) {
         let channels = shape.inChannels

@@ -1,34 +1,46 @@
-/// How a depthwise convolution of one channel plane is laid out for `KernelTable.depthwisePlanes`.
+/// How a depthwise convolution of one channel plane is laid out for `KernelTable.depthwisePlanes`,
+/// band of output rows by band.
 ///
-/// The padded input plane is split into `strideH × strideW` phase planes (phase (py, px) holds the
-/// padded pixels (qy·strideH + py, qx·strideW + px)), each `rows × width`. Then every tap (ky, kx)
-/// reads one phase at a fixed offset for every output: output (oy, ox) at flat index
-/// `i = oy·width + ox` sums `taps[t] · phases[i + offsets[t]]`. So the whole plane is one long
-/// vector loop per tap over `outHeight · width` outputs — the columns at and past `outWidth` are
-/// computed and dropped — whatever the stride, padding or dilation.
+/// The input rows a band of `bandRows` output rows reads are copied, zero padded, into
+/// `strideH × strideW` phase planes (phase (py, px) holds the padded pixels (qy·strideH + py,
+/// qx·strideW + px), qy counted from the band's first), each `rows × width`. Then every tap (ky, kx)
+/// reads one phase at a fixed offset for every output of the band: output (oy, ox) at flat index
+/// `i = oy·width + ox` (oy from the band's first) sums `taps[t] · phases[i + offsets[t]]`. So a band
+/// is one long vector loop per tap over `bandRows · width` outputs — the columns at and past
+/// `outWidth` are computed and dropped — whatever the stride, padding or dilation. Bands keep the
+/// phases and outputs within about 16 KB, in L1 (a whole 112×112 plane's took 100 KB, in L2); the
+/// input rows two bands share are copied for each.
 public struct DepthwiseGeometry: Sendable {
     public let inHeight, inWidth, outHeight, outWidth: Int
     public let strideH, strideW, padTop, padLeft: Int
-    /// Rows and width of each phase plane.
+    /// Output rows per band (the last band may have fewer).
+    public let bandRows: Int
+    /// Rows and width of each phase plane of a band.
     public let rows, width: Int
     /// Per tap in (ky, kx) order: where its first input lies in the phase planes.
     public let offsets: [Int]
-    /// Floats of the phase planes, plus slack for whole-vector reads past the last output.
+    /// Floats of the phase planes, plus slack for whole-vector reads past the band's last output.
     public let phaseFloats: Int
-    /// Floats of the flat output block (`outHeight · width`, rounded up to whole vectors).
+    /// Floats of a band's flat output block (`bandRows · width`, rounded up to whole blocks).
     public let accumulatorFloats: Int
     /// Scratch floats one plane needs: phases and accumulators.
     public var scratchFloats: Int { phaseFloats + accumulatorFloats }
     /// Outputs are computed in blocks of this many floats (8 vectors of 8: the broadcast of a tap and
     /// its offset serve 8 multiply-adds).
     public static let block = 64
+    /// Floats a band's phases and outputs may take (16 KB: half of a Zen 3 or Zen 4 core's L1).
+    static let bandFloats = 4096
 
     public init(shape s: Conv2DShape, inHeight: Int, inWidth: Int) {
         (self.inHeight, self.inWidth) = (inHeight, inWidth)
         (outHeight, outWidth) = s.outputSize(inHeight: inHeight, inWidth: inWidth)
         (strideH, strideW, padTop, padLeft) = (s.strideH, s.strideW, s.padTop, s.padLeft)
-        rows = outHeight + (s.kernelH - 1) * s.dilationH / s.strideH
+        let reach = (s.kernelH - 1) * s.dilationH / s.strideH, phases = s.strideH * s.strideW
         width = outWidth + (s.kernelW - 1) * s.dilationW / s.strideW
+        // The most rows that fit, then the rows spread evenly over that many bands.
+        let fit = max(1, (Self.bandFloats - phases * reach * width) / ((phases + 1) * width)), bands = (outHeight + fit - 1) / fit
+        bandRows = max(1, (outHeight + bands - 1) / max(1, bands))
+        rows = bandRows + reach
         let plane = rows * width
         var offsets: [Int] = []
         for ky in 0..<s.kernelH {
@@ -39,10 +51,10 @@ public struct DepthwiseGeometry: Sendable {
             }
         }
         self.offsets = offsets
-        let outputs = outHeight * width
+        let outputs = bandRows * width
         accumulatorFloats = (outputs + Self.block - 1) / Self.block * Self.block
         // A block read at the last output's block start plus the largest offset stays inside.
-        phaseFloats = max(s.strideH * s.strideW * plane, accumulatorFloats + (offsets.max() ?? 0)) + Self.block
+        phaseFloats = max(phases * plane, accumulatorFloats + (offsets.max() ?? 0)) + Self.block
     }
 }
 

@@ -265,7 +265,8 @@ final class BenchmarkTests: XCTestCase {
                         DepthwiseConvKernel(shape: shape, weights: w.baseAddress!, bias: b.baseAddress!, activation: activation)!
                     }
                 }
-                var workspace = [UInt8](repeating: 0, count: kernel.workspaceBytes(batch: 1, inHeight: size, inWidth: size))
+                let bytes = [DepthwiseConvKernel.Layout.planes, .lanes].map { kernel.workspaceBytes(batch: 1, inHeight: size, inWidth: size, layout: $0) }
+                var workspace = [UInt8](repeating: 0, count: bytes.max()!)
                 for layout in [DepthwiseConvKernel.Layout.planes, .lanes] {
                     let t = input.withUnsafeBufferPointer { x in
                         output.withUnsafeMutableBufferPointer { y in
