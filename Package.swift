@@ -15,7 +15,7 @@ let kernelSets: [(name: String, flags: [String], defines: [String])] = [
 ]
 let kernelSetTargets: [Target] = kernelSets.map { set in
     .target(
-        name: set.name, dependencies: ["ZooKernelsBase"],
+        name: set.name, dependencies: ["ZooKernelsBase", "CPrefetch"],
         swiftSettings: [.unsafeFlags(set.flags)] + set.defines.map { .define($0) }
     )
 }
@@ -57,6 +57,8 @@ let package = Package(
         .target(name: "Safetensors", dependencies: ["ZooCore"]),
         .target(name: "TorchFormat", dependencies: ["ZooCore", "CZlib"]),
         .target(name: "CCPUFeatures", path: "Sources/CCPUFeatures"),
+        /// A cache-line prefetch hint for the kernel sets (Swift has none).
+        .target(name: "CPrefetch", path: "Sources/CPrefetch"),
         /// libjpeg-turbo and libpng called with their errors caught (they exit or longjmp otherwise).
         .target(
             name: "CImageCodecs", path: "Sources/CImageCodecs",

@@ -285,3 +285,25 @@ final class BenchmarkTests: XCTestCase {
         }
     }
 }
+
+extension BenchmarkTests {
+    /// SqueezeNet's squeeze (and an expand) 1×1 convolutions on 55×55 at batch 1 and 16, both
+    /// methods, ms per image (run with `ZOO_BENCH=1`, filter `testPointwiseBatchShapes`): at batch 16
+    /// (or with `ZOO_BENCH_COLD=1`) the input is out of L2, where pixel tiles read 64–256 planes
+    /// 12 KB apart in step — the case the tiles' prefetch of A's next line is for.
+    func testPointwiseBatchShapes() throws {
+        let pool = try Self.benchmarkPool()
+        for (cin, cout) in [(128, 16), (64, 16), (256, 32), (16, 64)] {
+            let shape = Conv2DShape(inChannels: cin, outChannels: cout, kernelH: 1, kernelW: 1)
+            var line = String(format: "%4d→%-4d 55×55", cin, cout)
+            for batch in [1, 16] {
+                for method in [Conv2DKernel.Method.im2col, .pixelTiles] {
+                    let prepared = Prepared(.conv(shape, inSize: 55, method: method), batch: batch, pool: pool)
+                    let t = Self.time(prepared.run, pool: pool)
+                    line += String(format: "  b%d %@ %6.3f", batch, method == .im2col ? "col" : "pix", t * 1e3 / Double(batch))
+                }
+            }
+            print(line + " ms/image")
+        }
+    }
+}
