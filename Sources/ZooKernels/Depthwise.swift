@@ -5,10 +5,11 @@ import ZooKernelsBase
 /// directly — no im2col, no per-group GEMM of one output row. Planes run through the kernel set's
 /// `depthwisePlanes` (bands of output rows over phase-split padded input rows, each tap one vector
 /// loop over the band; see `DepthwiseGeometry`), or — small planes — 8 channels at a time through
-/// `depthwiseLanes` (see `DepthwiseLanes`, `Layout`): taps summed in f32 in (ky, kx) order from 0, then the bias added
-/// and the activation applied, the same values either way (DepthwiseTests). Planes are independent,
-/// so results do not depend on the thread count. The reference twin is the Conv op's `evaluate`
-/// (ZooRuntimeTests' KernelTwinTests compares them at random shapes, for every kernel set).
+/// `depthwiseLanes` (see `DepthwiseLanes`, `Layout`): taps summed in f32 in (ky, kx) order from 0,
+/// then the bias added and the activation applied, the same values either way (DepthwiseTests).
+/// Planes are independent, so results do not depend on the thread count. The reference twin is the
+/// Conv op's `evaluate` (ZooRuntimeTests' KernelTwinTests compares them at random shapes, for every
+/// kernel set).
 public final class DepthwiseConvKernel: @unchecked Sendable {
     public let shape: Conv2DShape
     /// The activation applied to every output, or nil.

@@ -40,7 +40,7 @@ private func depthwiseBand(
     // row, or zeros above and below the input — written only when the band is not the whole plane
     // (the scratch starts zeroed, and a lone band's padding rows never hold input). Only the rows
     // the band reads.
-    let start = first * g.strideH, end = start + min(g.rows, rows + g.rows - g.bandRows) * g.strideH
+    let reach = g.rows - g.bandRows, start = first * g.strideH, end = start + (rows + reach) * g.strideH
     if g.bandRows < g.outHeight {
         for r in start..<end where r < g.padTop || r - g.padTop >= g.inHeight {
             let row = phases + (r % g.strideH) * g.strideW * plane + (r / g.strideH - first) * g.width
