@@ -38,8 +38,9 @@ public struct DepthwiseGeometry: Sendable {
         let reach = (s.kernelH - 1) * s.dilationH / s.strideH, phases = s.strideH * s.strideW
         width = outWidth + (s.kernelW - 1) * s.dilationW / s.strideW
         // The most rows that fit, then the rows spread evenly over that many bands.
-        let fit = max(1, (Self.bandFloats - phases * reach * width) / ((phases + 1) * width)), bands = (outHeight + fit - 1) / fit
-        bandRows = max(1, (outHeight + bands - 1) / max(1, bands))
+        let fit = max(1, (Self.bandFloats - phases * reach * width) / ((phases + 1) * width))
+        let bands = max(1, (outHeight + fit - 1) / fit)
+        bandRows = max(1, (outHeight + bands - 1) / bands)
         rows = bandRows + reach
         let plane = rows * width
         var offsets: [Int] = []

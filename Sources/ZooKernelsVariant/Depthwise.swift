@@ -44,10 +44,7 @@ private func depthwiseBand(
     if g.bandRows < g.outHeight {
         for r in start..<end where r < g.padTop || r - g.padTop >= g.inHeight {
             let row = phases + (r % g.strideH) * g.strideW * plane + (r / g.strideH - first) * g.width
-            for px in 0..<g.strideW {
-                let zeros = row + px * plane
-                for i in 0..<g.width { zeros[i] = 0 }
-            }
+            for px in 0..<g.strideW { (row + px * plane).update(repeating: 0, count: g.width) }
         }
     }
     // Padded rows `from ..< to` hold input rows (r − padTop). With stride 1 both ways, row r is phase

@@ -44,28 +44,31 @@ func rectify(_ v: Vec) -> Vec { v.replacing(with: 0, where: v .< 0) }
 @inline(__always)
 func cap(_ v: Vec, _ upper: Vec) -> Vec { v.replacing(with: upper, where: v .> upper) }
 
-/// A's layout as (distance between the tile's rows, distance between reduction steps): a packed
-/// panel (1, 6), column-major (1, `aColumnStride`) or row-major (`aRowStride`, 1).
+/// A's layout in `t`, handed to a tile's body as (distance between the tile's rows, distance between
+/// reduction steps, per-step offsets, prefetch) with the offsets and the prefetch constant at each
+/// call, so each layout gets its own loop: at offsets (1, 0, `aOffsets`), column-major
+/// (1, `aColumnStride`) with the prefetch, a packed panel (1, 6) or row-major (`aRowStride`, 1).
+///
+/// Column-major A (a 1×1 convolution's input planes, or an im2col matrix, read in place by pixel
+/// tiles) is `k` rows far apart, read a few floats per row per tile: each k step also prefetches
+/// the cache line after the one it reads, which the tiles after this one read — with the input out
+/// of L2 (batch 16, or a layer's first read) too many rows are in flight for the hardware
+/// prefetchers (SqueezeNet's 128→16 on 55², batch 16: 0.23 → 0.07 ms per image, Zen 4, 2 threads).
 @inline(__always)
-func aStrides(_ t: TileArguments) -> (Int, Int) {
-    t.aColumnStride > 0 ? (1, t.aColumnStride) : t.aRowStride == 0 ? (1, 6) : (t.aRowStride, 1)
+func withLayoutOfA(_ t: TileArguments,
+                   _ body: (_ rowStride: Int, _ step: Int, _ offsets: UnsafePointer<Int>?, _ prefetch: Bool) -> Void) {
+    if let offsets = t.aOffsets {
+        body(1, 0, offsets, false)
+    } else if t.aColumnStride > 0 {
+        body(1, t.aColumnStride, nil, true)
+    } else {
+        body(t.aRowStride == 0 ? 1 : t.aRowStride, t.aRowStride == 0 ? 6 : 1, nil, false)
+    }
 }
 
-/// The 6×16 tile (`KernelTable.tile`): packed, row-major, column-major or offset A. Column-major A
-/// (a 1×1 convolution's input planes, or an im2col matrix, read in place by pixel tiles) is `k`
-/// rows far apart, read a few floats per row per tile: each k step also prefetches the cache line
-/// after the one it reads, which the tiles after this one read — with the input out of L2
-/// (batch 16, or a layer's first read) too many rows are in flight for the hardware prefetchers
-/// (SqueezeNet's 128→16 on 55², batch 16: 0.23 → 0.07 ms per image, Zen 4, 2 threads).
+/// The 6×16 tile (`KernelTable.tile`): packed, row-major, column-major or offset A (`withLayoutOfA`).
 func tile6x16(_ t: TileArguments) {
-    if let offsets = t.aOffsets {
-        tile6x16Body(t, rowStride: 1, step: 0, offsets: offsets, prefetch: false)
-    } else if t.aColumnStride > 0 {
-        tile6x16Body(t, rowStride: 1, step: t.aColumnStride, offsets: nil, prefetch: true)
-    } else {
-        let (rowStride, step) = aStrides(t)
-        tile6x16Body(t, rowStride: rowStride, step: step, offsets: nil, prefetch: false)
-    }
+    withLayoutOfA(t) { tile6x16Body(t, rowStride: $0, step: $1, offsets: $2, prefetch: $3) }
 }
 
 /// 12 accumulators (6 rows × two 8-lane halves), 2 B vectors and 1 broadcast A value per k step.
@@ -285,12 +288,12 @@ func activate16(_ a: Activation, _ v: SIMD16<Float>) -> SIMD16<Float> {
 
 /// `KernelTable.tilePair` (AVX-512 only: it needs 32 vector registers): the 6×16 tiles over two
 /// adjacent B panels at once — 6×32 outputs, 24 accumulator halves — so each broadcast A value
-/// feeds twice the multiply-adds and A is read half as often. A is packed, row-major or at
-/// offsets (`TileArguments.aOffsets`). Each output is the same chain of fused multiply-adds as in
+/// feeds twice the multiply-adds and A is read half as often. A is packed, row-major, column-major
+/// or at offsets (`withLayoutOfA`). Each output is the same chain of fused multiply-adds as in
 /// `tile6x16`, so results are bit-identical to it.
 func tile6x32(_ t: TileArguments, _ bNext: UnsafePointer<Float>, _ cNext: UnsafeMutablePointer<Float>,
               _ colBiasNext: UnsafePointer<Float>?) {
-    pairTile(t, bNext, cNext, colBiasNext, seven: false)
+    withLayoutOfA(t) { pairTileBody(t, bNext, cNext, colBiasNext, rowStride: $0, step: $1, offsets: $2, seven: false, prefetch: $3) }
 }
 
 /// `KernelTable.tilePairSeven` (AVX-512 only): `tile6x32` over 7 rows of A and C — 28 accumulator
@@ -300,22 +303,7 @@ func tile6x32(_ t: TileArguments, _ bNext: UnsafePointer<Float>, _ cNext: Unsafe
 func tile7x32(_ t: TileArguments, _ bNext: UnsafePointer<Float>, _ cNext: UnsafeMutablePointer<Float>,
               _ colBiasNext: UnsafePointer<Float>?) {
     precondition(t.aOffsets != nil || t.aRowStride > 0 || t.aColumnStride > 0, "tile7x32: A must not be a packed 6-row panel")
-    pairTile(t, bNext, cNext, colBiasNext, seven: true)
-}
-
-/// A's layout from `t` (offsets, or `aStrides`) into the pair tile's body; column-major A with
-/// `tile6x16`'s prefetch.
-@inline(__always)
-private func pairTile(_ t: TileArguments, _ bNext: UnsafePointer<Float>, _ cNext: UnsafeMutablePointer<Float>,
-                      _ colBiasNext: UnsafePointer<Float>?, seven: Bool) {
-    if let offsets = t.aOffsets {
-        pairTileBody(t, bNext, cNext, colBiasNext, rowStride: 1, step: 0, offsets: offsets, seven: seven, prefetch: false)
-    } else if t.aColumnStride > 0 {
-        pairTileBody(t, bNext, cNext, colBiasNext, rowStride: 1, step: t.aColumnStride, offsets: nil, seven: seven, prefetch: true)
-    } else {
-        let (rowStride, step) = aStrides(t)
-        pairTileBody(t, bNext, cNext, colBiasNext, rowStride: rowStride, step: step, offsets: nil, seven: seven, prefetch: false)
-    }
+    withLayoutOfA(t) { pairTileBody(t, bNext, cNext, colBiasNext, rowStride: $0, step: $1, offsets: $2, seven: true, prefetch: $3) }
 }
 
 /// The pair tile over 6 rows, or 7 with `seven` (a constant at each call, so the seventh row's code
