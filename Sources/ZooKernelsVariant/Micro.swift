@@ -44,31 +44,54 @@ func rectify(_ v: Vec) -> Vec { v.replacing(with: 0, where: v .< 0) }
 @inline(__always)
 func cap(_ v: Vec, _ upper: Vec) -> Vec { v.replacing(with: upper, where: v .> upper) }
 
-/// A's layout in `t`, handed to a tile's body as (distance between the tile's rows, distance between
-/// reduction steps, per-step offsets, prefetch) with the offsets and the prefetch constant at each
-/// call, so each layout gets its own loop: at offsets (1, 0, `aOffsets`), column-major
-/// (1, `aColumnStride`) with the prefetch, a packed panel (1, 6) or row-major (`aRowStride`, 1).
+/// How a tile reads A (`TileArguments`): at per-step offsets (`aOffsets`: the implicit GEMM's
+/// planes), column-major (`aColumnStride`: pixel tiles), row-major (`aRowStride`) or as a packed
+/// 6-row panel. Each tile has one non-inlined function per layout that calls the tile's body with
+/// that layout's (row distance, step distance, offsets, prefetch) as constants: one copy of the
+/// body per function, so the accumulators stay in registers and no layout test is left in the
+/// loop. (One copy with the layout as run-time arguments, or several inlined into one function,
+/// was left to the inliner and came out with accumulators spilled to the stack in some sets: the
+/// AVX-512 implicit GEMM ran at a third of the pixel tiles' speed — ResNet-50's 7×7/2 stem 3.6 ms
+/// instead of 1.2, Zen 4, 2 threads.)
 ///
 /// Column-major A (a 1×1 convolution's input planes, or an im2col matrix, read in place by pixel
 /// tiles) is `k` rows far apart, read a few floats per row per tile: each k step also prefetches
 /// the cache line after the one it reads, which the tiles after this one read — with the input out
 /// of L2 (batch 16, or a layer's first read) too many rows are in flight for the hardware
 /// prefetchers (SqueezeNet's 128→16 on 55², batch 16: 0.23 → 0.07 ms per image, Zen 4, 2 threads).
-@inline(__always)
-func withLayoutOfA(_ t: TileArguments,
-                   _ body: (_ rowStride: Int, _ step: Int, _ offsets: UnsafePointer<Int>?, _ prefetch: Bool) -> Void) {
-    if let offsets = t.aOffsets {
-        body(1, 0, offsets, false)
-    } else if t.aColumnStride > 0 {
-        body(1, t.aColumnStride, nil, true)
-    } else {
-        body(t.aRowStride == 0 ? 1 : t.aRowStride, t.aRowStride == 0 ? 6 : 1, nil, false)
+enum LayoutOfA {
+    case offsets(UnsafePointer<Int>)
+    case columnMajor
+    case rows
+
+    @inline(__always)
+    init(_ t: TileArguments) {
+        if let offsets = t.aOffsets { self = .offsets(offsets) } else if t.aColumnStride > 0 { self = .columnMajor } else { self = .rows }
     }
 }
 
-/// The 6×16 tile (`KernelTable.tile`): packed, row-major, column-major or offset A (`withLayoutOfA`).
+/// The 6×16 tile (`KernelTable.tile`): packed, row-major, column-major or offset A (`LayoutOfA`).
 func tile6x16(_ t: TileArguments) {
-    withLayoutOfA(t) { tile6x16Body(t, rowStride: $0, step: $1, offsets: $2, prefetch: $3) }
+    switch LayoutOfA(t) {
+    case let .offsets(offsets): tile6x16(t, atOffsets: offsets)
+    case .columnMajor: tile6x16ColumnMajor(t)
+    case .rows: tile6x16Rows(t)
+    }
+}
+
+@inline(never)
+private func tile6x16(_ t: TileArguments, atOffsets offsets: UnsafePointer<Int>) {
+    tile6x16Body(t, rowStride: 1, step: 0, offsets: offsets, prefetch: false)
+}
+
+@inline(never)
+private func tile6x16ColumnMajor(_ t: TileArguments) {
+    tile6x16Body(t, rowStride: 1, step: t.aColumnStride, offsets: nil, prefetch: true)
+}
+
+@inline(never)
+private func tile6x16Rows(_ t: TileArguments) {
+    tile6x16Body(t, rowStride: t.aRowStride == 0 ? 1 : t.aRowStride, step: t.aRowStride == 0 ? 6 : 1, offsets: nil, prefetch: false)
 }
 
 /// 12 accumulators (6 rows × two 8-lane halves), 2 B vectors and 1 broadcast A value per k step.
@@ -289,11 +312,34 @@ func activate16(_ a: Activation, _ v: SIMD16<Float>) -> SIMD16<Float> {
 /// `KernelTable.tilePair` (AVX-512 only: it needs 32 vector registers): the 6×16 tiles over two
 /// adjacent B panels at once — 6×32 outputs, 24 accumulator halves — so each broadcast A value
 /// feeds twice the multiply-adds and A is read half as often. A is packed, row-major, column-major
-/// or at offsets (`withLayoutOfA`). Each output is the same chain of fused multiply-adds as in
+/// or at offsets (`LayoutOfA`). Each output is the same chain of fused multiply-adds as in
 /// `tile6x16`, so results are bit-identical to it.
 func tile6x32(_ t: TileArguments, _ bNext: UnsafePointer<Float>, _ cNext: UnsafeMutablePointer<Float>,
               _ colBiasNext: UnsafePointer<Float>?) {
-    withLayoutOfA(t) { pairTileBody(t, bNext, cNext, colBiasNext, rowStride: $0, step: $1, offsets: $2, seven: false, prefetch: $3) }
+    switch LayoutOfA(t) {
+    case let .offsets(offsets): tile6x32(t, bNext, cNext, colBiasNext, atOffsets: offsets)
+    case .columnMajor: tile6x32ColumnMajor(t, bNext, cNext, colBiasNext)
+    case .rows: tile6x32Rows(t, bNext, cNext, colBiasNext)
+    }
+}
+
+@inline(never)
+private func tile6x32(_ t: TileArguments, _ bNext: UnsafePointer<Float>, _ cNext: UnsafeMutablePointer<Float>,
+                      _ colBiasNext: UnsafePointer<Float>?, atOffsets offsets: UnsafePointer<Int>) {
+    pairTileBody(t, bNext, cNext, colBiasNext, rowStride: 1, step: 0, offsets: offsets, seven: false, prefetch: false)
+}
+
+@inline(never)
+private func tile6x32ColumnMajor(_ t: TileArguments, _ bNext: UnsafePointer<Float>, _ cNext: UnsafeMutablePointer<Float>,
+                                 _ colBiasNext: UnsafePointer<Float>?) {
+    pairTileBody(t, bNext, cNext, colBiasNext, rowStride: 1, step: t.aColumnStride, offsets: nil, seven: false, prefetch: true)
+}
+
+@inline(never)
+private func tile6x32Rows(_ t: TileArguments, _ bNext: UnsafePointer<Float>, _ cNext: UnsafeMutablePointer<Float>,
+                          _ colBiasNext: UnsafePointer<Float>?) {
+    pairTileBody(t, bNext, cNext, colBiasNext, rowStride: t.aRowStride == 0 ? 1 : t.aRowStride, step: t.aRowStride == 0 ? 6 : 1,
+                 offsets: nil, seven: false, prefetch: false)
 }
 
 /// `KernelTable.tilePairSeven` (AVX-512 only): `tile6x32` over 7 rows of A and C — 28 accumulator
@@ -303,7 +349,29 @@ func tile6x32(_ t: TileArguments, _ bNext: UnsafePointer<Float>, _ cNext: Unsafe
 func tile7x32(_ t: TileArguments, _ bNext: UnsafePointer<Float>, _ cNext: UnsafeMutablePointer<Float>,
               _ colBiasNext: UnsafePointer<Float>?) {
     precondition(t.aOffsets != nil || t.aRowStride > 0 || t.aColumnStride > 0, "tile7x32: A must not be a packed 6-row panel")
-    withLayoutOfA(t) { pairTileBody(t, bNext, cNext, colBiasNext, rowStride: $0, step: $1, offsets: $2, seven: true, prefetch: $3) }
+    switch LayoutOfA(t) {
+    case let .offsets(offsets): tile7x32(t, bNext, cNext, colBiasNext, atOffsets: offsets)
+    case .columnMajor: tile7x32ColumnMajor(t, bNext, cNext, colBiasNext)
+    case .rows: tile7x32Rows(t, bNext, cNext, colBiasNext)
+    }
+}
+
+@inline(never)
+private func tile7x32(_ t: TileArguments, _ bNext: UnsafePointer<Float>, _ cNext: UnsafeMutablePointer<Float>,
+                      _ colBiasNext: UnsafePointer<Float>?, atOffsets offsets: UnsafePointer<Int>) {
+    pairTileBody(t, bNext, cNext, colBiasNext, rowStride: 1, step: 0, offsets: offsets, seven: true, prefetch: false)
+}
+
+@inline(never)
+private func tile7x32ColumnMajor(_ t: TileArguments, _ bNext: UnsafePointer<Float>, _ cNext: UnsafeMutablePointer<Float>,
+                                 _ colBiasNext: UnsafePointer<Float>?) {
+    pairTileBody(t, bNext, cNext, colBiasNext, rowStride: 1, step: t.aColumnStride, offsets: nil, seven: true, prefetch: true)
+}
+
+@inline(never)
+private func tile7x32Rows(_ t: TileArguments, _ bNext: UnsafePointer<Float>, _ cNext: UnsafeMutablePointer<Float>,
+                          _ colBiasNext: UnsafePointer<Float>?) {
+    pairTileBody(t, bNext, cNext, colBiasNext, rowStride: t.aRowStride, step: 1, offsets: nil, seven: true, prefetch: false)
 }
 
 /// The pair tile over 6 rows, or 7 with `seven` (a constant at each call, so the seventh row's code
