@@ -54,6 +54,18 @@ private func larger(_ m: Float, _ v: Float) -> Float { v > m || v.isNaN ? v : m 
 @inline(__always)
 private func larger(_ m: Vec, _ v: Vec) -> Vec { m.replacing(with: v, where: (v .> m) .| (v .!= v)) }
 
+/// The running max (`larger`) from −∞ over `count` vectors of 8 floats from `p`, `stride` floats
+/// apart: a window's rows (vertical pass) or columns (stride-1 horizontal pass). Three (a 3-wide
+/// window inside the input) are unrolled; `larger(−∞, v)` is `v` bit for bit, so the result is the
+/// loop's.
+@_transparent
+private func windowMax(_ p: UnsafePointer<Float>, count: Int, stride: Int) -> Vec {
+    if count == 3 { return larger(larger(load8(p), load8(p + stride)), load8(p + 2 * stride)) }
+    var m = Vec(repeating: -.infinity)
+    for i in 0..<count { m = larger(m, load8(p + i * stride)) }
+    return m
+}
+
 /// `KernelTable.maxPool`. Per output row: the elementwise max of the window's input rows (8 lanes
 /// at a time, clipped to the input) into a row buffer with −∞ in the pads, the max over every
 /// `kernelW` adjacent columns of that (8 positions at a time), then output `ow` takes position
@@ -84,18 +96,15 @@ func maxPool(
                     let hs = max(h0, 0), he = min(h0 + shape.kernelH, inHeight)
                     // Vertical pass: row[w] = max over the window's rows.
                     var w = 0
+                    let top = x + hs * inWidth, rows = max(he, hs) - hs
                     while w + 8 <= inWidth {
-                        var m = Vec(repeating: -.infinity)
-                        for h in hs..<max(he, hs) { m = larger(m, load8(x + h * inWidth + w)) }
-                        store8(m, row + w)
+                        store8(windowMax(top + w, count: rows, stride: inWidth), row + w)
                         w += 8
                     }
                     if w < inWidth && inWidth >= 8 {
                         // The last 8 columns as one (overlapping) vector instead of a scalar tail.
                         w = inWidth - 8
-                        var m = Vec(repeating: -.infinity)
-                        for h in hs..<max(he, hs) { m = larger(m, load8(x + h * inWidth + w)) }
-                        store8(m, row + w)
+                        store8(windowMax(top + w, count: rows, stride: inWidth), row + w)
                         w = inWidth
                     }
                     while w < inWidth {
@@ -108,10 +117,18 @@ func maxPool(
                     if shape.strideW == 2 {
                         // Horizontal pass straight into the output, 8 at a time: window ow's column j
                         // is an even or odd lane of the 16 floats from padded[2·ow + j − j % 2].
+                        // Three columns (the common 3×3/2) unrolled: lanes 0, 1 of one load, 0 of the next.
                         var ow = 0
                         while ow < outWidth {
-                            var m = Vec(repeating: -.infinity)
-                            for j in 0..<shape.kernelW { m = larger(m, stride2Column(padded + 2 * ow, j)) }
+                            var m: Vec
+                            if shape.kernelW == 3 {
+                                let pair = UnsafeRawPointer(padded + 2 * ow).loadUnaligned(as: SIMD16<Float>.self)
+                                let next = UnsafeRawPointer(padded + 2 * ow + 2).loadUnaligned(as: SIMD16<Float>.self)
+                                m = larger(larger(pair.evenHalf, pair.oddHalf), next.evenHalf)
+                            } else {
+                                m = Vec(repeating: -.infinity)
+                                for j in 0..<shape.kernelW { m = larger(m, stride2Column(padded + 2 * ow, j)) }
+                            }
                             storeFirst(m, outWidth - ow, target + ow)
                             ow += 8
                         }
@@ -121,8 +138,7 @@ func maxPool(
                     // output itself (whole vectors, the last one's valid lanes).
                     var p = 0
                     while p < positions {
-                        var m = Vec(repeating: -.infinity)
-                        for j in 0..<shape.kernelW { m = larger(m, load8(padded + p + j)) }
+                        let m = windowMax(padded + p, count: shape.kernelW, stride: 1)
                         if shape.strideW == 1 { storeFirst(m, outWidth - p, target + p) } else { store8(m, slid + p) }
                         p += 8
                     }

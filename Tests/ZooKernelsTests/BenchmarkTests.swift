@@ -307,3 +307,30 @@ extension BenchmarkTests {
         }
     }
 }
+
+extension BenchmarkTests {
+    /// The models' max pools (SqueezeNet's and GoogLeNet's 3×3/2 with ceil mode, ResNet's 3×3/2 pad 1,
+    /// GoogLeNet's 3×3/1 pad 1 branch pools, AlexNet's 3×3/2 on 55²) at batch 1, ms (run with
+    /// `ZOO_BENCH=1`, filter `testMaxPoolShapes`; `ZOO_BENCH_COLD=1` as a model's first read).
+    func testMaxPoolShapes() throws {
+        let pool = try Self.benchmarkPool()
+        // (planes, input size, kernel, stride, pad, output size)
+        let shapes: [(Int, Int, Int, Int, Int, Int)] = [(64, 111, 3, 2, 0, 55), (128, 55, 3, 2, 0, 27), (64, 112, 3, 2, 1, 56),
+                                                        (192, 56, 3, 2, 0, 28), (192, 28, 3, 1, 1, 28), (64, 55, 3, 2, 0, 27)]
+        for (planes, size, k, stride, pad, out) in shapes {
+            let shape = Pool2DShape(kernelH: k, kernelW: k, strideH: stride, strideW: stride, padTop: pad, padLeft: pad,
+                                    padBottom: pad, padRight: pad)
+            let input = (0..<(planes * size * size)).map { Float($0 % 97) / 97 - 0.5 }
+            var output = [Float](repeating: 0, count: planes * out * out)
+            let t = input.withUnsafeBufferPointer { x in
+                output.withUnsafeMutableBufferPointer { y in
+                    Self.time({
+                        PoolKernels.maxPool(shape, input: x.baseAddress!, output: y.baseAddress!, planes: planes, inHeight: size,
+                                            inWidth: size, outHeight: out, outWidth: out, pool: pool)
+                    }, pool: pool)
+                }
+            }
+            print(String(format: "%4d× %3d² maxPool %d×%d/%d pad %d → %3d²  %6.3f ms", planes, size, k, k, stride, pad, out, t * 1e3))
+        }
+    }
+}
