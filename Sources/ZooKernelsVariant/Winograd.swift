@@ -194,28 +194,64 @@ private func winogradOutput<T: Winograd1D>(
     let plane = g.outHeight * g.outWidth
     let size = T.m, alpha = T.alpha
     precondition(panel.positionStride % 16 == 0, "positions must be whole vectors apart")
+    precondition(size == 2, "the grouped store assumes 2×2 output blocks")
     let xs = alpha * panel.positionStride / 16
-    withUnsafeTemporaryAllocation(of: Float.self, capacity: (size * alpha + size * size) * 16) { scratch in
+    // Tiles whose 2×2 block lies inside the output: tile columns below `fullColumns`, rows below
+    // `fullRows`. Four such tiles side by side in one tile row form a group, stored 8 columns at once.
+    let fullColumns = g.outWidth / size, fullRows = g.outHeight / size
+    let groupTiles = 4
+    withUnsafeTemporaryAllocation(of: Float.self, capacity: (size * alpha + groupTiles * size * size) * 16) { scratch in
         guard let rowsDone = scratch.baseAddress else { return }
         let y = rowsDone + size * alpha * 16
-        for t in panel.firstTile..<(panel.firstTile + panel.tiles) {
+        // Y of tile `t` (relative to the panel), channels c0 ..< c0 + 16, into `to` (size² vectors of
+        // 16): columns (s = Aᵀ·M), then rows (Y = s·A), then bias and ReLU.
+        @inline(__always) func transform(_ t: Int, _ c0: Int, _ to: UnsafeMutablePointer<Float>) {
+            let src = m + t * panel.tileStride
+            for col in 0..<alpha { T.output(src + c0 + col * panel.positionStride, xs, rowsDone + col * 16, alpha) }
+            for i in 0..<size { T.output(rowsDone + i * alpha * 16, 1, to + i * size * 16, 1) }
+            for e in 0..<size * size {
+                var value = load16(to + e * 16)
+                if let bias { value += load16(bias + c0) }
+                if relu { value = value.replacing(with: 0, where: value .< 0) }
+                store16(value, to + e * 16)
+            }
+        }
+        var t = panel.firstTile
+        let end = panel.firstTile + panel.tiles
+        while t < end {
             let image = t / g.tilesPerImage, r = t - image * g.tilesPerImage
             let ty = r / g.tilesW, tx = r - ty * g.tilesW
             let oy = size * ty, ox = size * tx
-            let rows = min(size, g.outHeight - oy), columns = min(size, g.outWidth - ox)
             let out = output + image * g.outImageStride + oy * g.outWidth + ox
-            let src = m + (t - panel.firstTile) * panel.tileStride
-            for c0 in stride(from: 0, to: panel.channels, by: 16) {
-                // Columns (s = Aᵀ·M), then rows (Y = s·A), then bias and ReLU.
-                for col in 0..<alpha { T.output(src + c0 + col * panel.positionStride, xs, rowsDone + col * 16, alpha) }
-                for i in 0..<size { T.output(rowsDone + i * alpha * 16, 1, y + i * size * 16, 1) }
-                let count = min(16, panel.channels - c0)
-                for e in 0..<size * size {
-                    var value = load16(y + e * 16)
-                    if let bias { value += load16(bias + c0) }
-                    if relu { value = value.replacing(with: 0, where: value .< 0) }
-                    store16(value, y + e * 16)
+            if t + groupTiles <= end && tx + groupTiles <= fullColumns && ty < fullRows {
+                // Four tiles: per output row, their 8 columns × 16 channels transposed (two 8×8) so
+                // each channel's 8 pixels leave in one store.
+                for c0 in stride(from: 0, to: panel.channels, by: 16) {
+                    for j in 0..<groupTiles { transform(t - panel.firstTile + j, c0, y + j * size * size * 16) }
+                    let count = min(16, panel.channels - c0)
+                    for i in 0..<size {
+                        // Column 2j + k of row i is y[j][i·2 + k].
+                        @inline(__always) func column(_ c: Int) -> Vec16 { load16(y + ((c / 2) * size * size + i * size + c % 2) * 16) }
+                        let v = (column(0), column(1), column(2), column(3), column(4), column(5), column(6), column(7))
+                        var low = (v.0.lowHalf, v.1.lowHalf, v.2.lowHalf, v.3.lowHalf, v.4.lowHalf, v.5.lowHalf, v.6.lowHalf, v.7.lowHalf)
+                        var high = (v.0.highHalf, v.1.highHalf, v.2.highHalf, v.3.highHalf, v.4.highHalf, v.5.highHalf, v.6.highHalf,
+                                    v.7.highHalf)
+                        transpose8(&low)
+                        transpose8(&high)
+                        let row = out + c0 * plane + i * g.outWidth
+                        withUnsafeBytes(of: (low, high)) { channels in
+                            let lanes = channels.bindMemory(to: Vec.self)
+                            for l in 0..<count { store(lanes[l], row + l * plane) }
+                        }
+                    }
                 }
+                t += groupTiles
+                continue
+            }
+            let rows = min(size, g.outHeight - oy), columns = min(size, g.outWidth - ox)
+            for c0 in stride(from: 0, to: panel.channels, by: 16) {
+                transform(t - panel.firstTile, c0, y)
+                let count = min(16, panel.channels - c0)
                 for i in 0..<rows {
                     for k in 0..<columns {
                         let to = out + c0 * plane + i * g.outWidth + k, from = y + (i * size + k) * 16
@@ -223,6 +259,7 @@ private func winogradOutput<T: Winograd1D>(
                     }
                 }
             }
+            t += 1
         }
     }
 }
