@@ -240,8 +240,9 @@ private func winogradOutput<T: Winograd1D>(
                         transpose8(&high)
                         let row = out + c0 * plane + i * g.outWidth
                         withUnsafeBytes(of: (low, high)) { channels in
-                            let lanes = channels.bindMemory(to: Vec.self)
-                            for l in 0..<count { store(lanes[l], row + l * plane) }
+                            for l in 0..<count {
+                                store(channels.loadUnaligned(fromByteOffset: l * MemoryLayout<Vec>.stride, as: Vec.self), row + l * plane)
+                            }
                         }
                     }
                 }
