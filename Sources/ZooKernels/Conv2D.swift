@@ -369,7 +369,7 @@ public final class Conv2DKernel: @unchecked Sendable {
     /// on small images that 7 divides (7×7: 7 tiles, not 9 with 5 wasted rows) — 10–20 % faster there
     /// (BenchmarkTests.testPointwiseShapes, Zen 4, 2 threads: 2048→512 0.50 → 0.45 ms, 960→160
     /// 0.08 → 0.07 warm; 0.58 → 0.52 and 0.10 → 0.08 cold). The tiles prefetch the next cache line
-    /// of each row of A they read (see `tile6x16`). Each output is the im2col path's chain of
+    /// of each row of A they read (see `LayoutOfA`). Each output is the im2col path's chain of
     /// multiply-adds, so the results are bit-identical.
     private func runPixelTiles(
         input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, batch: Int, inHeight: Int, inWidth: Int,

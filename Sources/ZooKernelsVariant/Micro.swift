@@ -46,10 +46,10 @@ func cap(_ v: Vec, _ upper: Vec) -> Vec { v.replacing(with: upper, where: v .> u
 
 /// How a tile reads A (`TileArguments`): at per-step offsets (`aOffsets`: the implicit GEMM's
 /// planes), column-major (`aColumnStride`: pixel tiles), row-major (`aRowStride`) or as a packed
-/// 6-row panel. Each tile has one non-inlined function per layout that calls the tile's body with
-/// that layout's (row distance, step distance, offsets, prefetch) as constants: one copy of the
-/// body per function, so the accumulators stay in registers and no layout test is left in the
-/// loop. (One copy with the layout as run-time arguments, or several inlined into one function,
+/// 6-row panel. Each tile has one non-inlined function per layout (the pair tiles one per layout
+/// and row count, `PairRows`) that calls the tile's body with the layout's distances and its
+/// offsets and prefetch fixed: one copy of the body per function, so the accumulators stay in
+/// registers and no layout test is left in the loop. (One copy with the layout as run-time arguments, or several inlined into one function,
 /// was left to the inliner and came out with accumulators spilled to the stack in some sets: the
 /// AVX-512 implicit GEMM ran at a third of the pixel tiles' speed — ResNet-50's 7×7/2 stem 3.6 ms
 /// instead of 1.2, Zen 4, 2 threads.)
@@ -61,12 +61,21 @@ func cap(_ v: Vec, _ upper: Vec) -> Vec { v.replacing(with: upper, where: v .> u
 /// prefetchers (SqueezeNet's 128→16 on 55², batch 16: 0.23 → 0.07 ms per image, Zen 4, 2 threads).
 enum LayoutOfA {
     case offsets(UnsafePointer<Int>)
-    case columnMajor
-    case rows
+    /// Steps `aColumnStride` apart, the tile's rows adjacent.
+    case columnMajor(step: Int)
+    /// Row-major rows `aRowStride` apart, steps adjacent; or a packed panel (`aRowStride == 0`):
+    /// rows adjacent, steps 6 apart.
+    case rows(rowStride: Int, step: Int)
 
     @inline(__always)
     init(_ t: TileArguments) {
-        if let offsets = t.aOffsets { self = .offsets(offsets) } else if t.aColumnStride > 0 { self = .columnMajor } else { self = .rows }
+        if let offsets = t.aOffsets {
+            self = .offsets(offsets)
+        } else if t.aColumnStride > 0 {
+            self = .columnMajor(step: t.aColumnStride)
+        } else {
+            self = t.aRowStride == 0 ? .rows(rowStride: 1, step: 6) : .rows(rowStride: t.aRowStride, step: 1)
+        }
     }
 }
 
@@ -74,8 +83,8 @@ enum LayoutOfA {
 func tile6x16(_ t: TileArguments) {
     switch LayoutOfA(t) {
     case let .offsets(offsets): tile6x16(t, atOffsets: offsets)
-    case .columnMajor: tile6x16ColumnMajor(t)
-    case .rows: tile6x16Rows(t)
+    case let .columnMajor(step): tile6x16(t, columnMajorStep: step)
+    case let .rows(rowStride, step): tile6x16(t, rowStride: rowStride, step: step)
     }
 }
 
@@ -85,13 +94,13 @@ private func tile6x16(_ t: TileArguments, atOffsets offsets: UnsafePointer<Int>)
 }
 
 @inline(never)
-private func tile6x16ColumnMajor(_ t: TileArguments) {
-    tile6x16Body(t, rowStride: 1, step: t.aColumnStride, offsets: nil, prefetch: true)
+private func tile6x16(_ t: TileArguments, columnMajorStep step: Int) {
+    tile6x16Body(t, rowStride: 1, step: step, offsets: nil, prefetch: true)
 }
 
 @inline(never)
-private func tile6x16Rows(_ t: TileArguments) {
-    tile6x16Body(t, rowStride: t.aRowStride == 0 ? 1 : t.aRowStride, step: t.aRowStride == 0 ? 6 : 1, offsets: nil, prefetch: false)
+private func tile6x16(_ t: TileArguments, rowStride: Int, step: Int) {
+    tile6x16Body(t, rowStride: rowStride, step: step, offsets: nil, prefetch: false)
 }
 
 /// 12 accumulators (6 rows × two 8-lane halves), 2 B vectors and 1 broadcast A value per k step.
@@ -316,30 +325,7 @@ func activate16(_ a: Activation, _ v: SIMD16<Float>) -> SIMD16<Float> {
 /// `tile6x16`, so results are bit-identical to it.
 func tile6x32(_ t: TileArguments, _ bNext: UnsafePointer<Float>, _ cNext: UnsafeMutablePointer<Float>,
               _ colBiasNext: UnsafePointer<Float>?) {
-    switch LayoutOfA(t) {
-    case let .offsets(offsets): tile6x32(t, bNext, cNext, colBiasNext, atOffsets: offsets)
-    case .columnMajor: tile6x32ColumnMajor(t, bNext, cNext, colBiasNext)
-    case .rows: tile6x32Rows(t, bNext, cNext, colBiasNext)
-    }
-}
-
-@inline(never)
-private func tile6x32(_ t: TileArguments, _ bNext: UnsafePointer<Float>, _ cNext: UnsafeMutablePointer<Float>,
-                      _ colBiasNext: UnsafePointer<Float>?, atOffsets offsets: UnsafePointer<Int>) {
-    pairTileBody(t, bNext, cNext, colBiasNext, rowStride: 1, step: 0, offsets: offsets, seven: false, prefetch: false)
-}
-
-@inline(never)
-private func tile6x32ColumnMajor(_ t: TileArguments, _ bNext: UnsafePointer<Float>, _ cNext: UnsafeMutablePointer<Float>,
-                                 _ colBiasNext: UnsafePointer<Float>?) {
-    pairTileBody(t, bNext, cNext, colBiasNext, rowStride: 1, step: t.aColumnStride, offsets: nil, seven: false, prefetch: true)
-}
-
-@inline(never)
-private func tile6x32Rows(_ t: TileArguments, _ bNext: UnsafePointer<Float>, _ cNext: UnsafeMutablePointer<Float>,
-                          _ colBiasNext: UnsafePointer<Float>?) {
-    pairTileBody(t, bNext, cNext, colBiasNext, rowStride: t.aRowStride == 0 ? 1 : t.aRowStride, step: t.aRowStride == 0 ? 6 : 1,
-                 offsets: nil, seven: false, prefetch: false)
+    pairTile(SixRows.self, t, bNext, cNext, colBiasNext)
 }
 
 /// `KernelTable.tilePairSeven` (AVX-512 only): `tile6x32` over 7 rows of A and C — 28 accumulator
@@ -349,29 +335,45 @@ private func tile6x32Rows(_ t: TileArguments, _ bNext: UnsafePointer<Float>, _ c
 func tile7x32(_ t: TileArguments, _ bNext: UnsafePointer<Float>, _ cNext: UnsafeMutablePointer<Float>,
               _ colBiasNext: UnsafePointer<Float>?) {
     precondition(t.aOffsets != nil || t.aRowStride > 0 || t.aColumnStride > 0, "tile7x32: A must not be a packed 6-row panel")
+    pairTile(SevenRows.self, t, bNext, cNext, colBiasNext)
+}
+
+/// The pair tile's row count as a type, so that each of `pairTile`'s per-layout functions is
+/// specialized once per count with `seven` a constant in it.
+protocol PairRows { static var seven: Bool { get } }
+enum SixRows: PairRows { static var seven: Bool { false } }
+enum SevenRows: PairRows { static var seven: Bool { true } }
+
+/// A's layout (`LayoutOfA`) into one non-inlined function per layout and row count.
+@inline(__always)
+private func pairTile<Rows: PairRows>(_: Rows.Type, _ t: TileArguments, _ bNext: UnsafePointer<Float>,
+                                      _ cNext: UnsafeMutablePointer<Float>, _ colBiasNext: UnsafePointer<Float>?) {
     switch LayoutOfA(t) {
-    case let .offsets(offsets): tile7x32(t, bNext, cNext, colBiasNext, atOffsets: offsets)
-    case .columnMajor: tile7x32ColumnMajor(t, bNext, cNext, colBiasNext)
-    case .rows: tile7x32Rows(t, bNext, cNext, colBiasNext)
+    case let .offsets(offsets): pairTile(Rows.self, t, bNext, cNext, colBiasNext, atOffsets: offsets)
+    case let .columnMajor(step): pairTile(Rows.self, t, bNext, cNext, colBiasNext, columnMajorStep: step)
+    case let .rows(rowStride, step): pairTile(Rows.self, t, bNext, cNext, colBiasNext, rowStride: rowStride, step: step)
     }
 }
 
 @inline(never)
-private func tile7x32(_ t: TileArguments, _ bNext: UnsafePointer<Float>, _ cNext: UnsafeMutablePointer<Float>,
-                      _ colBiasNext: UnsafePointer<Float>?, atOffsets offsets: UnsafePointer<Int>) {
-    pairTileBody(t, bNext, cNext, colBiasNext, rowStride: 1, step: 0, offsets: offsets, seven: true, prefetch: false)
+private func pairTile<Rows: PairRows>(_: Rows.Type, _ t: TileArguments, _ bNext: UnsafePointer<Float>,
+                                      _ cNext: UnsafeMutablePointer<Float>, _ colBiasNext: UnsafePointer<Float>?,
+                                      atOffsets offsets: UnsafePointer<Int>) {
+    pairTileBody(t, bNext, cNext, colBiasNext, rowStride: 1, step: 0, offsets: offsets, seven: Rows.seven, prefetch: false)
 }
 
 @inline(never)
-private func tile7x32ColumnMajor(_ t: TileArguments, _ bNext: UnsafePointer<Float>, _ cNext: UnsafeMutablePointer<Float>,
-                                 _ colBiasNext: UnsafePointer<Float>?) {
-    pairTileBody(t, bNext, cNext, colBiasNext, rowStride: 1, step: t.aColumnStride, offsets: nil, seven: true, prefetch: true)
+private func pairTile<Rows: PairRows>(_: Rows.Type, _ t: TileArguments, _ bNext: UnsafePointer<Float>,
+                                      _ cNext: UnsafeMutablePointer<Float>, _ colBiasNext: UnsafePointer<Float>?,
+                                      columnMajorStep step: Int) {
+    pairTileBody(t, bNext, cNext, colBiasNext, rowStride: 1, step: step, offsets: nil, seven: Rows.seven, prefetch: true)
 }
 
 @inline(never)
-private func tile7x32Rows(_ t: TileArguments, _ bNext: UnsafePointer<Float>, _ cNext: UnsafeMutablePointer<Float>,
-                          _ colBiasNext: UnsafePointer<Float>?) {
-    pairTileBody(t, bNext, cNext, colBiasNext, rowStride: t.aRowStride, step: 1, offsets: nil, seven: true, prefetch: false)
+private func pairTile<Rows: PairRows>(_: Rows.Type, _ t: TileArguments, _ bNext: UnsafePointer<Float>,
+                                      _ cNext: UnsafeMutablePointer<Float>, _ colBiasNext: UnsafePointer<Float>?,
+                                      rowStride: Int, step: Int) {
+    pairTileBody(t, bNext, cNext, colBiasNext, rowStride: rowStride, step: step, offsets: nil, seven: Rows.seven, prefetch: false)
 }
 
 /// The pair tile over 6 rows, or 7 with `seven` (a constant at each call, so the seventh row's code
