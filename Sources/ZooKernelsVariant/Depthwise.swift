@@ -10,7 +10,7 @@ func depthwisePlanes(
     _ scratch: UnsafeMutablePointer<Float>, _ output: UnsafeMutablePointer<Float>
 ) {
     let inPixels = g.inHeight * g.inWidth, outPixels = g.outHeight * g.outWidth, count = g.offsets.count
-    scratch.initialize(repeating: 0, count: g.scratchFloats)
+    scratch.initialize(repeating: 0, count: g.phaseFloats)   // the phases; accumulators are written before read
     for plane in planes {
         let c = plane % channels, y = output + plane * outPixels
         var first = 0
@@ -170,7 +170,7 @@ private func copyRow(_ line: UnsafePointer<Float>, _ target: UnsafeMutablePointe
 /// eight at a time (eight independent chains): each sums `tap weights · pixel` over the taps in
 /// (ky, kx) order from 0, gets `+ bias` and is clamped to `low...high` (NaN kept); the eight are
 /// transposed back into 8 outputs of each channel's plane. Then `post` over the group's planes —
-/// the same arithmetic per output as `depthwisePlane`.
+/// the same arithmetic per output as `depthwiseBand` (the planes layout).
 func depthwiseLanes(
     _ g: DepthwiseLanes, _ input: UnsafePointer<Float>, _ taps: UnsafePointer<Float>, _ bias: UnsafePointer<Float>,
     _ low: Float, _ high: Float, _ post: Activation?, _ groups: Range<Int>, _ channels: Int,
