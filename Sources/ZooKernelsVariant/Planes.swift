@@ -117,14 +117,14 @@ func maxPool(
                     if shape.strideW == 2 {
                         // Horizontal pass straight into the output, 8 at a time: window ow's column j
                         // is an even or odd lane of the 16 floats from padded[2·ow + j − j % 2].
-                        // Three columns (the common 3×3/2) unrolled: lanes 0, 1 of one load, 0 of the next.
+                        // Three columns (the common 3×3/2) unrolled: with j constant no parity test is
+                        // left, and columns 0 and 1 share one load.
                         var ow = 0
                         while ow < outWidth {
                             var m: Vec
                             if shape.kernelW == 3 {
-                                let pair = UnsafeRawPointer(padded + 2 * ow).loadUnaligned(as: SIMD16<Float>.self)
-                                let next = UnsafeRawPointer(padded + 2 * ow + 2).loadUnaligned(as: SIMD16<Float>.self)
-                                m = larger(larger(pair.evenHalf, pair.oddHalf), next.evenHalf)
+                                let p = padded + 2 * ow
+                                m = larger(larger(stride2Column(p, 0), stride2Column(p, 1)), stride2Column(p, 2))
                             } else {
                                 m = Vec(repeating: -.infinity)
                                 for j in 0..<shape.kernelW { m = larger(m, stride2Column(padded + 2 * ow, j)) }
