@@ -22,7 +22,8 @@ public struct ExecutionError: Error, CustomStringConvertible, Sendable {
 /// Preparation happens once: convolution and fully connected weights are packed for the GEMM
 /// kernels; unless `fuse` is off, a BatchNormalization after a convolution is folded into its
 /// weights and an activation after a convolution or Linear (ReLU, ReLU6/Clip, Sigmoid, SiLU,
-/// HardSwish, HardSigmoid, GELU) runs in its epilogue (`FusionOffer`); and
+/// HardSwish, HardSigmoid, GELU) runs in its epilogue (`FusionOffer`), and an average pool after
+/// a pointwise convolution runs before it (`Rewrite`); and
 /// Flatten / Reshape / Dropout become views of their input. For each input shape a plan is made once
 /// — every value's size and a place in one arena, reusing memory whose value is dead — so steady-state
 /// runs allocate only their outputs. Results are bit-identical for any thread count.
@@ -48,6 +49,8 @@ public final class Executor: @unchecked Sendable {
     public static var defaultThreads: Int { max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN))) }
 
     public let graph: Graph
+    /// What runs: `graph`, rewritten when fusing (`Rewrite`) — the same inputs, outputs and values.
+    private let planned: Graph
     public let options: Options
     private let pool: ThreadPool
     private let steps: [Step]
@@ -61,8 +64,13 @@ public final class Executor: @unchecked Sendable {
         guard !graph.outputs.isEmpty else { throw ExecutionError("the graph has no outputs: there is nothing to compute") }
         self.graph = graph
         self.options = options
+        do throws(GraphError) {
+            planned = options.fuse ? try Rewrite.poolBeforePointwiseConvolution(graph) : graph
+        } catch {
+            throw ExecutionError(node: error.node, error.message)
+        }
         pool = ThreadPool(threads: options.threads)
-        steps = try Compiler(graph: graph, fuse: options.fuse, kernels: options.kernels).steps()
+        steps = try Compiler(graph: planned, fuse: options.fuse, kernels: options.kernels).steps()
     }
 
     /// Runs a one-input graph on `input` (any floating dtype; converted to f32) and returns its
@@ -162,7 +170,7 @@ public final class Executor: @unchecked Sendable {
                 : zip(graph.inputs, shapes).map { "\($0.name): \($1)" }.joined(separator: ", ")
             let infos: [String: ValueInfo]
             do {
-                infos = try graph.inferShapes(for: Dictionary(uniqueKeysWithValues: zip(graph.inputs.map(\.name), shapes)))
+                infos = try planned.inferShapes(for: Dictionary(uniqueKeysWithValues: zip(graph.inputs.map(\.name), shapes)))
             } catch {
                 let at = error.node.map { "node '\($0)': " } ?? ""
                 if graph.inputs.count == 1, shapes[0].count == 4, Array(shapes[0][2...]) != graph.inputs[0].shape[2...].compactMap(\.value) {
@@ -174,7 +182,7 @@ public final class Executor: @unchecked Sendable {
                 }
                 throw ExecutionError(node: error.node, "for input shape \(inputShape): \(error.message)")
             }
-            plan = try Plan(graph: graph, steps: steps, infos: infos, inputShape: inputShape, reuse: !capture, threads: options.threads)
+            plan = try Plan(graph: planned, steps: steps, infos: infos, inputShape: inputShape, reuse: !capture, threads: options.threads)
             if plans.count >= 4 { plans.removeAll() }  // each plan holds an arena: keep a few shapes only
             plans[key] = plan
         }
