@@ -204,11 +204,15 @@ private func forEachPlane(_ planes: Int, width: Int, _ pool: ThreadPool,
 /// window's size clipped to the padded input (`countIncludePad`) or to the input (0 when empty).
 /// Same terms as the twin, added column-first instead of row-first. With stride 2, the windows
 /// inside the row go 8 at a time, their columns the even and odd lanes of 16-float loads (the same
-/// sums and divisions: DenseNet's 2×2 transitions were scalar). Planes are split across threads.
+/// sums and divisions: DenseNet's 2×2 transitions were scalar), the last few of them too (the
+/// scratch row's slack is read for the lanes not stored). Planes are split across threads.
 func averagePool(
     _ shape: Pool2DShape, _ countIncludePad: Bool, _ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>,
     _ planes: Int, _ inHeight: Int, _ inWidth: Int, _ outHeight: Int, _ outWidth: Int, _ pool: ThreadPool
 ) {
+    if shape == Pool2DShape(kernelH: 2, kernelW: 2, strideH: 2, strideW: 2), 2 * outHeight <= inHeight, 2 * outWidth <= inWidth {
+        return averagePool2x2(input, output, planes, inHeight, inWidth, outHeight, outWidth, pool)
+    }
     // Outputs whose window lies inside the row: 0 ≤ 2·ow − padLeft and 2·ow − padLeft + kernelW ≤ inWidth.
     let inside = shape.strideW != 2 || inWidth < shape.kernelW ? 0..<0
         : (shape.padLeft + 1) / 2..<max((shape.padLeft + 1) / 2, min(outWidth, (inWidth - shape.kernelW + shape.padLeft) / 2 + 1))
@@ -223,12 +227,14 @@ func averagePool(
             sumRows(x, hs..<he, inWidth, into: row)
             var ow = 0
             while ow < outWidth {
-                if ow >= inside.lowerBound && ow + 8 <= inside.upperBound {
+                if ow >= inside.lowerBound && ow < inside.upperBound {
+                    // Up to 8 windows; lanes past the last inside window read the row's slack, unstored.
+                    let count = min(8, inside.upperBound - ow)
                     var sum = Vec()
                     for j in 0..<shape.kernelW { sum += stride2Column(row + 2 * ow - shape.padLeft, j) }
                     let divisor = countIncludePad ? paddedH * shape.kernelW : (he - hs) * shape.kernelW
-                    store8(divisor > 0 ? sum / Vec(repeating: Float(divisor)) : Vec(), y + oh * outWidth + ow)
-                    ow += 8
+                    storeFirst(divisor > 0 ? sum / Vec(repeating: Float(divisor)) : Vec(), count, y + oh * outWidth + ow)
+                    ow += count
                     continue
                 }
                 let w0 = ow * shape.strideW - shape.padLeft
@@ -238,6 +244,40 @@ func averagePool(
                 for w in ws..<we { sum += row[w] }
                 let divisor = countIncludePad ? paddedH * paddedW : (he - hs) * (we - ws)
                 y[oh * outWidth + ow] = divisor > 0 ? sum / Float(divisor) : 0
+                ow += 1
+            }
+        }
+    }
+}
+
+/// `averagePool` of 2×2 windows at stride 2 without padding, every window inside the input
+/// (DenseNet's transitions): each output the quarter of (the sum of its two rows' columns) — the
+/// twin's four terms, the columns added first. Eight windows from two 16-float loads per row pair,
+/// then four from two 8-float loads, the last few one by one (no load past the input's rows: the
+/// last plane ends the tensor).
+private func averagePool2x2(
+    _ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>, _ planes: Int,
+    _ inHeight: Int, _ inWidth: Int, _ outHeight: Int, _ outWidth: Int, _ pool: ThreadPool
+) {
+    forEachPlane(planes, width: 0, pool) { plane, _ in
+        let x = input + plane * inHeight * inWidth
+        let y = output + plane * outHeight * outWidth
+        for oh in 0..<outHeight {
+            let top = x + 2 * oh * inWidth, bottom = top + inWidth, out = y + oh * outWidth
+            var ow = 0
+            while ow + 8 <= outWidth {
+                let sum = UnsafeRawPointer(top + 2 * ow).loadUnaligned(as: SIMD16<Float>.self)
+                    + UnsafeRawPointer(bottom + 2 * ow).loadUnaligned(as: SIMD16<Float>.self)
+                store8((sum.evenHalf + sum.oddHalf) * 0.25, out + ow)
+                ow += 8
+            }
+            if ow + 4 <= outWidth {
+                let sum = load8(top + 2 * ow) + load8(bottom + 2 * ow)
+                UnsafeMutableRawPointer(out + ow).storeBytes(of: (sum.evenHalf + sum.oddHalf) * 0.25, as: SIMD4<Float>.self)
+                ow += 4
+            }
+            while ow < outWidth {
+                out[ow] = ((top[2 * ow] + bottom[2 * ow]) + (top[2 * ow + 1] + bottom[2 * ow + 1])) * 0.25
                 ow += 1
             }
         }

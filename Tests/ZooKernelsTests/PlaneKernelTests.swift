@@ -269,6 +269,32 @@ final class PlaneKernelTests: XCTestCase {
         }
     }
 
+    /// 2×2 windows at stride 2 without padding (DenseNet's transitions; their own path when every
+    /// window is inside): widths around 8 and 16 windows, floor and ceil, many planes.
+    func testAveragePool2x2MatchesReference() {
+        var rng = SeededRandom(seed: 105)
+        let shape = Pool2DShape(kernelH: 2, kernelW: 2, strideH: 2, strideW: 2)
+        for set in KernelSet.supported {
+            for _ in 0..<60 {
+                let (inH, inW) = (size(&rng), size(&rng))
+                let ceil = Bool.random(using: &rng)
+                guard let oH = pooledSize(inH, kernel: 2, stride: 2, padA: 0, padB: 0, ceil: ceil),
+                      let oW = pooledSize(inW, kernel: 2, stride: 2, padA: 0, padB: 0, ceil: ceil) else { continue }
+                let c = PoolCase(shape: shape, planes: Int.random(in: 1...20, using: &rng), inHeight: inH, inWidth: inW,
+                                 outHeight: oH, outWidth: oW)
+                let includePad = Bool.random(using: &rng)
+                let x = [Float].random(c.inputCount, &rng)
+                let what = "\(set) \(c) countIncludePad \(includePad)"
+                let magnitude = averagePool(c, includePad: includePad, x.map(abs), nil, pool)
+                assertClose(averagePool(c, includePad: includePad, x, set, pool), averagePool(c, includePad: includePad, x, nil, pool),
+                            magnitude: magnitude, k: 8, what)
+                let special = withSpecials(x, fraction: 0.04, &rng)
+                assertSameNaNs(averagePool(c, includePad: includePad, special, set, pool),
+                               averagePool(c, includePad: includePad, special, nil, pool), what)
+            }
+        }
+    }
+
     func testAdaptiveAveragePoolMatchesReference() {
         var rng = SeededRandom(seed: 104)
         for set in KernelSet.supported {
