@@ -128,36 +128,61 @@ private func winogradInput<T: Winograd1D>(
                     segments += 1
                     j += n
                 }
+                // The 32-float window of segment s's patch row i from patch column 2·o (zeros past
+                // the row's ends are masked later; columns outside `readable` are never read).
+                @inline(__always) func window(_ s: Int, _ i: Int, _ o: Int, _ src: UnsafePointer<Float>, _ readable: Range<Int>) -> SIMD32<Float> {
+                    let at = rowStart[s] + i * w + 2 * o
+                    if at >= readable.lowerBound && at + 32 <= readable.upperBound {
+                        return UnsafeRawPointer(src + at).loadUnaligned(as: SIMD32<Float>.self)
+                    }
+                    var window = SIMD32<Float>()
+                    let first = baseColumn[s] + 2 * o
+                    let (lo, hi) = (max(0, -first), min(32, w - first))
+                    if lo < hi { for u in lo..<hi { window[u] = src[at + u] } }
+                    return window
+                }
+                // Patch columns 2·o and 2·o + 1 of row i for the 16 lanes (zeros outside the input).
+                @inline(__always) func columns(_ i: Int, _ o: Int, _ src: UnsafePointer<Float>, _ readable: Range<Int>) -> (Vec16, Vec16) {
+                    var even = Vec16(), odd = Vec16()
+                    for s in 0..<segments {
+                        let y = topRow[s] + i
+                        if y < 0 || y >= g.inHeight { continue }
+                        let window = window(s, i, o, src, readable)
+                        even = even.replacing(with: window.evenHalf, where: masks[(s * windows + o) * 2])
+                        odd = odd.replacing(with: window.oddHalf, where: masks[(s * windows + o) * 2 + 1])
+                    }
+                    return (even, odd)
+                }
                 var src = input, dst = v, readable = panel.readable
                 for _ in 0..<panel.channels {
-                    for i in 0..<alpha {
-                        for o in 0..<windows {
-                            var even = Vec16(), odd = Vec16()
-                            for s in 0..<segments {
-                                let y = topRow[s] + i
-                                if y < 0 || y >= g.inHeight { continue }
-                                let at = rowStart[s] + i * w + 2 * o
-                                var window: SIMD32<Float>
-                                if at >= readable.lowerBound && at + 32 <= readable.upperBound {
-                                    window = UnsafeRawPointer(src + at).loadUnaligned(as: SIMD32<Float>.self)
-                                } else {
-                                    window = SIMD32()
-                                    let first = baseColumn[s] + 2 * o
-                                    let (lo, hi) = (max(0, -first), min(32, w - first))
-                                    if lo < hi { for u in lo..<hi { window[u] = src[at + u] } }
-                                }
-                                even = even.replacing(with: window.evenHalf, where: masks[(s * windows + o) * 2])
-                                odd = odd.replacing(with: window.oddHalf, where: masks[(s * windows + o) * 2 + 1])
-                            }
-                            store16(even, patch + (i * alpha + 2 * o) * 16)
-                            store16(odd, patch + (i * alpha + 2 * o + 1) * 16)
+                    if alpha == 4 {
+                        // F(2, 3) in registers: the 4×4 patch, Bᵀ down its columns, then along its rows.
+                        let (d00, d01) = columns(0, 0, src, readable), (d02, d03) = columns(0, 1, src, readable)
+                        let (d10, d11) = columns(1, 0, src, readable), (d12, d13) = columns(1, 1, src, readable)
+                        let (d20, d21) = columns(2, 0, src, readable), (d22, d23) = columns(2, 1, src, readable)
+                        let (d30, d31) = columns(3, 0, src, readable), (d32, d33) = columns(3, 1, src, readable)
+                        @inline(__always) func store(_ r: Int, _ t0: Vec16, _ t1: Vec16, _ t2: Vec16, _ t3: Vec16) {
+                            let p = dst + 4 * r * panel.positionStride, q = panel.positionStride
+                            store16(t0 - t2, p); store16(t1 + t2, p + q); store16(t2 - t1, p + 2 * q); store16(t3 - t1, p + 3 * q)
                         }
-                    }
-                    // Columns (t = Bᵀ·d), then rows (V = t·B), straight into the positions.
-                    for c in 0..<alpha { T.input(patch + c * 16, alpha, rowsDone + c * 16, alpha) }
-                    for r in 0..<alpha {
-                        T.input(rowsDone + r * alpha * 16, 1, row, 1)
-                        for c in 0..<alpha { store16(load16(row + c * 16), dst + (r * alpha + c) * panel.positionStride) }
+                        store(0, d00 - d20, d01 - d21, d02 - d22, d03 - d23)
+                        store(1, d10 + d20, d11 + d21, d12 + d22, d13 + d23)
+                        store(2, d20 - d10, d21 - d11, d22 - d12, d23 - d13)
+                        store(3, d30 - d10, d31 - d11, d32 - d12, d33 - d13)
+                    } else {
+                        for i in 0..<alpha {
+                            for o in 0..<windows {
+                                let (even, odd) = columns(i, o, src, readable)
+                                store16(even, patch + (i * alpha + 2 * o) * 16)
+                                store16(odd, patch + (i * alpha + 2 * o + 1) * 16)
+                            }
+                        }
+                        // Columns (t = Bᵀ·d), then rows (V = t·B), straight into the positions.
+                        for c in 0..<alpha { T.input(patch + c * 16, alpha, rowsDone + c * 16, alpha) }
+                        for r in 0..<alpha {
+                            T.input(rowsDone + r * alpha * 16, 1, row, 1)
+                            for c in 0..<alpha { store16(load16(row + c * 16), dst + (r * alpha + c) * panel.positionStride) }
+                        }
                     }
                     src += plane
                     dst += panel.channelStride
