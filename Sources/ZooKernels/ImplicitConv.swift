@@ -55,10 +55,20 @@ struct ImplicitLayout {
         let first = min(width, margin)   // t = margin is column `phase`, the first ≥ 0
         let end = max(first, min(width, margin + (inWidth - phase + s - 1) / s))
         to.initialize(repeating: 0, count: first)
-        var ix = (first - margin) * s + phase
-        for t in first..<end {
+        var ix = (first - margin) * s + phase, t = first
+        if s == 2 {
+            // Eight columns from the even lanes of 16 consecutive floats while those lie inside the row.
+            while t + 8 <= end && ix + 16 <= inWidth {
+                let pair = UnsafeRawPointer(from + ix).loadUnaligned(as: SIMD16<Float>.self)
+                UnsafeMutableRawPointer(to + t).storeBytes(of: pair.evenHalf, as: SIMD8<Float>.self)
+                t += 8
+                ix += 16
+            }
+        }
+        while t < end {
             to[t] = from[ix]
             ix += s
+            t += 1
         }
         (to + end).initialize(repeating: 0, count: width - end)
     }
