@@ -76,6 +76,11 @@ func maxPool(
     _ shape: Pool2DShape, _ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>, _ planes: Int,
     _ inHeight: Int, _ inWidth: Int, _ outHeight: Int, _ outWidth: Int, _ pool: ThreadPool
 ) {
+    let area = inHeight * inWidth
+    if shape == Pool2DShape(kernelH: 3, kernelW: 3, strideH: 1, strideW: 1, padTop: 1, padLeft: 1, padBottom: 1, padRight: 1),
+       outHeight == inHeight, outWidth == inWidth, inHeight >= 2, inWidth >= 2, area >= 8, area <= 4096 {
+        return maxPool3x3Same(input, output, planes, inHeight, inWidth, pool)
+    }
     // padded[lead + w] is input column w; windows start at padded[ow·strideW]; the sliding max
     // runs over whole vectors of positions, reading up to padded[rounded + kernelW − 2].
     let lead = shape.padLeft
@@ -195,6 +200,68 @@ private func forEachPlane(_ planes: Int, width: Int, _ pool: ThreadPool,
         withUnsafeTemporaryAllocation(of: Float.self, capacity: max(width, 1)) { buffer in
             guard let row = buffer.baseAddress else { return }
             for plane in evenSplit(planes, parts: chunks, index: item) { body(plane, row) }
+        }
+    }
+}
+
+/// `maxPool` of 3×3 windows at stride 1 with one column and row of padding on every side, on small
+/// planes (GoogLeNet's inception branches on 28×28 to 7×7, where rows of 7 or 14 columns left the
+/// row passes mostly scalar): each pass runs over the whole plane as one flat array, 8 positions at
+/// a time (the last 8 again over some). Vertical: the max of each pixel's row above, its own and
+/// the one below (the first and last rows' ranges without the missing one). Horizontal: the max of
+/// the left neighbour, the pixel and the right neighbour, −∞ for a neighbour across a row's end
+/// (by each position's column). The same `larger` steps in the same order as the row passes, so
+/// bit-identical to them.
+private func maxPool3x3Same(
+    _ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>, _ planes: Int, _ height: Int, _ width: Int, _ pool: ThreadPool
+) {
+    let count = height * width
+    typealias Lanes = SIMD8<Int32>
+    withUnsafeTemporaryAllocation(of: Int32.self, capacity: count) { columns in
+        guard let column = columns.baseAddress else { return }
+        for i in 0..<count { column[i] = Int32(i % width) }
+        let first = Lanes(repeating: 0), last = Lanes(repeating: Int32(width - 1))
+        let chunks = min(planes, 8 * pool.threadCount)
+        pool.parallelFor(chunks) { item in
+            // The vertical maxima with one slack float before and after (read, never used).
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: count + 2) { buffer in
+                guard let base = buffer.baseAddress else { return }
+                base[0] = -.infinity
+                base[count + 1] = -.infinity
+                let v = base + 1
+                // `body(i)` for the 8 positions from i over `range`, the last 8 ending at its end.
+                @inline(__always) func flat(_ range: Range<Int>, _ body: (Int) -> Void) {
+                    var i = range.lowerBound
+                    while i + 8 <= range.upperBound { body(i); i += 8 }
+                    if i < range.upperBound { body(range.upperBound - 8) }
+                }
+                for plane in evenSplit(planes, parts: chunks, index: item) {
+                    let x = input + plane * count, y = output + plane * count
+                    // Vertical. Ranges under 8 positions (rows of fewer than 8 columns) go one by one.
+                    let top = 0..<width, middle = width..<(count - width), bottom = (count - width)..<count
+                    if top.count >= 8 {
+                        flat(top) { i in store8(larger(larger(Vec(repeating: -.infinity), load8(x + i)), load8(x + i + width)), v + i) }
+                        flat(bottom) { i in
+                            store8(larger(larger(Vec(repeating: -.infinity), load8(x + i - width)), load8(x + i)), v + i)
+                        }
+                    } else {
+                        for i in top { v[i] = larger(larger(-.infinity, x[i]), x[i + width]) }
+                        for i in bottom { v[i] = larger(larger(-.infinity, x[i - width]), x[i]) }
+                    }
+                    if middle.count >= 8 {
+                        flat(middle) { i in store8(larger(larger(load8(x + i - width), load8(x + i)), load8(x + i + width)), v + i) }
+                    } else {
+                        for i in middle { v[i] = larger(larger(x[i - width], x[i]), x[i + width]) }
+                    }
+                    // Horizontal, straight into the output.
+                    flat(0..<count) { i in
+                        let at = UnsafeRawPointer(column + i).loadUnaligned(as: Lanes.self)
+                        let left = load8(v + i - 1).replacing(with: -.infinity, where: at .== first)
+                        let right = load8(v + i + 1).replacing(with: -.infinity, where: at .== last)
+                        store8(larger(larger(left, load8(v + i)), right), y + i)
+                    }
+                }
+            }
         }
     }
 }

@@ -229,6 +229,23 @@ final class PlaneKernelTests: XCTestCase {
         }
     }
 
+    /// 3×3 windows at stride 1 with a pad of 1 on every side (GoogLeNet's inception branches; their
+    /// own path on planes of 8 to 4096 pixels): heights and widths around 8, NaNs included.
+    func testMaxPool3x3SameMatchesReferenceBitForBit() {
+        var rng = SeededRandom(seed: 106)
+        let shape = Pool2DShape(kernelH: 3, kernelW: 3, strideH: 1, strideW: 1, padTop: 1, padLeft: 1, padBottom: 1, padRight: 1)
+        for set in KernelSet.supported {
+            for _ in 0..<60 {
+                let (h, w) = (size(&rng, upTo: 70), size(&rng, upTo: 70))
+                let c = PoolCase(shape: shape, planes: Int.random(in: 1...20, using: &rng), inHeight: h, inWidth: w, outHeight: h, outWidth: w)
+                for fraction in [0, 0.04] {
+                    let x = withSpecials(.random(c.inputCount, &rng), fraction: fraction, &rng)
+                    assertIdenticalBits(maxPool(c, x, set, pool), maxPool(c, x, nil, pool), "\(set) \(c) NaN \(fraction)")
+                }
+            }
+        }
+    }
+
     func testReluMatchesReferenceBitForBit() {
         var rng = SeededRandom(seed: 102)
         for set in KernelSet.supported {
