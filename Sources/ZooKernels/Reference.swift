@@ -7,6 +7,16 @@ import Glibc
 /// over the same terms (bias included), round to Float once, then ReLU; the pooling and
 /// normalization twins are the straightforward Float loops (PyTorch's semantics, NaN included).
 public enum ReferenceKernels {
+    /// `batch` row-major `rows × columns` matrices into their transposes, element by element.
+    public static func transpose(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, batch: Int, rows: Int, columns: Int) {
+        for m in 0..<batch {
+            let source = x + m * rows * columns, target = y + m * rows * columns
+            for r in 0..<rows {
+                for c in 0..<columns { target[c * rows + r] = source[r * columns + c] }
+            }
+        }
+    }
+
     /// Direct convolution (PyTorch `nn.Conv2d` semantics). `weights [outCh, inCh/groups, kH, kW]`,
     /// `input [batch, inCh, inHeight, inWidth]` → `output [batch, outCh, outH, outW]`.
     public static func conv2d(

@@ -152,6 +152,13 @@ public struct KernelTable: Sendable {
     ) -> Void
     public var scatterTile: ScatterTile
 
+    /// `(x, y, batch, rows, columns, pool)`: `batch` row-major `rows × columns` matrices, one after
+    /// another, into their transposes: `y[m·rows·columns + c·rows + r] = x[m·rows·columns + r·columns + c]`.
+    public typealias Transpose = @Sendable (
+        _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ batch: Int, _ rows: Int, _ columns: Int, _ pool: ThreadPool
+    ) -> Void
+    public var transpose: Transpose
+
     public init(
         name: String,
         tile: @escaping @Sendable (TileArguments) -> Void,
@@ -180,7 +187,8 @@ public struct KernelTable: Sendable {
         depthwiseLanes: @escaping DepthwiseLaneGroups,
         layerNorm: @escaping LayerNorm,
         activate: @escaping @Sendable (Activation, UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int) -> Void,
-        scatterTile: @escaping ScatterTile
+        scatterTile: @escaping ScatterTile,
+        transpose: @escaping Transpose
     ) {
         self.name = name
         self.tile = tile
@@ -202,6 +210,7 @@ public struct KernelTable: Sendable {
         self.layerNorm = layerNorm
         self.activate = activate
         self.scatterTile = scatterTile
+        self.transpose = transpose
     }
 }
 

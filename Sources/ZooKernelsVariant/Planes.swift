@@ -266,6 +266,42 @@ private func maxPool3x3Same(
     }
 }
 
+/// `KernelTable.transpose`: items of 32 rows of one matrix, in parallel; each as 8×8 blocks, 8
+/// rows' 8 columns loaded, turned by `transpose8` and stored as 8 columns' 8 rows, then the columns
+/// past the last whole block and the rows past the last whole 8 one by one. Copies only: the same
+/// floats as `ReferenceKernels.transpose`.
+func transpose(
+    _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ batch: Int, _ rows: Int, _ columns: Int, _ pool: ThreadPool
+) {
+    let rowBlocks = (rows + 31) / 32
+    pool.parallelFor(batch * rowBlocks) { task in
+        let matrix = task / rowBlocks, r0 = task % rowBlocks * 32, r1 = min(rows, r0 + 32)
+        let source = x + matrix * rows * columns, target = y + matrix * rows * columns
+        var r = r0
+        while r + 8 <= r1 {
+            let s = source + r * columns
+            var c = 0
+            while c + 8 <= columns {
+                let p = s + c
+                var v = (load8(p), load8(p + columns), load8(p + 2 * columns), load8(p + 3 * columns),
+                         load8(p + 4 * columns), load8(p + 5 * columns), load8(p + 6 * columns), load8(p + 7 * columns))
+                transpose8(&v)
+                let t = target + c * rows + r
+                store8(v.0, t); store8(v.1, t + rows); store8(v.2, t + 2 * rows); store8(v.3, t + 3 * rows)
+                store8(v.4, t + 4 * rows); store8(v.5, t + 5 * rows); store8(v.6, t + 6 * rows); store8(v.7, t + 7 * rows)
+                c += 8
+            }
+            for column in c..<columns {
+                for row in r..<(r + 8) { target[column * rows + row] = source[row * columns + column] }
+            }
+            r += 8
+        }
+        for row in r..<r1 {
+            for column in 0..<columns { target[column * rows + row] = source[row * columns + column] }
+        }
+    }
+}
+
 /// `KernelTable.averagePool`. Per output row: the column sums of the window's input rows (clipped
 /// to the input; `sumRows`), then each output the sum of its columns of those, divided by the
 /// window's size clipped to the padded input (`countIncludePad`) or to the input (0 when empty).

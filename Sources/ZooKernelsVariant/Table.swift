@@ -37,5 +37,6 @@ public let kernelTable = KernelTable(
     depthwiseLanes: { depthwiseLanes($0, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10) },
     layerNorm: { layerNorm($0, $1, $2, $3, $4, $5, $6, $7) },
     activate: { activate($0, $1, $2, $3) },
-    scatterTile: { scatterTile($0, $1, $2, $3, $4, $5, $6) }
+    scatterTile: { scatterTile($0, $1, $2, $3, $4, $5, $6) },
+    transpose: { transpose($0, $1, $2, $3, $4, $5) }
 )

@@ -246,6 +246,25 @@ final class PlaneKernelTests: XCTestCase {
         }
     }
 
+    /// Batches of transposes, sizes around the 8×8 blocks and 32-row items: the plain twin's floats.
+    func testTransposeMatchesReference() {
+        var rng = SeededRandom(seed: 107)
+        for set in KernelSet.supported {
+            for _ in 0..<40 {
+                let (batch, rows, columns) = (Int.random(in: 1...3, using: &rng), size(&rng, upTo: 100), size(&rng, upTo: 100))
+                let x = [Float].random(batch * rows * columns, &rng)
+                var fast = [Float](repeating: .nan, count: x.count), plain = fast
+                x.withUnsafeBufferPointer { xp in
+                    fast.withUnsafeMutableBufferPointer { TransposeKernels.transpose(xp.baseAddress!, $0.baseAddress!, batch: batch, rows: rows,
+                                                                                     columns: columns, pool: pool, kernels: set) }
+                    plain.withUnsafeMutableBufferPointer { ReferenceKernels.transpose(xp.baseAddress!, $0.baseAddress!, batch: batch,
+                                                                                      rows: rows, columns: columns) }
+                }
+                assertIdenticalBits(fast, plain, "\(set) \(batch) × \(rows) × \(columns)")
+            }
+        }
+    }
+
     func testReluMatchesReferenceBitForBit() {
         var rng = SeededRandom(seed: 102)
         for set in KernelSet.supported {

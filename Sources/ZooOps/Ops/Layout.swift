@@ -569,17 +569,9 @@ struct TransposeStep: StepKernel {
     func run(_ b: StepBuffers) {
         let x = b.inputs[0], y = b.output
         if let (batch, rows, columns) = Self.matrices(perm, b.inputShapes[0]) {
-            // In 32 × 32 blocks (both sides stay in cache lines), blocks of rows in parallel.
-            let block = 32, rowBlocks = (rows + block - 1) / block
-            b.pool.parallelFor(batch * rowBlocks) { task in
-                let (matrix, r0) = (task / rowBlocks, task % rowBlocks * block)
-                let source = x + matrix * rows * columns, target = y + matrix * rows * columns
-                for c0 in stride(from: 0, to: columns, by: block) {
-                    for r in r0..<min(rows, r0 + block) {
-                        for c in c0..<min(columns, c0 + block) { target[c * rows + r] = source[r * columns + c] }
-                    }
-                }
-            }
+            // 8×8 blocks in vector registers (ConvNeXt's 46 NCHW ⇄ NHWC permutes took 3.1 ms
+            // element by element in 32 × 32 blocks, onnxruntime's 0.6).
+            TransposeKernels.transpose(x, y, batch: batch, rows: rows, columns: columns, pool: b.pool, kernels: b.kernels)
             return
         }
         let shape = b.outputShape
