@@ -229,7 +229,7 @@ private func maxPool3x3Same(
                 base[0] = -.infinity
                 base[count + 1] = -.infinity
                 let v = base + 1
-                // `body(i)` for the 8 positions from i over `range`, the last 8 ending at its end.
+                // `body(i)` for the 8 positions from i over `range` (8 or more long), the last 8 ending at its end.
                 @inline(__always) func flat(_ range: Range<Int>, _ body: (Int) -> Void) {
                     var i = range.lowerBound
                     while i + 8 <= range.upperBound { body(i); i += 8 }
