@@ -28,11 +28,16 @@ protocol Winograd1D {
 enum F2x3: Winograd1D {
     static var alpha: Int { 4 }
     static var m: Int { 2 }
+    /// `Bᵀ·(d0, d1, d2, d3)` on vectors in registers.
+    @inline(__always)
+    static func input(_ d0: Vec16, _ d1: Vec16, _ d2: Vec16, _ d3: Vec16) -> (Vec16, Vec16, Vec16, Vec16) {
+        (d0 - d2, d1 + d2, d2 - d1, d3 - d1)
+    }
     @inline(__always)
     static func input(_ x: UnsafePointer<Float>, _ xs: Int, _ y: UnsafeMutablePointer<Float>, _ ys: Int) {
         let s = 16 * xs, t = 16 * ys
-        let d0 = load16(x), d1 = load16(x + s), d2 = load16(x + 2 * s), d3 = load16(x + 3 * s)
-        store16(d0 - d2, y); store16(d1 + d2, y + t); store16(d2 - d1, y + 2 * t); store16(d3 - d1, y + 3 * t)
+        let v = input(load16(x), load16(x + s), load16(x + 2 * s), load16(x + 3 * s))
+        store16(v.0, y); store16(v.1, y + t); store16(v.2, y + 2 * t); store16(v.3, y + 3 * t)
     }
     @inline(__always)
     static func output(_ x: UnsafePointer<Float>, _ xs: Int, _ y: UnsafeMutablePointer<Float>, _ ys: Int) {
@@ -155,20 +160,24 @@ private func winogradInput<T: Winograd1D>(
                 }
                 var src = input, dst = v, readable = panel.readable
                 for _ in 0..<panel.channels {
-                    if alpha == 4 {
-                        // F(2, 3) in registers: the 4×4 patch, Bᵀ down its columns, then along its rows.
+                    if T.self == F2x3.self {
+                        // F(2, 3) in registers: the 4×4 patch (row i: `columns(i, 0)`, `columns(i, 1)`),
+                        // Bᵀ down its columns, then along each row of the result into the positions.
                         let (d00, d01) = columns(0, 0, src, readable), (d02, d03) = columns(0, 1, src, readable)
                         let (d10, d11) = columns(1, 0, src, readable), (d12, d13) = columns(1, 1, src, readable)
                         let (d20, d21) = columns(2, 0, src, readable), (d22, d23) = columns(2, 1, src, readable)
                         let (d30, d31) = columns(3, 0, src, readable), (d32, d33) = columns(3, 1, src, readable)
+                        let c0 = F2x3.input(d00, d10, d20, d30), c1 = F2x3.input(d01, d11, d21, d31)
+                        let c2 = F2x3.input(d02, d12, d22, d32), c3 = F2x3.input(d03, d13, d23, d33)
                         @inline(__always) func store(_ r: Int, _ t0: Vec16, _ t1: Vec16, _ t2: Vec16, _ t3: Vec16) {
                             let p = dst + 4 * r * panel.positionStride, q = panel.positionStride
-                            store16(t0 - t2, p); store16(t1 + t2, p + q); store16(t2 - t1, p + 2 * q); store16(t3 - t1, p + 3 * q)
+                            let v = F2x3.input(t0, t1, t2, t3)
+                            store16(v.0, p); store16(v.1, p + q); store16(v.2, p + 2 * q); store16(v.3, p + 3 * q)
                         }
-                        store(0, d00 - d20, d01 - d21, d02 - d22, d03 - d23)
-                        store(1, d10 + d20, d11 + d21, d12 + d22, d13 + d23)
-                        store(2, d20 - d10, d21 - d11, d22 - d12, d23 - d13)
-                        store(3, d30 - d10, d31 - d11, d32 - d12, d33 - d13)
+                        store(0, c0.0, c1.0, c2.0, c3.0)
+                        store(1, c0.1, c1.1, c2.1, c3.1)
+                        store(2, c0.2, c1.2, c2.2, c3.2)
+                        store(3, c0.3, c1.3, c2.3, c3.3)
                     } else {
                         for i in 0..<alpha {
                             for o in 0..<windows {
