@@ -237,22 +237,23 @@ private func maxPool3x3Same(
                 }
                 for plane in evenSplit(planes, parts: chunks, index: item) {
                     let x = input + plane * count, y = output + plane * count
-                    // Vertical. Ranges under 8 positions (rows of fewer than 8 columns) go one by one.
-                    let top = 0..<width, middle = width..<(count - width), bottom = (count - width)..<count
-                    if top.count >= 8 {
-                        flat(top) { i in store8(larger(larger(Vec(repeating: -.infinity), load8(x + i)), load8(x + i + width)), v + i) }
-                        flat(bottom) { i in
-                            store8(larger(larger(Vec(repeating: -.infinity), load8(x + i - width)), load8(x + i)), v + i)
+                    // Vertical: over each range, the `rows` input rows from `offset` floats off each
+                    // position (`windowMax`); ranges under 8 positions (rows of fewer than 8 columns)
+                    // one by one, the same steps.
+                    @inline(__always) func vertical(_ range: Range<Int>, offset: Int, rows: Int) {
+                        guard range.count >= 8 else {
+                            for i in range {
+                                var m = -Float.infinity
+                                for r in 0..<rows { m = larger(m, x[i + offset + r * width]) }
+                                v[i] = m
+                            }
+                            return
                         }
-                    } else {
-                        for i in top { v[i] = larger(larger(-.infinity, x[i]), x[i + width]) }
-                        for i in bottom { v[i] = larger(larger(-.infinity, x[i - width]), x[i]) }
+                        flat(range) { i in store8(windowMax(x + i + offset, count: rows, stride: width), v + i) }
                     }
-                    if middle.count >= 8 {
-                        flat(middle) { i in store8(larger(larger(load8(x + i - width), load8(x + i)), load8(x + i + width)), v + i) }
-                    } else {
-                        for i in middle { v[i] = larger(larger(x[i - width], x[i]), x[i + width]) }
-                    }
+                    vertical(0..<width, offset: 0, rows: 2)
+                    vertical(width..<(count - width), offset: -width, rows: 3)
+                    vertical((count - width)..<count, offset: -width, rows: 2)
                     // Horizontal, straight into the output.
                     flat(0..<count) { i in
                         let at = UnsafeRawPointer(column + i).loadUnaligned(as: Lanes.self)
