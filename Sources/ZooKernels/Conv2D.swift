@@ -88,7 +88,8 @@ public final class Conv2DKernel: @unchecked Sendable {
     ///   - method: nil picks Winograd for 3×3 and 5×5 stride-1 convolutions with at least 16 input channels
     ///     per group (where it does fewer multiplies than im2col and its transforms pay off), pixel
     ///     tiles for 1×1 stride-1 unpadded ones with no more output than input channels per group and
-    ///     for strided ones but RGB stems, the implicit GEMM for strided RGB stems,
+    ///     (with a set that has the pair tile; im2col otherwise) for strided ones but RGB stems, the
+    ///     implicit GEMM for strided RGB stems,
     ///     im2col otherwise (see `preferredMethod` for what the image size adds); `.winograd` on a
     ///     shape it does not apply to falls back to the default of the others.
     public init(shape: Conv2DShape, weights: UnsafePointer<Float>, bias: UnsafePointer<Float>?, activation: Activation?,
@@ -112,7 +113,11 @@ public final class Conv2DKernel: @unchecked Sendable {
         //   flushed between runs (ZOO_BENCH_COLD=1), 1.11 against im2col's 1.18 ms on 56×56, 1.02
         //   against 1.13 on 28×28, 1.21-1.35 against 1.42 on 14×14 (whose 7×7 output wastes a
         //   quarter of im2col's 16-pixel panels), 2 threads; in ResNet-50 the three took 3.5-4.2 ms
-        //   against 4.0-5.0;
+        //   against 4.0-5.0. That holds with the AVX-512 pair tile only: on Zen 3 (AVX2, 6×16 tiles
+        //   alone) im2col is faster — BenchmarkTests.testMethodsInterleaved, 2 threads, minimum
+        //   of 12 rounds: ResNet-50's 3×3/2 1.74 against 1.88 ms on 56×56, 2.06 against 2.55 on 28×28,
+        //   2.17 against 2.42 on 14×14; its 1×1/2 1.65 against 2.72 on 56×56, 1.55 against 1.72 on
+        //   28×28 (1.96 against 1.82 on 14×14);
         // - RGB stems (3×3/2, 7×7/2, AlexNet's 11×11/4) the implicit GEMM: no im2col matrix to
         //   write and read back — with the image coming from memory, as it does in a model, not
         //   from cache, MobileNet-V2's 3×3/2 stem took 0.43 ms against im2col's 0.61 at batch 1
@@ -123,7 +128,7 @@ public final class Conv2DKernel: @unchecked Sendable {
         } else if !strided {
             .im2col
         } else if shape.groupInChannels > 3 {
-            .pixelTiles
+            table.tilePair == nil ? .im2col : .pixelTiles
         } else {
             .implicitGemm
         }

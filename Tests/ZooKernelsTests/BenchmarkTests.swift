@@ -334,3 +334,42 @@ extension BenchmarkTests {
         }
     }
 }
+
+extension BenchmarkTests {
+    /// im2col against pixel tiles on ResNet-50's, MobileNet-V2's and EfficientNet-B0's 1×1 and strided
+    /// convolutions, the two run in turn for 12 rounds (best of 4 runs each) so that a slow spell of
+    /// the machine falls on both: minimum and median of the rounds, and their ratios (run with
+    /// `ZOO_BENCH=1`, filter `testMethodsInterleaved`).
+    func testMethodsInterleaved() throws {
+        let pool = try Self.benchmarkPool()
+        let methods: [Conv2DKernel.Method] = [.im2col, .pixelTiles]
+        let shapes: [(Int, Int, Int, Int, Int)] = [(256, 64, 56, 1, 1), (512, 128, 28, 1, 1), (1024, 256, 14, 1, 1), (2048, 512, 7, 1, 1),
+            (64, 256, 56, 1, 1), (128, 512, 28, 1, 1), (256, 1024, 14, 1, 1), (512, 2048, 7, 1, 1), (64, 64, 56, 1, 1),
+            (256, 128, 56, 1, 1), (512, 256, 28, 1, 1), (1024, 512, 14, 1, 1),
+            (128, 128, 56, 3, 2), (256, 256, 28, 3, 2), (512, 512, 14, 3, 2), (256, 512, 56, 1, 2), (512, 1024, 28, 1, 2), (1024, 2048, 14, 1, 2),
+            (96, 24, 56, 1, 1), (144, 24, 56, 1, 1), (24, 144, 56, 1, 1), (32, 192, 28, 1, 1), (192, 32, 28, 1, 1), (576, 96, 14, 1, 1),
+            (96, 576, 14, 1, 1), (960, 160, 7, 1, 1), (160, 960, 7, 1, 1), (32, 16, 112, 1, 1), (16, 96, 112, 1, 1)]
+        for (cin, cout, size, k, s) in shapes {
+            let shape = Conv2DShape(inChannels: cin, outChannels: cout, kernelH: k, kernelW: k, strideH: s, strideW: s,
+                                    padTop: k / 2, padLeft: k / 2, padBottom: k / 2, padRight: k / 2)
+            var samples = [[Double]](repeating: [], count: methods.count)
+            let prepared = methods.map { Prepared(.conv(shape, inSize: size, residual: false, method: $0), batch: 1, pool: pool) }
+            for _ in 0..<12 {
+                for i in methods.indices {
+                    prepared[i].run()
+                    var ts: [Double] = []
+                    for _ in 0..<4 { let s = Self.now(); prepared[i].run(); ts.append(Self.now() - s) }
+                    samples[i].append(ts.min()!)
+                }
+            }
+            var line = String(format: "%4d→%-4d %3d %d×%d/%d", cin, cout, size, k, k, s)
+            for i in methods.indices {
+                let s = samples[i].sorted()
+                line += String(format: "  %@ %.3f/%.3f", methods[i].rawValue, s[0] * 1e3, s[s.count / 2] * 1e3)
+            }
+            let a = samples[0].sorted(), b = samples[1].sorted()
+            line += String(format: "  pix/col min %.2f med %.2f", b[0] / a[0], b[b.count / 2] / a[a.count / 2])
+            print(line)
+        }
+    }
+}

@@ -340,22 +340,30 @@ final class Conv2DTests: XCTestCase {
             XCTAssertEqual(Conv2DKernel(shape: alex3, weights: w.baseAddress!, bias: nil, activation: .relu, method: .im2col).method, .im2col)
             var strided = alex3
             strided.strideH = 2
-            XCTAssertEqual(Conv2DKernel(shape: strided, weights: w.baseAddress!, bias: nil, activation: .relu, method: .winograd).method,
-                           .pixelTiles)
+            let tallStrided = strided
             strided.strideW = 2
-            XCTAssertEqual(Conv2DKernel(shape: strided, weights: w.baseAddress!, bias: nil, activation: .relu).method, .pixelTiles)
             XCTAssertEqual(Conv2DKernel(shape: strided, weights: w.baseAddress!, bias: nil, activation: .relu, method: .im2col).method, .im2col)
-            func method(_ cin: Int, _ cout: Int, _ k: Int, _ stride: Int) -> Conv2DKernel.Method {
-                let pad = k / 2
-                let shape = Conv2DShape(inChannels: cin, outChannels: cout, kernelH: k, kernelW: k, strideH: stride, strideW: stride,
-                                        padTop: pad, padLeft: pad, padBottom: pad, padRight: pad)
-                return Conv2DKernel(shape: shape, weights: w.baseAddress!, bias: nil, activation: nil).method
+            for set in KernelSet.supported {
+                // Strided convolutions (but RGB stems) take pixel tiles where the set has the pair
+                // tile (AVX-512), im2col where it has 6×16 tiles alone.
+                let stridedMethod: Conv2DKernel.Method = set.table.tilePair == nil ? .im2col : .pixelTiles
+                XCTAssertEqual(Conv2DKernel(shape: strided, weights: w.baseAddress!, bias: nil, activation: .relu, kernels: set).method,
+                               stridedMethod, "\(set)")
+                // Winograd asked for where it does not apply: the default of the others.
+                XCTAssertEqual(Conv2DKernel(shape: tallStrided, weights: w.baseAddress!, bias: nil, activation: .relu, kernels: set,
+                                            method: .winograd).method, stridedMethod, "\(set)")
+                func method(_ cin: Int, _ cout: Int, _ k: Int, _ stride: Int) -> Conv2DKernel.Method {
+                    let pad = k / 2
+                    let shape = Conv2DShape(inChannels: cin, outChannels: cout, kernelH: k, kernelW: k, strideH: stride, strideW: stride,
+                                            padTop: pad, padLeft: pad, padBottom: pad, padRight: pad)
+                    return Conv2DKernel(shape: shape, weights: w.baseAddress!, bias: nil, activation: nil, kernels: set).method
+                }
+                XCTAssertEqual(method(3, 64, 7, 2), .implicitGemm, "\(set)")       // ResNet's stem
+                XCTAssertEqual(method(3, 32, 3, 2), .implicitGemm, "\(set)")       // MobileNet's stem
+                XCTAssertEqual(method(256, 512, 1, 2), stridedMethod, "\(set)")    // a downsampling shortcut
+                XCTAssertEqual(method(256, 64, 1, 1), .pixelTiles, "\(set)")       // reducing 1×1
+                XCTAssertEqual(method(64, 256, 1, 1), .im2col, "\(set)")           // expanding 1×1
             }
-            XCTAssertEqual(method(3, 64, 7, 2), .implicitGemm)   // ResNet's stem
-            XCTAssertEqual(method(3, 32, 3, 2), .implicitGemm)   // MobileNet's stem
-            XCTAssertEqual(method(256, 512, 1, 2), .pixelTiles)  // a downsampling shortcut
-            XCTAssertEqual(method(256, 64, 1, 1), .pixelTiles)   // reducing 1×1
-            XCTAssertEqual(method(64, 256, 1, 1), .im2col)       // expanding 1×1
         }
     }
 
