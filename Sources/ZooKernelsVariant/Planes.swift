@@ -209,58 +209,52 @@ private func forEachPlane(_ planes: Int, width: Int, _ pool: ThreadPool,
 /// row passes mostly scalar): each pass runs over the whole plane as one flat array, 8 positions at
 /// a time (the last 8 again over some). Vertical: the max of each pixel's row above, its own and
 /// the one below (the first and last rows' ranges without the missing one). Horizontal: the max of
-/// the left neighbour, the pixel and the right neighbour, −∞ for a neighbour across a row's end
-/// (by each position's column). The same `larger` steps in the same order as the row passes, so
-/// bit-identical to them.
+/// the left neighbour, the pixel and the right neighbour — flat, so each row's first and last pixel
+/// take a neighbour from across the row's end, and are then redone with −∞ there, as the padding.
+/// The same `larger` steps in the same order as the row passes, so bit-identical to them.
 private func maxPool3x3Same(
     _ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>, _ planes: Int, _ height: Int, _ width: Int, _ pool: ThreadPool
 ) {
     let count = height * width
-    typealias Lanes = SIMD8<Int32>
-    withUnsafeTemporaryAllocation(of: Int32.self, capacity: count) { columns in
-        guard let column = columns.baseAddress else { return }
-        for i in 0..<count { column[i] = Int32(i % width) }
-        let first = Lanes(repeating: 0), last = Lanes(repeating: Int32(width - 1))
-        let chunks = min(planes, 8 * pool.threadCount)
-        pool.parallelFor(chunks) { item in
-            // The vertical maxima with one slack float before and after (read, never used).
-            withUnsafeTemporaryAllocation(of: Float.self, capacity: count + 2) { buffer in
-                guard let base = buffer.baseAddress else { return }
-                base[0] = -.infinity
-                base[count + 1] = -.infinity
-                let v = base + 1
-                // `body(i)` for the 8 positions from i over `range` (8 or more long), the last 8 ending at its end.
-                @inline(__always) func flat(_ range: Range<Int>, _ body: (Int) -> Void) {
-                    var i = range.lowerBound
-                    while i + 8 <= range.upperBound { body(i); i += 8 }
-                    if i < range.upperBound { body(range.upperBound - 8) }
-                }
-                for plane in evenSplit(planes, parts: chunks, index: item) {
-                    let x = input + plane * count, y = output + plane * count
-                    // Vertical: over each range, the `rows` input rows from `offset` floats off each
-                    // position (`windowMax`); ranges under 8 positions (rows of fewer than 8 columns)
-                    // one by one, the same steps.
-                    @inline(__always) func vertical(_ range: Range<Int>, offset: Int, rows: Int) {
-                        guard range.count >= 8 else {
-                            for i in range {
-                                var m = -Float.infinity
-                                for r in 0..<rows { m = larger(m, x[i + offset + r * width]) }
-                                v[i] = m
-                            }
-                            return
+    let chunks = min(planes, 8 * pool.threadCount)
+    pool.parallelFor(chunks) { item in
+        // The vertical maxima with one slack float before and after (read, never used).
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: count + 2) { buffer in
+            guard let base = buffer.baseAddress else { return }
+            base[0] = -.infinity
+            base[count + 1] = -.infinity
+            let v = base + 1
+            // `body(i)` for the 8 positions from i over `range` (8 or more long), the last 8 ending at its end.
+            @inline(__always) func flat(_ range: Range<Int>, _ body: (Int) -> Void) {
+                var i = range.lowerBound
+                while i + 8 <= range.upperBound { body(i); i += 8 }
+                if i < range.upperBound { body(range.upperBound - 8) }
+            }
+            for plane in evenSplit(planes, parts: chunks, index: item) {
+                let x = input + plane * count, y = output + plane * count
+                // Vertical: over each range, the `rows` input rows from `offset` floats off each
+                // position (`windowMax`); ranges under 8 positions (rows of fewer than 8 columns)
+                // one by one, the same steps.
+                @inline(__always) func vertical(_ range: Range<Int>, offset: Int, rows: Int) {
+                    guard range.count >= 8 else {
+                        for i in range {
+                            var m = -Float.infinity
+                            for r in 0..<rows { m = larger(m, x[i + offset + r * width]) }
+                            v[i] = m
                         }
-                        flat(range) { i in store8(windowMax(x + i + offset, count: rows, stride: width), v + i) }
+                        return
                     }
-                    vertical(0..<width, offset: 0, rows: 2)
-                    vertical(width..<(count - width), offset: -width, rows: 3)
-                    vertical((count - width)..<count, offset: -width, rows: 2)
-                    // Horizontal, straight into the output.
-                    flat(0..<count) { i in
-                        let at = UnsafeRawPointer(column + i).loadUnaligned(as: Lanes.self)
-                        let left = load8(v + i - 1).replacing(with: -.infinity, where: at .== first)
-                        let right = load8(v + i + 1).replacing(with: -.infinity, where: at .== last)
-                        store8(larger(larger(left, load8(v + i)), right), y + i)
-                    }
+                    flat(range) { i in store8(windowMax(x + i + offset, count: rows, stride: width), v + i) }
+                }
+                vertical(0..<width, offset: 0, rows: 2)
+                vertical(width..<(count - width), offset: -width, rows: 3)
+                vertical((count - width)..<count, offset: -width, rows: 2)
+                // Horizontal, straight into the output; then each row's ends with −∞ beyond them.
+                flat(0..<count) { i in store8(larger(larger(load8(v + i - 1), load8(v + i)), load8(v + i + 1)), y + i) }
+                for first in stride(from: 0, to: count, by: width) {
+                    let last = first + width - 1
+                    y[first] = larger(larger(-.infinity, v[first]), v[first + 1])
+                    y[last] = larger(larger(v[last - 1], v[last]), -.infinity)
                 }
             }
         }
