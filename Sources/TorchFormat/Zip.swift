@@ -157,6 +157,9 @@ public struct ZipArchive: Sendable {
             guard computed == entry.crc32 else {
                 throw CheckpointError(.crcMismatch(stored: entry.crc32, computed: computed), record: entry.name)
             }
+            // The checksum read every page of the record: give them back (they are read again from
+            // the page cache when used), so verifying a checkpoint does not hold all of it resident.
+            storage.releasePages()
         }
         return storage
     }

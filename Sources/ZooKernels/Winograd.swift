@@ -50,12 +50,15 @@ final class WinogradConv: @unchecked Sendable {
         coutPad = Gemm.panelCount(cout, width: Gemm.nr) * Gemm.nr
         let operandFloats = coutPad * cin
         let packed = UnsafeMutablePointer<Float>.allocate(capacity: shape.groups * area * operandFloats)
+        packed.initialize(repeating: 0, count: shape.groups * area * operandFloats)   // the padding channels
         packedFilters = packed
-        let g = transform.g
-        var transformed = [Float](repeating: 0, count: area * cout * cin)   // [ξ][k][c] of one group
+        let g = transform.g, nr = Gemm.nr
         var half = [Double](repeating: 0, count: alpha * r)                  // G·f
         for group in 0..<shape.groups {
             for k in 0..<cout {
+                // Output channel k's place in each ξ's B panels (`Gemm.packBTransposed`'s layout),
+                // written in place: no transformed copy of the filters beside the packed one.
+                let column = packed + group * area * operandFloats + k / nr * cin * nr + k % nr
                 for c in 0..<cin {
                     let f = weights + ((group * cout + k) * cin + c) * r * r
                     for a in 0..<alpha {
@@ -69,15 +72,9 @@ final class WinogradConv: @unchecked Sendable {
                         for b in 0..<alpha {
                             var sum = 0.0
                             for j in 0..<r { sum += half[a * r + j] * g[b * r + j] }
-                            transformed[((a * alpha + b) * cout + k) * cin + c] = Float(sum)
+                            column[(a * alpha + b) * operandFloats + c * nr] = Float(sum)
                         }
                     }
-                }
-            }
-            transformed.withUnsafeBufferPointer { t in
-                for xi in 0..<area {
-                    Gemm.packBTransposed(t.baseAddress! + xi * cout * cin, ldt: cin, n: cout, k: cin,
-                                         into: packed + (group * area + xi) * operandFloats)
                 }
             }
         }

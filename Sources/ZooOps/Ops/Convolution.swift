@@ -133,6 +133,7 @@ extension Op {
                 let w = raw.bindMemory(to: Float.self).baseAddress!
                 if let batchNorm {
                     let folded = batchNorm.fold(weights: w, bias: bias, channels: s.outChannels, rest: weight.count / s.outChannels)
+                    weight.storage.releasePages()  // packed from the folded copy: the file's pages are not read again
                     return folded.weights.withUnsafeBufferPointer { fw in
                         folded.bias.withUnsafeBufferPointer { fb in build(fw.baseAddress!, fb.baseAddress!) }
                     }
