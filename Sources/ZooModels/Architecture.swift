@@ -77,8 +77,8 @@ extension ModelFamily {
 
     /// The named variant whose layout `shapes` has exactly (with the classes its classifier has),
     /// else a custom configuration read from the shapes whose layout it has exactly.
-    static func detect(_ shapes: [String: [Int]]) -> Architecture? {
-        for variant in variants where VariantLayout.named[variant.name]!.couldBe(shapes) {
+    static func detect(_ shapes: [String: [Int]], layouts: [String: VariantLayout]) -> Architecture? {
+        for variant in variants where layouts[variant.name]!.couldBe(shapes) {
             let candidate = architecture(variant.name, fitted(variant.config, to: shapes), variant.transform)
             if candidate.mismatches(shapes, limit: 1).isEmpty { return candidate }
         }
@@ -196,7 +196,8 @@ public struct Architecture: Sendable, CustomStringConvertible {
 
     /// The architecture whose layout `shapes` has exactly, keys and shapes.
     public static func detect(_ shapes: [String: [Int]]) -> Architecture? {
-        for family in modelFamilies { if let found = family.detect(shapes) { return found } }
+        let layouts = VariantLayout.named()
+        for family in modelFamilies { if let found = family.detect(shapes, layouts: layouts) { return found } }
         return nil
     }
 
@@ -236,7 +237,7 @@ public struct Architecture: Sendable, CustomStringConvertible {
         func consider(_ architecture: Architecture, _ shared: Int) {
             if shared > best?.shared ?? 0 { best = (architecture, shared) }
         }
-        for layout in VariantLayout.all { consider(layout.architecture, layout.shared(with: shapes)) }
+        for layout in VariantLayout.all() { consider(layout.architecture, layout.shared(with: shapes)) }
         for family in modelFamilies {
             if let custom = family.custom(shapes) { consider(custom, custom.parameters.filter { shapes[$0.name] == $0.shape }.count) }
         }
@@ -252,21 +253,25 @@ public struct Architecture: Sendable, CustomStringConvertible {
     }
 }
 
-/// A named variant's layout, computed once: detection skips variants whose keys a state dict cannot
-/// be, and the nearest-layout diagnosis compares against these without rebuilding 80 models per file.
+/// A named variant's layout: detection skips variants whose keys a state dict cannot be, and the
+/// nearest-layout diagnosis compares against these, computed once per call rather than 80 models
+/// rebuilt per family. Not kept after the call: the names of every variant's parameters take ~3 MB,
+/// more than a small model's weights.
 struct VariantLayout: Sendable {
     let architecture: Architecture
     let shapes: [String: [Int]]
     /// Entries a state dict must have (all but the optional ones).
     let required: Int
 
-    static let all: [VariantLayout] = Architecture.all.map { architecture in
+    static func all() -> [VariantLayout] { Architecture.all.map { architecture in
         let parameters = architecture.parameters
         var shapes: [String: [Int]] = [:]
         for p in parameters { shapes[p.name] = p.shape }
         return VariantLayout(architecture: architecture, shapes: shapes, required: parameters.filter { !$0.isOptional }.count)
-    }
-    static let named: [String: VariantLayout] = Dictionary(all.map { ($0.architecture.name, $0) }, uniquingKeysWith: { a, _ in a })
+    } }
+
+    /// `all()` by architecture name.
+    static func named() -> [String: VariantLayout] { Dictionary(all().map { ($0.architecture.name, $0) }, uniquingKeysWith: { a, _ in a }) }
 
     /// Whether a state dict with these keys can be this variant (shapes aside: the classes and
     /// sizes a variant is fitted to differ).
