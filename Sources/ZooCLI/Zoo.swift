@@ -2,6 +2,7 @@ import ArgumentParser
 import ZooCore
 #if canImport(Glibc)
 import Glibc
+import CMalloc
 #endif
 
 @main
@@ -22,6 +23,11 @@ struct Zoo: ParsableCommand {
     /// Usage errors, `--help`, `ValidationError`, `ExitCode` and `CleanExit` keep ArgumentParser's
     /// text and exit codes. (Its own error types are internal, hence the test on the exit code.)
     static func main() {
+        // Blocks of 128 KiB and more get their own mapping, returned to the system when freed.
+        // glibc's default threshold grows to the size of the largest block freed (up to 32 MiB),
+        // after which the temporaries of packing a model's weights (folded copies, transforms) stay
+        // in the heap beside what is kept: ResNet-50's peak 187 MB → 172 MB.
+        _ = mallopt(M_MMAP_THRESHOLD, 128 << 10)
         do {
             var command = try parseAsRoot()
             try command.run()

@@ -1,5 +1,6 @@
 #if canImport(Glibc)
 import Glibc
+import CMalloc
 #endif
 import ZooCore
 import ZooOps
@@ -342,6 +343,10 @@ final class Plan: @unchecked Sendable {
         self.workspaceBytes = workspaceBytes
         workspaceBuffer = HugePageBuffer(byteCount: workspaceBytes)
         workspace = workspaceBuffer.base
+        // Loading and lowering freed more than they keep (a state dict's records, folded copies of
+        // weights, build-time graphs); return those pages to the system so they do not stay in
+        // the process's resident memory for as long as the plan runs.
+        _ = malloc_trim(0)
     }
 
     /// The most activation memory one plan may take, in floats: `ResourceLimits.maxActivationBytes`
