@@ -22,6 +22,15 @@ public final class Conv2DKernel: @unchecked Sendable {
     public let activation: Activation?
     /// `run` adds a residual of the output's shape before the activation (ResNet's shortcut).
     public let residual: Bool
+
+    /// Whether `run` may be given the residual's own buffer as its output: each output element is
+    /// written once, from the tile's registers, after its residual element was read — the pixel
+    /// tiles and the implicit GEMM (their scatter adds it), im2col when its whole reduction is one k
+    /// block (a deeper one stores partial sums before the last block adds the residual). Not
+    /// Winograd, which adds the residual in a pass after writing the output.
+    public var addsResidualInPlace: Bool {
+        residual && (method == .pixelTiles || method == .implicitGemm || method == .im2col && shape.reductionSize <= Gemm.kc)
+    }
     /// ReLU (and ReLU6's cap, `upper`) in the tile's registers.
     private let relu: Bool
     private let upper: Float

@@ -240,6 +240,11 @@ public protocol StepKernel {
     var isView: Bool { get }
     /// Scratch bytes a run needs for these input shapes.
     func workspaceBytes(inputShapes: [[Int]], threads: Int) -> Int
+    /// The input whose buffer the output may take over (same size), or nil: the kernel reads each
+    /// element of that input only for the output element at the same index, and before writing it.
+    /// The plan gives the output that buffer when no later step and no other input of this step
+    /// reads the value (a residual Add's shortcut at the end of a ResNet block).
+    var inPlaceInput: Int? { get }
     /// What runs ("conv 3→64 11×11/4 …"), the layer's floating-point operations and those the kernel
     /// executes (fewer for Winograd), for profiles.
     func describe(inputShapes: [[Int]], outputShape: [Int]) -> (text: String, flops: Double, executed: Double)
@@ -249,6 +254,7 @@ public protocol StepKernel {
 extension StepKernel {
     public var isView: Bool { false }
     public func workspaceBytes(inputShapes: [[Int]], threads: Int) -> Int { 0 }
+    public var inPlaceInput: Int? { nil }
 }
 
 /// Flatten, Reshape, Dropout, Squeeze, Unsqueeze: the output is the input's buffer under another shape.

@@ -54,7 +54,7 @@ public final class Executor: @unchecked Sendable {
     public let options: Options
     private let pool: ThreadPool
     private let steps: [Step]
-    private var plans: [[Int]: Plan] = [:]
+    private(set) var plans: [[Int]: Plan] = [:]
 
     public init(graph: Graph, options: Options = Options()) throws(ExecutionError) {
         guard KernelSet.supported.contains(options.kernels) else {

@@ -307,6 +307,16 @@ final class Plan: @unchecked Sendable {
         var top = 0
         for (i, step) in steps.enumerated() where runs[i] && step.isKernel && !step.isView {
             if reuse { live.removeAll { (lastUse[$0.name] ?? 0) < i } }
+            // The output in the buffer of an input this step reads last, where the kernel allows it.
+            if reuse, case let .kernel(kernel) = step.work, let k = kernel.inPlaceInput, step.outputs.count == 1,
+               let source = root[step.inputs[k]], lastUse[source] == i,
+               step.inputs.indices.allSatisfy({ $0 == k || root[step.inputs[$0]] != source }),
+               let index = live.firstIndex(where: { $0.name == source }),
+               live[index].size == (shapes[step.outputs[0]]!.reduce(1, *) + 15) / 16 * 16 {
+                live[index].name = step.outputs[0]
+                rootOffsets[step.outputs[0]] = live[index].offset
+                continue
+            }
             for output in step.outputs {
                 let count = shapes[output]!.reduce(1, *)  // within maxActivationBytes: checked above for every output
                 let size = (count + 15) / 16 * 16  // 64-byte granules

@@ -206,6 +206,9 @@ struct ConvStep: StepKernel {
         return kernel.workspaceBytes(batch: x[0], inHeight: x[2], inWidth: x[3], threads: threads)
     }
 
+    /// The residual (input 1), where the kernel adds it as each output element is written.
+    var inPlaceInput: Int? { kernel.addsResidualInPlace ? 1 : nil }
+
     func describe(inputShapes: [[Int]], outputShape: [Int]) -> (text: String, flops: Double, executed: Double) {
         let s = kernel.shape
         let group = s.groups > 1 ? " g\(s.groups)" : ""
