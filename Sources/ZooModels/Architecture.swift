@@ -77,8 +77,8 @@ extension ModelFamily {
 
     /// The named variant whose layout `shapes` has exactly (with the classes its classifier has),
     /// else a custom configuration read from the shapes whose layout it has exactly.
-    static func detect(_ shapes: [String: [Int]], layouts: [String: VariantLayout]) -> Architecture? {
-        for variant in variants where layouts[variant.name]!.couldBe(shapes) {
+    static func detect(_ shapes: [String: [Int]]) -> Architecture? {
+        for variant in variants where VariantLayout.named[variant.name]!.couldBe(shapes) {
             let candidate = architecture(variant.name, fitted(variant.config, to: shapes), variant.transform)
             if candidate.mismatches(shapes, limit: 1).isEmpty { return candidate }
         }
@@ -196,8 +196,7 @@ public struct Architecture: Sendable, CustomStringConvertible {
 
     /// The architecture whose layout `shapes` has exactly, keys and shapes.
     public static func detect(_ shapes: [String: [Int]]) -> Architecture? {
-        let layouts = VariantLayout.named()
-        for family in modelFamilies { if let found = family.detect(shapes, layouts: layouts) { return found } }
+        for family in modelFamilies { if let found = family.detect(shapes) { return found } }
         return nil
     }
 
@@ -237,7 +236,7 @@ public struct Architecture: Sendable, CustomStringConvertible {
         func consider(_ architecture: Architecture, _ shared: Int) {
             if shared > best?.shared ?? 0 { best = (architecture, shared) }
         }
-        for layout in VariantLayout.all() { consider(layout.architecture, layout.shared(with: shapes)) }
+        for layout in VariantLayout.all { consider(layout.architecture, layout.shared(with: shapes)) }
         for family in modelFamilies {
             if let custom = family.custom(shapes) { consider(custom, custom.parameters.filter { shapes[$0.name] == $0.shape }.count) }
         }
@@ -253,34 +252,44 @@ public struct Architecture: Sendable, CustomStringConvertible {
     }
 }
 
-/// A named variant's layout: detection skips variants whose keys a state dict cannot be, and the
-/// nearest-layout diagnosis compares against these, computed once per call rather than 80 models
-/// rebuilt per family. Not kept after the call: the names of every variant's parameters take ~3 MB,
-/// more than a small model's weights.
+/// A named variant's layout, computed once: detection skips variants whose keys a state dict cannot
+/// be, and the nearest-layout diagnosis compares against these without rebuilding 80 models per file.
+/// Kept as hashes of the parameter names and of each name with its shape, not the strings and
+/// arrays themselves (those took 3.6 MB for the 80 variants, more than a small model's weights).
+/// A collision of 64-bit hashes could only let a variant on to the full comparison
+/// (`Architecture.mismatches`) or miscount a diagnosis's nearest layout by one.
 struct VariantLayout: Sendable {
     let architecture: Architecture
-    let shapes: [String: [Int]]
-    /// Entries a state dict must have (all but the optional ones).
+    /// Hashes of the parameter names, and of each name with its shape.
+    let names: Set<Int>
+    let entries: Set<Int>
+    /// Entries in all, and those a state dict must have (all but the optional ones).
+    let count: Int
     let required: Int
 
-    static func all() -> [VariantLayout] { Architecture.all.map { architecture in
+    static let all: [VariantLayout] = Architecture.all.map { architecture in
         let parameters = architecture.parameters
-        var shapes: [String: [Int]] = [:]
-        for p in parameters { shapes[p.name] = p.shape }
-        return VariantLayout(architecture: architecture, shapes: shapes, required: parameters.filter { !$0.isOptional }.count)
-    } }
+        return VariantLayout(architecture: architecture, names: Set(parameters.map(\.name.hashValue)),
+                             entries: Set(parameters.map { entry($0.name, $0.shape) }), count: parameters.count,
+                             required: parameters.filter { !$0.isOptional }.count)
+    }
+    static let named: [String: VariantLayout] = Dictionary(all.map { ($0.architecture.name, $0) }, uniquingKeysWith: { a, _ in a })
 
-    /// `all()` by architecture name.
-    static func named() -> [String: VariantLayout] { Dictionary(all().map { ($0.architecture.name, $0) }, uniquingKeysWith: { a, _ in a }) }
+    private static func entry(_ name: String, _ shape: [Int]) -> Int {
+        var hasher = Hasher()
+        hasher.combine(name)
+        hasher.combine(shape)
+        return hasher.finalize()
+    }
 
     /// Whether a state dict with these keys can be this variant (shapes aside: the classes and
     /// sizes a variant is fitted to differ).
     func couldBe(_ stateDict: [String: [Int]]) -> Bool {
-        stateDict.count >= required && stateDict.count <= shapes.count && stateDict.keys.allSatisfy { shapes[$0] != nil }
+        stateDict.count >= required && stateDict.count <= count && stateDict.keys.allSatisfy { names.contains($0.hashValue) }
     }
 
     /// Entries named and shaped as here.
     func shared(with stateDict: [String: [Int]]) -> Int {
-        stateDict.reduce(0) { $0 + (shapes[$1.key] == $1.value ? 1 : 0) }
+        stateDict.reduce(0) { $0 + (entries.contains(Self.entry($1.key, $1.value)) ? 1 : 0) }
     }
 }
