@@ -14,6 +14,7 @@ public final class HugePageBuffer: @unchecked Sendable {
     /// The mapping's length: `byteCount` rounded up to whole pages.
     private let mappedCount: Int
     private static let hugePage = 1 << 21
+    private static let page = max(Int(sysconf(Int32(_SC_PAGESIZE))), 4096)
 
     /// `byteCount` bytes (at least 1), zero-filled.
     public init(byteCount: Int) {
@@ -26,7 +27,6 @@ public final class HugePageBuffer: @unchecked Sendable {
     /// never faulted in past the last byte in use (with transparent huge pages on, a buffer rounded
     /// up to 2 MiB would take its whole last huge page once its last byte is written).
     private static func allocate(_ byteCount: Int) -> (UnsafeMutableRawPointer, Int) {
-        let page = max(Int(sysconf(Int32(_SC_PAGESIZE))), 4096)
         let length = (byteCount + page - 1) / page * page
         let slack = length >= hugePage ? hugePage : 0
         guard let raw = mmap(nil, length + slack, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0),
@@ -51,14 +51,13 @@ public final class HugePageBuffer: @unchecked Sendable {
         byteCount = max(count * MemoryLayout<Float>.stride, 1)
         (base, mappedCount) = Self.allocate(byteCount)
         let bytes = count * MemoryLayout<Float>.stride
-        let chunk = 8 << 20
-        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let (chunk, page) = (8 << 20, Self.page)
         let from = UnsafeRawPointer(source)
         var offset = 0
         while offset < bytes {
             let length = min(chunk, bytes - offset)
             (base + offset).copyMemory(from: from + offset, byteCount: length)
-            if releasingSource && page > 0 {
+            if releasingSource {
                 let start = (Int(bitPattern: from + offset) + page - 1) / page * page
                 let end = Int(bitPattern: from + offset + length) / page * page
                 if end > start {

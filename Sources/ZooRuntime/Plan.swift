@@ -305,6 +305,8 @@ final class Plan: @unchecked Sendable {
         var live: [(offset: Int, size: Int, name: String)] = []
         var rootOffsets: [String: Int] = [:]
         var top = 0
+        // A value's floats in 64-byte granules (within maxActivationBytes: checked above for every output).
+        func granules(_ value: String) -> Int { (shapes[value]!.reduce(1, *) + 15) / 16 * 16 }
         for (i, step) in steps.enumerated() where runs[i] && step.isKernel && !step.isView {
             if reuse { live.removeAll { (lastUse[$0.name] ?? 0) < i } }
             // The output in the buffer of an input this step reads last, where the kernel allows it.
@@ -312,14 +314,13 @@ final class Plan: @unchecked Sendable {
                let source = root[step.inputs[k]], lastUse[source] == i,
                step.inputs.indices.allSatisfy({ $0 == k || root[step.inputs[$0]] != source }),
                let index = live.firstIndex(where: { $0.name == source }),
-               live[index].size == (shapes[step.outputs[0]]!.reduce(1, *) + 15) / 16 * 16 {
+               live[index].size == granules(step.outputs[0]) {
                 live[index].name = step.outputs[0]
                 rootOffsets[step.outputs[0]] = live[index].offset
                 continue
             }
             for output in step.outputs {
-                let count = shapes[output]!.reduce(1, *)  // within maxActivationBytes: checked above for every output
-                let size = (count + 15) / 16 * 16  // 64-byte granules
+                let size = granules(output)
                 var offset = 0
                 for block in live.sorted(by: { $0.offset < $1.offset }) {
                     if block.offset - offset >= size { break }

@@ -29,14 +29,8 @@ final class InPlaceResidualTests: XCTestCase {
             Case(label: "1×1 im2col, shortcut is its input", inChannels: 12, outChannels: 12, kernel: 1, stride: 1, inputChannels: 5,
                  inPlace: false, shortcutIsInput: true),
         ]
-        var state: UInt64 = 91
-        func tensor(_ shape: [Int]) -> Tensor {
-            let values = (0..<shape.reduce(1, *)).map { _ -> Float in
-                state = state &* 6364136223846793005 &+ 1442695040888963407
-                return Float(Int(state >> 40) % 2001 - 1000) / 1000
-            }
-            return Tensor(floats: values, shape: shape)
-        }
+        var g = KernelTwinTests.Generator(state: 91)
+        func tensor(_ shape: [Int]) -> Tensor { g.tensor(shape) }
         for c in cases {
             let (h, w) = (17, 15), batch = 2   // above 14: 1×1s with more output channels take im2col
             let x = tensor([batch, c.inputChannels, h, w])
